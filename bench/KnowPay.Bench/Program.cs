@@ -1,0 +1,1 @@
+Console.WriteLine("KnowPay benchmark: scenarios arrive with the benchmark issue.");

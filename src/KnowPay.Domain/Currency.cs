@@ -1,0 +1,23 @@
+namespace KnowPay.Domain;
+
+/// <summary>An ISO 4217 currency and the number of digits of its minor unit (CNY 2, JPY 0, KWD 3).</summary>
+public sealed record Currency(string Code, int MinorUnits)
+{
+    public static bool TryFind(string? code, out Currency currency)
+    {
+        if (code is not null && CurrencyTable.ByCode.TryGetValue(code.ToUpperInvariant(), out var found))
+        {
+            currency = found;
+            return true;
+        }
+        currency = null!;
+        return false;
+    }
+
+    public static Currency Of(string code) =>
+        TryFind(code, out var c) ? c : throw new ArgumentException($"unknown currency '{code}'", nameof(code));
+
+    public static IReadOnlyCollection<Currency> All => (IReadOnlyCollection<Currency>)CurrencyTable.ByCode.Values;
+
+    public override string ToString() => Code;
+}

@@ -1,0 +1,41 @@
+namespace KnowPay.Domain;
+
+/// <summary>Readable ledger account ids, one per merchant and currency.</summary>
+public static class Accounts
+{
+    public static string ProviderClearing(string provider, string currency) => $"provider:{provider}:clearing:{currency}";
+    public static string ProviderFees(string provider, string currency) => $"provider:{provider}:fees:{currency}";
+    public static string PlatformRevenue(string currency) => $"platform:revenue:{currency}";
+    public static string CreatorPending(string creatorId, string currency) => $"creator:{creatorId}:pending:{currency}";
+    public static string CreatorAvailable(string creatorId, string currency) => $"creator:{creatorId}:available:{currency}";
+    public static string Refunds(string currency) => $"refunds:{currency}";
+    public static string PayoutsInTransit(string currency) => $"payouts:in_transit:{currency}";
+}
+
+/// <summary>One line of a journal. Debits are positive, credits negative; a journal sums to zero per currency.</summary>
+public sealed record Posting(string Account, string Currency, long Amount);
+
+public static class Postings
+{
+    /// <summary>
+    /// Payment confirmed: the provider owes us the amount (clearing, debit); the creator's share is payable
+    /// but held (pending, credit); the fee is owed to the provider (fees, credit); the rest is platform revenue.
+    /// </summary>
+    public static IReadOnlyList<Posting> PaymentConfirmed(string provider, string creatorId, Money amount, RevenueSplit split)
+    {
+        var c = amount.Currency.Code;
+        if (split.Total != amount.MinorUnits) throw new InvalidOperationException("split does not sum to the amount");
+        return NonZero(
+            new Posting(Accounts.ProviderClearing(provider, c), c, amount.MinorUnits),
+            new Posting(Accounts.CreatorPending(creatorId, c), c, -split.Creator),
+            new Posting(Accounts.ProviderFees(provider, c), c, -split.Fee),
+            new Posting(Accounts.PlatformRevenue(c), c, -split.Platform));
+    }
+
+    public static IReadOnlyList<Posting> NonZero(params Posting[] postings)
+    {
+        if (postings.GroupBy(p => p.Currency).Any(g => g.Sum(p => p.Amount) != 0))
+            throw new InvalidOperationException("journal does not balance");
+        return postings.Where(p => p.Amount != 0).ToList();
+    }
+}

@@ -1,0 +1,38 @@
+using System.Collections.Concurrent;
+
+namespace KnowPay.Sandbox;
+
+/// <summary>
+/// Faults the simulated providers inject, globally or for one trade (keyed by the merchant's out_trade_no):
+/// drop notifications, duplicate them (optionally ~1 s apart), delay them, answer API calls with 5xx, or stall
+/// them past the caller's timeout (after acting, so that a retry must be idempotent).
+/// </summary>
+public sealed record FaultSettings(
+    bool DropNotifications = false,
+    int DuplicateNotifications = 0,
+    int DuplicateSpacingMs = 0,
+    int NotificationDelayMs = 0,
+    bool ApiError5xx = false,
+    int ApiStallMs = 0,
+    bool ReorderRefundBeforePayment = false);
+
+public sealed class SandboxFaults
+{
+    readonly ConcurrentDictionary<string, FaultSettings> perTrade = new();
+    public FaultSettings Global { get; private set; } = new();
+
+    public FaultSettings For(string? tradeKey) =>
+        tradeKey is not null && perTrade.TryGetValue(tradeKey, out var f) ? f : Global;
+
+    public void Set(string? tradeKey, FaultSettings settings)
+    {
+        if (string.IsNullOrEmpty(tradeKey)) Global = settings;
+        else perTrade[tradeKey] = settings;
+    }
+
+    public void Clear()
+    {
+        perTrade.Clear();
+        Global = new FaultSettings();
+    }
+}

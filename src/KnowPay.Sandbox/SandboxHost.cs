@@ -1,0 +1,46 @@
+using KnowPay.Sandbox.SandboxPay;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KnowPay.Sandbox;
+
+/// <summary>Mounts the provider simulators in a host. They talk to the merchant over HTTP only.</summary>
+public static class SandboxHost
+{
+    public static IServiceCollection AddKnowPaySandbox(this IServiceCollection services, SandboxOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(new SandboxClock(options.TimeCompression));
+        services.AddSingleton<SandboxFaults>();
+        services.AddSingleton<SandboxNotifier>();
+        services.AddSingleton<SandboxPaySimulator>();
+        services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
+        return services;
+    }
+
+    public static void MapKnowPaySandbox(this IEndpointRouteBuilder app)
+    {
+        var options = app.ServiceProvider.GetRequiredService<SandboxOptions>();
+        var sandbox = app.MapGroup(options.BasePath).ExcludeFromDescription();
+        app.ServiceProvider.GetRequiredService<SandboxPaySimulator>().Map(sandbox);
+
+        // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
+        sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>
+        {
+            faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
+                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment));
+            return Results.NoContent();
+        });
+        sandbox.MapDelete("/faults", (SandboxFaults faults) =>
+        {
+            faults.Clear();
+            return Results.NoContent();
+        });
+    }
+
+    public sealed record FaultRequest(
+        string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
+        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment);
+}

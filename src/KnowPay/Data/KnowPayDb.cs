@@ -1,0 +1,140 @@
+using KnowPay.Domain;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace KnowPay.Data;
+
+/// <summary>
+/// The one EF Core model. Two subclasses exist only so that each database keeps its own migration set
+/// (Data/Migrations/Sqlite, Data/Migrations/Postgres); code uses <see cref="KnowPayDb"/>.
+/// </summary>
+public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<Merchant> Merchants => Set<Merchant>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<Creator> Creators => Set<Creator>();
+    public DbSet<Customer> Customers => Set<Customer>();
+    public DbSet<Product> Products => Set<Product>();
+    public DbSet<ProductPrice> ProductPrices => Set<ProductPrice>();
+    public DbSet<Order> Orders => Set<Order>();
+    public DbSet<Payment> Payments => Set<Payment>();
+    public DbSet<LedgerJournal> Journals => Set<LedgerJournal>();
+    public DbSet<LedgerEntry> LedgerEntries => Set<LedgerEntry>();
+    public DbSet<Entitlement> Entitlements => Set<Entitlement>();
+    public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
+    public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
+
+    public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configuration)
+    {
+        configuration.Properties<DateTime>().HaveConversion<UtcDateTimeConverter>();
+        configuration.Properties<DateTime?>().HaveConversion<UtcDateTimeConverter>();
+        configuration.Properties<OrderStatus>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<PaymentStatus>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<ProductKind>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<ProductStatus>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<string>().HaveMaxLength(200);
+    }
+
+    protected override void OnModelCreating(ModelBuilder model)
+    {
+        model.Entity<Merchant>(e => e.ToTable("merchants"));
+        model.Entity<ApiKey>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasIndex(k => k.Hash).IsUnique();
+            e.HasIndex(k => k.MerchantId);
+        });
+        model.Entity<Creator>(e =>
+        {
+            e.ToTable("creators");
+            e.HasIndex(c => new { c.MerchantId, c.Id });
+        });
+        model.Entity<Customer>(e =>
+        {
+            e.ToTable("customers");
+            e.HasIndex(c => new { c.MerchantId, c.ExternalId }).IsUnique();
+        });
+        model.Entity<Product>(e =>
+        {
+            e.ToTable("products");
+            e.HasIndex(p => new { p.MerchantId, p.Id });
+            e.HasMany(p => p.Prices).WithOne().HasForeignKey(p => p.ProductId);
+        });
+        model.Entity<ProductPrice>(e =>
+        {
+            e.ToTable("product_prices");
+            e.HasIndex(p => new { p.ProductId, p.Currency, p.Version }).IsUnique();
+        });
+        model.Entity<Order>(e =>
+        {
+            e.ToTable("orders");
+            e.HasIndex(o => new { o.MerchantId, o.Id });
+            e.HasIndex(o => new { o.Status, o.ExpiresAt });
+            e.Property(o => o.Description).HasMaxLength(1000);
+        });
+        model.Entity<Payment>(e =>
+        {
+            e.ToTable("payments");
+            e.HasIndex(p => p.OrderId);
+            e.HasIndex(p => new { p.Provider, p.ProviderTradeNo }).IsUnique();
+            e.HasIndex(p => new { p.Status, p.CreatedAt });
+            e.Property(p => p.RedirectUrl).HasMaxLength(4000);
+            e.Property(p => p.QrCode).HasMaxLength(1000);
+            e.Property(p => p.ClientSecret).HasMaxLength(500);
+        });
+        model.Entity<LedgerJournal>(e =>
+        {
+            e.ToTable("ledger_journals");
+            e.HasIndex(j => new { j.MerchantId, j.SourceType, j.SourceId }).IsUnique();
+            e.HasMany(j => j.Entries).WithOne().HasForeignKey(x => x.JournalId);
+        });
+        model.Entity<LedgerEntry>(e =>
+        {
+            e.ToTable("ledger_entries");
+            e.HasIndex(x => new { x.MerchantId, x.Account, x.Id });
+            e.HasIndex(x => x.JournalId);
+        });
+        model.Entity<Entitlement>(e =>
+        {
+            e.ToTable("entitlements");
+            e.HasIndex(x => new { x.MerchantId, x.CustomerId, x.ProductId });
+            e.HasIndex(x => x.OrderId).IsUnique();
+        });
+        model.Entity<OutboxEvent>(e =>
+        {
+            e.ToTable("events");
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+            e.Property(x => x.Data).HasMaxLength(20_000);
+        });
+        model.Entity<IdempotencyRecord>(e =>
+        {
+            e.ToTable("idempotency_keys");
+            e.HasKey(x => new { x.MerchantId, x.Key });
+            e.Property(x => x.ResponseBody).HasMaxLength(1_000_000);
+            e.HasIndex(x => x.CreatedAt);
+        });
+    }
+
+    sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
+        v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
+        v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+}
+
+public sealed class SqliteKnowPayDb(DbContextOptions<SqliteKnowPayDb> options) : KnowPayDb(options);
+
+public sealed class PostgresKnowPayDb(DbContextOptions<PostgresKnowPayDb> options) : KnowPayDb(options);
+
+sealed class SqliteDesignFactory : IDesignTimeDbContextFactory<SqliteKnowPayDb>
+{
+    public SqliteKnowPayDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<SqliteKnowPayDb>().UseSqlite("Data Source=design.db").UseSnakeCaseNamingConvention().Options);
+}
+
+sealed class PostgresDesignFactory : IDesignTimeDbContextFactory<PostgresKnowPayDb>
+{
+    public PostgresKnowPayDb CreateDbContext(string[] args) =>
+        new(new DbContextOptionsBuilder<PostgresKnowPayDb>().UseNpgsql("Host=localhost;Database=design").UseSnakeCaseNamingConvention().Options);
+}

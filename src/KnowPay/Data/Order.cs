@@ -1,0 +1,52 @@
+using KnowPay.Domain;
+
+namespace KnowPay.Data;
+
+/// <summary>A learner's purchase of one product; amount, currency and share are locked at creation.</summary>
+public sealed class Order
+{
+    public required string Id { get; init; }
+    public required string MerchantId { get; init; }
+    public required string CustomerId { get; init; }
+    public required string ProductId { get; init; }
+    public required string PriceId { get; init; }
+    public required string CreatorId { get; init; }
+    public long Amount { get; init; }
+    public required string Currency { get; init; }
+    public int CreatorShareBps { get; init; }
+    /// <summary>Memberships: days of access the order grants (locked from the product); null = for ever.</summary>
+    public int? AccessDays { get; init; }
+    public OrderStatus Status { get; set; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime ExpiresAt { get; init; }
+    public DateTime? PaidAt { get; set; }
+    public DateTime? ClosedAt { get; set; }
+    /// <summary>Set when a payment succeeded after the order had expired: honoured, and flagged for review.</summary>
+    public bool PaidAfterExpiry { get; set; }
+    public string? Description { get; set; }
+}
+
+public sealed class Payment
+{
+    public required string Id { get; init; }
+    public required string MerchantId { get; init; }
+    public required string OrderId { get; init; }
+    public required string Provider { get; init; }
+    public required string Method { get; init; }
+    public PaymentStatus Status { get; set; }
+    public long Amount { get; init; }
+    public required string Currency { get; init; }
+    /// <summary>The provider's own id for this payment (trade_no, transaction_id, PaymentIntent id, …).</summary>
+    public string? ProviderTradeNo { get; set; }
+    public string? QrCode { get; set; }
+    public string? RedirectUrl { get; set; }
+    public string? ClientSecret { get; set; }
+    public long RefundedAmount { get; set; }
+    public string? FailureCode { get; set; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime? ProviderPaidAt { get; set; }
+    public DateTime? SucceededAt { get; set; }
+    /// <summary>How the success became known: "notification" or "query".</summary>
+    public string? ConfirmedBy { get; set; }
+    public DateTime? LastQueriedAt { get; set; }
+}

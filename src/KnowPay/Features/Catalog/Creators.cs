@@ -1,0 +1,45 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Catalog;
+
+public sealed record CreateCreatorRequest(string? Name, string? ExternalId, string? Email);
+
+public sealed record CreatorView(string Id, string Object, string Name, string? ExternalId, string? Email, DateTime CreatedAt)
+{
+    public static CreatorView From(Creator c) => new(c.Id, "creator", c.Name, c.ExternalId, c.Email, c.CreatedAt);
+}
+
+/// <summary>Creators: the people whose courses sell and who are paid their share.</summary>
+public static class Creators
+{
+    public static void Map(RouteGroupBuilder v1)
+    {
+        v1.MapPost("/creators", Create).RequireScope("catalog:write");
+        v1.MapGet("/creators/{id}", Get).RequireScope("catalog:read");
+    }
+
+    static async Task<Results<Created<CreatorView>, ProblemHttpResult>> Create(
+        CreateCreatorRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > 200)
+            return Problems.Invalid("name_invalid", "name", "name is required (1–200 characters).");
+        var creator = new Creator
+        {
+            Id = Ids.New("cre"), MerchantId = merchant.Id, Name = body.Name.Trim(), ExternalId = body.ExternalId, Email = body.Email,
+            CreatedAt = clock.GetUtcNow().UtcDateTime,
+        };
+        db.Creators.Add(creator);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/v1/creators/{creator.Id}", CreatorView.From(creator));
+    }
+
+    static async Task<Results<Ok<CreatorView>, ProblemHttpResult>> Get(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
+    {
+        var creator = await db.Creators.AsNoTracking().SingleOrDefaultAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct);
+        return creator is null ? Problems.NotFound("creator", id) : TypedResults.Ok(CreatorView.From(creator));
+    }
+}

@@ -1,0 +1,24 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Features.Ledger;
+
+public static class Journals
+{
+    /// <summary>A balanced journal for one money event; (merchant, source type, source id) is unique in the database.</summary>
+    public static LedgerJournal Build(string merchantId, string sourceType, string sourceId, string description, IReadOnlyList<Posting> postings, DateTime now)
+    {
+        if (postings.GroupBy(p => p.Currency).Any(g => g.Sum(p => p.Amount) != 0))
+            throw new InvalidOperationException($"journal for {sourceType} {sourceId} does not balance");
+        var journal = new LedgerJournal
+        {
+            Id = Ids.New("jrn"), MerchantId = merchantId, SourceType = sourceType, SourceId = sourceId, Description = description, CreatedAt = now,
+        };
+        foreach (var p in postings)
+            journal.Entries.Add(new LedgerEntry
+            {
+                JournalId = journal.Id, MerchantId = merchantId, Account = p.Account, Currency = p.Currency, Amount = p.Amount, CreatedAt = now,
+            });
+        return journal;
+    }
+}

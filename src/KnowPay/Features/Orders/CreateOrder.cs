@@ -1,0 +1,80 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Catalog;
+using KnowPay.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Orders;
+
+/// <summary>customer_id (cus_…) or customer_external_id (the platform's own user id; the customer is created on first use).</summary>
+public sealed record CreateOrderRequest(
+    string? CustomerId, string? CustomerExternalId, string? ProductId, string? Currency, int? ExpiresInSeconds, string? Description);
+
+/// <summary>POST /v1/orders: locks the product's current price in the currency and sets the expiry.</summary>
+public static class CreateOrder
+{
+    public static readonly TimeSpan DefaultExpiry = TimeSpan.FromMinutes(30);
+
+    public static void Map(RouteGroupBuilder v1) => v1.MapPost("/orders", Handle).RequireScope("orders:write");
+
+    static async Task<Results<Created<OrderView>, ProblemHttpResult>> Handle(
+        CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    {
+        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct);
+        if (problem is not null) return problem;
+        db.Orders.Add(order!);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/v1/orders/{order!.Id}", OrderView.From(order));
+    }
+
+    /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
+    public static async Task<(Order? Order, ProblemHttpResult? Problem)> PrepareAsync(
+        CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    {
+        if (!Currency.TryFind(body.Currency, out var currency))
+            return (null, Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency."));
+        if (body.ExpiresInSeconds is not null and not (>= 60 and <= 7 * 24 * 3600))
+            return (null, Problems.Invalid("expiry_invalid", "expires_in_seconds", "expires_in_seconds must be between 60 and 604800."));
+        if (body.Description is { Length: > 1000 })
+            return (null, Problems.Invalid("description_invalid", "description", "description is at most 1000 characters."));
+        if (string.IsNullOrEmpty(body.CustomerId) == string.IsNullOrEmpty(body.CustomerExternalId))
+            return (null, Problems.Invalid("customer_invalid", "customer_id", "Give exactly one of customer_id or customer_external_id."));
+        if (string.IsNullOrEmpty(body.ProductId))
+            return (null, Problems.Invalid("product_invalid", "product_id", "product_id is required."));
+
+        var product = await db.Products.AsNoTracking().SingleOrDefaultAsync(p => p.Id == body.ProductId && p.MerchantId == merchantId, ct);
+        if (product is null) return (null, Problems.NotFound("product", body.ProductId));
+        if (product.Status != ProductStatus.Published)
+            return (null, Problems.Conflict("product_not_published", $"Product '{product.Id}' is {product.Status.ToString().ToLowerInvariant()}; only published products sell."));
+        var price = await db.ProductPrices.AsNoTracking()
+            .SingleOrDefaultAsync(p => p.ProductId == product.Id && p.Currency == currency.Code && p.Active, ct);
+        if (price is null)
+            return (null, Problems.Invalid("currency_unsupported", "currency", $"Product '{product.Id}' has no price in {currency.Code}."));
+
+        string customerId;
+        if (body.CustomerId is { Length: > 0 } cid)
+        {
+            if (!await db.Customers.AnyAsync(c => c.Id == cid && c.MerchantId == merchantId, ct))
+                return (null, Problems.NotFound("customer", cid));
+            customerId = cid;
+        }
+        else
+        {
+            if (body.CustomerExternalId!.Length > 200)
+                return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
+            customerId = (await Customers.FindOrCreateAsync(db, merchantId, body.CustomerExternalId, null, null, clock, ct)).Customer.Id;
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        return (new Order
+        {
+            Id = Ids.New("ord"), MerchantId = merchantId, CustomerId = customerId, ProductId = product.Id, PriceId = price.Id,
+            CreatorId = product.CreatorId, Amount = price.Amount, Currency = price.Currency, CreatorShareBps = product.CreatorShareBps,
+            AccessDays = product.Kind == ProductKind.Membership ? product.PeriodDays : null,
+            Status = OrderStatus.Pending, CreatedAt = now,
+            ExpiresAt = now + (body.ExpiresInSeconds is { } s ? TimeSpan.FromSeconds(s) : DefaultExpiry),
+            Description = body.Description,
+        }, null);
+    }
+}

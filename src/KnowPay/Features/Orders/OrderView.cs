@@ -1,0 +1,20 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Features.Orders;
+
+public sealed record OrderView(
+    string Id, string Object, OrderStatus Status, string CustomerId, string ProductId, string CreatorId,
+    long Amount, string Currency, DateTime CreatedAt, DateTime ExpiresAt, DateTime? PaidAt, bool PaidAfterExpiry,
+    string? Description, string? CheckoutUrl)
+{
+    public static OrderView From(Order o, string? checkoutUrl = null) => new(
+        o.Id, "order", o.Status, o.CustomerId, o.ProductId, o.CreatorId, o.Amount, o.Currency, o.CreatedAt, o.ExpiresAt,
+        o.PaidAt, o.PaidAfterExpiry, o.Description, checkoutUrl);
+}
+
+/// <summary>A page of a cursor-paginated list.</summary>
+public sealed record ListPage<T>(IReadOnlyList<T> Data, bool HasMore, string? NextCursor)
+{
+    public string Object => "list";
+}

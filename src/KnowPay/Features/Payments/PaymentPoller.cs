@@ -1,0 +1,69 @@
+using KnowPay.Data;
+using KnowPay.Infrastructure;
+using KnowPay.Domain;
+using KnowPay.Features.Events;
+using KnowPay.Providers;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Payments;
+
+/// <summary>
+/// Asks the provider about pending payments that have heard nothing for <c>Jobs:PollAfterSeconds</c> (default 60):
+/// a paid trade is confirmed exactly as a notification would; a closed or failed one marks the payment failed.
+/// Safe on any number of nodes: confirmation and failure are conditional updates.
+/// </summary>
+public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<PaymentPoller> log) : IJob
+{
+    public string Name => "payment_poller";
+
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    {
+        var after = TimeSpan.FromSeconds(config.GetValue("Jobs:PollAfterSeconds", 60));
+        var cutoff = now - after;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        var providers = scope.ServiceProvider.GetRequiredService<PaymentProviders>();
+        var due = await db.Payments.AsNoTracking()
+            .Where(p => p.Status == PaymentStatus.Pending && p.CreatedAt <= cutoff && (p.LastQueriedAt == null || p.LastQueriedAt <= cutoff))
+            .OrderBy(p => p.CreatedAt).Take(200).ToListAsync(ct);
+        var confirmed = 0;
+        foreach (var payment in due)
+        {
+            if (!providers.TryGet(payment.Provider, out var provider)) continue;
+            try
+            {
+                var state = await provider.QueryAsync(payment, ct);
+                await db.Payments.Where(p => p.Id == payment.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.LastQueriedAt, now), ct);
+                if (state.Status == TradeStatus.Paid)
+                {
+                    var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact(payment.Provider, payment.Id, state.ProviderTradeNo,
+                        state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct);
+                    if (outcome == ConfirmOutcome.Confirmed) confirmed++;
+                }
+                else if (state.Status is TradeStatus.Failed or TradeStatus.Closed)
+                    await MarkFailedAsync(db, payment, state.FailureCode ?? state.Status.ToString().ToLowerInvariant(), now, ct);
+            }
+            catch (ProviderException e)
+            {
+                log.LogWarning(e, "Query of payment {PaymentId} at {Provider} failed; will retry", payment.Id, payment.Provider);
+            }
+        }
+        return confirmed;
+    }
+
+    /// <summary>Pending → failed, once, with the payment.failed event in the same transaction.</summary>
+    public static async Task<bool> MarkFailedAsync(KnowPayDb db, Payment payment, string code, DateTime now, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var changed = await db.Payments.Where(p => p.Id == payment.Id && p.Status == PaymentStatus.Pending)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.Status, PaymentStatus.Failed).SetProperty(p => p.FailureCode, code), ct);
+        if (changed == 0) return false;
+        payment.Status = PaymentStatus.Failed;
+        payment.FailureCode = code;
+        Outbox.Add(db, payment.MerchantId, "payment.failed", payment.Id, PaymentView.From(payment), now);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        db.ChangeTracker.Clear();
+        return true;
+    }
+}

@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using KnowPay.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Infrastructure;
+
+/// <summary>The merchant behind the request's API key. Bind it as a handler parameter.</summary>
+public sealed record AuthenticatedMerchant(string Id, IReadOnlySet<string> Scopes)
+{
+    public bool Has(string scope) => Scopes.Contains("*") || Scopes.Contains(scope);
+
+    public static ValueTask<AuthenticatedMerchant?> BindAsync(HttpContext http) =>
+        ValueTask.FromResult(http.Items[typeof(AuthenticatedMerchant)] as AuthenticatedMerchant);
+}
+
+public static class ApiKeys
+{
+    public static readonly string[] AllScopes =
+        ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read",
+         "payouts:write", "webhooks:write", "events:read", "customers:read"];
+
+    /// <summary>Makes a new secret key; returns the secret (shown once) and the row that stores only its hash.</summary>
+    public static (string Secret, ApiKey Row) Generate(string merchantId, string scopes, DateTime now, string? secret = null)
+    {
+        secret ??= "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        return (secret, new ApiKey
+        {
+            Id = Domain.Ids.New("key"),
+            MerchantId = merchantId,
+            Hash = Hash(secret),
+            Prefix = secret[..Math.Min(12, secret.Length)],
+            Scopes = scopes,
+            CreatedAt = now,
+        });
+    }
+
+    /// <summary>SHA-256 is enough for a 192-bit random secret: there is nothing to brute-force.</summary>
+    public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    /// <summary>Authenticates every /v1 call except provider notifications (which carry provider signatures).</summary>
+    public static void UseApiKeyAuthentication(this WebApplication app)
+    {
+        var cache = new ConcurrentDictionary<string, (AuthenticatedMerchant? Merchant, long Expires)>();
+        app.Use(async (http, next) =>
+        {
+            var path = http.Request.Path;
+            if (!path.StartsWithSegments("/v1") || path.StartsWithSegments("/v1/notify"))
+            {
+                await next();
+                return;
+            }
+            var header = http.Request.Headers.Authorization.ToString();
+            if (string.IsNullOrEmpty(header))
+            {
+                await Problems.WriteAsync(http, Problems.Unauthorized("api_key_missing", "Send your secret key as 'Authorization: Bearer sk_…'."));
+                return;
+            }
+            var secret = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "";
+            var hash = Hash(secret);
+            var now = Environment.TickCount64;
+            if (!cache.TryGetValue(hash, out var hit) || hit.Expires < now)
+            {
+                var db = http.RequestServices.GetRequiredService<KnowPayDb>();
+                var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, http.RequestAborted);
+                hit = (key is null ? null : new AuthenticatedMerchant(key.MerchantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet()),
+                       now + 30_000);
+                if (cache.Count > 10_000) cache.Clear();
+                cache[hash] = hit;
+            }
+            if (hit.Merchant is null)
+            {
+                await Problems.WriteAsync(http, Problems.Unauthorized("api_key_invalid", "The API key is not valid."));
+                return;
+            }
+            http.Items[typeof(AuthenticatedMerchant)] = hit.Merchant;
+            await next();
+        });
+    }
+
+    /// <summary>Refuses the call with 403 unless the key has the scope.</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var merchant = context.HttpContext.Items[typeof(AuthenticatedMerchant)] as AuthenticatedMerchant;
+            if (merchant is null || !merchant.Has(scope))
+                return Problems.Forbidden("scope_missing", $"This API key lacks the '{scope}' scope.");
+            return await next(context);
+        });
+}

@@ -1,0 +1,29 @@
+using KnowPay.Providers;
+
+namespace KnowPay.Infrastructure;
+
+/// <summary>What a newcomer needs on start: where KnowPay listens, where the docs are, the demo key.</summary>
+public static class Banner
+{
+    public static void Print(WebApplication app)
+    {
+        var url = app.Services.GetRequiredService<PublicUrl>().Base;
+        app.Services.GetService<SandboxWiring>()?.Apply();
+        var config = app.Services.GetRequiredService<IConfiguration>();
+        var disabled = app.Services.GetRequiredService<DisabledProviders>();
+        foreach (var reason in disabled.Reasons)
+            app.Logger.LogWarning("Provider disabled: {Reason}", reason);
+        Console.WriteLine();
+        Console.WriteLine($"  KnowPay is running at  {url}");
+        Console.WriteLine($"  API docs:              {url}/docs");
+        Console.WriteLine($"  OpenAPI:               {url}/openapi/v1.json");
+        if (app.Services.GetService<Sandbox.SandboxOptions>() is not null)
+            Console.WriteLine($"  Sandbox providers:     {url}/sandbox/");
+        if (config.GetValue("Demo:Seed", false))
+        {
+            Console.WriteLine($"  Demo merchant key:     {config["Demo:ApiKey"] ?? DemoSeed.DefaultApiKey}");
+            Console.WriteLine("  Demo products:         prod_demo_course, prod_demo_column, prod_demo_membership");
+        }
+        Console.WriteLine();
+    }
+}

@@ -1,0 +1,84 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Infrastructure;
+
+public static class Database
+{
+    /// <summary>Registers <see cref="KnowPayDb"/> for SQLite (default, a file under ./data) or PostgreSQL.</summary>
+    public static void AddKnowPayDatabase(this WebApplicationBuilder builder)
+    {
+        var provider = builder.Configuration["Database:Provider"]?.ToLowerInvariant() ?? "sqlite";
+        var connection = builder.Configuration.GetConnectionString("KnowPay");
+        if (provider is "postgres" or "postgresql")
+        {
+            if (string.IsNullOrWhiteSpace(connection))
+                throw new InvalidOperationException("Database:Provider is postgres but ConnectionStrings:KnowPay is empty.");
+            builder.Services.AddDbContextPool<PostgresKnowPayDb>(o => o.UseNpgsql(connection).UseSnakeCaseNamingConvention());
+            builder.Services.AddScoped<KnowPayDb>(sp => sp.GetRequiredService<PostgresKnowPayDb>());
+        }
+        else if (provider == "sqlite")
+        {
+            connection = string.IsNullOrWhiteSpace(connection) ? "Data Source=data/knowpay.db" : connection;
+            var file = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connection).DataSource;
+            var dir = Path.GetDirectoryName(Path.GetFullPath(file));
+            if (dir is not null) Directory.CreateDirectory(dir);
+            builder.Services.AddDbContextPool<SqliteKnowPayDb>(o => o.UseSqlite(connection).UseSnakeCaseNamingConvention());
+            builder.Services.AddScoped<KnowPayDb>(sp => sp.GetRequiredService<SqliteKnowPayDb>());
+        }
+        else throw new InvalidOperationException($"Database:Provider must be 'sqlite' or 'postgres', not '{provider}'.");
+        builder.Services.AddHostedService<DatabaseMigrator>();
+    }
+}
+
+/// <summary>Applies the migrations of the configured database at start-up, then seeds the demo merchant if asked.</summary>
+sealed class DatabaseMigrator(IServiceProvider services, IConfiguration config, TimeProvider clock, ILogger<DatabaseMigrator> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        if (!db.IsPostgres)
+        {
+            // WAL lets readers proceed while one writer commits; busy_timeout makes writers queue instead of failing.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+        }
+        await db.Database.MigrateAsync(ct);
+        log.LogInformation("Database migrated ({Provider})", db.Database.ProviderName);
+        if (config.GetValue("Demo:Seed", false)) await DemoSeed.EnsureAsync(db, config, clock, ct);
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>The demo merchant, creator and three products, so that a newcomer can pay an order at once.</summary>
+public static class DemoSeed
+{
+    public const string MerchantId = "mer_demo";
+    public const string DefaultApiKey = "sk_test_demo_0000000000000000000000000000";
+
+    public static async Task EnsureAsync(KnowPayDb db, IConfiguration config, TimeProvider clock, CancellationToken ct)
+    {
+        if (await db.Merchants.AnyAsync(m => m.Id == MerchantId, ct)) return;
+        var now = clock.GetUtcNow().UtcDateTime;
+        db.Merchants.Add(new Merchant { Id = MerchantId, Name = "Demo Academy", CreatedAt = now });
+        db.ApiKeys.Add(ApiKeys.Generate(MerchantId, "*", now, config["Demo:ApiKey"] ?? DefaultApiKey).Row);
+        db.Creators.Add(new Creator { Id = "cre_demo", MerchantId = MerchantId, Name = "Lin Wei", Email = "lin@example.com", CreatedAt = now });
+        db.Products.AddRange(
+            Product("prod_demo_course", "Payments from First Principles", ProductKind.Course, 7000, null, now, ("CNY", 9900), ("USD", 1500), ("JPY", 2000)),
+            Product("prod_demo_column", "Weekly Fintech Column", ProductKind.Column, 8000, null, now, ("CNY", 2900)),
+            Product("prod_demo_membership", "Annual Membership", ProductKind.Membership, 5000, 365, now, ("CNY", 19900), ("USD", 2900)));
+        await db.SaveChangesAsync(ct);
+    }
+
+    static Product Product(string id, string name, ProductKind kind, int share, int? period, DateTime now, params (string Currency, long Amount)[] prices) => new()
+    {
+        Id = id, MerchantId = MerchantId, CreatorId = "cre_demo", Name = name, Kind = kind, Status = ProductStatus.Published,
+        CreatorShareBps = share, PeriodDays = period, CreatedAt = now,
+        Prices = prices.Select(p => new ProductPrice
+        {
+            Id = Ids.New("price"), ProductId = id, Currency = p.Currency, Amount = p.Amount, Version = 1, Active = true, CreatedAt = now,
+        }).ToList(),
+    };
+}

@@ -1,0 +1,115 @@
+using System.Security.Cryptography;
+using KnowPay.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Infrastructure;
+
+/// <summary>
+/// Idempotency-Key on mutating POSTs. The insert of (merchant, key) is the arbiter: the request whose insert
+/// wins executes; a later one with the same body replays the stored response, with another body gets 409
+/// idempotency_key_reused, and while the first is still running gets 409 idempotency_request_in_progress.
+/// A first attempt that ends in a 5xx releases the key so that the client may retry.
+/// </summary>
+public static class Idempotency
+{
+    public const string Header = "Idempotency-Key";
+
+    public static void UseIdempotencyKeys(this WebApplication app) => app.Use(async (http, next) =>
+    {
+        var key = http.Request.Headers[Header].ToString();
+        if (!HttpMethods.IsPost(http.Request.Method) || string.IsNullOrEmpty(key) ||
+            http.Items[typeof(AuthenticatedMerchant)] is not AuthenticatedMerchant merchant)
+        {
+            await next();
+            return;
+        }
+        if (key.Length > 200)
+        {
+            await Problems.WriteAsync(http, Problems.BadRequest("idempotency_key_invalid", "Idempotency-Key must be at most 200 characters."));
+            return;
+        }
+
+        http.Request.EnableBuffering();
+        var hash = await HashRequestAsync(http);
+        var clock = http.RequestServices.GetRequiredService<TimeProvider>();
+        var record = new IdempotencyRecord
+        {
+            MerchantId = merchant.Id, Key = key, RequestHash = hash, Path = http.Request.Path.ToString(),
+            CreatedAt = clock.GetUtcNow().UtcDateTime,
+        };
+        var scopeFactory = http.RequestServices.GetRequiredService<IServiceScopeFactory>();
+        await using (var scope = scopeFactory.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+            db.IdempotencyRecords.Add(record);
+            try
+            {
+                await db.SaveChangesAsync(http.RequestAborted);
+            }
+            catch (Exception e) when (DbErrors.IsUniqueViolation(e))
+            {
+                var first = await db.IdempotencyRecords.AsNoTracking()
+                    .SingleAsync(r => r.MerchantId == merchant.Id && r.Key == key, http.RequestAborted);
+                await AnswerRepeatAsync(http, first, hash);
+                return;
+            }
+        }
+
+        var realBody = http.Response.Body;
+        using var captured = new MemoryStream();
+        http.Response.Body = captured;
+        var completed = false;
+        try
+        {
+            await next();
+            completed = http.Response.StatusCode < 500;
+        }
+        finally
+        {
+            http.Response.Body = realBody;
+            await using var scope = scopeFactory.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+            if (completed)
+                await db.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.StatusCode, http.Response.StatusCode)
+                    .SetProperty(r => r.ContentType, http.Response.ContentType)
+                    .SetProperty(r => r.ResponseBody, captured.ToArray())
+                    .SetProperty(r => r.CompletedAt, clock.GetUtcNow().UtcDateTime), CancellationToken.None);
+            else
+                await db.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
+        }
+        captured.Position = 0;
+        await captured.CopyToAsync(realBody, http.RequestAborted);
+    });
+
+    static async Task AnswerRepeatAsync(HttpContext http, IdempotencyRecord first, string hash)
+    {
+        if (first.RequestHash != hash)
+        {
+            await Problems.WriteAsync(http, Problems.Conflict("idempotency_key_reused",
+                "This Idempotency-Key was used with a different request; use a new key for a new request."));
+            return;
+        }
+        if (first.CompletedAt is null)
+        {
+            await Problems.WriteAsync(http, Problems.Conflict("idempotency_request_in_progress",
+                "A request with this Idempotency-Key is still being processed; retry later."));
+            return;
+        }
+        http.Response.StatusCode = first.StatusCode ?? 200;
+        if (first.ContentType is not null) http.Response.ContentType = first.ContentType;
+        http.Response.Headers["Idempotent-Replayed"] = "true";
+        if (first.ResponseBody is { Length: > 0 } body) await http.Response.Body.WriteAsync(body, http.RequestAborted);
+    }
+
+    static async Task<string> HashRequestAsync(HttpContext http)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(http.Request.Method + " " + http.Request.Path + "\n"));
+        var buffer = new byte[8192];
+        int read;
+        while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0) sha.AppendData(buffer, 0, read);
+        http.Request.Body.Position = 0;
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+}

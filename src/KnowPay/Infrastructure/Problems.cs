@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace KnowPay.Infrastructure;
+
+/// <summary>RFC 9457 problem responses with a stable machine <c>code</c>; the one place error bodies are shaped.</summary>
+public static class Problems
+{
+    public static ProblemHttpResult Of(int status, string code, string detail, IDictionary<string, string[]>? fields = null)
+    {
+        var problem = new ProblemDetails
+        {
+            Status = status,
+            Type = $"urn:knowpay:error:{code}",
+            Title = code.Replace('_', ' '),
+            Detail = detail,
+        };
+        problem.Extensions["code"] = code;
+        if (fields is { Count: > 0 }) problem.Extensions["errors"] = fields;
+        return TypedResults.Problem(problem);
+    }
+
+    public static ProblemHttpResult Invalid(string code, string field, string detail) =>
+        Of(StatusCodes.Status400BadRequest, code, detail, new Dictionary<string, string[]> { [field] = [detail] });
+
+    public static ProblemHttpResult BadRequest(string code, string detail) => Of(StatusCodes.Status400BadRequest, code, detail);
+
+    /// <summary>404 with a code such as <c>order_not_found</c>; another merchant's object is answered the same way.</summary>
+    public static ProblemHttpResult NotFound(string what, string id) =>
+        Of(StatusCodes.Status404NotFound, $"{what}_not_found", $"No such {what}: '{id}'.");
+
+    public static ProblemHttpResult Conflict(string code, string detail) => Of(StatusCodes.Status409Conflict, code, detail);
+
+    public static ProblemHttpResult Unauthorized(string code, string detail) => Of(StatusCodes.Status401Unauthorized, code, detail);
+
+    public static ProblemHttpResult Forbidden(string code, string detail) => Of(StatusCodes.Status403Forbidden, code, detail);
+
+    /// <summary>Writes a problem outside an endpoint (middleware).</summary>
+    public static Task WriteAsync(HttpContext http, ProblemHttpResult problem) => problem.ExecuteAsync(http);
+
+    /// <summary>Maps framework exceptions (malformed JSON, oversized body) to 4xx problems; anything else is a 500 without internals.</summary>
+    public static void UseKnowPayProblems(this WebApplication app) =>
+        app.UseExceptionHandler(errors => errors.Run(async http =>
+        {
+            var error = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var problem = error switch
+            {
+                BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
+                    Of(413, "body_too_large", "The request body is larger than this API accepts."),
+                BadHttpRequestException bad =>
+                    Of(400, "body_invalid", "The request body is not valid JSON for this endpoint: " + FirstLine(bad)),
+                System.Text.Json.JsonException json =>
+                    Of(400, "body_invalid", "The request body is not valid JSON: " + json.Message),
+                OperationCanceledException when http.RequestAborted.IsCancellationRequested =>
+                    Of(499, "request_aborted", "The client closed the request."),
+                _ => Of(500, "internal_error", "Something went wrong on our side; nothing was changed unless the response said so."),
+            };
+            await problem.ExecuteAsync(http);
+        }));
+
+    static string FirstLine(Exception e) => (e.InnerException?.Message ?? e.Message).Split('\n')[0];
+}

@@ -1,0 +1,65 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Providers;
+
+/// <summary>What KnowPay asks of every payment provider. Each adapter speaks its provider's own wire protocol.</summary>
+public interface IPaymentProvider
+{
+    /// <summary>alipay, wechatpay, stripe, paypal, sandbox.</summary>
+    string Name { get; }
+    /// <summary>qr, page, card.</summary>
+    IReadOnlyCollection<string> Methods { get; }
+    ProviderFee Fee { get; }
+
+    Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct);
+    Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct);
+    /// <summary>Closes an unpaid trade. Returns the trade's state after the close (Closed, or Paid if the buyer won the race).</summary>
+    Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct);
+    Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct);
+    Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct);
+}
+
+public sealed record PaymentStart(Payment Payment, Order Order, string Subject, string NotifyUrl, string? ReturnUrl);
+
+/// <summary>The next action for the learner: a QR code payload, a redirect URL or a client secret.</summary>
+public sealed record PaymentStarted(string? ProviderTradeNo, string? QrCode = null, string? RedirectUrl = null, string? ClientSecret = null);
+
+public enum TradeStatus { Pending, Paid, Closed, Failed, NotFound }
+
+public sealed record ProviderTradeState(TradeStatus Status, string? ProviderTradeNo = null, long? Amount = null, string? Currency = null, DateTime? PaidAt = null, string? FailureCode = null);
+
+/// <summary>A refund to send: its id doubles as the provider's idempotency key (out_request_no, out_refund_no, …).</summary>
+public sealed record ProviderRefund(Payment Payment, string RefundId, long Amount, string? Reason);
+
+public enum RefundStatus { Pending, Succeeded, Failed }
+
+public sealed record ProviderRefundResult(RefundStatus Status, string? ProviderRefundId = null, string? FailureReason = null);
+
+/// <summary>The provider answered with an error, a bad signature, or not at all. Nothing may be assumed to have succeeded.</summary>
+public sealed class ProviderException(string provider, string code, string message, bool maybeApplied = false)
+    : Exception($"{provider}: {code}: {message}")
+{
+    public string Provider { get; } = provider;
+    public string Code { get; } = code;
+    /// <summary>True when the call may have taken effect at the provider (timeout after sending).</summary>
+    public bool MaybeApplied { get; } = maybeApplied;
+}
+
+/// <summary>The enabled providers by name.</summary>
+public sealed class PaymentProviders(IEnumerable<IPaymentProvider> providers)
+{
+    readonly Dictionary<string, IPaymentProvider> byName = providers.ToDictionary(p => p.Name, StringComparer.Ordinal);
+
+    public bool TryGet(string? name, out IPaymentProvider provider) => byName.TryGetValue(name ?? "", out provider!);
+
+    public IPaymentProvider this[string name] => byName.TryGetValue(name, out var p) ? p
+        : throw new InvalidOperationException($"provider '{name}' is not enabled");
+
+    public IReadOnlyCollection<string> Names => byName.Keys;
+
+    public IEnumerable<IPaymentProvider> All => byName.Values;
+
+    public static ProviderFee FeeFrom(IConfiguration section) =>
+        new(section.GetValue("FeeBps", 0), section.GetValue("FeeFixed", 0L));
+}

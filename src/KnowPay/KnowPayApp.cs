@@ -36,6 +36,7 @@ public static class KnowPayApp
         AddProviders(builder);
 
         var app = builder.Build();
+        app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
         app.UseKnowPayProblems();
         app.UseApiKeyAuthentication();
         app.UseIdempotencyKeys();

@@ -8,7 +8,6 @@ public static class Banner
     public static void Print(WebApplication app)
     {
         var url = app.Services.GetRequiredService<PublicUrl>().Base;
-        app.Services.GetService<SandboxWiring>()?.Apply();
         var config = app.Services.GetRequiredService<IConfiguration>();
         var disabled = app.Services.GetRequiredService<DisabledProviders>();
         foreach (var reason in disabled.Reasons)

@@ -32,6 +32,22 @@ public static class Postings
             new Posting(Accounts.PlatformRevenue(c), c, -split.Platform));
     }
 
+    /// <summary>
+    /// Refund succeeded: the provider pays the learner back from our clearing (credit); the creator's part is clawed
+    /// back from pending first, then available (which may go negative, visible in the statement); the rest comes out
+    /// of platform revenue. The provider fee is not returned by providers, so it stays booked (platform bears it).
+    /// </summary>
+    public static IReadOnlyList<Posting> RefundSucceeded(string provider, string creatorId, string currency, long refund, long creatorPart, long creatorPendingBalance)
+    {
+        // Balances are credit-negative: a creator holding 100 in pending has a balance of -100.
+        var fromPending = Math.Min(creatorPart, Math.Max(0, -creatorPendingBalance));
+        return NonZero(
+            new Posting(Accounts.ProviderClearing(provider, currency), currency, -refund),
+            new Posting(Accounts.CreatorPending(creatorId, currency), currency, fromPending),
+            new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, creatorPart - fromPending),
+            new Posting(Accounts.PlatformRevenue(currency), currency, refund - creatorPart));
+    }
+
     public static IReadOnlyList<Posting> NonZero(params Posting[] postings)
     {
         if (postings.GroupBy(p => p.Currency).Any(g => g.Sum(p => p.Amount) != 0))

@@ -37,3 +37,18 @@ public sealed record RevenueSplit(long Creator, long Platform, long Fee)
         return (long)q;
     }
 }
+
+public static class RefundSplit
+{
+    /// <summary>
+    /// The creator's part of a refund, computed cumulatively so that partial refunds never drift: the creator gives
+    /// back share(refunded after) − share(refunded before), where share(x) is the largest-remainder creator share of x.
+    /// A full refund, in any number of parts, returns exactly the creator's original share.
+    /// </summary>
+    public static long CreatorPart(long refundedBefore, long refundNow, int creatorBasisPoints)
+    {
+        if (refundedBefore < 0 || refundNow < 0) throw new ArgumentOutOfRangeException(nameof(refundNow));
+        long Share(long x) => Allocation.LargestRemainder(x, [creatorBasisPoints, 10_000 - creatorBasisPoints])[0];
+        return Share(refundedBefore + refundNow) - Share(refundedBefore);
+    }
+}

@@ -81,6 +81,7 @@ public static class KnowPayApp
             services.AddSingleton<SandboxWiring>();
         }
         services.AddScoped<PaymentProviders>();
+        services.AddScoped<IRefundUpdates, PendingRefundUpdates>();
         var disabled = new List<string>();
 
         // SandboxPay, the generic test provider.

@@ -63,3 +63,13 @@ public sealed class PaymentProviders(IEnumerable<IPaymentProvider> providers)
     public static ProviderFee FeeFrom(IConfiguration section) =>
         new(section.GetValue("FeeBps", 0), section.GetValue("FeeFixed", 0L));
 }
+
+/// <summary>
+/// Where provider adapters report what they learn about a refund (from a notification or a query).
+/// The refunds feature implements it; adapters only verify the provider's message and translate it.
+/// </summary>
+public interface IRefundUpdates
+{
+    /// <param name="refundId">KnowPay's refund id (the out_request_no / out_refund_no / idempotency key sent to the provider).</param>
+    Task ApplyAsync(string provider, string refundId, ProviderRefundResult result, CancellationToken ct);
+}

@@ -68,7 +68,7 @@ public sealed class KnowPayServer : IAsyncDisposable
     {
         await using var scope = Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-        var merchant = new Merchant { Id = Domain.Ids.New("mer"), Name = "Test Academy", CreatedAt = DateTime.UtcNow };
+        var merchant = new Merchant { Id = global::KnowPay.Domain.Ids.New("mer"), Name = "Test Academy", CreatedAt = DateTime.UtcNow };
         var (secret, key) = ApiKeys.Generate(merchant.Id, scopes, DateTime.UtcNow);
         db.Merchants.Add(merchant);
         db.ApiKeys.Add(key);

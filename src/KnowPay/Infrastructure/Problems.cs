@@ -40,7 +40,19 @@ public static class Problems
     public static Task WriteAsync(HttpContext http, ProblemHttpResult problem) => problem.ExecuteAsync(http);
 
     /// <summary>Maps framework exceptions (malformed JSON, oversized body) to 4xx problems; anything else is a 500 without internals.</summary>
-    public static void UseKnowPayProblems(this WebApplication app) =>
+    public static void UseKnowPayProblems(this WebApplication app)
+    {
+        // A declared Content-Length over the limit is refused before anything reads the body.
+        app.Use(async (http, next) =>
+        {
+            var limit = http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+            if (limit is not null && http.Request.ContentLength > limit)
+            {
+                await Of(413, "body_too_large", $"The request body is larger than this API accepts ({limit} bytes).").ExecuteAsync(http);
+                return;
+            }
+            await next();
+        });
         app.UseExceptionHandler(errors => errors.Run(async http =>
         {
             var error = http.Features.Get<IExceptionHandlerFeature>()?.Error;
@@ -58,6 +70,7 @@ public static class Problems
             };
             await problem.ExecuteAsync(http);
         }));
+    }
 
     static string FirstLine(Exception e) => (e.InnerException?.Message ?? e.Message).Split('\n')[0];
 }

@@ -1,0 +1,79 @@
+using System.Net;
+using KnowPay.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KnowPay.Tests.Api;
+
+[Collection("server")]
+public sealed class IdempotencyTests(Servers servers)
+{
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SameKeySameBody_ReplaysTheFirstResponse_AndCreatesOneOrder(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY" };
+
+        var first = await m.PostAsync("/v1/orders", body, "order-1");
+        var second = await m.PostAsync("/v1/orders", body, "order-1");
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await second.Content.ReadAsStringAsync());
+        Assert.True(second.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SameKeyOtherBody_Is409_AndWritesNothing(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        await m.PostOkAsync("/v1/orders", new { customer_external_id = "u1", product_id = productId, currency = "CNY" }, "order-2");
+        var other = await m.PostAsync("/v1/orders", new { customer_external_id = "u2", product_id = productId, currency = "CNY" }, "order-2");
+        Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
+        Assert.Equal("idempotency_key_reused", (string?)Json.Parse(await other.Content.ReadAsStringAsync())["code"]);
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+
+        // Keys are per merchant: another merchant may use the same key.
+        var n = await server.NewMerchantAsync();
+        var (_, otherProduct) = await n.CourseAsync();
+        await n.PostOkAsync("/v1/orders", new { customer_external_id = "u1", product_id = otherProduct, currency = "CNY" }, "order-2");
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SameKeyInFlightTwiceAtOnce_OneExecutes_TheOtherGets409OrTheReplay(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var order = await m.OrderAsync(productId);
+        // Starting a payment calls the provider over HTTP, so the first request is in flight long enough to race.
+        server.Services.GetRequiredService<KnowPay.Sandbox.SandboxFaults>().Set(null, new KnowPay.Sandbox.FaultSettings(ApiStallMs: 400));
+        try
+        {
+            var calls = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ =>
+                m.PostAsync($"/v1/orders/{order["id"]}/payments", new { provider = "sandbox", method = "qr" }, "pay-once")));
+            var statuses = calls.Select(c => (int)c.StatusCode).Order().ToArray();
+            Assert.Equal([201, 409], statuses);
+            var conflict = calls.Single(c => c.StatusCode == HttpStatusCode.Conflict);
+            Assert.Equal("idempotency_request_in_progress", (string?)Json.Parse(await conflict.Content.ReadAsStringAsync())["code"]);
+        }
+        finally
+        {
+            server.Services.GetRequiredService<KnowPay.Sandbox.SandboxFaults>().Clear();
+        }
+        Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
+        var replay = await m.PostAsync($"/v1/orders/{order["id"]}/payments", new { provider = "sandbox", method = "qr" }, "pay-once");
+        Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+        Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
+    }
+}

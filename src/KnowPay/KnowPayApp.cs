@@ -31,6 +31,7 @@ public static class KnowPayApp
 
         builder.Services.AddSingleton<IJob, PaymentPoller>();
         builder.Services.AddSingleton<IJob, OrderExpiry>();
+        builder.Services.AddSingleton<IJob, IdempotencyKeyExpiry>();
         builder.Services.AddHostedService<JobRunner>();
 
         AddProviders(builder);

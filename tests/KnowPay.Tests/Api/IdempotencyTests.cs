@@ -77,3 +77,22 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
     }
 }
+
+[Collection("server")]
+public sealed class IdempotencyRetentionTests(Servers servers)
+{
+    [Fact]
+    public async Task Keys_AreKeptForAtLeast24Hours_ThenForgotten()
+    {
+        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY" };
+        await m.PostOkAsync("/v1/orders", body, "kept-key");
+
+        await server.RunJobAsync("idempotency_key_expiry", DateTime.UtcNow.AddHours(25));
+        Assert.Equal(1, await server.QueryAsync(d => d.IdempotencyRecords.CountAsync(r => r.MerchantId == m.MerchantId)));
+        await server.RunJobAsync("idempotency_key_expiry", DateTime.UtcNow.AddHours(49));
+        Assert.Equal(0, await server.QueryAsync(d => d.IdempotencyRecords.CountAsync(r => r.MerchantId == m.MerchantId)));
+    }
+}

@@ -1,4 +1,5 @@
 using KnowPay.Data;
+using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -25,7 +26,7 @@ public static class Redeliver
         v1.MapGet("/events/{id}/deliveries", Deliveries).RequireScope("events:read");
     }
 
-    static async Task<Results<Accepted<List<DeliveryView>>, ProblemHttpResult>> Handle(string id, AuthenticatedMerchant merchant, KnowPayDb db,
+    static async Task<Results<Accepted<ListPage<DeliveryView>>, ProblemHttpResult>> Handle(string id, AuthenticatedMerchant merchant, KnowPayDb db,
         TimeProvider clock, IConfiguration config, CancellationToken ct)
     {
         var evt = await db.Events.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id && e.MerchantId == merchant.Id, ct);
@@ -45,13 +46,13 @@ public static class Redeliver
                     .SetProperty(d => d.ClaimToken, (string?)null), ct);
         }
         var deliveries = await db.WebhookDeliveries.AsNoTracking().Where(d => d.EventId == evt.Id).OrderBy(d => d.Id).ToListAsync(ct);
-        return TypedResults.Accepted($"/v1/events/{id}/deliveries", deliveries.Select(DeliveryView.From).ToList());
+        return TypedResults.Accepted($"/v1/events/{id}/deliveries", new ListPage<DeliveryView>(deliveries.Select(DeliveryView.From).ToList(), false, null));
     }
 
-    static async Task<Results<Ok<List<DeliveryView>>, ProblemHttpResult>> Deliveries(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
+    static async Task<Results<Ok<ListPage<DeliveryView>>, ProblemHttpResult>> Deliveries(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
     {
         if (!await db.Events.AnyAsync(e => e.Id == id && e.MerchantId == merchant.Id, ct)) return Problems.NotFound("event", id);
         var deliveries = await db.WebhookDeliveries.AsNoTracking().Where(d => d.EventId == id).OrderBy(d => d.Id).ToListAsync(ct);
-        return TypedResults.Ok(deliveries.Select(DeliveryView.From).ToList());
+        return TypedResults.Ok(new ListPage<DeliveryView>(deliveries.Select(DeliveryView.From).ToList(), false, null));
     }
 }

@@ -71,8 +71,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
                     .SetProperty(d => d.LastError, (string?)null).SetProperty(d => d.ClaimToken, (string?)null), ct);
                 continue;
             }
-            var next = now + Backoff(attempts);
-            var giveUp = result.Permanent || next > delivery.RetryUntil;
+            // The last retry lands on the end of the window; a failure at or after it is final.
+            var giveUp = result.Permanent || now >= delivery.RetryUntil;
+            var next = now + Backoff(attempts) is var due && due > delivery.RetryUntil ? delivery.RetryUntil : due;
             await db.WebhookDeliveries.Where(d => d.Id == delivery.Id && d.ClaimToken == token).ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, giveUp ? WebhookDelivery.Failed : WebhookDelivery.Pending).SetProperty(d => d.Attempts, attempts)
                 .SetProperty(d => d.NextAttemptAt, next).SetProperty(d => d.LastStatusCode, result.StatusCode)

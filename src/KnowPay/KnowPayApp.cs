@@ -1,7 +1,11 @@
 using System.Security.Cryptography;
 using KnowPay.Features.Catalog;
+using KnowPay.Features.Entitlements;
+using KnowPay.Features.Events;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
+using KnowPay.Features.Refunds;
+using KnowPay.Features.Webhooks;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using KnowPay.Providers.Sandbox;
@@ -32,7 +36,12 @@ public static class KnowPayApp
         builder.Services.AddSingleton<IJob, PaymentPoller>();
         builder.Services.AddSingleton<IJob, OrderExpiry>();
         builder.Services.AddSingleton<IJob, IdempotencyKeyExpiry>();
+        builder.Services.AddSingleton<IJob, RefundPoller>();
         builder.Services.AddHostedService<JobRunner>();
+        builder.Services.AddSingleton<WebhookDispatcher>();
+        builder.Services.AddHostedService<WebhookDispatcherService>();
+        builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName,
+            c => c.Timeout = TimeSpan.FromSeconds(config.GetValue("Webhooks:TimeoutSeconds", 10)));
 
         AddProviders(builder);
 
@@ -57,6 +66,12 @@ public static class KnowPayApp
         ListOrders.Map(v1);
         CreatePayment.Map(v1);
         GetPayment.Map(v1);
+        CreateRefund.Map(v1);
+        GetRefunds.Map(v1);
+        CustomerEntitlements.Map(v1);
+        ListEvents.Map(v1);
+        Redeliver.Map(v1);
+        WebhookEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
@@ -82,7 +97,7 @@ public static class KnowPayApp
             services.AddSingleton<SandboxWiring>();
         }
         services.AddScoped<PaymentProviders>();
-        services.AddScoped<IRefundUpdates, PendingRefundUpdates>();
+        services.AddScoped<IRefundUpdates, RefundUpdates>();
         var disabled = new List<string>();
 
         // SandboxPay, the generic test provider.

@@ -24,6 +24,9 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
+    public DbSet<Refund> Refunds => Set<Refund>();
+    public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
+    public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
 
     public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -115,6 +118,36 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => new { x.MerchantId, x.Key });
             e.Property(x => x.ResponseBody).HasMaxLength(1_000_000);
             e.HasIndex(x => x.CreatedAt);
+        });
+        model.Entity<OutboxEvent>(e =>
+        {
+            e.HasIndex(x => new { x.MerchantId, x.Type, x.Id });
+            e.HasIndex(x => x.CreatedAt).HasFilter("fanned_out_at IS NULL").HasDatabaseName("ix_events_not_fanned_out");
+        });
+        model.Entity<Refund>(e =>
+        {
+            e.ToTable("refunds");
+            e.Property(x => x.Status).HasConversion<string>().HasMaxLength(16);
+            e.Property(x => x.Reason).HasMaxLength(500);
+            e.HasIndex(x => new { x.PaymentId, x.Id });
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+            e.HasIndex(x => new { x.Status, x.CreatedAt });
+        });
+        model.Entity<WebhookEndpoint>(e =>
+        {
+            e.ToTable("webhook_endpoints");
+            e.Property(x => x.Url).HasMaxLength(2000);
+            e.Property(x => x.EventTypes).HasMaxLength(2000);
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+        });
+        model.Entity<WebhookDelivery>(e =>
+        {
+            e.ToTable("webhook_deliveries");
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.LastError).HasMaxLength(500);
+            e.HasIndex(x => new { x.EventId, x.EndpointId }).IsUnique();
+            e.HasIndex(x => new { x.Status, x.NextAttemptAt });
+            e.HasIndex(x => x.ClaimToken);
         });
     }
 

@@ -11,4 +11,6 @@ public sealed class OutboxEvent
     /// <summary>The event's data object as JSON.</summary>
     public required string Data { get; init; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>Set once the dispatcher has created this event's deliveries (one per matching endpoint).</summary>
+    public DateTime? FannedOutAt { get; set; }
 }

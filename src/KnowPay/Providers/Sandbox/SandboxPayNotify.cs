@@ -16,7 +16,7 @@ public static class SandboxPayNotify
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/sandbox", Handle).ExcludeFromDescription();
 
     static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
-        TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+        TimeProvider clock, ILoggerFactory logs, IRefundUpdates refunds, CancellationToken ct)
     {
         var log = logs.CreateLogger(nameof(SandboxPayNotify));
         using var reader = new StreamReader(http.Request.Body);
@@ -31,7 +31,12 @@ public static class SandboxPayNotify
         catch (JsonException) { return Results.Json(new { error = "invalid_body" }, statusCode: 400); }
         var type = (string?)note["type"];
         var data = note["data"] as JsonObject;
-        if (type == "refund.succeeded") return Results.Ok(new { received = true, handled_by = "refunds" });
+        if (type == "refund.succeeded" && data is not null)
+        {
+            await refunds.ApplyAsync("sandbox", (string?)data["out_refund_no"] ?? "",
+                new ProviderRefundResult(RefundStatus.Succeeded, (string?)data["refund_no"]), ct);
+            return Results.Ok(new { received = true });
+        }
         if (type != "trade.paid" || data is null) return Results.Ok(new { received = true, ignored = type });
 
         var state = SandboxPayProvider.State(data);

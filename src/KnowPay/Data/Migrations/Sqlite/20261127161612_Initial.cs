@@ -88,7 +88,8 @@ namespace KnowPay.Data.Migrations.Sqlite
                     type = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
                     object_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
                     data = table.Column<string>(type: "TEXT", maxLength: 20000, nullable: false),
-                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false)
+                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    fanned_out_at = table.Column<DateTime>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -220,6 +221,74 @@ namespace KnowPay.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "refunds",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    payment_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    order_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    amount = table.Column<long>(type: "INTEGER", nullable: false),
+                    currency = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    reason = table.Column<string>(type: "TEXT", maxLength: 500, nullable: true),
+                    status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    provider_refund_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    failure_reason = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    creator_part = table.Column<long>(type: "INTEGER", nullable: true),
+                    completed_by = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    completed_at = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    last_queried_at = table.Column<DateTime>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_refunds", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "webhook_deliveries",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    event_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    endpoint_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    attempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    next_attempt_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    retry_until = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    claim_token = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    last_status_code = table.Column<int>(type: "INTEGER", nullable: true),
+                    last_error = table.Column<string>(type: "TEXT", maxLength: 500, nullable: true),
+                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    delivered_at = table.Column<DateTime>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_webhook_deliveries", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "webhook_endpoints",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    url = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: false),
+                    event_types = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: false),
+                    secret = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    previous_secret = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    previous_secret_expires_at = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    disabled = table.Column<bool>(type: "INTEGER", nullable: false),
+                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_webhook_endpoints", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "ledger_entries",
                 columns: table => new
                 {
@@ -305,6 +374,17 @@ namespace KnowPay.Data.Migrations.Sqlite
                 columns: new[] { "merchant_id", "id" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_events_merchant_id_type_id",
+                table: "events",
+                columns: new[] { "merchant_id", "type", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_events_not_fanned_out",
+                table: "events",
+                column: "created_at",
+                filter: "fanned_out_at IS NULL");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_idempotency_keys_created_at",
                 table: "idempotency_keys",
                 column: "created_at");
@@ -361,6 +441,42 @@ namespace KnowPay.Data.Migrations.Sqlite
                 name: "ix_products_merchant_id_id",
                 table: "products",
                 columns: new[] { "merchant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_refunds_merchant_id_id",
+                table: "refunds",
+                columns: new[] { "merchant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_refunds_payment_id_id",
+                table: "refunds",
+                columns: new[] { "payment_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_refunds_status_created_at",
+                table: "refunds",
+                columns: new[] { "status", "created_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_webhook_deliveries_claim_token",
+                table: "webhook_deliveries",
+                column: "claim_token");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_webhook_deliveries_event_id_endpoint_id",
+                table: "webhook_deliveries",
+                columns: new[] { "event_id", "endpoint_id" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_webhook_deliveries_status_next_attempt_at",
+                table: "webhook_deliveries",
+                columns: new[] { "status", "next_attempt_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_webhook_endpoints_merchant_id_id",
+                table: "webhook_endpoints",
+                columns: new[] { "merchant_id", "id" });
         }
 
         /// <inheritdoc />
@@ -398,6 +514,15 @@ namespace KnowPay.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "product_prices");
+
+            migrationBuilder.DropTable(
+                name: "refunds");
+
+            migrationBuilder.DropTable(
+                name: "webhook_deliveries");
+
+            migrationBuilder.DropTable(
+                name: "webhook_endpoints");
 
             migrationBuilder.DropTable(
                 name: "ledger_journals");

@@ -1,0 +1,83 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Infrastructure;
+using KnowPay.Providers;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Refunds;
+
+public sealed record CreateRefundRequest(long? Amount, string? Reason);
+
+/// <summary>
+/// POST /v1/payments/{id}/refunds. Two-phase: (1) in one transaction the amount is reserved on the payment by a
+/// conditional UPDATE (refunded_amount + x ≤ amount, payment succeeded) and the refund recorded pending — the database
+/// arbitrates concurrent refunds; (2) the provider is called with the refund id as its idempotency key; (3) the answer
+/// completes the refund (exactly once, see <see cref="RefundCompletion"/>). A call that definitely did not reach the
+/// provider fails the refund and releases the reservation; one that may have applied stays pending for the poller.
+/// </summary>
+public static class CreateRefund
+{
+    public static void Map(RouteGroupBuilder v1) => v1.MapPost("/payments/{paymentId}/refunds", Handle).RequireScope("refunds:write");
+
+    static async Task<Results<Created<RefundView>, ProblemHttpResult>> Handle(
+        string paymentId, CreateRefundRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
+        TimeProvider clock, ILogger<Refund> log, CancellationToken ct)
+    {
+        if (body.Amount is <= 0) return Problems.Invalid("amount_invalid", "amount", "amount must be a positive integer in minor units.");
+        if (body.Reason is { Length: > 500 }) return Problems.Invalid("reason_invalid", "reason", "reason is at most 500 characters.");
+        var payment = await db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.MerchantId == merchant.Id, ct);
+        if (payment is null) return Problems.NotFound("payment", paymentId);
+        if (payment.Status != PaymentStatus.Succeeded)
+            return Problems.Conflict("payment_not_refundable", $"Only a succeeded payment can be refunded; this one is {payment.Status.ToString().ToLowerInvariant()}.");
+        if (!providers.TryGet(payment.Provider, out var provider))
+            return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
+
+        var amount = body.Amount ?? payment.Amount - payment.RefundedAmount;
+        var now = clock.GetUtcNow().UtcDateTime;
+        var refund = new Refund
+        {
+            Id = Ids.New("re"), MerchantId = merchant.Id, PaymentId = payment.Id, OrderId = payment.OrderId, Provider = payment.Provider,
+            Amount = amount, Currency = payment.Currency, Reason = body.Reason, Status = RefundState.Pending, CreatedAt = now,
+        };
+        if (amount <= 0 || !await ReserveAsync(db, refund, ct))
+            return Problems.Conflict("refund_exceeds_captured",
+                $"The refund would exceed what remains refundable on payment {payment.Id} (captured {payment.Amount}, refunded or pending {payment.RefundedAmount} when last read).");
+
+        // From here the refund exists: the request's cancellation must not leave it half-done.
+        ProviderRefundResult result;
+        try
+        {
+            result = await provider.RefundAsync(new ProviderRefund(payment, refund.Id, refund.Amount, refund.Reason), CancellationToken.None);
+        }
+        catch (ProviderException e) when (e.MaybeApplied)
+        {
+            log.LogWarning(e, "Refund {RefundId} may have reached {Provider}; it stays pending and is resolved by query", refund.Id, payment.Provider);
+            result = new ProviderRefundResult(RefundStatus.Pending);
+        }
+        catch (ProviderException e)
+        {
+            log.LogWarning(e, "Refund {RefundId} refused by {Provider}: {Code}", refund.Id, payment.Provider, e.Code);
+            result = new ProviderRefundResult(RefundStatus.Failed, FailureReason: e.Code);
+        }
+        await RefundCompletion.ApplyAsync(db, refund.Id, result, "answer", clock, log, CancellationToken.None);
+        var stored = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, CancellationToken.None);
+        return TypedResults.Created($"/v1/refunds/{refund.Id}", RefundView.From(stored));
+    }
+
+    /// <summary>The reservation and the pending refund commit together, or nothing is written.</summary>
+    static async Task<bool> ReserveAsync(KnowPayDb db, Refund refund, CancellationToken ct)
+    {
+        var x = refund.Amount;
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var reserved = await db.Payments
+            .Where(p => p.Id == refund.PaymentId && p.Status == PaymentStatus.Succeeded && p.RefundedAmount + x <= p.Amount)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.RefundedAmount, p => p.RefundedAmount + x), ct);
+        if (reserved == 0) return false;
+        db.Refunds.Add(refund);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        db.ChangeTracker.Clear();
+        return true;
+    }
+}

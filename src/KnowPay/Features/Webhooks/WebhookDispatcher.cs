@@ -1,0 +1,165 @@
+using System.Text;
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Events;
+using KnowPay.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Webhooks;
+
+/// <summary>
+/// Delivers the outbox. Each run (1) fans new events out into one delivery row per matching enabled endpoint (the
+/// unique (event, endpoint) index with ON CONFLICT DO NOTHING makes this idempotent on any number of nodes), then
+/// (2) claims due deliveries — FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional UPDATE on SQLite — by moving their
+/// next_attempt_at to the end of a lease and stamping a claim token, (3) POSTs them signed, and (4) records the result
+/// only if it still holds the claim. A node that dies mid-delivery loses nothing: its lease ends and the delivery is due again.
+/// Failures retry with exponential backoff (Webhooks:RetryBaseSeconds, doubling, capped at 12 h) until
+/// Webhooks:RetryForHours (72) have passed, then the delivery is failed.
+/// </summary>
+public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFactory httpFactory, IConfiguration config, TimeProvider clock,
+    ILogger<WebhookDispatcher> log)
+{
+    public const string HttpClientName = "webhooks";
+    public const string SignatureHeader = "KnowPay-Signature";
+    const int Batch = 50;
+
+    TimeSpan Lease => TimeSpan.FromSeconds(config.GetValue("Webhooks:LeaseSeconds", 60));
+    TimeSpan RetryBase => TimeSpan.FromSeconds(config.GetValue("Webhooks:RetryBaseSeconds", 30.0));
+    public static TimeSpan RetryFor(IConfiguration config) => TimeSpan.FromHours(config.GetValue("Webhooks:RetryForHours", 72.0));
+
+    /// <summary>One pass: fan out, claim, send, record. Returns the number of deliveries that succeeded.</summary>
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        await FanOutAsync(db, now, ct);
+
+        var token = Ids.New("clm");
+        var leaseEnd = now + Lease;
+        if (db.IsPostgres)
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
+                WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
+                             ORDER BY next_attempt_at LIMIT {Batch} FOR UPDATE SKIP LOCKED)
+                """, ct);
+        else
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
+                WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
+                             ORDER BY next_attempt_at LIMIT {Batch})
+                """, ct);
+        var claimed = await db.WebhookDeliveries.AsNoTracking().Where(d => d.ClaimToken == token).ToListAsync(ct);
+        if (claimed.Count == 0) return 0;
+
+        var eventIds = claimed.Select(d => d.EventId).Distinct().ToList();
+        var endpointIds = claimed.Select(d => d.EndpointId).Distinct().ToList();
+        var events = await db.Events.AsNoTracking().Where(e => eventIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
+        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
+
+        var results = await Task.WhenAll(claimed.Select(d => SendAsync(d, events[d.EventId], endpoints[d.EndpointId], ct)));
+        var succeeded = 0;
+        foreach (var (delivery, result) in claimed.Zip(results))
+        {
+            var attempts = delivery.Attempts + 1;
+            string? error = result.Error is { Length: > 500 } e ? e[..500] : result.Error;
+            if (result.Ok)
+            {
+                succeeded++;
+                await db.WebhookDeliveries.Where(d => d.Id == delivery.Id && d.ClaimToken == token).ExecuteUpdateAsync(s => s
+                    .SetProperty(d => d.Status, WebhookDelivery.Succeeded).SetProperty(d => d.Attempts, attempts)
+                    .SetProperty(d => d.DeliveredAt, now).SetProperty(d => d.LastStatusCode, result.StatusCode)
+                    .SetProperty(d => d.LastError, (string?)null).SetProperty(d => d.ClaimToken, (string?)null), ct);
+                continue;
+            }
+            // The last retry lands on the end of the window; a failure at or after it is final.
+            var giveUp = result.Permanent || now >= delivery.RetryUntil;
+            var next = now + Backoff(attempts) is var due && due > delivery.RetryUntil ? delivery.RetryUntil : due;
+            await db.WebhookDeliveries.Where(d => d.Id == delivery.Id && d.ClaimToken == token).ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, giveUp ? WebhookDelivery.Failed : WebhookDelivery.Pending).SetProperty(d => d.Attempts, attempts)
+                .SetProperty(d => d.NextAttemptAt, next).SetProperty(d => d.LastStatusCode, result.StatusCode)
+                .SetProperty(d => d.LastError, error).SetProperty(d => d.ClaimToken, (string?)null), ct);
+            if (giveUp) log.LogWarning("Webhook delivery {DeliveryId} of {EventId} to {EndpointId} failed for good after {Attempts} attempts: {Error}",
+                delivery.Id, delivery.EventId, delivery.EndpointId, attempts, error);
+        }
+        return succeeded;
+    }
+
+    /// <summary>30 s, 1 min, 2 min, … doubling, at most 12 h between attempts.</summary>
+    public TimeSpan Backoff(int attempts) =>
+        TimeSpan.FromSeconds(Math.Min(RetryBase.TotalSeconds * Math.Pow(2, Math.Min(attempts - 1, 30)), TimeSpan.FromHours(12).TotalSeconds));
+
+    sealed record SendResult(bool Ok, int? StatusCode, string? Error, bool Permanent = false);
+
+    async Task<SendResult> SendAsync(WebhookDelivery delivery, OutboxEvent evt, WebhookEndpoint endpoint, CancellationToken ct)
+    {
+        if (endpoint.Disabled) return new SendResult(false, null, "endpoint_disabled", Permanent: true);
+        var body = EventView.Body(evt);
+        var signedAt = clock.GetUtcNow();
+        var signature = HmacSignature.Sign(endpoint.Secret, body, signedAt);
+        if (endpoint.PreviousSecret is { } previous && endpoint.PreviousSecretExpiresAt > signedAt.UtcDateTime)
+            signature += ",v1=" + HmacSignature.Hex(previous, signedAt.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture) + "." + body);
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation(SignatureHeader, signature);
+        request.Headers.TryAddWithoutValidation("KnowPay-Event-Id", evt.Id);
+        request.Headers.TryAddWithoutValidation("KnowPay-Delivery-Id", delivery.Id);
+        try
+        {
+            using var response = await httpFactory.CreateClient(HttpClientName).SendAsync(request, ct);
+            var code = (int)response.StatusCode;
+            return response.IsSuccessStatusCode ? new SendResult(true, code, null) : new SendResult(false, code, $"HTTP {code}");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            return new SendResult(false, null, e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    /// <summary>Creates the deliveries of events not yet fanned out, then marks them; safe to repeat and to race.</summary>
+    async Task FanOutAsync(KnowPayDb db, DateTime now, CancellationToken ct)
+    {
+        var events = await db.Events.AsNoTracking().Where(e => e.FannedOutAt == null).OrderBy(e => e.CreatedAt).Take(200).ToListAsync(ct);
+        if (events.Count == 0) return;
+        var merchantIds = events.Select(e => e.MerchantId).Distinct().ToList();
+        var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
+        var retryUntil = now + RetryFor(config);
+        foreach (var evt in events)
+            foreach (var endpoint in endpoints.Where(e => e.MerchantId == evt.MerchantId && e.CreatedAt <= evt.CreatedAt && e.Matches(evt.Type)))
+                await InsertDeliveryAsync(db, evt, endpoint, now, retryUntil, ct);
+        var ids = events.Select(e => e.Id).ToList();
+        await db.Events.Where(e => ids.Contains(e.Id) && e.FannedOutAt == null).ExecuteUpdateAsync(s => s.SetProperty(e => e.FannedOutAt, now), ct);
+    }
+
+    public static async Task InsertDeliveryAsync(KnowPayDb db, OutboxEvent evt, WebhookEndpoint endpoint, DateTime now, DateTime retryUntil, CancellationToken ct)
+    {
+        var id = Ids.New("whd");
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO webhook_deliveries (id, merchant_id, event_id, endpoint_id, status, attempts, next_attempt_at, retry_until, created_at)
+            VALUES ({id}, {evt.MerchantId}, {evt.Id}, {endpoint.Id}, {WebhookDelivery.Pending}, 0, {now}, {retryUntil}, {now})
+            ON CONFLICT (event_id, endpoint_id) DO NOTHING
+            """, ct);
+    }
+}
+
+/// <summary>Runs the dispatcher every Webhooks:PollMilliseconds (default 1000) while Webhooks:DispatcherEnabled (default true); at once again when a batch was busy.</summary>
+public sealed class WebhookDispatcherService(WebhookDispatcher dispatcher, IConfiguration config, TimeProvider clock, ILogger<WebhookDispatcherService> log)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!config.GetValue("Webhooks:DispatcherEnabled", true)) return;
+        var interval = TimeSpan.FromMilliseconds(config.GetValue("Webhooks:PollMilliseconds", 1000));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await dispatcher.RunOnceAsync(clock.GetUtcNow().UtcDateTime, stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Webhook dispatch failed; it runs again in {Interval}", interval);
+            }
+            try { await Task.Delay(interval, clock, stoppingToken); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using KnowPay.Features.Catalog;
+using KnowPay.Features.Ledger;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
@@ -34,6 +35,7 @@ public static class KnowPayApp
         builder.Services.AddHostedService<JobRunner>();
 
         AddProviders(builder);
+        builder.Services.AddLedger();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
@@ -59,6 +61,7 @@ public static class KnowPayApp
 
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
+        LedgerModule.MapLedger(v1, notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;

@@ -24,6 +24,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
+    public DbSet<Payout> Payouts => Set<Payout>();
 
     public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -115,6 +116,15 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasKey(x => new { x.MerchantId, x.Key });
             e.Property(x => x.ResponseBody).HasMaxLength(1_000_000);
             e.HasIndex(x => x.CreatedAt);
+        });
+        model.Entity<LedgerJournal>().HasIndex(j => j.PaymentId);
+        model.Entity<Payout>(e =>
+        {
+            e.ToTable("payouts");
+            e.Property(p => p.Status).HasConversion<string>().HasMaxLength(16);
+            e.HasIndex(p => new { p.MerchantId, p.CreatorId, p.Currency, p.Sequence }).IsUnique();
+            e.HasIndex(p => new { p.MerchantId, p.Id });
+            e.HasIndex(p => new { p.Status, p.LastSentAt });
         });
     }
 

@@ -29,6 +29,7 @@ public static class LedgerModule
         LedgerInvariants.Map(v1);
         CreatePayoutBatch.Map(v1);
         PayoutQueries.Map(v1);
-        if (notify.ServiceProvider.GetService<SandboxPaySettings>() is not null) SandboxPayTransferNotify.Map(notify);
+        if (notify.ServiceProvider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(SandboxPaySettings)))
+            SandboxPayTransferNotify.Map(notify);
     }
 }

@@ -56,10 +56,10 @@ public static class CreatorLedger
         var query = db.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == merchant.Id && e.Account.StartsWith(prefix));
         if (currency is not null) query = query.Where(e => e.Currency == currency.ToUpperInvariant());
         if (after is { } a) query = query.Where(e => e.Id < a);
-        var rows = await query.OrderByDescending(e => e.Id).Take(take + 1)
+        var rows = await query
             .Join(db.Journals, e => e.JournalId, j => j.Id, (e, j) => new { Entry = e, j.SourceType, j.SourceId, j.Description })
+            .OrderByDescending(r => r.Entry.Id).Take(take + 1)
             .ToListAsync(ct);
-        rows = rows.OrderByDescending(r => r.Entry.Id).ToList();
 
         // Running balance per account: the balance up to the newest line on the page, then walk back.
         var running = new Dictionary<string, long>();

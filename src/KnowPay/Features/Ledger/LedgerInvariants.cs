@@ -47,7 +47,7 @@ public static class LedgerInvariants
         var bad = await db.LedgerEntries.Where(e => e.MerchantId == merchantId)
             .GroupBy(e => new { e.JournalId, e.Currency })
             .Select(g => new { g.Key.JournalId, g.Key.Currency, Sum = g.Sum(e => e.Amount) })
-            .Where(g => g.Sum != 0).Take(MaxFailures).ToListAsync(ct);
+            .Where(g => g.Sum != 0).OrderBy(g => g.JournalId).Take(MaxFailures).ToListAsync(ct);
         return new InvariantResult("journals_balance", bad.Count == 0, count, bad.Select(b => $"{b.JournalId} {b.Currency} sums to {b.Sum}").ToList());
     }
 

@@ -10,6 +10,8 @@ public static class Accounts
     public static string CreatorAvailable(string creatorId, string currency) => $"creator:{creatorId}:available:{currency}";
     public static string Refunds(string currency) => $"refunds:{currency}";
     public static string PayoutsInTransit(string currency) => $"payouts:in_transit:{currency}";
+
+    public static bool IsProviderClearing(string account) => account.StartsWith("provider:", StringComparison.Ordinal) && account.Contains(":clearing:", StringComparison.Ordinal);
 }
 
 /// <summary>One line of a journal. Debits are positive, credits negative; a journal sums to zero per currency.</summary>
@@ -47,6 +49,29 @@ public static class Postings
             new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, creatorPart - fromPending),
             new Posting(Accounts.PlatformRevenue(currency), currency, refund - creatorPart));
     }
+
+    /// <summary>The refund window is over: the creator's held funds for one payment become available.</summary>
+    public static IReadOnlyList<Posting> HoldReleased(string creatorId, string currency, long amount) => NonZero(
+        new Posting(Accounts.CreatorPending(creatorId, currency), currency, amount),
+        new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, -amount));
+
+    /// <summary>A payout leaves the creator's available balance and is in transit until the provider settles or fails it.</summary>
+    public static IReadOnlyList<Posting> PayoutStarted(string creatorId, string currency, long amount) => NonZero(
+        new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, amount),
+        new Posting(Accounts.PayoutsInTransit(currency), currency, -amount));
+
+    /// <summary>
+    /// The provider paid the creator out of the funds it holds for us: in transit is cleared against that provider's
+    /// clearing account (the money the provider owes us goes down by what it paid on our behalf).
+    /// </summary>
+    public static IReadOnlyList<Posting> PayoutPaid(string provider, string currency, long amount) => NonZero(
+        new Posting(Accounts.PayoutsInTransit(currency), currency, amount),
+        new Posting(Accounts.ProviderClearing(provider, currency), currency, -amount));
+
+    /// <summary>The provider refused or failed the transfer: the money goes back to the creator's available balance.</summary>
+    public static IReadOnlyList<Posting> PayoutFailed(string creatorId, string currency, long amount) => NonZero(
+        new Posting(Accounts.PayoutsInTransit(currency), currency, amount),
+        new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, -amount));
 
     public static IReadOnlyList<Posting> NonZero(params Posting[] postings)
     {

@@ -16,6 +16,7 @@ public static class SandboxHost
         services.AddSingleton<SandboxFaults>();
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPaySimulator>();
+        services.AddSingleton<SandboxPayTransfers>();
         services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
         return services;
     }
@@ -25,6 +26,7 @@ public static class SandboxHost
         var options = app.ServiceProvider.GetRequiredService<SandboxOptions>();
         var sandbox = app.MapGroup(options.BasePath).ExcludeFromDescription();
         app.ServiceProvider.GetRequiredService<SandboxPaySimulator>().Map(sandbox);
+        app.ServiceProvider.GetRequiredService<SandboxPayTransfers>().Map(sandbox);
 
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>

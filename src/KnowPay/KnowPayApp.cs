@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using KnowPay.Features.Catalog;
 using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
+using KnowPay.Features.Ledger;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
 using KnowPay.Features.Refunds;
@@ -44,6 +45,7 @@ public static class KnowPayApp
             c => c.Timeout = TimeSpan.FromSeconds(config.GetValue("Webhooks:TimeoutSeconds", 10)));
 
         AddProviders(builder);
+        builder.Services.AddLedger();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
@@ -75,6 +77,7 @@ public static class KnowPayApp
 
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
+        LedgerModule.MapLedger(v1, notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;

@@ -27,6 +27,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Refund> Refunds => Set<Refund>();
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
+    public DbSet<Payout> Payouts => Set<Payout>();
 
     public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -148,6 +149,15 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.EventId, x.EndpointId }).IsUnique();
             e.HasIndex(x => new { x.Status, x.NextAttemptAt });
             e.HasIndex(x => x.ClaimToken);
+        });
+        model.Entity<LedgerJournal>().HasIndex(j => j.PaymentId);
+        model.Entity<Payout>(e =>
+        {
+            e.ToTable("payouts");
+            e.Property(p => p.Status).HasConversion<string>().HasMaxLength(16);
+            e.HasIndex(p => new { p.MerchantId, p.CreatorId, p.Currency, p.Sequence }).IsUnique();
+            e.HasIndex(p => new { p.MerchantId, p.Id });
+            e.HasIndex(p => new { p.Status, p.LastSentAt });
         });
     }
 

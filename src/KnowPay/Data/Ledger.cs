@@ -8,12 +8,14 @@ public sealed class LedgerJournal
     /// <summary>payment_confirmed, refund, hold_release, payout, payout_failed, adjustment, …</summary>
     public required string SourceType { get; init; }
     public required string SourceId { get; init; }
+    /// <summary>The payment this journal concerns (payment, refund, hold release), for the per-payment invariant; null otherwise.</summary>
+    public string? PaymentId { get; init; }
     public string? Description { get; init; }
     public DateTime CreatedAt { get; init; }
     public List<LedgerEntry> Entries { get; init; } = [];
 }
 
-/// <summary>Append-only: never updated or deleted (a trigger refuses it on PostgreSQL).</summary>
+/// <summary>Append-only: never updated or deleted (triggers refuse it on PostgreSQL and SQLite).</summary>
 public sealed class LedgerEntry
 {
     public long Id { get; init; }

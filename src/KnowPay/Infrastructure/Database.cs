@@ -45,6 +45,7 @@ sealed class DatabaseMigrator(IServiceProvider services, IConfiguration config, 
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
         }
         await db.Database.MigrateAsync(ct);
+        await Features.Ledger.AppendOnlyLedger.EnsureAsync(db, ct);
         log.LogInformation("Database migrated ({Provider})", db.Database.ProviderName);
         if (config.GetValue("Demo:Seed", false)) await DemoSeed.EnsureAsync(db, config, clock, ct);
     }

@@ -75,11 +75,10 @@ public static class RefundCompletion
             .SumAsync(r => (long?)r.Amount, ct) ?? 0;
         var creatorPart = RefundSplit.CreatorPart(refundedBefore, refund.Amount, order.CreatorShareBps);
         var pendingAccount = Accounts.CreatorPending(order.CreatorId, refund.Currency);
-        var creatorPending = await db.LedgerEntries
-            .Where(e => e.MerchantId == refund.MerchantId && e.Account == pendingAccount)
-            .SumAsync(e => (long?)e.Amount, ct) ?? 0;
+        var creatorPending = await LedgerBalances.AccountBalanceAsync(db, refund.MerchantId, pendingAccount, ct);
         db.Journals.Add(Journals.Build(refund.MerchantId, "refund", refund.Id, $"Refund {refund.Id} of payment {refund.PaymentId}",
-            Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending), now));
+            Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending), now,
+            paymentId: refund.PaymentId));
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);
 
         var succeeded = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, ct);

@@ -343,6 +343,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("merchant_id");
 
+                    b.Property<string>("PaymentId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payment_id");
+
                     b.Property<string>("SourceId")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -357,6 +362,9 @@ namespace KnowPay.Data.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
+
+                    b.HasIndex("PaymentId")
+                        .HasDatabaseName("ix_ledger_journals_payment_id");
 
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
@@ -656,6 +664,99 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_payments_status_created_at");
 
                     b.ToTable("payments", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.Payout", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount");
+
+                    b.Property<string>("BatchId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("batch_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatorId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("creator_id");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTime?>("FailedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("failed_at");
+
+                    b.Property<string>("FailureCode")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("failure_code");
+
+                    b.Property<DateTime?>("LastSentAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_sent_at");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<DateTime?>("PaidAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paid_at");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("ProviderTransferNo")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider_transfer_no");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("sequence");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_payouts");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_payouts_merchant_id_id");
+
+                    b.HasIndex("Status", "LastSentAt")
+                        .HasDatabaseName("ix_payouts_status_last_sent_at");
+
+                    b.HasIndex("MerchantId", "CreatorId", "Currency", "Sequence")
+                        .IsUnique()
+                        .HasDatabaseName("ix_payouts_merchant_id_creator_id_currency_sequence");
+
+                    b.ToTable("payouts", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.Product", b =>

@@ -124,6 +124,7 @@ namespace KnowPay.Data.Migrations.Postgres
                     merchant_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
                     source_type = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
                     source_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    payment_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
                     description = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
                     created_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
                 },
@@ -200,6 +201,31 @@ namespace KnowPay.Data.Migrations.Postgres
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_payments", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "payouts",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    creator_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    batch_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    provider = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    amount = table.Column<long>(type: "bigint", nullable: false),
+                    currency = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    sequence = table.Column<int>(type: "integer", nullable: false),
+                    status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    provider_transfer_no = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    failure_code = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    created_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    last_sent_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    paid_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    failed_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_payouts", x => x.id);
                 });
 
             migrationBuilder.CreateTable(
@@ -407,6 +433,11 @@ namespace KnowPay.Data.Migrations.Postgres
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "ix_ledger_journals_payment_id",
+                table: "ledger_journals",
+                column: "payment_id");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_orders_merchant_id_id",
                 table: "orders",
                 columns: new[] { "merchant_id", "id" });
@@ -431,6 +462,22 @@ namespace KnowPay.Data.Migrations.Postgres
                 name: "ix_payments_status_created_at",
                 table: "payments",
                 columns: new[] { "status", "created_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_merchant_id_creator_id_currency_sequence",
+                table: "payouts",
+                columns: new[] { "merchant_id", "creator_id", "currency", "sequence" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_merchant_id_id",
+                table: "payouts",
+                columns: new[] { "merchant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_status_last_sent_at",
+                table: "payouts",
+                columns: new[] { "status", "last_sent_at" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_product_prices_product_id_currency_version",
@@ -512,6 +559,9 @@ namespace KnowPay.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "payments");
+
+            migrationBuilder.DropTable(
+                name: "payouts");
 
             migrationBuilder.DropTable(
                 name: "product_prices");

@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace KnowPay.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKnowPayDb))]
-    [Migration("20261127161623_Initial")]
+    [Migration("20261127162730_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -353,6 +353,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("merchant_id");
 
+                    b.Property<string>("PaymentId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("payment_id");
+
                     b.Property<string>("SourceId")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -367,6 +372,9 @@ namespace KnowPay.Data.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
+
+                    b.HasIndex("PaymentId")
+                        .HasDatabaseName("ix_ledger_journals_payment_id");
 
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
@@ -666,6 +674,99 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasDatabaseName("ix_payments_status_created_at");
 
                     b.ToTable("payments", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.Payout", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount");
+
+                    b.Property<string>("BatchId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("batch_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatorId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("creator_id");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTime?>("FailedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("failed_at");
+
+                    b.Property<string>("FailureCode")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("failure_code");
+
+                    b.Property<DateTime?>("LastSentAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_sent_at");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<DateTime?>("PaidAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("paid_at");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("ProviderTransferNo")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider_transfer_no");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("integer")
+                        .HasColumnName("sequence");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_payouts");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_payouts_merchant_id_id");
+
+                    b.HasIndex("Status", "LastSentAt")
+                        .HasDatabaseName("ix_payouts_status_last_sent_at");
+
+                    b.HasIndex("MerchantId", "CreatorId", "Currency", "Sequence")
+                        .IsUnique()
+                        .HasDatabaseName("ix_payouts_merchant_id_creator_id_currency_sequence");
+
+                    b.ToTable("payouts", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.Product", b =>

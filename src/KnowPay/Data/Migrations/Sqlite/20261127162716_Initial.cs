@@ -123,6 +123,7 @@ namespace KnowPay.Data.Migrations.Sqlite
                     merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
                     source_type = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
                     source_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    payment_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
                     description = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
                     created_at = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
@@ -199,6 +200,31 @@ namespace KnowPay.Data.Migrations.Sqlite
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_payments", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "payouts",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    creator_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    batch_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    amount = table.Column<long>(type: "INTEGER", nullable: false),
+                    currency = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    sequence = table.Column<int>(type: "INTEGER", nullable: false),
+                    status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    provider_transfer_no = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    failure_code = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    created_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    last_sent_at = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    paid_at = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    failed_at = table.Column<DateTime>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_payouts", x => x.id);
                 });
 
             migrationBuilder.CreateTable(
@@ -406,6 +432,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "ix_ledger_journals_payment_id",
+                table: "ledger_journals",
+                column: "payment_id");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_orders_merchant_id_id",
                 table: "orders",
                 columns: new[] { "merchant_id", "id" });
@@ -430,6 +461,22 @@ namespace KnowPay.Data.Migrations.Sqlite
                 name: "ix_payments_status_created_at",
                 table: "payments",
                 columns: new[] { "status", "created_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_merchant_id_creator_id_currency_sequence",
+                table: "payouts",
+                columns: new[] { "merchant_id", "creator_id", "currency", "sequence" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_merchant_id_id",
+                table: "payouts",
+                columns: new[] { "merchant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payouts_status_last_sent_at",
+                table: "payouts",
+                columns: new[] { "status", "last_sent_at" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_product_prices_product_id_currency_version",
@@ -511,6 +558,9 @@ namespace KnowPay.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "payments");
+
+            migrationBuilder.DropTable(
+                name: "payouts");
 
             migrationBuilder.DropTable(
                 name: "product_prices");

@@ -1,0 +1,55 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Ledger;
+
+/// <summary>
+/// Moves each payment's creator share from pending to available once the refund window (<c>Ledger:HoldDays</c>,
+/// default 7) has passed since the payment succeeded: one "hold_release" journal per payment, whose unique
+/// (merchant, source type, source id) is the arbiter when several nodes run the job at once. The amount is what the
+/// payment still owes the creator after its refunds, capped at the creator's pending balance (see <see cref="Holds.Releasable"/>);
+/// a fully refunded payment posts an empty journal, which marks it done. Only payments that succeeded within
+/// <c>Ledger:ReleaseLookbackDays</c> (default 60) before the cut-off are scanned.
+/// </summary>
+public sealed class HoldRelease(IServiceScopeFactory scopes, IConfiguration config, ILogger<HoldRelease> log) : IJob
+{
+    public const string SourceType = "hold_release";
+    public string Name => "hold_release";
+
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    {
+        var cutoff = now - TimeSpan.FromDays(config.GetValue("Ledger:HoldDays", 7.0));
+        var since = cutoff - TimeSpan.FromDays(config.GetValue("Ledger:ReleaseLookbackDays", 60.0));
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        var due = await db.Payments.AsNoTracking()
+            .Where(p => p.CreatedAt >= since && p.SucceededAt != null && p.SucceededAt <= cutoff &&
+                        !db.Journals.Any(j => j.MerchantId == p.MerchantId && j.SourceType == SourceType && j.SourceId == p.Id))
+            .Join(db.Orders, p => p.OrderId, o => o.Id, (p, o) => new { p.Id, p.MerchantId, p.Amount, p.RefundedAmount, p.Currency, o.CreatorId, o.CreatorShareBps })
+            .OrderBy(x => x.Id).Take(500).ToListAsync(ct);
+        var released = 0;
+        foreach (var p in due)
+        {
+            var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, p.Currency), ct);
+            var amount = Holds.Releasable(p.Amount, p.RefundedAmount, p.CreatorShareBps, pending);
+            db.Journals.Add(Journals.Build(p.MerchantId, SourceType, p.Id, $"Hold released for payment {p.Id}",
+                Postings.HoldReleased(p.CreatorId, p.Currency, amount), now, paymentId: p.Id));
+            try
+            {
+                await db.SaveChangesAsync(ct);
+                released++;
+            }
+            catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+            {
+                log.LogDebug("Hold of payment {PaymentId} was released by another node", p.Id);
+            }
+            finally
+            {
+                db.ChangeTracker.Clear();
+            }
+        }
+        return released;
+    }
+}

@@ -1,0 +1,92 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Ledger;
+using KnowPay.Infrastructure;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Payouts;
+
+public sealed record CreatePayoutBatchRequest(string? Currency, long? MinimumAmount, string? Provider);
+
+public sealed record PayoutBatchView(string Id, string Object, string Currency, long MinimumAmount, string Provider, IReadOnlyList<PayoutView> Payouts);
+
+/// <summary>
+/// POST /v1/payouts/batches {currency, minimum_amount, provider?}: pays every creator whose available balance in the
+/// currency is at least minimum_amount (default 1). Each payout row and its "payout" journal (creator available →
+/// payouts in transit) commit together; then the transfer is sent and its answer applied. Two batches racing for one
+/// creator cannot both pay it: the payout's (merchant, creator, currency, sequence) is unique, and the sequence is read
+/// before the balance, so whoever reads the balance after a rival's payout also reads its sequence and collides.
+/// </summary>
+public static class CreatePayoutBatch
+{
+    public static void Map(RouteGroupBuilder v1) => v1.MapPost("/payouts/batches", Handle).RequireScope("payouts:write");
+
+    static async Task<Results<Created<PayoutBatchView>, ProblemHttpResult>> Handle(
+        CreatePayoutBatchRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PayoutRails rails, TimeProvider clock,
+        ILoggerFactory logs, CancellationToken ct)
+    {
+        if (!Currency.TryFind(body.Currency, out var currency))
+            return Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency.");
+        var minimum = body.MinimumAmount ?? 1;
+        if (minimum < 1) return Problems.Invalid("amount_invalid", "minimum_amount", "minimum_amount must be at least 1 (minor units).");
+        var providerName = body.Provider ?? "sandbox";
+        if (!rails.TryGet(providerName, out var rail))
+            return Problems.Invalid("provider_unsupported", "provider", $"'{providerName}' cannot pay out here; enabled: {string.Join(", ", rails.Names)}.");
+
+        var log = logs.CreateLogger(nameof(CreatePayoutBatch));
+        var batchId = Ids.New("pob");
+        var code = currency.Code;
+        var suffix = $":available:{code}";
+        var candidates = (await LedgerBalances.ByAccountAsync(db, merchant.Id, "creator:", ct))
+            .Where(a => a.Account.EndsWith(suffix, StringComparison.Ordinal) && Holds.Payable(a.Balance, minimum) > 0)
+            .Select(a => a.Account.Split(':')[1]).ToList();
+
+        var created = new List<Payout>();
+        foreach (var creatorId in candidates)
+        {
+            if (await StartAsync(db, merchant.Id, batchId, creatorId, code, minimum, rail.Name, clock.GetUtcNow().UtcDateTime, ct) is { } payout)
+                created.Add(payout);
+        }
+        foreach (var payout in created)
+            await PayoutSettlement.SendAsync(db, rail, payout, clock.GetUtcNow().UtcDateTime, log, ct);
+
+        var ids = created.Select(p => p.Id).ToList();
+        var views = (await db.Payouts.AsNoTracking().Where(p => ids.Contains(p.Id)).ToListAsync(ct))
+            .OrderBy(p => p.Id, StringComparer.Ordinal).Select(PayoutView.From).ToList();
+        return TypedResults.Created($"/v1/payouts?batch_id={batchId}", new PayoutBatchView(batchId, "payout_batch", code, minimum, rail.Name, views));
+    }
+
+    /// <summary>Creates one payout with its journal, or returns null when the creator has nothing to pay or a rival batch won.</summary>
+    public static async Task<Payout?> StartAsync(KnowPayDb db, string merchantId, string batchId, string creatorId, string currency, long minimum,
+        string provider, DateTime now, CancellationToken ct)
+    {
+        // Order matters: the sequence first, then the balance (see the class summary).
+        var sequence = await db.Payouts.Where(p => p.MerchantId == merchantId && p.CreatorId == creatorId && p.Currency == currency)
+            .MaxAsync(p => (int?)p.Sequence, ct) ?? 0;
+        var available = await LedgerBalances.AccountBalanceAsync(db, merchantId, Accounts.CreatorAvailable(creatorId, currency), ct);
+        var amount = Holds.Payable(available, minimum);
+        if (amount == 0) return null;
+        var payout = new Payout
+        {
+            Id = Ids.New("po"), MerchantId = merchantId, CreatorId = creatorId, BatchId = batchId, Provider = provider, Amount = amount,
+            Currency = currency, Sequence = sequence + 1, Status = PayoutStatus.Pending, CreatedAt = now, LastSentAt = now,
+        };
+        db.Payouts.Add(payout);
+        db.Journals.Add(Journals.Build(merchantId, "payout", payout.Id, $"Payout {payout.Id} to {creatorId}",
+            Postings.PayoutStarted(creatorId, currency, amount), now));
+        try
+        {
+            await db.SaveChangesAsync(ct);   // one transaction: the payout row and its journal
+            return payout;
+        }
+        catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+        {
+            return null;
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+        }
+    }
+}

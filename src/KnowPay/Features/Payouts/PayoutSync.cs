@@ -1,0 +1,35 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Payouts;
+
+/// <summary>
+/// Re-sends payouts still pending or in transit after <c>Payouts:ResendAfterSeconds</c> (default 60) without a final
+/// answer: the provider is idempotent on the payout id and answers with the transfer's current state, which is applied
+/// exactly once. Covers lost answers, lost notifications and provider outages. Safe on many nodes (conditional updates).
+/// </summary>
+public sealed class PayoutSync(IServiceScopeFactory scopes, IConfiguration config, ILogger<PayoutSync> log) : IJob
+{
+    public string Name => "payout_sync";
+
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    {
+        var cutoff = now - TimeSpan.FromSeconds(config.GetValue("Payouts:ResendAfterSeconds", 60.0));
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        var rails = scope.ServiceProvider.GetRequiredService<PayoutRails>();
+        var due = await db.Payouts.AsNoTracking()
+            .Where(p => (p.Status == PayoutStatus.Pending || p.Status == PayoutStatus.InTransit) && (p.LastSentAt == null || p.LastSentAt <= cutoff))
+            .OrderBy(p => p.Id).Take(200).ToListAsync(ct);
+        var settled = 0;
+        foreach (var payout in due)
+        {
+            if (!rails.TryGet(payout.Provider, out var rail)) continue;
+            await db.Payouts.Where(p => p.Id == payout.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.LastSentAt, now), ct);
+            if (await PayoutSettlement.SendAsync(db, rail, payout, now, log, ct) == PayoutOutcome.Applied) settled++;
+        }
+        return settled;
+    }
+}

@@ -1,4 +1,6 @@
+using KnowPay.Sandbox.Alipay;
 using KnowPay.Sandbox.SandboxPay;
+using KnowPay.Sandbox.WeChatPay;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -17,6 +19,8 @@ public static class SandboxHost
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPaySimulator>();
         services.AddSingleton<SandboxPayTransfers>();
+        services.AddSingleton<AlipaySimulator>();
+        services.AddSingleton<WeChatPaySimulator>();
         services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
         return services;
     }
@@ -27,6 +31,8 @@ public static class SandboxHost
         var sandbox = app.MapGroup(options.BasePath).ExcludeFromDescription();
         app.ServiceProvider.GetRequiredService<SandboxPaySimulator>().Map(sandbox);
         app.ServiceProvider.GetRequiredService<SandboxPayTransfers>().Map(sandbox);
+        if (options.AlipayPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<AlipaySimulator>().Map(sandbox);
+        if (options.WeChatPlatformPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<WeChatPaySimulator>().Map(sandbox);
 
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>

@@ -14,4 +14,17 @@ public sealed class SandboxOptions
     public double TimeCompression { get; set; } = 1;
     /// <summary>SandboxPay's shared HMAC secret.</summary>
     public string SandboxPaySecret { get; set; } = "";
+
+    /// <summary>Alipay: the merchant's app_id, the merchant's public key (verifies requests), Alipay's own private key (signs answers and notifications).</summary>
+    public string AlipayAppId { get; set; } = "";
+    public string AlipayMerchantPublicKeyPem { get; set; } = "";
+    public string AlipayPrivateKeyPem { get; set; } = "";
+    /// <summary>WeChat Pay: mchid, appid, the merchant's certificate serial and public key, the platform's key pair serial and private key, the APIv3 key.</summary>
+    public string WeChatMchId { get; set; } = "";
+    public string WeChatAppId { get; set; } = "";
+    public string WeChatMerchantSerialNo { get; set; } = "";
+    public string WeChatMerchantPublicKeyPem { get; set; } = "";
+    public string WeChatPlatformSerialNo { get; set; } = "";
+    public string WeChatPlatformPrivateKeyPem { get; set; } = "";
+    public string WeChatApiV3Key { get; set; } = "";
 }

@@ -9,14 +9,16 @@ using KnowPay.Features.Refunds;
 using KnowPay.Features.Webhooks;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
+using KnowPay.Providers.Alipay;
 using KnowPay.Providers.Sandbox;
+using KnowPay.Providers.WeChatPay;
 using KnowPay.Sandbox;
 using Scalar.AspNetCore;
 
 namespace KnowPay;
 
 /// <summary>Composition of the KnowPay server: services, middleware and every endpoint. Tests and the benchmark build it the same way.</summary>
-public static class KnowPayApp
+public static partial class KnowPayApp
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -78,6 +80,8 @@ public static class KnowPayApp
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
         LedgerModule.MapLedger(v1, notify);
+        AlipayNotify.Map(notify);
+        WeChatPayNotify.Map(notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;
@@ -118,6 +122,8 @@ public static class KnowPayApp
                 provider.GetRequiredService<SandboxPaySettings>(), provider.GetRequiredService<TimeProvider>()));
         }
         else disabled.Add("sandbox (Providers:Sandbox:ApiBaseUrl and Secret are not set)");
+
+        AddChinaProviders(builder, sandboxEnabled ? sandboxOptions : null, disabled);
 
         services.AddSingleton(new DisabledProviders(disabled));
     }

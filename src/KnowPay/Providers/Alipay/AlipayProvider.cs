@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Providers.Alipay;
+
+/// <summary><c>Providers:Alipay:*</c>, keys normalised to PEM. NotifyUrl null = KnowPay's own /v1/notify/alipay.</summary>
+public sealed record AlipaySettings(string AppId, string GatewayUrl, string PrivateKeyPem, string AlipayPublicKeyPem, string? NotifyUrl, ProviderFee Fee);
+
+/// <summary>
+/// Alipay OpenAPI adapter (RSA2). Common parameters go in the query string and biz_content in a form body, as the
+/// official SDK sends them; every synchronous answer is verified on the raw text of its <c>*_response</c> object
+/// before it is read. Every call is idempotent at Alipay (out_trade_no; out_request_no for refunds), so the
+/// resilient client may retry them.
+/// </summary>
+public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, TimeProvider clock) : IPaymentProvider
+{
+    public const string HttpClientName = "provider-alipay";
+    static readonly Currency Cny = Currency.Of("CNY");
+
+    public string Name => "alipay";
+    public IReadOnlyCollection<string> Methods { get; } = ["qr", "page"];
+    public ProviderFee Fee => settings.Fee;
+
+    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        if (!string.Equals(payment.Currency, "CNY", StringComparison.OrdinalIgnoreCase))
+            throw new ProviderException(Name, "currency_unsupported", "Alipay domestic payments are in CNY");
+        var biz = new JsonObject
+        {
+            ["out_trade_no"] = payment.Id,
+            ["total_amount"] = new Money(payment.Amount, Cny).ToDecimalString(),
+            ["subject"] = Truncate(request.Subject, 256),
+        };
+        var notifyUrl = settings.NotifyUrl ?? request.NotifyUrl;
+        if (payment.Method == "page")
+        {
+            biz["product_code"] = "FAST_INSTANT_TRADE_PAY";
+            var parameters = Signed("alipay.trade.page.pay", biz, notifyUrl, request.ReturnUrl);
+            return new PaymentStarted(null, RedirectUrl: settings.GatewayUrl + "?" + Query(parameters, includeBizContent: true));
+        }
+        var answer = await CallAsync("alipay.trade.precreate", biz, ct, notifyUrl);
+        Ensure(answer);
+        return new PaymentStarted(null, QrCode: (string?)answer["qr_code"]);
+    }
+
+    public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)
+    {
+        var answer = await CallAsync("alipay.trade.query", new JsonObject { ["out_trade_no"] = payment.Id }, ct);
+        if (SubCode(answer) == "ACQ.TRADE_NOT_EXIST") return new ProviderTradeState(TradeStatus.NotFound);
+        Ensure(answer);
+        return State(answer);
+    }
+
+    public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
+    {
+        var answer = await CallAsync("alipay.trade.close", new JsonObject { ["out_trade_no"] = payment.Id }, ct);
+        // A precreated trade nobody scanned does not exist at Alipay yet: nothing to close.
+        if (SubCode(answer) == "ACQ.TRADE_NOT_EXIST") return new ProviderTradeState(TradeStatus.Closed);
+        // Paid (or finished) meanwhile: the buyer won the race; report what the trade is.
+        if (SubCode(answer) == "ACQ.TRADE_STATUS_ERROR") return await QueryAsync(payment, ct);
+        Ensure(answer);
+        return new ProviderTradeState(TradeStatus.Closed, (string?)answer["trade_no"]);
+    }
+
+    public async Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var biz = new JsonObject
+        {
+            ["out_trade_no"] = request.Payment.Id,
+            ["refund_amount"] = new Money(request.Amount, Cny).ToDecimalString(),
+            ["out_request_no"] = request.RefundId,
+        };
+        if (!string.IsNullOrEmpty(request.Reason)) biz["refund_reason"] = Truncate(request.Reason, 256);
+        var answer = await CallAsync("alipay.trade.refund", biz, ct);
+        if ((string?)answer["code"] == "40004")
+            return new ProviderRefundResult(RefundStatus.Failed, FailureReason: SubCode(answer) ?? "refund_refused");
+        Ensure(answer);
+        // fund_change "N" on a repeated out_request_no: the refund happened earlier (or not at all); ask to be sure.
+        return (string?)answer["fund_change"] == "Y"
+            ? new ProviderRefundResult(RefundStatus.Succeeded, $"{answer["trade_no"]}:{request.RefundId}")
+            : await QueryRefundAsync(request, ct);
+    }
+
+    public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var answer = await CallAsync("alipay.trade.fastpay.refund.query",
+            new JsonObject { ["out_trade_no"] = request.Payment.Id, ["out_request_no"] = request.RefundId }, ct);
+        if (SubCode(answer) == "ACQ.TRADE_NOT_EXIST") return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "trade_not_found");
+        Ensure(answer);
+        // An empty answer (no refund_amount) means Alipay has no such refund: it did not happen.
+        if (string.IsNullOrEmpty((string?)answer["refund_amount"]))
+            return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found");
+        var status = (string?)answer["refund_status"];
+        return status is null or "REFUND_SUCCESS"
+            ? new ProviderRefundResult(RefundStatus.Succeeded, $"{answer["trade_no"]}:{request.RefundId}")
+            : new ProviderRefundResult(RefundStatus.Pending, $"{answer["trade_no"]}:{request.RefundId}");
+    }
+
+    /// <summary>Maps alipay.trade.query's answer (or a notification's fields) to the common trade state.</summary>
+    public static ProviderTradeState State(JsonObject trade)
+    {
+        var status = (string?)trade["trade_status"] switch
+        {
+            "TRADE_SUCCESS" or "TRADE_FINISHED" => TradeStatus.Paid,
+            "TRADE_CLOSED" => TradeStatus.Closed,
+            "WAIT_BUYER_PAY" => TradeStatus.Pending,
+            _ => TradeStatus.Failed,
+        };
+        long? amount = Money.TryParseDecimal((string?)trade["total_amount"], Cny, out var money) ? money.MinorUnits : null;
+        return new ProviderTradeState(status, (string?)trade["trade_no"], amount, (string?)trade["trans_currency"] ?? "CNY",
+            AlipaySignature.ParseTimestamp((string?)trade["send_pay_date"] ?? (string?)trade["gmt_payment"]));
+    }
+
+    SortedDictionary<string, string?> Signed(string method, JsonObject biz, string? notifyUrl = null, string? returnUrl = null)
+    {
+        var p = new SortedDictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["app_id"] = settings.AppId,
+            ["method"] = method,
+            ["format"] = "JSON",
+            ["charset"] = "utf-8",
+            ["sign_type"] = "RSA2",
+            ["timestamp"] = AlipaySignature.Timestamp(clock.GetUtcNow()),
+            ["version"] = "1.0",
+            ["notify_url"] = notifyUrl,
+            ["return_url"] = returnUrl,
+            ["biz_content"] = biz.ToJsonString(),
+        };
+        p["sign"] = AlipaySignature.Sign(AlipaySignature.Content(p, dropSignType: false), settings.PrivateKeyPem);
+        return p;
+    }
+
+    static string Query(IEnumerable<KeyValuePair<string, string?>> parameters, bool includeBizContent) =>
+        string.Join("&", parameters.Where(p => !string.IsNullOrEmpty(p.Value) && (includeBizContent || p.Key != "biz_content"))
+            .Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value!)));
+
+    /// <summary>Sends one method and returns its verified <c>*_response</c> (or <c>error_response</c>) object.</summary>
+    async Task<JsonObject> CallAsync(string method, JsonObject biz, CancellationToken ct, string? notifyUrl = null)
+    {
+        var parameters = Signed(method, biz, notifyUrl);
+        using var request = new HttpRequestMessage(HttpMethod.Post, settings.GatewayUrl + "?" + Query(parameters, includeBizContent: false))
+        {
+            Content = new FormUrlEncodedContent([new("biz_content", parameters["biz_content"]!)]),
+        };
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+        {
+            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+                throw new ProviderException(Name, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), $"HTTP {(int)response.StatusCode}",
+                    maybeApplied: (int)response.StatusCode >= 500);
+            var key = AlipaySignature.ResponseKey(method);
+            if (!AlipaySignature.TryExtract(text, key, out var raw, out var sign) && !AlipaySignature.TryExtract(text, "error_response", out raw, out sign))
+                throw new ProviderException(Name, "response_unreadable", $"no {key} in the answer");
+            var answer = JsonNode.Parse(raw)!.AsObject();
+            var verified = AlipaySignature.Verify(raw, sign, settings.AlipayPublicKeyPem);
+            // Alipay leaves some error answers unsigned; an unsigned or badly signed answer is never taken as success.
+            if (!verified && (sign is not null || (string?)answer["code"] == "10000"))
+                throw new ProviderException(Name, "response_signature_invalid", $"the {method} answer's signature did not verify; the answer is ignored");
+            if (!verified)
+                throw new ProviderException(Name, (string?)answer["sub_code"] ?? (string?)answer["code"] ?? "error", (string?)answer["sub_msg"] ?? (string?)answer["msg"] ?? "error");
+            return answer;
+        }
+    }
+
+    void Ensure(JsonObject answer)
+    {
+        if ((string?)answer["code"] != "10000")
+            throw new ProviderException(Name, SubCode(answer) ?? (string?)answer["code"] ?? "error", (string?)answer["sub_msg"] ?? (string?)answer["msg"] ?? "error",
+                maybeApplied: (string?)answer["code"] == "20000");
+    }
+
+    static string? SubCode(JsonObject answer) => (string?)answer["sub_code"];
+
+    static string Truncate(string s, int max) => s.Length <= max ? s : s[..max];
+}

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Providers.WeChatPay;
+
+/// <summary><c>Providers:WeChatPay:*</c>, keys normalised to PEM. NotifyUrl null = KnowPay's own /v1/notify/wechatpay.</summary>
+public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBaseUrl, string MerchantSerialNo, string PrivateKeyPem,
+    string PlatformPublicKeyPem, string PlatformSerialNo, string ApiV3Key, string? NotifyUrl, ProviderFee Fee);
+
+/// <summary>
+/// WeChat Pay API v3 adapter: Native pay (code_url), query, close, domestic refunds. Requests carry the
+/// WECHATPAY2-SHA256-RSA2048 Authorization; every answer's Wechatpay-Signature is verified (platform serial, ±5 min)
+/// before it is read. All calls are idempotent at WeChat Pay (same out_trade_no with the same parameters returns the
+/// same code_url; out_refund_no is the refund's idempotency key), so the resilient client may retry them.
+/// </summary>
+public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings settings, TimeProvider clock) : IPaymentProvider
+{
+    public const string HttpClientName = "provider-wechatpay";
+
+    public string Name => "wechatpay";
+    public IReadOnlyCollection<string> Methods { get; } = ["qr"];
+    public ProviderFee Fee => settings.Fee;
+
+    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        var description = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127];
+        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/native", new JsonObject
+        {
+            ["appid"] = settings.AppId,
+            ["mchid"] = settings.MchId,
+            ["description"] = description,
+            ["out_trade_no"] = payment.Id,
+            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
+            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
+        }, ct);
+        return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
+            ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
+    }
+
+    public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)
+    {
+        var (status, answer) = await SendAsync(HttpMethod.Get,
+            $"/v3/pay/transactions/out-trade-no/{Uri.EscapeDataString(payment.Id)}?mchid={Uri.EscapeDataString(settings.MchId)}", null, ct,
+            tolerate: "ORDER_NOT_EXIST");
+        if (status == HttpStatusCode.NotFound || answer is null) return new ProviderTradeState(TradeStatus.NotFound);
+        if ((string?)answer["mchid"] != settings.MchId || (string?)answer["appid"] != settings.AppId)
+            throw new ProviderException(Name, "merchant_mismatch", "the answer is for another mchid/appid");
+        return State(answer);
+    }
+
+    public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
+    {
+        var (status, answer) = await SendAsync(HttpMethod.Post, $"/v3/pay/transactions/out-trade-no/{Uri.EscapeDataString(payment.Id)}/close",
+            new JsonObject { ["mchid"] = settings.MchId }, ct, tolerate: "ORDERPAID");
+        if (status == HttpStatusCode.NoContent) return new ProviderTradeState(TradeStatus.Closed);
+        // ORDERPAID: the buyer won the race.
+        return (string?)answer?["code"] == "ORDERPAID" ? await QueryAsync(payment, ct) : new ProviderTradeState(TradeStatus.Closed);
+    }
+
+    public async Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var body = new JsonObject
+        {
+            ["out_trade_no"] = request.Payment.Id,
+            ["out_refund_no"] = request.RefundId,
+            ["notify_url"] = settings.NotifyUrl,
+            ["amount"] = new JsonObject
+            {
+                ["refund"] = request.Amount, ["total"] = request.Payment.Amount, ["currency"] = request.Payment.Currency.ToUpperInvariant(),
+            },
+        };
+        if (!string.IsNullOrEmpty(request.Reason)) body["reason"] = request.Reason.Length <= 80 ? request.Reason : request.Reason[..80];
+        if (body["notify_url"] is null) body.Remove("notify_url");
+        try
+        {
+            var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/refund/domestic/refunds", body, ct);
+            return RefundState(answer);
+        }
+        catch (ProviderException e) when (!e.MaybeApplied && e.Code is "INVALID_REQUEST" or "NOT_ENOUGH" or "PARAM_ERROR" or "RESOURCE_NOT_EXISTS")
+        {
+            return new ProviderRefundResult(RefundStatus.Failed, FailureReason: e.Code);
+        }
+    }
+
+    public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var (status, answer) = await SendAsync(HttpMethod.Get, $"/v3/refund/domestic/refunds/{Uri.EscapeDataString(request.RefundId)}", null, ct,
+            tolerate: "RESOURCE_NOT_EXISTS");
+        return status == HttpStatusCode.NotFound
+            ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found")
+            : RefundState(answer);
+    }
+
+    /// <summary>Maps a refund object (an API answer or a decrypted REFUND.* resource) to the common refund result.</summary>
+    public static ProviderRefundResult RefundState(JsonObject? r) => ((string?)r?["status"] ?? (string?)r?["refund_status"]) switch
+    {
+        "SUCCESS" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)r!["refund_id"]),
+        "PROCESSING" => new ProviderRefundResult(RefundStatus.Pending, (string?)r!["refund_id"]),
+        var other => new ProviderRefundResult(RefundStatus.Failed, (string?)r?["refund_id"], (other ?? "unknown").ToLowerInvariant()),
+    };
+
+    /// <summary>Maps a transaction object (query answer or decrypted TRANSACTION.* resource) to the common trade state.</summary>
+    public static ProviderTradeState State(JsonObject t)
+    {
+        var status = (string?)t["trade_state"] switch
+        {
+            "SUCCESS" or "REFUND" => TradeStatus.Paid,
+            "CLOSED" or "REVOKED" => TradeStatus.Closed,
+            "NOTPAY" or "USERPAYING" => TradeStatus.Pending,
+            _ => TradeStatus.Failed,
+        };
+        var paidAt = DateTimeOffset.TryParse((string?)t["success_time"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
+            ? at.UtcDateTime : (DateTime?)null;
+        return new ProviderTradeState(status, (string?)t["transaction_id"], (long?)t["amount"]?["total"], (string?)t["amount"]?["currency"], paidAt,
+            status == TradeStatus.Failed ? ((string?)t["trade_state"])?.ToLowerInvariant() : null);
+    }
+
+    async Task<(HttpStatusCode Status, JsonObject? Answer)> SendAsync(HttpMethod method, string pathAndQuery, JsonObject? body, CancellationToken ct,
+        string? tolerate = null)
+    {
+        var json = body?.ToJsonString() ?? "";
+        var uri = new Uri(settings.ApiBaseUrl.TrimEnd('/') + pathAndQuery);
+        using var request = new HttpRequestMessage(method, uri);
+        if (body is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(settings.MchId, settings.MerchantSerialNo,
+            settings.PrivateKeyPem, method.Method, uri.PathAndQuery, json, clock.GetUtcNow().ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+        {
+            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            string? Header(string name) => response.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
+            var signature = Header("Wechatpay-Signature");
+            var verified = WeChatPaySignature.VerifyHeaders(Header("Wechatpay-Serial"), Header("Wechatpay-Timestamp"), Header("Wechatpay-Nonce"),
+                signature, text, settings.PlatformSerialNo, settings.PlatformPublicKeyPem, clock.GetUtcNow());
+            if (!verified && (response.IsSuccessStatusCode || signature is not null))
+                throw new ProviderException(Name, "response_signature_invalid", "the answer's Wechatpay-Signature did not verify; the answer is ignored",
+                    maybeApplied: method != HttpMethod.Get);
+            JsonObject? answer = null;
+            if (text.Length > 0)
+            {
+                try { answer = JsonNode.Parse(text) as JsonObject; }
+                catch (JsonException) { throw new ProviderException(Name, "response_unreadable", "the answer is not JSON"); }
+            }
+            if (response.IsSuccessStatusCode) return (response.StatusCode, answer);
+            var code = (string?)answer?["code"] ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+            if (code == tolerate) return (response.StatusCode, answer);
+            throw new ProviderException(Name, code, (string?)answer?["message"] ?? $"HTTP {(int)response.StatusCode}",
+                maybeApplied: (int)response.StatusCode >= 500);
+        }
+    }
+}

@@ -1,4 +1,6 @@
+using KnowPay.Sandbox.PayPal;
 using KnowPay.Sandbox.SandboxPay;
+using KnowPay.Sandbox.Stripe;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -16,6 +18,8 @@ public static class SandboxHost
         services.AddSingleton<SandboxFaults>();
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPaySimulator>();
+        services.AddSingleton<StripeSimulator>();
+        services.AddSingleton<PayPalSimulator>();
         services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
         return services;
     }
@@ -25,6 +29,8 @@ public static class SandboxHost
         var options = app.ServiceProvider.GetRequiredService<SandboxOptions>();
         var sandbox = app.MapGroup(options.BasePath).ExcludeFromDescription();
         app.ServiceProvider.GetRequiredService<SandboxPaySimulator>().Map(sandbox);
+        app.ServiceProvider.GetRequiredService<StripeSimulator>().Map(sandbox);
+        app.ServiceProvider.GetRequiredService<PayPalSimulator>().Map(sandbox);
 
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>

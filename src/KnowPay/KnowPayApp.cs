@@ -5,6 +5,8 @@ using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using KnowPay.Providers.Sandbox;
+using KnowPay.Providers.PayPal;
+using KnowPay.Providers.Stripe;
 using KnowPay.Sandbox;
 using Scalar.AspNetCore;
 
@@ -59,6 +61,8 @@ public static class KnowPayApp
 
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
+        StripeNotify.Map(notify);
+        PayPalNotify.Map(notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;
@@ -99,6 +103,9 @@ public static class KnowPayApp
                 provider.GetRequiredService<SandboxPaySettings>(), provider.GetRequiredService<TimeProvider>()));
         }
         else disabled.Add("sandbox (Providers:Sandbox:ApiBaseUrl and Secret are not set)");
+
+        StripeProvider.Register(builder, sandboxEnabled, sandboxOptions, disabled);
+        PayPalProvider.Register(builder, sandboxEnabled, sandboxOptions, disabled);
 
         services.AddSingleton(new DisabledProviders(disabled));
     }

@@ -1,6 +1,8 @@
 using KnowPay.Sandbox.Alipay;
 using KnowPay.Sandbox.SandboxPay;
 using KnowPay.Sandbox.WeChatPay;
+using KnowPay.Sandbox.PayPal;
+using KnowPay.Sandbox.Stripe;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -21,6 +23,8 @@ public static class SandboxHost
         services.AddSingleton<SandboxPayTransfers>();
         services.AddSingleton<AlipaySimulator>();
         services.AddSingleton<WeChatPaySimulator>();
+        services.AddSingleton<StripeSimulator>();
+        services.AddSingleton<PayPalSimulator>();
         services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
         return services;
     }
@@ -33,6 +37,8 @@ public static class SandboxHost
         app.ServiceProvider.GetRequiredService<SandboxPayTransfers>().Map(sandbox);
         if (options.AlipayPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<AlipaySimulator>().Map(sandbox);
         if (options.WeChatPlatformPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<WeChatPaySimulator>().Map(sandbox);
+        app.ServiceProvider.GetRequiredService<StripeSimulator>().Map(sandbox);
+        app.ServiceProvider.GetRequiredService<PayPalSimulator>().Map(sandbox);
 
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>

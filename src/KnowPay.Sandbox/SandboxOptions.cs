@@ -27,4 +27,15 @@ public sealed class SandboxOptions
     public string WeChatPlatformSerialNo { get; set; } = "";
     public string WeChatPlatformPrivateKeyPem { get; set; } = "";
     public string WeChatApiV3Key { get; set; } = "";
+    /// <summary>Stripe: the account's secret API key the sandbox accepts, and the webhook endpoint's signing secret (whsec_…).</summary>
+    public string StripeSecretKey { get; set; } = "";
+    public string StripeWebhookSecret { get; set; } = "";
+    /// <summary>Stripe's webhook endpoint; null = this host's /v1/notify/stripe.</summary>
+    public string? StripeWebhookUrl { get; set; }
+    /// <summary>PayPal: the REST app's client credentials the sandbox accepts, and the webhook id it signs with.</summary>
+    public string PayPalClientId { get; set; } = "";
+    public string PayPalClientSecret { get; set; } = "";
+    public string PayPalWebhookId { get; set; } = "";
+    /// <summary>PayPal's webhook listener; null = this host's /v1/notify/paypal.</summary>
+    public string? PayPalWebhookUrl { get; set; }
 }

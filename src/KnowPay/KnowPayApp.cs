@@ -12,6 +12,8 @@ using KnowPay.Providers;
 using KnowPay.Providers.Alipay;
 using KnowPay.Providers.Sandbox;
 using KnowPay.Providers.WeChatPay;
+using KnowPay.Providers.PayPal;
+using KnowPay.Providers.Stripe;
 using KnowPay.Sandbox;
 using Scalar.AspNetCore;
 
@@ -82,6 +84,8 @@ public static partial class KnowPayApp
         LedgerModule.MapLedger(v1, notify);
         AlipayNotify.Map(notify);
         WeChatPayNotify.Map(notify);
+        StripeNotify.Map(notify);
+        PayPalNotify.Map(notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;
@@ -124,6 +128,8 @@ public static partial class KnowPayApp
         else disabled.Add("sandbox (Providers:Sandbox:ApiBaseUrl and Secret are not set)");
 
         AddChinaProviders(builder, sandboxEnabled ? sandboxOptions : null, disabled);
+        StripeProvider.Register(builder, sandboxEnabled, sandboxOptions, disabled);
+        PayPalProvider.Register(builder, sandboxEnabled, sandboxOptions, disabled);
 
         services.AddSingleton(new DisabledProviders(disabled));
     }

@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Providers.Stripe;
+using KnowPay.Sandbox;
+
+namespace KnowPay.Providers.PayPal;
+
+/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret, WebhookId, FeeBps, FeeFixed.</summary>
+public sealed record PayPalSettings(string ApiBaseUrl, string ClientId, string ClientSecret, string WebhookId, ProviderFee Fee);
+
+/// <summary>
+/// Adapter for PayPal Orders v2 (<c>provider: "paypal"</c>, method <c>page</c>): an OAuth2 client-credentials token
+/// (cached until shortly before it expires), order create with the amount as a decimal string in the currency's own
+/// decimals, the approve link as the redirect, capture once approved, capture refunds, and order queries.
+/// Every POST carries a <c>PayPal-Request-Id</c> derived from KnowPay's ids, so a retried call acts once.
+/// </summary>
+public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, PayPalTokens tokens, TimeProvider clock) : IPaymentProvider
+{
+    public const string HttpClientName = "provider-paypal";
+
+    public string Name => "paypal";
+    public IReadOnlyCollection<string> Methods { get; } = ["page"];
+    public ProviderFee Fee => settings.Fee;
+
+    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        var unit = new JsonObject
+        {
+            ["reference_id"] = payment.Id, ["custom_id"] = payment.Id, ["invoice_id"] = payment.Id,
+            ["description"] = request.Subject.Length > 127 ? request.Subject[..127] : request.Subject,
+            ["amount"] = Amount(new Money(payment.Amount, Currency.Of(payment.Currency))),
+        };
+        var body = new JsonObject { ["intent"] = "CAPTURE", ["purchase_units"] = new JsonArray(unit) };
+        if (request.ReturnUrl is not null)
+            body["payment_source"] = new JsonObject
+            {
+                ["paypal"] = new JsonObject
+                {
+                    ["experience_context"] = new JsonObject { ["return_url"] = request.ReturnUrl, ["cancel_url"] = request.ReturnUrl, ["user_action"] = "PAY_NOW" },
+                },
+            };
+        var order = await SendAsync(HttpMethod.Post, "/v2/checkout/orders", $"{payment.Id}:create", body, ct)
+                    ?? throw new ProviderException(Name, "empty_response", "no order in the answer");
+        var approve = (order["links"] as JsonArray)?.OfType<JsonObject>()
+            .FirstOrDefault(l => (string?)l["rel"] is "approve" or "payer-action")?["href"];
+        return new PaymentStarted((string?)order["id"], RedirectUrl: (string?)approve);
+    }
+
+    /// <summary>The order's state; an order the buyer approved is captured here (idempotently) when the payment is still pending.</summary>
+    public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)
+    {
+        if (payment.ProviderTradeNo is null) return new ProviderTradeState(TradeStatus.NotFound);
+        var order = await SendAsync(HttpMethod.Get, $"/v2/checkout/orders/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true);
+        if ((string?)order?["status"] == "APPROVED" && payment.Status == PaymentStatus.Pending) return await CaptureAsync(payment, ct);
+        return State(order);
+    }
+
+    /// <summary>Captures an approved order. PayPal-Request-Id "pay_…:capture" makes a repeat return the first capture.</summary>
+    public async Task<ProviderTradeState> CaptureAsync(Payment payment, CancellationToken ct)
+    {
+        try
+        {
+            return State(await SendAsync(HttpMethod.Post, $"/v2/checkout/orders/{payment.ProviderTradeNo}/capture", $"{payment.Id}:capture",
+                new JsonObject(), ct));
+        }
+        catch (ProviderException e) when (e.Code == "ORDER_ALREADY_CAPTURED")
+        {
+            return State(await SendAsync(HttpMethod.Get, $"/v2/checkout/orders/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true));
+        }
+    }
+
+    /// <summary>
+    /// Orders v2 has no cancel: an order that is never captured lapses at PayPal. Closing reports the order's state and
+    /// KnowPay never captures a payment that is no longer pending.
+    /// </summary>
+    public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
+    {
+        if (payment.ProviderTradeNo is null) return new ProviderTradeState(TradeStatus.Closed);
+        var state = State(await SendAsync(HttpMethod.Get, $"/v2/checkout/orders/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true));
+        return state.Status == TradeStatus.Paid ? state : state with { Status = TradeStatus.Closed };
+    }
+
+    public async Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        var order = payment.ProviderTradeNo is null ? null
+            : await SendAsync(HttpMethod.Get, $"/v2/checkout/orders/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true);
+        if (CaptureOf(order)?["id"] is not { } captureId) return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "capture_not_found");
+        var body = new JsonObject
+        {
+            ["amount"] = Amount(new Money(request.Amount, Currency.Of(payment.Currency))),
+            ["custom_id"] = request.RefundId, ["invoice_id"] = request.RefundId,
+        };
+        if (request.Reason is { Length: > 0 } reason) body["note_to_payer"] = reason.Length > 255 ? reason[..255] : reason;
+        return RefundState(await SendAsync(HttpMethod.Post, $"/v2/payments/captures/{(string?)captureId}/refund", request.RefundId, body, ct));
+    }
+
+    /// <summary>The order lists its refunds; ours is the one whose custom_id is the refund id.</summary>
+    public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var order = request.Payment.ProviderTradeNo is null ? null
+            : await SendAsync(HttpMethod.Get, $"/v2/checkout/orders/{request.Payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true);
+        var refund = (order?["purchase_units"]?[0]?["payments"]?["refunds"] as JsonArray)?.OfType<JsonObject>()
+            .FirstOrDefault(r => (string?)r["custom_id"] == request.RefundId);
+        return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
+    }
+
+    public static JsonObject Amount(Money money) => new() { ["currency_code"] = money.Currency.Code, ["value"] = money.ToDecimalString() };
+
+    /// <summary>Parses a PayPal amount object exactly; null when the currency is unknown or the value has too many decimals.</summary>
+    public static Money? ParseAmount(JsonNode? amount) =>
+        Currency.TryFind((string?)amount?["currency_code"], out var currency) && Money.TryParseDecimal((string?)amount?["value"], currency, out var money)
+            ? money : null;
+
+    public static ProviderRefundResult RefundState(JsonObject? refund) => (string?)refund?["status"] switch
+    {
+        "COMPLETED" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)refund!["id"]),
+        "PENDING" => new ProviderRefundResult(RefundStatus.Pending, (string?)refund!["id"]),
+        var other => new ProviderRefundResult(RefundStatus.Failed, (string?)refund?["id"], other ?? "unknown"),
+    };
+
+    static JsonObject? CaptureOf(JsonObject? order) => order?["purchase_units"]?[0]?["payments"]?["captures"]?[0] as JsonObject;
+
+    /// <summary>Maps an order (from an answer, a capture or a webhook) to the common trade state.</summary>
+    public static ProviderTradeState State(JsonObject? order)
+    {
+        if (order is null) return new ProviderTradeState(TradeStatus.NotFound);
+        var capture = CaptureOf(order);
+        var status = (string?)order["status"] switch
+        {
+            "COMPLETED" => (string?)capture?["status"] switch
+            {
+                "COMPLETED" or "PARTIALLY_REFUNDED" or "REFUNDED" => TradeStatus.Paid,
+                "DECLINED" or "FAILED" => TradeStatus.Failed,
+                _ => TradeStatus.Pending,
+            },
+            "VOIDED" => TradeStatus.Closed,
+            _ => TradeStatus.Pending,
+        };
+        var money = status == TradeStatus.Paid ? ParseAmount(capture?["amount"]) : ParseAmount(order["purchase_units"]?[0]?["amount"]);
+        return new ProviderTradeState(status, (string?)order["id"], money?.MinorUnits, money?.Currency.Code, null,
+            status == TradeStatus.Failed ? "capture_declined" : null);
+    }
+
+    async Task<JsonObject?> SendAsync(HttpMethod method, string path, string? requestId, JsonObject? body, CancellationToken ct, bool notFoundIsNull = false)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var token = await tokens.GetAsync(http, settings, clock, ct);
+            using var request = new HttpRequestMessage(method, settings.ApiBaseUrl.TrimEnd('/') + path);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            request.Headers.TryAddWithoutValidation("Prefer", "return=representation");
+            if (method == HttpMethod.Post)
+            {
+                request.Headers.TryAddWithoutValidation("PayPal-Request-Id", requestId ?? throw new ArgumentNullException(nameof(requestId)));
+                request.Content = new StringContent((body ?? new JsonObject()).ToJsonString(), Encoding.UTF8, "application/json");
+            }
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.SendAsync(request, ct);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
+                                          or Polly.CircuitBreaker.BrokenCircuitException && !ct.IsCancellationRequested)
+            {
+                throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: method == HttpMethod.Post);
+            }
+            using (response)
+            {
+                var text = await response.Content.ReadAsStringAsync(ct);
+                if (response.StatusCode == HttpStatusCode.Unauthorized && attempt == 0)
+                {
+                    tokens.Invalidate(token);
+                    continue;
+                }
+                if (response.StatusCode == HttpStatusCode.NotFound && notFoundIsNull) return null;
+                if (!response.IsSuccessStatusCode)
+                {
+                    var (code, message) = Error(text);
+                    throw new ProviderException(Name, code ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture),
+                        $"HTTP {(int)response.StatusCode}: {message}", maybeApplied: (int)response.StatusCode >= 500);
+                }
+                try { return JsonNode.Parse(text)?.AsObject(); }
+                catch (JsonException) { throw new ProviderException(Name, "invalid_response", "the answer is not JSON"); }
+            }
+        }
+    }
+
+    static (string? Code, string? Message) Error(string text)
+    {
+        try
+        {
+            var error = JsonNode.Parse(text);
+            return ((string?)error?["details"]?[0]?["issue"] ?? (string?)error?["name"] ?? (string?)error?["error"],
+                (string?)error?["details"]?[0]?["description"] ?? (string?)error?["message"] ?? (string?)error?["error_description"]);
+        }
+        catch (JsonException) { return (null, null); }
+    }
+
+    /// <summary>
+    /// Registers PayPal when <c>Providers:PayPal</c> is complete, or — with the sandbox on and no credentials configured —
+    /// with client credentials and a webhook id generated at start and shared with the embedded PayPal simulator.
+    /// </summary>
+    public static void Register(WebApplicationBuilder builder, bool sandboxEnabled, SandboxOptions sandbox, List<string> disabled)
+    {
+        var section = builder.Configuration.GetSection("Providers:PayPal");
+        var services = builder.Services;
+        string? url = section["ApiBaseUrl"] is { Length: > 0 } u ? u : null;
+        string? id = section["ClientId"] is { Length: > 0 } i ? i : null, secret = section["ClientSecret"] is { Length: > 0 } s ? s : null,
+            webhookId = section["WebhookId"] is { Length: > 0 } w ? w : null;
+        var configured = id is not null && secret is not null && webhookId is not null;
+        var none = id is null && secret is null && webhookId is null;
+        if (!(configured && (url is not null || sandboxEnabled)) && !(none && sandboxEnabled))
+        {
+            disabled.Add("paypal (Providers:PayPal:ApiBaseUrl, ClientId, ClientSecret and WebhookId must all be set)");
+            return;
+        }
+        id ??= "sbx-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        secret ??= Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        webhookId ??= "WH-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(10));
+        if (sandboxEnabled)
+        {
+            sandbox.PayPalClientId = id;
+            sandbox.PayPalClientSecret = secret;
+            sandbox.PayPalWebhookId = webhookId;
+        }
+        var fee = PaymentProviders.FeeFrom(section);
+        services.AddSingleton(provider => new PayPalSettings(
+            url ?? provider.GetRequiredService<Infrastructure.PublicUrl>().Combine(sandbox.BasePath + "/paypal"), id, secret, webhookId, fee));
+        services.AddSingleton<PayPalTokens>();
+        services.AddSingleton<PayPalWebhookVerifier>();
+        StripeProvider.AddClient(services, HttpClientName, TimeSpan.FromMilliseconds(section.GetValue("TimeoutMs", 5000)));
+        services.AddScoped<IPaymentProvider>(provider => new PayPalProvider(
+            provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName), provider.GetRequiredService<PayPalSettings>(),
+            provider.GetRequiredService<PayPalTokens>(), provider.GetRequiredService<TimeProvider>()));
+    }
+}
+
+/// <summary>The OAuth2 client-credentials token, shared by all requests and cached until a minute before it expires.</summary>
+public sealed class PayPalTokens
+{
+    readonly SemaphoreSlim gate = new(1, 1);
+    (string Token, DateTimeOffset ExpiresAt)? current;
+
+    public async Task<string> GetAsync(HttpClient http, PayPalSettings settings, TimeProvider clock, CancellationToken ct)
+    {
+        if (current is { } c && c.ExpiresAt > clock.GetUtcNow()) return c.Token;
+        await gate.WaitAsync(ct);
+        try
+        {
+            if (current is { } again && again.ExpiresAt > clock.GetUtcNow()) return again.Token;
+            using var request = new HttpRequestMessage(HttpMethod.Post, settings.ApiBaseUrl.TrimEnd('/') + "/v1/oauth2/token")
+            {
+                Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]),
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(Encoding.UTF8.GetBytes(settings.ClientId + ":" + settings.ClientSecret)));
+            HttpResponseMessage response;
+            try { response = await http.SendAsync(request, ct); }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+            {
+                throw new ProviderException("paypal", "unreachable", e.Message);
+            }
+            using (response)
+            {
+                var text = await response.Content.ReadAsStringAsync(ct);
+                if (!response.IsSuccessStatusCode)
+                    throw new ProviderException("paypal", "oauth_failed", $"HTTP {(int)response.StatusCode} from /v1/oauth2/token");
+                var json = JsonNode.Parse(text)!;
+                var token = (string?)json["access_token"] ?? throw new ProviderException("paypal", "oauth_failed", "no access_token");
+                var expiresIn = (long?)json["expires_in"] ?? 0;
+                current = (token, clock.GetUtcNow().AddSeconds(Math.Max(0, expiresIn - 60)));
+                return token;
+            }
+        }
+        finally { gate.Release(); }
+    }
+
+    public void Invalidate(string token)
+    {
+        if (current?.Token == token) current = null;
+    }
+}

@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Sandbox;
+
+namespace KnowPay.Providers.Stripe;
+
+/// <summary><c>Providers:Stripe:*</c>: ApiBaseUrl, SecretKey (sk_…), WebhookSecret (whsec_…), FeeBps, FeeFixed.</summary>
+public sealed record StripeSettings(string ApiBaseUrl, string SecretKey, string WebhookSecret, ProviderFee Fee);
+
+/// <summary>
+/// Adapter for Stripe PaymentIntents (<c>provider: "stripe"</c>, method <c>card</c>). Form-encoded bodies with bracket
+/// keys, <c>Authorization: Bearer sk_…</c>, a pinned <c>Stripe-Version</c>, and an <c>Idempotency-Key</c> on every POST
+/// derived from KnowPay's own ids ("pay_…:create", "pay_…:cancel", the refund id), so a retried call never charges twice.
+/// </summary>
+public sealed class StripeProvider(HttpClient http, StripeSettings settings) : IPaymentProvider
+{
+    public const string HttpClientName = "provider-stripe";
+    public const string ApiVersion = "2024-06-20";
+    static readonly HashSet<string> RefundReasons = ["duplicate", "fraudulent", "requested_by_customer"];
+
+    public string Name => "stripe";
+    public IReadOnlyCollection<string> Methods { get; } = ["card"];
+    public ProviderFee Fee => settings.Fee;
+
+    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        var intent = await SendAsync(HttpMethod.Post, "/v1/payment_intents", $"{payment.Id}:create",
+        [
+            new("amount", payment.Amount.ToString(CultureInfo.InvariantCulture)),
+            new("currency", Currency.Of(payment.Currency).Code.ToLowerInvariant()),
+            new("payment_method_types[0]", "card"),
+            new("description", request.Subject),
+            new("metadata[payment_id]", payment.Id),
+            new("metadata[order_id]", request.Order.Id),
+            new("metadata[merchant_id]", payment.MerchantId),
+        ], ct) ?? throw new ProviderException(Name, "empty_response", "no PaymentIntent in the answer");
+        return new PaymentStarted((string?)intent["id"], ClientSecret: (string?)intent["client_secret"]);
+    }
+
+    public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct) =>
+        payment.ProviderTradeNo is null ? new ProviderTradeState(TradeStatus.NotFound)
+            : State(await SendAsync(HttpMethod.Get, $"/v1/payment_intents/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true));
+
+    public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
+    {
+        if (payment.ProviderTradeNo is null) return new ProviderTradeState(TradeStatus.Closed);
+        try
+        {
+            return State(await SendAsync(HttpMethod.Post, $"/v1/payment_intents/{payment.ProviderTradeNo}/cancel", $"{payment.Id}:cancel",
+                [new("cancellation_reason", "abandoned")], ct, notFoundIsNull: true));
+        }
+        catch (ProviderException e) when (e.Code == "payment_intent_unexpected_state")
+        {
+            // Already succeeded (the buyer won the race) or already canceled: report what it is.
+            return await QueryAsync(payment, ct);
+        }
+    }
+
+    public async Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        if (payment.ProviderTradeNo is null) return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "payment_not_at_provider");
+        List<KeyValuePair<string, string>> form =
+        [
+            new("payment_intent", payment.ProviderTradeNo),
+            new("amount", request.Amount.ToString(CultureInfo.InvariantCulture)),
+            new("metadata[refund_id]", request.RefundId),
+            new("metadata[payment_id]", payment.Id),
+        ];
+        if (request.Reason is { } reason)
+            form.Add(RefundReasons.Contains(reason) ? new("reason", reason) : new("metadata[reason]", reason.Length > 500 ? reason[..500] : reason));
+        return RefundState(await SendAsync(HttpMethod.Post, "/v1/refunds", request.RefundId, form, ct));
+    }
+
+    public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
+    {
+        if (request.Payment.ProviderTradeNo is null) return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found");
+        var list = await SendAsync(HttpMethod.Get, $"/v1/refunds?payment_intent={Uri.EscapeDataString(request.Payment.ProviderTradeNo)}&limit=100", null, null, ct);
+        var refund = (list?["data"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault(r => (string?)r["metadata"]?["refund_id"] == request.RefundId);
+        return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
+    }
+
+    /// <summary>Maps a Stripe refund object (from an answer or a webhook) to the common refund result.</summary>
+    public static ProviderRefundResult RefundState(JsonObject? refund) => (string?)refund?["status"] switch
+    {
+        "succeeded" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)refund!["id"]),
+        "pending" or "requires_action" => new ProviderRefundResult(RefundStatus.Pending, (string?)refund!["id"]),
+        var other => new ProviderRefundResult(RefundStatus.Failed, (string?)refund?["id"], (string?)refund?["failure_reason"] ?? other ?? "unknown"),
+    };
+
+    /// <summary>Maps a PaymentIntent (from an answer or a webhook) to the common trade state.</summary>
+    public static ProviderTradeState State(JsonObject? intent)
+    {
+        if (intent is null) return new ProviderTradeState(TradeStatus.NotFound);
+        var status = (string?)intent["status"] switch
+        {
+            "succeeded" => TradeStatus.Paid,
+            "canceled" => TradeStatus.Closed,
+            "requires_payment_method" when intent["last_payment_error"] is JsonObject => TradeStatus.Failed,
+            _ => TradeStatus.Pending,
+        };
+        var amount = status == TradeStatus.Paid ? (long?)intent["amount_received"] : (long?)intent["amount"];
+        var currency = ((string?)intent["currency"])?.ToUpperInvariant();
+        return new ProviderTradeState(status, (string?)intent["id"], amount, currency, null,
+            status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null);
+    }
+
+    async Task<JsonObject?> SendAsync(HttpMethod method, string path, string? idempotencyKey, List<KeyValuePair<string, string>>? form,
+        CancellationToken ct, bool notFoundIsNull = false)
+    {
+        using var request = new HttpRequestMessage(method, settings.ApiBaseUrl.TrimEnd('/') + path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", settings.SecretKey);
+        request.Headers.TryAddWithoutValidation("Stripe-Version", ApiVersion);
+        if (method == HttpMethod.Post)
+        {
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey ?? throw new ArgumentNullException(nameof(idempotencyKey)));
+            request.Content = new FormUrlEncodedContent(form ?? []);
+        }
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
+                                      or Polly.CircuitBreaker.BrokenCircuitException && !ct.IsCancellationRequested)
+        {
+            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: method == HttpMethod.Post);
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.StatusCode == HttpStatusCode.NotFound && notFoundIsNull) return null;
+            if (!response.IsSuccessStatusCode)
+            {
+                var (code, message) = Error(text);
+                throw new ProviderException(Name, code ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture),
+                    $"HTTP {(int)response.StatusCode}: {message}", maybeApplied: (int)response.StatusCode >= 500);
+            }
+            try { return JsonNode.Parse(text)?.AsObject(); }
+            catch (JsonException) { throw new ProviderException(Name, "invalid_response", "the answer is not JSON"); }
+        }
+    }
+
+    static (string? Code, string? Message) Error(string text)
+    {
+        try
+        {
+            var error = JsonNode.Parse(text)?["error"];
+            return ((string?)error?["code"] ?? (string?)error?["type"], (string?)error?["message"]);
+        }
+        catch (JsonException) { return (null, null); }
+    }
+
+    /// <summary>
+    /// Registers Stripe when <c>Providers:Stripe</c> is complete, or — with the sandbox on and no keys configured — with a
+    /// secret key and webhook secret generated at start and shared with the embedded Stripe simulator.
+    /// </summary>
+    public static void Register(WebApplicationBuilder builder, bool sandboxEnabled, SandboxOptions sandbox, List<string> disabled)
+    {
+        var section = builder.Configuration.GetSection("Providers:Stripe");
+        var services = builder.Services;
+        string? key = section["SecretKey"] is { Length: > 0 } k ? k : null, whsec = section["WebhookSecret"] is { Length: > 0 } w ? w : null;
+        if ((key is null) != (whsec is null) || (key is null && !sandboxEnabled))
+        {
+            disabled.Add("stripe (Providers:Stripe:SecretKey and WebhookSecret must both be set)");
+            return;
+        }
+        key ??= "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        whsec ??= "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', 'A').Replace('/', 'B');
+        if (sandboxEnabled)
+        {
+            sandbox.StripeSecretKey = key;
+            sandbox.StripeWebhookSecret = whsec;
+        }
+        var fee = PaymentProviders.FeeFrom(section);
+        services.AddSingleton(provider => new StripeSettings(
+            section["ApiBaseUrl"] is { Length: > 0 } url ? url
+                : sandboxEnabled ? provider.GetRequiredService<Infrastructure.PublicUrl>().Combine(sandbox.BasePath + "/stripe") : "https://api.stripe.com",
+            key, whsec, fee));
+        AddClient(services, HttpClientName, TimeSpan.FromMilliseconds(section.GetValue("TimeoutMs", 5000)));
+        services.AddScoped<IPaymentProvider>(provider => new StripeProvider(
+            provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName), provider.GetRequiredService<StripeSettings>()));
+    }
+
+    /// <summary>Per-attempt timeout, retries on transient failures (every POST carries an idempotency key, so a retry is safe).</summary>
+    public static void AddClient(IServiceCollection services, string name, TimeSpan attemptTimeout) =>
+        services.AddHttpClient(name).AddStandardResilienceHandler(o =>
+        {
+            o.AttemptTimeout.Timeout = attemptTimeout;
+            o.TotalRequestTimeout.Timeout = attemptTimeout * 4 > TimeSpan.FromSeconds(20) ? attemptTimeout * 4 : TimeSpan.FromSeconds(20);
+            o.CircuitBreaker.SamplingDuration = attemptTimeout * 2 > TimeSpan.FromSeconds(30) ? attemptTimeout * 2 : TimeSpan.FromSeconds(30);
+            o.Retry.MaxRetryAttempts = 2;
+            o.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        });
+}

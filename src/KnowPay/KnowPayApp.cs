@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using KnowPay.Features.Catalog;
+using KnowPay.Features.Monitoring;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
@@ -31,13 +32,17 @@ public static class KnowPayApp
 
         builder.Services.AddSingleton<IJob, PaymentPoller>();
         builder.Services.AddSingleton<IJob, OrderExpiry>();
+        builder.Services.AddSingleton<IJob, AlertEvaluator>();
         builder.Services.AddHostedService<JobRunner>();
 
         AddProviders(builder);
+        builder.AddKnowPayTelemetry();
+        builder.AddKnowPayPages();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
         app.UseKnowPayProblems();
+        app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
         app.UseIdempotencyKeys();
 
@@ -60,6 +65,7 @@ public static class KnowPayApp
         var notify = v1.MapGroup("/notify");
         SandboxPayNotify.Map(notify);
 
+        app.MapKnowPayPages();
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;
     }

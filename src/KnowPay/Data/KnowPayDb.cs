@@ -24,6 +24,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
+    public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
 
     public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -116,6 +117,14 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(x => x.ResponseBody).HasMaxLength(1_000_000);
             e.HasIndex(x => x.CreatedAt);
         });
+        model.Entity<Features.Monitoring.Alert>(e =>
+        {
+            e.ToTable("alerts");
+            e.HasIndex(a => new { a.MerchantId, a.Rule, a.Subject }).IsUnique().HasFilter("resolved_at IS NULL");
+            e.HasIndex(a => new { a.MerchantId, a.FiredAt });
+            e.Property(a => a.Message).HasMaxLength(1000);
+        });
+        model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
     }
 
     sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(

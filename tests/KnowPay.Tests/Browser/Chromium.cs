@@ -1,4 +1,5 @@
 using Microsoft.Playwright;
+using Xunit.Abstractions;
 
 namespace KnowPay.Tests.Browser;
 
@@ -61,11 +62,11 @@ public sealed class Chromium : IAsyncDisposable
     }
 
     /// <summary>Saves a full-page screenshot and prints where it went.</summary>
-    public static async Task<string> ScreenshotAsync(IPage page, string name)
+    public static async Task<string> ScreenshotAsync(IPage page, string name, ITestOutputHelper output)
     {
         var path = Path.Combine(ScreenshotDir, name + ".png");
         await page.ScreenshotAsync(new() { Path = path, FullPage = true });
-        Console.WriteLine($"screenshot: {path}");
+        output.WriteLine($"screenshot: {path}");
         return path;
     }
 

@@ -58,7 +58,7 @@ public static class CheckoutPage
             <script src="/assets/checkout.js" defer></script></head>
             <body class="checkout-body">
             <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-status="{{E(Lower(order.Status))}}">
-              <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">🔒 Secure checkout</span></header>
+              <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">Secure checkout</span></header>
               <p class="merchant">{{E(merchant)}}</p>
               <h1 id="product">{{E(product)}}</h1>
               {{(order.Description is { Length: > 0 } d ? $"<p class=\"desc\">{E(d)}</p>" : "")}}

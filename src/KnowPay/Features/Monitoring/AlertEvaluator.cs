@@ -58,17 +58,17 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IConfiguration c
         {
             var still = conditions.Any(c => c.Firing && c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
             if (still) continue;
+            // The value at resolution (e.g. the recovered success rate); no data at all keeps the value it fired with.
+            var current = conditions.FirstOrDefault(c => c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
+            var value = current?.Value ?? alert.Value;
+            var message = current?.Message ?? alert.Message;
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var won = await db.Alerts.Where(a => a.Id == alert.Id && a.ResolvedAt == null)
-                .ExecuteUpdateAsync(s => s.SetProperty(a => a.ResolvedAt, now), ct);
+                .ExecuteUpdateAsync(s => s.SetProperty(a => a.ResolvedAt, now).SetProperty(a => a.Value, value).SetProperty(a => a.Message, message), ct);
             if (won == 0) continue;
             alert.ResolvedAt = now;
-            var current = conditions.FirstOrDefault(c => c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
-            if (current is not null)
-            {
-                alert.Value = current.Value;
-                alert.Message = current.Message;
-            }
+            alert.Value = value;
+            alert.Message = message;
             Outbox.Add(db, alert.MerchantId, "alert.resolved", alert.Id, AlertView.From(alert), now);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);

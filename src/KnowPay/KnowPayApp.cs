@@ -3,6 +3,7 @@ using KnowPay.Features.Catalog;
 using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
 using KnowPay.Features.Ledger;
+using KnowPay.Features.Monitoring;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
 using KnowPay.Features.Refunds;
@@ -42,6 +43,7 @@ public static partial class KnowPayApp
         builder.Services.AddSingleton<IJob, OrderExpiry>();
         builder.Services.AddSingleton<IJob, IdempotencyKeyExpiry>();
         builder.Services.AddSingleton<IJob, RefundPoller>();
+        builder.Services.AddSingleton<IJob, AlertEvaluator>();
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();
@@ -50,10 +52,13 @@ public static partial class KnowPayApp
 
         AddProviders(builder);
         builder.Services.AddLedger();
+        builder.AddKnowPayTelemetry();
+        builder.AddKnowPayPages();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
         app.UseKnowPayProblems();
+        app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
         app.UseIdempotencyKeys();
 
@@ -87,6 +92,7 @@ public static partial class KnowPayApp
         StripeNotify.Map(notify);
         PayPalNotify.Map(notify);
 
+        app.MapKnowPayPages();
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
         return app;
     }

@@ -28,6 +28,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<Payout> Payouts => Set<Payout>();
+    public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
 
     public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -159,6 +160,14 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(p => new { p.MerchantId, p.Id });
             e.HasIndex(p => new { p.Status, p.LastSentAt });
         });
+        model.Entity<Features.Monitoring.Alert>(e =>
+        {
+            e.ToTable("alerts");
+            e.HasIndex(a => new { a.MerchantId, a.Rule, a.Subject }).IsUnique().HasFilter("resolved_at IS NULL");
+            e.HasIndex(a => new { a.MerchantId, a.FiredAt });
+            e.Property(a => a.Message).HasMaxLength(1000);
+        });
+        model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
     }
 
     sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(

@@ -19,13 +19,13 @@ public static class CreateOrder
     public static void Map(RouteGroupBuilder v1) => v1.MapPost("/orders", Handle).RequireScope("orders:write");
 
     static async Task<Results<Created<OrderView>, ProblemHttpResult>> Handle(
-        CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+        CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct);
         if (problem is not null) return problem;
         db.Orders.Add(order!);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/v1/orders/{order!.Id}", OrderView.From(order));
+        return TypedResults.Created($"/v1/orders/{order!.Id}", OrderView.From(order, checkout.UrlFor(order)));
     }
 
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>

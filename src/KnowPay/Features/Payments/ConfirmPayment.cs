@@ -97,6 +97,7 @@ public static class ConfirmPayment
                 return ConfirmOutcome.AlreadyConfirmed;
             }
             db.ChangeTracker.Clear();
+            Monitoring.KnowPayMetrics.PaymentSucceeded(payment, fact.PaidAt ?? now, now, fact.Via);
             return ConfirmOutcome.Confirmed;
         });
     }

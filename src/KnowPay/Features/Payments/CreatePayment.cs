@@ -59,6 +59,7 @@ public static class CreatePayment
         catch (ProviderException e)
         {
             log.LogWarning(e, "Provider {Provider} refused to start payment for order {OrderId}", provider.Name, order.Id);
+            Monitoring.KnowPayMetrics.PaymentFailed(provider.Name, method, "start_" + e.Code);
             return (null, Problems.Of(StatusCodes.Status502BadGateway, "provider_error", $"{provider.Name} did not accept the payment: {e.Code}."));
         }
         payment.ProviderTradeNo = started.ProviderTradeNo;
@@ -67,6 +68,7 @@ public static class CreatePayment
         payment.ClientSecret = started.ClientSecret;
         db.Payments.Add(payment);
         await db.SaveChangesAsync(ct);
+        Monitoring.KnowPayMetrics.PaymentCreated(payment);
         return (payment, null);
     }
 }

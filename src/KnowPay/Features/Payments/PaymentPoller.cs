@@ -64,6 +64,7 @@ public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration co
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         db.ChangeTracker.Clear();
+        Monitoring.KnowPayMetrics.PaymentFailed(payment.Provider, payment.Method, code);
         return true;
     }
 }

@@ -663,6 +663,9 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasIndex("OrderId")
                         .HasDatabaseName("ix_payments_order_id");
 
+                    b.HasIndex("MerchantId", "CreatedAt")
+                        .HasDatabaseName("ix_payments_merchant_id_created_at");
+
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
@@ -1103,6 +1106,73 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasDatabaseName("ix_webhook_endpoints_merchant_id_id");
 
                     b.ToTable("webhook_endpoints", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Features.Monitoring.Alert", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("FiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("fired_at");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("message");
+
+                    b.Property<DateTime?>("ResolvedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("resolved_at");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("rule");
+
+                    b.Property<string>("Subject")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("subject");
+
+                    b.Property<double>("Threshold")
+                        .HasColumnType("double precision")
+                        .HasColumnName("threshold");
+
+                    b.Property<double>("Value")
+                        .HasColumnType("double precision")
+                        .HasColumnName("value");
+
+                    b.HasKey("Id")
+                        .HasName("pk_alerts");
+
+                    b.HasIndex("MerchantId", "FiredAt")
+                        .HasDatabaseName("ix_alerts_merchant_id_fired_at");
+
+                    b.HasIndex("MerchantId", "Rule", "Subject")
+                        .IsUnique()
+                        .HasDatabaseName("ix_alerts_merchant_id_rule_subject")
+                        .HasFilter("resolved_at IS NULL");
+
+                    b.ToTable("alerts", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>

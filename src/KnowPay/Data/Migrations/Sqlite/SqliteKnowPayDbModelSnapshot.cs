@@ -656,6 +656,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasIndex("OrderId")
                         .HasDatabaseName("ix_payments_order_id");
 
+                    b.HasIndex("MerchantId", "CreatedAt")
+                        .HasDatabaseName("ix_payments_merchant_id_created_at");
+
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
@@ -1096,6 +1099,73 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_webhook_endpoints_merchant_id_id");
 
                     b.ToTable("webhook_endpoints", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Features.Monitoring.Alert", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("FiredAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fired_at");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message");
+
+                    b.Property<DateTime?>("ResolvedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("resolved_at");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule");
+
+                    b.Property<string>("Subject")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("subject");
+
+                    b.Property<double>("Threshold")
+                        .HasColumnType("REAL")
+                        .HasColumnName("threshold");
+
+                    b.Property<double>("Value")
+                        .HasColumnType("REAL")
+                        .HasColumnName("value");
+
+                    b.HasKey("Id")
+                        .HasName("pk_alerts");
+
+                    b.HasIndex("MerchantId", "FiredAt")
+                        .HasDatabaseName("ix_alerts_merchant_id_fired_at");
+
+                    b.HasIndex("MerchantId", "Rule", "Subject")
+                        .IsUnique()
+                        .HasDatabaseName("ix_alerts_merchant_id_rule_subject")
+                        .HasFilter("resolved_at IS NULL");
+
+                    b.ToTable("alerts", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>

@@ -13,6 +13,26 @@ namespace KnowPay.Data.Migrations.Postgres
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.CreateTable(
+                name: "alerts",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    rule = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    kind = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    subject = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    value = table.Column<double>(type: "double precision", nullable: false),
+                    threshold = table.Column<double>(type: "double precision", nullable: false),
+                    message = table.Column<string>(type: "character varying(1000)", maxLength: 1000, nullable: false),
+                    fired_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    resolved_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_alerts", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "api_keys",
                 columns: table => new
                 {
@@ -363,6 +383,18 @@ namespace KnowPay.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateIndex(
+                name: "ix_alerts_merchant_id_fired_at",
+                table: "alerts",
+                columns: new[] { "merchant_id", "fired_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_alerts_merchant_id_rule_subject",
+                table: "alerts",
+                columns: new[] { "merchant_id", "rule", "subject" },
+                unique: true,
+                filter: "resolved_at IS NULL");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_api_keys_hash",
                 table: "api_keys",
                 column: "hash",
@@ -448,6 +480,11 @@ namespace KnowPay.Data.Migrations.Postgres
                 columns: new[] { "status", "expires_at" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_payments_merchant_id_created_at",
+                table: "payments",
+                columns: new[] { "merchant_id", "created_at" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_payments_order_id",
                 table: "payments",
                 column: "order_id");
@@ -530,6 +567,9 @@ namespace KnowPay.Data.Migrations.Postgres
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropTable(
+                name: "alerts");
+
             migrationBuilder.DropTable(
                 name: "api_keys");
 

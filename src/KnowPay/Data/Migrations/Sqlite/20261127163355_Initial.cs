@@ -12,6 +12,26 @@ namespace KnowPay.Data.Migrations.Sqlite
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.CreateTable(
+                name: "alerts",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    rule = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    kind = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    subject = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    value = table.Column<double>(type: "REAL", nullable: false),
+                    threshold = table.Column<double>(type: "REAL", nullable: false),
+                    message = table.Column<string>(type: "TEXT", maxLength: 1000, nullable: false),
+                    fired_at = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    resolved_at = table.Column<DateTime>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_alerts", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "api_keys",
                 columns: table => new
                 {
@@ -362,6 +382,18 @@ namespace KnowPay.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateIndex(
+                name: "ix_alerts_merchant_id_fired_at",
+                table: "alerts",
+                columns: new[] { "merchant_id", "fired_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_alerts_merchant_id_rule_subject",
+                table: "alerts",
+                columns: new[] { "merchant_id", "rule", "subject" },
+                unique: true,
+                filter: "resolved_at IS NULL");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_api_keys_hash",
                 table: "api_keys",
                 column: "hash",
@@ -447,6 +479,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                 columns: new[] { "status", "expires_at" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_payments_merchant_id_created_at",
+                table: "payments",
+                columns: new[] { "merchant_id", "created_at" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_payments_order_id",
                 table: "payments",
                 column: "order_id");
@@ -529,6 +566,9 @@ namespace KnowPay.Data.Migrations.Sqlite
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropTable(
+                name: "alerts");
+
             migrationBuilder.DropTable(
                 name: "api_keys");
 

@@ -1,0 +1,184 @@
+using System.Globalization;
+using System.Net;
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Payments;
+using KnowPay.Infrastructure;
+using KnowPay.Providers;
+using KnowPay.Sandbox;
+using Microsoft.EntityFrameworkCore;
+using QRCoder;
+
+namespace KnowPay.Features.Checkout;
+
+public sealed record CheckoutPayRequest(string? Provider, string? Method);
+
+public sealed record CheckoutAction(string Type, string? QrImage, string? QrCode, string? RedirectUrl, string? ClientSecret, string? SandboxBuyerUrl);
+
+public sealed record CheckoutPaymentView(string Id, string Provider, string Method, PaymentStatus Status, CheckoutAction? NextAction);
+
+public sealed record CheckoutStatus(string OrderId, string Status, bool Expired, DateTime ExpiresAt, DateTime? PaidAt, CheckoutPaymentView? Payment);
+
+/// <summary>
+/// The hosted checkout: GET /checkout/{order_id}?token=… (the page), POST …/payments (start or resume a payment with a
+/// provider), GET …/status (polled by the page). The token is the order's client secret (<see cref="CheckoutLinks"/>);
+/// without a valid one the answer is 404, as if the order did not exist.
+/// </summary>
+public static class CheckoutPage
+{
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/checkout/{orderId}").ExcludeFromDescription();
+        g.MapGet("", Page);
+        g.MapPost("/payments", Pay);
+        g.MapGet("/status", Status);
+    }
+
+    static async Task<IResult> Page(string orderId, string? token, KnowPayDb db, CheckoutLinks links, PaymentProviders providers,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (!links.Verify(orderId, token, now)) return NotFound();
+        var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
+        if (order is null) return NotFound();
+        var product = await db.Products.AsNoTracking().Where(p => p.Id == order.ProductId).Select(p => p.Name).SingleOrDefaultAsync(ct) ?? order.ProductId;
+        var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
+        var price = Price(order.Amount, order.Currency);
+        var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card").Select(m =>
+            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(DisplayName(p.Name))}</span><span class="pay-method">{E(MethodName(m))}</span></button>""")));
+        var card = providers.TryGet("stripe", out _)
+            // STRIPE CARD FORM: the Stripe engineer mounts Stripe Elements here (POST …/payments with provider "stripe",
+            // method "card" returns next_action.client_secret). Add https://js.stripe.com to the CSP in Headers() then.
+            ? """<section id="card-slot" class="card-slot" data-provider="stripe"><h2>Card</h2><div id="stripe-card-element"></div><button type="button" class="pay-option" data-provider="stripe" data-method="card"><span class="pay-name">Pay by card</span><span class="pay-method">Visa · Mastercard · Amex</span></button></section>"""
+            : "";
+        var html = $$"""
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+            <title>Checkout – {{E(product)}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
+            <script src="/assets/checkout.js" defer></script></head>
+            <body class="checkout-body">
+            <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-status="{{E(Lower(order.Status))}}">
+              <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">Secure checkout</span></header>
+              <p class="merchant">{{E(merchant)}}</p>
+              <h1 id="product">{{E(product)}}</h1>
+              {{(order.Description is { Length: > 0 } d ? $"<p class=\"desc\">{E(d)}</p>" : "")}}
+              <p class="price" id="price">{{E(price)}}</p>
+              <p class="expires">Pay before <time id="expires-at" datetime="{{order.ExpiresAt:O}}">{{order.ExpiresAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)}} UTC</time> · <span id="countdown"></span></p>
+              <section id="choose" class="choose"><h2>Pay with</h2><div class="pay-options" id="providers">{{buttons}}</div>{{card}}</section>
+              <section id="action" class="action" hidden>
+                <img id="qr" class="qr" alt="QR code to scan with the payment app" width="240" height="240">
+                <p id="action-hint" class="hint">Scan the code with the app to pay.</p>
+                <p><a id="sandbox-buyer" class="sandbox-link" href="#" target="_blank" rel="noopener" hidden>Open the simulated buyer (sandbox) and pay</a></p>
+                <p><button type="button" id="change" class="link-button">Choose another way to pay</button></p>
+              </section>
+              <section id="paid" class="state state-paid" hidden><div class="tick" aria-hidden="true">✓</div><h2>Paid</h2><p>Thank you — your access is ready.</p></section>
+              <section id="expired" class="state state-expired" hidden><h2>This order has expired</h2><p>Go back to the course page and start again.</p></section>
+              <p id="error" class="error" role="alert" hidden></p>
+              <footer class="status-line">Status: <strong id="status">{{E(Lower(order.Status))}}</strong></footer>
+            </main>
+            </body></html>
+            """;
+        return Html(html);
+    }
+
+    static async Task<IResult> Pay(string orderId, string? token, CheckoutPayRequest body, KnowPayDb db, CheckoutLinks links,
+        PaymentProviders providers, PublicUrl publicUrl, IServiceProvider services, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    {
+        if (!links.Verify(orderId, token, clock.GetUtcNow().UtcDateTime)) return NotFound();
+        var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
+        if (order is null) return NotFound();
+        // A reload or a second click resumes the learner's pending payment with the same provider and method.
+        var existing = await db.Payments.AsNoTracking()
+            .Where(p => p.OrderId == orderId && p.Status == PaymentStatus.Pending && p.Provider == body.Provider && p.Method == (body.Method ?? p.Method))
+            .OrderByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
+        if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
+        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, null), db, providers,
+            publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
+        return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
+    }
+
+    static async Task<IResult> Status(string orderId, string? token, bool? action, KnowPayDb db, CheckoutLinks links, IServiceProvider services,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (!links.Verify(orderId, token, now)) return NotFound();
+        var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
+        if (order is null) return NotFound();
+        var payment = await db.Payments.AsNoTracking().Where(p => p.OrderId == orderId)
+            .OrderByDescending(p => p.Status == PaymentStatus.Succeeded).ThenByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
+        var view = payment is null ? null
+            : action == true ? View(payment, services)
+            : new CheckoutPaymentView(payment.Id, payment.Provider, payment.Method, payment.Status, null);
+        var expired = order.Status is OrderStatus.Expired or OrderStatus.Canceled || (order.Status == OrderStatus.Pending && order.ExpiresAt <= now);
+        return Results.Json(new CheckoutStatus(order.Id, Lower(order.Status), expired, order.ExpiresAt, order.PaidAt, view), KnowPayJson.Options,
+            statusCode: 200);
+    }
+
+    static CheckoutPaymentView View(Payment p, IServiceProvider services)
+    {
+        CheckoutAction? action = null;
+        if (p.Status == PaymentStatus.Pending)
+        {
+            var sandboxBase = services.GetService<SandboxOptions>()?.PublicBaseUrl();
+            var target = p.QrCode ?? p.RedirectUrl;
+            var buyer = sandboxBase is not null && target is not null && target.StartsWith(sandboxBase, StringComparison.Ordinal) ? target : null;
+            action = p.QrCode is not null ? new CheckoutAction("qr_code", QrImage(p.QrCode), p.QrCode, null, null, buyer)
+                : p.RedirectUrl is not null ? new CheckoutAction("redirect", null, null, p.RedirectUrl, null, buyer)
+                : p.ClientSecret is not null ? new CheckoutAction("client_secret", null, null, null, p.ClientSecret, null)
+                : null;
+        }
+        return new CheckoutPaymentView(p.Id, p.Provider, p.Method, p.Status, action);
+    }
+
+    /// <summary>The QR code rendered on the server as an SVG data URI (no script can read or alter the payload).</summary>
+    public static string QrImage(string payload)
+    {
+        using var generator = new QRCodeGenerator();
+        using var data = generator.CreateQrCode(payload, QRCodeGenerator.ECCLevel.M);
+        var svg = new SvgQRCode(data).GetGraphic(8);
+        return "data:image/svg+xml;base64," + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(svg));
+    }
+
+    public static string Price(long amount, string currency) =>
+        Currency.TryFind(currency, out var c) ? $"{new Money(amount, c).ToDecimalString()} {c.Code}" : $"{amount} {currency}";
+
+    static string DisplayName(string provider) => provider switch
+    {
+        "alipay" => "Alipay", "wechatpay" => "WeChat Pay", "stripe" => "Card", "paypal" => "PayPal", "sandbox" => "SandboxPay", _ => provider,
+    };
+
+    static string MethodName(string method) => method switch { "qr" => "QR code", "page" => "Pay page", "card" => "Card", _ => method };
+
+    static string Lower(OrderStatus s) => s.ToString().ToLowerInvariant();
+
+    static string E(string s) => WebUtility.HtmlEncode(s);
+
+    static IResult NotFound() => Html("""
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>Checkout link not valid</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
+        <body class="checkout-body"><main class="checkout"><h1>This checkout link is not valid</h1><p>It may have expired. Start again from the course page.</p></main></body></html>
+        """, 404);
+
+    public static IResult Html(string html, int status = 200) => new HtmlPage(html, status);
+
+    /// <summary>HTML with the pages' security headers: scripts and styles only from this origin, images also as data URIs.</summary>
+    sealed class HtmlPage(string html, int status) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.StatusCode = status;
+            http.Response.ContentType = "text/html; charset=utf-8";
+            Headers(http.Response.Headers);
+            return http.Response.WriteAsync(html, http.RequestAborted);
+        }
+    }
+
+    public static void Headers(IHeaderDictionary headers)
+    {
+        headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+                                        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.CacheControl = "no-store";
+    }
+}

@@ -1,0 +1,93 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Checkout;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Monitoring;
+
+public sealed record RateBucket(DateTime Start, int Created, int Succeeded, int Failed);
+
+public sealed record ProviderHealth(string Provider, int Created, int Settled, int Succeeded, int Failed, double? SuccessRate);
+
+public sealed record RecentOrder(string Id, string Status, string Price, string Product, DateTime CreatedAt, DateTime? PaidAt);
+
+public sealed record DashboardSnapshot(
+    DateTime At, string Merchant, double SucceededPerSecond, double CreatedPerSecond, int Created, int Succeeded, int Failed, int Pending,
+    double? SuccessRate, double? LatencyP50Ms, double? LatencyP99Ms, int LatencySamples, IReadOnlyList<string> Volume, int Refunds,
+    IReadOnlyList<string> Refunded, IReadOnlyList<RateBucket> Series, IReadOnlyList<ProviderHealth> Providers,
+    IReadOnlyList<RecentOrder> RecentOrders, IReadOnlyList<AlertView> Alerts);
+
+/// <summary>
+/// What the dashboard shows, computed from the database for one merchant: the last hour of payments (by the
+/// (merchant_id, created_at) index), a 5-minute rate series in 10-second buckets, success rate per provider
+/// (a payment pending over 5 minutes counts as not succeeded), confirmation latency percentiles (provider paid
+/// time → confirmed), the newest orders, open and recently resolved alerts.
+/// </summary>
+public static class DashboardSnapshots
+{
+    public const int BucketSeconds = 10;
+    public const int Buckets = 30;
+
+    public static async Task<DashboardSnapshot> ComputeAsync(KnowPayDb db, string merchantId, DateTime now, CancellationToken ct)
+    {
+        var hourAgo = now.AddHours(-1);
+        var rows = await db.Payments.AsNoTracking().Where(p => p.MerchantId == merchantId && p.CreatedAt >= hourAgo)
+            .OrderByDescending(p => p.CreatedAt).Take(50_000)
+            .Select(p => new { p.Provider, p.Status, p.CreatedAt, p.SucceededAt, p.ProviderPaidAt, p.Amount, p.Currency, p.RefundedAmount })
+            .ToListAsync(ct);
+        var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == merchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? merchantId;
+
+        var seriesStart = Floor(now, BucketSeconds).AddSeconds(-BucketSeconds * (Buckets - 1));
+        var series = Enumerable.Range(0, Buckets).Select(i =>
+        {
+            var from = seriesStart.AddSeconds(i * BucketSeconds);
+            var to = from.AddSeconds(BucketSeconds);
+            return new RateBucket(from, rows.Count(r => r.CreatedAt >= from && r.CreatedAt < to),
+                rows.Count(r => r.SucceededAt >= from && r.SucceededAt < to), rows.Count(r => r.Status == PaymentStatus.Failed && r.CreatedAt >= from && r.CreatedAt < to));
+        }).ToList();
+
+        var graceCutoff = now.AddMinutes(-5);
+        bool Settled(PaymentStatus s, DateTime created) => s != PaymentStatus.Pending || created <= graceCutoff;
+        var providers = rows.GroupBy(r => r.Provider).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g =>
+        {
+            var settled = g.Count(r => Settled(r.Status, r.CreatedAt));
+            var ok = g.Count(r => r.Status == PaymentStatus.Succeeded);
+            return new ProviderHealth(g.Key, g.Count(), settled, ok, g.Count(r => r.Status == PaymentStatus.Failed), settled == 0 ? null : (double)ok / settled);
+        }).ToList();
+        var totalSettled = providers.Sum(p => p.Settled);
+        var totalOk = providers.Sum(p => p.Succeeded);
+
+        var latencies = rows.Where(r => r.SucceededAt is not null && r.ProviderPaidAt is not null)
+            .Select(r => Math.Max(0, (r.SucceededAt!.Value - r.ProviderPaidAt!.Value).TotalMilliseconds)).Order().ToList();
+        var minuteAgo = now.AddMinutes(-1);
+
+        var recent = await db.Orders.AsNoTracking().Where(o => o.MerchantId == merchantId).OrderByDescending(o => o.Id).Take(8)
+            .Join(db.Products, o => o.ProductId, p => p.Id, (o, p) => new { o.Id, o.Status, o.Amount, o.Currency, p.Name, o.CreatedAt, o.PaidAt })
+            .ToListAsync(ct);
+        var alerts = await db.Alerts.AsNoTracking().Where(a => a.MerchantId == merchantId && (a.ResolvedAt == null || a.ResolvedAt >= hourAgo))
+            .OrderByDescending(a => a.FiredAt).Take(10).ToListAsync(ct);
+
+        return new DashboardSnapshot(
+            now, merchant,
+            rows.Count(r => r.SucceededAt >= minuteAgo) / 60.0, rows.Count(r => r.CreatedAt >= minuteAgo) / 60.0,
+            rows.Count, totalOk, rows.Count(r => r.Status == PaymentStatus.Failed), rows.Count(r => r.Status == PaymentStatus.Pending),
+            totalSettled == 0 ? null : (double)totalOk / totalSettled,
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Count,
+            Sums(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency))),
+            rows.Count(r => r.RefundedAmount > 0), Sums(rows.Where(r => r.RefundedAmount > 0).Select(r => (r.RefundedAmount, r.Currency))),
+            series, providers,
+            recent.OrderByDescending(o => o.Id, StringComparer.Ordinal).Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
+                CheckoutPage.Price(o.Amount, o.Currency), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
+            alerts.Select(AlertView.From).ToList());
+    }
+
+    /// <summary>Nearest-rank percentile of a sorted list.</summary>
+    public static double? Percentile(IReadOnlyList<double> sorted, double p) =>
+        sorted.Count == 0 ? null : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+
+    static List<string> Sums(IEnumerable<(long Amount, string Currency)> amounts) =>
+        amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => CheckoutPage.Price(g.Sum(a => a.Amount), g.Key)).ToList();
+
+    static DateTime Floor(DateTime t, int seconds) => new(t.Ticks - t.Ticks % TimeSpan.FromSeconds(seconds).Ticks, DateTimeKind.Utc);
+}

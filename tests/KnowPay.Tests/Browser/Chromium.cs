@@ -1,0 +1,78 @@
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace KnowPay.Tests.Browser;
+
+/// <summary>
+/// Real headless Chromium (Debian's /usr/bin/chromium, or CHROMIUM_PATH) driven by Playwright; every page records its
+/// console errors and uncaught page errors so that a test can assert there were none.
+/// </summary>
+public sealed class Chromium : IAsyncDisposable
+{
+    public static string ExecutablePath => Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } p ? p : "/usr/bin/chromium";
+
+    /// <summary>Where screenshots go: artifacts/screenshots at the repository root.</summary>
+    public static string ScreenshotDir
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "KnowPay.slnx"))) dir = dir.Parent;
+            var path = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "screenshots");
+            Directory.CreateDirectory(path);
+            return path;
+        }
+    }
+
+    public required IPlaywright Playwright { get; init; }
+    public required IBrowser Browser { get; init; }
+    public List<string> Errors { get; } = [];
+
+    public static async Task<Chromium?> LaunchAsync()
+    {
+        if (!File.Exists(ExecutablePath))
+        {
+            if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) throw new InvalidOperationException($"Chromium not found at {ExecutablePath}");
+            return null;
+        }
+        var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = ExecutablePath, Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run",
+                    "--disable-component-update", "--disable-sync"],
+        });
+        return new Chromium { Playwright = playwright, Browser = browser };
+    }
+
+    /// <summary>A new page (own context: own cookies) at the given viewport, recording console and page errors.</summary>
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800)
+    {
+        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height } });
+        var page = await context.NewPageAsync();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error") lock (Errors) Errors.Add($"console: {message.Text} ({page.Url})");
+        };
+        page.PageError += (_, error) =>
+        {
+            lock (Errors) Errors.Add($"pageerror: {error} ({page.Url})");
+        };
+        return page;
+    }
+
+    /// <summary>Saves a full-page screenshot and prints where it went.</summary>
+    public static async Task<string> ScreenshotAsync(IPage page, string name, ITestOutputHelper output)
+    {
+        var path = Path.Combine(ScreenshotDir, name + ".png");
+        await page.ScreenshotAsync(new() { Path = path, FullPage = true });
+        output.WriteLine($"screenshot: {path}");
+        return path;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        Playwright.Dispose();
+    }
+}

@@ -72,8 +72,13 @@ public sealed class BadInputTests(Servers servers)
         creator_id = creatorId, name = "Course", kind = "course", creator_share_bps = 7000, prices = new[] { new { amount, currency } },
     };
 
-    static Task<HttpResponseMessage> Raw(HttpClient http, string path, string json) =>
-        http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+    /// <summary>Sends with Expect: 100-continue, as a careful client does, so a refusal before the body is read arrives intact.</summary>
+    static Task<HttpResponseMessage> Raw(HttpClient http, string path, string json)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
+        return http.SendAsync(request);
+    }
 
     static async Task Expect(Task<HttpResponseMessage> call, int status, string code)
     {

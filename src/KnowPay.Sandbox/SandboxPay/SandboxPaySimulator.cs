@@ -126,7 +126,7 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
             refunds[outRefundNo] = refund;
         }
         Notify(trade, "refund.succeeded", RefundView(refund));
-        return Signed(RefundView(refund));
+        return Signed(RefundView(faults.For(outTradeNo).RefundAnswerPending ? refund with { Status = "PROCESSING" } : refund));
     }
 
     async Task<IResult> QueryRefund(HttpContext http, string outRefundNo)

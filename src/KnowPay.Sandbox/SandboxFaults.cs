@@ -5,7 +5,8 @@ namespace KnowPay.Sandbox;
 /// <summary>
 /// Faults the simulated providers inject, globally or for one trade (keyed by the merchant's out_trade_no):
 /// drop notifications, duplicate them (optionally ~1 s apart), delay them, answer API calls with 5xx, or stall
-/// them past the caller's timeout (after acting, so that a retry must be idempotent).
+/// them past the caller's timeout (after acting, so that a retry must be idempotent), or answer a refund as still in
+/// progress (after acting: the refund notification or a query must complete it).
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -14,7 +15,8 @@ public sealed record FaultSettings(
     int NotificationDelayMs = 0,
     bool ApiError5xx = false,
     int ApiStallMs = 0,
-    bool ReorderRefundBeforePayment = false);
+    bool ReorderRefundBeforePayment = false,
+    bool RefundAnswerPending = false);
 
 public sealed class SandboxFaults
 {

@@ -18,6 +18,7 @@ public static class SandboxHost
         services.AddSingleton(options);
         services.AddSingleton(new SandboxClock(options.TimeCompression));
         services.AddSingleton<SandboxFaults>();
+        services.AddSingleton<SandboxRequestLog>();
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPaySimulator>();
         services.AddSingleton<SandboxPayTransfers>();
@@ -33,6 +34,12 @@ public static class SandboxHost
     {
         var options = app.ServiceProvider.GetRequiredService<SandboxOptions>();
         var sandbox = app.MapGroup(options.BasePath).ExcludeFromDescription();
+        var requests = app.ServiceProvider.GetRequiredService<SandboxRequestLog>();
+        sandbox.AddEndpointFilter(async (context, next) =>
+        {
+            requests.Record(context.HttpContext.Request);
+            return await next(context);
+        });
         app.ServiceProvider.GetRequiredService<SandboxPaySimulator>().Map(sandbox);
         app.ServiceProvider.GetRequiredService<SandboxPayTransfers>().Map(sandbox);
         if (options.AlipayPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<AlipaySimulator>().Map(sandbox);
@@ -44,7 +51,7 @@ public static class SandboxHost
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>
         {
             faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
-                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment));
+                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending));
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -56,5 +63,5 @@ public static class SandboxHost
 
     public sealed record FaultRequest(
         string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
-        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment);
+        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false);
 }

@@ -44,6 +44,7 @@ public static partial class KnowPayApp
         builder.Services.AddSingleton<IJob, IdempotencyKeyExpiry>();
         builder.Services.AddSingleton<IJob, RefundPoller>();
         builder.Services.AddSingleton<IJob, AlertEvaluator>();
+        builder.Services.AddSingleton<IJob, DuplicatePaymentRefunds>();
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();

@@ -203,6 +203,9 @@ public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier noti
                 _ = Task.Delay(300).ContinueWith(_ => held(), TaskScheduler.Default);
             }
         }
+        // Alipay's synchronous refund answer has no "in progress" state: the fault answers a system error after acting.
+        if (faults.For(outTradeNo).RefundAnswerPending)
+            return new JsonObject { ["code"] = "20000", ["msg"] = "Service Currently Unavailable", ["sub_code"] = "ACQ.SYSTEM_ERROR", ["sub_msg"] = "系统错误" };
         return RefundAnswer(t, "Y", at);
     }
 

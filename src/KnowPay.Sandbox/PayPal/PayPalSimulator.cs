@@ -226,7 +226,9 @@ public sealed class PayPalSimulator : IDisposable
             capture["status"] = refunded + amount == captured ? "REFUNDED" : "PARTIALLY_REFUNDED";
         }
         Notify(order, "PAYMENT.CAPTURE.REFUNDED", "refund", (JsonObject)refund.DeepClone(), "A capture payment was refunded");
-        return (201, (JsonObject)refund.DeepClone());
+        var answer = (JsonObject)refund.DeepClone();
+        if (faults.For(order.TradeKey).RefundAnswerPending) answer["status"] = "PENDING";
+        return (201, answer);
     }
 
     JsonObject View(Order o)

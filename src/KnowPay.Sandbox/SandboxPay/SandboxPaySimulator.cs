@@ -40,6 +40,12 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
 
     sealed record Refund(string RefundNo, string OutRefundNo, string OutTradeNo, long Amount, string Status);
 
+    /// <summary>Trade state as the sandbox holds it (for tests): status, amount, refunded, and the refunds' amounts.</summary>
+    public (string Status, long Amount, long Refunded, IReadOnlyList<long> Refunds)? Inspect(string outTradeNo) =>
+        trades.TryGetValue(outTradeNo, out var t)
+            ? (t.Status, t.Amount, t.Refunded, refunds.Values.Where(r => r.OutTradeNo == outTradeNo).Select(r => r.Amount).Order().ToList())
+            : null;
+
     public void Map(IEndpointRouteBuilder sandbox)
     {
         var g = sandbox.MapGroup("/sandboxpay");
@@ -126,7 +132,7 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
             refunds[outRefundNo] = refund;
         }
         Notify(trade, "refund.succeeded", RefundView(refund));
-        return Signed(RefundView(refund));
+        return Signed(RefundView(faults.For(outTradeNo).RefundAnswerPending ? refund with { Status = "PROCESSING" } : refund));
     }
 
     async Task<IResult> QueryRefund(HttpContext http, string outRefundNo)

@@ -237,7 +237,9 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
         }
         Notify(intent, "charge.refunded", Charge(intent));
         Notify(intent, "refund.updated", (JsonObject)refund.DeepClone());
-        return (200, (JsonObject)refund.DeepClone());
+        var answer = (JsonObject)refund.DeepClone();
+        if (faults.For(intent.TradeKey).RefundAnswerPending) answer["status"] = "pending";
+        return (200, answer);
     }
 
     JsonObject Charge(Intent i)

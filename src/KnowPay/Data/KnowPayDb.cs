@@ -168,6 +168,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.Message).HasMaxLength(1000);
         });
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
+        model.Entity<Payment>().HasIndex(p => new { p.Duplicate, p.Status });
     }
 
     sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(

@@ -49,4 +49,6 @@ public sealed class Payment
     /// <summary>How the success became known: "notification" or "query".</summary>
     public string? ConfirmedBy { get; set; }
     public DateTime? LastQueriedAt { get; set; }
+    /// <summary>Set when this payment succeeded on an order already paid by another payment: it is refunded in full automatically (reason "duplicate_payment").</summary>
+    public bool Duplicate { get; set; }
 }

@@ -60,7 +60,12 @@ public static class LedgerInvariants
         return new InvariantResult("trial_balance_zero", bad.Count == 0, sums.Count, bad);
     }
 
-    /// <summary>For every succeeded payment: captured − refunded = the net of the provider clearing postings linked to it.</summary>
+    /// <summary>
+    /// For every succeeded payment: captured − refunded (its succeeded refunds) = the net of the provider clearing
+    /// postings linked to it; and its reserved refunded amount = its pending + succeeded refunds. (The payment's
+    /// refunded_amount also holds pending reservations, so it alone cannot be compared with the ledger while a refund
+    /// is in flight.)
+    /// </summary>
     static async Task<InvariantResult> PaymentClearingAsync(KnowPayDb db, string merchantId, CancellationToken ct)
     {
         var payments = await db.Payments.AsNoTracking().Where(p => p.MerchantId == merchantId && p.SucceededAt != null)
@@ -69,12 +74,19 @@ public static class LedgerInvariants
             .Join(db.Journals.Where(j => j.MerchantId == merchantId && j.PaymentId != null), e => e.JournalId, j => j.Id, (e, j) => new { j.PaymentId, e.Amount })
             .GroupBy(x => x.PaymentId!).Select(g => new { PaymentId = g.Key, Sum = g.Sum(x => x.Amount) })
             .ToDictionaryAsync(x => x.PaymentId, x => x.Sum, ct);
+        var refunds = (await db.Refunds.AsNoTracking().Where(r => r.MerchantId == merchantId && r.Status != RefundState.Failed)
+                .GroupBy(r => new { r.PaymentId, r.Status }).Select(g => new { g.Key.PaymentId, g.Key.Status, Sum = g.Sum(r => r.Amount) })
+                .ToListAsync(ct))
+            .ToLookup(r => r.PaymentId);
         var bad = new List<string>();
         foreach (var p in payments)
         {
             var booked = ledger.GetValueOrDefault(p.Id);
-            if (booked != p.Amount - p.RefundedAmount && bad.Count < MaxFailures)
-                bad.Add($"{p.Id}: captured {p.Amount} − refunded {p.RefundedAmount} {p.Currency}, ledger clearing {booked}");
+            var succeeded = refunds[p.Id].Where(r => r.Status == RefundState.Succeeded).Sum(r => r.Sum);
+            var reserved = refunds[p.Id].Sum(r => r.Sum);
+            if ((booked != p.Amount - succeeded || reserved != p.RefundedAmount) && bad.Count < MaxFailures)
+                bad.Add($"{p.Id}: captured {p.Amount} − refunded {succeeded} {p.Currency}, ledger clearing {booked}; " +
+                    $"reserved {p.RefundedAmount}, pending + succeeded refunds {reserved}");
         }
         return new InvariantResult("payment_clearing_matches", bad.Count == 0, payments.Count, bad);
     }

@@ -72,10 +72,14 @@ public static class ConfirmPayment
                 $"Payment {payment.Id} for order {order.Id}", Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, split), now));
 
             payment.Status = PaymentStatus.Succeeded;
+            payment.SucceededAt = now;
             if (paidAnotherWay)
             {
                 // The order was already paid through another payment: the money is booked, access is not granted
-                // twice, and the event tells the platform (a refund of this payment follows through the refunds flow).
+                // twice, the payment is flagged in the same transaction, and DuplicatePaymentRefunds refunds it in full
+                // through the normal refund path (durable: a crash before the refund only delays it).
+                await db.Payments.Where(p => p.Id == payment.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.Duplicate, true), ct);
+                payment.Duplicate = true;
                 log.LogWarning("Payment {PaymentId} succeeded on order {OrderId} already paid; flagged for refund", payment.Id, order.Id);
                 Outbox.Add(db, order.MerchantId, "payment.duplicate", payment.Id, PaymentView.From(payment), now);
             }

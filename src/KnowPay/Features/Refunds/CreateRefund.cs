@@ -33,18 +33,29 @@ public static class CreateRefund
         if (!providers.TryGet(payment.Provider, out var provider))
             return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
 
-        var amount = body.Amount ?? payment.Amount - payment.RefundedAmount;
+        var stored = await StartAsync(db, provider, payment, body.Amount ?? payment.Amount - payment.RefundedAmount, body.Reason, clock, log);
+        if (stored is null)
+            return Problems.Conflict("refund_exceeds_captured",
+                $"The refund would exceed what remains refundable on payment {payment.Id} (captured {payment.Amount}, refunded or pending {payment.RefundedAmount} when last read).");
+        return TypedResults.Created($"/v1/refunds/{stored.Id}", RefundView.From(stored));
+    }
+
+    /// <summary>
+    /// The refund path shared by the API and jobs (duplicate payments): reserve, call the provider, complete from its
+    /// answer. Null when the amount would exceed what remains refundable (nothing written, no provider call).
+    /// </summary>
+    public static async Task<Refund?> StartAsync(KnowPayDb db, IPaymentProvider provider, Payment payment, long amount, string? reason,
+        TimeProvider clock, ILogger log)
+    {
         var now = clock.GetUtcNow().UtcDateTime;
         var refund = new Refund
         {
-            Id = Ids.New("re"), MerchantId = merchant.Id, PaymentId = payment.Id, OrderId = payment.OrderId, Provider = payment.Provider,
-            Amount = amount, Currency = payment.Currency, Reason = body.Reason, Status = RefundState.Pending, CreatedAt = now,
+            Id = Ids.New("re"), MerchantId = payment.MerchantId, PaymentId = payment.Id, OrderId = payment.OrderId, Provider = payment.Provider,
+            Amount = amount, Currency = payment.Currency, Reason = reason, Status = RefundState.Pending, CreatedAt = now,
         };
-        if (amount <= 0 || !await ReserveAsync(db, refund, ct))
-            return Problems.Conflict("refund_exceeds_captured",
-                $"The refund would exceed what remains refundable on payment {payment.Id} (captured {payment.Amount}, refunded or pending {payment.RefundedAmount} when last read).");
+        // From here on the request's cancellation must not leave a refund half-done.
+        if (amount <= 0 || !await ReserveAsync(db, refund, CancellationToken.None)) return null;
 
-        // From here the refund exists: the request's cancellation must not leave it half-done.
         ProviderRefundResult result;
         try
         {
@@ -61,8 +72,7 @@ public static class CreateRefund
             result = new ProviderRefundResult(RefundStatus.Failed, FailureReason: e.Code);
         }
         await RefundCompletion.ApplyAsync(db, refund.Id, result, "answer", clock, log, CancellationToken.None);
-        var stored = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, CancellationToken.None);
-        return TypedResults.Created($"/v1/refunds/{refund.Id}", RefundView.From(stored));
+        return await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, CancellationToken.None);
     }
 
     /// <summary>The reservation and the pending refund commit together, or nothing is written.</summary>

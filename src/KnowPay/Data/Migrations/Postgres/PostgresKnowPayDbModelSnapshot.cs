@@ -591,6 +591,10 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("currency");
 
+                    b.Property<bool>("Duplicate")
+                        .HasColumnType("boolean")
+                        .HasColumnName("duplicate");
+
                     b.Property<string>("FailureCode")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
@@ -662,6 +666,9 @@ namespace KnowPay.Data.Migrations.Postgres
 
                     b.HasIndex("OrderId")
                         .HasDatabaseName("ix_payments_order_id");
+
+                    b.HasIndex("Duplicate", "Status")
+                        .HasDatabaseName("ix_payments_duplicate_status");
 
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");

@@ -584,6 +584,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("currency");
 
+                    b.Property<bool>("Duplicate")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("duplicate");
+
                     b.Property<string>("FailureCode")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
@@ -655,6 +659,9 @@ namespace KnowPay.Data.Migrations.Sqlite
 
                     b.HasIndex("OrderId")
                         .HasDatabaseName("ix_payments_order_id");
+
+                    b.HasIndex("Duplicate", "Status")
+                        .HasDatabaseName("ix_payments_duplicate_status");
 
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");

@@ -216,7 +216,8 @@ namespace KnowPay.Data.Migrations.Postgres
                     provider_paid_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     succeeded_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     confirmed_by = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
-                    last_queried_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                    last_queried_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    duplicate = table.Column<bool>(type: "boolean", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -478,6 +479,11 @@ namespace KnowPay.Data.Migrations.Postgres
                 name: "ix_orders_status_expires_at",
                 table: "orders",
                 columns: new[] { "status", "expires_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payments_duplicate_status",
+                table: "payments",
+                columns: new[] { "duplicate", "status" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_payments_merchant_id_created_at",

@@ -215,7 +215,8 @@ namespace KnowPay.Data.Migrations.Sqlite
                     provider_paid_at = table.Column<DateTime>(type: "TEXT", nullable: true),
                     succeeded_at = table.Column<DateTime>(type: "TEXT", nullable: true),
                     confirmed_by = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
-                    last_queried_at = table.Column<DateTime>(type: "TEXT", nullable: true)
+                    last_queried_at = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    duplicate = table.Column<bool>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -477,6 +478,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                 name: "ix_orders_status_expires_at",
                 table: "orders",
                 columns: new[] { "status", "expires_at" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_payments_duplicate_status",
+                table: "payments",
+                columns: new[] { "duplicate", "status" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_payments_merchant_id_created_at",

@@ -61,6 +61,7 @@ public static class KnowPayApp
         SandboxPayNotify.Map(notify);
 
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
+        if (app.Services.GetService<SandboxOptions>() is { } sandboxOptions) NotifyTimings.Map(app.MapGroup(sandboxOptions.BasePath));
         return app;
     }
 

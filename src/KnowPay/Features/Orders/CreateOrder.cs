@@ -1,7 +1,9 @@
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Catalog;
+using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
+using KnowPay.Providers;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -9,9 +11,16 @@ namespace KnowPay.Features.Orders;
 
 /// <summary>customer_id (cus_…) or customer_external_id (the platform's own user id; the customer is created on first use).</summary>
 public sealed record CreateOrderRequest(
-    string? CustomerId, string? CustomerExternalId, string? ProductId, string? Currency, int? ExpiresInSeconds, string? Description);
+    string? CustomerId, string? CustomerExternalId, string? ProductId, string? Currency, int? ExpiresInSeconds, string? Description,
+    CreatePaymentRequest? Payment = null);
 
-/// <summary>POST /v1/orders: locks the product's current price in the currency and sets the expiry.</summary>
+/// <summary>
+/// POST /v1/orders: locks the product's current price in the currency and sets the expiry. With
+/// <c>payment: {provider, method, return_url}</c> it also starts the payment (as POST /v1/orders/{id}/payments would)
+/// and answers the order with its <c>payment</c> and next action: one request and ONE commit for order + payment
+/// instead of two requests and two commits (plus two idempotency-key round trips) on the hot path. The provider is
+/// called before anything is written, so a refusal (4xx) or provider failure (502) leaves nothing behind.
+/// </summary>
 public static class CreateOrder
 {
     public static readonly TimeSpan DefaultExpiry = TimeSpan.FromMinutes(30);
@@ -19,13 +28,22 @@ public static class CreateOrder
     public static void Map(RouteGroupBuilder v1) => v1.MapPost("/orders", Handle).RequireScope("orders:write");
 
     static async Task<Results<Created<OrderView>, ProblemHttpResult>> Handle(
-        CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+        CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock,
+        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct);
         if (problem is not null) return problem;
+        Payment? payment = null;
+        if (body.Payment is not null)
+        {
+            (payment, problem) = await CreatePayment.PrepareAsync(order!, body.Payment, providers, publicUrl, clock, logs.CreateLogger(nameof(CreateOrder)), ct);
+            if (problem is not null) return problem;
+            db.Payments.Add(payment!);
+        }
         db.Orders.Add(order!);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/v1/orders/{order!.Id}", OrderView.From(order));
+        var view = OrderView.From(order!);
+        return TypedResults.Created($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
     }
 
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>

@@ -94,8 +94,9 @@ sealed class BenchDb(string provider, string connection)
         var empty = await ScalarAsync("SELECT COUNT(*) FROM ledger_journals j WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.journal_id = j.id)");
         if (empty != 0) failures.Add($"{empty} journal(s) have no entries");
         var unbooked = await ScalarAsync("""
-            SELECT COUNT(*) FROM orders o WHERE o.status = 'Paid' AND (SELECT COUNT(*) FROM payments p JOIN ledger_journals j
-                ON j.source_type = 'payment_confirmed' AND j.source_id = p.id WHERE p.order_id = o.id) <> 1
+            SELECT COUNT(*) FROM orders o LEFT JOIN (SELECT p.order_id, COUNT(*) AS c FROM payments p JOIN ledger_journals j
+                ON j.source_type = 'payment_confirmed' AND j.source_id = p.id GROUP BY p.order_id) x ON x.order_id = o.id
+            WHERE o.status = 'Paid' AND COALESCE(x.c, 0) <> 1
             """);
         if (unbooked != 0) failures.Add($"{unbooked} paid order(s) without exactly one confirmation journal");
         return failures;

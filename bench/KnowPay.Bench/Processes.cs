@@ -50,11 +50,13 @@ sealed class Postgres : IAsyncDisposable
     public const string Bin = "/usr/lib/postgresql/15/bin";
     public required string Dir { get; init; }
     public required int Port { get; init; }
+    public bool KeepLog { get; init; }
     public string Admin => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false";
     public string Database(string name, int maxPool = 100) =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true;Maximum Pool Size={maxPool}";
 
-    public static async Task<Postgres> StartAsync()
+    /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement (for checking the hot path's SQL, not for timing).</summary>
+    public static async Task<Postgres> StartAsync(bool logStatements = false)
     {
         var port = Shell.FreePort();
         var dir = Path.Combine(Path.GetTempPath(), "knowpay-bench-pg-" + Guid.NewGuid().ToString("N")[..8]);
@@ -62,9 +64,9 @@ sealed class Postgres : IAsyncDisposable
         if (Shell.AsRoot) await Shell.RunAsync("chown", $"-R postgres:postgres {dir}");
         await Shell.RunAsync(Bin + "/initdb", $"-D {dir}/data -U postgres -A trust -E UTF8", asPostgres: true);
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dir} -c max_connections=300 " +
-                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB";
+                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all" : "");
         await Shell.RunAsync(Bin + "/pg_ctl", $"-D {dir}/data -l {dir}/log.txt -w -o \"{options}\" start", asPostgres: true);
-        return new Postgres { Dir = dir, Port = port };
+        return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };
     }
 
     public async Task CreateDatabaseAsync(string name)
@@ -91,6 +93,7 @@ sealed class Postgres : IAsyncDisposable
         try
         {
             await Shell.RunAsync(Bin + "/pg_ctl", $"-D {Dir}/data -m fast stop", asPostgres: true, check: false);
+            if (KeepLog) File.Copy(Path.Combine(Dir, "log.txt"), Path.Combine(Path.GetTempPath(), "knowpay-bench-pg.log"), overwrite: true);
             Directory.Delete(Dir, recursive: true);
         }
         catch (Exception e)

@@ -18,7 +18,7 @@ if (!opts.SkipBuild) await KnowPayProcess.BuildAsync(root);
 
 if (opts.Scenario is "all" or "postgres")
 {
-    await using var pg = await Postgres.StartAsync();
+    await using var pg = await Postgres.StartAsync(args.Contains("--pg-log")); // --pg-log: every statement to /tmp/knowpay-bench-pg.log
     Console.WriteLine($"PostgreSQL 15 on port {pg.Port} (fsync=on, synchronous_commit=on)");
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");

@@ -6,6 +6,23 @@ namespace KnowPay.Infrastructure;
 
 public static class Database
 {
+    /// <summary>
+    /// Performance defaults for PostgreSQL, each applied only when the connection string does not set it:
+    /// <c>No Reset On Close</c> (KnowPay keeps no session state, so the DISCARD ALL that Npgsql otherwise sends on every
+    /// pooled connection checkout — once per request — is pure server work), and <c>Max Auto Prepare</c> (the hot
+    /// path's few statements are parsed and planned once per connection instead of on every call).
+    /// </summary>
+    static string TunedForHotPath(string connection)
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(connection);
+        if (!ContainsKey(connection, "No Reset On Close", "NoResetOnClose")) b.NoResetOnClose = true;
+        if (!ContainsKey(connection, "Max Auto Prepare", "MaxAutoPrepare")) b.MaxAutoPrepare = 50;
+        return b.ConnectionString;
+    }
+
+    static bool ContainsKey(string connection, params string[] names) =>
+        connection.Split(';').Any(part => names.Any(n => part.Split('=')[0].Trim().Equals(n, StringComparison.OrdinalIgnoreCase)));
+
     /// <summary>Registers <see cref="KnowPayDb"/> for SQLite (default, a file under ./data) or PostgreSQL.</summary>
     public static void AddKnowPayDatabase(this WebApplicationBuilder builder)
     {
@@ -15,7 +32,7 @@ public static class Database
         {
             if (string.IsNullOrWhiteSpace(connection))
                 throw new InvalidOperationException("Database:Provider is postgres but ConnectionStrings:KnowPay is empty.");
-            builder.Services.AddDbContextPool<PostgresKnowPayDb>(o => o.UseNpgsql(connection).UseSnakeCaseNamingConvention());
+            builder.Services.AddDbContextPool<PostgresKnowPayDb>(o => o.UseNpgsql(TunedForHotPath(connection)).UseSnakeCaseNamingConvention());
             builder.Services.AddScoped<KnowPayDb>(sp => sp.GetRequiredService<PostgresKnowPayDb>());
         }
         else if (provider == "sqlite")

@@ -61,12 +61,15 @@ public static class CreateOrder
         if (string.IsNullOrEmpty(body.ProductId))
             return (null, Problems.Invalid("product_invalid", "product_id", "product_id is required."));
 
-        var product = await db.Products.AsNoTracking().SingleOrDefaultAsync(p => p.Id == body.ProductId && p.MerchantId == merchantId, ct);
-        if (product is null) return (null, Problems.NotFound("product", body.ProductId));
+        // The product and its active price in the currency in ONE query (hot path: one round trip fewer per order).
+        var found = await db.Products.AsNoTracking().Where(p => p.Id == body.ProductId && p.MerchantId == merchantId)
+            .Select(p => new { Product = p, Price = db.ProductPrices.AsNoTracking().SingleOrDefault(x => x.ProductId == p.Id && x.Currency == currency.Code && x.Active) })
+            .SingleOrDefaultAsync(ct);
+        if (found is null) return (null, Problems.NotFound("product", body.ProductId));
+        var product = found.Product;
         if (product.Status != ProductStatus.Published)
             return (null, Problems.Conflict("product_not_published", $"Product '{product.Id}' is {product.Status.ToString().ToLowerInvariant()}; only published products sell."));
-        var price = await db.ProductPrices.AsNoTracking()
-            .SingleOrDefaultAsync(p => p.ProductId == product.Id && p.Currency == currency.Code && p.Active, ct);
+        var price = found.Price;
         if (price is null)
             return (null, Problems.Invalid("currency_unsupported", "currency", $"Product '{product.Id}' has no price in {currency.Code}."));
 

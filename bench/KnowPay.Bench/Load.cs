@@ -50,7 +50,7 @@ sealed class Load(string baseUrl, string secret)
                 if (!notifyReset && clock.Elapsed >= measureFrom)
                 {
                     notifyReset = true;
-                    await http.DeleteAsync("/sandbox/stats/notify");
+                    (await http.DeleteAsync("/sandbox/stats/notify")).Dispose();
                 }
                 if (s.Rate is not null)
                 {
@@ -99,7 +99,8 @@ sealed class Load(string baseUrl, string secret)
             // Snapshot the server-side notification timings at the end of the measured window.
             var wait = measureTo - clock.Elapsed;
             if (wait > TimeSpan.Zero) await Task.Delay(wait);
-            return await http.GetFromJsonAsync<JsonObject>("/sandbox/stats/notify");
+            try { return await http.GetFromJsonAsync<JsonObject>("/sandbox/stats/notify"); }
+            catch (HttpRequestException) { return null; } // a KnowPay build without the timings (--knowpay of an older build)
         });
         await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
         var notify = await notifyTask;
@@ -108,7 +109,7 @@ sealed class Load(string baseUrl, string secret)
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
         return new LoadResult(s.Concurrency, s.Rate, measured / s.Duration.TotalSeconds, measured, counted, errors, firstError,
             P(0.50), P(0.99), all.Length == 0 ? 0 : all[^1],
-            (long)notify!["count"]!, (double)notify["p50_ms"]!, (double)notify["p99_ms"]!, (double)notify["max_ms"]!,
+            (long?)notify?["count"] ?? 0, (double?)notify?["p50_ms"] ?? 0, (double?)notify?["p99_ms"] ?? 0, (double?)notify?["max_ms"] ?? 0,
             counted == 0 ? 0 : (double)polls / counted);
     }
 

@@ -110,7 +110,10 @@ sealed class KnowPayProcess : IAsyncDisposable
     public required string BaseUrl { get; init; }
     readonly StringBuilder log = new();
 
-    public static string Dll(string root) => Path.Combine(root, "src/KnowPay/bin/Release/net10.0/KnowPay.dll");
+    /// <summary>The KnowPay build to run: this repository's Release build, or --knowpay &lt;dll&gt; (e.g. an older build, for before/after).</summary>
+    public static string? Override { get; set; }
+
+    public static string Dll(string root) => Override ?? Path.Combine(root, "src/KnowPay/bin/Release/net10.0/KnowPay.dll");
 
     public static async Task BuildAsync(string root)
     {

@@ -14,7 +14,8 @@ var report = new Report { Command = "dotnet run -c Release --project bench/KnowP
     Smoke = opts.Smoke, Flow = opts.Combined ? "combined (POST /v1/orders with payment)" : "separate (POST /v1/orders, POST /v1/orders/{id}/payments)" };
 var failed = false;
 
-if (!opts.SkipBuild) await KnowPayProcess.BuildAsync(root);
+KnowPayProcess.Override = Array.IndexOf(args, "--knowpay") is var k and >= 0 ? Path.GetFullPath(args[k + 1]) : null;
+if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 
 if (opts.Scenario is "all" or "postgres")
 {

@@ -69,6 +69,9 @@ sealed class Postgres : IAsyncDisposable
         return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };
     }
 
+    public int? PostmasterPid => File.Exists($"{Dir}/data/postmaster.pid")
+        ? int.Parse(File.ReadLines($"{Dir}/data/postmaster.pid").First(), CultureInfo.InvariantCulture) : null;
+
     public async Task CreateDatabaseAsync(string name)
     {
         await using var conn = new Npgsql.NpgsqlConnection(Admin);

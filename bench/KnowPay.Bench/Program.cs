@@ -24,7 +24,7 @@ if (opts.Scenario is "all" or "postgres")
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
     await pg.CreateDatabaseAsync("knowpay_bench");
-    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench"));
+    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench"), pg.PostmasterPid);
 }
 if (opts.Scenario is "all" or "sqlite")
 {
@@ -47,7 +47,7 @@ Console.WriteLine(markdown);
 Console.WriteLine($"results: bench/results/{stamp}.json and .md");
 return failed ? 1 : 0;
 
-async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection)
+async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, int? postmasterPid = null)
 {
     var result = new DatabaseReport { Database = provider };
     var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
@@ -63,7 +63,11 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection)
     async Task<LoadResult> Run(string name, int concurrency, IReadOnlyList<string> products, double? rate = null)
     {
         var before = await db.PaidOrdersAsync(merchantId);
+        var cpu0 = Cpu.Take(kp.Process.Id, postmasterPid);
         var r = await load.RunAsync(new LoadSettings(concurrency, TimeSpan.FromSeconds(opts.Warmup), TimeSpan.FromSeconds(opts.Duration), products, opts.Combined, rate));
+        var cpu1 = Cpu.Take(kp.Process.Id, postmasterPid);
+        var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench));
+        double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
         await Task.Delay(500); // a timed-out order could still be confirmed late: let it land before counting
         var inDb = await db.PaidOrdersAsync(merchantId) - before;
         var problems = await db.CheckInvariantsAsync();
@@ -71,11 +75,11 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection)
         if (r.CountedTotal == 0) problems.Add("no order was paid");
         var (peak, rss) = kp.Memory();
         result.PeakRssMb = peak;
-        var run = new RunReport(name, r, inDb, problems.Count == 0, problems, rss);
+        var run = new RunReport(name, r, inDb, problems.Count == 0, problems, rss, cpu);
         result.Runs.Add(run);
         if (problems.Count > 0) failed = true;
         Console.WriteLine($"[{provider}] {name,-7} c={concurrency,3}{(rate is null ? "" : $" rate={rate:F0}/s")}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} max {r.FlowMax:F0} ms  " +
-                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
+                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F1} PG {cpu.PostgresMs:F1} bench {cpu.BenchMs:F1}  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
                           (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)) + (r.FirstError is null ? "" : $"  first error: {r.FirstError}"));
         return r;
     }
@@ -125,7 +129,10 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
     }
 }
 
-sealed record RunReport(string Name, LoadResult Result, long PaidInDatabase, bool ChecksPassed, List<string> Problems, double RssMb);
+sealed record RunReport(string Name, LoadResult Result, long PaidInDatabase, bool ChecksPassed, List<string> Problems, double RssMb, CpuPerOrder Cpu);
+
+/// <summary>CPU milliseconds per paid order (warm-up included, as are its orders).</summary>
+sealed record CpuPerOrder(double KnowPayMs, double PostgresMs, double BenchMs);
 
 sealed class DatabaseReport
 {
@@ -162,13 +169,13 @@ sealed class Report
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture, $"### {d.Database}");
             s.AppendLine();
-            s.AppendLine("| run | conc. | paid/s | flow p50 / p99 / max ms | notify p50 / p99 / max ms | errors | polls/order | paid counted = in DB | ledger checks |");
-            s.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            s.AppendLine("| run | conc. | paid/s | flow p50 / p99 / max ms | notify p50 / p99 / max ms | CPU ms/order KnowPay / PG / bench | errors | polls/order | paid counted = in DB | ledger checks |");
+            s.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var r in d.Runs)
             {
                 var x = r.Result;
                 s.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
+                    $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F1} / {r.Cpu.PostgresMs:F1} / {r.Cpu.BenchMs:F1} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
             }
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{(d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread):F2}** (target ≥ 0.9)");

@@ -134,6 +134,8 @@ public static class ConfirmPayment
     static async Task<ConfirmOutcome?> TryOneStatementAsync(KnowPayDb db, Payment payment, Order order, PaidFact fact, IPaymentProvider provider,
         DateTime now, ILogger log, CancellationToken ct)
     {
+        // Only from a clean unit of work: the statement ships everything the change tracker holds.
+        if (db.ChangeTracker.Entries().Any() || db.Database.CurrentTransaction is not null) return null;
         var statusAsRead = order.Status;
         db.Orders.Attach(order);
         Stage(db, payment, order, provider, now, log);

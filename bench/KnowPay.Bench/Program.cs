@@ -1,1 +1,188 @@
-Console.WriteLine("KnowPay benchmark: scenarios arrive with the benchmark issue.");
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using KnowPay.Bench;
+
+// KnowPay benchmark: dotnet run -c Release --project bench/KnowPay.Bench -- --scenario all [--smoke]
+// Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
+// against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
+var opts = Options.Parse(args);
+var root = FindRoot();
+var started = DateTime.UtcNow;
+var report = new Report { Command = "dotnet run -c Release --project bench/KnowPay.Bench -- " + string.Join(' ', args), StartedAt = started,
+    Machine = $"{Environment.ProcessorCount} cores, {File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim()}, load avg at start {File.ReadAllText("/proc/loadavg").Split(' ')[0]}",
+    Smoke = opts.Smoke, Flow = opts.Combined ? "combined (POST /v1/orders with payment)" : "separate (POST /v1/orders, POST /v1/orders/{id}/payments)" };
+var failed = false;
+
+KnowPayProcess.Override = Array.IndexOf(args, "--knowpay") is var k and >= 0 ? Path.GetFullPath(args[k + 1]) : null;
+if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
+
+if (opts.Scenario is "all" or "postgres")
+{
+    await using var pg = await Postgres.StartAsync(args.Contains("--pg-log")); // --pg-log: every statement to /tmp/knowpay-bench-pg.log
+    Console.WriteLine($"PostgreSQL 15 on port {pg.Port} (fsync=on, synchronous_commit=on)");
+    report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
+    Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
+    await pg.CreateDatabaseAsync("knowpay_bench");
+    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench"), pg.PostmasterPid);
+}
+if (opts.Scenario is "all" or "sqlite")
+{
+    var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-{Guid.NewGuid():N}.db");
+    try { report.Sqlite = await RunDatabaseAsync("sqlite", $"Data Source={file}"); }
+    finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
+}
+
+report.FinishedAt = DateTime.UtcNow;
+report.LoadAvgAtEnd = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+var outDir = Path.Combine(root, "bench/results");
+Directory.CreateDirectory(outDir);
+var stamp = started.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + (opts.Smoke ? "-smoke" : "");
+var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+var markdown = report.Markdown();
+await File.WriteAllTextAsync(Path.Combine(outDir, stamp + ".json"), json);
+await File.WriteAllTextAsync(Path.Combine(outDir, stamp + ".md"), markdown);
+Console.WriteLine();
+Console.WriteLine(markdown);
+Console.WriteLine($"results: bench/results/{stamp}.json and .md");
+return failed ? 1 : 0;
+
+async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, int? postmasterPid = null)
+{
+    var result = new DatabaseReport { Database = provider };
+    var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
+    var db = new BenchDb(provider, connection);
+    Console.WriteLine($"[{provider}] seeding {opts.History} paid orders of history, then ANALYZE…");
+    await db.SeedHistoryAsync(merchantId, opts.History);
+    await using var kp = await KnowPayProcess.StartAsync(root, provider, connection);
+    var load = new Load(kp.BaseUrl, secret);
+    var hot = await load.CatalogAsync(1);
+    var spread = await load.CatalogAsync(opts.Spread);
+    Console.WriteLine($"[{provider}] KnowPay up at {kp.BaseUrl}; catalog: 1 hot product, {opts.Spread} spread creators/products");
+
+    async Task<LoadResult> Run(string name, int concurrency, IReadOnlyList<string> products, double? rate = null)
+    {
+        var before = await db.PaidOrdersAsync(merchantId);
+        var cpu0 = Cpu.Take(kp.Process.Id, postmasterPid);
+        var r = await load.RunAsync(new LoadSettings(concurrency, TimeSpan.FromSeconds(opts.Warmup), TimeSpan.FromSeconds(opts.Duration), products, opts.Combined, rate));
+        var cpu1 = Cpu.Take(kp.Process.Id, postmasterPid);
+        var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench));
+        double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
+        await Task.Delay(500); // a timed-out order could still be confirmed late: let it land before counting
+        var inDb = await db.PaidOrdersAsync(merchantId) - before;
+        var problems = await db.CheckInvariantsAsync();
+        if (inDb != r.CountedTotal) problems.Add($"paid orders in the database ({inDb}) ≠ counted ({r.CountedTotal})");
+        if (r.CountedTotal == 0) problems.Add("no order was paid");
+        var (peak, rss) = kp.Memory();
+        result.PeakRssMb = peak;
+        var run = new RunReport(name, r, inDb, problems.Count == 0, problems, rss, cpu);
+        result.Runs.Add(run);
+        if (problems.Count > 0) failed = true;
+        Console.WriteLine($"[{provider}] {name,-7} c={concurrency,3}{(rate is null ? "" : $" rate={rate:F0}/s")}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} max {r.FlowMax:F0} ms  " +
+                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F1} PG {cpu.PostgresMs:F1} bench {cpu.BenchMs:F1}  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
+                          (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)) + (r.FirstError is null ? "" : $"  first error: {r.FirstError}"));
+        return r;
+    }
+
+    foreach (var c in opts.Concurrency)
+    {
+        await Run("spread", c, spread);
+        await Run("hot", c, hot);
+    }
+    var bestSpread = result.Runs.Where(x => x.Name == "spread").MaxBy(x => x.Result.PaidPerSecond)!;
+    var bestHot = result.Runs.Where(x => x.Name == "hot").MaxBy(x => x.Result.PaidPerSecond)!;
+    result.BestSpread = bestSpread.Result.PaidPerSecond;
+    result.BestHot = bestHot.Result.PaidPerSecond;
+    // Notification latency at half of peak: an open-loop run at half the best rate, with the best run's concurrency.
+    var half = await Run("half", bestSpread.Result.Concurrency, spread, Math.Max(1, Math.Max(result.BestSpread, result.BestHot) / 2));
+    result.HalfPeakNotifyP99 = half.NotifyP99;
+    result.PeakRssMb = kp.Memory().PeakMb;
+    return result;
+}
+
+static string FindRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "KnowPay.slnx"))) return dir.FullName;
+    for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "KnowPay.slnx"))) return dir.FullName;
+    throw new InvalidOperationException("KnowPay.slnx not found above the current directory");
+}
+
+sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild)
+{
+    public static Options Parse(string[] args)
+    {
+        string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var smoke = args.Contains("--smoke");
+        return new Options(
+            Arg("--scenario") ?? "all",
+            smoke,
+            int.Parse(Arg("--duration") ?? (smoke ? "3" : "15"), CultureInfo.InvariantCulture),
+            int.Parse(Arg("--warmup") ?? (smoke ? "1" : "3"), CultureInfo.InvariantCulture),
+            (Arg("--concurrency") ?? (smoke ? "4" : "8,16,32,64")).Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray(),
+            int.Parse(Arg("--history") ?? (smoke ? "300" : "30000"), CultureInfo.InvariantCulture),
+            int.Parse(Arg("--spread") ?? (smoke ? "10" : "1000"), CultureInfo.InvariantCulture),
+            int.Parse(Arg("--pgbench-seconds") ?? (smoke ? "2" : "20"), CultureInfo.InvariantCulture),
+            (Arg("--flow") ?? "combined") == "combined",
+            args.Contains("--no-build"));
+    }
+}
+
+sealed record RunReport(string Name, LoadResult Result, long PaidInDatabase, bool ChecksPassed, List<string> Problems, double RssMb, CpuPerOrder Cpu);
+
+/// <summary>CPU milliseconds per paid order (warm-up included, as are its orders).</summary>
+sealed record CpuPerOrder(double KnowPayMs, double PostgresMs, double BenchMs);
+
+sealed class DatabaseReport
+{
+    public required string Database { get; init; }
+    public List<RunReport> Runs { get; } = [];
+    public double BestSpread { get; set; }
+    public double BestHot { get; set; }
+    public double HalfPeakNotifyP99 { get; set; }
+    public double PeakRssMb { get; set; }
+}
+
+sealed class Report
+{
+    public required string Command { get; init; }
+    public required string Machine { get; init; }
+    public required bool Smoke { get; init; }
+    public required string Flow { get; init; }
+    public DateTime StartedAt { get; init; }
+    public DateTime FinishedAt { get; set; }
+    public string? LoadAvgAtEnd { get; set; }
+    public double? PgbenchTps { get; set; }
+    public DatabaseReport? Postgres { get; set; }
+    public DatabaseReport? Sqlite { get; set; }
+
+    public string Markdown()
+    {
+        var s = new StringBuilder();
+        s.AppendLine(CultureInfo.InvariantCulture, $"KnowPay benchmark {StartedAt:yyyy-MM-dd HH:mm} UTC{(Smoke ? " (SMOKE: tiny, numbers meaningless)" : "")}; {Machine}; load avg at end {LoadAvgAtEnd}; flow: {Flow}");
+        s.AppendLine();
+        if (PgbenchTps is { } tps) s.AppendLine(CultureInfo.InvariantCulture, $"pgbench (TPC-B, -c 8 -j 2, same server, fsync on): **{tps:F0} tps**");
+        foreach (var d in new[] { Postgres, Sqlite })
+        {
+            if (d is null) continue;
+            s.AppendLine();
+            s.AppendLine(CultureInfo.InvariantCulture, $"### {d.Database}");
+            s.AppendLine();
+            s.AppendLine("| run | conc. | paid/s | flow p50 / p99 / max ms | notify p50 / p99 / max ms | CPU ms/order KnowPay / PG / bench | errors | polls/order | paid counted = in DB | ledger checks |");
+            s.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in d.Runs)
+            {
+                var x = r.Result;
+                s.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F1} / {r.Cpu.PostgresMs:F1} / {r.Cpu.BenchMs:F1} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
+            }
+            s.AppendLine();
+            s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{(d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread):F2}** (target ≥ 0.9)");
+            if (d.Database == "postgres" && PgbenchTps is { } t && t > 0)
+                s.AppendLine(CultureInfo.InvariantCulture, $"best paid/s ÷ pgbench tps **{Math.Max(d.BestSpread, d.BestHot) / t:F2}** (target ≥ 0.30)");
+            s.AppendLine(CultureInfo.InvariantCulture, $"notification p99 at half peak **{d.HalfPeakNotifyP99:F1} ms** (target < 25); KnowPay peak RSS **{d.PeakRssMb:F0} MB** (target < 400)");
+        }
+        return s.ToString();
+    }
+}

@@ -1,5 +1,6 @@
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Payments;
 
 namespace KnowPay.Features.Orders;
 
@@ -8,6 +9,9 @@ public sealed record OrderView(
     long Amount, string Currency, DateTime CreatedAt, DateTime ExpiresAt, DateTime? PaidAt, bool PaidAfterExpiry,
     string? Description, string? CheckoutUrl)
 {
+    /// <summary>Only in the answer to POST /v1/orders with a payment: the payment started with the order.</summary>
+    public PaymentView? Payment { get; init; }
+
     public static OrderView From(Order o, string? checkoutUrl = null) => new(
         o.Id, "order", o.Status, o.CustomerId, o.ProductId, o.CreatorId, o.Amount, o.Currency, o.CreatedAt, o.ExpiresAt,
         o.PaidAt, o.PaidAfterExpiry, o.Description, checkoutUrl);

@@ -33,6 +33,22 @@ public static class CreatePayment
         Order order, CreatePaymentRequest body, KnowPayDb db, PaymentProviders providers, PublicUrl publicUrl, TimeProvider clock,
         ILogger log, CancellationToken ct)
     {
+        var (payment, problem) = await PrepareAsync(order, body, providers, publicUrl, clock, log, ct);
+        if (problem is not null) return (null, problem);
+        db.Payments.Add(payment!);
+        await db.SaveChangesAsync(ct);
+        Monitoring.KnowPayMetrics.PaymentCreated(payment!);
+        return (payment, null);
+    }
+
+    /// <summary>
+    /// Validates the request and starts the payment at the provider; returns the payment row NOT yet saved, so that
+    /// POST /v1/orders with a payment can write the order and its payment in one commit.
+    /// </summary>
+    public static async Task<(Payment? Payment, ProblemHttpResult? Problem)> PrepareAsync(
+        Order order, CreatePaymentRequest body, PaymentProviders providers, PublicUrl publicUrl, TimeProvider clock,
+        ILogger log, CancellationToken ct)
+    {
         var now = clock.GetUtcNow().UtcDateTime;
         if (order.Status == OrderStatus.Paid) return (null, Problems.Conflict("order_already_paid", $"Order '{order.Id}' is already paid."));
         if (order.Status != OrderStatus.Pending || order.ExpiresAt <= now)
@@ -66,9 +82,6 @@ public static class CreatePayment
         payment.QrCode = started.QrCode;
         payment.RedirectUrl = started.RedirectUrl;
         payment.ClientSecret = started.ClientSecret;
-        db.Payments.Add(payment);
-        await db.SaveChangesAsync(ct);
-        Monitoring.KnowPayMetrics.PaymentCreated(payment);
         return (payment, null);
     }
 }

@@ -18,7 +18,20 @@ public static class SandboxPayNotify
     static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
         TimeProvider clock, ILoggerFactory logs, IRefundUpdates refunds, CancellationToken ct)
     {
-        var log = logs.CreateLogger(nameof(SandboxPayNotify));
+        var started = NotifyTimings.Start();
+        try
+        {
+            return await HandleCoreAsync(http, db, providers, settings, clock, logs.CreateLogger(nameof(SandboxPayNotify)), refunds, ct);
+        }
+        finally
+        {
+            NotifyTimings.Stop(started);
+        }
+    }
+
+    static async Task<IResult> HandleCoreAsync(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
+        TimeProvider clock, ILogger log, IRefundUpdates refunds, CancellationToken ct)
+    {
         using var reader = new StreamReader(http.Request.Body);
         var body = await reader.ReadToEndAsync(ct);
         if (!HmacSignature.Verify(settings.Secret, http.Request.Headers["SandboxPay-Signature"], body, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))

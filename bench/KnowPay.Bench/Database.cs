@@ -1,0 +1,104 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace KnowPay.Bench;
+
+/// <summary>Direct SQL on KnowPay's database: realistic history before ANALYZE, and the after-run checks.</summary>
+sealed class BenchDb(string provider, string connection)
+{
+    public bool IsPostgres => provider == "postgres";
+
+    DbConnection Open()
+    {
+        DbConnection c = IsPostgres ? new NpgsqlConnection(connection) : new SqliteConnection(connection);
+        c.Open();
+        return c;
+    }
+
+    async Task<long> ScalarAsync(string sql)
+    {
+        await using var c = Open();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.CommandTimeout = 600;
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    async Task ExecAsync(string sql)
+    {
+        await using var c = Open();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.CommandTimeout = 600;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// Paid orders with their payment, balanced journal (3 entries), entitlement and two events, under the bench
+    /// merchant but for other products and customers, so the planner sees tables of realistic size. Then ANALYZE.
+    /// </summary>
+    public async Task SeedHistoryAsync(string merchantId, int orders)
+    {
+        var ts = IsPostgres ? "TIMESTAMPTZ '2026-01-01 00:00:00+00'" : "'2026-01-01 00:00:00'";
+        var n = $"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {orders}) ";
+        var m = $"'{merchantId}'";
+        const string emptyJson = "'{}'";
+        await ExecAsync(n + $"""
+            INSERT INTO orders (id, merchant_id, customer_id, product_id, price_id, creator_id, amount, currency, creator_share_bps,
+                                access_days, status, created_at, expires_at, paid_at, closed_at, paid_after_expiry, description)
+            SELECT 'ord_hist_' || i, {m}, 'cus_hist_' || (i % 5000), 'prod_hist_' || (i % 1000), 'price_hist_' || (i % 1000),
+                   'cre_hist_' || (i % 1000), 9900, 'CNY', 7000, NULL, 'Paid', {ts}, {ts}, {ts}, NULL, false, NULL FROM n
+            """);
+        await ExecAsync(n + $"""
+            INSERT INTO payments (id, merchant_id, order_id, provider, method, status, amount, currency, provider_trade_no, qr_code,
+                                  redirect_url, client_secret, refunded_amount, failure_code, created_at, provider_paid_at, succeeded_at,
+                                  confirmed_by, last_queried_at, duplicate)
+            SELECT 'pay_hist_' || i, {m}, 'ord_hist_' || i, 'sandbox', 'qr', 'Succeeded', 9900, 'CNY', 'sbx_hist_' || i, NULL,
+                   NULL, NULL, 0, NULL, {ts}, {ts}, {ts}, 'notification', NULL, false FROM n
+            """);
+        await ExecAsync(n + $"""
+            INSERT INTO ledger_journals (id, merchant_id, source_type, source_id, description, created_at, payment_id)
+            SELECT 'jnl_hist_' || i, {m}, 'payment_confirmed', 'pay_hist_' || i, NULL, {ts}, 'pay_hist_' || i FROM n
+            """);
+        await ExecAsync(n + $"""
+            INSERT INTO ledger_entries (journal_id, merchant_id, account, currency, amount, created_at)
+            SELECT 'jnl_hist_' || i, {m}, 'provider:sandbox:clearing:CNY', 'CNY', 9900, {ts} FROM n
+            UNION ALL SELECT 'jnl_hist_' || i, {m}, 'creator:cre_hist_' || (i % 1000) || ':pending:CNY', 'CNY', -6930, {ts} FROM n
+            UNION ALL SELECT 'jnl_hist_' || i, {m}, 'platform:revenue:CNY', 'CNY', -2970, {ts} FROM n
+            """);
+        await ExecAsync(n + $"""
+            INSERT INTO entitlements (id, merchant_id, customer_id, product_id, order_id, granted_at, expires_at, revoked_at, revoked_reason)
+            SELECT 'ent_hist_' || i, {m}, 'cus_hist_' || (i % 5000), 'prod_hist_' || (i % 1000), 'ord_hist_' || i, {ts}, NULL, NULL, NULL FROM n
+            """);
+        await ExecAsync(n + $"""
+            INSERT INTO events (id, merchant_id, type, object_id, data, created_at)
+            SELECT 'evt_hist_a' || i, {m}, 'order.paid', 'ord_hist_' || i, {emptyJson}, {ts} FROM n
+            UNION ALL SELECT 'evt_hist_b' || i, {m}, 'entitlement.granted', 'ent_hist_' || i, {emptyJson}, {ts} FROM n
+            """);
+        await ExecAsync("ANALYZE");
+    }
+
+    public Task<long> PaidOrdersAsync(string merchantId) =>
+        ScalarAsync($"SELECT COUNT(*) FROM orders WHERE merchant_id = '{merchantId}' AND status = 'Paid'");
+
+    /// <summary>The ledger invariant, straight from the tables: every journal balances per currency, all entries sum to
+    /// zero per currency, and every paid order has exactly one payment_confirmed journal.</summary>
+    public async Task<List<string>> CheckInvariantsAsync()
+    {
+        var failures = new List<string>();
+        var unbalanced = await ScalarAsync("SELECT COUNT(*) FROM (SELECT journal_id FROM ledger_entries GROUP BY journal_id, currency HAVING SUM(amount) <> 0) x");
+        if (unbalanced != 0) failures.Add($"{unbalanced} journal(s) do not balance");
+        var nonZero = await ScalarAsync("SELECT COUNT(*) FROM (SELECT currency FROM ledger_entries GROUP BY currency HAVING SUM(amount) <> 0) x");
+        if (nonZero != 0) failures.Add($"the entries of {nonZero} currency(ies) do not sum to zero");
+        var empty = await ScalarAsync("SELECT COUNT(*) FROM ledger_journals j WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.journal_id = j.id)");
+        if (empty != 0) failures.Add($"{empty} journal(s) have no entries");
+        var unbooked = await ScalarAsync("""
+            SELECT COUNT(*) FROM orders o LEFT JOIN (SELECT p.order_id, COUNT(*) AS c FROM payments p JOIN ledger_journals j
+                ON j.source_type = 'payment_confirmed' AND j.source_id = p.id GROUP BY p.order_id) x ON x.order_id = o.id
+            WHERE o.status = 'Paid' AND COALESCE(x.c, 0) <> 1
+            """);
+        if (unbooked != 0) failures.Add($"{unbooked} paid order(s) without exactly one confirmation journal");
+        return failures;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace KnowPay.Bench;
+
+sealed record LoadSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, IReadOnlyList<string> Products, bool Combined, double? Rate);
+
+sealed record LoadResult(
+    int Concurrency, double? TargetRate, double PaidPerSecond, long Measured, long CountedTotal, long Errors, string? FirstError,
+    double FlowP50, double FlowP99, double FlowMax, long NotifyCount, double NotifyP50, double NotifyP99, double NotifyMax, double PollsPerOrder);
+
+/// <summary>
+/// Virtual learners, each looping: create order (+ payment, in one call when Combined, else two calls) → the simulated
+/// buyer pays at SandboxPay → SandboxPay's signed notification reaches KnowPay → poll the order until KnowPay reports it
+/// paid. The poll starts 2 ms after the buyer pays and backs off (×2 up to 50 ms), so polling stays a small share of
+/// the load; the notification's own handling time is measured inside KnowPay (NotifyTimings).
+/// </summary>
+sealed class Load(string baseUrl, string secret)
+{
+    readonly HttpClient http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 1000, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+    {
+        BaseAddress = new Uri(baseUrl),
+        Timeout = TimeSpan.FromSeconds(60),
+        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", secret) },
+    };
+
+    public HttpClient Http => http;
+
+    public async Task<LoadResult> RunAsync(LoadSettings s)
+    {
+        var clock = Stopwatch.StartNew();
+        var measureFrom = s.Warmup;
+        var measureTo = s.Warmup + s.Duration;
+        var flows = new List<double>[s.Concurrency];
+        long counted = 0, errors = 0, polls = 0, measured = 0;
+        string? firstError = null;
+        long nextStartTicks = 0;
+        var interval = s.Rate is { } r ? TimeSpan.FromSeconds(1 / r) : TimeSpan.Zero;
+        var notifyReset = false;
+
+        async Task Learner(int vu)
+        {
+            var rng = new Random(vu * 7919 + 1);
+            var mine = flows[vu] = [];
+            var n = 0;
+            while (clock.Elapsed < measureTo)
+            {
+                if (!notifyReset && clock.Elapsed >= measureFrom)
+                {
+                    notifyReset = true;
+                    (await http.DeleteAsync("/sandbox/stats/notify")).Dispose();
+                }
+                if (s.Rate is not null)
+                {
+                    // Open loop at the target rate: each iteration takes the next start slot.
+                    var slot = TimeSpan.FromTicks(Interlocked.Add(ref nextStartTicks, interval.Ticks));
+                    var wait = slot - clock.Elapsed;
+                    if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                    if (clock.Elapsed >= measureTo) break;
+                }
+                var started = clock.Elapsed;
+                try
+                {
+                    var product = s.Products[rng.Next(s.Products.Count)];
+                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{rng.Next(50)}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}");
+                    using (var pay = await http.PostAsync($"/sandbox/sandboxpay/v1/trades/{paymentId}/pay", null))
+                        if (!pay.IsSuccessStatusCode) throw new InvalidOperationException($"buyer pay → {(int)pay.StatusCode}");
+                    var delay = 2;
+                    var deadline = clock.Elapsed + TimeSpan.FromSeconds(30);
+                    while (true)
+                    {
+                        await Task.Delay(delay);
+                        Interlocked.Increment(ref polls);
+                        var order = await http.GetFromJsonAsync<JsonObject>($"/v1/orders/{orderId}");
+                        if ((string?)order!["status"] == "paid") break;
+                        if (clock.Elapsed > deadline) throw new TimeoutException($"order {orderId} not paid after 30 s");
+                        delay = Math.Min(delay * 2, 50);
+                    }
+                    Interlocked.Increment(ref counted);
+                    var done = clock.Elapsed;
+                    if (done >= measureFrom && done < measureTo)
+                    {
+                        Interlocked.Increment(ref measured);
+                        mine.Add((done - started).TotalMilliseconds);
+                    }
+                }
+                catch (Exception e)
+                {
+                    Interlocked.Increment(ref errors);
+                    Interlocked.CompareExchange(ref firstError, e.GetType().Name + ": " + e.Message, null);
+                }
+            }
+        }
+
+        var notifyTask = Task.Run(async () =>
+        {
+            // Snapshot the server-side notification timings at the end of the measured window.
+            var wait = measureTo - clock.Elapsed;
+            if (wait > TimeSpan.Zero) await Task.Delay(wait);
+            try { return await http.GetFromJsonAsync<JsonObject>("/sandbox/stats/notify"); }
+            catch (HttpRequestException) { return null; } // a KnowPay build without the timings (--knowpay of an older build)
+        });
+        await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
+        var notify = await notifyTask;
+
+        var all = flows.SelectMany(f => f).Order().ToArray();
+        double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
+        return new LoadResult(s.Concurrency, s.Rate, measured / s.Duration.TotalSeconds, measured, counted, errors, firstError,
+            P(0.50), P(0.99), all.Length == 0 ? 0 : all[^1],
+            (long?)notify?["count"] ?? 0, (double?)notify?["p50_ms"] ?? 0, (double?)notify?["p99_ms"] ?? 0, (double?)notify?["max_ms"] ?? 0,
+            counted == 0 ? 0 : (double)polls / counted);
+    }
+
+    async Task<(string OrderId, string PaymentId)> StartAsync(string product, string customer, bool combined, string key)
+    {
+        if (combined)
+        {
+            var order = await PostAsync("/v1/orders", new JsonObject
+            {
+                ["customer_external_id"] = customer, ["product_id"] = product, ["currency"] = "CNY",
+                ["payment"] = new JsonObject { ["provider"] = "sandbox", ["method"] = "qr" },
+            }, key);
+            return ((string)order["id"]!, (string)order["payment"]!["id"]!);
+        }
+        var o = await PostAsync("/v1/orders", new JsonObject { ["customer_external_id"] = customer, ["product_id"] = product, ["currency"] = "CNY" }, key);
+        var p = await PostAsync($"/v1/orders/{o["id"]}/payments", new JsonObject { ["provider"] = "sandbox", ["method"] = "qr" }, key + "-pay");
+        return ((string)o["id"]!, (string)p["id"]!);
+    }
+
+    public async Task<JsonObject> PostAsync(string path, JsonObject body, string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
+        if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"POST {path} → {(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    /// <summary>Creates n creators, each with one published course priced 99.00 CNY; returns the product ids.</summary>
+    public async Task<List<string>> CatalogAsync(int n)
+    {
+        var ids = new string[n];
+        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+        {
+            var creator = await PostAsync("/v1/creators", new JsonObject { ["name"] = $"Creator {i}" });
+            var product = await PostAsync("/v1/products", new JsonObject
+            {
+                ["creator_id"] = (string)creator["id"]!, ["name"] = $"Course {i}", ["kind"] = "course", ["creator_share_bps"] = 7000,
+                ["prices"] = new JsonArray(new JsonObject { ["amount"] = 9900, ["currency"] = "CNY" }),
+            });
+            ids[i] = (string)product["id"]!;
+        });
+        return [.. ids];
+    }
+}

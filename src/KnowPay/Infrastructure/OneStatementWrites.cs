@@ -1,0 +1,75 @@
+using System.Text;
+using KnowPay.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Npgsql;
+
+namespace KnowPay.Infrastructure;
+
+/// <summary>
+/// PostgreSQL hot-path helper: turns the rows a use case staged in the change tracker (Added entities and Modified
+/// ones) into data-modifying CTEs of ONE statement, each guarded by <c>EXISTS (SELECT 1 FROM {guard})</c>, so that a
+/// caller's conditional write (the guard CTE) and everything that depends on it commit in one round trip and one
+/// WAL flush, instead of BEGIN / UPDATE / SELECT / batched INSERTs / COMMIT. The rows are still built by the same
+/// code as the EF path (Journals.Build, Access.Grant, Outbox.Add); only the shipping differs. Columns, casts and
+/// value conversions come from the EF model, so new columns are picked up; anything the helper cannot express
+/// (a Deleted entity, an Added entity with a store-generated key other than identity) makes it return false and
+/// the caller falls back to SaveChanges.
+/// </summary>
+public static class OneStatementWrites
+{
+    /// <summary>Appends one CTE per staged row to <paramref name="sql"/> (which must end inside a WITH list). </summary>
+    public static bool TryAppend(KnowPayDb db, StringBuilder sql, NpgsqlCommand command, string guard)
+    {
+        var i = 0;
+        foreach (var entry in db.ChangeTracker.Entries())
+        {
+            if (entry.State is EntityState.Unchanged or EntityState.Detached) continue;
+            if (entry.State is not (EntityState.Added or EntityState.Modified)) return false;
+            var type = entry.Metadata;
+            var table = type.GetTableName();
+            if (table is null) return false;
+            var store = StoreObjectIdentifier.Table(table, type.GetSchema());
+            var qualified = type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(table)}" : Quote(table);
+            sql.Append(",\n  w").Append(i++).Append(" AS (");
+            if (entry.State == EntityState.Added)
+            {
+                var columns = new List<string>();
+                var values = new List<string>();
+                foreach (var property in type.GetProperties())
+                {
+                    var value = entry.Property(property);
+                    if (value.IsTemporary) continue; // identity key: the database assigns it
+                    columns.Add(Quote(property.GetColumnName(store)!));
+                    values.Add(Parameter(command, property, value));
+                }
+                sql.Append("INSERT INTO ").Append(qualified).Append(" (").AppendJoin(", ", columns).Append(") SELECT ")
+                    .AppendJoin(", ", values).Append(" WHERE EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+            }
+            else
+            {
+                var sets = entry.Properties.Where(p => p.IsModified)
+                    .Select(p => $"{Quote(p.Metadata.GetColumnName(store)!)} = {Parameter(command, p.Metadata, p)}").ToList();
+                var key = type.FindPrimaryKey()!.Properties
+                    .Select(p => $"{Quote(p.GetColumnName(store)!)} = {Parameter(command, p, entry.Property(p))}");
+                if (sets.Count == 0) { sql.Append("SELECT 1)"); continue; }
+                sql.Append("UPDATE ").Append(qualified).Append(" SET ").AppendJoin(", ", sets).Append(" WHERE ").AppendJoin(" AND ", key)
+                    .Append(" AND EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+            }
+        }
+        return true;
+    }
+
+    static string Parameter(NpgsqlCommand command, IProperty property, PropertyEntry value)
+    {
+        var raw = value.CurrentValue;
+        var converter = property.GetTypeMapping().Converter;
+        var provider = raw is null ? null : converter is null ? raw : converter.ConvertToProvider(raw);
+        command.Parameters.Add(new NpgsqlParameter { Value = provider ?? DBNull.Value });
+        // An explicit cast to the column's type: a parameter in INSERT … SELECT has no target type to infer from.
+        return $"${command.Parameters.Count}::{property.GetColumnType()}";
+    }
+
+    static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}

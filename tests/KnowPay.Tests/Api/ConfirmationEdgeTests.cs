@@ -1,0 +1,70 @@
+using System.Net;
+using System.Text;
+using KnowPay.Infrastructure;
+using KnowPay.Sandbox;
+using KnowPay.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KnowPay.Tests.Api;
+
+/// <summary>The confirmation's rarer branches, on both databases (PostgreSQL takes the one-statement path).</summary>
+[Collection("server")]
+public sealed class ConfirmationEdgeTests(Servers servers)
+{
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task TwoPaymentsOfOneOrder_BothPaid_OrderPaidOnce_BothBooked_OneEntitlement_DuplicateFlagged(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var first = (string)(await m.PaymentAsync(orderId))["id"]!;
+        var second = (string)(await m.PaymentAsync(orderId))["id"]!;
+
+        await m.BuyerPaysAsync(first);
+        await m.WaitForOrderAsync(orderId, "paid");
+        await m.BuyerPaysAsync(second);
+        for (var i = 0; i < 200 && (string?)(await m.GetOkAsync($"/v1/payments/{second}"))["status"] != "succeeded"; i++) await Task.Delay(50);
+
+        Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/payments/{second}"))["status"]);
+        Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+        Assert.Equal(0, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId).SumAsync(e => e.Amount)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+        var events = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId).Select(e => e.Type).ToListAsync());
+        Assert.Equal(["entitlement.granted", "order.paid", "payment.duplicate"], events.Order());
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SuccessAfterTheOrderExpired_IsHonouredAndFlagged_WithJournalAndEntitlement(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var payment = await m.PaymentAsync(orderId);
+        await server.RunJobAsync("order_expiry", DateTime.UtcNow.AddMinutes(31));
+        Assert.Equal("expired", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
+
+        // The provider had taken the money before it closed the trade: its (late) notification still arrives.
+        var body = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            id = "ntf_late", type = "trade.paid",
+            data = new { trade_no = (string)payment["provider_trade_no"]!, out_trade_no = (string)payment["id"]!, status = "PAID", amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
+        Assert.Equal(HttpStatusCode.OK, (await server.Anonymous.SendAsync(request)).StatusCode);
+
+        var order = await m.GetOkAsync($"/v1/orders/{orderId}");
+        Assert.Equal("paid", (string?)order["status"]);
+        Assert.True((bool)order["paid_after_expiry"]!);
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")));
+        Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
+    }
+}

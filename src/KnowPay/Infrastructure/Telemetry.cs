@@ -21,7 +21,7 @@ public static class Telemetry
         var config = builder.Configuration;
         var otlp = config["Telemetry:OtlpEndpoint"] is { Length: > 0 } e ? e : config["OTEL_EXPORTER_OTLP_ENDPOINT"];
         builder.Services.AddSingleton<OutboxBacklogProbe>();
-        builder.Services.AddSingleton<IOutboxBacklog, NoOutboxBacklog>();
+        builder.Services.AddSingleton<IOutboxBacklog, Features.Webhooks.WebhookBacklog>();
         builder.Services.ConfigureAll<HttpClientFactoryOptions>(o => o.HttpMessageHandlerBuilderActions.Add(b =>
         {
             if (b.Name?.StartsWith("provider-", StringComparison.Ordinal) == true) b.AdditionalHandlers.Insert(0, new ProviderCallMetrics(b.Name["provider-".Length..]));

@@ -1,4 +1,5 @@
-// KnowPay hosted checkout: start or resume a payment, show the server-rendered QR code or redirect, poll the status.
+// KnowPay hosted checkout: start or resume a payment, show the server-rendered QR code or redirect, confirm a card
+// payment (Stripe PaymentIntent client secret; the sandbox's buyer API in sandbox mode), poll the status.
 (() => {
   "use strict";
   const root = document.getElementById("checkout");
@@ -19,13 +20,25 @@
     el.hidden = !text;
   }
 
-  function renderAction(payment) {
+  // resumed: the page (re)loaded with this payment pending, e.g. back from the provider's page before its confirmation
+  // arrived; a redirect is then offered as a link instead of sending the learner away again.
+  function renderAction(payment, resumed) {
     const action = payment && payment.next_action;
     if (!action) return false;
     if (action.type === "redirect" && action.redirect_url) {
-      window.location.assign(action.redirect_url);
+      if (!resumed) {
+        window.location.assign(action.redirect_url);
+        return true;
+      }
+      $("qr").hidden = true;
+      $("sandbox-buyer").hidden = true;
+      $("action-hint").textContent = "Waiting for the payment to be confirmed. This page updates by itself.";
+      $("continue").href = action.redirect_url;
+      $("continue").hidden = false;
+      show("action");
       return true;
     }
+    $("continue").hidden = true;
     if (action.type === "qr_code" && action.qr_image) {
       $("qr").src = action.qr_image;
       $("qr").hidden = false;
@@ -39,36 +52,122 @@
       return true;
     }
     if (action.type === "client_secret") {
-      // STRIPE CARD FORM: confirm the card payment with action.client_secret here.
-      $("action-hint").textContent = "Complete the card payment.";
-      $("qr").hidden = true;
-      show("action");
-      return true;
+      // A pending card payment: the card form on the choice screen confirms it.
+      show("choose");
+      return Boolean($("card-form"));
     }
     return false;
   }
 
+  // POST …/payments: starts a payment with the provider, or resumes the learner's pending one. null after an error.
+  async function start(provider, method) {
+    const response = await fetch(`${base}/payments?token=${token}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ provider, method }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) return body;
+    error(body.detail || "The payment could not be started. Try again or choose another way to pay.");
+    await poll();
+    return null;
+  }
+
+  function busy(on) {
+    document.querySelectorAll(".pay-option, #card-pay, #card-authenticate").forEach((b) => (b.disabled = on));
+  }
+
   async function pay(provider, method) {
     error("");
-    const buttons = document.querySelectorAll(".pay-option");
-    buttons.forEach((b) => (b.disabled = true));
+    busy(true);
     try {
-      const response = await fetch(`${base}/payments?token=${token}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ provider, method }),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) {
-        error(body.detail || "The payment could not be started. Try again or choose another way to pay.");
-        await poll();
-        return;
-      }
-      if (!renderAction(body)) error("This payment method needs a step this page cannot show.");
+      const payment = await start(provider, method);
+      if (payment && !renderAction(payment)) error("This payment method needs a step this page cannot show.");
     } catch {
       error("Network problem — check your connection and try again.");
     } finally {
-      buttons.forEach((b) => (b.disabled = false));
+      busy(false);
+    }
+  }
+
+  // --- Card (Stripe) ---------------------------------------------------------------------------------------------
+  let cardAction = null;
+
+  function cardMessage(text, kind) {
+    const el = $("card-message");
+    el.textContent = text || "";
+    el.dataset.kind = kind || "";
+    el.hidden = !text;
+  }
+
+  // Confirms the PaymentIntent with its client secret, as Stripe.js does: the card number goes to the provider, never to KnowPay.
+  async function confirmCard(action, number) {
+    const form = new URLSearchParams({ client_secret: action.client_secret });
+    if (number) form.set("payment_method_data[card][number]", number);
+    const response = await fetch(action.card_confirm_url, { method: "POST", body: form });
+    const body = await response.json().catch(() => ({}));
+    return { ok: response.ok, body };
+  }
+
+  function cardOutcome(result) {
+    const intent = result.ok ? result.body : result.body.error && result.body.error.payment_intent;
+    if (result.ok && intent.status === "succeeded") {
+      $("card-form").hidden = true;
+      $("card-auth").hidden = true;
+      cardMessage("Card accepted — confirming your payment…", "ok");
+      poll();
+      return;
+    }
+    if (result.ok && intent.status === "requires_action") {
+      $("card-form").hidden = true;
+      $("card-auth").hidden = false;
+      cardMessage("");
+      return;
+    }
+    const e = result.body.error || {};
+    $("card-form").hidden = false;
+    $("card-auth").hidden = true;
+    cardMessage(e.code === "card_declined"
+      ? "Your card was declined. Nothing was charged — try another card or choose another way to pay."
+      : e.message || "The card payment did not go through. Try again or choose another way to pay.", "declined");
+  }
+
+  async function payByCard(event) {
+    event.preventDefault();
+    error("");
+    const number = $("card-number").value.replace(/[\s-]/g, "");
+    if (!/^\d{12,19}$/.test(number)) {
+      cardMessage("Enter the card number (12 to 19 digits).", "declined");
+      $("card-number").focus();
+      return;
+    }
+    cardMessage("");
+    busy(true);
+    try {
+      const payment = await start("stripe", "card");
+      if (!payment) return;
+      cardAction = payment.next_action;
+      if (!cardAction || cardAction.type !== "client_secret" || !cardAction.card_confirm_url) {
+        error("Card payments cannot be completed on this page.");
+        return;
+      }
+      cardOutcome(await confirmCard(cardAction, number));
+    } catch {
+      error("Network problem — check your connection and try again.");
+    } finally {
+      busy(false);
+    }
+  }
+
+  async function authenticate() {
+    if (!cardAction) return;
+    busy(true);
+    try {
+      cardOutcome(await confirmCard(cardAction, null));
+    } catch {
+      error("Network problem — check your connection and try again.");
+    } finally {
+      busy(false);
     }
   }
 
@@ -96,7 +195,7 @@
         return;
       }
       setStatus(s.status);
-      if (withAction && s.payment && s.payment.status === "pending") renderAction(s.payment);
+      if (withAction && s.payment && s.payment.status === "pending") renderAction(s.payment, true);
     } catch {
       /* a missed poll is retried on the next tick */
     }
@@ -113,6 +212,10 @@
   document.querySelectorAll(".pay-option").forEach((button) =>
     button.addEventListener("click", () => pay(button.dataset.provider, button.dataset.method)));
   $("change").addEventListener("click", () => show("choose"));
+  if ($("card-form")) {
+    $("card-form").addEventListener("submit", payByCard);
+    $("card-authenticate").addEventListener("click", authenticate);
+  }
 
   if (root.dataset.status === "paid") { finished = true; show("paid"); }
   else if (root.dataset.status !== "pending") { finished = true; show("expired"); }

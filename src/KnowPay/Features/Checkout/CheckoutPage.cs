@@ -5,6 +5,8 @@ using KnowPay.Domain;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
+using KnowPay.Providers.Stripe;
+using KnowPay.Providers.WeChatPay;
 using KnowPay.Sandbox;
 using Microsoft.EntityFrameworkCore;
 using QRCoder;
@@ -13,7 +15,12 @@ namespace KnowPay.Features.Checkout;
 
 public sealed record CheckoutPayRequest(string? Provider, string? Method);
 
-public sealed record CheckoutAction(string Type, string? QrImage, string? QrCode, string? RedirectUrl, string? ClientSecret, string? SandboxBuyerUrl);
+/// <summary>
+/// What the page does next. For a card (<c>client_secret</c>), <c>CardConfirmUrl</c> is where the page confirms the
+/// PaymentIntent with the card, as Stripe.js would: set only when Stripe is the embedded sandbox (its buyer API).
+/// </summary>
+public sealed record CheckoutAction(string Type, string? QrImage, string? QrCode, string? RedirectUrl, string? ClientSecret, string? SandboxBuyerUrl,
+    string? CardConfirmUrl = null);
 
 public sealed record CheckoutPaymentView(string Id, string Provider, string Method, PaymentStatus Status, CheckoutAction? NextAction);
 
@@ -21,8 +28,11 @@ public sealed record CheckoutStatus(string OrderId, string Status, bool Expired,
 
 /// <summary>
 /// The hosted checkout: GET /checkout/{order_id}?token=… (the page), POST …/payments (start or resume a payment with a
-/// provider), GET …/status (polled by the page). The token is the order's client secret (<see cref="CheckoutLinks"/>);
-/// without a valid one the answer is 404, as if the order did not exist.
+/// provider), GET …/status (polled by the page), GET …/return (where a page-pay provider sends the learner back). The
+/// token is the order's client secret (<see cref="CheckoutLinks"/>); without a valid one the answer is 404, as if the
+/// order did not exist. Cards go through Stripe: the page confirms the PaymentIntent with its client secret; in sandbox
+/// mode a simulated card form does it against the Stripe sandbox's buyer API (with a live Stripe account the card
+/// option is not offered here: that needs Stripe.js and a publishable key, which the configuration does not have).
 /// </summary>
 public static class CheckoutPage
 {
@@ -32,10 +42,29 @@ public static class CheckoutPage
         g.MapGet("", Page);
         g.MapPost("/payments", Pay);
         g.MapGet("/status", Status);
+        g.MapGet("/return", Return);
     }
 
+    /// <summary>
+    /// The return URL given to page-pay providers. The checkout token travels as <c>ct</c> because providers append
+    /// their own parameters (PayPal adds <c>token=</c> and <c>PayerID=</c>, which would clash with the page's token).
+    /// </summary>
+    static IResult Return(string orderId, string? ct, CheckoutLinks links, TimeProvider clock) =>
+        links.Verify(orderId, ct, clock.GetUtcNow().UtcDateTime)
+            ? Results.Redirect($"/checkout/{Uri.EscapeDataString(orderId)}?token={Uri.EscapeDataString(ct!)}")
+            : NotFound();
+
+    static string ReturnUrl(PublicUrl publicUrl, string orderId, string token) =>
+        publicUrl.Combine($"/checkout/{Uri.EscapeDataString(orderId)}/return?ct={Uri.EscapeDataString(token)}");
+
+    /// <summary>The Stripe sandbox's base URL when Stripe is wired to the embedded sandbox, else null.</summary>
+    static string? SandboxStripe(IServiceProvider services) =>
+        services.GetService<StripeSettings>() is { } stripe && services.GetService<SandboxOptions>()?.PublicBaseUrl() is { } sandbox &&
+        stripe.ApiBaseUrl.TrimEnd('/').Equals(sandbox.TrimEnd('/') + "/stripe", StringComparison.Ordinal)
+            ? sandbox.TrimEnd('/') + "/stripe" : null;
+
     static async Task<IResult> Page(string orderId, string? token, KnowPayDb db, CheckoutLinks links, PaymentProviders providers,
-        TimeProvider clock, CancellationToken ct)
+        IServiceProvider services, TimeProvider clock, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         if (!links.Verify(orderId, token, now)) return NotFound();
@@ -45,11 +74,21 @@ public static class CheckoutPage
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
         var price = Price(order.Amount, order.Currency);
         var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card").Select(m =>
-            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(DisplayName(p.Name))}</span><span class="pay-method">{E(MethodName(m))}</span></button>""")));
-        var card = providers.TryGet("stripe", out _)
-            // STRIPE CARD FORM: the Stripe engineer mounts Stripe Elements here (POST …/payments with provider "stripe",
-            // method "card" returns next_action.client_secret). Add https://js.stripe.com to the CSP in Headers() then.
-            ? """<section id="card-slot" class="card-slot" data-provider="stripe"><h2>Card</h2><div id="stripe-card-element"></div><button type="button" class="pay-option" data-provider="stripe" data-method="card"><span class="pay-name">Pay by card</span><span class="pay-method">Visa · Mastercard · Amex</span></button></section>"""
+            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(DisplayName(p.Name))}</span><span class="pay-method">{E(MethodName(p.Name, m))}</span></button>""")));
+        var card = providers.TryGet("stripe", out _) && SandboxStripe(services) is not null
+            ? $$"""
+              <section id="card-slot" class="card-slot" data-provider="stripe"><h2>Card</h2>
+                <form id="card-form" class="card-form" novalidate autocomplete="off">
+                  <label for="card-number">Card number</label>
+                  <input id="card-number" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" maxlength="23" required>
+                  <button id="card-pay" type="submit" class="primary">Pay {{E(price)}}</button>
+                  <p class="hint small">Sandbox cards: 4242 4242 4242 4242 pays · 4000 0000 0000 0002 is declined · 4000 0000 0000 3220 asks for authentication.</p>
+                </form>
+                <div id="card-auth" class="card-auth" hidden><p>Your bank asks you to confirm this payment (simulated 3-D Secure).</p>
+                  <button id="card-authenticate" type="button" class="primary">Complete authentication</button></div>
+                <p id="card-message" class="card-message" role="status" hidden></p>
+              </section>
+              """
             : "";
         var html = $$"""
             <!doctype html>
@@ -69,6 +108,7 @@ public static class CheckoutPage
                 <img id="qr" class="qr" alt="QR code to scan with the payment app" width="240" height="240">
                 <p id="action-hint" class="hint">Scan the code with the app to pay.</p>
                 <p><a id="sandbox-buyer" class="sandbox-link" href="#" target="_blank" rel="noopener" hidden>Open the simulated buyer (sandbox) and pay</a></p>
+                <p><a id="continue" class="sandbox-link" href="#" hidden>Continue to the payment page</a></p>
                 <p><button type="button" id="change" class="link-button">Choose another way to pay</button></p>
               </section>
               <section id="paid" class="state state-paid" hidden><div class="tick" aria-hidden="true">✓</div><h2>Paid</h2><p>Thank you — your access is ready.</p></section>
@@ -92,7 +132,7 @@ public static class CheckoutPage
             .Where(p => p.OrderId == orderId && p.Status == PaymentStatus.Pending && p.Provider == body.Provider && p.Method == (body.Method ?? p.Method))
             .OrderByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
-        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, null), db, providers,
+        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!)), db, providers,
             publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
@@ -121,10 +161,15 @@ public static class CheckoutPage
         {
             var sandboxBase = services.GetService<SandboxOptions>()?.PublicBaseUrl();
             var target = p.QrCode ?? p.RedirectUrl;
-            var buyer = sandboxBase is not null && target is not null && target.StartsWith(sandboxBase, StringComparison.Ordinal) ? target : null;
+            var buyer = sandboxBase is not null && target is not null && target.StartsWith(sandboxBase, StringComparison.Ordinal) ? target
+                // WeChat Pay's code_url is weixin://…, as in production: the sandbox's buyer page is found by out_trade_no (the payment id).
+                : sandboxBase is not null && p.Provider == "wechatpay" && services.GetService<WeChatPaySettings>() is { } wx &&
+                  wx.ApiBaseUrl.TrimEnd('/') == sandboxBase.TrimEnd('/') + "/wechatpay" ? $"{sandboxBase.TrimEnd('/')}/wechatpay/pay/{Uri.EscapeDataString(p.Id)}"
+                : null;
             action = p.QrCode is not null ? new CheckoutAction("qr_code", QrImage(p.QrCode), p.QrCode, null, null, buyer)
                 : p.RedirectUrl is not null ? new CheckoutAction("redirect", null, null, p.RedirectUrl, null, buyer)
-                : p.ClientSecret is not null ? new CheckoutAction("client_secret", null, null, null, p.ClientSecret, null)
+                : p.ClientSecret is not null ? new CheckoutAction("client_secret", null, null, null, p.ClientSecret, null,
+                    SandboxStripe(services) is { } stripe && p.ProviderTradeNo is { } intent ? $"{stripe}/v1/payment_intents/{Uri.EscapeDataString(intent)}/confirm" : null)
                 : null;
         }
         return new CheckoutPaymentView(p.Id, p.Provider, p.Method, p.Status, action);
@@ -147,7 +192,10 @@ public static class CheckoutPage
         "alipay" => "Alipay", "wechatpay" => "WeChat Pay", "stripe" => "Card", "paypal" => "PayPal", "sandbox" => "SandboxPay", _ => provider,
     };
 
-    static string MethodName(string method) => method switch { "qr" => "QR code", "page" => "Pay page", "card" => "Card", _ => method };
+    static string MethodName(string provider, string method) => (provider, method) switch
+    {
+        ("paypal", "page") => "PayPal account", (_, "qr") => "QR code", (_, "page") => "Pay page", (_, "card") => "Card", _ => method,
+    };
 
     static string Lower(OrderStatus s) => s.ToString().ToLowerInvariant();
 

@@ -34,7 +34,7 @@ public sealed record AlertView(
 /// success_rate (fires when succeeded ÷ settled &lt; Threshold with at least MinCount settled payments in the window;
 /// a payment still pending PendingGraceSeconds after creation counts as settled and not succeeded),
 /// pending_backlog (payments pending longer than PendingGraceSeconds ≥ Threshold: notifications not arriving),
-/// error_spike (failed payments in the window ≥ Threshold), outbox_lag (oldest undelivered event older than Threshold s).
+/// error_spike (failed payments in the window ≥ Threshold), outbox_lag (oldest pending webhook delivery older than Threshold s).
 /// Provider limits a payment rule to one provider (default: each provider separately).
 /// </summary>
 public sealed class AlertRule

@@ -119,7 +119,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IConfiguration c
             {
                 var backlog = await services.GetRequiredService<IOutboxBacklog>().MeasureAsync(db, now, ct);
                 return backlog.Select(b => new Condition(b.MerchantId, rule, "outbox", b.OldestAgeSeconds, b.OldestAgeSeconds >= rule.Threshold,
-                    string.Create(CultureInfo.InvariantCulture, $"{b.Undelivered} events undelivered; oldest {b.OldestAgeSeconds:F0} s")));
+                    string.Create(CultureInfo.InvariantCulture, $"{b.Undelivered} webhook deliveries pending; oldest {b.OldestAgeSeconds:F0} s")));
             }
             default:
                 log.LogWarning("Alert rule {Rule} has unknown kind '{Kind}'; ignored", rule.Name, rule.Kind);

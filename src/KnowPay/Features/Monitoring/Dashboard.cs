@@ -156,7 +156,7 @@ public static class Dashboard
             <div class="kpi"><span class="kpi-label">Confirmation p50</span><span class="kpi-value" id="kpi-p50">–</span></div>
             <div class="kpi"><span class="kpi-label">Confirmation p99</span><span class="kpi-value" id="kpi-p99">–</span></div>
             <div class="kpi"><span class="kpi-label">Paid <small>last hour</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span></div>
-            <div class="kpi"><span class="kpi-label">Refunded <small>payments of last hour</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
+            <div class="kpi"><span class="kpi-label">Refunds <small>last hour</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
           </section>
           <section class="panel wide"><h2>Payments per 10 s <small>last 5 minutes</small></h2>
             <div class="legend"><span class="sw sw-created"></span>created <span class="sw sw-paid"></span>paid <span class="sw sw-failed"></span>failed</div>

@@ -21,7 +21,8 @@ public sealed record DashboardSnapshot(
 /// What the dashboard shows, computed from the database for one merchant: the last hour of payments (by the
 /// (merchant_id, created_at) index), a 5-minute rate series in 10-second buckets, success rate per provider
 /// (a payment pending over 5 minutes counts as not succeeded), confirmation latency percentiles (provider paid
-/// time → confirmed), the newest orders, open and recently resolved alerts.
+/// time → confirmed), refunds that succeeded in the last hour (from the refunds table), the newest orders, open and
+/// recently resolved alerts.
 /// </summary>
 public static class DashboardSnapshots
 {
@@ -33,7 +34,7 @@ public static class DashboardSnapshots
         var hourAgo = now.AddHours(-1);
         var rows = await db.Payments.AsNoTracking().Where(p => p.MerchantId == merchantId && p.CreatedAt >= hourAgo)
             .OrderByDescending(p => p.CreatedAt).Take(50_000)
-            .Select(p => new { p.Provider, p.Status, p.CreatedAt, p.SucceededAt, p.ProviderPaidAt, p.Amount, p.Currency, p.RefundedAmount })
+            .Select(p => new { p.Provider, p.Status, p.CreatedAt, p.SucceededAt, p.ProviderPaidAt, p.Amount, p.Currency })
             .ToListAsync(ct);
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == merchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? merchantId;
 
@@ -64,6 +65,9 @@ public static class DashboardSnapshots
         var recent = await db.Orders.AsNoTracking().Where(o => o.MerchantId == merchantId).OrderByDescending(o => o.Id).Take(8)
             .Join(db.Products, o => o.ProductId, p => p.Id, (o, p) => new { o.Id, o.Status, o.Amount, o.Currency, p.Name, o.CreatedAt, o.PaidAt })
             .ToListAsync(ct);
+        var refunds = await db.Refunds.AsNoTracking()
+            .Where(r => r.MerchantId == merchantId && r.Status == RefundState.Succeeded && r.CompletedAt >= hourAgo)
+            .Select(r => new { r.Amount, r.Currency }).ToListAsync(ct);
         var alerts = await db.Alerts.AsNoTracking().Where(a => a.MerchantId == merchantId && (a.ResolvedAt == null || a.ResolvedAt >= hourAgo))
             .OrderByDescending(a => a.FiredAt).Take(10).ToListAsync(ct);
 
@@ -74,7 +78,7 @@ public static class DashboardSnapshots
             totalSettled == 0 ? null : (double)totalOk / totalSettled,
             Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Count,
             Sums(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency))),
-            rows.Count(r => r.RefundedAmount > 0), Sums(rows.Where(r => r.RefundedAmount > 0).Select(r => (r.RefundedAmount, r.Currency))),
+            refunds.Count, Sums(refunds.Select(r => (r.Amount, r.Currency))),
             series, providers,
             recent.OrderByDescending(o => o.Id, StringComparer.Ordinal).Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
                 CheckoutPage.Price(o.Amount, o.Currency), o.Name, o.CreatedAt, o.PaidAt)).ToList(),

@@ -33,8 +33,8 @@ public static class KnowPayMetrics
 
     static KnowPayMetrics()
     {
-        Meter.CreateObservableGauge("knowpay.outbox.backlog", () => backlog?.Read().Undelivered ?? 0, "{event}", "Events not yet delivered (from the database, cached 5 s)");
-        Meter.CreateObservableGauge("knowpay.outbox.oldest_age", () => backlog?.Read().OldestAgeSeconds ?? 0, "s", "Age of the oldest undelivered event");
+        Meter.CreateObservableGauge("knowpay.outbox.backlog", () => backlog?.Read().Undelivered ?? 0, "{delivery}", "Webhook deliveries pending, plus events not yet fanned out (from the database, cached 5 s)");
+        Meter.CreateObservableGauge("knowpay.outbox.oldest_age", () => backlog?.Read().OldestAgeSeconds ?? 0, "s", "Age of the oldest pending delivery or event not yet fanned out");
     }
 
     public static void PaymentCreated(Payment p) =>

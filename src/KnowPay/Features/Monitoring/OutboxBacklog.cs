@@ -8,17 +8,12 @@ public sealed record OutboxBacklog(string MerchantId, long Undelivered, double O
 public sealed record OutboxBacklogTotal(long Undelivered, double OldestAgeSeconds);
 
 /// <summary>
-/// How many events wait for delivery, and how old the oldest is. The events feature (which owns delivery state)
-/// registers the real implementation; until then nothing is known to be undelivered.
+/// How many deliveries wait, and how old the oldest is. Implemented by the webhooks feature, which owns delivery state
+/// (<see cref="Webhooks.WebhookBacklog"/>).
 /// </summary>
 public interface IOutboxBacklog
 {
     Task<IReadOnlyList<OutboxBacklog>> MeasureAsync(KnowPayDb db, DateTime now, CancellationToken ct);
-}
-
-sealed class NoOutboxBacklog : IOutboxBacklog
-{
-    public Task<IReadOnlyList<OutboxBacklog>> MeasureAsync(KnowPayDb db, DateTime now, CancellationToken ct) => Task.FromResult<IReadOnlyList<OutboxBacklog>>([]);
 }
 
 /// <summary>Backs the outbox gauges: one cheap query at most every 5 s, whatever the scrape rate.</summary>
@@ -26,13 +21,13 @@ public sealed class OutboxBacklogProbe(IServiceScopeFactory scopes, TimeProvider
 {
     readonly Lock gate = new();
     OutboxBacklogTotal last = new(0, 0);
-    long measuredAt = long.MinValue;
+    long? measuredAt;
 
     public OutboxBacklogTotal Read()
     {
         lock (gate)
         {
-            if (Environment.TickCount64 - measuredAt < 5_000) return last;
+            if (measuredAt is { } at && Environment.TickCount64 - at < 5_000) return last;
             measuredAt = Environment.TickCount64;
             try
             {

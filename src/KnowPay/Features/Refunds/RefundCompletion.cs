@@ -3,6 +3,7 @@ using KnowPay.Domain;
 using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
 using KnowPay.Features.Ledger;
+using KnowPay.Features.Monitoring;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
@@ -42,9 +43,11 @@ public static class RefundCompletion
         var now = clock.GetUtcNow().UtcDateTime;
         try
         {
-            return result.Status == RefundStatus.Succeeded
+            var outcome = result.Status == RefundStatus.Succeeded
                 ? await SucceedAsync(db, refund, result, via, now, log, ct)
                 : await FailAsync(db, refund, result, via, now, ct);
+            if (outcome is RefundOutcome.Succeeded or RefundOutcome.Failed) KnowPayMetrics.Refund(refund.Provider, outcome == RefundOutcome.Succeeded ? "succeeded" : "failed");
+            return outcome;
         }
         catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
         {

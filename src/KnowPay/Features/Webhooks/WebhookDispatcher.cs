@@ -2,6 +2,7 @@ using System.Text;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Events;
+using KnowPay.Features.Monitoring;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 
@@ -65,10 +66,11 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
             if (result.Ok)
             {
                 succeeded++;
-                await db.WebhookDeliveries.Where(d => d.Id == delivery.Id && d.ClaimToken == token).ExecuteUpdateAsync(s => s
+                var recorded = await db.WebhookDeliveries.Where(d => d.Id == delivery.Id && d.ClaimToken == token).ExecuteUpdateAsync(s => s
                     .SetProperty(d => d.Status, WebhookDelivery.Succeeded).SetProperty(d => d.Attempts, attempts)
                     .SetProperty(d => d.DeliveredAt, now).SetProperty(d => d.LastStatusCode, result.StatusCode)
                     .SetProperty(d => d.LastError, (string?)null).SetProperty(d => d.ClaimToken, (string?)null), ct);
+                if (recorded == 1) KnowPayMetrics.OutboxDelivered(events[delivery.EventId].Type, clock.GetUtcNow().UtcDateTime - events[delivery.EventId].CreatedAt);
                 continue;
             }
             // The last retry lands on the end of the window; a failure at or after it is final.

@@ -145,15 +145,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
         {
             Content = new FormUrlEncodedContent([new("biz_content", parameters["biz_content"]!)]),
         };
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-        {
-            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
-        }
+        var response = await ProviderHttp.SendAsync(http, request, Name, true, ct);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);

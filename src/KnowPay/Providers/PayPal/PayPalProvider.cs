@@ -163,16 +163,7 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
                 request.Headers.TryAddWithoutValidation("PayPal-Request-Id", requestId ?? throw new ArgumentNullException(nameof(requestId)));
                 request.Content = new StringContent((body ?? new JsonObject()).ToJsonString(), Encoding.UTF8, "application/json");
             }
-            HttpResponseMessage response;
-            try
-            {
-                response = await http.SendAsync(request, ct);
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
-                                          or Polly.CircuitBreaker.BrokenCircuitException && !ct.IsCancellationRequested)
-            {
-                throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: method == HttpMethod.Post);
-            }
+            var response = await ProviderHttp.SendAsync(http, request, Name, method == HttpMethod.Post, ct);
             using (response)
             {
                 var text = await response.Content.ReadAsStringAsync(ct);
@@ -263,12 +254,7 @@ public sealed class PayPalTokens
             };
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
                 Convert.ToBase64String(Encoding.UTF8.GetBytes(settings.ClientId + ":" + settings.ClientSecret)));
-            HttpResponseMessage response;
-            try { response = await http.SendAsync(request, ct); }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-            {
-                throw new ProviderException("paypal", "unreachable", e.Message);
-            }
+            var response = await ProviderHttp.SendAsync(http, request, "paypal", maybeApplied: false, ct);
             using (response)
             {
                 var text = await response.Content.ReadAsStringAsync(ct);

@@ -85,15 +85,7 @@ public sealed class SandboxPayProvider(HttpClient http, SandboxPaySettings setti
         if (body is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
         request.Headers.TryAddWithoutValidation("SandboxPay-Signature",
             HmacSignature.Sign(settings.Secret, $"{method.Method} {uri.AbsolutePath}{uri.Query}.{json}", clock.GetUtcNow()));
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-        {
-            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
-        }
+        var response = await ProviderHttp.SendAsync(http, request, Name, true, ct);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);

@@ -28,15 +28,7 @@ public sealed class SandboxPayTransferClient(HttpClient http, SandboxPaySettings
         var uri = new Uri(settings.ApiBaseUrl.TrimEnd('/') + "/v1/transfers");
         using var message = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
         message.Headers.TryAddWithoutValidation("SandboxPay-Signature", HmacSignature.Sign(settings.Secret, $"POST {uri.AbsolutePath}{uri.Query}.{json}", clock.GetUtcNow()));
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(message, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-        {
-            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
-        }
+        var response = await ProviderHttp.SendAsync(http, message, Name, maybeApplied: true, ct);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);

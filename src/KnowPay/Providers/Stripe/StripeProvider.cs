@@ -123,16 +123,7 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
             request.Headers.TryAddWithoutValidation("Idempotency-Key", idempotencyKey ?? throw new ArgumentNullException(nameof(idempotencyKey)));
             request.Content = new FormUrlEncodedContent(form ?? []);
         }
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
-                                      or Polly.CircuitBreaker.BrokenCircuitException && !ct.IsCancellationRequested)
-        {
-            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: method == HttpMethod.Post);
-        }
+        var response = await ProviderHttp.SendAsync(http, request, Name, method == HttpMethod.Post, ct);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);

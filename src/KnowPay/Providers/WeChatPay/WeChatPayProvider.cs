@@ -131,15 +131,7 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(settings.MchId, settings.MerchantSerialNo,
             settings.PrivateKeyPem, method.Method, uri.PathAndQuery, json, clock.GetUtcNow().ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-        {
-            throw new ProviderException(Name, "unreachable", e.Message, maybeApplied: true);
-        }
+        var response = await ProviderHttp.SendAsync(http, request, Name, true, ct);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);

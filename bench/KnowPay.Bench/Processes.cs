@@ -82,12 +82,15 @@ sealed class Postgres : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync();
     }
 
-    /// <summary>pgbench -i -s 10, then pgbench -c 8 -j 2 -T seconds (TPC-B-like); returns tps.</summary>
-    public async Task<double> PgbenchAsync(int seconds)
+    /// <summary>pgbench -i -s 10 (when <paramref name="initialize"/>), then pgbench -c 8 -j 2 -T seconds (TPC-B-like); returns tps.</summary>
+    public async Task<double> PgbenchAsync(int seconds, bool initialize = true)
     {
-        await CreateDatabaseAsync("pgbench");
         var conn = $"-h 127.0.0.1 -p {Port} -U postgres";
-        await Shell.RunAsync(Bin + "/pgbench", $"{conn} -i -q -s 10 pgbench", asPostgres: true);
+        if (initialize)
+        {
+            await CreateDatabaseAsync("pgbench");
+            await Shell.RunAsync(Bin + "/pgbench", $"{conn} -i -q -s 10 pgbench", asPostgres: true);
+        }
         var output = await Shell.RunAsync(Bin + "/pgbench", $"{conn} -c 8 -j 2 -T {seconds} pgbench", asPostgres: true);
         var line = output.Split('\n').First(l => l.StartsWith("tps = ", StringComparison.Ordinal));
         return double.Parse(line[6..].Split(' ')[0], CultureInfo.InvariantCulture);

@@ -35,7 +35,8 @@ sealed class BenchDb(string provider, string connection)
     }
 
     /// <summary>
-    /// Paid orders with their payment, balanced journal (3 entries), entitlement and two events, under the bench
+    /// Paid orders with their payment, balanced journal (3 entries), entitlement and two events (already fanned out to
+    /// webhooks, as old events are), under the bench
     /// merchant but for other products and customers, so the planner sees tables of realistic size. Then ANALYZE.
     /// </summary>
     public async Task SeedHistoryAsync(string merchantId, int orders)
@@ -72,9 +73,9 @@ sealed class BenchDb(string provider, string connection)
             SELECT 'ent_hist_' || i, {m}, 'cus_hist_' || (i % 5000), 'prod_hist_' || (i % 1000), 'ord_hist_' || i, {ts}, NULL, NULL, NULL FROM n
             """);
         await ExecAsync(n + $"""
-            INSERT INTO events (id, merchant_id, type, object_id, data, created_at)
-            SELECT 'evt_hist_a' || i, {m}, 'order.paid', 'ord_hist_' || i, {emptyJson}, {ts} FROM n
-            UNION ALL SELECT 'evt_hist_b' || i, {m}, 'entitlement.granted', 'ent_hist_' || i, {emptyJson}, {ts} FROM n
+            INSERT INTO events (id, merchant_id, type, object_id, data, created_at, fanned_out_at)
+            SELECT 'evt_hist_a' || i, {m}, 'order.paid', 'ord_hist_' || i, {emptyJson}, {ts}, {ts} FROM n
+            UNION ALL SELECT 'evt_hist_b' || i, {m}, 'entitlement.granted', 'ent_hist_' || i, {emptyJson}, {ts}, {ts} FROM n
             """);
         await ExecAsync("ANALYZE");
     }
@@ -100,5 +101,24 @@ sealed class BenchDb(string provider, string connection)
             """);
         if (unbooked != 0) failures.Add($"{unbooked} paid order(s) without exactly one confirmation journal");
         return failures;
+    }
+
+    public Task ResetStatementStatsAsync() => ExecAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()");
+
+    /// <summary>The top statements by total time since the reset, with calls and time per paid order (--pg-stats).</summary>
+    public async Task<string> StatementStatsAsync(long paidOrders)
+    {
+        await using var c = Open();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 30
+            """;
+        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, statement\n");
+        await using var r = await cmd.ExecuteReaderAsync();
+        var n = Math.Max(1, paidOrders);
+        while (await r.ReadAsync())
+            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3}  {r.GetString(2)}\n");
+        return s.ToString();
     }
 }

@@ -15,7 +15,8 @@ sealed record LoadResult(
 /// Virtual learners, each looping: create order (+ payment, in one call when Combined, else two calls) → the simulated
 /// buyer pays at SandboxPay → SandboxPay's signed notification reaches KnowPay → poll the order until KnowPay reports it
 /// paid. The poll starts 2 ms after the buyer pays and backs off (×2 up to 50 ms), so polling stays a small share of
-/// the load; the notification's own handling time is measured inside KnowPay (NotifyTimings).
+/// the load; the notification's own handling time is measured inside KnowPay, by its Prometheus histogram
+/// (knowpay_notification_duration_seconds at /metrics, see <see cref="NotifyHistogram"/>).
 /// </summary>
 sealed class Load(string baseUrl, string secret)
 {
@@ -38,7 +39,6 @@ sealed class Load(string baseUrl, string secret)
         string? firstError = null;
         long nextStartTicks = 0;
         var interval = s.Rate is { } r ? TimeSpan.FromSeconds(1 / r) : TimeSpan.Zero;
-        var notifyReset = false;
 
         async Task Learner(int vu)
         {
@@ -47,11 +47,6 @@ sealed class Load(string baseUrl, string secret)
             var n = 0;
             while (clock.Elapsed < measureTo)
             {
-                if (!notifyReset && clock.Elapsed >= measureFrom)
-                {
-                    notifyReset = true;
-                    (await http.DeleteAsync("/sandbox/stats/notify")).Dispose();
-                }
                 if (s.Rate is not null)
                 {
                     // Open loop at the target rate: each iteration takes the next start slot.
@@ -96,11 +91,15 @@ sealed class Load(string baseUrl, string secret)
 
         var notifyTask = Task.Run(async () =>
         {
-            // Snapshot the server-side notification timings at the end of the measured window.
-            var wait = measureTo - clock.Elapsed;
-            if (wait > TimeSpan.Zero) await Task.Delay(wait);
-            try { return await http.GetFromJsonAsync<JsonObject>("/sandbox/stats/notify"); }
-            catch (HttpRequestException) { return null; } // a KnowPay build without the timings (--knowpay of an older build)
+            // The histogram's cumulative buckets at the start and at the end of the measured window; the difference is the window.
+            async Task<NotifyHistogram> Snapshot(TimeSpan at)
+            {
+                var wait = at - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                return NotifyHistogram.Parse(await http.GetStringAsync("/metrics"), "sandbox");
+            }
+            var start = await Snapshot(measureFrom);
+            return (await Snapshot(measureTo)).Minus(start);
         });
         await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
         var notify = await notifyTask;
@@ -109,7 +108,7 @@ sealed class Load(string baseUrl, string secret)
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
         return new LoadResult(s.Concurrency, s.Rate, measured / s.Duration.TotalSeconds, measured, counted, errors, firstError,
             P(0.50), P(0.99), all.Length == 0 ? 0 : all[^1],
-            (long?)notify?["count"] ?? 0, (double?)notify?["p50_ms"] ?? 0, (double?)notify?["p99_ms"] ?? 0, (double?)notify?["max_ms"] ?? 0,
+            (long)notify.Count, notify.QuantileMs(0.50), notify.QuantileMs(0.99), notify.MaxMs(),
             counted == 0 ? 0 : (double)polls / counted);
     }
 

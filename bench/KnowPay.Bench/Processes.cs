@@ -55,8 +55,9 @@ sealed class Postgres : IAsyncDisposable
     public string Database(string name, int maxPool = 100) =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true;Maximum Pool Size={maxPool}";
 
-    /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement (for checking the hot path's SQL, not for timing).</summary>
-    public static async Task<Postgres> StartAsync(bool logStatements = false)
+    /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement (for checking the hot path's SQL, not for timing);
+    /// <paramref name="statementStats"/> loads pg_stat_statements (calls and time per statement; adds overhead, don't time with it).</summary>
+    public static async Task<Postgres> StartAsync(bool logStatements = false, bool statementStats = false)
     {
         var port = Shell.FreePort();
         var dir = Path.Combine(Path.GetTempPath(), "knowpay-bench-pg-" + Guid.NewGuid().ToString("N")[..8]);
@@ -64,7 +65,8 @@ sealed class Postgres : IAsyncDisposable
         if (Shell.AsRoot) await Shell.RunAsync("chown", $"-R postgres:postgres {dir}");
         await Shell.RunAsync(Bin + "/initdb", $"-D {dir}/data -U postgres -A trust -E UTF8", asPostgres: true);
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dir} -c max_connections=300 " +
-                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all" : "");
+                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all" : "") +
+                      (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" : "");
         await Shell.RunAsync(Bin + "/pg_ctl", $"-D {dir}/data -l {dir}/log.txt -w -o \"{options}\" start", asPostgres: true);
         return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };
     }
@@ -80,12 +82,15 @@ sealed class Postgres : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync();
     }
 
-    /// <summary>pgbench -i -s 10, then pgbench -c 8 -j 2 -T seconds (TPC-B-like); returns tps.</summary>
-    public async Task<double> PgbenchAsync(int seconds)
+    /// <summary>pgbench -i -s 10 (when <paramref name="initialize"/>), then pgbench -c 8 -j 2 -T seconds (TPC-B-like); returns tps.</summary>
+    public async Task<double> PgbenchAsync(int seconds, bool initialize = true)
     {
-        await CreateDatabaseAsync("pgbench");
         var conn = $"-h 127.0.0.1 -p {Port} -U postgres";
-        await Shell.RunAsync(Bin + "/pgbench", $"{conn} -i -q -s 10 pgbench", asPostgres: true);
+        if (initialize)
+        {
+            await CreateDatabaseAsync("pgbench");
+            await Shell.RunAsync(Bin + "/pgbench", $"{conn} -i -q -s 10 pgbench", asPostgres: true);
+        }
         var output = await Shell.RunAsync(Bin + "/pgbench", $"{conn} -c 8 -j 2 -T {seconds} pgbench", asPostgres: true);
         var line = output.Split('\n').First(l => l.StartsWith("tps = ", StringComparison.Ordinal));
         return double.Parse(line[6..].Split(' ')[0], CultureInfo.InvariantCulture);
@@ -127,6 +132,9 @@ sealed class KnowPayProcess : IAsyncDisposable
     static string Config(string provider, string connection) =>
         $"--Database:Provider={provider} \"--ConnectionStrings:KnowPay={connection}\"";
 
+    /// <summary>Extra KnowPay command-line settings (--knowpay-args "…"), e.g. to switch jobs or the dispatcher off for a before/after.</summary>
+    public static string ExtraArgs { get; set; } = "";
+
     /// <summary>Runs the admin CLI (which also applies the migrations) and returns (merchant id, secret key).</summary>
     public static async Task<(string MerchantId, string Secret)> CreateMerchantAsync(string root, string provider, string connection)
     {
@@ -140,7 +148,7 @@ sealed class KnowPayProcess : IAsyncDisposable
         var port = Shell.FreePort();
         var url = $"http://127.0.0.1:{port}";
         var args = $"\"{Dll(root)}\" --urls {url} {Config(provider, connection)} --Sandbox:Enabled=true --Jobs:Enabled=true " +
-                   "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false";
+                   "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " + ExtraArgs;
         var psi = Shell.Info("dotnet", args, cwd: root);
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var p = Process.Start(psi)!;

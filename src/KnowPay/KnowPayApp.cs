@@ -95,7 +95,6 @@ public static partial class KnowPayApp
 
         app.MapKnowPayPages();
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();
-        if (app.Services.GetService<SandboxOptions>() is { } sandboxOptions) NotifyTimings.Map(app.MapGroup(sandboxOptions.BasePath));
         return app;
     }
 

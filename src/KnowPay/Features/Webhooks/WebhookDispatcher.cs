@@ -23,17 +23,22 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     public const string HttpClientName = "webhooks";
     public const string SignatureHeader = "KnowPay-Signature";
     const int Batch = 50;
+    const int FanOutBatch = 200;
 
     TimeSpan Lease => TimeSpan.FromSeconds(config.GetValue("Webhooks:LeaseSeconds", 60));
     TimeSpan RetryBase => TimeSpan.FromSeconds(config.GetValue("Webhooks:RetryBaseSeconds", 30.0));
     public static TimeSpan RetryFor(IConfiguration config) => TimeSpan.FromHours(config.GetValue("Webhooks:RetryForHours", 72.0));
 
     /// <summary>One pass: fan out, claim, send, record. Returns the number of deliveries that succeeded.</summary>
-    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct) => (await RunPassAsync(now, ct)).Succeeded;
+
+    /// <summary>One pass; <c>Busy</c> when the fan-out or the claim took a full batch, i.e. more work is waiting and the
+    /// next pass should start at once (else one pass per poll interval caps fan-out at 200 events/s).</summary>
+    public async Task<(int Succeeded, bool Busy)> RunPassAsync(DateTime now, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-        await FanOutAsync(db, now, ct);
+        var fannedOut = await FanOutAsync(db, now, ct);
 
         var token = Ids.New("clm");
         var leaseEnd = now + Lease;
@@ -50,7 +55,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
                              ORDER BY next_attempt_at LIMIT {Batch})
                 """, ct);
         var claimed = await db.WebhookDeliveries.AsNoTracking().Where(d => d.ClaimToken == token).ToListAsync(ct);
-        if (claimed.Count == 0) return 0;
+        if (claimed.Count == 0) return (0, fannedOut == FanOutBatch);
 
         var eventIds = claimed.Select(d => d.EventId).Distinct().ToList();
         var endpointIds = claimed.Select(d => d.EndpointId).Distinct().ToList();
@@ -83,7 +88,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
             if (giveUp) log.LogWarning("Webhook delivery {DeliveryId} of {EventId} to {EndpointId} failed for good after {Attempts} attempts: {Error}",
                 delivery.Id, delivery.EventId, delivery.EndpointId, attempts, error);
         }
-        return succeeded;
+        return (succeeded, fannedOut == FanOutBatch || claimed.Count == Batch);
     }
 
     /// <summary>30 s, 1 min, 2 min, … doubling, at most 12 h between attempts.</summary>
@@ -117,10 +122,10 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     }
 
     /// <summary>Creates the deliveries of events not yet fanned out, then marks them; safe to repeat and to race.</summary>
-    async Task FanOutAsync(KnowPayDb db, DateTime now, CancellationToken ct)
+    async Task<int> FanOutAsync(KnowPayDb db, DateTime now, CancellationToken ct)
     {
-        var events = await db.Events.AsNoTracking().Where(e => e.FannedOutAt == null).OrderBy(e => e.CreatedAt).Take(200).ToListAsync(ct);
-        if (events.Count == 0) return;
+        var events = await db.Events.AsNoTracking().Where(e => e.FannedOutAt == null).OrderBy(e => e.CreatedAt).Take(FanOutBatch).ToListAsync(ct);
+        if (events.Count == 0) return 0;
         var merchantIds = events.Select(e => e.MerchantId).Distinct().ToList();
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
         var retryUntil = now + RetryFor(config);
@@ -129,6 +134,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
                 await InsertDeliveryAsync(db, evt, endpoint, now, retryUntil, ct);
         var ids = events.Select(e => e.Id).ToList();
         await db.Events.Where(e => ids.Contains(e.Id) && e.FannedOutAt == null).ExecuteUpdateAsync(s => s.SetProperty(e => e.FannedOutAt, now), ct);
+        return events.Count;
     }
 
     public static async Task InsertDeliveryAsync(KnowPayDb db, OutboxEvent evt, WebhookEndpoint endpoint, DateTime now, DateTime retryUntil, CancellationToken ct)
@@ -154,7 +160,7 @@ public sealed class WebhookDispatcherService(WebhookDispatcher dispatcher, IConf
         {
             try
             {
-                await dispatcher.RunOnceAsync(clock.GetUtcNow().UtcDateTime, stoppingToken);
+                if ((await dispatcher.RunPassAsync(clock.GetUtcNow().UtcDateTime, stoppingToken)).Busy) continue;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -16,18 +16,8 @@ public static class SandboxPayNotify
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/sandbox", Handle).ExcludeFromDescription();
 
     static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
-        TimeProvider clock, ILoggerFactory logs, IRefundUpdates refunds, CancellationToken ct)
-    {
-        var started = NotifyTimings.Start();
-        try
-        {
-            return await HandleCoreAsync(http, db, providers, settings, clock, logs.CreateLogger(nameof(SandboxPayNotify)), refunds, ct);
-        }
-        finally
-        {
-            NotifyTimings.Stop(started);
-        }
-    }
+        TimeProvider clock, ILoggerFactory logs, IRefundUpdates refunds, CancellationToken ct) =>
+        await HandleCoreAsync(http, db, providers, settings, clock, logs.CreateLogger(nameof(SandboxPayNotify)), refunds, ct);
 
     static async Task<IResult> HandleCoreAsync(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
         TimeProvider clock, ILogger log, IRefundUpdates refunds, CancellationToken ct)

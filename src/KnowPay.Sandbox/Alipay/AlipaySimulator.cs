@@ -47,8 +47,12 @@ public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier noti
         public Action? HeldPaymentNotification { get; set; }
     }
 
-    /// <summary>Test hook: answers about this trade carry a corrupted signature (a tampered or forged gateway answer).</summary>
-    public void BreakResponseSignatures(string outTradeNo) => brokenSignatures[outTradeNo] = true;
+    /// <summary>Test hook: answers about this trade carry a corrupted signature (a tampered or forged gateway answer). "" stands for the calls about no trade (bills); <paramref name="broken"/> false mends them.</summary>
+    public void BreakResponseSignatures(string outTradeNo, bool broken = true)
+    {
+        if (broken) brokenSignatures[outTradeNo] = true;
+        else brokenSignatures.TryRemove(outTradeNo, out _);
+    }
 
     /// <summary>Trade state as the sandbox holds it: status, refunded fen (for tests and the bills).</summary>
     public (string Status, long TotalFen, long RefundedFen, int Refunds)? Inspect(string outTradeNo) =>

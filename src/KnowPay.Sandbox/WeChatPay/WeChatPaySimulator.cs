@@ -29,8 +29,11 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
 
     readonly ConcurrentDictionary<string, Trade> trades = new();
     readonly ConcurrentDictionary<string, Refund> refunds = new();
-    readonly ConcurrentDictionary<string, DateOnly> bills = new();
+    readonly ConcurrentDictionary<string, BillFile> bills = new();
     readonly ConcurrentDictionary<string, bool> brokenSignatures = new();
+
+    /// <summary>A bill as it was when its download_url was handed out.</summary>
+    sealed record BillFile(byte[] Content, bool Gzip, DateTimeOffset ExpiresAt);
 
     sealed class Trade
     {
@@ -60,8 +63,12 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
         public DateTimeOffset? SucceededAt { get; set; }
     }
 
-    /// <summary>Test hook: answers about this trade carry a corrupted Wechatpay-Signature.</summary>
-    public void BreakResponseSignatures(string outTradeNo) => brokenSignatures[outTradeNo] = true;
+    /// <summary>Test hook: answers about this trade carry a corrupted Wechatpay-Signature. "" stands for the calls about no trade (bills); <paramref name="broken"/> false mends them.</summary>
+    public void BreakResponseSignatures(string outTradeNo, bool broken = true)
+    {
+        if (broken) brokenSignatures[outTradeNo] = true;
+        else brokenSignatures.TryRemove(outTradeNo, out _);
+    }
 
     public (string State, long Total, long Refunded)? Inspect(string outTradeNo) =>
         trades.TryGetValue(outTradeNo, out var t) ? (t.State, t.Total, t.Refunded) : null;
@@ -75,7 +82,7 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
         g.MapPost("/v3/refund/domestic/refunds", (Delegate)CreateRefund);
         g.MapGet("/v3/refund/domestic/refunds/{outRefundNo}", QueryRefund);
         g.MapGet("/v3/bill/tradebill", (Delegate)BillUrl);
-        g.MapGet("/bills/{token}", Bill);
+        g.MapGet("/v3/billdownload/file", (Delegate)Bill);
         g.MapGet("/pay/{outTradeNo}", (string outTradeNo) => PayPage(outTradeNo));
         g.MapPost("/pay/{outTradeNo}", (string outTradeNo) =>
         {
@@ -203,58 +210,115 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
         return await SignedAsync(200, RefundView(refund), refund.Trade.OutTradeNo);
     }
 
+    /// <summary>
+    /// GET /v3/bill/tradebill?bill_date=…[&amp;bill_type=ALL|SUCCESS|REFUND][&amp;tar_type=GZIP]: a signed answer with the
+    /// download_url (valid 30 s) and the SHA1 of the bill as it is at this moment (the file served is that snapshot).
+    /// </summary>
     async Task<IResult> BillUrl(HttpContext http)
     {
         var (_, refusal) = await VerifyAsync(http);
         if (refusal is not null) return refusal;
         if (!DateOnly.TryParseExact(http.Request.Query["bill_date"], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
-            return Error(400, "PARAM_ERROR", "bill_date");
-        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        bills[token] = day;
-        var csv = BillText(day);
+            return Error(400, "PARAM_ERROR", "bill_date 格式应为 yyyy-MM-dd");
+        var billType = http.Request.Query["bill_type"].ToString() is { Length: > 0 } bt ? bt : "ALL";
+        if (billType is not ("ALL" or "SUCCESS" or "REFUND")) return Error(400, "PARAM_ERROR", "bill_type 取值应为 ALL、SUCCESS 或 REFUND");
+        var tarType = http.Request.Query["tar_type"].ToString();
+        if (tarType is not ("" or "GZIP")) return Error(400, "PARAM_ERROR", "tar_type 取值应为 GZIP");
+        var file = Encoding.UTF8.GetBytes(BillText(day, billType));
+        foreach (var (expired, _) in bills.Where(b => b.Value.ExpiresAt < DateTimeOffset.UtcNow)) bills.TryRemove(expired, out _);
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        bills[token] = new BillFile(file, tarType == "GZIP", DateTimeOffset.UtcNow.AddSeconds(30));
         return await SignedAsync(200, new JsonObject
         {
-            ["hash_type"] = "SHA1", ["hash_value"] = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(csv))),
-            ["download_url"] = $"{options.PublicBaseUrl()}/wechatpay/bills/{token}",
-        }, null);
+            ["hash_type"] = "SHA1", ["hash_value"] = Convert.ToHexStringLower(SHA1.HashData(file)),
+            ["download_url"] = $"{options.PublicBaseUrl()}/wechatpay/v3/billdownload/file?token={token}",
+        }, "");
     }
 
-    IResult Bill(string token) =>
-        bills.TryGetValue(token, out var day) ? Results.Text(BillText(day), "text/csv; charset=utf-8") : Results.NotFound();
-
-    /// <summary>WeChat's trade bill: a header row, rows whose fields start with a backtick, then the totals header and row.</summary>
-    string BillText(DateOnly day)
+    /// <summary>GET /v3/billdownload/file?token=…: a signed request like any other; the answer is the file stream, not signed.</summary>
+    async Task<IResult> Bill(HttpContext http)
     {
-        var sb = new StringBuilder("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\r\n");
-        long count = 0, paid = 0, refunded = 0;
-        foreach (var t in trades.Values.OrderBy(t => t.CreatedAt))
+        var (_, refusal) = await VerifyAsync(http);
+        if (refusal is not null) return refusal;
+        if (!bills.TryGetValue(http.Request.Query["token"].ToString(), out var bill) || bill.ExpiresAt < DateTimeOffset.UtcNow)
+            return Error(400, "INVALID_REQUEST", "下载链接已过期或不存在");
+        if (!bill.Gzip) return Results.Bytes(bill.Content, "application/octet-stream");
+        var gz = new MemoryStream();
+        using (var zip = new System.IO.Compression.GZipStream(gz, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            zip.Write(bill.Content);
+        return Results.Bytes(gz.ToArray(), "application/octet-stream");
+    }
+
+    /// <summary>
+    /// WeChat's trade bill (交易账单文件格式说明): the detail header row, detail rows whose every field starts with a
+    /// backtick, then the totals header and the totals row (backticked too). Payments are billed on the day they succeeded,
+    /// refunds on the day they were accepted, with their status as of the download (a snapshot). ALL, SUCCESS and REFUND
+    /// differ in their columns and in which rows they hold.
+    /// </summary>
+    string BillText(DateOnly day, string billType)
+    {
+        string[] columns = billType switch
         {
-            if (t.PaidAt is not { } at || DateOnly.FromDateTime(at.ToOffset(CstOffset).DateTime) != day) continue;
-            count++;
-            paid += t.Total;
-            sb.Append(string.Join(",", new[]
-            {
-                at.ToOffset(CstOffset).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), options.WeChatAppId, options.WeChatMchId, "0", "",
-                t.TransactionId, t.OutTradeNo, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "NATIVE", "SUCCESS", "OTHERS", t.Currency, Yuan(t.Total), "0.00", "0", "0",
-                "0.00", "0.00", "", "", t.Description.Replace(',', '，'), "", "0.00", "0.60%", Yuan(t.Total), "0.00", "",
-            }.Select(f => "`" + f))).Append("\r\n");
-        }
-        foreach (var r in refunds.Values.OrderBy(r => r.CreatedAt))
+            "SUCCESS" => ["交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "费率备注"],
+            "REFUND" => ["交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "退款申请时间", "退款成功时间", "微信退款单号", "商户退款单号", "退款金额", "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额", "费率备注"],
+            _ => ["交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型", "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额", "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额", "费率备注"],
+        };
+        string[] totalColumns = billType == "SUCCESS"
+            ? ["总交易单数", "应结订单总金额", "手续费总金额", "订单总金额"]
+            : ["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额"];
+        var rows = new List<Dictionary<string, string>>();
+        long paid = 0, refunded = 0;
+        bool OnDay(DateTimeOffset at) => DateOnly.FromDateTime(at.ToOffset(CstOffset).DateTime) == day;
+        Dictionary<string, string> Row(Trade t, DateTimeOffset at, string state) => new()
         {
-            if (r.SucceededAt is not { } at || DateOnly.FromDateTime(at.ToOffset(CstOffset).DateTime) != day) continue;
-            refunded += r.Amount;
-            sb.Append(string.Join(",", new[]
-            {
-                at.ToOffset(CstOffset).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), options.WeChatAppId, options.WeChatMchId, "0", "",
-                r.Trade.TransactionId, r.Trade.OutTradeNo, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "NATIVE", "REFUND", "OTHERS", r.Trade.Currency, "0.00",
-                "0.00", r.RefundId, r.OutRefundNo, Yuan(r.Amount), "0.00", "ORIGINAL", "SUCCESS", r.Trade.Description.Replace(',', '，'), "", "0.00",
-                "0.60%", "0.00", Yuan(r.Amount), "",
-            }.Select(f => "`" + f))).Append("\r\n");
-        }
-        sb.Append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n");
-        sb.Append(string.Join(",", new[] { count.ToString(CultureInfo.InvariantCulture), Yuan(paid), Yuan(refunded), "0.00", "0.00", Yuan(paid), Yuan(refunded) }
-            .Select(f => "`" + f))).Append("\r\n");
+            ["交易时间"] = Cst(at), ["公众账号ID"] = options.WeChatAppId, ["商户号"] = options.WeChatMchId, ["特约商户号"] = "0", ["设备号"] = "",
+            ["微信订单号"] = t.TransactionId, ["商户订单号"] = t.OutTradeNo, ["用户标识"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", ["交易类型"] = "NATIVE",
+            ["交易状态"] = state, ["付款银行"] = "OTHERS", ["货币种类"] = t.Currency, ["代金券金额"] = "0.00",
+            ["商品名称"] = t.Description.Replace(',', '，'), ["商户数据包"] = "", ["手续费"] = "0.00", ["费率"] = "0.60%", ["费率备注"] = "",
+        };
+        if (billType != "REFUND")
+            foreach (var t in trades.Values.OrderBy(t => t.CreatedAt))
+                lock (t)
+                {
+                    if (t.PaidAt is not { } at || !OnDay(at)) continue;
+                    paid += t.Total;
+                    var row = Row(t, at, "SUCCESS");
+                    row["应结订单金额"] = row["订单金额"] = Yuan(t.Total);
+                    row["微信退款单号"] = row["商户退款单号"] = "0";
+                    row["退款金额"] = row["充值券退款金额"] = row["申请退款金额"] = "0.00";
+                    row["退款类型"] = row["退款状态"] = "";
+                    rows.Add(row);
+                }
+        if (billType != "SUCCESS")
+            foreach (var r in refunds.Values.OrderBy(r => r.CreatedAt))
+                lock (r.Trade)
+                {
+                    if (!OnDay(r.CreatedAt)) continue;
+                    refunded += r.Amount;
+                    var row = Row(r.Trade, r.CreatedAt, "REFUND");
+                    row["应结订单金额"] = row["订单金额"] = "0.00";
+                    row["退款申请时间"] = Cst(r.CreatedAt);
+                    row["退款成功时间"] = r.SucceededAt is { } s ? Cst(s) : "";
+                    row["微信退款单号"] = r.RefundId;
+                    row["商户退款单号"] = r.OutRefundNo;
+                    row["退款金额"] = row["申请退款金额"] = Yuan(r.Amount);
+                    row["充值券退款金额"] = "0.00";
+                    row["退款类型"] = "ORIGINAL";
+                    row["退款状态"] = r.Status;
+                    rows.Add(row);
+                }
+        var totals = new Dictionary<string, string>
+        {
+            ["总交易单数"] = rows.Count.ToString(CultureInfo.InvariantCulture), ["应结订单总金额"] = Yuan(paid), ["退款总金额"] = Yuan(refunded),
+            ["充值券退款总金额"] = "0.00", ["手续费总金额"] = "0.00", ["订单总金额"] = Yuan(paid), ["申请退款总金额"] = Yuan(refunded),
+        };
+        var sb = new StringBuilder().Append(string.Join(",", columns)).Append("\r\n");
+        foreach (var row in rows) sb.Append(string.Join(",", columns.Select(c => "`" + row[c]))).Append("\r\n");
+        sb.Append(string.Join(",", totalColumns)).Append("\r\n");
+        sb.Append(string.Join(",", totalColumns.Select(c => "`" + totals[c]))).Append("\r\n");
         return sb.ToString();
+
+        static string Cst(DateTimeOffset t) => t.ToOffset(CstOffset).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
     }
 
     /// <summary>The simulated buyer scans and pays. Refused once the trade is closed.</summary>

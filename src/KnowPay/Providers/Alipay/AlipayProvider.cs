@@ -99,6 +99,22 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
             : new ProviderRefundResult(RefundStatus.Pending, $"{answer["trade_no"]}:{request.RefundId}");
     }
 
+    /// <summary>
+    /// alipay.data.dataservice.bill.downloadurl.query: the short-lived URL of the day's trade bill (a zip of GBK CSV files,
+    /// <c>#</c> header and footer lines around rows starting 支付宝交易号,商户订单号,业务类型). For reconciliation.
+    /// </summary>
+    public async Task<string> DownloadBillUrlAsync(DateOnly billDate, CancellationToken ct)
+    {
+        var answer = await CallAsync("alipay.data.dataservice.bill.downloadurl.query", new JsonObject
+        {
+            ["bill_type"] = "trade",
+            ["bill_date"] = billDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        }, ct);
+        Ensure(answer);
+        return (string?)answer["bill_download_url"] is { Length: > 0 } url ? url
+            : throw new ProviderException(Name, "response_unreadable", "no bill_download_url in the answer");
+    }
+
     /// <summary>Maps alipay.trade.query's answer (or a notification's fields) to the common trade state.</summary>
     public static ProviderTradeState State(JsonObject trade)
     {

@@ -53,7 +53,8 @@ public static partial class KnowPayApp
         else disabled.Add("alipay (Providers:Alipay:AppId, PrivateKey and AlipayPublicKey are required)");
         if (!disabled.Any(d => d.StartsWith("alipay", StringComparison.Ordinal)))
         {
-            AddProviderClient(services, AlipayProvider.HttpClientName);
+            // Providers:Alipay:TimeoutMs (per attempt, default 5000), as for Stripe and PayPal.
+            Providers.Stripe.StripeProvider.AddClient(services, AlipayProvider.HttpClientName, TimeSpan.FromMilliseconds(ali.GetValue("TimeoutMs", 5000)));
             services.AddScoped<IPaymentProvider>(provider => new AlipayProvider(
                 provider.GetRequiredService<IHttpClientFactory>().CreateClient(AlipayProvider.HttpClientName),
                 provider.GetRequiredService<AlipaySettings>(), provider.GetRequiredService<TimeProvider>()));
@@ -105,7 +106,7 @@ public static partial class KnowPayApp
         else disabled.Add($"wechatpay (Providers:WeChatPay:{string.Join(", ", missing)} not set)");
         if (!disabled.Any(d => d.StartsWith("wechatpay", StringComparison.Ordinal)))
         {
-            AddProviderClient(services, WeChatPayProvider.HttpClientName);
+            Providers.Stripe.StripeProvider.AddClient(services, WeChatPayProvider.HttpClientName, TimeSpan.FromMilliseconds(wx.GetValue("TimeoutMs", 5000)));
             services.AddScoped<IPaymentProvider>(provider => new WeChatPayProvider(
                 provider.GetRequiredService<IHttpClientFactory>().CreateClient(WeChatPayProvider.HttpClientName),
                 provider.GetRequiredService<WeChatPaySettings>(), provider.GetRequiredService<TimeProvider>()));

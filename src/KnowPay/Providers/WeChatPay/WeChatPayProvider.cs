@@ -97,6 +97,33 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             : RefundState(answer);
     }
 
+    /// <summary>
+    /// The day's trade bill, for reconciliation: GET /v3/bill/tradebill (a signed answer naming download_url, hash_type and
+    /// hash_value), then a signed GET of download_url whose answer is the file itself, unsigned, so its SHA1 is checked
+    /// against the signed hash_value instead. Returns WeChat's CSV: a header row, rows whose fields each start with a
+    /// backtick, then the totals header and row. <paramref name="billType"/> is ALL, SUCCESS or REFUND.
+    /// </summary>
+    public async Task<string> TradeBillAsync(DateOnly billDate, string billType, CancellationToken ct)
+    {
+        var (_, answer) = await SendAsync(HttpMethod.Get,
+            $"/v3/bill/tradebill?bill_date={billDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}&bill_type={Uri.EscapeDataString(billType)}", null, ct);
+        if (answer is null || !Uri.TryCreate((string?)answer["download_url"], UriKind.Absolute, out var uri))
+            throw new ProviderException(Name, "response_unreadable", "no download_url in the answer");
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(settings.MchId, settings.MerchantSerialNo,
+            settings.PrivateKeyPem, "GET", uri.PathAndQuery, "", clock.GetUtcNow().ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
+        using var response = await ProviderHttp.SendAsync(http, request, Name, false, ct);
+        var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+        if (!response.IsSuccessStatusCode)
+            throw new ProviderException(Name, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), "the bill download was refused");
+        // The file is not signed; its digest in the signed answer is what vouches for it.
+        var digest = (string?)answer["hash_type"] == "SHA1" ? Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData(bytes)) : null;
+        if (digest is null || !string.Equals(digest, (string?)answer["hash_value"], StringComparison.OrdinalIgnoreCase))
+            throw new ProviderException(Name, "bill_hash_mismatch", "the downloaded bill does not match the signed hash_value");
+        using var reader = new StreamReader(new MemoryStream(bytes), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return await reader.ReadToEndAsync(ct);
+    }
+
     /// <summary>Maps a refund object (an API answer or a decrypted REFUND.* resource) to the common refund result.</summary>
     public static ProviderRefundResult RefundState(JsonObject? r) => ((string?)r?["status"] ?? (string?)r?["refund_status"]) switch
     {

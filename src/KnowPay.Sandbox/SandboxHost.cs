@@ -20,6 +20,7 @@ public static class SandboxHost
         services.AddSingleton<SandboxFaults>();
         services.AddSingleton<SandboxRequestLog>();
         services.AddSingleton<SandboxNotifier>();
+        services.AddSingleton<SandboxPayWire>();
         services.AddSingleton<SandboxPaySimulator>();
         services.AddSingleton<SandboxPayTransfers>();
         services.AddSingleton<AlipaySimulator>();

@@ -17,10 +17,9 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// responses and notifications carry <c>SandboxPay-Signature: t=…,v1=&lt;hex HMAC of "t.body"&gt;</c>; the timestamp must be
 /// within 300 s. Trades are keyed by the merchant's out_trade_no; a repeat create returns the same trade.
 /// </summary>
-public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, SandboxFaults faults)
+public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, SandboxFaults faults, SandboxPayWire wire)
 {
-    public const string SignatureHeader = "SandboxPay-Signature";
-    static readonly TimeSpan[] RetrySchedule = [TimeSpan.FromSeconds(15), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30), TimeSpan.FromHours(2), TimeSpan.FromHours(6)];
+    public const string SignatureHeader = SandboxPayWire.SignatureHeader;
 
     readonly ConcurrentDictionary<string, Trade> trades = new();
     readonly ConcurrentDictionary<string, Refund> refunds = new();
@@ -181,14 +180,6 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
             (response, _) => response.IsSuccessStatusCode, RetrySchedule));
     }
 
-    async Task<IResult?> FaultAsync(string tradeKey)
-    {
-        var fault = faults.For(tradeKey);
-        if (fault.ApiError5xx) return Error(503, "system_error", "injected failure");
-        if (fault.ApiStallMs > 0) await Task.Delay(fault.ApiStallMs);
-        return null;
-    }
-
     object View(Trade t) => new
     {
         trade_no = t.TradeNo, out_trade_no = t.OutTradeNo, status = t.Status, amount = t.Amount, currency = t.Currency,
@@ -202,61 +193,12 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
         refund_no = r.RefundNo, out_refund_no = r.OutRefundNo, out_trade_no = r.OutTradeNo, amount = r.Amount, status = r.Status,
     };
 
-    async Task<(bool Ok, string Body, IResult? Refusal)> VerifyRequestAsync(HttpContext http)
-    {
-        using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-        var body = await reader.ReadToEndAsync();
-        var header = http.Request.Headers[SignatureHeader].ToString();
-        var payload = $"{http.Request.Method} {http.Request.Path}{http.Request.QueryString}.{body}";
-        if (!Verify(options.SandboxPaySecret, header, payload, DateTimeOffset.UtcNow))
-            return (false, body, Error(401, "invalid_signature", "SandboxPay-Signature is missing, stale or does not match"));
-        return (true, body, null);
-    }
-
-    IResult Signed(object value)
-    {
-        var json = JsonSerializer.Serialize(value);
-        return new SignedJson(json, Sign(json));
-    }
-
-    string Sign(string payload)
-    {
-        var t = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        return $"t={t},v1={Hmac(options.SandboxPaySecret, t + "." + payload)}";
-    }
-
-    public static string Hmac(string secret, string payload) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(payload)));
-
-    /// <summary>Checks "t=…,v1=…" over "t.payload" with a 300 s tolerance both ways, in constant time.</summary>
-    public static bool Verify(string secret, string header, string payload, DateTimeOffset now)
-    {
-        string? t = null, v1 = null;
-        foreach (var part in header.Split(','))
-        {
-            var kv = part.Split('=', 2);
-            if (kv.Length != 2) continue;
-            if (kv[0].Trim() == "t") t = kv[1].Trim();
-            if (kv[0].Trim() == "v1") v1 = kv[1].Trim();
-        }
-        if (t is null || v1 is null || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var unix)) return false;
-        if (Math.Abs(now.ToUnixTimeSeconds() - unix) > 300) return false;
-        var expected = Encoding.ASCII.GetBytes(Hmac(secret, t + "." + payload));
-        return CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(v1));
-    }
-
-    static IResult Error(int status, string code, string message) =>
-        Results.Json(new { error = code, message }, statusCode: status);
+    Task<(bool Ok, string Body, IResult? Refusal)> VerifyRequestAsync(HttpContext http) => wire.VerifyRequestAsync(http);
+    Task<IResult?> FaultAsync(string key) => wire.FaultAsync(key);
+    IResult Signed(object value) => wire.Signed(value);
+    string Sign(string payload) => wire.Sign(payload);
+    static IResult Error(int status, string code, string message) => SandboxPayWire.Error(status, code, message);
+    static readonly TimeSpan[] RetrySchedule = SandboxPayWire.RetrySchedule;
 
     static string Enc(string s) => System.Net.WebUtility.HtmlEncode(s);
-
-    sealed class SignedJson(string json, string signature) : IResult
-    {
-        public Task ExecuteAsync(HttpContext http)
-        {
-            http.Response.Headers[SignatureHeader] = signature;
-            http.Response.ContentType = "application/json";
-            return http.Response.WriteAsync(json);
-        }
-    }
 }

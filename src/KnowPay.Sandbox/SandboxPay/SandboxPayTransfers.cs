@@ -20,9 +20,9 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// out_transfer_no (5xx, stall, dropped / duplicated / delayed notifications), and failing payees
 /// (<see cref="FailPayee"/> or <c>POST /sandboxpay/v1/transfers/faults</c> {payee, failure_code}).
 /// </summary>
-public sealed class SandboxPayTransfers(SandboxOptions options, SandboxNotifier notifier, SandboxFaults faults)
+public sealed class SandboxPayTransfers(SandboxNotifier notifier, SandboxPayWire wire)
 {
-    static readonly TimeSpan[] RetrySchedule = [TimeSpan.FromSeconds(15), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30), TimeSpan.FromHours(2), TimeSpan.FromHours(6)];
+    static readonly TimeSpan[] RetrySchedule = SandboxPayWire.RetrySchedule;
 
     readonly ConcurrentDictionary<string, Transfer> transfers = new();
     readonly ConcurrentDictionary<string, string> failingPayees = new();
@@ -127,53 +127,15 @@ public sealed class SandboxPayTransfers(SandboxOptions options, SandboxNotifier 
             (response, _) => response.IsSuccessStatusCode, RetrySchedule));
     }
 
-    async Task<IResult?> FaultAsync(string key)
-    {
-        var fault = faults.For(key);
-        if (fault.ApiError5xx) return Error(503, "system_error", "injected failure");
-        if (fault.ApiStallMs > 0) await Task.Delay(fault.ApiStallMs);
-        return null;
-    }
-
     static object View(Transfer t) => new
     {
         transfer_no = t.TransferNo, out_transfer_no = t.OutTransferNo, status = t.Status, amount = t.Amount, currency = t.Currency,
         payee = t.Payee, failure_code = t.FailureCode, created_at = t.CreatedAt.ToUnixTimeSeconds(), finished_at = t.FinishedAt?.ToUnixTimeSeconds(),
     };
 
-    async Task<(bool Ok, string Body, IResult? Refusal)> VerifyRequestAsync(HttpContext http)
-    {
-        using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-        var body = await reader.ReadToEndAsync();
-        var header = http.Request.Headers[SandboxPaySimulator.SignatureHeader].ToString();
-        var payload = $"{http.Request.Method} {http.Request.Path}{http.Request.QueryString}.{body}";
-        if (!SandboxPaySimulator.Verify(options.SandboxPaySecret, header, payload, DateTimeOffset.UtcNow))
-            return (false, body, Error(401, "invalid_signature", "SandboxPay-Signature is missing, stale or does not match"));
-        return (true, body, null);
-    }
-
-    string Sign(string payload)
-    {
-        var t = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        return $"t={t},v1={SandboxPaySimulator.Hmac(options.SandboxPaySecret, t + "." + payload)}";
-    }
-
-    IResult Signed(object value)
-    {
-        var json = JsonSerializer.Serialize(value);
-        var signature = Sign(json);
-        return new SignedJson(json, signature);
-    }
-
-    static IResult Error(int status, string code, string message) => Results.Json(new { error = code, message }, statusCode: status);
-
-    sealed class SignedJson(string json, string signature) : IResult
-    {
-        public Task ExecuteAsync(HttpContext http)
-        {
-            http.Response.Headers[SandboxPaySimulator.SignatureHeader] = signature;
-            http.Response.ContentType = "application/json";
-            return http.Response.WriteAsync(json);
-        }
-    }
+    Task<(bool Ok, string Body, IResult? Refusal)> VerifyRequestAsync(HttpContext http) => wire.VerifyRequestAsync(http);
+    Task<IResult?> FaultAsync(string key) => wire.FaultAsync(key);
+    IResult Signed(object value) => wire.Signed(value);
+    string Sign(string payload) => wire.Sign(payload);
+    static IResult Error(int status, string code, string message) => SandboxPayWire.Error(status, code, message);
 }

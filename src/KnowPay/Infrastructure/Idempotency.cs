@@ -37,22 +37,20 @@ public static class Idempotency
             MerchantId = merchant.Id, Key = key, RequestHash = hash, Path = http.Request.Path.ToString(),
             CreatedAt = clock.GetUtcNow().UtcDateTime,
         };
-        var scopeFactory = http.RequestServices.GetRequiredService<IServiceScopeFactory>();
-        await using (var scope = scopeFactory.CreateAsyncScope())
+        // Its own DbContext (one, for both writes): the handler's context may be mid-transaction or broken afterwards.
+        await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        db.IdempotencyRecords.Add(record);
+        try
         {
-            var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-            db.IdempotencyRecords.Add(record);
-            try
-            {
-                await db.SaveChangesAsync(http.RequestAborted);
-            }
-            catch (Exception e) when (DbErrors.IsUniqueViolation(e))
-            {
-                var first = await db.IdempotencyRecords.AsNoTracking()
-                    .SingleAsync(r => r.MerchantId == merchant.Id && r.Key == key, http.RequestAborted);
-                await AnswerRepeatAsync(http, first, hash);
-                return;
-            }
+            await db.SaveChangesAsync(http.RequestAborted);
+        }
+        catch (Exception e) when (DbErrors.IsUniqueViolation(e))
+        {
+            var first = await db.IdempotencyRecords.AsNoTracking()
+                .SingleAsync(r => r.MerchantId == merchant.Id && r.Key == key, http.RequestAborted);
+            await AnswerRepeatAsync(http, first, hash);
+            return;
         }
 
         var realBody = http.Response.Body;
@@ -67,8 +65,6 @@ public static class Idempotency
         finally
         {
             http.Response.Body = realBody;
-            await using var scope = scopeFactory.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
             if (completed)
                 await db.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
                     .SetProperty(r => r.StatusCode, http.Response.StatusCode)

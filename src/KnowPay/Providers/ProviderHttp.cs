@@ -20,4 +20,15 @@ public static class ProviderHttp
             throw new ProviderException(provider, "unreachable", e.Message, maybeApplied);
         }
     }
+
+    /// <summary>
+    /// The exception for a non-2xx answer: the provider's own error code when it gave one (else the HTTP status), and
+    /// "may have been applied" for a 5xx only — a 4xx is a refusal that changed nothing at the provider.
+    /// </summary>
+    public static ProviderException Refused(string provider, HttpResponseMessage response, string? code, string? message = null)
+    {
+        var status = ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new ProviderException(provider, code ?? status, message is null ? $"HTTP {status}" : $"HTTP {status}: {message}",
+            maybeApplied: (int)response.StatusCode >= 500);
+    }
 }

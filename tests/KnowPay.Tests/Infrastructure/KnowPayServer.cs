@@ -195,5 +195,4 @@ public sealed class ServerCollection : ICollectionFixture<Servers>;
 public static class Json
 {
     public static JsonObject Parse(string text) => JsonNode.Parse(text)!.AsObject();
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
 }

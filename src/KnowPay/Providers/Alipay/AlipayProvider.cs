@@ -166,8 +166,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
         {
             var text = await response.Content.ReadAsStringAsync(ct);
             if (!response.IsSuccessStatusCode)
-                throw new ProviderException(Name, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), $"HTTP {(int)response.StatusCode}",
-                    maybeApplied: (int)response.StatusCode >= 500);
+                throw ProviderHttp.Refused(Name, response, code: null);
             var key = AlipaySignature.ResponseKey(method);
             if (!AlipaySignature.TryExtract(text, key, out var raw, out var sign) && !AlipaySignature.TryExtract(text, "error_response", out raw, out sign))
                 throw new ProviderException(Name, "response_unreadable", $"no {key} in the answer");

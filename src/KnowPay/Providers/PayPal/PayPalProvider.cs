@@ -176,8 +176,7 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
                 if (!response.IsSuccessStatusCode)
                 {
                     var (code, message) = Error(text);
-                    throw new ProviderException(Name, code ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture),
-                        $"HTTP {(int)response.StatusCode}: {message}", maybeApplied: (int)response.StatusCode >= 500);
+                    throw ProviderHttp.Refused(Name, response, code, message);
                 }
                 try { return JsonNode.Parse(text)?.AsObject(); }
                 catch (JsonException) { throw new ProviderException(Name, "invalid_response", "the answer is not JSON"); }

@@ -91,10 +91,7 @@ public sealed class SandboxPayProvider(HttpClient http, SandboxPaySettings setti
             var text = await response.Content.ReadAsStringAsync(ct);
             if (response.StatusCode == System.Net.HttpStatusCode.NotFound && notFoundIsNull) return null;
             if (!response.IsSuccessStatusCode)
-            {
-                var code = TryCode(text) ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
-                throw new ProviderException(Name, code, $"HTTP {(int)response.StatusCode}", maybeApplied: (int)response.StatusCode >= 500);
-            }
+                throw ProviderHttp.Refused(Name, response, TryCode(text));
             var signature = response.Headers.TryGetValues("SandboxPay-Signature", out var values) ? values.FirstOrDefault() : null;
             if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))
                 throw new ProviderException(Name, "response_signature_invalid", "the response signature did not verify; the answer is ignored");

@@ -34,9 +34,8 @@ public sealed class SandboxPayTransferClient(HttpClient http, SandboxPaySettings
             var text = await response.Content.ReadAsStringAsync(ct);
             if (!response.IsSuccessStatusCode)
             {
-                var code = TryCode(text) ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
                 // 401 (our signature refused) and 4xx refusals did not create a transfer; 5xx may have.
-                throw new ProviderException(Name, code, $"HTTP {(int)response.StatusCode}", maybeApplied: (int)response.StatusCode >= 500);
+                throw ProviderHttp.Refused(Name, response, TryCode(text));
             }
             var signature = response.Headers.TryGetValues("SandboxPay-Signature", out var values) ? values.FirstOrDefault() : null;
             if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))

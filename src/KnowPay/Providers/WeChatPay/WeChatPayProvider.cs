@@ -176,10 +176,9 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
                 catch (JsonException) { throw new ProviderException(Name, "response_unreadable", "the answer is not JSON"); }
             }
             if (response.IsSuccessStatusCode) return (response.StatusCode, answer);
-            var code = (string?)answer?["code"] ?? ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
-            if (code == tolerate) return (response.StatusCode, answer);
-            throw new ProviderException(Name, code, (string?)answer?["message"] ?? $"HTTP {(int)response.StatusCode}",
-                maybeApplied: (int)response.StatusCode >= 500);
+            var code = (string?)answer?["code"];
+            if (code is not null && code == tolerate) return (response.StatusCode, answer);
+            throw ProviderHttp.Refused(Name, response, code, (string?)answer?["message"]);
         }
     }
 }

@@ -106,7 +106,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     }
 
     // Warm-up, not reported: the JIT tiers KnowPay up (≈ 3 ms of extra CPU per order in the first seconds otherwise).
-    await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 10), spread, opts.Combined, null));
+    await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
     foreach (var c in opts.Concurrency)
     {
         await Run("spread", c, spread);

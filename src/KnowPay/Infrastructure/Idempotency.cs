@@ -32,18 +32,17 @@ public static class Idempotency
         http.Request.EnableBuffering();
         var hash = await HashRequestAsync(http);
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
-        var record = new IdempotencyRecord
-        {
-            MerchantId = merchant.Id, Key = key, RequestHash = hash, Path = http.Request.Path.ToString(),
-            CreatedAt = clock.GetUtcNow().UtcDateTime,
-        };
-        // Its own DbContext (one, for both writes): the handler's context may be mid-transaction or broken afterwards.
-        await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-        db.IdempotencyRecords.Add(record);
+        var path = http.Request.Path.ToString();
+        // The arbiter insert runs on the request's own DbContext as one plain statement (autocommit, nothing tracked), so
+        // the handler starts from a clean unit of work. Performance: it replaced a second DbContext scope and an EF
+        // SaveChanges per keyed POST.
+        var db = http.RequestServices.GetRequiredService<KnowPayDb>();
         try
         {
-            await db.SaveChangesAsync(http.RequestAborted);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+                VALUES ({merchant.Id}, {key}, {hash}, {path}, {clock.GetUtcNow().UtcDateTime})
+                """, http.RequestAborted);
         }
         catch (Exception e) when (DbErrors.IsUniqueViolation(e))
         {
@@ -53,6 +52,8 @@ public static class Idempotency
             return;
         }
 
+        var inFlight = new InFlightKey(merchant.Id, key);
+        http.Items[typeof(InFlightKey)] = inFlight;
         var realBody = http.Response.Body;
         using var captured = new MemoryStream();
         http.Response.Body = captured;
@@ -65,18 +66,58 @@ public static class Idempotency
         finally
         {
             http.Response.Body = realBody;
-            if (completed)
-                await db.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.StatusCode, http.Response.StatusCode)
-                    .SetProperty(r => r.ContentType, http.Response.ContentType)
-                    .SetProperty(r => r.ResponseBody, captured.ToArray())
-                    .SetProperty(r => r.CompletedAt, clock.GetUtcNow().UtcDateTime), CancellationToken.None);
-            else
-                await db.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
+            // A handler that stored its answer in its own commit (StoreAnswer) is done: that commit holds the order and the
+            // answer together, so even a later failure must not release the key (a retry would do the work twice).
+            if (!inFlight.StoredByHandler)
+            {
+                // Its own DbContext: the handler's context may be mid-transaction or broken afterwards.
+                await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+                var own = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+                if (completed)
+                    await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
+                        .SetProperty(r => r.StatusCode, http.Response.StatusCode)
+                        .SetProperty(r => r.ContentType, http.Response.ContentType)
+                        .SetProperty(r => r.ResponseBody, captured.ToArray())
+                        .SetProperty(r => r.CompletedAt, clock.GetUtcNow().UtcDateTime), CancellationToken.None);
+                else
+                    await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
+            }
         }
         captured.Position = 0;
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
+
+    /// <summary>The Idempotency-Key this request executes (absent when the request carries none).</summary>
+    sealed class InFlightKey(string merchantId, string key)
+    {
+        public string MerchantId { get; } = merchantId;
+        public string Key { get; } = key;
+        public bool StoredByHandler { get; set; }
+    }
+
+    /// <summary>
+    /// For a handler that commits its work in one SaveChanges: stages the stored answer of the request's Idempotency-Key
+    /// (if it has one) into that same SaveChanges, so the work and the answer a retry replays commit together — one
+    /// round trip and one commit fewer than the middleware's own completing UPDATE, and no window in which the work is
+    /// committed but the key still says "in progress". The handler must then answer exactly <paramref name="body"/>.
+    /// Call <see cref="MarkStored"/> once that SaveChanges has succeeded.
+    /// </summary>
+    public static void StageAnswer(HttpContext http, KnowPayDb db, int statusCode, string contentType, byte[] body, DateTime now)
+    {
+        if (http.Items[typeof(InFlightKey)] is not InFlightKey inFlight) return;
+        var record = new IdempotencyRecord { MerchantId = inFlight.MerchantId, Key = inFlight.Key, RequestHash = "", Path = "" };
+        db.IdempotencyRecords.Attach(record);
+        record.StatusCode = statusCode;
+        record.ContentType = contentType;
+        record.ResponseBody = body;
+        record.CompletedAt = now;
+    }
+
+    /// <summary>The SaveChanges that carried <see cref="StageAnswer"/> succeeded: the middleware leaves the key as stored.</summary>
+    public static void MarkStored(HttpContext http)
+    {
+        if (http.Items[typeof(InFlightKey)] is InFlightKey inFlight) inFlight.StoredByHandler = true;
+    }
 
     static async Task AnswerRepeatAsync(HttpContext http, IdempotencyRecord first, string hash)
     {

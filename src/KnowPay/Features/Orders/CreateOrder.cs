@@ -27,9 +27,9 @@ public static class CreateOrder
 
     public static void Map(RouteGroupBuilder v1) => v1.MapPost("/orders", Handle).RequireScope("orders:write");
 
-    static async Task<Results<Created<OrderView>, ProblemHttpResult>> Handle(
+    static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
-        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, CancellationToken ct)
+        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, HttpContext http, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct);
         if (problem is not null) return problem;
@@ -41,10 +41,24 @@ public static class CreateOrder
             db.Payments.Add(payment!);
         }
         db.Orders.Add(order!);
-        await db.SaveChangesAsync(ct);
-        if (payment is not null) Monitoring.KnowPayMetrics.PaymentCreated(payment);
         var view = OrderView.From(order!, checkout.UrlFor(order!));
-        return TypedResults.Created($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
+        var answer = CreatedJson<OrderView>.For($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
+        // Order, payment and the Idempotency-Key's stored answer in ONE SaveChanges. On PostgreSQL without an explicit
+        // transaction: EF sends the three statements as one batch, which PostgreSQL runs as one implicit transaction (all or
+        // nothing), so it is one round trip instead of BEGIN…COMMIT's two. SQLite keeps EF's transaction.
+        Idempotency.StageAnswer(http, db, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
+        if (db.IsPostgres) db.Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        finally
+        {
+            db.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
+        }
+        Idempotency.MarkStored(http);
+        if (payment is not null) Monitoring.KnowPayMetrics.PaymentCreated(payment);
+        return answer;
     }
 
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
@@ -66,14 +80,21 @@ public static class CreateOrder
         // plain LEFT JOIN on product_prices' (product_id, currency, version) index. (A SingleOrDefault sub-query in the
         // projection was translated to ROW_NUMBER() over EVERY active price in the currency: ~1 ms of PostgreSQL per
         // order with 1,000 products, half of the database's work per paid order, and growing with the catalog.)
+        // The customer is looked up in the same query, as a scalar sub-query (one round trip fewer per order).
         var code = currency.Code;
+        var externalId = body.CustomerExternalId;
+        if (externalId is { Length: > 200 })
+            return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
+        var customers = body.CustomerId is { Length: > 0 } cid
+            ? db.Customers.Where(c => c.Id == cid && c.MerchantId == merchantId)
+            : db.Customers.Where(c => c.MerchantId == merchantId && c.ExternalId == externalId);
         var found = await (
                 from p in db.Products.AsNoTracking()
                 where p.Id == body.ProductId && p.MerchantId == merchantId
                 join x in db.ProductPrices.AsNoTracking().Where(x => x.Currency == code && x.Active) on p.Id equals x.ProductId into prices
                 from active in prices.DefaultIfEmpty()
                 orderby active!.Version descending
-                select new { Product = p, Price = active })
+                select new { Product = p, Price = active, CustomerId = customers.Select(c => c.Id).FirstOrDefault() })
             .FirstOrDefaultAsync(ct);
         if (found is null) return (null, Problems.NotFound("product", body.ProductId));
         var product = found.Product;
@@ -83,18 +104,11 @@ public static class CreateOrder
         if (price is null)
             return (null, Problems.Invalid("currency_unsupported", "currency", $"Product '{product.Id}' has no price in {currency.Code}."));
 
-        string customerId;
-        if (body.CustomerId is { Length: > 0 } cid)
+        var customerId = found.CustomerId;
+        if (customerId is null)
         {
-            if (!await db.Customers.AnyAsync(c => c.Id == cid && c.MerchantId == merchantId, ct))
-                return (null, Problems.NotFound("customer", cid));
-            customerId = cid;
-        }
-        else
-        {
-            if (body.CustomerExternalId!.Length > 200)
-                return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
-            customerId = (await Customers.FindOrCreateAsync(db, merchantId, body.CustomerExternalId, null, null, clock, ct)).Customer.Id;
+            if (body.CustomerId is { Length: > 0 }) return (null, Problems.NotFound("customer", body.CustomerId));
+            customerId = (await Customers.FindOrCreateAsync(db, merchantId, externalId!, null, null, clock, ct)).Customer.Id;
         }
 
         var now = clock.GetUtcNow().UtcDateTime;

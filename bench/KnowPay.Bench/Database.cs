@@ -111,14 +111,14 @@ sealed class BenchDb(string provider, string connection)
         await using var c = Open();
         await using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements
-            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 30
+            SELECT calls, total_exec_time, total_plan_time, plans, left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time + total_plan_time DESC LIMIT 30
             """;
-        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, statement\n");
+        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, plan ms/order, plans/order, statement\n");
         await using var r = await cmd.ExecuteReaderAsync();
         var n = Math.Max(1, paidOrders);
         while (await r.ReadAsync())
-            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3}  {r.GetString(2)}\n");
+            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2}  {r.GetString(4)}\n");
         return s.ToString();
     }
 }

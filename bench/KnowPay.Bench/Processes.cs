@@ -66,7 +66,7 @@ sealed class Postgres : IAsyncDisposable
         await Shell.RunAsync(Bin + "/initdb", $"-D {dir}/data -U postgres -A trust -E UTF8", asPostgres: true);
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dir} -c max_connections=300 " +
                       "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all" : "") +
-                      (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" : "");
+                      (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on" : "");
         await Shell.RunAsync(Bin + "/pg_ctl", $"-D {dir}/data -l {dir}/log.txt -w -o \"{options}\" start", asPostgres: true);
         return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };
     }

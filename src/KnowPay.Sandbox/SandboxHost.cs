@@ -27,7 +27,7 @@ public static class SandboxHost
         services.AddSingleton<WeChatPaySimulator>();
         services.AddSingleton<StripeSimulator>();
         services.AddSingleton<PayPalSimulator>();
-        services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHttpClient("sandbox-notifier", c => c.Timeout = TimeSpan.FromSeconds(10)).RemoveAllLoggers();
         return services;
     }
 

@@ -36,6 +36,7 @@ public static partial class KnowPayApp
         builder.Services.AddOpenApi();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<PublicUrl>();
+        builder.Services.AddSingleton<AwaitedPayments>();
         builder.AddKnowPayDatabase();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
@@ -141,9 +142,13 @@ public static partial class KnowPayApp
         services.AddSingleton(new DisabledProviders(disabled));
     }
 
-    /// <summary>Provider HTTP: per-attempt and total timeouts, retries on transient failures. Only used for calls the provider treats idempotently.</summary>
+    /// <summary>
+    /// Provider HTTP: per-attempt and total timeouts, retries on transient failures. Only used for calls the provider treats
+    /// idempotently. No HttpClientFactory request logging (two log scopes per call on the hot path): every provider call is
+    /// timed by <c>knowpay.provider.call.duration</c> and every failure is logged by the adapter.
+    /// </summary>
     public static void AddProviderClient(IServiceCollection services, string name) =>
-        services.AddHttpClient(name).AddStandardResilienceHandler(o =>
+        services.AddHttpClient(name).RemoveAllLoggers().AddStandardResilienceHandler(o =>
         {
             o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(5);
             o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(20);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
 using KnowPay.Sandbox;
 using KnowPay.Tests.Infrastructure;
@@ -23,6 +24,10 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         var orderId = (string)(await m.OrderAsync(productId))["id"]!;
         var first = (string)(await m.PaymentAsync(orderId))["id"]!;
         var second = (string)(await m.PaymentAsync(orderId))["id"]!;
+        // Both started on this node: their confirmations start from the remembered rows, and the second one's (order
+        // remembered as pending, paid meanwhile) must start over from the database.
+        var awaited = server.Services.GetRequiredService<AwaitedPayments>();
+        Assert.True(awaited.Remembers(first) && awaited.Remembers(second));
 
         await m.BuyerPaysAsync(first);
         await m.WaitForOrderAsync(orderId, "paid");
@@ -30,6 +35,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         for (var i = 0; i < 200 && (string?)(await m.GetOkAsync($"/v1/payments/{second}"))["status"] != "succeeded"; i++) await Task.Delay(50);
 
         Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/payments/{second}"))["status"]);
+        Assert.False(awaited.Remembers(first) || awaited.Remembers(second));
         Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
         Assert.Equal(0, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId).SumAsync(e => e.Amount)));
         Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
@@ -50,6 +56,9 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         await server.RunJobAsync("order_expiry", DateTime.UtcNow.AddMinutes(31));
         Assert.Equal("expired", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
 
+        // Remembered as started, with its order still pending: the confirmation must notice the expiry and start over.
+        var awaited = server.Services.GetRequiredService<AwaitedPayments>();
+        Assert.True(awaited.Remembers((string)payment["id"]!));
         // The provider had taken the money before it closed the trade: its (late) notification still arrives.
         var body = System.Text.Json.JsonSerializer.Serialize(new
         {
@@ -59,6 +68,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
         Assert.Equal(HttpStatusCode.OK, (await server.Anonymous.SendAsync(request)).StatusCode);
+        Assert.False(awaited.Remembers((string)payment["id"]!));
 
         var order = await m.GetOkAsync($"/v1/orders/{orderId}");
         Assert.Equal("paid", (string?)order["status"]);

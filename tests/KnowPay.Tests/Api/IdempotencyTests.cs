@@ -30,6 +30,34 @@ public sealed class IdempotencyTests(Servers servers)
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
+    public async Task OrderWithPayment_StoresItsAnswerInTheSameCommit_AndTheReplayIsByteForByteTheSame(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
+
+        var first = await m.PostAsync("/v1/orders", body, "order-with-payment");
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var firstBody = await first.Content.ReadAsByteArrayAsync();
+        var stored = await server.QueryAsync(d => d.IdempotencyRecords.SingleAsync(r => r.MerchantId == m.MerchantId && r.Key == "order-with-payment"));
+        Assert.Equal(201, stored.StatusCode);
+        Assert.NotNull(stored.CompletedAt);
+        Assert.Equal(firstBody, stored.ResponseBody);
+
+        var replay = await m.PostAsync("/v1/orders", body, "order-with-payment");
+        Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+        Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(firstBody, await replay.Content.ReadAsByteArrayAsync());
+        Assert.Equal(first.Content.Headers.ContentType, replay.Content.Headers.ContentType);
+        Assert.Equal($"/v1/orders/{Json.Parse(System.Text.Encoding.UTF8.GetString(firstBody))["id"]}", first.Headers.Location?.ToString());
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
     public async Task SameKeyOtherBody_Is409_AndWritesNothing(Db db)
     {
         if (await servers.Get(db) is not { } server) return;

@@ -29,7 +29,7 @@ public static class CreateOrder
 
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
-        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, HttpContext http, CancellationToken ct)
+        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, HttpContext http, AwaitedPayments awaited, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct);
         if (problem is not null) return problem;
@@ -57,7 +57,11 @@ public static class CreateOrder
             db.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
         }
         Idempotency.MarkStored(http);
-        if (payment is not null) Monitoring.KnowPayMetrics.PaymentCreated(payment);
+        if (payment is not null)
+        {
+            Monitoring.KnowPayMetrics.PaymentCreated(payment);
+            awaited.Add(payment, order);
+        }
         return answer;
     }
 

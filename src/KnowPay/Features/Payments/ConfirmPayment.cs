@@ -23,12 +23,19 @@ public enum ConfirmOutcome { Confirmed, AlreadyConfirmed, UnknownPayment, Mismat
 /// </summary>
 public static class ConfirmPayment
 {
-    public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct)
+    /// <param name="awaited">When given and this node started the payment, its remembered rows replace the first read.</param>
+    public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
+        AwaitedPayments? awaited = null)
     {
         // The payment and its order in one read (the order is only a prediction: the write re-checks it).
-        var read = await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId && p.Provider == fact.Provider)
-            .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o })
-            .SingleOrDefaultAsync(ct);
+        Payment? rememberedPayment = null;
+        Order? rememberedOrder = null;
+        var remembered = awaited?.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder) == true;
+        var read = remembered
+            ? new { Payment = rememberedPayment!, Order = rememberedOrder! }
+            : await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId && p.Provider == fact.Provider)
+                .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o })
+                .SingleOrDefaultAsync(ct);
         if (read is null)
         {
             log.LogWarning("Security: {Provider} reported payment {PaymentId} which does not exist", fact.Provider, fact.PaymentId);
@@ -50,6 +57,8 @@ public static class ConfirmPayment
             if (fast == ConfirmOutcome.Confirmed) Monitoring.KnowPayMetrics.PaymentSucceeded(payment, fact.PaidAt ?? now, now, fact.Via);
             return fast;
         }
+        // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
+        if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct);
 
         var strategy = db.Database.CreateExecutionStrategy();
         return await strategy.ExecuteAsync(async () =>
@@ -174,7 +183,8 @@ public static class ConfirmPayment
                   won AS (UPDATE payments SET status = 'Succeeded', succeeded_at = $4, provider_paid_at = $5,
                           provider_trade_no = COALESCE(provider_trade_no, $6), confirmed_by = $7,
                           duplicate = ($3 = 'Paid')
-                          WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3 RETURNING 1)
+                          WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3
+                            AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)
                 """);
             if (!OneStatementWrites.TryAppend(db, sql, command, "won")) return null;
             sql.Append("\nSELECT (SELECT count(*) FROM won), (SELECT status FROM payments WHERE id = $2)");

@@ -21,12 +21,15 @@ public static class CreatePayment
 
     static async Task<Results<Created<PaymentView>, ProblemHttpResult>> Handle(
         string orderId, CreatePaymentRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, CancellationToken ct)
     {
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId && o.MerchantId == merchant.Id, ct);
         if (order is null) return Problems.NotFound("order", orderId);
         var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct);
-        return problem ?? (Results<Created<PaymentView>, ProblemHttpResult>)TypedResults.Created($"/v1/payments/{payment!.Id}", PaymentView.From(payment));
+        if (problem is not null) return problem;
+        var answer = TypedResults.Created($"/v1/payments/{payment!.Id}", PaymentView.From(payment));
+        awaited.Add(payment, order);
+        return answer;
     }
 
     public static async Task<(Payment? Payment, ProblemHttpResult? Problem)> StartAsync(

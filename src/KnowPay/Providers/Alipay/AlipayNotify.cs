@@ -14,7 +14,7 @@ public static class AlipayNotify
 {
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/alipay", Handle).ExcludeFromDescription().DisableAntiforgery();
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger(nameof(AlipayNotify));
         var settings = http.RequestServices.GetService<AlipaySettings>();
@@ -50,7 +50,7 @@ public static class AlipayNotify
             ["trans_currency"] = Get("trans_currency"), ["gmt_payment"] = Get("gmt_payment"),
         });
         var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("alipay", Get("out_trade_no") ?? "", state.ProviderTradeNo,
-            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), provider, clock, log, ct);
+            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), provider, clock, log, ct, awaited);
         return outcome switch
         {
             ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed => Success(),

@@ -23,7 +23,7 @@ public static class PayPalNotify
 {
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/paypal", Handle).ExcludeFromDescription();
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         if (http.RequestServices.GetService<PayPalWebhookVerifier>() is not { } verifier || !providers.TryGet("paypal", out var provider) ||
             provider is not PayPalProvider paypal)
@@ -61,7 +61,7 @@ public static class PayPalNotify
                 }
                 if (state.Status == TradeStatus.Paid)
                     return Answer(await ConfirmPayment.ApplyAsync(db, new PaidFact("paypal", payment.Id, state.ProviderTradeNo, state.Amount ?? -1,
-                        state.Currency ?? "", null, "notification"), paypal, clock, log, ct));
+                        state.Currency ?? "", null, "notification"), paypal, clock, log, ct, awaited));
                 if (state.Status == TradeStatus.Failed) await PaymentPoller.MarkFailedAsync(db, payment, state.FailureCode ?? "capture_declined", now, ct);
                 return Results.Ok(new { received = true });
             }
@@ -72,7 +72,7 @@ public static class PayPalNotify
                     return Results.Json(new { error = "capture_invalid" }, statusCode: 400);
                 var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("paypal", (string?)resource["custom_id"] ?? "",
                     (string?)resource["supplementary_data"]?["related_ids"]?["order_id"] ?? "", money.Value.MinorUnits, money.Value.Currency.Code,
-                    null, "notification"), paypal, clock, log, ct);
+                    null, "notification"), paypal, clock, log, ct, awaited);
                 return Answer(outcome);
             }
             case "PAYMENT.CAPTURE.DENIED" or "PAYMENT.CAPTURE.DECLINED":

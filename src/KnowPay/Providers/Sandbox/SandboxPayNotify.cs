@@ -15,11 +15,11 @@ public static class SandboxPayNotify
 {
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/sandbox", Handle).ExcludeFromDescription();
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
+    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, SandboxPaySettings settings,
         TimeProvider clock, ILoggerFactory logs, IRefundUpdates refunds, CancellationToken ct) =>
-        await HandleCoreAsync(http, db, providers, settings, clock, logs.CreateLogger(nameof(SandboxPayNotify)), refunds, ct);
+        await HandleCoreAsync(http, db, awaited, providers, settings, clock, logs.CreateLogger(nameof(SandboxPayNotify)), refunds, ct);
 
-    static async Task<IResult> HandleCoreAsync(HttpContext http, KnowPayDb db, PaymentProviders providers, SandboxPaySettings settings,
+    static async Task<IResult> HandleCoreAsync(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, SandboxPaySettings settings,
         TimeProvider clock, ILogger log, IRefundUpdates refunds, CancellationToken ct)
     {
         using var reader = new StreamReader(http.Request.Body);
@@ -44,7 +44,7 @@ public static class SandboxPayNotify
 
         var state = SandboxPayProvider.State(data);
         var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("sandbox", (string?)data["out_trade_no"] ?? "", state.ProviderTradeNo,
-            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), providers["sandbox"], clock, log, ct);
+            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), providers["sandbox"], clock, log, ct, awaited);
         return outcome switch
         {
             ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed => Results.Ok(new { received = true }),

@@ -17,7 +17,7 @@ public static class StripeNotify
 {
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/stripe", Handle).ExcludeFromDescription();
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         if (http.RequestServices.GetService<StripeSettings>() is not { } settings || !providers.TryGet("stripe", out var stripe))
             return Results.NotFound();
@@ -43,7 +43,7 @@ public static class StripeNotify
                 var state = StripeProvider.State(obj);
                 if (state.Status != TradeStatus.Paid) return Results.Json(new { error = "status_mismatch" }, statusCode: 400);
                 var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("stripe", paymentId, state.ProviderTradeNo, state.Amount ?? -1,
-                    state.Currency ?? "", null, "notification"), stripe, clock, log, ct);
+                    state.Currency ?? "", null, "notification"), stripe, clock, log, ct, awaited);
                 return Answer(outcome);
             }
             case "payment_intent.payment_failed" or "payment_intent.canceled":

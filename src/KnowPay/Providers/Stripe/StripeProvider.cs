@@ -181,7 +181,7 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
 
     /// <summary>Per-attempt timeout, retries on transient failures (every POST carries an idempotency key, so a retry is safe).</summary>
     public static void AddClient(IServiceCollection services, string name, TimeSpan attemptTimeout) =>
-        services.AddHttpClient(name).AddStandardResilienceHandler(o =>
+        services.AddHttpClient(name).RemoveAllLoggers().AddStandardResilienceHandler(o =>
         {
             o.AttemptTimeout.Timeout = attemptTimeout;
             o.TotalRequestTimeout.Timeout = attemptTimeout * 4 > TimeSpan.FromSeconds(20) ? attemptTimeout * 4 : TimeSpan.FromSeconds(20);

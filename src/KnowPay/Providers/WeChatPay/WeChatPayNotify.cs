@@ -15,7 +15,7 @@ public static class WeChatPayNotify
 {
     public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/wechatpay", Handle).ExcludeFromDescription();
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         var log = logs.CreateLogger(nameof(WeChatPayNotify));
         var settings = http.RequestServices.GetService<WeChatPaySettings>();
@@ -60,7 +60,7 @@ public static class WeChatPayNotify
         var state = WeChatPayProvider.State(data);
         if (state.Status != TradeStatus.Paid) return Results.NoContent();
         var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("wechatpay", (string?)data["out_trade_no"] ?? "", state.ProviderTradeNo,
-            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), provider, clock, log, ct);
+            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "notification"), provider, clock, log, ct, awaited);
         return outcome switch
         {
             ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed => Results.NoContent(),

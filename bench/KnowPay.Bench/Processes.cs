@@ -55,7 +55,7 @@ sealed class Postgres : IAsyncDisposable
     public string Database(string name, int maxPool = 100) =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true;Maximum Pool Size={maxPool}";
 
-    /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement (for checking the hot path's SQL, not for timing);
+    /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement with its executed plan (auto_explain; for checking the hot path's SQL, not for timing);
     /// <paramref name="statementStats"/> loads pg_stat_statements (calls and time per statement; adds overhead, don't time with it).</summary>
     public static async Task<Postgres> StartAsync(bool logStatements = false, bool statementStats = false)
     {
@@ -65,7 +65,8 @@ sealed class Postgres : IAsyncDisposable
         if (Shell.AsRoot) await Shell.RunAsync("chown", $"-R postgres:postgres {dir}");
         await Shell.RunAsync(Bin + "/initdb", $"-D {dir}/data -U postgres -A trust -E UTF8", asPostgres: true);
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dir} -c max_connections=300 " +
-                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all" : "") +
+                      "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all -c shared_preload_libraries=auto_explain -c auto_explain.log_min_duration=0" +
+                                           " -c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_nested_statements=on" : "") +
                       (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on" : "");
         await Shell.RunAsync(Bin + "/pg_ctl", $"-D {dir}/data -l {dir}/log.txt -w -o \"{options}\" start", asPostgres: true);
         return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };

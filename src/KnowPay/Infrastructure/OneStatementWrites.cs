@@ -19,10 +19,15 @@ namespace KnowPay.Infrastructure;
 /// </summary>
 public static class OneStatementWrites
 {
-    /// <summary>Appends one CTE per staged row to <paramref name="sql"/> (which must end inside a WITH list). </summary>
+    /// <summary>
+    /// Appends the staged rows to <paramref name="sql"/> (which must end inside a WITH list): one CTE per modified row,
+    /// and one multi-row INSERT per table for the added rows (performance: each data-modifying CTE opens its table and
+    /// indexes, so the journal's entries and the events go in as one INSERT each).
+    /// </summary>
     public static bool TryAppend(KnowPayDb db, StringBuilder sql, NpgsqlCommand command, string guard)
     {
         var i = 0;
+        var inserts = new List<(string Table, string Columns, List<string> Rows)>();
         foreach (var entry in db.ChangeTracker.Entries())
         {
             if (entry.State is EntityState.Unchanged or EntityState.Detached) continue;
@@ -32,7 +37,6 @@ public static class OneStatementWrites
             if (table is null) return false;
             var store = StoreObjectIdentifier.Table(table, type.GetSchema());
             var qualified = type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(table)}" : Quote(table);
-            sql.Append(",\n  w").Append(i++).Append(" AS (");
             if (entry.State == EntityState.Added)
             {
                 var columns = new List<string>();
@@ -44,19 +48,26 @@ public static class OneStatementWrites
                     columns.Add(Quote(property.GetColumnName(store)!));
                     values.Add(Parameter(command, property, value));
                 }
-                sql.Append("INSERT INTO ").Append(qualified).Append(" (").AppendJoin(", ", columns).Append(") SELECT ")
-                    .AppendJoin(", ", values).Append(" WHERE EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+                var columnList = string.Join(", ", columns);
+                var row = "(" + string.Join(", ", values) + ")";
+                var index = inserts.FindIndex(x => x.Table == qualified && x.Columns == columnList);
+                if (index < 0) inserts.Add((qualified, columnList, [row]));
+                else inserts[index].Rows.Add(row);
+                continue;
             }
-            else
-            {
-                var sets = entry.Properties.Where(p => p.IsModified)
-                    .Select(p => $"{Quote(p.Metadata.GetColumnName(store)!)} = {Parameter(command, p.Metadata, p)}").ToList();
-                var key = type.FindPrimaryKey()!.Properties
-                    .Select(p => $"{Quote(p.GetColumnName(store)!)} = {Parameter(command, p, entry.Property(p))}");
-                if (sets.Count == 0) { sql.Append("SELECT 1)"); continue; }
-                sql.Append("UPDATE ").Append(qualified).Append(" SET ").AppendJoin(", ", sets).Append(" WHERE ").AppendJoin(" AND ", key)
-                    .Append(" AND EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
-            }
+            sql.Append(",\n  w").Append(i++).Append(" AS (");
+            var sets = entry.Properties.Where(p => p.IsModified)
+                .Select(p => $"{Quote(p.Metadata.GetColumnName(store)!)} = {Parameter(command, p.Metadata, p)}").ToList();
+            var key = type.FindPrimaryKey()!.Properties
+                .Select(p => $"{Quote(p.GetColumnName(store)!)} = {Parameter(command, p, entry.Property(p))}");
+            if (sets.Count == 0) { sql.Append("SELECT 1)"); continue; }
+            sql.Append("UPDATE ").Append(qualified).Append(" SET ").AppendJoin(", ", sets).Append(" WHERE ").AppendJoin(" AND ", key)
+                .Append(" AND EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+        }
+        foreach (var (table, columns, rows) in inserts)
+        {
+            sql.Append(",\n  w").Append(i++).Append(" AS (INSERT INTO ").Append(table).Append(" (").Append(columns).Append(") SELECT * FROM (VALUES ")
+                .AppendJoin(", ", rows).Append(") AS v WHERE EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
         }
         return true;
     }

@@ -65,6 +65,32 @@ public static class CreateOrder
         return answer;
     }
 
+    sealed record ProductRead(Product Product, ProductPrice? Price, string? CustomerId);
+
+    // The product, its active price in the currency and the customer's id in ONE query, compiled once (hot path: no LINQ
+    // translation per order). The price is a plain LEFT JOIN on product_prices' (product_id, currency, version) index.
+    // (A SingleOrDefault sub-query in the projection was translated to ROW_NUMBER() over EVERY active price in the
+    // currency: ~1 ms of PostgreSQL per order with 1,000 products, half of the database's work per paid order.)
+    static readonly CompiledQuery<Func<KnowPayDb, string, string, string, string, CancellationToken, Task<ProductRead?>>> ProductForCustomerId = new(() => EF.CompileAsyncQuery(
+        (KnowPayDb db, string productId, string merchantId, string currency, string customerId, CancellationToken ct) => (
+                from p in db.Products.AsNoTracking()
+                where p.Id == productId && p.MerchantId == merchantId
+                join x in db.ProductPrices.AsNoTracking().Where(x => x.Currency == currency && x.Active) on p.Id equals x.ProductId into prices
+                from active in prices.DefaultIfEmpty()
+                orderby active!.Version descending
+                select new ProductRead(p, active, db.Customers.Where(c => c.Id == customerId && c.MerchantId == merchantId).Select(c => c.Id).FirstOrDefault()))
+            .FirstOrDefault()));
+
+    static readonly CompiledQuery<Func<KnowPayDb, string, string, string, string, CancellationToken, Task<ProductRead?>>> ProductForExternalId = new(() => EF.CompileAsyncQuery(
+        (KnowPayDb db, string productId, string merchantId, string currency, string externalId, CancellationToken ct) => (
+                from p in db.Products.AsNoTracking()
+                where p.Id == productId && p.MerchantId == merchantId
+                join x in db.ProductPrices.AsNoTracking().Where(x => x.Currency == currency && x.Active) on p.Id equals x.ProductId into prices
+                from active in prices.DefaultIfEmpty()
+                orderby active!.Version descending
+                select new ProductRead(p, active, db.Customers.Where(c => c.MerchantId == merchantId && c.ExternalId == externalId).Select(c => c.Id).FirstOrDefault()))
+            .FirstOrDefault()));
+
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
     public static async Task<(Order? Order, ProblemHttpResult? Problem)> PrepareAsync(
         CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct)
@@ -80,26 +106,13 @@ public static class CreateOrder
         if (string.IsNullOrEmpty(body.ProductId))
             return (null, Problems.Invalid("product_invalid", "product_id", "product_id is required."));
 
-        // The product and its active price in the currency in ONE query (hot path: one round trip fewer per order), as a
-        // plain LEFT JOIN on product_prices' (product_id, currency, version) index. (A SingleOrDefault sub-query in the
-        // projection was translated to ROW_NUMBER() over EVERY active price in the currency: ~1 ms of PostgreSQL per
-        // order with 1,000 products, half of the database's work per paid order, and growing with the catalog.)
         // The customer is looked up in the same query, as a scalar sub-query (one round trip fewer per order).
-        var code = currency.Code;
         var externalId = body.CustomerExternalId;
         if (externalId is { Length: > 200 })
             return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
-        var customers = body.CustomerId is { Length: > 0 } cid
-            ? db.Customers.Where(c => c.Id == cid && c.MerchantId == merchantId)
-            : db.Customers.Where(c => c.MerchantId == merchantId && c.ExternalId == externalId);
-        var found = await (
-                from p in db.Products.AsNoTracking()
-                where p.Id == body.ProductId && p.MerchantId == merchantId
-                join x in db.ProductPrices.AsNoTracking().Where(x => x.Currency == code && x.Active) on p.Id equals x.ProductId into prices
-                from active in prices.DefaultIfEmpty()
-                orderby active!.Version descending
-                select new { Product = p, Price = active, CustomerId = customers.Select(c => c.Id).FirstOrDefault() })
-            .FirstOrDefaultAsync(ct);
+        var found = body.CustomerId is { Length: > 0 } cid
+            ? await ProductForCustomerId.For(db)(db, body.ProductId, merchantId, currency.Code, cid, ct)
+            : await ProductForExternalId.For(db)(db, body.ProductId, merchantId, currency.Code, externalId!, ct);
         if (found is null) return (null, Problems.NotFound("product", body.ProductId));
         var product = found.Product;
         if (product.Status != ProductStatus.Published)

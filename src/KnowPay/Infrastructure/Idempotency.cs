@@ -32,27 +32,28 @@ public static class Idempotency
         http.Request.EnableBuffering();
         var hash = await HashRequestAsync(http);
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
-        var path = http.Request.Path.ToString();
-        // The arbiter insert runs on the request's own DbContext as one plain statement (autocommit, nothing tracked), so
-        // the handler starts from a clean unit of work. Performance: it replaced a second DbContext scope and an EF
-        // SaveChanges per keyed POST.
+        var inFlight = new InFlightKey(merchant.Id, key, hash, http.Request.Path.ToString(), clock.GetUtcNow().UtcDateTime);
         var db = http.RequestServices.GetRequiredService<KnowPayDb>();
-        try
+        // A handler marked ClaimedByHandler puts the arbiter insert into its own first round trip (ClaimSql); any other
+        // handler runs after the insert, made here on the request's own DbContext as one plain statement (autocommit,
+        // nothing tracked, so the handler starts from a clean unit of work).
+        if (http.GetEndpoint()?.Metadata.GetMetadata<ClaimedByHandler>() is null)
         {
-            await db.Database.ExecuteSqlAsync($"""
-                INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-                VALUES ({merchant.Id}, {key}, {hash}, {path}, {clock.GetUtcNow().UtcDateTime})
-                """, http.RequestAborted);
-        }
-        catch (Exception e) when (DbErrors.IsUniqueViolation(e))
-        {
-            var first = await db.IdempotencyRecords.AsNoTracking()
-                .SingleAsync(r => r.MerchantId == merchant.Id && r.Key == key, http.RequestAborted);
-            await AnswerRepeatAsync(http, first, hash);
-            return;
+            try
+            {
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+                    VALUES ({inFlight.MerchantId}, {inFlight.Key}, {inFlight.RequestHash}, {inFlight.Path}, {inFlight.CreatedAt})
+                    """, http.RequestAborted);
+                inFlight.Claimed = true;
+            }
+            catch (Exception e) when (DbErrors.IsUniqueViolation(e))
+            {
+                await AnswerRepeatAsync(http, db, inFlight);
+                return;
+            }
         }
 
-        var inFlight = new InFlightKey(merchant.Id, key);
         http.Items[typeof(InFlightKey)] = inFlight;
         var realBody = http.Response.Body;
         using var captured = new MemoryStream();
@@ -66,34 +67,107 @@ public static class Idempotency
         finally
         {
             http.Response.Body = realBody;
-            // A handler that stored its answer in its own commit (StoreAnswer) is done: that commit holds the order and the
+            // A handler that stored its answer in its own commit (StageAnswer) is done: that commit holds the order and the
             // answer together, so even a later failure must not release the key (a retry would do the work twice).
-            if (!inFlight.StoredByHandler)
+            if (!inFlight.StoredByHandler && !inFlight.Taken)
             {
                 // Its own DbContext: the handler's context may be mid-transaction or broken afterwards.
                 await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
                 var own = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-                if (completed)
+                var now = clock.GetUtcNow().UtcDateTime;
+                if (!inFlight.Claimed)
+                {
+                    // Answered before the handler claimed the key (a validation problem): stored as answered. If the key is
+                    // already held, this request is a retry (or reuse) of that one and is answered as such, like any other.
+                    if (completed)
+                        inFlight.Taken = 0 == await own.Database.ExecuteSqlAsync($"""
+                            INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at, status_code, content_type, response_body, completed_at)
+                            VALUES ({inFlight.MerchantId}, {inFlight.Key}, {inFlight.RequestHash}, {inFlight.Path}, {inFlight.CreatedAt},
+                                    {http.Response.StatusCode}, {http.Response.ContentType}, {captured.ToArray()}, {now})
+                            ON CONFLICT DO NOTHING
+                            """, CancellationToken.None);
+                }
+                else if (completed)
                     await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
                         .SetProperty(r => r.StatusCode, http.Response.StatusCode)
                         .SetProperty(r => r.ContentType, http.Response.ContentType)
                         .SetProperty(r => r.ResponseBody, captured.ToArray())
-                        .SetProperty(r => r.CompletedAt, clock.GetUtcNow().UtcDateTime), CancellationToken.None);
+                        .SetProperty(r => r.CompletedAt, now), CancellationToken.None);
                 else
                     await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
             }
+        }
+        if (inFlight.Taken)
+        {
+            // The handler found the key claimed by an earlier request: answer as that request's replay (nothing was written).
+            http.Response.Clear();
+            await AnswerRepeatAsync(http, db, inFlight);
+            return;
         }
         captured.Position = 0;
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
 
+    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql"/>).</summary>
+    public sealed class ClaimedByHandler
+    {
+        public static readonly ClaimedByHandler Instance = new();
+        ClaimedByHandler() { }
+    }
+
     /// <summary>The Idempotency-Key this request executes (absent when the request carries none).</summary>
-    sealed class InFlightKey(string merchantId, string key)
+    sealed class InFlightKey(string merchantId, string key, string requestHash, string path, DateTime createdAt)
     {
         public string MerchantId { get; } = merchantId;
         public string Key { get; } = key;
+        public string RequestHash { get; } = requestHash;
+        public string Path { get; } = path;
+        public DateTime CreatedAt { get; } = createdAt;
+        /// <summary>The arbiter insert succeeded: this request executes.</summary>
+        public bool Claimed { get; set; }
+        /// <summary>The arbiter insert found the key taken: the middleware answers as the first request's replay.</summary>
+        public bool Taken { get; set; }
         public bool StoredByHandler { get; set; }
     }
+
+    /// <summary>
+    /// For a handler marked <see cref="ClaimedByHandler"/>: the arbiter insert as a statement to put FIRST in the handler's
+    /// first command (performance: one round trip for the claim and the handler's first read). It returns one row when this
+    /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed"/>.
+    /// Null when the request carries no key. Plain SQL, the same on PostgreSQL and SQLite.
+    /// </summary>
+    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command)
+    {
+        if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claimed: false } inFlight) return null;
+        void Add(string name, object value)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = name;
+            p.Value = value;
+            command.Parameters.Add(p);
+        }
+        Add("@ik_merchant", inFlight.MerchantId);
+        Add("@ik_key", inFlight.Key);
+        Add("@ik_hash", inFlight.RequestHash);
+        Add("@ik_path", inFlight.Path);
+        Add("@ik_created", inFlight.CreatedAt);
+        return """
+            INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+            VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING 1;
+            """;
+    }
+
+    /// <summary>What the claim statement returned: true = this request executes; false = the handler must write nothing and
+    /// return <see cref="AnsweredByFirstRequest"/> (the middleware answers as the earlier request's replay).</summary>
+    public static void Claimed(HttpContext http, bool claimed)
+    {
+        if (http.Items[typeof(InFlightKey)] is not InFlightKey inFlight) return;
+        inFlight.Claimed = claimed;
+        inFlight.Taken = !claimed;
+    }
+
+    /// <summary>The handler's result when the key was taken: the middleware replaces it with the earlier request's answer.</summary>
+    public static Microsoft.AspNetCore.Http.HttpResults.EmptyHttpResult AnsweredByFirstRequest => TypedResults.Empty;
 
     /// <summary>
     /// For a handler that commits its work in one SaveChanges: stages the stored answer of the request's Idempotency-Key
@@ -104,7 +178,7 @@ public static class Idempotency
     /// </summary>
     public static void StageAnswer(HttpContext http, KnowPayDb db, int statusCode, string contentType, byte[] body, DateTime now)
     {
-        if (http.Items[typeof(InFlightKey)] is not InFlightKey inFlight) return;
+        if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claimed: true } inFlight) return;
         var record = new IdempotencyRecord { MerchantId = inFlight.MerchantId, Key = inFlight.Key, RequestHash = "", Path = "" };
         db.IdempotencyRecords.Attach(record);
         record.StatusCode = statusCode;
@@ -117,6 +191,13 @@ public static class Idempotency
     public static void MarkStored(HttpContext http)
     {
         if (http.Items[typeof(InFlightKey)] is InFlightKey inFlight) inFlight.StoredByHandler = true;
+    }
+
+    static async Task AnswerRepeatAsync(HttpContext http, KnowPayDb db, InFlightKey inFlight)
+    {
+        var first = await db.IdempotencyRecords.AsNoTracking()
+            .SingleAsync(r => r.MerchantId == inFlight.MerchantId && r.Key == inFlight.Key, http.RequestAborted);
+        await AnswerRepeatAsync(http, first, inFlight.RequestHash);
     }
 
     static async Task AnswerRepeatAsync(HttpContext http, IdempotencyRecord first, string hash)

@@ -104,6 +104,67 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
         Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
     }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task OrderWithPayment_SameKeyTwiceAtOnce_OneOrderOnePayment_TheOtherGets409InProgress(Db db)
+    {
+        // POST /v1/orders claims its key in the same round trip as its catalog read (not in the middleware): the same race.
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
+        server.Services.GetRequiredService<KnowPay.Sandbox.SandboxFaults>().Set(null, new KnowPay.Sandbox.FaultSettings(ApiStallMs: 400));
+        HttpResponseMessage[] calls;
+        try
+        {
+            calls = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => m.PostAsync("/v1/orders", body, "order-once")));
+        }
+        finally
+        {
+            server.Services.GetRequiredService<KnowPay.Sandbox.SandboxFaults>().Clear();
+        }
+        Assert.Equal([201, 409], calls.Select(c => (int)c.StatusCode).Order().ToArray());
+        var conflict = calls.Single(c => c.StatusCode == HttpStatusCode.Conflict);
+        Assert.Equal("idempotency_request_in_progress", (string?)Json.Parse(await conflict.Content.ReadAsStringAsync())["code"]);
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
+
+        var created = await calls.Single(c => c.StatusCode == HttpStatusCode.Created).Content.ReadAsStringAsync();
+        var replay = await m.PostAsync("/v1/orders", body, "order-once");
+        Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+        Assert.Equal(created, await replay.Content.ReadAsStringAsync());
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+    }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task OrderRefusedBeforeItsKeyWasClaimed_TheRefusalIsStored_AndReplayed(Db db)
+    {
+        if (await servers.Get(db) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var bad = new { customer_external_id = "u1", product_id = productId, currency = "XXY" };
+
+        var first = await m.PostAsync("/v1/orders", bad, "bad-order");
+        Assert.Equal(HttpStatusCode.BadRequest, first.StatusCode);
+        var firstBody = await first.Content.ReadAsStringAsync();
+        Assert.Equal("currency_unsupported", (string?)Json.Parse(firstBody)["code"]);
+        var stored = await server.QueryAsync(d => d.IdempotencyRecords.SingleAsync(r => r.MerchantId == m.MerchantId && r.Key == "bad-order"));
+        Assert.Equal(400, stored.StatusCode);
+
+        var again = await m.PostAsync("/v1/orders", bad, "bad-order");
+        Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+        Assert.True(again.Headers.Contains("Idempotent-Replayed"));
+        Assert.Equal(firstBody, await again.Content.ReadAsStringAsync());
+
+        var other = await m.PostAsync("/v1/orders", new { customer_external_id = "u1", product_id = productId, currency = "CNY" }, "bad-order");
+        Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
+        Assert.Equal("idempotency_key_reused", (string?)Json.Parse(await other.Content.ReadAsStringAsync())["code"]);
+        Assert.Equal(0, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+    }
 }
 
 [Collection("server")]

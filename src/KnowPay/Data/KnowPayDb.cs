@@ -77,7 +77,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("orders");
             e.HasIndex(o => new { o.MerchantId, o.Id });
-            e.HasIndex(o => new { o.Status, o.ExpiresAt });
+            // Only pending orders are looked up by expiry (OrderExpiry): partial, so paying an order adds no entry to it.
+            e.HasIndex(o => o.ExpiresAt).HasFilter("status = 'Pending'").HasDatabaseName("ix_orders_pending_expires_at");
             e.Property(o => o.Description).HasMaxLength(1000);
         });
         model.Entity<Payment>(e =>
@@ -85,7 +86,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.ToTable("payments");
             e.HasIndex(p => p.OrderId);
             e.HasIndex(p => new { p.Provider, p.ProviderTradeNo }).IsUnique();
-            e.HasIndex(p => new { p.Status, p.CreatedAt });
+            // Only pending payments are polled (PaymentPoller): partial, so confirming a payment adds no entry to it.
+            e.HasIndex(p => p.CreatedAt).HasFilter("status = 'Pending'").HasDatabaseName("ix_payments_pending_created_at");
             e.Property(p => p.RedirectUrl).HasMaxLength(4000);
             e.Property(p => p.QrCode).HasMaxLength(1000);
             e.Property(p => p.ClientSecret).HasMaxLength(500);
@@ -151,7 +153,6 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.Status, x.NextAttemptAt });
             e.HasIndex(x => x.ClaimToken);
         });
-        model.Entity<LedgerJournal>().HasIndex(j => j.PaymentId);
         model.Entity<Payout>(e =>
         {
             e.ToTable("payouts");
@@ -168,7 +169,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.Message).HasMaxLength(1000);
         });
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
-        model.Entity<Payment>().HasIndex(p => new { p.Duplicate, p.Status });
+        // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
+        model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");
     }
 
     sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(

@@ -370,9 +370,6 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
 
-                    b.HasIndex("PaymentId")
-                        .HasDatabaseName("ix_ledger_journals_payment_id");
-
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
                         .HasDatabaseName("ix_ledger_journals_merchant_id_source_type_source_id");
@@ -496,11 +493,12 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_orders");
 
+                    b.HasIndex("ExpiresAt")
+                        .HasDatabaseName("ix_orders_pending_expires_at")
+                        .HasFilter("status = 'Pending'");
+
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_orders_merchant_id_id");
-
-                    b.HasIndex("Status", "ExpiresAt")
-                        .HasDatabaseName("ix_orders_status_expires_at");
 
                     b.ToTable("orders", (string)null);
                 });
@@ -664,11 +662,16 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_payments");
 
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_payments_pending_created_at")
+                        .HasFilter("status = 'Pending'");
+
                     b.HasIndex("OrderId")
                         .HasDatabaseName("ix_payments_order_id");
 
-                    b.HasIndex("Duplicate", "Status")
-                        .HasDatabaseName("ix_payments_duplicate_status");
+                    b.HasIndex("Status")
+                        .HasDatabaseName("ix_payments_duplicates")
+                        .HasFilter("duplicate");
 
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");
@@ -676,9 +679,6 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
-
-                    b.HasIndex("Status", "CreatedAt")
-                        .HasDatabaseName("ix_payments_status_created_at");
 
                     b.ToTable("payments", (string)null);
                 });

@@ -12,6 +12,11 @@ public sealed class SandboxOptions
     public Func<string> PublicBaseUrl { get; set; } = () => "http://localhost/sandbox";
     /// <summary>Retry delays are divided by this (e.g. 3600 turns an hour into a second).</summary>
     public double TimeCompression { get; set; } = 1;
+    /// <summary>
+    /// SandboxPay remembers at most this many trades; beyond it the oldest finished ones (paid, closed) are forgotten, so the
+    /// simulator's memory stays bounded on a long-running node (about 1 KB per trade otherwise kept for ever).
+    /// </summary>
+    public int MaxTrades { get; set; } = 20_000;
     /// <summary>SandboxPay's shared HMAC secret.</summary>
     public string SandboxPaySecret { get; set; } = "";
 

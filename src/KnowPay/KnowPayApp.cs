@@ -109,7 +109,10 @@ public static partial class KnowPayApp
         var config = builder.Configuration;
         var services = builder.Services;
         var sandboxEnabled = config.GetValue("Sandbox:Enabled", builder.Environment.IsDevelopment());
-        var sandboxOptions = new SandboxOptions { TimeCompression = config.GetValue("Sandbox:TimeCompression", 1.0) };
+        var sandboxOptions = new SandboxOptions
+        {
+            TimeCompression = config.GetValue("Sandbox:TimeCompression", 1.0), MaxTrades = config.GetValue("Sandbox:MaxTrades", 20_000),
+        };
         if (sandboxEnabled)
         {
             services.AddKnowPaySandbox(sandboxOptions);

@@ -23,6 +23,8 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
 
     readonly ConcurrentDictionary<string, Trade> trades = new();
     readonly ConcurrentDictionary<string, Refund> refunds = new();
+    /// <summary>Trade keys in the order they were created, to forget the oldest finished ones (SandboxOptions.MaxTrades).</summary>
+    readonly ConcurrentQueue<string> created = new();
 
     sealed class Trade
     {
@@ -76,15 +78,31 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
         if (string.IsNullOrEmpty(outTradeNo) || amount is not > 0 || string.IsNullOrEmpty(currency) || string.IsNullOrEmpty(notifyUrl))
             return Error(400, "invalid_request", "out_trade_no, amount (>0), currency and notify_url are required");
         if (await FaultAsync(outTradeNo) is { } fault) return fault;
-        var trade = trades.GetOrAdd(outTradeNo, _ => new Trade
+        var fresh = new Trade
         {
             TradeNo = "sbx_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
             OutTradeNo = outTradeNo, Amount = amount.Value, Currency = currency.ToUpperInvariant(),
             Subject = (string?)req["subject"] ?? outTradeNo, NotifyUrl = notifyUrl,
-        });
+        };
+        var trade = trades.GetOrAdd(outTradeNo, fresh);
         if (trade.Amount != amount || trade.Currency != currency.ToUpperInvariant())
             return Error(409, "out_trade_no_reused", "out_trade_no exists with another amount or currency");
+        if (ReferenceEquals(trade, fresh))
+        {
+            created.Enqueue(outTradeNo);
+            ForgetOldTrades();
+        }
         return Signed(View(trade));
+    }
+
+    /// <summary>Forgets the oldest trades beyond MaxTrades that are finished; a trade still waiting for its buyer goes to the back.</summary>
+    void ForgetOldTrades()
+    {
+        for (var budget = created.Count; trades.Count > options.MaxTrades && budget > 0 && created.TryDequeue(out var oldest); budget--)
+        {
+            if (trades.TryGetValue(oldest, out var t) && t.Status == "WAIT_PAY") created.Enqueue(oldest);
+            else trades.TryRemove(oldest, out _);
+        }
     }
 
     async Task<IResult> QueryTrade(HttpContext http, string outTradeNo)

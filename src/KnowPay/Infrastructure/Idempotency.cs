@@ -34,20 +34,23 @@ public static class Idempotency
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
         var inFlight = new InFlightKey(merchant.Id, key, hash, http.Request.Path.ToString(), clock.GetUtcNow().UtcDateTime);
         var db = http.RequestServices.GetRequiredService<KnowPayDb>();
-        // A handler marked ClaimedByHandler puts the arbiter insert into its own first round trip (ClaimSql); any other
-        // handler runs after the insert, made here on the request's own DbContext as one plain statement (autocommit,
-        // nothing tracked, so the handler starts from a clean unit of work).
+        // A handler marked ClaimedByHandler puts the arbiter insert into its own first round trip (ClaimSql); for any other
+        // the insert runs here, on the request's own DbContext as one plain statement (autocommit, nothing tracked, so the
+        // handler starts from a clean unit of work).
         if (http.GetEndpoint()?.Metadata.GetMetadata<ClaimedByHandler>() is null)
         {
+            await db.Database.OpenConnectionAsync(http.RequestAborted);
             try
             {
-                await db.Database.ExecuteSqlAsync($"""
-                    INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-                    VALUES ({inFlight.MerchantId}, {inFlight.Key}, {inFlight.RequestHash}, {inFlight.Path}, {inFlight.CreatedAt})
-                    """, http.RequestAborted);
-                inFlight.Claimed = true;
+                await using var command = db.Database.GetDbConnection().CreateCommand();
+                command.CommandText = ClaimSql(inFlight, command);
+                inFlight.Claimed = await command.ExecuteScalarAsync(http.RequestAborted) is not null;
             }
-            catch (Exception e) when (DbErrors.IsUniqueViolation(e))
+            finally
+            {
+                await db.Database.CloseConnectionAsync();
+            }
+            if (!inFlight.Claimed)
             {
                 await AnswerRepeatAsync(http, db, inFlight);
                 return;
@@ -108,7 +111,7 @@ public static class Idempotency
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
 
-    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql"/>).</summary>
+    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand)"/>).</summary>
     public sealed class ClaimedByHandler
     {
         public static readonly ClaimedByHandler Instance = new();
@@ -136,9 +139,11 @@ public static class Idempotency
     /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed"/>.
     /// Null when the request carries no key. Plain SQL, the same on PostgreSQL and SQLite.
     /// </summary>
-    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command)
+    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command) =>
+        http.Items[typeof(InFlightKey)] is InFlightKey { Claimed: false } inFlight ? ClaimSql(inFlight, command) : null;
+
+    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command)
     {
-        if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claimed: false } inFlight) return null;
         void Add(string name, object value)
         {
             var p = command.CreateParameter();

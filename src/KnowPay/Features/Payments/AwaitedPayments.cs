@@ -39,8 +39,6 @@ public sealed class AwaitedPayments(TimeProvider clock)
         return false;
     }
 
-    public int Count => entries.Count;
-
     /// <summary>Whether the payment is remembered (not yet taken).</summary>
     public bool Remembers(string paymentId) => entries.ContainsKey(paymentId);
 

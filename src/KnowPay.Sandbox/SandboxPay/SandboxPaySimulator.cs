@@ -98,7 +98,8 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
     /// <summary>Forgets the oldest trades beyond MaxTrades that are finished; a trade still waiting for its buyer goes to the back.</summary>
     void ForgetOldTrades()
     {
-        for (var budget = created.Count; trades.Count > options.MaxTrades && budget > 0 && created.TryDequeue(out var oldest); budget--)
+        // The queue's count, not the dictionary's: ConcurrentDictionary.Count takes every lock of the table.
+        for (var budget = created.Count; created.Count > options.MaxTrades && budget > 0 && created.TryDequeue(out var oldest); budget--)
         {
             if (trades.TryGetValue(oldest, out var t) && t.Status == "WAIT_PAY") created.Enqueue(oldest);
             else trades.TryRemove(oldest, out _);

@@ -18,22 +18,27 @@ public sealed class AwaitedPayments(TimeProvider clock)
     public const int Capacity = 20_000;
 
     readonly ConcurrentDictionary<string, (Payment Payment, Order Order)> entries = new(StringComparer.Ordinal);
+    int count; // kept by hand: ConcurrentDictionary.Count takes every lock of the table
     int sweeping;
 
     /// <summary>Remembers a payment that was just committed with its order. The objects must not be used by the caller afterwards.</summary>
     public void Add(Payment payment, Order order)
     {
-        if (entries.Count >= Capacity) Sweep();
-        if (entries.Count < Capacity) entries[payment.Id] = (payment, order);
+        if (Volatile.Read(ref count) >= Capacity) Sweep();
+        if (Volatile.Read(ref count) < Capacity && entries.TryAdd(payment.Id, (payment, order))) Interlocked.Increment(ref count);
     }
 
     /// <summary>Takes the entry of a payment (once): true when this node started it and it was not taken before.</summary>
     public bool TryTake(string paymentId, string provider, out Payment payment, out Order order)
     {
-        if (entries.TryRemove(paymentId, out var entry) && entry.Payment.Provider == provider)
+        if (entries.TryRemove(paymentId, out var entry))
         {
-            (payment, order) = entry;
-            return true;
+            Interlocked.Decrement(ref count);
+            if (entry.Payment.Provider == provider)
+            {
+                (payment, order) = entry;
+                return true;
+            }
         }
         (payment, order) = (null!, null!);
         return false;
@@ -49,7 +54,7 @@ public sealed class AwaitedPayments(TimeProvider clock)
         {
             var now = clock.GetUtcNow().UtcDateTime;
             foreach (var (id, entry) in entries)
-                if (entry.Order.ExpiresAt < now) entries.TryRemove(id, out _);
+                if (entry.Order.ExpiresAt < now && entries.TryRemove(id, out _)) Interlocked.Decrement(ref count);
         }
         finally { Volatile.Write(ref sweeping, 0); }
     }

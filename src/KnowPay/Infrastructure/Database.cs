@@ -131,3 +131,16 @@ sealed class SqliteBusyTimeout : Microsoft.EntityFrameworkCore.Diagnostics.DbCon
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }
+
+/// <summary>Plain ADO.NET commands on the DbContext's connection (hot-path SQL that is the same on both databases).</summary>
+public static class DbCommandExtensions
+{
+    /// <summary>Adds a named parameter (<c>@name</c> in the SQL text; both Npgsql and Microsoft.Data.Sqlite bind it by name).</summary>
+    public static void AddParameter(this System.Data.Common.DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+}

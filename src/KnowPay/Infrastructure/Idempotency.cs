@@ -144,18 +144,11 @@ public static class Idempotency
 
     static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command)
     {
-        void Add(string name, object value)
-        {
-            var p = command.CreateParameter();
-            p.ParameterName = name;
-            p.Value = value;
-            command.Parameters.Add(p);
-        }
-        Add("@ik_merchant", inFlight.MerchantId);
-        Add("@ik_key", inFlight.Key);
-        Add("@ik_hash", inFlight.RequestHash);
-        Add("@ik_path", inFlight.Path);
-        Add("@ik_created", inFlight.CreatedAt);
+        command.AddParameter("@ik_merchant", inFlight.MerchantId);
+        command.AddParameter("@ik_key", inFlight.Key);
+        command.AddParameter("@ik_hash", inFlight.RequestHash);
+        command.AddParameter("@ik_path", inFlight.Path);
+        command.AddParameter("@ik_created", inFlight.CreatedAt);
         return """
             INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
             VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING 1;

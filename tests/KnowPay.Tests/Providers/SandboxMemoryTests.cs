@@ -35,6 +35,22 @@ public sealed class SandboxMemoryTests(Servers servers)
         {
             options.MaxTrades = before;
         }
-        Assert.True(server.Services.GetRequiredService<SandboxRequestLog>().Snapshot().Count <= SandboxRequestLog.Capacity);
+    }
+
+    [Fact]
+    public void TheRequestLog_KeepsTheMostRecentCalls_UpToItsCapacity()
+    {
+        var log = new SandboxRequestLog();
+        for (var i = 0; i < SandboxRequestLog.Capacity + 5; i++)
+        {
+            var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            http.Request.Method = "POST";
+            http.Request.Path = $"/sandboxpay/v1/trades/{i}/pay";
+            log.Record(http.Request);
+        }
+        var kept = log.Snapshot();
+        Assert.Equal(SandboxRequestLog.Capacity, kept.Count);
+        Assert.Equal("POST /sandboxpay/v1/trades/5/pay", kept[0]);
+        Assert.Equal($"POST /sandboxpay/v1/trades/{SandboxRequestLog.Capacity + 4}/pay", kept[^1]);
     }
 }

@@ -93,17 +93,10 @@ public static class CreateOrder
                 WHERE p.id = @product AND p.merchant_id = @merchant
                 ORDER BY x.version DESC LIMIT 1
                 """;
-            void Add(string name, object value)
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = name;
-                parameter.Value = value;
-                command.Parameters.Add(parameter);
-            }
-            Add("@product", productId);
-            Add("@merchant", merchantId);
-            Add("@currency", currency);
-            Add("@customer", (object?)customerId ?? externalId!);
+            command.AddParameter("@product", productId);
+            command.AddParameter("@merchant", merchantId);
+            command.AddParameter("@currency", currency);
+            command.AddParameter("@customer", (object?)customerId ?? externalId!);
             await using var reader = await command.ExecuteReaderAsync(ct);
             if (claim is not null)
             {

@@ -73,9 +73,9 @@ sealed class BenchDb(string provider, string connection)
             SELECT 'ent_hist_' || i, {m}, 'cus_hist_' || (i % 5000), 'prod_hist_' || (i % 1000), 'ord_hist_' || i, {ts}, NULL, NULL, NULL FROM n
             """);
         await ExecAsync(n + $"""
-            INSERT INTO events (id, merchant_id, type, object_id, data, created_at, fanned_out_at)
-            SELECT 'evt_hist_a' || i, {m}, 'order.paid', 'ord_hist_' || i, {emptyJson}, {ts}, {ts} FROM n
-            UNION ALL SELECT 'evt_hist_b' || i, {m}, 'entitlement.granted', 'ent_hist_' || i, {emptyJson}, {ts}, {ts} FROM n
+            INSERT INTO events (id, merchant_id, type, object_id, data, created_at)
+            SELECT 'evt_hist_a' || i, {m}, 'order.paid', 'ord_hist_' || i, {emptyJson}, {ts} FROM n
+            UNION ALL SELECT 'evt_hist_b' || i, {m}, 'entitlement.granted', 'ent_hist_' || i, {emptyJson}, {ts} FROM n
             """);
         await ExecAsync("ANALYZE");
     }
@@ -103,7 +103,7 @@ sealed class BenchDb(string provider, string connection)
         return failures;
     }
 
-    public Task ResetStatementStatsAsync() => ExecAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()");
+    public Task ResetStatementStatsAsync() => ExecAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal')");
 
     /// <summary>The top statements by total time since the reset, with calls and time per paid order (--pg-stats).</summary>
     public async Task<string> StatementStatsAsync(long paidOrders)
@@ -111,14 +111,21 @@ sealed class BenchDb(string provider, string connection)
         await using var c = Open();
         await using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT calls, total_exec_time, total_plan_time, plans, left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements
+            SELECT calls, total_exec_time, total_plan_time, plans, wal_bytes::float8, wal_fpi, left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time + total_plan_time DESC LIMIT 30
             """;
-        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, plan ms/order, plans/order, statement\n");
+        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, plan ms/order, plans/order, WAL bytes/order, WAL full-page images/order, statement\n");
         await using var r = await cmd.ExecuteReaderAsync();
         var n = Math.Max(1, paidOrders);
         while (await r.ReadAsync())
-            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2}  {r.GetString(4)}\n");
+            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2} {r.GetDouble(4) / n,7:F0} {r.GetInt64(5) / (double)n,5:F2}  {r.GetString(6)}\n");
+        await r.CloseAsync();
+        // The whole server's WAL (every statement, commit records, checkpoints' full-page images), per paid order.
+        cmd.CommandText = "SELECT wal_records, wal_fpi, wal_bytes::float8, wal_write, wal_sync FROM pg_stat_wal";
+        await using var w = await cmd.ExecuteReaderAsync();
+        if (await w.ReadAsync())
+            s.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"pg_stat_wal per paid order: {w.GetInt64(0) / (double)n:F1} records, {w.GetInt64(1) / (double)n:F2} full-page images, {w.GetDouble(2) / n:F0} bytes, {w.GetInt64(3) / (double)n:F2} writes, {w.GetInt64(4) / (double)n:F2} syncs\n");
         return s.ToString();
     }
 }

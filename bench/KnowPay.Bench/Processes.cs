@@ -56,7 +56,7 @@ sealed class Postgres : IAsyncDisposable
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true;Maximum Pool Size={maxPool}";
 
     /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement with its executed plan (auto_explain; for checking the hot path's SQL, not for timing);
-    /// <paramref name="statementStats"/> loads pg_stat_statements (calls and time per statement; adds overhead, don't time with it).</summary>
+    /// <paramref name="statementStats"/> loads pg_stat_statements (calls, time and WAL per statement; adds overhead, don't time with it).</summary>
     public static async Task<Postgres> StartAsync(bool logStatements = false, bool statementStats = false)
     {
         var port = Shell.FreePort();

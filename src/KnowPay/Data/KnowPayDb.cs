@@ -23,6 +23,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<LedgerEntry> LedgerEntries => Set<LedgerEntry>();
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
+    public DbSet<PendingFanOut> PendingFanOuts => Set<PendingFanOut>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
     public DbSet<Refund> Refunds => Set<Refund>();
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
@@ -126,7 +127,11 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         model.Entity<OutboxEvent>(e =>
         {
             e.HasIndex(x => new { x.MerchantId, x.Type, x.Id });
-            e.HasIndex(x => x.CreatedAt).HasFilter("fanned_out_at IS NULL").HasDatabaseName("ix_events_not_fanned_out");
+        });
+        model.Entity<PendingFanOut>(e =>
+        {
+            e.ToTable("events_to_fan_out");
+            e.HasKey(x => x.EventId);
         });
         model.Entity<Refund>(e =>
         {

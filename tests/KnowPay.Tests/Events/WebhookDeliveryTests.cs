@@ -40,9 +40,12 @@ public sealed class WebhookDeliveryTests
         await m.RegisterAsync(receiver);
         await receiver.DownAsync();
         var (orderId, _, _, _) = await m.PaidOrderAsync();
+        // The confirmation queued its two events for the fan-out; the fan-out creates their deliveries and dequeues them.
+        Assert.Equal(2, await server.QueryAsync(d => d.PendingFanOuts.CountAsync(x => x.MerchantId == m.MerchantId)));
 
         var t0 = DateTime.UtcNow;
         Assert.Equal(0, await Dispatcher(server).RunOnceAsync(t0, default));
+        Assert.Equal(0, await server.QueryAsync(d => d.PendingFanOuts.CountAsync(x => x.MerchantId == m.MerchantId)));
         var deliveries = await server.QueryAsync(d => d.WebhookDeliveries.Where(x => x.MerchantId == m.MerchantId).ToListAsync());
         Assert.Equal(2, deliveries.Count);
         Assert.All(deliveries, x => Assert.Equal((WebhookDelivery.Pending, 1), (x.Status, x.Attempts)));

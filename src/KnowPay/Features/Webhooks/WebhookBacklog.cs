@@ -20,8 +20,8 @@ public sealed class WebhookBacklog(IConfiguration config) : IOutboxBacklog
             .GroupBy(d => d.MerchantId)
             .Select(g => new { MerchantId = g.Key, Count = g.LongCount(), Since = g.Min(d => d.RetryUntil) })
             .ToListAsync(ct);
-        var notFannedOut = await db.Events.AsNoTracking()
-            .Where(e => e.FannedOutAt == null && db.WebhookEndpoints.Any(w => w.MerchantId == e.MerchantId && !w.Disabled))
+        var notFannedOut = await db.PendingFanOuts.AsNoTracking()
+            .Where(e => db.WebhookEndpoints.Any(w => w.MerchantId == e.MerchantId && !w.Disabled))
             .GroupBy(e => e.MerchantId)
             .Select(g => new { MerchantId = g.Key, Count = g.LongCount(), Since = g.Min(e => e.CreatedAt) })
             .ToListAsync(ct);

@@ -121,10 +121,11 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         }
     }
 
-    /// <summary>Creates the deliveries of events not yet fanned out, then marks them; safe to repeat and to race.</summary>
+    /// <summary>Creates the deliveries of events not yet fanned out, then takes them off the queue; safe to repeat and to race.</summary>
     async Task<int> FanOutAsync(KnowPayDb db, DateTime now, CancellationToken ct)
     {
-        var events = await db.Events.AsNoTracking().Where(e => e.FannedOutAt == null).OrderBy(e => e.CreatedAt).Take(FanOutBatch).ToListAsync(ct);
+        var events = await db.PendingFanOuts.AsNoTracking().OrderBy(q => q.EventId).Take(FanOutBatch)
+            .Join(db.Events.AsNoTracking(), q => q.EventId, e => e.Id, (q, e) => e).ToListAsync(ct);
         if (events.Count == 0) return 0;
         var merchantIds = events.Select(e => e.MerchantId).Distinct().ToList();
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
@@ -133,7 +134,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
             foreach (var endpoint in endpoints.Where(e => e.MerchantId == evt.MerchantId && e.CreatedAt <= evt.CreatedAt && e.Matches(evt.Type)))
                 await InsertDeliveryAsync(db, evt, endpoint, now, retryUntil, ct);
         var ids = events.Select(e => e.Id).ToList();
-        await db.Events.Where(e => ids.Contains(e.Id) && e.FannedOutAt == null).ExecuteUpdateAsync(s => s.SetProperty(e => e.FannedOutAt, now), ct);
+        await db.PendingFanOuts.Where(q => ids.Contains(q.EventId)).ExecuteDeleteAsync(ct);
         return events.Count;
     }
 

@@ -520,10 +520,6 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(20000)")
                         .HasColumnName("data");
 
-                    b.Property<DateTime?>("FannedOutAt")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("fanned_out_at");
-
                     b.Property<string>("MerchantId")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -544,10 +540,6 @@ namespace KnowPay.Data.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_events");
-
-                    b.HasIndex("CreatedAt")
-                        .HasDatabaseName("ix_events_not_fanned_out")
-                        .HasFilter("fanned_out_at IS NULL");
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_events_merchant_id_id");
@@ -774,6 +766,29 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasDatabaseName("ix_payouts_merchant_id_creator_id_currency_sequence");
 
                     b.ToTable("payouts", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.PendingFanOut", b =>
+                {
+                    b.Property<string>("EventId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("event_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.HasKey("EventId")
+                        .HasName("pk_events_to_fan_out");
+
+                    b.ToTable("events_to_fan_out", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.Product", b =>

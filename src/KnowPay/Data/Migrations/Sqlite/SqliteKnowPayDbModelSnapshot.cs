@@ -513,10 +513,6 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("data");
 
-                    b.Property<DateTime?>("FannedOutAt")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("fanned_out_at");
-
                     b.Property<string>("MerchantId")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -537,10 +533,6 @@ namespace KnowPay.Data.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_events");
-
-                    b.HasIndex("CreatedAt")
-                        .HasDatabaseName("ix_events_not_fanned_out")
-                        .HasFilter("fanned_out_at IS NULL");
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_events_merchant_id_id");
@@ -767,6 +759,29 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_payouts_merchant_id_creator_id_currency_sequence");
 
                     b.ToTable("payouts", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.PendingFanOut", b =>
+                {
+                    b.Property<string>("EventId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.HasKey("EventId")
+                        .HasName("pk_events_to_fan_out");
+
+                    b.ToTable("events_to_fan_out", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.Product", b =>

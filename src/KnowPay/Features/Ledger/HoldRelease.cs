@@ -17,6 +17,9 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IConfiguration conf
 {
     public const string SourceType = "hold_release";
     public string Name => "hold_release";
+    /// <summary><c>Ledger:ReleaseEverySeconds</c> (default 300): holds last days, and each run scans the payments of the
+    /// look-back window, so it need not run on every 5 s tick.</summary>
+    public TimeSpan Every => TimeSpan.FromSeconds(config.GetValue("Ledger:ReleaseEverySeconds", 300.0));
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {

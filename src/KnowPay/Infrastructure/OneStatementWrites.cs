@@ -72,6 +72,34 @@ public static class OneStatementWrites
         return true;
     }
 
+    /// <summary>
+    /// Ships everything the change tracker holds as ONE statement instead of SaveChanges' one statement per row (PostgreSQL
+    /// only; the statement is its own implicit transaction, all or nothing): for a use case whose rows are all new, or
+    /// updated by key, with nothing to decide in between — order creation's order, payment and Idempotency-Key answer.
+    /// Unlike SaveChanges an UPDATE that finds no row is not an error, so only use it for rows that are known to exist
+    /// (the request's own claimed key). False when the rows cannot be shipped this way: nothing was sent, use SaveChanges.
+    /// On success the tracked entities are accepted as saved.
+    /// </summary>
+    public static async Task<bool> TrySaveAsync(KnowPayDb db, CancellationToken ct)
+    {
+        if (!db.IsPostgres || db.Database.CurrentTransaction is not null) return false;
+        await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
+        var sql = new StringBuilder("WITH go AS (SELECT 1)");
+        if (!TryAppend(db, sql, command, "go")) return false;
+        command.CommandText = sql.Append("\nSELECT 1").ToString();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await command.ExecuteNonQueryAsync(ct);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+        db.ChangeTracker.AcceptAllChanges();
+        return true;
+    }
+
     static string Parameter(NpgsqlCommand command, IProperty property, PropertyEntry value)
     {
         var raw = value.CurrentValue;

@@ -65,7 +65,6 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     var load = new Load(kp.BaseUrl, secret);
     var hot = await load.CatalogAsync(1);
     var spread = await load.CatalogAsync(opts.Spread);
-    if (pgStats && provider == "postgres") await db.ResetStatementStatsAsync();
     Console.WriteLine($"[{provider}] KnowPay up at {kp.BaseUrl}; catalog: 1 hot product, {opts.Spread} spread creators/products");
 
     // Background cost: CPU of KnowPay and PostgreSQL with no load (jobs, webhook dispatcher, telemetry), in ms per second,
@@ -107,6 +106,8 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
 
     // Warm-up, not reported: the JIT tiers KnowPay up (≈ 3 ms of extra CPU per order in the first seconds otherwise).
     await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
+    // Statement and WAL statistics from here on, so that they cover exactly the orders the runs count (warm-up excluded).
+    if (pgStats && provider == "postgres") await db.ResetStatementStatsAsync();
     foreach (var c in opts.Concurrency)
     {
         await Run("spread", c, spread);

@@ -31,9 +31,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                 name: "ix_events_not_fanned_out",
                 table: "events");
 
-            migrationBuilder.DropColumn(
-                name: "fanned_out_at",
-                table: "events");
+            // SQLite's own DROP COLUMN (3.35+) instead of EF's table rebuild, which has to switch foreign keys off outside the
+            // migration's transaction (and warns about it on every fresh database).
+            migrationBuilder.Sql("ALTER TABLE \"events\" DROP COLUMN \"fanned_out_at\";");
         }
 
         /// <inheritdoc />

@@ -44,13 +44,13 @@ public static class Idempotency
             {
                 await using var command = db.Database.GetDbConnection().CreateCommand();
                 command.CommandText = ClaimSql(inFlight, command);
-                inFlight.Claimed = await command.ExecuteScalarAsync(http.RequestAborted) is not null;
+                inFlight.Claim = await command.ExecuteScalarAsync(http.RequestAborted) is not null ? KeyClaim.Claimed : KeyClaim.Taken;
             }
             finally
             {
                 await db.Database.CloseConnectionAsync();
             }
-            if (!inFlight.Claimed)
+            if (inFlight.Claim == KeyClaim.Taken)
             {
                 await AnswerRepeatAsync(http, db, inFlight);
                 return;
@@ -72,23 +72,23 @@ public static class Idempotency
             http.Response.Body = realBody;
             // A handler that stored its answer in its own commit (StageAnswer) is done: that commit holds the order and the
             // answer together, so even a later failure must not release the key (a retry would do the work twice).
-            if (!inFlight.StoredByHandler && !inFlight.Taken)
+            if (!inFlight.StoredByHandler && inFlight.Claim != KeyClaim.Taken)
             {
                 // Its own DbContext: the handler's context may be mid-transaction or broken afterwards.
                 await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
                 var own = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
                 var now = clock.GetUtcNow().UtcDateTime;
-                if (!inFlight.Claimed)
+                if (inFlight.Claim == KeyClaim.NotYet)
                 {
                     // Answered before the handler claimed the key (a validation problem): stored as answered. If the key is
                     // already held, this request is a retry (or reuse) of that one and is answered as such, like any other.
-                    if (completed)
-                        inFlight.Taken = 0 == await own.Database.ExecuteSqlAsync($"""
+                    if (completed && 0 == await own.Database.ExecuteSqlAsync($"""
                             INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at, status_code, content_type, response_body, completed_at)
                             VALUES ({inFlight.MerchantId}, {inFlight.Key}, {inFlight.RequestHash}, {inFlight.Path}, {inFlight.CreatedAt},
                                     {http.Response.StatusCode}, {http.Response.ContentType}, {captured.ToArray()}, {now})
                             ON CONFLICT DO NOTHING
-                            """, CancellationToken.None);
+                            """, CancellationToken.None))
+                        inFlight.Claim = KeyClaim.Taken;
                 }
                 else if (completed)
                     await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteUpdateAsync(s => s
@@ -100,7 +100,7 @@ public static class Idempotency
                     await own.IdempotencyRecords.Where(r => r.MerchantId == merchant.Id && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
             }
         }
-        if (inFlight.Taken)
+        if (inFlight.Claim == KeyClaim.Taken)
         {
             // The handler found the key claimed by an earlier request: answer as that request's replay (nothing was written).
             http.Response.Clear();
@@ -118,6 +118,10 @@ public static class Idempotency
         ClaimedByHandler() { }
     }
 
+    /// <summary>Where the arbiter insert stands: not run yet (a handler that claims the key itself has not reached its first
+    /// round trip), won (this request executes), or lost (an earlier request holds the key: answer as its replay).</summary>
+    enum KeyClaim { NotYet, Claimed, Taken }
+
     /// <summary>The Idempotency-Key this request executes (absent when the request carries none).</summary>
     sealed class InFlightKey(string merchantId, string key, string requestHash, string path, DateTime createdAt)
     {
@@ -126,21 +130,18 @@ public static class Idempotency
         public string RequestHash { get; } = requestHash;
         public string Path { get; } = path;
         public DateTime CreatedAt { get; } = createdAt;
-        /// <summary>The arbiter insert succeeded: this request executes.</summary>
-        public bool Claimed { get; set; }
-        /// <summary>The arbiter insert found the key taken: the middleware answers as the first request's replay.</summary>
-        public bool Taken { get; set; }
+        public KeyClaim Claim { get; set; }
         public bool StoredByHandler { get; set; }
     }
 
     /// <summary>
     /// For a handler marked <see cref="ClaimedByHandler"/>: the arbiter insert as a statement to put FIRST in the handler's
     /// first command (performance: one round trip for the claim and the handler's first read). It returns one row when this
-    /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed"/>.
+    /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed(HttpContext, bool)"/>.
     /// Null when the request carries no key. Plain SQL, the same on PostgreSQL and SQLite.
     /// </summary>
     public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command) =>
-        http.Items[typeof(InFlightKey)] is InFlightKey { Claimed: false } inFlight ? ClaimSql(inFlight, command) : null;
+        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command) : null;
 
     static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command)
     {
@@ -160,8 +161,7 @@ public static class Idempotency
     public static void Claimed(HttpContext http, bool claimed)
     {
         if (http.Items[typeof(InFlightKey)] is not InFlightKey inFlight) return;
-        inFlight.Claimed = claimed;
-        inFlight.Taken = !claimed;
+        inFlight.Claim = claimed ? KeyClaim.Claimed : KeyClaim.Taken;
     }
 
     /// <summary>The handler's result when the key was taken: the middleware replaces it with the earlier request's answer.</summary>
@@ -176,7 +176,7 @@ public static class Idempotency
     /// </summary>
     public static void StageAnswer(HttpContext http, KnowPayDb db, int statusCode, string contentType, byte[] body, DateTime now)
     {
-        if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claimed: true } inFlight) return;
+        if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claim: KeyClaim.Claimed } inFlight) return;
         var record = new IdempotencyRecord { MerchantId = inFlight.MerchantId, Key = inFlight.Key, RequestHash = "", Path = "" };
         db.IdempotencyRecords.Attach(record);
         record.StatusCode = statusCode;

@@ -130,8 +130,11 @@ public sealed class PaidOrderTests(Servers servers)
         await server.RunJobAsync("payment_poller", DateTime.UtcNow);
         Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{order["id"]}"))["status"]);
 
+        var awaited = server.Services.GetRequiredService<KnowPay.Features.Payments.AwaitedPayments>();
+        Assert.True(awaited.Remembers(paymentId));
         await server.RunJobAsync("payment_poller", DateTime.UtcNow.AddMinutes(2));
         Assert.Equal("paid", (string?)(await m.GetOkAsync($"/v1/orders/{order["id"]}"))["status"]);
+        Assert.False(awaited.Remembers(paymentId)); // the query's confirmation took the remembered rows, as a notification would
         var stored = await server.QueryAsync(d => d.Payments.SingleAsync(p => p.Id == paymentId));
         Assert.Equal("query", stored.ConfirmedBy);
         Assert.Equal(PaymentStatus.Succeeded, stored.Status);

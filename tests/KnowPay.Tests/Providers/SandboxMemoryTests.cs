@@ -20,7 +20,8 @@ public sealed class SandboxMemoryTests(Servers servers)
         var before = options.MaxTrades;
         try
         {
-            // Room for exactly the trades below: the first is paid (finished), the second stays open.
+            // The first trade is paid (finished), the second stays open; then MaxTrades 0 puts every trade over the limit,
+            // so the next creation must forget every finished one and keep every open one.
             var paid = (string)(await m.PaymentAsync((string)(await m.OrderAsync(productId, customer: "a"))["id"]!))["id"]!;
             await m.BuyerPaysAsync(paid);
             var open = (string)(await m.PaymentAsync((string)(await m.OrderAsync(productId, customer: "b"))["id"]!))["id"]!;

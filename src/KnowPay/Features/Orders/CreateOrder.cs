@@ -45,22 +45,10 @@ public static class CreateOrder
         db.Orders.Add(order!);
         var view = OrderView.From(order!, checkout.UrlFor(order!));
         var answer = CreatedJson<OrderView>.For($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
-        // Order, payment and the Idempotency-Key's stored answer in ONE commit. On PostgreSQL as ONE statement (data-modifying
-        // CTEs: one round trip, one implicit transaction, all or nothing); should the rows not fit that, one SaveChanges
-        // batch without BEGIN/COMMIT, which PostgreSQL also runs as one implicit transaction. SQLite keeps EF's transaction.
+        // Order, payment and the Idempotency-Key's stored answer in ONE commit: on PostgreSQL as ONE statement (data-modifying
+        // CTEs: one round trip, one implicit transaction, all or nothing), elsewhere in SaveChanges' transaction.
         Idempotency.StageAnswer(http, db, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
-        if (!await OneStatementWrites.TrySaveAsync(db, ct))
-        {
-            if (db.IsPostgres) db.Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
-            try
-            {
-                await db.SaveChangesAsync(ct);
-            }
-            finally
-            {
-                db.Database.AutoTransactionBehavior = AutoTransactionBehavior.WhenNeeded;
-            }
-        }
+        if (!await OneStatementWrites.TrySaveAsync(db, ct)) await db.SaveChangesAsync(ct);
         Idempotency.MarkStored(http);
         if (payment is not null)
         {

@@ -12,7 +12,7 @@ namespace KnowPay.Features.Orders;
 /// Expires pending orders past their expiry: every pending payment is closed at its provider first; if the
 /// provider says the buyer paid in the meantime, the payment is confirmed instead and the order is not expired.
 /// </summary>
-public sealed class OrderExpiry(IServiceScopeFactory scopes, TimeProvider clock, ILogger<OrderExpiry> log) : IJob
+public sealed class OrderExpiry(IServiceScopeFactory scopes, TimeProvider clock, AwaitedPayments awaited, ILogger<OrderExpiry> log) : IJob
 {
     public string Name => "order_expiry";
 
@@ -39,7 +39,7 @@ public sealed class OrderExpiry(IServiceScopeFactory scopes, TimeProvider clock,
                     {
                         paid = true;
                         await ConfirmPayment.ApplyAsync(db, new PaidFact(payment.Provider, payment.Id, state.ProviderTradeNo,
-                            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct);
+                            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct, awaited);
                     }
                     else
                     {

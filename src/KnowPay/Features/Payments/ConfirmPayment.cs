@@ -23,14 +23,15 @@ public enum ConfirmOutcome { Confirmed, AlreadyConfirmed, UnknownPayment, Mismat
 /// </summary>
 public static class ConfirmPayment
 {
-    /// <param name="awaited">When given and this node started the payment, its remembered rows replace the first read.</param>
+    /// <param name="awaited">When this node started the payment, its remembered rows replace the first read (and are taken,
+    /// whichever path — notification or query — confirms it).</param>
     public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
-        AwaitedPayments? awaited = null)
+        AwaitedPayments awaited)
     {
         // The payment and its order in one read (the order is only a prediction: the write re-checks it).
         Payment? rememberedPayment = null;
         Order? rememberedOrder = null;
-        var remembered = awaited?.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder) == true;
+        var remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
         var read = remembered
             ? new { Payment = rememberedPayment!, Order = rememberedOrder! }
             : await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId && p.Provider == fact.Provider)
@@ -58,7 +59,7 @@ public static class ConfirmPayment
             return fast;
         }
         // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
-        if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct);
+        if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct, awaited);
 
         var strategy = db.Database.CreateExecutionStrategy();
         return await strategy.ExecuteAsync(async () =>

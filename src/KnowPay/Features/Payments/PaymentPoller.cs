@@ -12,7 +12,7 @@ namespace KnowPay.Features.Payments;
 /// a paid trade is confirmed exactly as a notification would; a closed or failed one marks the payment failed.
 /// Safe on any number of nodes: confirmation and failure are conditional updates.
 /// </summary>
-public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<PaymentPoller> log) : IJob
+public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, AwaitedPayments awaited, ILogger<PaymentPoller> log) : IJob
 {
     public string Name => "payment_poller";
 
@@ -37,7 +37,7 @@ public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration co
                 if (state.Status == TradeStatus.Paid)
                 {
                     var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact(payment.Provider, payment.Id, state.ProviderTradeNo,
-                        state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct);
+                        state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct, awaited);
                     if (outcome == ConfirmOutcome.Confirmed) confirmed++;
                 }
                 else if (state.Status is TradeStatus.Failed or TradeStatus.Closed)

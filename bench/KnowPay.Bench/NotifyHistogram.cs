@@ -34,6 +34,20 @@ sealed class NotifyHistogram
         return h;
     }
 
+    /// <summary>The sum of every sample of a counter in the /metrics text (all label sets), 0 when absent.</summary>
+    public static double Sum(string text, string metric)
+    {
+        double sum = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (!line.StartsWith(metric, StringComparison.Ordinal) || line.Length == metric.Length || line[metric.Length] is not ('{' or ' ')) continue;
+            var value = line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
+            if (line.IndexOf('{') < 0) value = line[metric.Length..].Trim().Split(' ')[0];
+            sum += double.Parse(value, CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+
     /// <summary>The observations between two snapshots.</summary>
     public NotifyHistogram Minus(NotifyHistogram earlier)
     {

@@ -145,6 +145,16 @@ public static class ConfirmPayment
         return paidAnotherWay;
     }
 
+    const string ConfirmationHead = """
+        WITH o AS (SELECT status FROM orders WHERE id = $1 FOR UPDATE),
+          won AS (UPDATE payments SET status = 'Succeeded', succeeded_at = $4, provider_paid_at = $5,
+                  provider_trade_no = COALESCE(provider_trade_no, $6), confirmed_by = $7,
+                  duplicate = ($3 = 'Paid')
+                  WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3
+                    AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)
+        """;
+    const string ConfirmationTail = "\nSELECT (SELECT count(*) FROM won), (SELECT status FROM payments WHERE id = $2)";
+
     /// <summary>
     /// PostgreSQL hot path (performance: one round trip and one commit instead of five round trips). The rows are staged
     /// by <see cref="Stage"/> from the order as read, then shipped as ONE autocommit statement:
@@ -179,17 +189,7 @@ public static class ConfirmPayment
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.PaidAt ?? now });                        // $5
             p.Add(new Npgsql.NpgsqlParameter { Value = (object?)fact.ProviderTradeNo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); // $6
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.Via });                                  // $7
-            var sql = new System.Text.StringBuilder("""
-                WITH o AS (SELECT status FROM orders WHERE id = $1 FOR UPDATE),
-                  won AS (UPDATE payments SET status = 'Succeeded', succeeded_at = $4, provider_paid_at = $5,
-                          provider_trade_no = COALESCE(provider_trade_no, $6), confirmed_by = $7,
-                          duplicate = ($3 = 'Paid')
-                          WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3
-                            AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)
-                """);
-            if (!OneStatementWrites.TryAppend(db, sql, command, "won")) return null;
-            sql.Append("\nSELECT (SELECT count(*) FROM won), (SELECT status FROM payments WHERE id = $2)");
-            command.CommandText = sql.ToString();
+            if (!OneStatementWrites.TryBuild(db, command, ConfirmationHead, "won", ConfirmationTail)) return null;
             await db.Database.OpenConnectionAsync(ct);
             try
             {

@@ -10,7 +10,7 @@ sealed record LoadSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, 
 sealed record LoadResult(
     int Concurrency, double? TargetRate, double PaidPerSecond, long Measured, long CountedTotal, long Errors, string? FirstError,
     double FlowP50, double FlowP99, double FlowMax, long NotifyCount, double NotifyP50, double NotifyP99, double NotifyMax, double PollsPerOrder,
-    double AllocKbPerOrder, double GcsPerThousandOrders);
+    double AllocKbPerOrder, double GcsPerThousandOrders, double GcPauseMsPerOrder);
 
 /// <summary>
 /// Virtual learners, each looping: create order (+ payment, in one call when Combined, else two calls) → the simulated
@@ -94,20 +94,20 @@ sealed class Load(string baseUrl, string secret)
         {
             // The histogram's cumulative buckets at the start and at the end of the measured window; the difference is the window.
             // Also KnowPay's allocated bytes and GC count (runtime meter), for the same window.
-            async Task<(NotifyHistogram Notify, double Allocated, double Gcs)> Snapshot(TimeSpan at)
+            async Task<(NotifyHistogram Notify, double Allocated, double Gcs, double Paused)> Snapshot(TimeSpan at)
             {
                 var wait = at - clock.Elapsed;
                 if (wait > TimeSpan.Zero) await Task.Delay(wait);
                 var text = await http.GetStringAsync("/metrics");
                 return (NotifyHistogram.Parse(text, "sandbox"), NotifyHistogram.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
-                    NotifyHistogram.Sum(text, "dotnet_gc_collections_total"));
+                    NotifyHistogram.Sum(text, "dotnet_gc_collections_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"));
             }
             var start = await Snapshot(measureFrom);
             var end = await Snapshot(measureTo);
-            return (end.Notify.Minus(start.Notify), end.Allocated - start.Allocated, end.Gcs - start.Gcs);
+            return (end.Notify.Minus(start.Notify), end.Allocated - start.Allocated, end.Gcs - start.Gcs, end.Paused - start.Paused);
         });
         await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
-        var (notify, allocated, gcs) = await notifyTask;
+        var (notify, allocated, gcs, paused) = await notifyTask;
 
         var all = flows.SelectMany(f => f).Order().ToArray();
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
@@ -115,7 +115,7 @@ sealed class Load(string baseUrl, string secret)
             P(0.50), P(0.99), all.Length == 0 ? 0 : all[^1],
             (long)notify.Count, notify.QuantileMs(0.50), notify.QuantileMs(0.99), notify.MaxMs(),
             counted == 0 ? 0 : (double)polls / counted,
-            measured == 0 ? 0 : allocated / 1024 / measured, measured == 0 ? 0 : gcs * 1000 / measured);
+            measured == 0 ? 0 : allocated / 1024 / measured, measured == 0 ? 0 : gcs * 1000 / measured, measured == 0 ? 0 : paused * 1000 / measured);
     }
 
     async Task<(string OrderId, string PaymentId)> StartAsync(string product, string customer, bool combined, string key)

@@ -222,9 +222,16 @@ public static class Idempotency
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(http.Request.Method + " " + http.Request.Path + "\n"));
-        var buffer = new byte[8192];
-        int read;
-        while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0) sha.AppendData(buffer, 0, read);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(8192); // not a new 8 KB per request
+        try
+        {
+            int read;
+            while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted)) > 0) sha.AppendData(buffer, 0, read);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
         http.Request.Body.Position = 0;
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }

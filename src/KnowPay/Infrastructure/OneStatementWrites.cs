@@ -31,7 +31,7 @@ public static class OneStatementWrites
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);
 
     static readonly ConcurrentDictionary<IEntityType, Table?> Tables = new();
-    static readonly ConcurrentDictionary<(string Head, string Guard, string Tail, string Shape), string> Statements = new();
+    static readonly ConcurrentDictionary<(string Head, string Guard, string Tail, int First, string Shape), string> Statements = new();
     const int MaxStatements = 1000; // shapes are few (one or two per use case); beyond this, build without keeping
     static int tableNumbers;
 
@@ -74,8 +74,9 @@ public static class OneStatementWrites
             shape[length++] = ',';
         }
 
-        var key = (head, guard, tail, new string(shape[..length]));
+        // The numbering of the rows' parameters starts after the caller's own: part of the shape.
         var first = command.Parameters.Count;
+        var key = (head, guard, tail, first, new string(shape[..length]));
         var text = Statements.TryGetValue(key, out var known) ? known : null;
         // Values: in exactly the order in which Build numbers them.
         foreach (var (entry, table, columns) in entries)

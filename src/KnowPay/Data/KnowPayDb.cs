@@ -31,7 +31,9 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Payout> Payouts => Set<Payout>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
 
-    public bool IsPostgres => Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
+    /// <summary>Read once per context instance (contexts are pooled): EF's ProviderName looks up its assembly's name on every call.</summary>
+    public bool IsPostgres => isPostgres ??= Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
+    bool? isPostgres;
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configuration)
     {

@@ -139,21 +139,31 @@ public static class Idempotency
     /// first command (performance: one round trip for the claim and the handler's first read). It returns one row when this
     /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed(HttpContext, bool)"/>.
     /// Null when the request carries no key. Plain SQL, the same on PostgreSQL and SQLite.
+    /// <paramref name="asynchronousCommit"/> (PostgreSQL only): the claim's implicit transaction commits without waiting for
+    /// its WAL flush (the returned value is <c>set_config('synchronous_commit', 'off', true)</c>, evaluated only when the
+    /// claim row is written: no extra statement). Only for a handler whose own write follows with a synchronous commit and
+    /// whose provider call may safely run twice if a crash loses the claim (see CreateOrder).
     /// </summary>
-    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command) =>
-        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command) : null;
+    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit = false) =>
+        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit) : null;
 
-    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command)
+    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit = false)
     {
         command.AddParameter("@ik_merchant", inFlight.MerchantId);
         command.AddParameter("@ik_key", inFlight.Key);
         command.AddParameter("@ik_hash", inFlight.RequestHash);
         command.AddParameter("@ik_path", inFlight.Path);
         command.AddParameter("@ik_created", inFlight.CreatedAt);
-        return """
-            INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-            VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING 1;
-            """;
+        return asynchronousCommit
+            ? """
+              INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+              VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING
+              RETURNING set_config('synchronous_commit', 'off', true);
+              """
+            : """
+              INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+              VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING 1;
+              """;
     }
 
     /// <summary>What the claim statement returned: true = this request executes; false = the handler must write nothing and

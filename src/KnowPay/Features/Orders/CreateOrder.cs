@@ -74,14 +74,13 @@ public static class CreateOrder
         try
         {
             await using var command = db.Database.GetDbConnection().CreateCommand();
-            var claim = http is null ? null : Idempotency.ClaimSql(http, command);
             // The claim's commit need not wait for its WAL flush (PostgreSQL: synchronous_commit off for this one implicit
             // transaction): nothing else is written before the order's own commit, which is synchronous and flushes the WAL up
             // to and including the claim. A crash that loses the claim has therefore lost the order as well, and the client's
-            // retry with the same key starts afresh, as after any failure before that commit. One WAL flush fewer per order.
-            // (set_config(…, true) rather than SET LOCAL, which would log a warning: the batch is an implicit transaction.)
-            var asyncCommit = claim is not null && db.IsPostgres;
-            if (asyncCommit) claim = "SELECT set_config('synchronous_commit', 'off', true);\n" + claim;
+            // retry with the same key starts afresh, as after any failure before that commit (at worst the provider was asked
+            // for a trade that nobody is shown). One WAL flush fewer per order. (set_config(…, true) in the claim's RETURNING
+            // rather than SET LOCAL, which would log a warning: the batch is an implicit transaction.)
+            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: db.IsPostgres);
             var customer = customerId is not null
                 ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
                 : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
@@ -96,7 +95,6 @@ public static class CreateOrder
             command.AddParameter("@currency", currency);
             command.AddParameter("@customer", (object?)customerId ?? externalId!);
             await using var reader = await command.ExecuteReaderAsync(ct);
-            if (asyncCommit) await reader.NextResultAsync(ct);
             if (claim is not null)
             {
                 var claimed = await reader.ReadAsync(ct);

@@ -153,7 +153,9 @@ public static class ConfirmPayment
                   WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3
                     AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)
         """;
-    const string ConfirmationTail = "\nSELECT (SELECT count(*) FROM won), (SELECT status FROM payments WHERE id = $2)";
+    // The payment's status is only read when the statement did not win (an InitPlan runs when first needed).
+    const string ConfirmationTail =
+        "\nSELECT (SELECT count(*) FROM won), CASE WHEN EXISTS (SELECT 1 FROM won) THEN NULL ELSE (SELECT status FROM payments WHERE id = $2) END";
 
     /// <summary>
     /// PostgreSQL hot path (performance: one round trip and one commit instead of five round trips). The rows are staged
@@ -164,7 +166,7 @@ public static class ConfirmPayment
     ///              AND (SELECT status FROM o) = @statusAsRead RETURNING 1),             -- exactly once, and only if the prediction holds
     ///      w0  AS (UPDATE orders … WHERE … AND EXISTS (SELECT 1 FROM won)),               -- the staged rows, all guarded by won
     ///      w1  AS (INSERT INTO ledger_journals … WHERE EXISTS (SELECT 1 FROM won)), …
-    /// SELECT (SELECT count(*) FROM won), (SELECT status FROM payments WHERE id = @payment)
+    /// SELECT (SELECT count(*) FROM won), CASE WHEN EXISTS (SELECT 1 FROM won) THEN NULL ELSE (SELECT status FROM payments WHERE id = @payment) END
     /// </code>
     /// Null means "not decided here" (the order changed since it was read, or the staged rows cannot be shipped this
     /// way): the caller then runs the general transaction, which re-reads everything.

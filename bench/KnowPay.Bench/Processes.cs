@@ -52,8 +52,10 @@ sealed class Postgres : IAsyncDisposable
     public required int Port { get; init; }
     public bool KeepLog { get; init; }
     public string Admin => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false";
-    public string Database(string name, int maxPool = 100) =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true;Maximum Pool Size={maxPool}";
+    /// <summary>A connection string to one database; without <paramref name="maxPool"/> the pool size is left to the client
+    /// (KnowPay's own default, 16; Npgsql's, 100, for the runner's checks).</summary>
+    public string Database(string name, int? maxPool = null) =>
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Pooling=true" + (maxPool is { } n ? $";Maximum Pool Size={n}" : "");
 
     /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement with its executed plan (auto_explain; for checking the hot path's SQL, not for timing);
     /// <paramref name="statementStats"/> loads pg_stat_statements (calls, time and WAL per statement; adds overhead, don't time with it).</summary>

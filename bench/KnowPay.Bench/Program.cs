@@ -27,7 +27,9 @@ if (opts.Scenario is "all" or "postgres")
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
     await pg.CreateDatabaseAsync("knowpay_bench");
-    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench"), pg.PostmasterPid);
+    // KnowPay's pool: its own default (16 connections) unless --max-pool N says otherwise.
+    int? maxPool = Array.IndexOf(args, "--max-pool") is var mp and >= 0 ? int.Parse(args[mp + 1], CultureInfo.InvariantCulture) : null;
+    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench", maxPool), pg.PostmasterPid);
     // pgbench itself moves by up to 1.7× between runs on this VM (disk flush latency): measure it again at the end and report both.
     report.PgbenchTpsAtEnd = await pg.PgbenchAsync(opts.PgbenchSeconds, initialize: false);
     Console.WriteLine($"pgbench again after the runs: {report.PgbenchTpsAtEnd:F0} tps");

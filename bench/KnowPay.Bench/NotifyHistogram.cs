@@ -28,8 +28,7 @@ sealed class NotifyHistogram
             var le = line.IndexOf("le=\"", StringComparison.Ordinal) + 4;
             var bound = line[le..line.IndexOf('"', le)];
             var upper = bound == "+Inf" ? double.PositiveInfinity : double.Parse(bound, CultureInfo.InvariantCulture);
-            var value = double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-            h.cumulative[upper] = h.cumulative.GetValueOrDefault(upper) + value;
+            h.cumulative[upper] = h.cumulative.GetValueOrDefault(upper) + ValueOf(line, Metric.Length);
         }
         return h;
     }
@@ -41,11 +40,16 @@ sealed class NotifyHistogram
         foreach (var line in text.Split('\n'))
         {
             if (!line.StartsWith(metric, StringComparison.Ordinal) || line.Length == metric.Length || line[metric.Length] is not ('{' or ' ')) continue;
-            var value = line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0];
-            if (line.IndexOf('{') < 0) value = line[metric.Length..].Trim().Split(' ')[0];
-            sum += double.Parse(value, CultureInfo.InvariantCulture);
+            sum += ValueOf(line, metric.Length);
         }
         return sum;
+    }
+
+    /// <summary>The sample's value: the first field after the metric name and its labels (if any).</summary>
+    static double ValueOf(string line, int nameLength)
+    {
+        var labelsEnd = line.LastIndexOf('}');
+        return double.Parse(line[(labelsEnd >= 0 ? labelsEnd + 1 : nameLength)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
     }
 
     /// <summary>The observations between two snapshots.</summary>

@@ -27,9 +27,7 @@ if (opts.Scenario is "all" or "postgres")
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
     await pg.CreateDatabaseAsync("knowpay_bench");
-    // KnowPay's pool: its own default (16 connections) unless --max-pool N says otherwise.
-    int? maxPool = Array.IndexOf(args, "--max-pool") is var mp and >= 0 ? int.Parse(args[mp + 1], CultureInfo.InvariantCulture) : null;
-    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench", maxPool), pg.PostmasterPid);
+    report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench", opts.MaxPool), pg.PostmasterPid);
     // pgbench itself moves by up to 1.7× between runs on this VM (disk flush latency): measure it again at the end and report both.
     report.PgbenchTpsAtEnd = await pg.PgbenchAsync(opts.PgbenchSeconds, initialize: false);
     Console.WriteLine($"pgbench again after the runs: {report.PgbenchTpsAtEnd:F0} tps");
@@ -147,7 +145,9 @@ static string FindRoot()
     throw new InvalidOperationException("KnowPay.slnx not found above the current directory");
 }
 
-sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild)
+/// <param name="MaxPool">KnowPay's PostgreSQL pool (<c>--max-pool N</c>); null = KnowPay's own default (16 connections).</param>
+sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild,
+    int? MaxPool)
 {
     public static Options Parse(string[] args)
     {
@@ -163,7 +163,8 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
             int.Parse(Arg("--spread") ?? (smoke ? "10" : "1000"), CultureInfo.InvariantCulture),
             int.Parse(Arg("--pgbench-seconds") ?? (smoke ? "2" : "20"), CultureInfo.InvariantCulture),
             (Arg("--flow") ?? "combined") == "combined",
-            args.Contains("--no-build"));
+            args.Contains("--no-build"),
+            Arg("--max-pool") is { } pool ? int.Parse(pool, CultureInfo.InvariantCulture) : null);
     }
 }
 

@@ -31,9 +31,9 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Payout> Payouts => Set<Payout>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
 
-    /// <summary>Read once per context instance (contexts are pooled): EF's ProviderName looks up its assembly's name on every call.</summary>
-    public bool IsPostgres => isPostgres ??= Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
-    bool? isPostgres;
+    /// <summary>The subclass says it: <see cref="PostgresKnowPayDb"/> is only ever configured with Npgsql (Database.cs, the
+    /// design-time factory). Not <c>Database.ProviderName</c>, which looks up its assembly's name on every call (hot path).</summary>
+    public bool IsPostgres => this is PostgresKnowPayDb;
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configuration)
     {

@@ -154,17 +154,13 @@ public static class Idempotency
         command.AddParameter("@ik_hash", inFlight.RequestHash);
         command.AddParameter("@ik_path", inFlight.Path);
         command.AddParameter("@ik_created", inFlight.CreatedAt);
-        return asynchronousCommit
-            ? """
-              INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-              VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING
-              RETURNING set_config('synchronous_commit', 'off', true);
-              """
-            : """
-              INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-              VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING 1;
-              """;
+        return asynchronousCommit ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n" : ClaimInsert + " 1;\n";
     }
+
+    const string ClaimInsert = """
+        INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
+        VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING
+        """;
 
     /// <summary>What the claim statement returned: true = this request executes; false = the handler must write nothing and
     /// return <see cref="AnsweredByFirstRequest"/> (the middleware answers as the earlier request's replay).</summary>

@@ -31,7 +31,7 @@ public static class OneStatementWrites
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);
 
     static readonly ConcurrentDictionary<IEntityType, Table?> Tables = new();
-    static readonly ConcurrentDictionary<(string Head, string Guard, string Tail, int First, string Shape), string> Statements = new();
+    static readonly ConcurrentDictionary<(string Head, string Guard, string Tail, string Shape), string> Statements = new();
     const int MaxStatements = 1000; // shapes are few (one or two per use case); beyond this, build without keeping
     static int tableNumbers;
 
@@ -45,8 +45,6 @@ public static class OneStatementWrites
     public static bool TryBuild(KnowPayDb db, NpgsqlCommand command, string head, string guard, string tail)
     {
         var entries = new List<(EntityEntry Entry, Table Table, ulong Columns)>();
-        Span<char> shape = stackalloc char[512];
-        var length = 0;
         foreach (var entry in db.ChangeTracker.Entries())
         {
             if (entry.State is EntityState.Unchanged or EntityState.Detached) continue;
@@ -64,34 +62,32 @@ public static class OneStatementWrites
                 if (ships) columns |= 1UL << c;
             }
             entries.Add((entry, table, columns));
-            if (length + 20 > shape.Length) return false;
-            shape[length++] = entry.State == EntityState.Added ? 'A' : 'M';
-            table.Number.TryFormat(shape[length..], out var n);
-            length += n;
-            shape[length++] = ':';
-            columns.TryFormat(shape[length..], out n, "x");
-            length += n;
-            shape[length++] = ',';
         }
 
-        // The numbering of the rows' parameters starts after the caller's own: part of the shape.
+        // The shape: per staged row its state, table and shipped columns; the rows' parameters are numbered after the
+        // caller's own, so where those end is part of it too.
         var first = command.Parameters.Count;
-        var key = (head, guard, tail, first, new string(shape[..length]));
-        var text = Statements.TryGetValue(key, out var known) ? known : null;
-        // Values: in exactly the order in which Build numbers them.
+        var shape = new System.Runtime.CompilerServices.DefaultInterpolatedStringHandler(0, 0, null, stackalloc char[256]);
+        shape.AppendFormatted(first);
         foreach (var (entry, table, columns) in entries)
         {
+            shape.AppendLiteral(entry.State == EntityState.Added ? ",A" : ",M");
+            shape.AppendFormatted(table.Number);
+            shape.AppendLiteral(":");
+            shape.AppendFormatted(columns, "x");
+        }
+        var key = (head, guard, tail, shape.ToStringAndClear());
+        var text = Statements.TryGetValue(key, out var known) ? known : null;
+        // Values: in exactly the order in which Build numbers them (a modified row with nothing modified is "SELECT 1").
+        foreach (var (entry, table, columns) in entries)
+        {
+            var modified = entry.State == EntityState.Modified;
+            if (modified && columns == 0) continue;
             var values = entry.CurrentValues;
-            if (entry.State == EntityState.Added)
-            {
-                for (var c = 0; c < table.Columns.Length; c++)
-                    if ((columns & (1UL << c)) != 0) Add(command, table.Columns[c], values[table.Columns[c].Property]);
-                continue;
-            }
-            if (columns == 0) continue; // nothing modified: Build writes "SELECT 1"
             for (var c = 0; c < table.Columns.Length; c++)
                 if ((columns & (1UL << c)) != 0) Add(command, table.Columns[c], values[table.Columns[c].Property]);
-            foreach (var column in table.Key) Add(command, column, values[column.Property]);
+            if (modified)
+                foreach (var column in table.Key) Add(command, column, values[column.Property]);
         }
         if (text is null)
         {

@@ -10,7 +10,7 @@ sealed record LoadSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, 
 sealed record LoadResult(
     int Concurrency, double? TargetRate, double PaidPerSecond, long Measured, long CountedTotal, long Errors, string? FirstError,
     double FlowP50, double FlowP99, double FlowMax, long NotifyCount, double NotifyP50, double NotifyP99, double NotifyMax, double PollsPerOrder,
-    double AllocKbPerOrder, double GcsPerThousandOrders, double GcPauseMsPerOrder);
+    double AllocKbPerOrder, double GcsPerThousandOrders, double GcPauseMsPerOrder, double JitMsPerOrder);
 
 /// <summary>
 /// Virtual learners, each looping: create order (+ payment, in one call when Combined, else two calls) → the simulated
@@ -93,21 +93,22 @@ sealed class Load(string baseUrl, string secret)
         var notifyTask = Task.Run(async () =>
         {
             // The histogram's cumulative buckets at the start and at the end of the measured window; the difference is the window.
-            // Also KnowPay's allocated bytes and GC count (runtime meter), for the same window.
-            async Task<(NotifyHistogram Notify, double Allocated, double Gcs, double Paused)> Snapshot(TimeSpan at)
+            // Also KnowPay's allocated bytes, GC count and pauses, and JIT time (runtime meter), for the same window.
+            async Task<(NotifyHistogram Notify, double Allocated, double Gcs, double Paused, double Jit)> Snapshot(TimeSpan at)
             {
                 var wait = at - clock.Elapsed;
                 if (wait > TimeSpan.Zero) await Task.Delay(wait);
                 var text = await http.GetStringAsync("/metrics");
                 return (NotifyHistogram.Parse(text, "sandbox"), NotifyHistogram.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
-                    NotifyHistogram.Sum(text, "dotnet_gc_collections_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"));
+                    NotifyHistogram.Sum(text, "dotnet_gc_collections_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"),
+                    NotifyHistogram.Sum(text, JitSecondsMetric));
             }
             var start = await Snapshot(measureFrom);
             var end = await Snapshot(measureTo);
-            return (end.Notify.Minus(start.Notify), end.Allocated - start.Allocated, end.Gcs - start.Gcs, end.Paused - start.Paused);
+            return (end.Notify.Minus(start.Notify), end.Allocated - start.Allocated, end.Gcs - start.Gcs, end.Paused - start.Paused, end.Jit - start.Jit);
         });
         await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
-        var (notify, allocated, gcs, paused) = await notifyTask;
+        var (notify, allocated, gcs, paused, jit) = await notifyTask;
 
         var all = flows.SelectMany(f => f).Order().ToArray();
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
@@ -115,8 +116,15 @@ sealed class Load(string baseUrl, string secret)
             P(0.50), P(0.99), all.Length == 0 ? 0 : all[^1],
             (long)notify.Count, notify.QuantileMs(0.50), notify.QuantileMs(0.99), notify.MaxMs(),
             counted == 0 ? 0 : (double)polls / counted,
-            measured == 0 ? 0 : allocated / 1024 / measured, measured == 0 ? 0 : gcs * 1000 / measured, measured == 0 ? 0 : paused * 1000 / measured);
+            measured == 0 ? 0 : allocated / 1024 / measured, measured == 0 ? 0 : gcs * 1000 / measured, measured == 0 ? 0 : paused * 1000 / measured,
+            measured == 0 ? 0 : jit * 1000 / measured);
     }
+
+    /// <summary>KnowPay's cumulative JIT compilation time (runtime meter).</summary>
+    public const string JitSecondsMetric = "dotnet_jit_compilation_time_seconds_total";
+
+    /// <summary>KnowPay's JIT compilation time so far, in seconds.</summary>
+    public async Task<double> JitSecondsAsync() => NotifyHistogram.Sum(await http.GetStringAsync("/metrics"), JitSecondsMetric);
 
     async Task<(string OrderId, string PaymentId)> StartAsync(string product, string customer, bool combined, string key)
     {

@@ -138,6 +138,10 @@ sealed class KnowPayProcess : IAsyncDisposable
     /// <summary>Extra KnowPay command-line settings (--knowpay-args "…"), e.g. to switch jobs or the dispatcher off for a before/after.</summary>
     public static string ExtraArgs { get; set; } = "";
 
+    /// <summary>Extra environment of the KnowPay process only (--knowpay-env "NAME=value NAME2=value"), e.g. a runtime
+    /// setting for a before/after; the load generator keeps its own environment.</summary>
+    public static string ExtraEnv { get; set; } = "";
+
     /// <summary>Runs the admin CLI (which also applies the migrations) and returns (merchant id, secret key).</summary>
     public static async Task<(string MerchantId, string Secret)> CreateMerchantAsync(string root, string provider, string connection)
     {
@@ -154,6 +158,8 @@ sealed class KnowPayProcess : IAsyncDisposable
                    "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " + ExtraArgs;
         var psi = Shell.Info("dotnet", args, cwd: root);
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var pair in ExtraEnv.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            psi.Environment[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
         var p = Process.Start(psi)!;
         var kp = new KnowPayProcess { Process = p, BaseUrl = url };
         p.OutputDataReceived += (_, e) => { lock (kp.log) kp.log.AppendLine(e.Data); };

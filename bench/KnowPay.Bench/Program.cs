@@ -16,6 +16,7 @@ var failed = false;
 
 KnowPayProcess.Override = Array.IndexOf(args, "--knowpay") is var k and >= 0 ? Path.GetFullPath(args[k + 1]) : null;
 KnowPayProcess.ExtraArgs = Array.IndexOf(args, "--knowpay-args") is var ka and >= 0 ? args[ka + 1] : "";
+KnowPayProcess.ExtraEnv = Array.IndexOf(args, "--knowpay-env") is var ke and >= 0 ? args[ke + 1] : "";
 var pgStats = args.Contains("--pg-stats");
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 
@@ -99,13 +100,25 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         result.Runs.Add(run);
         if (problems.Count > 0) failed = true;
         Console.WriteLine($"[{provider}] {name,-7} c={concurrency,3}{(rate is null ? "" : $" rate={rate:F0}/s")}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} max {r.FlowMax:F0} ms  " +
-                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
+                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order, JIT {r.JitMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
                           (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)) + (r.FirstError is null ? "" : $"  first error: {r.FirstError}"));
         return r;
     }
 
     // Warm-up, not reported: the JIT tiers KnowPay up (≈ 3 ms of extra CPU per order in the first seconds otherwise).
+    // 20 s, then on in 5 s steps while KnowPay still spends more than 2 % of a step compiling (up to 60 s more): with
+    // both cores loaded the JIT's background thread drains its tier-up queue slowly, and 20 s left ≈ 5 s of compiling
+    // (≈ 0.35 ms per order) to the first measured run.
+    var warmup = System.Diagnostics.Stopwatch.StartNew();
     await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
+    for (var step = 0; step < (opts.Smoke ? 0 : 12); step++)
+    {
+        var jit0 = await load.JitSecondsAsync();
+        await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(5), spread, opts.Combined, null));
+        var jitMs = (await load.JitSecondsAsync() - jit0) * 1000;
+        if (jitMs < 100) break;
+    }
+    Console.WriteLine($"[{provider}] warm-up {warmup.Elapsed.TotalSeconds:F0} s (until KnowPay's JIT compiled < 2 % of a 5 s step)");
     // Statement and WAL statistics from here on, so that they cover exactly the orders the runs count (warm-up excluded).
     if (pgStats && provider == "postgres") await db.ResetStatementStatsAsync();
     foreach (var c in opts.Concurrency)
@@ -213,13 +226,13 @@ sealed class Report
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture, $"### {d.Database}");
             s.AppendLine();
-            s.AppendLine("| run | conc. | paid/s | flow p50 / p99 / max ms | notify p50 / p99 / max ms | CPU ms/order KnowPay / PG / bench | KnowPay alloc KB/order, GCs/1k, GC pause ms/order | errors | polls/order | paid counted = in DB | ledger checks |");
+            s.AppendLine("| run | conc. | paid/s | flow p50 / p99 / max ms | notify p50 / p99 / max ms | CPU ms/order KnowPay / PG / bench | KnowPay alloc KB/order, GCs/1k, GC pause ms/order, JIT ms/order | errors | polls/order | paid counted = in DB | ledger checks |");
             s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var r in d.Runs)
             {
                 var x = r.Result;
                 s.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F2} / {r.Cpu.PostgresMs:F2} / {r.Cpu.BenchMs:F2} | {x.AllocKbPerOrder:F0}, {x.GcsPerThousandOrders:F1}, {x.GcPauseMsPerOrder:F3} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
+                    $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F2} / {r.Cpu.PostgresMs:F2} / {r.Cpu.BenchMs:F2} | {x.AllocKbPerOrder:F0}, {x.GcsPerThousandOrders:F1}, {x.GcPauseMsPerOrder:F3}, {x.JitMsPerOrder:F3} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
             }
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{(d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread):F2}** (target ≥ 0.9)");

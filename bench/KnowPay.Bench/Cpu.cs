@@ -9,10 +9,32 @@ namespace KnowPay.Bench;
 /// </summary>
 static class Cpu
 {
-    public sealed record Sample(double KnowPay, double Postgres, double Bench);
+    public sealed record Sample(double KnowPay, double Postgres, double Bench, long KnowPaySwitches);
 
     public static Sample Take(int knowPayPid, int? postmasterPid) =>
-        new(Seconds(knowPayPid), postmasterPid is { } pm ? Seconds(pm) + Children(pm).Sum(Seconds) : 0, Seconds(Environment.ProcessId));
+        new(Seconds(knowPayPid), postmasterPid is { } pm ? Seconds(pm) + Children(pm).Sum(Seconds) : 0, Seconds(Environment.ProcessId), Switches(knowPayPid));
+
+    /// <summary>Context switches (voluntary + involuntary) of the process's live threads, from /proc/&lt;pid&gt;/task/*/status:
+    /// each is a thread going to sleep or being preempted, so per order they show how often KnowPay's work hops threads.</summary>
+    static long Switches(int pid)
+    {
+        long sum = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                            sum += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                }
+                catch (IOException) { } // the thread exited meanwhile
+            }
+        }
+        catch (IOException) { }
+        return sum;
+    }
 
     static double Seconds(int pid)
     {

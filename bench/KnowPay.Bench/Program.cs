@@ -87,7 +87,8 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         var cpu0 = Cpu.Take(kp.Process.Id, postmasterPid);
         var r = await load.RunAsync(new LoadSettings(concurrency, TimeSpan.FromSeconds(opts.Warmup), TimeSpan.FromSeconds(opts.Duration), products, opts.Combined, rate));
         var cpu1 = Cpu.Take(kp.Process.Id, postmasterPid);
-        var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench));
+        var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench),
+            r.CountedTotal == 0 ? 0 : (double)(cpu1.KnowPaySwitches - cpu0.KnowPaySwitches) / r.CountedTotal);
         double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
         await Task.Delay(500); // a timed-out order could still be confirmed late: let it land before counting
         var inDb = await db.PaidOrdersAsync(merchantId) - before;
@@ -100,7 +101,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         result.Runs.Add(run);
         if (problems.Count > 0) failed = true;
         Console.WriteLine($"[{provider}] {name,-7} c={concurrency,3}{(rate is null ? "" : $" rate={rate:F0}/s")}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} max {r.FlowMax:F0} ms  " +
-                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order, JIT {r.JitMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
+                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay {cpu.KnowPaySwitches:F1} context switches/order  alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order, JIT {r.JitMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
                           (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)) + (r.FirstError is null ? "" : $"  first error: {r.FirstError}"));
         return r;
     }
@@ -187,7 +188,7 @@ sealed record IdleCpu(string When, double KnowPayMsPerSecond, double PostgresMsP
 sealed record RunReport(string Name, LoadResult Result, long PaidInDatabase, bool ChecksPassed, List<string> Problems, double RssMb, CpuPerOrder Cpu);
 
 /// <summary>CPU milliseconds per paid order (warm-up included, as are its orders).</summary>
-sealed record CpuPerOrder(double KnowPayMs, double PostgresMs, double BenchMs);
+sealed record CpuPerOrder(double KnowPayMs, double PostgresMs, double BenchMs, double KnowPaySwitches);
 
 sealed class DatabaseReport
 {

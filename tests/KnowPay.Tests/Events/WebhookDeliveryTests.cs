@@ -197,4 +197,26 @@ public sealed class WebhookDeliveryTests
         Assert.DoesNotContain(receiver.Received, e => e.Type == "refund.succeeded");
         Assert.Equal(orderId, (string?)receiver.Received.Single(e => e.Type == "order.paid").Body["data"]!["id"]);
     }
+
+    [Fact]
+    public async Task BusyFanOutQueue_IsVacuumedByTheDispatcher_AfterTheConfiguredNumberOfEvents()
+    {
+        var settings = new Dictionary<string, string?> { ["Webhooks:DispatcherEnabled"] = "false", ["Webhooks:VacuumQueueEvery"] = "2" };
+        await using var server = await KnowPayServer.StartAsync(Db.Postgres, settings);
+        if (server is null) return;
+        var m = await server.NewMerchantAsync();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await m.RegisterAsync(receiver);
+        await m.PaidOrderAsync(); // queues order.paid and entitlement.granted
+        Task<long> VacuumsAsync() => server.QueryAsync(d => d.Database
+            .SqlQueryRaw<long>("SELECT pg_stat_get_vacuum_count('events_to_fan_out'::regclass) AS \"Value\"").SingleAsync());
+        var before = await VacuumsAsync();
+
+        Assert.Equal(2, await Dispatcher(server).RunOnceAsync(DateTime.UtcNow, default));
+
+        // The two events were fanned out (delivered) and taken off the queue, and the queue was vacuumed on the way.
+        Assert.Equal(0, await server.QueryAsync(d => d.PendingFanOuts.CountAsync()));
+        Assert.Equal(["entitlement.granted", "order.paid"], receiver.Received.Select(e => e.Type).Order());
+        Assert.Equal(before + 1, await VacuumsAsync());
+    }
 }

@@ -24,6 +24,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     public const string SignatureHeader = "KnowPay-Signature";
     const int Batch = 50;
     const int FanOutBatch = 200;
+    /// <summary>Taken off the fan-out queue since this node last vacuumed it (PostgreSQL), see <see cref="VacuumQueueAsync"/>.</summary>
+    int fannedOutSinceVacuum;
+    int VacuumQueueEvery => config.GetValue("Webhooks:VacuumQueueEvery", 20_000);
 
     TimeSpan Lease => TimeSpan.FromSeconds(config.GetValue("Webhooks:LeaseSeconds", 60));
     TimeSpan RetryBase => TimeSpan.FromSeconds(config.GetValue("Webhooks:RetryBaseSeconds", 30.0));
@@ -135,7 +138,22 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
                 await InsertDeliveryAsync(db, evt, endpoint, now, retryUntil, ct);
         var ids = events.Select(e => e.Id).ToList();
         await db.PendingFanOuts.Where(q => ids.Contains(q.EventId)).ExecuteDeleteAsync(ct);
+        if (db.IsPostgres && Interlocked.Add(ref fannedOutSinceVacuum, events.Count) >= VacuumQueueEvery) await VacuumQueueAsync(db, ct);
         return events.Count;
+    }
+
+    /// <summary>
+    /// The fan-out queue is a queue table: every event is inserted and deleted within about a second, and the oldest-first
+    /// read walks the primary key from its left end, over every entry deleted since the last vacuum. Autovacuum visits a
+    /// database at most once a minute (autovacuum_naptime), by when a busy node has left ≈ 10^5 dead entries there
+    /// (measured: the fan-out read's cost per event grew by half over three 12 s runs at ≈ 1,100 paid orders/s). So
+    /// after every Webhooks:VacuumQueueEvery (20,000) events taken off, the node vacuums the (small) table itself;
+    /// SKIP_LOCKED: when another node or autovacuum is at it, that one does the job.
+    /// </summary>
+    async Task VacuumQueueAsync(KnowPayDb db, CancellationToken ct)
+    {
+        Interlocked.Exchange(ref fannedOutSinceVacuum, 0);
+        await db.Database.ExecuteSqlRawAsync("VACUUM (SKIP_LOCKED) events_to_fan_out", ct);
     }
 
     public static async Task InsertDeliveryAsync(KnowPayDb db, OutboxEvent evt, WebhookEndpoint endpoint, DateTime now, DateTime retryUntil, CancellationToken ct)

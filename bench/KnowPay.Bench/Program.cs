@@ -67,6 +67,16 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     var hot = await load.CatalogAsync(1);
     var spread = await load.CatalogAsync(opts.Spread);
     Console.WriteLine($"[{provider}] KnowPay up at {kp.BaseUrl}; catalog: 1 hot product, {opts.Spread} spread creators/products");
+    // --webhooks: the platform's endpoint, registered for every event type (the seeded history's events predate it).
+    await using var sink = opts.Webhooks ? await WebhookSink.StartAsync() : null;
+    long paidBeforeLoad = 0;
+    if (sink is not null)
+    {
+        var endpoint = await load.PostAsync("/v1/webhook-endpoints", new System.Text.Json.Nodes.JsonObject { ["url"] = sink.Url, ["event_types"] = new System.Text.Json.Nodes.JsonArray("*") });
+        sink.Secret = Encoding.UTF8.GetBytes((string)endpoint["secret"]!);
+        paidBeforeLoad = await db.PaidOrdersAsync(merchantId);
+        Console.WriteLine($"[{provider}] webhook endpoint registered for every event: {sink.Url}");
+    }
 
     // Background cost: CPU of KnowPay and PostgreSQL with no load (jobs, webhook dispatcher, telemetry), in ms per second,
     // measured after the runs (right after start it is mostly the JIT tiering up: ≈ 240 ms/s for KnowPay).
@@ -147,6 +157,18 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     result.HalfPeakNotifyP99 = half.NotifyP99;
     await Idle("after the runs");
     result.PeakRssMb = kp.Memory().PeakMb;
+    if (sink is not null)
+    {
+        // Every paid order announced to the platform: give the dispatcher up to 2 minutes to catch up, then count.
+        var paid = await db.PaidOrdersAsync(merchantId) - paidBeforeLoad;
+        var wait = System.Diagnostics.Stopwatch.StartNew();
+        while (sink.PaidOrdersAnnounced < paid && wait.Elapsed < TimeSpan.FromMinutes(2)) await Task.Delay(500);
+        var ok = sink.PaidOrdersAnnounced == paid && sink.BadSignatures == 0;
+        if (!ok) failed = true;
+        result.Webhooks = new WebhookReport(sink.Deliveries, sink.PaidOrdersAnnounced, paid, sink.BadSignatures, wait.Elapsed.TotalSeconds, ok);
+        Console.WriteLine($"[{provider}] webhooks: {sink.Deliveries} deliveries, order.paid for {sink.PaidOrdersAnnounced} of {paid} paid orders, " +
+                          $"{sink.BadSignatures} bad signatures (waited {wait.Elapsed.TotalSeconds:F0} s after the runs): {(ok ? "checks OK" : "CHECK FAILED")}");
+    }
     return result;
 }
 
@@ -161,7 +183,7 @@ static string FindRoot()
 
 /// <param name="MaxPool">KnowPay's PostgreSQL pool (<c>--max-pool N</c>); null = KnowPay's own default (16 connections).</param>
 sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild,
-    int? MaxPool)
+    int? MaxPool, bool Webhooks)
 {
     public static Options Parse(string[] args)
     {
@@ -178,12 +200,16 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
             int.Parse(Arg("--pgbench-seconds") ?? (smoke ? "2" : "20"), CultureInfo.InvariantCulture),
             (Arg("--flow") ?? "combined") == "combined",
             args.Contains("--no-build"),
-            Arg("--max-pool") is { } pool ? int.Parse(pool, CultureInfo.InvariantCulture) : null);
+            Arg("--max-pool") is { } pool ? int.Parse(pool, CultureInfo.InvariantCulture) : null,
+            args.Contains("--webhooks"));
     }
 }
 
 /// <summary>CPU with no load: what the background jobs, the webhook dispatcher and telemetry cost.</summary>
 sealed record IdleCpu(string When, double KnowPayMsPerSecond, double PostgresMsPerSecond);
+
+/// <summary>--webhooks: what the platform's endpoint received (order.paid counted once per order) against the paid orders.</summary>
+sealed record WebhookReport(long Deliveries, long PaidOrdersAnnounced, long PaidOrders, long BadSignatures, double CaughtUpAfterSeconds, bool ChecksPassed);
 
 sealed record RunReport(string Name, LoadResult Result, long PaidInDatabase, bool ChecksPassed, List<string> Problems, double RssMb, CpuPerOrder Cpu);
 
@@ -199,6 +225,7 @@ sealed class DatabaseReport
     public double BestHot { get; set; }
     public double HalfPeakNotifyP99 { get; set; }
     public double PeakRssMb { get; set; }
+    public WebhookReport? Webhooks { get; set; }
 }
 
 sealed class Report
@@ -242,6 +269,8 @@ sealed class Report
             foreach (var i in d.Idle)
                 s.AppendLine(CultureInfo.InvariantCulture, $"idle {i.When}: CPU KnowPay {i.KnowPayMsPerSecond:F0} ms/s, PostgreSQL {i.PostgresMsPerSecond:F0} ms/s (background jobs, dispatcher, telemetry)");
             s.AppendLine(CultureInfo.InvariantCulture, $"notification p99 at half peak **{d.HalfPeakNotifyP99:F1} ms** (target < 25); KnowPay peak RSS **{d.PeakRssMb:F0} MB** (target < 400)");
+            if (d.Webhooks is { } w)
+                s.AppendLine(CultureInfo.InvariantCulture, $"webhooks (an endpoint for every event): {w.Deliveries} deliveries; order.paid for {w.PaidOrdersAnnounced} of {w.PaidOrders} paid orders; {w.BadSignatures} bad signatures; {(w.ChecksPassed ? "pass" : "FAIL")}");
         }
         return s.ToString();
     }

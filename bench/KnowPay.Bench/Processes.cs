@@ -59,7 +59,9 @@ sealed class Postgres : IAsyncDisposable
 
     /// <summary>Starts the server; <paramref name="logStatements"/> logs every statement with its executed plan (auto_explain; for checking the hot path's SQL, not for timing);
     /// <paramref name="statementStats"/> loads pg_stat_statements (calls, time and WAL per statement; adds overhead, don't time with it).</summary>
-    public static async Task<Postgres> StartAsync(bool logStatements = false, bool statementStats = false)
+    /// <param name="extraSettings">More server settings (<c>--pg-conf "name=value …"</c>), e.g. to see what a DBA's tuning is
+    /// worth; pgbench runs on the same server, so the baseline gets them too.</param>
+    public static async Task<Postgres> StartAsync(bool logStatements = false, bool statementStats = false, string extraSettings = "")
     {
         var port = Shell.FreePort();
         var dir = Path.Combine(Path.GetTempPath(), "knowpay-bench-pg-" + Guid.NewGuid().ToString("N")[..8]);
@@ -69,7 +71,8 @@ sealed class Postgres : IAsyncDisposable
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={dir} -c max_connections=300 " +
                       "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" + (logStatements ? " -c log_statement=all -c shared_preload_libraries=auto_explain -c auto_explain.log_min_duration=0" +
                                            " -c auto_explain.log_analyze=on -c auto_explain.log_buffers=on -c auto_explain.log_nested_statements=on" : "") +
-                      (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on" : "");
+                      (statementStats ? " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on" : "") +
+                      string.Concat(extraSettings.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(setting => " -c " + setting));
         await Shell.RunAsync(Bin + "/pg_ctl", $"-D {dir}/data -l {dir}/log.txt -w -o \"{options}\" start", asPostgres: true);
         return new Postgres { Dir = dir, Port = port, KeepLog = logStatements };
     }

@@ -23,7 +23,7 @@ if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.Bui
 if (opts.Scenario is "all" or "postgres")
 {
     // --pg-log: every statement to /tmp/knowpay-bench-pg.log; --pg-stats: pg_stat_statements, top statements printed at the end
-    await using var pg = await Postgres.StartAsync(args.Contains("--pg-log"), pgStats);
+    await using var pg = await Postgres.StartAsync(args.Contains("--pg-log"), pgStats, Array.IndexOf(args, "--pg-conf") is var pc and >= 0 ? args[pc + 1] : "");
     Console.WriteLine($"PostgreSQL 15 on port {pg.Port} (fsync=on, synchronous_commit=on)");
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
@@ -95,8 +95,11 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     {
         var before = await db.PaidOrdersAsync(merchantId);
         var cpu0 = Cpu.Take(kp.Process.Id, postmasterPid);
+        var (deliveries0, clock) = (sink?.Deliveries ?? 0, System.Diagnostics.Stopwatch.StartNew());
         var r = await load.RunAsync(new LoadSettings(concurrency, TimeSpan.FromSeconds(opts.Warmup), TimeSpan.FromSeconds(opts.Duration), products, opts.Combined, rate));
         var cpu1 = Cpu.Take(kp.Process.Id, postmasterPid);
+        // --webhooks: whether the dispatcher keeps up — deliveries received per second of the run against 2 events per paid order.
+        var webhooksPerSecond = sink is null ? (double?)null : (sink.Deliveries - deliveries0) / clock.Elapsed.TotalSeconds;
         var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench),
             r.CountedTotal == 0 ? 0 : (double)(cpu1.KnowPaySwitches - cpu0.KnowPaySwitches) / r.CountedTotal);
         double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
@@ -111,7 +114,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         result.Runs.Add(run);
         if (problems.Count > 0) failed = true;
         Console.WriteLine($"[{provider}] {name,-7} c={concurrency,3}{(rate is null ? "" : $" rate={rate:F0}/s")}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} max {r.FlowMax:F0} ms  " +
-                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay {cpu.KnowPaySwitches:F1} context switches/order  alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order, JIT {r.JitMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  RSS {rss:F0} MB (peak {peak:F0})  " +
+                          $"notify p50 {r.NotifyP50:F1} p99 {r.NotifyP99:F1} ms  CPU ms/order KnowPay {cpu.KnowPayMs:F2} PG {cpu.PostgresMs:F2} bench {cpu.BenchMs:F2}  KnowPay {cpu.KnowPaySwitches:F1} context switches/order  alloc {r.AllocKbPerOrder:F0} KB/order, {r.GcsPerThousandOrders:F1} GCs/1k orders, GC pauses {r.GcPauseMsPerOrder:F3} ms/order, JIT {r.JitMsPerOrder:F3} ms/order  errors {r.Errors}  polls/order {r.PollsPerOrder:F1}  {(webhooksPerSecond is { } w ? $"webhooks {w:F0}/s  " : "")}RSS {rss:F0} MB (peak {peak:F0})  " +
                           (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)) + (r.FirstError is null ? "" : $"  first error: {r.FirstError}"));
         return r;
     }

@@ -23,7 +23,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 {
     public const string HttpClientName = "webhooks";
     public const string SignatureHeader = "KnowPay-Signature";
-    const int Batch = 50;
+    /// <summary>Deliveries claimed and sent (concurrently) per pass. 200: with 50 a node delivered ≈ 1,150 webhooks/s under
+    /// load, less than the 2 per paid order of ≈ 1,000 paid orders/s, so the backlog grew for as long as the load lasted.</summary>
+    const int Batch = 200;
     const int FanOutBatch = 200;
     /// <summary>Taken off the fan-out queue since this node last vacuumed it (PostgreSQL), see <see cref="VacuumQueueAsync"/>.</summary>
     int fannedOutSinceVacuum;

@@ -143,11 +143,13 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var merchantIds = events.Select(e => e.MerchantId).Distinct().ToList();
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
         var retryUntil = now + RetryFor(config);
+        // In (event, endpoint) order: two nodes fanning out the same events insert the same keys in the same order, so
+        // their multi-row inserts wait for each other instead of deadlocking.
+        var deliveries = from evt in events from endpoint in endpoints
+                         where endpoint.MerchantId == evt.MerchantId && endpoint.CreatedAt <= evt.CreatedAt && endpoint.Matches(evt.Type)
+                         select (Event: evt, Endpoint: endpoint);
         await InsertDeliveriesAsync(db,
-            [.. from evt in events from endpoint in endpoints
-                where endpoint.MerchantId == evt.MerchantId && endpoint.CreatedAt <= evt.CreatedAt && endpoint.Matches(evt.Type)
-                select (evt, endpoint)],
-            now, retryUntil, ct);
+            [.. deliveries.OrderBy(d => d.Event.Id, StringComparer.Ordinal).ThenBy(d => d.Endpoint.Id, StringComparer.Ordinal)], now, retryUntil, ct);
         var ids = events.Select(e => e.Id).ToList();
         await db.PendingFanOuts.Where(q => ids.Contains(q.EventId)).ExecuteDeleteAsync(ct);
         if (db.IsPostgres && Interlocked.Add(ref fannedOutSinceVacuum, events.Count) >= VacuumQueueEvery) await VacuumQueueAsync(db, ct);

@@ -132,7 +132,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         var jitMs = (await load.JitSecondsAsync() - jit0) * 1000;
         if (jitMs < 100) break;
     }
-    Console.WriteLine($"[{provider}] warm-up {warmup.Elapsed.TotalSeconds:F0} s (until KnowPay's JIT compiled < 2 % of a 5 s step)");
+    Console.WriteLine($"[{provider}] warm-up {warmup.Elapsed.TotalSeconds:F0} s" + (opts.Smoke ? " (smoke: no wait for the JIT)" : " (until KnowPay's JIT compiled < 2 % of a 5 s step)"));
     // Statement and WAL statistics from here on, so that they cover exactly the orders the runs count (warm-up excluded).
     if (pgStats && provider == "postgres") await db.ResetStatementStatsAsync();
     foreach (var c in opts.Concurrency)

@@ -161,8 +161,8 @@ sealed class KnowPayProcess : IAsyncDisposable
                    "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " + ExtraArgs;
         var psi = Shell.Info("dotnet", args, cwd: root);
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        foreach (var pair in ExtraEnv.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            psi.Environment[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
+        foreach (var pair in ExtraEnv.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)))
+            psi.Environment[pair[0]] = pair.Length == 2 ? pair[1] : "";
         var p = Process.Start(psi)!;
         var kp = new KnowPayProcess { Process = p, BaseUrl = url };
         p.OutputDataReceived += (_, e) => { lock (kp.log) kp.log.AppendLine(e.Data); };

@@ -14,16 +14,16 @@ var report = new Report { Command = "dotnet run -c Release --project bench/KnowP
     Smoke = opts.Smoke, Flow = opts.Combined ? "combined (POST /v1/orders with payment)" : "separate (POST /v1/orders, POST /v1/orders/{id}/payments)" };
 var failed = false;
 
-KnowPayProcess.Override = Array.IndexOf(args, "--knowpay") is var k and >= 0 ? Path.GetFullPath(args[k + 1]) : null;
-KnowPayProcess.ExtraArgs = Array.IndexOf(args, "--knowpay-args") is var ka and >= 0 ? args[ka + 1] : "";
-KnowPayProcess.ExtraEnv = Array.IndexOf(args, "--knowpay-env") is var ke and >= 0 ? args[ke + 1] : "";
-var pgStats = args.Contains("--pg-stats");
+KnowPayProcess.Override = opts.KnowPayDll is { } dll ? Path.GetFullPath(dll) : null;
+KnowPayProcess.ExtraArgs = opts.KnowPayArgs;
+KnowPayProcess.ExtraEnv = opts.KnowPayEnv;
+var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 
 if (opts.Scenario is "all" or "postgres")
 {
     // --pg-log: every statement to /tmp/knowpay-bench-pg.log; --pg-stats: pg_stat_statements, top statements printed at the end
-    await using var pg = await Postgres.StartAsync(args.Contains("--pg-log"), pgStats, Array.IndexOf(args, "--pg-conf") is var pc and >= 0 ? args[pc + 1] : "");
+    await using var pg = await Postgres.StartAsync(opts.PgLog, pgStats, opts.PgConf);
     Console.WriteLine($"PostgreSQL 15 on port {pg.Port} (fsync=on, synchronous_commit=on)");
     report.PgbenchTps = await pg.PgbenchAsync(opts.PgbenchSeconds);
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
@@ -125,12 +125,13 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     // (≈ 0.35 ms per order) to the first measured run.
     var warmup = System.Diagnostics.Stopwatch.StartNew();
     await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
+    var jitSeconds = opts.Smoke ? 0 : await load.JitSecondsAsync();
     for (var step = 0; step < (opts.Smoke ? 0 : 12); step++)
     {
-        var jit0 = await load.JitSecondsAsync();
         await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(5), spread, opts.Combined, null));
-        var jitMs = (await load.JitSecondsAsync() - jit0) * 1000;
-        if (jitMs < 100) break;
+        var stepStart = jitSeconds;
+        jitSeconds = await load.JitSecondsAsync();
+        if ((jitSeconds - stepStart) * 1000 < 100) break;
     }
     Console.WriteLine($"[{provider}] warm-up {warmup.Elapsed.TotalSeconds:F0} s" + (opts.Smoke ? " (smoke: no wait for the JIT)" : " (until KnowPay's JIT compiled < 2 % of a 5 s step)"));
     // Statement and WAL statistics from here on, so that they cover exactly the orders the runs count (warm-up excluded).
@@ -185,8 +186,10 @@ static string FindRoot()
 }
 
 /// <param name="MaxPool">KnowPay's PostgreSQL pool (<c>--max-pool N</c>); null = KnowPay's own default (16 connections).</param>
+/// <param name="KnowPayDll">Another KnowPay build to measure (<c>--knowpay</c>); <c>KnowPayArgs</c>/<c>KnowPayEnv</c>: its extra
+/// settings and environment; <c>PgConf</c>: extra PostgreSQL settings (<c>--pg-conf "name=value …"</c>).</param>
 sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild,
-    int? MaxPool, bool Webhooks)
+    int? MaxPool, bool Webhooks, string? KnowPayDll, string KnowPayArgs, string KnowPayEnv, string PgConf, bool PgStats, bool PgLog)
 {
     public static Options Parse(string[] args)
     {
@@ -204,7 +207,13 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
             (Arg("--flow") ?? "combined") == "combined",
             args.Contains("--no-build"),
             Arg("--max-pool") is { } pool ? int.Parse(pool, CultureInfo.InvariantCulture) : null,
-            args.Contains("--webhooks"));
+            args.Contains("--webhooks"),
+            Arg("--knowpay"),
+            Arg("--knowpay-args") ?? "",
+            Arg("--knowpay-env") ?? "",
+            Arg("--pg-conf") ?? "",
+            args.Contains("--pg-stats"),
+            args.Contains("--pg-log"));
     }
 }
 

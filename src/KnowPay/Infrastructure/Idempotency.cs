@@ -43,7 +43,7 @@ public static class Idempotency
             try
             {
                 await using var command = db.Database.GetDbConnection().CreateCommand();
-                command.CommandText = ClaimSql(inFlight, command);
+                command.CommandText = ClaimSql(inFlight, command, asynchronousCommit: false);
                 inFlight.Claim = await command.ExecuteScalarAsync(http.RequestAborted) is not null ? KeyClaim.Claimed : KeyClaim.Taken;
             }
             finally
@@ -111,7 +111,7 @@ public static class Idempotency
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
 
-    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand)"/>).</summary>
+    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand, bool)"/>).</summary>
     public sealed class ClaimedByHandler
     {
         public static readonly ClaimedByHandler Instance = new();
@@ -147,7 +147,7 @@ public static class Idempotency
     public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit = false) =>
         http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit) : null;
 
-    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit = false)
+    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit)
     {
         command.AddParameter("@ik_merchant", inFlight.MerchantId);
         command.AddParameter("@ik_key", inFlight.Key);

@@ -219,4 +219,29 @@ public sealed class WebhookDeliveryTests
         Assert.Equal(["entitlement.granted", "order.paid"], receiver.Received.Select(e => e.Type).Order());
         Assert.Equal(before + 1, await VacuumsAsync());
     }
+
+    [Theory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task FanOutOfMoreThanABatch_APassSendsOneBatch_TheNextPassTheRest(Db db)
+    {
+        await using var server = await ServerAsync(db, dispatcher: false);
+        if (server is null) return;
+        var m = await server.NewMerchantAsync();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await m.RegisterAsync(receiver);
+        await m.RegisterAsync(receiver); // two endpoints: 150 events make 300 deliveries in one fan-out
+        var now = DateTime.UtcNow;
+        await server.QueryAsync(d =>
+        {
+            for (var i = 0; i < 150; i++) Outbox.Add(d, m.MerchantId, "order.paid", $"ord_batch{i}", new { id = $"ord_batch{i}" }, now);
+            return d.SaveChangesAsync();
+        });
+
+        Assert.Equal(200, await Dispatcher(server).RunOnceAsync(DateTime.UtcNow, default)); // one batch, the rest left due
+        Assert.Equal(200, receiver.Received.Count);
+        Assert.Equal(100, await Dispatcher(server).RunOnceAsync(DateTime.UtcNow, default));
+        Assert.Equal(300, receiver.Received.Count);
+        Assert.Equal(300, await server.QueryAsync(d => d.WebhookDeliveries.CountAsync(x => x.MerchantId == m.MerchantId && x.Status == WebhookDelivery.Succeeded)));
+    }
 }

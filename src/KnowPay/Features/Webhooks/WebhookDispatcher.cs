@@ -48,20 +48,23 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var leaseEnd = now + Lease;
         // The deliveries the fan-out creates are created claimed by this pass (performance: no claim update for them —
         // every write of a delivery row goes into its 4 indexes); due ones are claimed up to the batch.
-        var (fannedOut, created) = await FanOutAsync(db, now, token, leaseEnd, ct);
-        var room = Batch - created;
-        if (room > 0 && db.IsPostgres)
-            await db.Database.ExecuteSqlAsync($"""
-                UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
-                WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
-                             ORDER BY next_attempt_at LIMIT {room} FOR UPDATE SKIP LOCKED)
-                """, ct);
-        else if (room > 0)
-            await db.Database.ExecuteSqlAsync($"""
-                UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
-                WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
-                             ORDER BY next_attempt_at LIMIT {room})
-                """, ct);
+        var (fannedOut, claimedByFanOut) = await FanOutAsync(db, now, token, leaseEnd, ct);
+        var room = Batch - claimedByFanOut;
+        if (room > 0)
+        {
+            if (db.IsPostgres)
+                await db.Database.ExecuteSqlAsync($"""
+                    UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
+                    WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
+                                 ORDER BY next_attempt_at LIMIT {room} FOR UPDATE SKIP LOCKED)
+                    """, ct);
+            else
+                await db.Database.ExecuteSqlAsync($"""
+                    UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
+                    WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
+                                 ORDER BY next_attempt_at LIMIT {room})
+                    """, ct);
+        }
         var claimed = await db.WebhookDeliveries.AsNoTracking().Where(d => d.ClaimToken == token).ToListAsync(ct);
         if (claimed.Count == 0) return (0, fannedOut == FanOutBatch);
 
@@ -103,7 +106,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
             if (giveUp) log.LogWarning("Webhook delivery {DeliveryId} of {EventId} to {EndpointId} failed for good after {Attempts} attempts: {Error}",
                 delivery.Id, delivery.EventId, delivery.EndpointId, attempts, error);
         }
-        return (succeeded, fannedOut == FanOutBatch || claimed.Count >= Batch);
+        return (succeeded, fannedOut == FanOutBatch || claimed.Count == Batch);
     }
 
     /// <summary>30 s, 1 min, 2 min, … doubling, at most 12 h between attempts.</summary>
@@ -136,10 +139,11 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         }
     }
 
-    /// <summary>Creates the deliveries of events not yet fanned out — claimed by <paramref name="token"/> until
-    /// <paramref name="leaseEnd"/> — then takes the events off the queue; safe to repeat and to race (a delivery another
-    /// node created first stays that node's). Returns (events taken off, deliveries created).</summary>
-    async Task<(int Events, int Created)> FanOutAsync(KnowPayDb db, DateTime now, string token, DateTime leaseEnd, CancellationToken ct)
+    /// <summary>Creates the deliveries of events not yet fanned out — the first <see cref="Batch"/> of them claimed by
+    /// <paramref name="token"/> until <paramref name="leaseEnd"/>, any more due now for the next passes (a pass sends at
+    /// most a batch) — then takes the events off the queue; safe to repeat and to race (a delivery another node created
+    /// first stays that node's). Returns (events taken off, deliveries created claimed).</summary>
+    async Task<(int Events, int Claimed)> FanOutAsync(KnowPayDb db, DateTime now, string token, DateTime leaseEnd, CancellationToken ct)
     {
         var events = await db.PendingFanOuts.AsNoTracking().OrderBy(q => q.EventId).Take(FanOutBatch)
             .Join(db.Events.AsNoTracking(), q => q.EventId, e => e.Id, (q, e) => e).ToListAsync(ct);
@@ -152,12 +156,14 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var deliveries = from evt in events from endpoint in endpoints
                          where endpoint.MerchantId == evt.MerchantId && endpoint.CreatedAt <= evt.CreatedAt && endpoint.Matches(evt.Type)
                          select (Event: evt, Endpoint: endpoint);
-        var created = await InsertDeliveriesAsync(db,
-            [.. deliveries.OrderBy(d => d.Event.Id, StringComparer.Ordinal).ThenBy(d => d.Endpoint.Id, StringComparer.Ordinal)], now, retryUntil, (token, leaseEnd), ct);
+        (OutboxEvent, WebhookEndpoint)[] rows = [.. deliveries.OrderBy(d => d.Event.Id, StringComparer.Ordinal).ThenBy(d => d.Endpoint.Id, StringComparer.Ordinal)];
+        var claimedRows = Math.Min(Batch, rows.Length);
+        var claimed = await InsertDeliveriesAsync(db, rows[..claimedRows], now, retryUntil, (token, leaseEnd), ct);
+        await InsertDeliveriesAsync(db, rows[claimedRows..], now, retryUntil, claim: null, ct);
         var ids = events.Select(e => e.Id).ToList();
         await db.PendingFanOuts.Where(q => ids.Contains(q.EventId)).ExecuteDeleteAsync(ct);
         if (db.IsPostgres && Interlocked.Add(ref fannedOutSinceVacuum, events.Count) >= VacuumQueueEvery) await VacuumQueueAsync(db, ct);
-        return (events.Count, created);
+        return (events.Count, claimed);
     }
 
     /// <summary>
@@ -189,7 +195,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         {
             // {0} pending, {1} now, {2} retry until, {3} next attempt, {4} claim token (when claimed); then id, merchant, event, endpoint per row.
             List<object> values = claim is { } c ? [WebhookDelivery.Pending, now, retryUntil, c.LeaseEnd, c.Token] : [WebhookDelivery.Pending, now, retryUntil, now];
-            var (first, claimToken) = (values.Count, claim is null ? "NULL" : "{4}");
+            var first = values.Count;
+            var claimToken = claim is null ? "NULL" : "{4}";
             var sql = new StringBuilder("INSERT INTO webhook_deliveries (id, merchant_id, event_id, endpoint_id, status, attempts, next_attempt_at, retry_until, created_at, claim_token) VALUES ");
             foreach (var (evt, endpoint) in chunk)
             {

@@ -174,24 +174,23 @@ public static class Idempotency
     public static Microsoft.AspNetCore.Http.HttpResults.EmptyHttpResult AnsweredByFirstRequest => TypedResults.Empty;
 
     /// <summary>
-    /// For a handler that commits its work in one SaveChanges: stages the stored answer of the request's Idempotency-Key
-    /// (if it has one) into that same SaveChanges, so the work and the answer a retry replays commit together — one
+    /// For a handler that commits its work in one statement or SaveChanges: stages the stored answer of the request's
+    /// Idempotency-Key (if it has one) with that work's rows, so the work and the answer a retry replays commit together — one
     /// round trip and one commit fewer than the middleware's own completing UPDATE, and no window in which the work is
     /// committed but the key still says "in progress". The handler must then answer exactly <paramref name="body"/>.
     /// Call <see cref="MarkStored"/> once that SaveChanges has succeeded.
     /// </summary>
-    public static void StageAnswer(HttpContext http, KnowPayDb db, int statusCode, string contentType, byte[] body, DateTime now)
+    public static void StageAnswer(HttpContext http, StagedRows rows, int statusCode, string contentType, byte[] body, DateTime now)
     {
         if (http.Items[typeof(InFlightKey)] is not InFlightKey { Claim: KeyClaim.Claimed } inFlight) return;
-        var record = new IdempotencyRecord { MerchantId = inFlight.MerchantId, Key = inFlight.Key, RequestHash = "", Path = "" };
-        db.IdempotencyRecords.Attach(record);
-        record.StatusCode = statusCode;
-        record.ContentType = contentType;
-        record.ResponseBody = body;
-        record.CompletedAt = now;
+        rows.Update(new IdempotencyRecord
+        {
+            MerchantId = inFlight.MerchantId, Key = inFlight.Key, RequestHash = "", Path = "",
+            StatusCode = statusCode, ContentType = contentType, ResponseBody = body, CompletedAt = now,
+        }, nameof(IdempotencyRecord.StatusCode), nameof(IdempotencyRecord.ContentType), nameof(IdempotencyRecord.ResponseBody), nameof(IdempotencyRecord.CompletedAt));
     }
 
-    /// <summary>The SaveChanges that carried <see cref="StageAnswer"/> succeeded: the middleware leaves the key as stored.</summary>
+    /// <summary>The commit that carried <see cref="StageAnswer"/> succeeded: the middleware leaves the key as stored.</summary>
     public static void MarkStored(HttpContext http)
     {
         if (http.Items[typeof(InFlightKey)] is InFlightKey inFlight) inFlight.StoredByHandler = true;

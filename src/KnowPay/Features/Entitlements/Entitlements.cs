@@ -1,5 +1,6 @@
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Infrastructure;
 
 namespace KnowPay.Features.Entitlements;
 
@@ -15,14 +16,13 @@ public sealed record EntitlementView(
 public static class Access
 {
     /// <summary>Access from a paid order: for ever for courses and columns, the order's period for memberships.</summary>
-    public static Entitlement Grant(KnowPayDb db, Order order, DateTime now)
+    public static Entitlement Grant(StagedRows rows, Order order, DateTime now)
     {
         var entitlement = new Entitlement
         {
             Id = Ids.New("ent"), MerchantId = order.MerchantId, CustomerId = order.CustomerId, ProductId = order.ProductId, OrderId = order.Id,
             GrantedAt = now, ExpiresAt = order.AccessDays is { } days ? now.AddDays(days) : null,
         };
-        db.Entitlements.Add(entitlement);
-        return entitlement;
+        return rows.Insert(entitlement);
     }
 }

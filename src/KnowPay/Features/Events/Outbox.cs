@@ -10,13 +10,28 @@ public static class Outbox
 {
     public static OutboxEvent Add(KnowPayDb db, string merchantId, string type, string objectId, object data, DateTime now)
     {
+        var (evt, queued) = Build(merchantId, type, objectId, data, now);
+        db.Events.Add(evt);
+        db.PendingFanOuts.Add(queued);
+        return evt;
+    }
+
+    /// <summary>The same, staged with the rows of a one-statement write.</summary>
+    public static OutboxEvent Add(StagedRows rows, string merchantId, string type, string objectId, object data, DateTime now)
+    {
+        var (evt, queued) = Build(merchantId, type, objectId, data, now);
+        rows.Insert(evt);
+        rows.Insert(queued);
+        return evt;
+    }
+
+    static (OutboxEvent Event, PendingFanOut Queued) Build(string merchantId, string type, string objectId, object data, DateTime now)
+    {
         var evt = new OutboxEvent
         {
             Id = Ids.New("evt"), MerchantId = merchantId, Type = type, ObjectId = objectId,
             Data = KnowPayJson.Serialize(data), CreatedAt = now,
         };
-        db.Events.Add(evt);
-        db.PendingFanOuts.Add(new PendingFanOut { EventId = evt.Id, MerchantId = merchantId, CreatedAt = now });
-        return evt;
+        return (evt, new PendingFanOut { EventId = evt.Id, MerchantId = merchantId, CreatedAt = now });
     }
 }

@@ -36,19 +36,24 @@ public static class CreateOrder
         if (problem is not null) return problem;
         if (order is null) return Idempotency.AnsweredByFirstRequest;
         Payment? payment = null;
+        var rows = new StagedRows();
         if (body.Payment is not null)
         {
             (payment, problem) = await CreatePayment.PrepareAsync(order!, body.Payment, providers, publicUrl, clock, logs.CreateLogger(nameof(CreateOrder)), ct);
             if (problem is not null) return problem;
-            db.Payments.Add(payment!);
+            rows.Insert(payment!);
         }
-        db.Orders.Add(order!);
+        rows.Insert(order!);
         var view = OrderView.From(order!, checkout.UrlFor(order!));
         var answer = CreatedJson<OrderView>.For($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
         // Order, payment and the Idempotency-Key's stored answer in ONE commit: on PostgreSQL as ONE statement (data-modifying
         // CTEs: one round trip, one implicit transaction, all or nothing), elsewhere in SaveChanges' transaction.
-        Idempotency.StageAnswer(http, db, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
-        if (!await OneStatementWrites.TrySaveAsync(db, ct)) await db.SaveChangesAsync(ct);
+        Idempotency.StageAnswer(http, rows, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
+        if (!await OneStatementWrites.TrySaveAsync(db, rows, ct))
+        {
+            rows.AddTo(db);
+            await db.SaveChangesAsync(ct);
+        }
         Idempotency.MarkStored(http);
         if (payment is not null)
         {

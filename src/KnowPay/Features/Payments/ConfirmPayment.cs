@@ -80,7 +80,10 @@ public static class ConfirmPayment
             var order = db.IsPostgres
                 ? await db.Orders.FromSql($"SELECT * FROM orders WHERE id = {payment.OrderId} FOR UPDATE").SingleAsync(ct)
                 : await db.Orders.SingleAsync(o => o.Id == payment.OrderId, ct);
-            if (Stage(db, payment, order, provider, now, log))
+            var rows = new StagedRows();
+            var paidAnotherWay = Stage(rows, payment, order, provider, now, log);
+            rows.AddTo(db);
+            if (paidAnotherWay)
             {
                 // Paid another way: flag it in this transaction; DuplicatePaymentRefunds refunds it in full through the
                 // normal refund path (durable: a crash before the refund only delays it).
@@ -106,10 +109,10 @@ public static class ConfirmPayment
     /// <summary>
     /// Stages what a confirmation writes besides the payment row: the order paid (a late success on an expired order is
     /// honoured and flagged), the balanced journal, and the entitlement with its events, or, when the order was already
-    /// paid through another payment, only the journal and a payment.duplicate event. <paramref name="order"/> is tracked.
+    /// paid through another payment, only the journal and a payment.duplicate event.
     /// </summary>
     /// <returns>True when the order was already paid another way (the caller flags the payment as a duplicate).</returns>
-    static bool Stage(KnowPayDb db, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log)
+    static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log)
     {
         var paidAnotherWay = order.Status == OrderStatus.Paid;
         if (!paidAnotherWay)
@@ -119,12 +122,14 @@ public static class ConfirmPayment
                 log.LogWarning("Payment {PaymentId} succeeded after order {OrderId} was {Status}; honoured and flagged", payment.Id, order.Id, order.Status);
             order.Status = OrderStatus.Paid;
             order.PaidAt = now;
+            rows.Update(order, nameof(Order.PaidAfterExpiry), nameof(Order.Status), nameof(Order.PaidAt));
         }
 
         var amount = new Money(payment.Amount, Currency.Of(payment.Currency));
         var split = RevenueSplit.For(payment.Amount, order.CreatorShareBps, provider.Fee);
-        db.Journals.Add(Journals.Build(order.MerchantId, "payment_confirmed", payment.Id,
+        var journal = rows.Insert(Journals.Build(order.MerchantId, "payment_confirmed", payment.Id,
             $"Payment {payment.Id} for order {order.Id}", Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, split), now));
+        foreach (var entry in journal.Entries) rows.Insert(entry);
 
         payment.Status = PaymentStatus.Succeeded;
         payment.SucceededAt = now;
@@ -134,13 +139,13 @@ public static class ConfirmPayment
             // The order was already paid through another payment: the money is booked, access is not granted
             // twice, and the payment is flagged so that DuplicatePaymentRefunds refunds it in full.
             log.LogWarning("Payment {PaymentId} succeeded on order {OrderId} already paid; flagged for refund", payment.Id, order.Id);
-            Outbox.Add(db, order.MerchantId, "payment.duplicate", payment.Id, PaymentView.From(payment), now);
+            Outbox.Add(rows, order.MerchantId, "payment.duplicate", payment.Id, PaymentView.From(payment), now);
         }
         else
         {
-            var entitlement = Access.Grant(db, order, now);
-            Outbox.Add(db, order.MerchantId, "order.paid", order.Id, OrderView.From(order), now);
-            Outbox.Add(db, order.MerchantId, "entitlement.granted", entitlement.Id, EntitlementView.From(entitlement), now);
+            var entitlement = Access.Grant(rows, order, now);
+            Outbox.Add(rows, order.MerchantId, "order.paid", order.Id, OrderView.From(order), now);
+            Outbox.Add(rows, order.MerchantId, "entitlement.granted", entitlement.Id, EntitlementView.From(entitlement), now);
         }
         return paidAnotherWay;
     }
@@ -159,7 +164,7 @@ public static class ConfirmPayment
 
     /// <summary>
     /// PostgreSQL hot path (performance: one round trip and one commit instead of five round trips). The rows are staged
-    /// by <see cref="Stage"/> from the order as read, then shipped as ONE autocommit statement:
+    /// by <see cref="Stage"/> from the order as read (not tracked by EF), then shipped as ONE autocommit statement:
     /// <code>
     /// WITH o   AS (SELECT status FROM orders WHERE id = @order FOR UPDATE),              -- serialise with other payments of the order
     ///      won AS (UPDATE payments SET status = 'Succeeded', … WHERE id = @payment AND status &lt;&gt; 'Succeeded'
@@ -174,11 +179,11 @@ public static class ConfirmPayment
     static async Task<ConfirmOutcome?> TryOneStatementAsync(KnowPayDb db, Payment payment, Order order, PaidFact fact, IPaymentProvider provider,
         DateTime now, ILogger log, CancellationToken ct)
     {
-        // Only from a clean unit of work: the statement ships everything the change tracker holds.
-        if (db.ChangeTracker.Entries().Any() || db.Database.CurrentTransaction is not null) return null;
+        // Its own implicit transaction: not inside a caller's.
+        if (db.Database.CurrentTransaction is not null) return null;
         var statusAsRead = order.Status;
-        db.Orders.Attach(order);
-        Stage(db, payment, order, provider, now, log);
+        var rows = new StagedRows();
+        Stage(rows, payment, order, provider, now, log);
         try
         {
             var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
@@ -191,7 +196,7 @@ public static class ConfirmPayment
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.PaidAt ?? now });                        // $5
             p.Add(new Npgsql.NpgsqlParameter { Value = (object?)fact.ProviderTradeNo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); // $6
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.Via });                                  // $7
-            if (!OneStatementWrites.TryBuild(db, command, ConfirmationHead, "won", ConfirmationTail)) return null;
+            if (!OneStatementWrites.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
             await db.Database.OpenConnectionAsync(ct);
             try
             {
@@ -212,7 +217,6 @@ public static class ConfirmPayment
         }
         finally
         {
-            db.ChangeTracker.Clear();
             payment.Status = PaymentStatus.Pending;
         }
     }

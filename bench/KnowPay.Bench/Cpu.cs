@@ -9,31 +9,39 @@ namespace KnowPay.Bench;
 /// </summary>
 static class Cpu
 {
-    public sealed record Sample(double KnowPay, double Postgres, double Bench, long KnowPaySwitches);
+    public sealed record Sample(double KnowPay, double Postgres, double Bench, IReadOnlyDictionary<int, long> KnowPaySwitches);
+
+    /// <summary>KnowPay's context switches between two samples: per thread, the end's count less the start's (0 for a
+    /// thread started meanwhile). A thread that exited in between is missing from the end and not counted: an undercount,
+    /// where a sum over the live threads at each end could even come out negative (threads with many switches exited).</summary>
+    public static long SwitchesBetween(Sample start, Sample end) =>
+        end.KnowPaySwitches.Sum(t => t.Value - start.KnowPaySwitches.GetValueOrDefault(t.Key));
 
     public static Sample Take(int knowPayPid, int? postmasterPid) =>
         new(Seconds(knowPayPid), postmasterPid is { } pm ? Seconds(pm) + Children(pm).Sum(Seconds) : 0, Seconds(Environment.ProcessId), Switches(knowPayPid));
 
-    /// <summary>Context switches (voluntary + involuntary) of the process's live threads, from /proc/&lt;pid&gt;/task/*/status:
+    /// <summary>Context switches (voluntary + involuntary) of each of the process's live threads, from /proc/&lt;pid&gt;/task/*/status:
     /// each is a thread going to sleep or being preempted, so per order they show how often KnowPay's work hops threads.</summary>
-    static long Switches(int pid)
+    static Dictionary<int, long> Switches(int pid)
     {
-        long sum = 0;
+        var byThread = new Dictionary<int, long>();
         try
         {
             foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
             {
                 try
                 {
+                    long sum = 0;
                     foreach (var line in File.ReadLines(Path.Combine(task, "status")))
                         if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
                             sum += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    byThread[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] = sum;
                 }
                 catch (IOException) { } // the thread exited meanwhile
             }
         }
         catch (IOException) { }
-        return sum;
+        return byThread;
     }
 
     static double Seconds(int pid)

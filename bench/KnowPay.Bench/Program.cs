@@ -101,7 +101,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         // --webhooks: whether the dispatcher keeps up — deliveries received per second of the run against 2 events per paid order.
         var webhooksPerSecond = sink is null ? (double?)null : (sink.Deliveries - deliveries0) / clock.Elapsed.TotalSeconds;
         var cpu = new CpuPerOrder(Per(cpu1.KnowPay - cpu0.KnowPay), Per(cpu1.Postgres - cpu0.Postgres), Per(cpu1.Bench - cpu0.Bench),
-            r.CountedTotal == 0 ? 0 : (double)(cpu1.KnowPaySwitches - cpu0.KnowPaySwitches) / r.CountedTotal);
+            r.CountedTotal == 0 ? 0 : (double)Cpu.SwitchesBetween(cpu0, cpu1) / r.CountedTotal);
         double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
         await Task.Delay(500); // a timed-out order could still be confirmed late: let it land before counting
         var inDb = await db.PaidOrdersAsync(merchantId) - before;

@@ -178,7 +178,7 @@ public static class Idempotency
     /// Idempotency-Key (if it has one) with that work's rows, so the work and the answer a retry replays commit together — one
     /// round trip and one commit fewer than the middleware's own completing UPDATE, and no window in which the work is
     /// committed but the key still says "in progress". The handler must then answer exactly <paramref name="body"/>.
-    /// Call <see cref="MarkStored"/> once that SaveChanges has succeeded.
+    /// Call <see cref="MarkStored"/> once that commit has succeeded.
     /// </summary>
     public static void StageAnswer(HttpContext http, StagedRows rows, int statusCode, string contentType, byte[] body, DateTime now)
     {

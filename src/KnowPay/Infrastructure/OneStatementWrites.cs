@@ -65,7 +65,7 @@ public static class OneStatementWrites
     sealed record Column(string Property, IClrPropertyGetter Getter, string Name, string Cast, ValueConverter? Converter, bool StoreGeneratedKey);
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);
 
-    static readonly ConcurrentDictionary<Type, Table?> Tables = new();
+    static readonly ConcurrentDictionary<(IModel Model, Type Type), Table?> Tables = new(); // per model: one process may host both databases (the tests do)
     static readonly ConcurrentDictionary<(string Head, string Guard, string Tail, string Shape), string> Statements = new();
     const int MaxStatements = 1000; // shapes are few (one or two per use case); beyond this, build without keeping
     static int tableNumbers;
@@ -188,9 +188,9 @@ public static class OneStatementWrites
     }
 
     /// <summary>The table of a CLR type as the model maps it, read once; null when the type has no table.</summary>
-    static Table? TableOf(KnowPayDb db, Type clrType) => Tables.GetOrAdd(clrType, static (clrType, model) =>
+    static Table? TableOf(KnowPayDb db, Type clrType) => Tables.GetOrAdd((db.Model, clrType), static key =>
     {
-        if (model.FindEntityType(clrType) is not { } type || type.GetTableName() is not { } name) return null;
+        if (key.Model.FindEntityType(key.Type) is not { } type || type.GetTableName() is not { } name) return null;
         var store = StoreObjectIdentifier.Table(name, type.GetSchema());
         Column ColumnOf(IProperty p) => new(p.Name, p.GetGetter(), Quote(p.GetColumnName(store)!), p.GetColumnType(), p.GetTypeMapping().Converter,
             p.IsKey() && p.ValueGenerated != ValueGenerated.Never);
@@ -199,7 +199,7 @@ public static class OneStatementWrites
         return new Table(Interlocked.Increment(ref tableNumbers),
             type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(name)}" : Quote(name),
             columns, type.FindPrimaryKey()!.Properties.Select(ColumnOf).ToArray());
-    }, db.Model);
+    });
 
     static void Add(NpgsqlCommand command, Column column, object entity)
     {

@@ -53,7 +53,7 @@ public static class Database
             var dir = Path.GetDirectoryName(Path.GetFullPath(file));
             if (dir is not null) Directory.CreateDirectory(dir);
             builder.Services.AddDbContextPool<SqliteKnowPayDb>(o => o.UseSqlite(connection).UseSnakeCaseNamingConvention()
-                .AddInterceptors(SqliteBusyTimeout.Instance));
+                .AddInterceptors(SqliteConnectionPragmas.Instance));
             builder.Services.AddScoped<KnowPayDb>(sp => sp.GetRequiredService<SqliteKnowPayDb>());
         }
         else throw new InvalidOperationException($"Database:Provider must be 'sqlite' or 'postgres', not '{provider}'.");
@@ -114,19 +114,23 @@ public static class DemoSeed
 }
 
 /// <summary>
-/// Sets SQLite's own busy handler (<c>PRAGMA busy_timeout</c>) on every opened connection. Without it a writer that
-/// finds the database locked is retried by Microsoft.Data.Sqlite in fixed 150 ms sleeps, which made the benchmark's
+/// On every opened connection: SQLite's own busy handler (<c>PRAGMA busy_timeout</c>) and a durable commit
+/// (<c>PRAGMA synchronous = FULL</c>: the WAL is synced at every commit, SQLite's default, set explicitly because one
+/// statement batch — the Idempotency-Key claim, see <see cref="Idempotency.ClaimSql(HttpContext, System.Data.Common.DbCommand, bool, bool)"/>
+/// — lowers it for its own commit, and a pooled connection keeps what was set on it). Without the busy handler a writer
+/// that finds the database locked is retried by Microsoft.Data.Sqlite in fixed 150 ms sleeps, which made the benchmark's
 /// p99 a multiple of 150 ms (0.3–1.8 s); SQLite's handler retries after 1, 2, 5, 10, … ms, so a writer waits about as
 /// long as the lock is actually held. The managed retry (up to the command timeout) still applies after 5 s.
 /// </summary>
-sealed class SqliteBusyTimeout : Microsoft.EntityFrameworkCore.Diagnostics.DbConnectionInterceptor
+sealed class SqliteConnectionPragmas : Microsoft.EntityFrameworkCore.Diagnostics.DbConnectionInterceptor
 {
-    public static readonly SqliteBusyTimeout Instance = new();
+    public static readonly SqliteConnectionPragmas Instance = new();
+    const string Pragmas = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 
     public override void ConnectionOpened(System.Data.Common.DbConnection connection, Microsoft.EntityFrameworkCore.Diagnostics.ConnectionEndEventData eventData)
     {
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 5000;";
+        command.CommandText = Pragmas;
         command.ExecuteNonQuery();
     }
 
@@ -134,7 +138,7 @@ sealed class SqliteBusyTimeout : Microsoft.EntityFrameworkCore.Diagnostics.DbCon
         CancellationToken cancellationToken = default)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 5000;";
+        command.CommandText = Pragmas;
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

@@ -43,7 +43,7 @@ public static class Idempotency
             try
             {
                 await using var command = db.Database.GetDbConnection().CreateCommand();
-                command.CommandText = ClaimSql(inFlight, command, asynchronousCommit: false);
+                command.CommandText = ClaimSql(inFlight, command, asynchronousCommit: false, db.IsPostgres);
                 inFlight.Claim = await command.ExecuteScalarAsync(http.RequestAborted) is not null ? KeyClaim.Claimed : KeyClaim.Taken;
             }
             finally
@@ -111,7 +111,7 @@ public static class Idempotency
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
 
-    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand, bool)"/>).</summary>
+    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand, bool, bool)"/>).</summary>
     public sealed class ClaimedByHandler
     {
         public static readonly ClaimedByHandler Instance = new();
@@ -139,22 +139,28 @@ public static class Idempotency
     /// first command (performance: one round trip for the claim and the handler's first read). It returns one row when this
     /// request claimed the key and none when an earlier request holds it; pass what the reader saw to <see cref="Claimed(HttpContext, bool)"/>.
     /// Null when the request carries no key. Plain SQL, the same on PostgreSQL and SQLite.
-    /// <paramref name="asynchronousCommit"/> (PostgreSQL only): the claim's implicit transaction commits without waiting for
-    /// its WAL flush (the returned value is <c>set_config('synchronous_commit', 'off', true)</c>, evaluated only when the
-    /// claim row is written: no extra statement). Only for a handler whose own write follows with a synchronous commit and
-    /// whose provider call may safely run twice if a crash loses the claim (see CreateOrder).
+    /// <paramref name="asynchronousCommit"/>: the claim commits without waiting for its log to reach the disk — on
+    /// PostgreSQL the returned value is <c>set_config('synchronous_commit', 'off', true)</c>, evaluated only when the claim
+    /// row is written (no extra statement); on SQLite the insert runs between <c>PRAGMA synchronous = NORMAL</c> and
+    /// <c>= FULL</c> (in WAL mode NORMAL does not sync the WAL at commit; each newly opened connection is set back to FULL,
+    /// see <c>SqliteConnectionPragmas</c>). Either way the log is append-only, so the next durable commit makes the claim
+    /// durable too. Only for a handler whose own write follows with a durable commit and whose provider call may safely
+    /// run twice if a crash loses the claim (see CreateOrder).
     /// </summary>
-    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit = false) =>
-        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit) : null;
+    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit, bool postgres) =>
+        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit, postgres) : null;
 
-    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit)
+    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit, bool postgres)
     {
         command.AddParameter("@ik_merchant", inFlight.MerchantId);
         command.AddParameter("@ik_key", inFlight.Key);
         command.AddParameter("@ik_hash", inFlight.RequestHash);
         command.AddParameter("@ik_path", inFlight.Path);
         command.AddParameter("@ik_created", inFlight.CreatedAt);
-        return asynchronousCommit ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n" : ClaimInsert + " 1;\n";
+        if (!asynchronousCommit) return ClaimInsert + " 1;\n";
+        return postgres
+            ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n"
+            : "PRAGMA synchronous = NORMAL;\n" + ClaimInsert + " 1;\nPRAGMA synchronous = FULL;\n";
     }
 
     const string ClaimInsert = """

@@ -138,6 +138,40 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
     }
 
+    [Fact]
+    public async Task Sqlite_TheClaimsFastCommit_LeavesNoConnectionNonDurable()
+    {
+        // POST /v1/orders' claim commits with synchronous = NORMAL (it becomes durable with the order's own commit); every
+        // connection KnowPay opens must commit durably again (FULL = 2), also one that a claim batch left at NORMAL.
+        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
+        Assert.Equal(HttpStatusCode.Created, (await m.PostAsync("/v1/orders", body, "durable")).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await m.PostAsync("/v1/orders", body, "durable")).StatusCode); // the replay stops after the claim
+        Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+
+        var (before, reopened) = await server.QueryAsync(async d =>
+        {
+            async Task<long> Pragma(string sql)
+            {
+                await using var command = d.Database.GetDbConnection().CreateCommand();
+                command.CommandText = sql;
+                return await command.ExecuteScalarAsync() is long level ? level : -1;
+            }
+            await d.Database.OpenConnectionAsync();
+            var level = await Pragma("PRAGMA synchronous");
+            await Pragma("PRAGMA synchronous = NORMAL"); // as a claim batch stopped between its two pragmas would leave it
+            await d.Database.CloseConnectionAsync();
+            await d.Database.OpenConnectionAsync(); // the same pooled connection
+            var again = await Pragma("PRAGMA synchronous");
+            await d.Database.CloseConnectionAsync();
+            return (level, again);
+        });
+        Assert.Equal(2, before);
+        Assert.Equal(2, reopened);
+    }
+
     [Theory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]

@@ -80,12 +80,14 @@ public static class CreateOrder
         {
             await using var command = db.Database.GetDbConnection().CreateCommand();
             // The claim's commit need not wait for its WAL flush (PostgreSQL: synchronous_commit off for this one implicit
-            // transaction): nothing else is written before the order's own commit, which is synchronous and flushes the WAL up
-            // to and including the claim. A crash that loses the claim has therefore lost the order as well, and the client's
-            // retry with the same key starts afresh, as after any failure before that commit (at worst the provider was asked
-            // for a trade that nobody is shown). One WAL flush fewer per order. (set_config(…, true) in the claim's RETURNING
-            // rather than SET LOCAL, which would log a warning: the batch is an implicit transaction.)
-            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: db.IsPostgres);
+            // transaction; SQLite: synchronous = NORMAL for this one insert): nothing else is written before the order's own
+            // commit, which is durable and flushes the (append-only) WAL up to and including the claim. A crash that loses the
+            // claim has therefore lost the order as well, and the client's retry with the same key starts afresh, as after any
+            // failure before that commit (at worst the provider was asked for a trade that nobody is shown). One WAL flush
+            // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
+            // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
+            // implicit transaction.)
+            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: true, db.IsPostgres);
             var customer = customerId is not null
                 ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
                 : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";

@@ -94,6 +94,8 @@ public static class OneStatementWrites
                     : Array.IndexOf(updated, column.Property) >= 0;
                 if (ships) columns |= 1UL << c;
             }
+            if (updated is not null && System.Numerics.BitOperations.PopCount(columns) != updated.Length)
+                throw new InvalidOperationException($"{entity.GetType().Name}: not every one of {string.Join(", ", updated)} is a mapped column");
             staged.Add((entity, updated is null, table, columns));
         }
 

@@ -60,20 +60,18 @@ sealed class WebhookSink : IAsyncDisposable
         return Results.Ok();
     }
 
+    /// <summary>True when one of the header's <c>v1</c> signatures (two while a secret rotates) is ours over <c>t.body</c>.</summary>
     bool SignatureHolds(string header, byte[] body)
     {
-        string? t = null, v1 = null;
-        foreach (var part in header.Split(','))
-        {
-            if (part.StartsWith("t=", StringComparison.Ordinal)) t = part[2..];
-            else if (part.StartsWith("v1=", StringComparison.Ordinal)) v1 ??= part[3..];
-        }
-        if (t is null || v1 is null || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out _)) return false;
+        var parts = header.Split(',');
+        var t = parts.FirstOrDefault(p => p.StartsWith("t=", StringComparison.Ordinal))?[2..];
+        if (t is null || !long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out _)) return false;
         var signed = new byte[t.Length + 1 + body.Length];
         Encoding.ASCII.GetBytes(t + ".", signed);
         body.CopyTo(signed, t.Length + 1);
-        var expected = Convert.ToHexStringLower(HMACSHA256.HashData(Secret, signed));
-        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(v1));
+        var expected = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(HMACSHA256.HashData(Secret, signed)));
+        return parts.Where(p => p.StartsWith("v1=", StringComparison.Ordinal))
+            .Any(p => CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(p[3..])));
     }
 
     public async ValueTask DisposeAsync() => await app.DisposeAsync();

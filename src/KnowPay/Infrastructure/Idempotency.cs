@@ -43,7 +43,7 @@ public static class Idempotency
             try
             {
                 await using var command = db.Database.GetDbConnection().CreateCommand();
-                command.CommandText = ClaimSql(inFlight, command, asynchronousCommit: false, db.IsPostgres);
+                command.CommandText = ClaimSql(inFlight, command, asynchronousCommit: false);
                 inFlight.Claim = await command.ExecuteScalarAsync(http.RequestAborted) is not null ? KeyClaim.Claimed : KeyClaim.Taken;
             }
             finally
@@ -111,7 +111,7 @@ public static class Idempotency
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
 
-    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand, bool, bool)"/>).</summary>
+    /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="ClaimSql(HttpContext, System.Data.Common.DbCommand, bool)"/>).</summary>
     public sealed class ClaimedByHandler
     {
         public static readonly ClaimedByHandler Instance = new();
@@ -147,10 +147,10 @@ public static class Idempotency
     /// durable too. Only for a handler whose own write follows with a durable commit and whose provider call may safely
     /// run twice if a crash loses the claim (see CreateOrder).
     /// </summary>
-    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit, bool postgres) =>
-        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit, postgres) : null;
+    public static string? ClaimSql(HttpContext http, System.Data.Common.DbCommand command, bool asynchronousCommit) =>
+        http.Items[typeof(InFlightKey)] is InFlightKey { Claim: KeyClaim.NotYet } inFlight ? ClaimSql(inFlight, command, asynchronousCommit) : null;
 
-    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit, bool postgres)
+    static string ClaimSql(InFlightKey inFlight, System.Data.Common.DbCommand command, bool asynchronousCommit)
     {
         command.AddParameter("@ik_merchant", inFlight.MerchantId);
         command.AddParameter("@ik_key", inFlight.Key);
@@ -158,7 +158,7 @@ public static class Idempotency
         command.AddParameter("@ik_path", inFlight.Path);
         command.AddParameter("@ik_created", inFlight.CreatedAt);
         if (!asynchronousCommit) return ClaimInsert + " 1;\n";
-        return postgres
+        return command is Npgsql.NpgsqlCommand
             ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n"
             : "PRAGMA synchronous = NORMAL;\n" + ClaimInsert + " 1;\nPRAGMA synchronous = FULL;\n";
     }

@@ -29,17 +29,19 @@ public sealed class StagedRows
     /// <summary>A row known to exist: its named properties are written, found by its key.</summary>
     public void Update(object entity, params string[] properties) => rows.Add((entity, properties));
 
-    /// <summary>Hands the rows to the change tracker for SaveChanges: new rows added, updated ones attached (unless tracked) with the named properties modified.</summary>
+    /// <summary>Hands the rows to the change tracker for SaveChanges: new rows added, updated ones attached (unless tracked)
+    /// with the named properties modified. Each row by itself (no walk of its navigations: every row to write is staged,
+    /// a journal's entries too).</summary>
     public void AddTo(DbContext db)
     {
         foreach (var (entity, updated) in rows)
         {
+            var entry = db.Entry(entity);
             if (updated is null)
             {
-                db.Add(entity);
+                entry.State = EntityState.Added;
                 continue;
             }
-            var entry = db.Entry(entity);
             if (entry.State == EntityState.Detached) entry.State = EntityState.Unchanged;
             foreach (var property in updated) entry.Property(property).IsModified = true;
         }

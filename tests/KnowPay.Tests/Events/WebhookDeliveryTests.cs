@@ -13,7 +13,7 @@ namespace KnowPay.Tests.Events;
 [Collection("server")]
 public sealed class WebhookDeliveryTests
 {
-    static Task<KnowPayServer?> ServerAsync(Db db, bool dispatcher, string? connection = null, int pollMs = 1000)
+    static Task<KnowPayServer?> ServerAsync(Db db, bool dispatcher, string? connection = null, int pollMs = 1000, int? vacuumQueueEvery = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -21,6 +21,7 @@ public sealed class WebhookDeliveryTests
             ["Webhooks:PollMilliseconds"] = pollMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (connection is not null) settings["ConnectionStrings:KnowPay"] = connection;
+        if (vacuumQueueEvery is { } every) settings["Webhooks:VacuumQueueEvery"] = every.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return KnowPayServer.StartAsync(db, settings);
     }
 
@@ -201,8 +202,7 @@ public sealed class WebhookDeliveryTests
     [Fact]
     public async Task BusyFanOutQueue_IsVacuumedByTheDispatcher_AfterTheConfiguredNumberOfEvents()
     {
-        var settings = new Dictionary<string, string?> { ["Webhooks:DispatcherEnabled"] = "false", ["Webhooks:VacuumQueueEvery"] = "2" };
-        await using var server = await KnowPayServer.StartAsync(Db.Postgres, settings);
+        await using var server = await ServerAsync(Db.Postgres, dispatcher: false, vacuumQueueEvery: 2);
         if (server is null) return;
         var m = await server.NewMerchantAsync();
         await using var receiver = await WebhookReceiver.StartAsync();

@@ -87,7 +87,7 @@ public static class CreateOrder
             // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
             // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
             // implicit transaction.)
-            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: true, db.IsPostgres);
+            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: true);
             var customer = customerId is not null
                 ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
                 : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";

@@ -52,18 +52,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var room = Batch - claimedByFanOut;
         if (room > 0)
         {
-            if (db.IsPostgres)
-                await db.Database.ExecuteSqlAsync($"""
-                    UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
-                    WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
-                                 ORDER BY next_attempt_at LIMIT {room} FOR UPDATE SKIP LOCKED)
-                    """, ct);
-            else
-                await db.Database.ExecuteSqlAsync($"""
-                    UPDATE webhook_deliveries SET next_attempt_at = {leaseEnd}, claim_token = {token}
-                    WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {now}
-                                 ORDER BY next_attempt_at LIMIT {room})
-                    """, ct);
+            // Several nodes claim side by side on PostgreSQL (rows another pass holds are skipped); SQLite's single writer
+            // serialises the claims anyway.
+            await db.Database.ExecuteSqlRawAsync(db.IsPostgres ? ClaimDueSkippingLocked : ClaimDueSerially, [leaseEnd, token, now, room], ct);
         }
         var claimed = await db.WebhookDeliveries.AsNoTracking().Where(d => d.ClaimToken == token).ToListAsync(ct);
         if (claimed.Count == 0) return (0, fannedOut == FanOutBatch);
@@ -108,6 +99,15 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         }
         return (succeeded, fannedOut == FanOutBatch || claimed.Count == Batch);
     }
+
+    /// <summary>Claims up to {3} deliveries due at {2} for token {1} until {0} (the lease).</summary>
+    const string ClaimDue = """
+        UPDATE webhook_deliveries SET next_attempt_at = {0}, claim_token = {1}
+        WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= {2}
+                     ORDER BY next_attempt_at LIMIT {3}
+        """;
+    const string ClaimDueSkippingLocked = ClaimDue + " FOR UPDATE SKIP LOCKED)";
+    const string ClaimDueSerially = ClaimDue + ")";
 
     /// <summary>30 s, 1 min, 2 min, … doubling, at most 12 h between attempts.</summary>
     public TimeSpan Backoff(int attempts) =>

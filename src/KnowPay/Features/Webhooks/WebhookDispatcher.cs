@@ -145,25 +145,31 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     /// first stays that node's). Returns (events taken off, deliveries created claimed).</summary>
     async Task<(int Events, int Claimed)> FanOutAsync(KnowPayDb db, DateTime now, string token, DateTime leaseEnd, CancellationToken ct)
     {
-        var events = await db.PendingFanOuts.AsNoTracking().OrderBy(q => q.EventId).Take(FanOutBatch)
-            .Join(db.Events.AsNoTracking(), q => q.EventId, e => e.Id, (q, e) => e).ToListAsync(ct);
-        if (events.Count == 0) return (0, 0);
-        var merchantIds = events.Select(e => e.MerchantId).Distinct().ToList();
+        var queued = await db.PendingFanOuts.AsNoTracking().OrderBy(q => q.EventId).Take(FanOutBatch).ToListAsync(ct);
+        if (queued.Count == 0) return (0, 0);
+        var merchantIds = queued.Select(q => q.MerchantId).Distinct().ToList();
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
+        // Only the events of merchants with an endpoint are read, and only what the fan-out matches on (performance: the
+        // read joined every queued event and brought its data along, ≈ 7 % of PostgreSQL's statement time per paid order
+        // with no endpoint registered; the data is read when a delivery is sent).
+        var served = endpoints.Select(e => e.MerchantId).ToHashSet();
+        var eventIds = queued.Where(q => served.Contains(q.MerchantId)).Select(q => q.EventId).ToList();
+        var events = eventIds.Count == 0 ? [] : await db.Events.AsNoTracking().Where(e => eventIds.Contains(e.Id))
+            .Select(e => new { e.Id, e.MerchantId, e.Type, e.CreatedAt }).ToListAsync(ct);
         var retryUntil = now + RetryFor(config);
         // In (event, endpoint) order: two nodes fanning out the same events insert the same keys in the same order, so
         // their multi-row inserts wait for each other instead of deadlocking.
         var deliveries = from evt in events from endpoint in endpoints
                          where endpoint.MerchantId == evt.MerchantId && endpoint.CreatedAt <= evt.CreatedAt && endpoint.Matches(evt.Type)
-                         select (Event: evt, Endpoint: endpoint);
-        (OutboxEvent, WebhookEndpoint)[] rows = [.. deliveries.OrderBy(d => d.Event.Id, StringComparer.Ordinal).ThenBy(d => d.Endpoint.Id, StringComparer.Ordinal)];
+                         select (EventId: evt.Id, evt.MerchantId, EndpointId: endpoint.Id);
+        var rows = deliveries.OrderBy(d => d.EventId, StringComparer.Ordinal).ThenBy(d => d.EndpointId, StringComparer.Ordinal).ToArray();
         var claimedRows = Math.Min(Batch, rows.Length);
         var claimed = await InsertDeliveriesAsync(db, rows[..claimedRows], now, retryUntil, (token, leaseEnd), ct);
         await InsertDeliveriesAsync(db, rows[claimedRows..], now, retryUntil, claim: null, ct);
-        var ids = events.Select(e => e.Id).ToList();
+        var ids = queued.Select(q => q.EventId).ToList();
         await db.PendingFanOuts.Where(q => ids.Contains(q.EventId)).ExecuteDeleteAsync(ct);
-        if (db.IsPostgres && Interlocked.Add(ref fannedOutSinceVacuum, events.Count) >= VacuumQueueEvery) await VacuumQueueAsync(db, ct);
-        return (events.Count, claimed);
+        if (db.IsPostgres && Interlocked.Add(ref fannedOutSinceVacuum, queued.Count) >= VacuumQueueEvery) await VacuumQueueAsync(db, ct);
+        return (queued.Count, claimed);
     }
 
     /// <summary>
@@ -182,12 +188,12 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 
     /// <summary>A pending delivery, due now and claimed by nobody, unless it exists.</summary>
     public static Task InsertDeliveryAsync(KnowPayDb db, OutboxEvent evt, WebhookEndpoint endpoint, DateTime now, DateTime retryUntil, CancellationToken ct) =>
-        InsertDeliveriesAsync(db, [(evt, endpoint)], now, retryUntil, claim: null, ct);
+        InsertDeliveriesAsync(db, [(evt.Id, evt.MerchantId, endpoint.Id)], now, retryUntil, claim: null, ct);
 
     /// <summary>One pending delivery per (event, endpoint), unless it exists — due now, or claimed (token, lease end); a
     /// statement per 500 rows (performance: the fan-out of a 200-event batch was 200 round trips). Returns how many
     /// were created.</summary>
-    static async Task<int> InsertDeliveriesAsync(KnowPayDb db, IReadOnlyList<(OutboxEvent Event, WebhookEndpoint Endpoint)> rows, DateTime now, DateTime retryUntil,
+    static async Task<int> InsertDeliveriesAsync(KnowPayDb db, IReadOnlyList<(string EventId, string MerchantId, string EndpointId)> rows, DateTime now, DateTime retryUntil,
         (string Token, DateTime LeaseEnd)? claim, CancellationToken ct)
     {
         var created = 0;
@@ -198,11 +204,11 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
             var first = values.Count;
             var claimToken = claim is null ? "NULL" : "{4}";
             var sql = new StringBuilder("INSERT INTO webhook_deliveries (id, merchant_id, event_id, endpoint_id, status, attempts, next_attempt_at, retry_until, created_at, claim_token) VALUES ");
-            foreach (var (evt, endpoint) in chunk)
+            foreach (var (eventId, merchantId, endpointId) in chunk)
             {
                 var p = values.Count;
                 sql.Append(p == first ? "" : ", ").Append(CultureInfo.InvariantCulture, $"({{{p}}}, {{{p + 1}}}, {{{p + 2}}}, {{{p + 3}}}, {{0}}, 0, {{3}}, {{2}}, {{1}}, {claimToken})");
-                values.AddRange([Ids.New("whd"), evt.MerchantId, evt.Id, endpoint.Id]);
+                values.AddRange([Ids.New("whd"), merchantId, eventId, endpointId]);
             }
             sql.Append(" ON CONFLICT (event_id, endpoint_id) DO NOTHING");
             created += await db.Database.ExecuteSqlRawAsync(sql.ToString(), values, ct);

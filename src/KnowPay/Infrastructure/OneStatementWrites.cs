@@ -54,7 +54,7 @@ public sealed class StagedRows
 /// depends on it commit in one round trip and one WAL flush, instead of BEGIN / UPDATE / SELECT / batched INSERTs /
 /// COMMIT. The rows are built by the same code as the EF path (Journals.Build, Access.Grant, Outbox.Add); only the
 /// shipping differs. Columns, casts and value conversions come from the EF model, so new columns are picked up; a row
-/// whose type has no table makes it return false and the caller falls back to SaveChanges.
+/// whose type has no table makes TryBuild return false, and the rows then go through SaveChanges (SaveAsync does so itself).
 /// <para>
 /// Performance: the statement's text depends only on the <em>shape</em> of what is staged (which tables, in which
 /// order, which columns), so it is built once per shape and kept; each call only adds the parameter values.
@@ -167,28 +167,34 @@ public static class OneStatementWrites
     }
 
     /// <summary>
-    /// Ships the staged rows as ONE statement instead of SaveChanges' one statement per row (PostgreSQL only; the
-    /// statement is its own implicit transaction, all or nothing): for a use case whose rows are all new, or updated by
-    /// key, with nothing to decide in between — order creation's order, payment and Idempotency-Key answer. Unlike
-    /// SaveChanges an UPDATE that finds no row is not an error, so only use it for rows that are known to exist (the
-    /// request's own claimed key). False when the rows cannot be shipped this way: nothing was sent, use SaveChanges
-    /// (<see cref="StagedRows.AddTo"/>).
+    /// Commits the staged rows: on PostgreSQL as ONE statement instead of SaveChanges' one statement per row (its own
+    /// implicit transaction, all or nothing), else — another database, a caller's open transaction, or rows the statement
+    /// cannot express — through SaveChanges (<see cref="StagedRows.AddTo"/>). For a use case whose rows are all new, or
+    /// updated by key, with nothing to decide in between: order creation's order, payment and Idempotency-Key answer.
+    /// Unlike SaveChanges the statement's UPDATE of a row that does not exist is no error, so only stage updates of rows
+    /// known to exist (the request's own claimed key).
     /// </summary>
-    public static async Task<bool> TrySaveAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
+    public static async Task SaveAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
     {
-        if (!db.IsPostgres || db.Database.CurrentTransaction is not null) return false;
-        await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
-        if (!TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1")) return false;
-        await db.Database.OpenConnectionAsync(ct);
-        try
+        if (db.IsPostgres && db.Database.CurrentTransaction is null)
         {
-            await command.ExecuteNonQueryAsync(ct);
+            await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
+            if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1"))
+            {
+                await db.Database.OpenConnectionAsync(ct);
+                try
+                {
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+                finally
+                {
+                    await db.Database.CloseConnectionAsync();
+                }
+                return;
+            }
         }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
-        return true;
+        rows.AddTo(db);
+        await db.SaveChangesAsync(ct);
     }
 
     /// <summary>The table of a CLR type as the model maps it, read once; null when the type has no table.</summary>

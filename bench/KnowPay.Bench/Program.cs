@@ -275,15 +275,22 @@ sealed class Report
                     $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F2} / {r.Cpu.PostgresMs:F2} / {r.Cpu.BenchMs:F2} | {x.AllocKbPerOrder:F0}, {x.GcsPerThousandOrders:F1}, {x.GcPauseMsPerOrder:F3}, {x.JitMsPerOrder:F3} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
             }
             s.AppendLine();
-            s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{(d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread):F2}** (target ≥ 0.9)");
+            // Three decimals and a verdict from the unrounded value: two decimals printed 0.296 as "0.30" next to "target ≥ 0.30".
+            var hotBySpread = d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread;
+            s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{hotBySpread:F3}** (target ≥ 0.9: {Met(hotBySpread >= 0.9)})");
             if (d.Database == "postgres" && PgbenchTps is { } t && t > 0)
-                s.AppendLine(CultureInfo.InvariantCulture, $"best paid/s ÷ pgbench tps **{Math.Max(d.BestSpread, d.BestHot) / t:F2}** (target ≥ 0.30; ÷ the pgbench after the runs: {(PgbenchTpsAtEnd is > 0 and var e ? Math.Max(d.BestSpread, d.BestHot) / e : 0):F2})");
+            {
+                var ratio = Math.Max(d.BestSpread, d.BestHot) / t;
+                s.AppendLine(CultureInfo.InvariantCulture, $"best paid/s ÷ pgbench tps **{ratio:F3}** (target ≥ 0.30: {Met(ratio >= 0.30)}; ÷ the pgbench after the runs: {(PgbenchTpsAtEnd is > 0 and var e ? Math.Max(d.BestSpread, d.BestHot) / e : 0):F3})");
+            }
             foreach (var i in d.Idle)
                 s.AppendLine(CultureInfo.InvariantCulture, $"idle {i.When}: CPU KnowPay {i.KnowPayMsPerSecond:F0} ms/s, PostgreSQL {i.PostgresMsPerSecond:F0} ms/s (background jobs, dispatcher, telemetry)");
-            s.AppendLine(CultureInfo.InvariantCulture, $"notification p99 at half peak **{d.HalfPeakNotifyP99:F1} ms** (target < 25); KnowPay peak RSS **{d.PeakRssMb:F0} MB** (target < 400)");
+            s.AppendLine(CultureInfo.InvariantCulture, $"notification p99 at half peak **{d.HalfPeakNotifyP99:F1} ms** (target < 25: {Met(d.HalfPeakNotifyP99 < 25)}); KnowPay peak RSS **{d.PeakRssMb:F0} MB** (target < 400: {Met(d.PeakRssMb < 400)})");
             if (d.Webhooks is { } w)
                 s.AppendLine(CultureInfo.InvariantCulture, $"webhooks (an endpoint for every event): {w.Deliveries} deliveries; order.paid for {w.PaidOrdersAnnounced} of {w.PaidOrders} paid orders; {w.BadSignatures} bad signatures; {(w.ChecksPassed ? "pass" : "FAIL")}");
         }
         return s.ToString();
     }
+
+    static string Met(bool met) => met ? "met" : "not met";
 }

@@ -52,14 +52,13 @@ public sealed class JobRunnerTests
         finally { await runner.StopAsync(CancellationToken.None); }
 
         // The slow job ran on the first tick, then on each first tick at least 500 ms after its previous run, and on no other;
-        // the other ran on every tick.
+        // the other ran on every tick. The 24 ticks span at least 1.15 s of the clock, so the slow job's cadence is decided
+        // more than once (it is due again at 0.5 and 1.0 s).
         var ticks = everyTick.RanAt;
         var expected = new List<DateTime> { ticks[0] };
         foreach (var t in ticks.Skip(1))
             if (t - expected[^1] >= TimeSpan.FromMilliseconds(500)) expected.Add(t);
         Assert.Equal(expected, slow.RanAt);
-        // 24 ticks 50 ms apart: at 0, 0.5 and 1.0 s after the first (fewer if the runner took two moves of the clock as one tick).
-        Assert.InRange(expected.Count, 2, 3);
     }
 
     /// <summary>Until the job has run <paramref name="runs"/> times, or <paramref name="within"/> has passed.</summary>

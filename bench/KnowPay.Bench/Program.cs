@@ -29,7 +29,7 @@ if (opts.Scenario is "all" or "postgres")
     Console.WriteLine($"pgbench -c 8 -j 2 -T {opts.PgbenchSeconds}: {report.PgbenchTps:F0} tps");
     await pg.CreateDatabaseAsync("knowpay_bench");
     report.Postgres = await RunDatabaseAsync("postgres", pg.Database("knowpay_bench", opts.MaxPool), pg.PostmasterPid);
-    // pgbench itself moves by up to 1.7× between runs on this VM (disk flush latency): measure it again at the end and report both.
+    // pgbench itself moves between runs (disk flush latency): measure it again at the end and report both.
     report.PgbenchTpsAtEnd = await pg.PgbenchAsync(opts.PgbenchSeconds, initialize: false);
     Console.WriteLine($"pgbench again after the runs: {report.PgbenchTpsAtEnd:F0} tps");
     if (pgStats) Console.WriteLine(await new BenchDb("postgres", pg.Database("knowpay_bench")).StatementStatsAsync(report.Postgres.Runs.Sum(r => r.Result.CountedTotal)));
@@ -79,7 +79,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     }
 
     // Background cost: CPU of KnowPay and PostgreSQL with no load (jobs, webhook dispatcher, telemetry), in ms per second,
-    // measured after the runs (right after start it is mostly the JIT tiering up: ≈ 240 ms/s for KnowPay).
+    // measured after the runs (right after start it would mostly be the JIT tiering up).
     async Task Idle(string when)
     {
         var idleSeconds = opts.Smoke ? 3 : 10;
@@ -119,10 +119,9 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         return r;
     }
 
-    // Warm-up, not reported: the JIT tiers KnowPay up (≈ 3 ms of extra CPU per order in the first seconds otherwise).
-    // 20 s, then on in 5 s steps while KnowPay still spends more than 2 % of a step compiling (up to 60 s more): with
-    // both cores loaded the JIT's background thread drains its tier-up queue slowly, and 20 s left ≈ 5 s of compiling
-    // (≈ 0.35 ms per order) to the first measured run.
+    // Warm-up, not reported, so that the JIT's tier-up is not charged to the first measured run: 20 s, then on in 5 s
+    // steps while KnowPay still spends more than 2 % of a step compiling (up to 60 s more), because with the cores loaded
+    // the JIT's background thread drains its tier-up queue slowly.
     var warmup = System.Diagnostics.Stopwatch.StartNew();
     await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
     var jitSeconds = opts.Smoke ? 0 : await load.JitSecondsAsync();
@@ -275,7 +274,7 @@ sealed class Report
                     $"| {r.Name}{(x.TargetRate is { } rate ? $" @{rate:F0}/s" : "")} | {x.Concurrency} | {x.PaidPerSecond:F1} | {x.FlowP50:F0} / {x.FlowP99:F0} / {x.FlowMax:F0} | {x.NotifyP50:F1} / {x.NotifyP99:F1} / {x.NotifyMax:F0} | {r.Cpu.KnowPayMs:F2} / {r.Cpu.PostgresMs:F2} / {r.Cpu.BenchMs:F2} | {x.AllocKbPerOrder:F0}, {x.GcsPerThousandOrders:F1}, {x.GcPauseMsPerOrder:F3}, {x.JitMsPerOrder:F3} | {x.Errors} | {x.PollsPerOrder:F1} | {x.CountedTotal} = {r.PaidInDatabase} | {(r.ChecksPassed ? "pass" : "FAIL: " + string.Join("; ", r.Problems))} |");
             }
             s.AppendLine();
-            // Three decimals and a verdict from the unrounded value: two decimals printed 0.296 as "0.30" next to "target ≥ 0.30".
+            // Three decimals and a verdict from the unrounded value, so that a ratio just below a target never reads as met.
             var hotBySpread = d.BestSpread == 0 ? 0 : d.BestHot / d.BestSpread;
             s.AppendLine(CultureInfo.InvariantCulture, $"best spread {d.BestSpread:F1} paid/s, best hot {d.BestHot:F1} paid/s → hot ÷ spread **{hotBySpread:F3}** (target ≥ 0.9: {Met(hotBySpread >= 0.9)})");
             if (d.Database == "postgres" && PgbenchTps is { } t && t > 0)

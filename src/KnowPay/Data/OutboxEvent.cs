@@ -16,8 +16,8 @@ public sealed class OutboxEvent
 /// <summary>
 /// An event whose webhook deliveries the dispatcher has not created yet: written with the event, deleted once its
 /// deliveries exist (one per matching endpoint). A small queue row instead of a "fanned out at" column on the event
-/// (performance: marking a ~1 KB event row rewrote the whole row and every index entry of it; the queue row is deleted,
-/// and the events table stays append-only).
+/// (marking an event row would rewrite the whole row and every index entry of it; the queue row is deleted, and the
+/// events table stays append-only).
 /// </summary>
 public sealed class PendingFanOut
 {

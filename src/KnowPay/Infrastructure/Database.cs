@@ -14,10 +14,9 @@ public static class Database
     /// (commands outside a transaction from concurrent requests share a few physical connections and are written to the
     /// server together: fewer backends woken and fewer socket round trips under load; transactions still get a
     /// connection of their own), and <c>Maximum Pool Size</c> 16 instead of Npgsql's 100: with multiplexing a few
-    /// connections carry the load, and more backends than the server has cores to run them only add context switches and
-    /// lock contention in PostgreSQL (measured on a 2-core server: ≈ 39 backends with 100, PostgreSQL CPU per paid order
-    /// −20 % and paid orders/s +15–25 % with 16 or 8; BENCHMARKS.md, round 5). It also keeps a few KnowPay nodes inside the
-    /// server's <c>max_connections</c> (100 by default). Set it in the connection string to size it for a larger server.
+    /// connections carry the load, and more busy backends than the server has cores only add context switches and lock
+    /// contention in PostgreSQL. It also keeps a few KnowPay nodes inside the server's <c>max_connections</c> (100 by
+    /// default). Set it in the connection string to size it for a larger server.
     /// </summary>
     public const int DefaultMaxPoolSize = 16;
 
@@ -118,9 +117,9 @@ public static class DemoSeed
 /// (<c>PRAGMA synchronous = FULL</c>: the WAL is synced at every commit, SQLite's default, set explicitly because one
 /// statement batch — the Idempotency-Key claim, see <see cref="Idempotency.ClaimSql(HttpContext, System.Data.Common.DbCommand, bool)"/>
 /// — lowers it for its own commit, and a pooled connection keeps what was set on it). Without the busy handler a writer
-/// that finds the database locked is retried by Microsoft.Data.Sqlite in fixed 150 ms sleeps, which made the benchmark's
-/// p99 a multiple of 150 ms (0.3–1.8 s); SQLite's handler retries after 1, 2, 5, 10, … ms, so a writer waits about as
-/// long as the lock is actually held. The managed retry (up to the command timeout) still applies after 5 s.
+/// that finds the database locked is retried by Microsoft.Data.Sqlite in fixed 150 ms sleeps, so every wait is a
+/// multiple of 150 ms; SQLite's handler retries after 1, 2, 5, 10, … ms, so a writer waits about as long as the lock is
+/// actually held. The managed retry (up to the command timeout) still applies after 5 s.
 /// </summary>
 sealed class SqliteConnectionPragmas : Microsoft.EntityFrameworkCore.Diagnostics.DbConnectionInterceptor
 {

@@ -13,7 +13,7 @@ namespace KnowPay.Tests.Api;
 [Collection("server")]
 public sealed class ConfirmationEdgeTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task TwoPaymentsOfOneOrder_BothPaid_OrderPaidOnce_BothBooked_OneEntitlement_DuplicateFlagged(Db db)
@@ -43,7 +43,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal(["entitlement.granted", "order.paid", "payment.duplicate"], events.Order());
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task SuccessAfterTheOrderExpired_IsHonouredAndFlagged_WithJournalAndEntitlement(Db db)

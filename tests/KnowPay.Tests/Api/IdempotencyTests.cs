@@ -8,7 +8,7 @@ namespace KnowPay.Tests.Api;
 [Collection("server")]
 public sealed class IdempotencyTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task SameKeySameBody_ReplaysTheFirstResponse_AndCreatesOneOrder(Db db)
@@ -27,7 +27,7 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OrderWithPayment_StoresItsAnswerInTheSameCommit_AndTheReplayIsByteForByteTheSame(Db db)
@@ -55,7 +55,7 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task SameKeyOtherBody_Is409_AndWritesNothing(Db db)
@@ -75,7 +75,7 @@ public sealed class IdempotencyTests(Servers servers)
         await n.PostOkAsync("/v1/orders", new { customer_external_id = "u1", product_id = otherProduct, currency = "CNY" }, "order-2");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task SameKeyInFlightTwiceAtOnce_OneExecutes_TheOtherGets409OrTheReplay(Db db)
@@ -105,7 +105,7 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OrderWithPayment_SameKeyTwiceAtOnce_OneOrderOnePayment_TheOtherGets409InProgress(Db db)
@@ -172,7 +172,7 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(2, reopened);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OrderRefusedBeforeItsKeyWasClaimed_TheRefusalIsStored_AndReplayed(Db db)

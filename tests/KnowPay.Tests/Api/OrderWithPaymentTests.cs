@@ -8,7 +8,7 @@ namespace KnowPay.Tests.Api;
 [Collection("server")]
 public sealed class OrderWithPaymentTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OrderWithPayment_ReturnsTheNextAction_AndIsPaidByTheNotification_WithOneJournal(Db db)
@@ -42,7 +42,7 @@ public sealed class OrderWithPaymentTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OrderWithUnknownProvider_Is400_AndWritesNeitherOrderNorPayment(Db db)

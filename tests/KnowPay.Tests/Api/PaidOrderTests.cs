@@ -13,7 +13,7 @@ namespace KnowPay.Tests.Api;
 [Collection("server")]
 public sealed class PaidOrderTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task PaidOrder_EndToEnd_OverHttp_PaysOrderPostsExactJournalGrantsAccessAndEmitsEvents(Db db)
@@ -55,7 +55,7 @@ public sealed class PaidOrderTests(Servers servers)
         Assert.Equal(["entitlement.granted", "order.paid"], events.Order());
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task SameNotification_FiveTimesConcurrently_ConfirmsExactlyOnce_AndAnswersAll200(Db db)
@@ -77,7 +77,7 @@ public sealed class PaidOrderTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task ForgedNotifications_BadSignatureWrongAmountUnknownPayment_AreRefusedAndChangeNothing(Db db)
@@ -109,7 +109,7 @@ public sealed class PaidOrderTests(Servers servers)
         Assert.Equal(0, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task LostNotification_ThePollerQueriesTheSandbox_AndConfirmsThePayment(Db db)
@@ -141,7 +141,7 @@ public sealed class PaidOrderTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task ExpiredOrder_IsClosedAtTheSandbox_AndTheBuyerCanNoLongerPay(Db db)

@@ -26,13 +26,12 @@ public sealed class OutboxAndRefundMetricsTests
         ["Webhooks:TimeoutSeconds"] = "2",
     };
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task OutboxLagAlert_FiresWhileTheReceiverIsDown_AndResolvesOnceDelivered_AndTheBacklogGaugeIsExact(Db db)
     {
         await using var server = await KnowPayServer.StartAsync(db, LagRules);
-        if (server is null) return;
         await using var receiver = await WebhookReceiver.StartAsync();
         await receiver.DownAsync();
         var m = await server.NewMerchantAsync();

@@ -17,7 +17,7 @@ namespace KnowPay.Tests.Providers;
 [Collection("server")]
 public sealed class WeChatPayTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task NativePayment_CodeUrlThenBuyerPays_EncryptedNotificationConfirmsTheOrderOnce(Db db)

@@ -16,7 +16,7 @@ namespace KnowPay.Tests.Refunds;
 [Collection("server")]
 public sealed class RefundTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task RefundFlow_PartialThenRest_ReversesLedger_RevokesAccess_AndDeliversSignedEvents(Db db)
@@ -76,7 +76,7 @@ public sealed class RefundTests(Servers servers)
         Assert.Equal(2, events["data"]!.AsArray().Count);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task TwentyConcurrentPartialRefunds_SumAboveCaptured_AcceptedNeverExceedCaptured_RestRefused(Db db)
@@ -102,7 +102,7 @@ public sealed class RefundTests(Servers servers)
         Assert.Equal(100, clearing);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task RefundThatNeverReachedTheProvider_StaysPendingUntilQueried_ThenFailsAndReleasesTheAmount(Db db)
@@ -133,7 +133,7 @@ public sealed class RefundTests(Servers servers)
         Assert.Equal("succeeded", (string?)full["status"]);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task PendingRefund_AnswerNotificationsAndQueriesRacing_CompleteItExactlyOnce(Db db)
@@ -177,7 +177,7 @@ public sealed class RefundTests(Servers servers)
         Assert.Equal(9900, (long)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["refunded_amount"]!);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task EntitlementCheck_IsOneFastIndexedQuery_AndAnswersForUnknownCustomersWithoutAccess(Db db)

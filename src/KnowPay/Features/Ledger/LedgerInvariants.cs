@@ -12,8 +12,8 @@ public sealed record InvariantReport(string Object, bool Passed, DateTime Checke
 
 /// <summary>
 /// POST (or GET) /v1/ledger/invariants/check: verifies the merchant's whole ledger on demand. Read-only.
-/// There is no stored balance to compare with its entries (balances are always sums of entries), so that check
-/// of the issue holds by construction and is not listed.
+/// There is no stored balance to compare with its entries (balances are always sums of entries), so a
+/// balance-against-entries check holds by construction and is not listed.
 /// </summary>
 public static class LedgerInvariants
 {

@@ -23,8 +23,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 {
     public const string HttpClientName = "webhooks";
     public const string SignatureHeader = "KnowPay-Signature";
-    /// <summary>Deliveries claimed and sent (concurrently) per pass. 200: with 50 a node delivered ≈ 1,150 webhooks/s under
-    /// load, less than the 2 per paid order of ≈ 1,000 paid orders/s, so the backlog grew for as long as the load lasted.</summary>
+    /// <summary>Deliveries claimed and sent (concurrently) per pass: large enough that one node keeps up with two events per
+    /// paid order at peak load, or the backlog grows for as long as the load lasts.</summary>
     const int Batch = 200;
     const int FanOutBatch = 200;
     /// <summary>Taken off the fan-out queue since this node last vacuumed it (PostgreSQL), see <see cref="VacuumQueueAsync"/>.</summary>
@@ -46,8 +46,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var token = Ids.New("clm");
         var leaseEnd = now + Lease;
-        // The deliveries the fan-out creates are created claimed by this pass (performance: no claim update for them —
-        // every write of a delivery row goes into its 4 indexes); due ones are claimed up to the batch.
+        // The deliveries the fan-out creates are created claimed by this pass, so they need no claim update (every write
+        // of a delivery row goes into its 4 indexes); due ones are claimed up to the batch.
         var (fannedOut, claimedByFanOut) = await FanOutAsync(db, now, token, leaseEnd, ct);
         var room = Batch - claimedByFanOut;
         if (room > 0)
@@ -66,9 +66,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 
         var results = await Task.WhenAll(claimed.Select(d => SendAsync(d, events[d.EventId], endpoints[d.EndpointId], ct)));
         var succeeded = 0;
-        // Successes are recorded in one statement per status code (performance: one round trip for the batch instead of
-        // one per delivery, which capped a node at ≈ 1,000 deliveries/s); like a failure, only where this pass still holds
-        // the claim (attempts + 1 of the claimed row).
+        // Successes are recorded in one statement per status code (one round trip per batch, not per delivery, bounds a
+        // node's delivery rate); like a failure, only where this pass still holds the claim (attempts + 1 of the claimed row).
         foreach (var group in claimed.Zip(results).Where(x => x.Second.Ok).GroupBy(x => x.Second.StatusCode))
         {
             var ids = group.Select(x => x.First.Id).ToList();
@@ -149,9 +148,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         if (queued.Count == 0) return (0, 0);
         var merchantIds = queued.Select(q => q.MerchantId).Distinct().ToList();
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => merchantIds.Contains(e.MerchantId) && !e.Disabled).ToListAsync(ct);
-        // Only the events of merchants with an endpoint are read, and only what the fan-out matches on (performance: the
-        // read joined every queued event and brought its data along, ≈ 7 % of PostgreSQL's statement time per paid order
-        // with no endpoint registered; the data is read when a delivery is sent).
+        // Only the events of merchants with an endpoint are read, and only what the fan-out matches on: most events match
+        // no endpoint, and the data is read when a delivery is sent.
         var served = endpoints.Select(e => e.MerchantId).ToHashSet();
         var eventIds = queued.Where(q => served.Contains(q.MerchantId)).Select(q => q.EventId).ToList();
         var events = eventIds.Count == 0 ? [] : await db.Events.AsNoTracking().Where(e => eventIds.Contains(e.Id))
@@ -175,10 +173,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     /// <summary>
     /// The fan-out queue is a queue table: every event is inserted and deleted within about a second, and the oldest-first
     /// read walks the primary key from its left end, over every entry deleted since the last vacuum. Autovacuum visits a
-    /// database at most once a minute (autovacuum_naptime), by when a busy node has left ≈ 10^5 dead entries there
-    /// (measured: the fan-out read's cost per event grew by half over three 12 s runs at ≈ 1,100 paid orders/s). So
-    /// after every Webhooks:VacuumQueueEvery (20,000) events taken off, the node vacuums the (small) table itself;
-    /// SKIP_LOCKED: when another node or autovacuum is at it, that one does the job.
+    /// database at most once a minute (autovacuum_naptime), by when a busy node has left many dead entries there and the
+    /// fan-out read slows with each. So after every Webhooks:VacuumQueueEvery (20,000) events taken off, the node
+    /// vacuums the (small) table itself; SKIP_LOCKED: when another node or autovacuum is at it, that one does the job.
     /// </summary>
     async Task VacuumQueueAsync(KnowPayDb db, CancellationToken ct)
     {
@@ -191,8 +188,8 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         InsertDeliveriesAsync(db, [(evt.Id, evt.MerchantId, endpoint.Id)], now, retryUntil, claim: null, ct);
 
     /// <summary>One pending delivery per (event, endpoint), unless it exists — due now, or claimed (token, lease end); a
-    /// statement per 500 rows (performance: the fan-out of a 200-event batch was 200 round trips). Returns how many
-    /// were created.</summary>
+    /// statement per 500 rows, so a batch's fan-out is one round trip, not one per row. Returns how many were
+    /// created.</summary>
     static async Task<int> InsertDeliveriesAsync(KnowPayDb db, IReadOnlyList<(string EventId, string MerchantId, string EndpointId)> rows, DateTime now, DateTime retryUntil,
         (string Token, DateTime LeaseEnd)? claim, CancellationToken ct)
     {

@@ -75,6 +75,7 @@ public static partial class KnowPayApp
         Customers.Map(v1);
         Products.Map(v1);
         ListProducts.Map(v1);
+        ArchiveProduct.Map(v1);
         CreateOrder.Map(v1);
         GetOrder.Map(v1);
         ListOrders.Map(v1);

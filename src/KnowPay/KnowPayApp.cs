@@ -74,13 +74,17 @@ public static partial class KnowPayApp
         Creators.Map(v1);
         Customers.Map(v1);
         Products.Map(v1);
+        ListProducts.Map(v1);
+        ArchiveProduct.Map(v1);
         CreateOrder.Map(v1);
         GetOrder.Map(v1);
         ListOrders.Map(v1);
         CreatePayment.Map(v1);
         GetPayment.Map(v1);
+        ListPayments.Map(v1);
         CreateRefund.Map(v1);
         GetRefunds.Map(v1);
+        ListRefunds.Map(v1);
         CustomerEntitlements.Map(v1);
         ListEvents.Map(v1);
         Redeliver.Map(v1);

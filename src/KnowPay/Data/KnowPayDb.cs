@@ -64,11 +64,13 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("customers");
             e.HasIndex(c => new { c.MerchantId, c.ExternalId }).IsUnique();
+            e.HasIndex(c => new { c.MerchantId, c.Id });
         });
         model.Entity<Product>(e =>
         {
             e.ToTable("products");
             e.HasIndex(p => new { p.MerchantId, p.Id });
+            e.HasIndex(p => new { p.MerchantId, p.CreatorId, p.Id });
             e.HasMany(p => p.Prices).WithOne().HasForeignKey(p => p.ProductId);
         });
         model.Entity<ProductPrice>(e =>
@@ -176,6 +178,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.Message).HasMaxLength(1000);
         });
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
+        model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.Id });
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");
     }

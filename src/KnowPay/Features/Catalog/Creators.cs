@@ -1,5 +1,6 @@
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -20,6 +21,7 @@ public static class Creators
     {
         v1.MapPost("/creators", Create).RequireScope("catalog:write");
         v1.MapGet("/creators/{id}", Get).RequireScope("catalog:read");
+        v1.MapGet("/creators", List).RequireScope("catalog:read");
     }
 
     static async Task<Results<Created<CreatorView>, ProblemHttpResult>> Create(
@@ -41,5 +43,16 @@ public static class Creators
     {
         var creator = await db.Creators.AsNoTracking().SingleOrDefaultAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct);
         return creator is null ? Problems.NotFound("creator", id) : TypedResults.Ok(CreatorView.From(creator));
+    }
+
+    /// <summary>GET /v1/creators?limit=&amp;starting_after=: newest first; ids are time-sortable so the cursor is the last id.</summary>
+    static async Task<Results<Ok<ListPage<CreatorView>>, ProblemHttpResult>> List(
+        AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct, int? limit, string? starting_after)
+    {
+        if (Paging.Limit(limit) is not { } take) return Paging.LimitProblem;
+        var query = db.Creators.AsNoTracking().Where(c => c.MerchantId == merchant.Id);
+        if (starting_after is not null) query = query.Where(c => string.Compare(c.Id, starting_after) < 0);
+        var rows = await query.OrderByDescending(c => c.Id).Take(take + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.Page(rows, take, CreatorView.From, c => c.Id));
     }
 }

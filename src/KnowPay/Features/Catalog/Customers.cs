@@ -1,5 +1,6 @@
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -20,6 +21,7 @@ public static class Customers
     {
         v1.MapPost("/customers", Create).RequireScope("catalog:write");
         v1.MapGet("/customers/{id}", Get).RequireScope("customers:read");
+        v1.MapGet("/customers", List).RequireScope("customers:read");
     }
 
     /// <summary>Creates the customer, or returns the existing one with the same external_id (200).</summary>
@@ -36,6 +38,20 @@ public static class Customers
     {
         var customer = await db.Customers.AsNoTracking().SingleOrDefaultAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct);
         return customer is null ? Problems.NotFound("customer", id) : TypedResults.Ok(CustomerView.From(customer));
+    }
+
+    /// <summary>GET /v1/customers?limit=&amp;starting_after=&amp;external_id=: newest first; the cursor is the last id.</summary>
+    static async Task<Results<Ok<ListPage<CustomerView>>, ProblemHttpResult>> List(
+        AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct, int? limit, string? starting_after, string? external_id)
+    {
+        if (Paging.Limit(limit) is not { } take) return Paging.LimitProblem;
+        if (external_id is { Length: 0 or > 200 })
+            return Problems.Invalid("external_id_invalid", "external_id", "external_id is 1–200 characters.");
+        var query = db.Customers.AsNoTracking().Where(c => c.MerchantId == merchant.Id);
+        if (external_id is not null) query = query.Where(c => c.ExternalId == external_id);
+        if (starting_after is not null) query = query.Where(c => string.Compare(c.Id, starting_after) < 0);
+        var rows = await query.OrderByDescending(c => c.Id).Take(take + 1).ToListAsync(ct);
+        return TypedResults.Ok(Paging.Page(rows, take, CustomerView.From, c => c.Id));
     }
 
     /// <summary>The unique index on (merchant, external_id) decides between two concurrent first purchases.</summary>

@@ -141,6 +141,8 @@ public static class CreateOrder
             body.CustomerId is { Length: > 0 } ? body.CustomerId : null, externalId, ct);
         if (keyTaken) return (null, null);
         if (found is null) return (null, Problems.NotFound("product", body.ProductId));
+        if (found.Status == ProductStatus.Archived)
+            return (null, Problems.Conflict("product_archived", $"Product '{found.Id}' is archived; it takes no new orders."));
         if (found.Status != ProductStatus.Published)
             return (null, Problems.Conflict("product_not_published", $"Product '{found.Id}' is {found.Status.ToString().ToLowerInvariant()}; only published products sell."));
         if (found.PriceId is null)

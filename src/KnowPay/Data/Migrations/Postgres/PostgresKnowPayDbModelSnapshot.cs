@@ -156,6 +156,9 @@ namespace KnowPay.Data.Migrations.Postgres
                         .IsUnique()
                         .HasDatabaseName("ix_customers_merchant_id_external_id");
 
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_customers_merchant_id_id");
+
                     b.ToTable("customers", (string)null);
                 });
 
@@ -668,6 +671,9 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");
 
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_payments_merchant_id_id");
+
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
@@ -845,6 +851,9 @@ namespace KnowPay.Data.Migrations.Postgres
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_products_merchant_id_id");
+
+                    b.HasIndex("MerchantId", "CreatorId", "Id")
+                        .HasDatabaseName("ix_products_merchant_id_creator_id_id");
 
                     b.ToTable("products", (string)null);
                 });

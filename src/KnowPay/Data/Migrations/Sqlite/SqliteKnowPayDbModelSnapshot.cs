@@ -151,6 +151,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .IsUnique()
                         .HasDatabaseName("ix_customers_merchant_id_external_id");
 
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_customers_merchant_id_id");
+
                     b.ToTable("customers", (string)null);
                 });
 
@@ -661,6 +664,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");
 
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_payments_merchant_id_id");
+
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
@@ -838,6 +844,9 @@ namespace KnowPay.Data.Migrations.Sqlite
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_products_merchant_id_id");
+
+                    b.HasIndex("MerchantId", "CreatorId", "Id")
+                        .HasDatabaseName("ix_products_merchant_id_creator_id_id");
 
                     b.ToTable("products", (string)null);
                 });

@@ -37,13 +37,13 @@ public sealed class JobsOptions : IBoundOptions
 {
     public static string Section => "Jobs";
     public bool Enabled { get; set; } = true;
-    [Between(0.01, 3600)] public double IntervalSeconds { get; set; } = 5;
+    [Between(0.001, 3600)] public double IntervalSeconds { get; set; } = 5;
     /// <summary>A pending payment is queried at its provider after this long without news.</summary>
-    [Between(1, 86400)] public int PollAfterSeconds { get; set; } = 60;
+    [Between(0, 86400)] public int PollAfterSeconds { get; set; } = 60;
     /// <summary>A pending refund is queried at its provider after this long.</summary>
-    [Between(1, 86400)] public int RefundPollAfterSeconds { get; set; } = 60;
+    [Between(0, 86400)] public int RefundPollAfterSeconds { get; set; } = 60;
     /// <summary>A duplicate payment whose refund failed is refunded again after this long.</summary>
-    [Between(1, 30 * 86400)] public int DuplicateRefundRetrySeconds { get; set; } = 3600;
+    [Between(0, 30 * 86400)] public int DuplicateRefundRetrySeconds { get; set; } = 3600;
 }
 
 /// <summary><c>Idempotency:*</c>.</summary>
@@ -59,13 +59,13 @@ public sealed class WebhooksOptions : IBoundOptions
 {
     public static string Section => "Webhooks";
     [Between(1, 300)] public int TimeoutSeconds { get; set; } = 10;
-    [Between(1, 24 * 30)] public double RetryForHours { get; set; } = 72;
-    [Between(1, 86400)] public double RetryBaseSeconds { get; set; } = 30;
-    [Between(5, 3600)] public int LeaseSeconds { get; set; } = 60;
+    [Between(0.001, 24 * 365)] public double RetryForHours { get; set; } = 72;
+    [Between(0.001, 86400)] public double RetryBaseSeconds { get; set; } = 30;
+    [Between(1, 86400)] public int LeaseSeconds { get; set; } = 60;
     public bool DispatcherEnabled { get; set; } = true;
-    [Between(10, 60_000)] public int PollMilliseconds { get; set; } = 1000;
+    [Between(1, 600_000)] public int PollMilliseconds { get; set; } = 1000;
     /// <summary>PostgreSQL: the fan-out queue is vacuumed after this many events taken off it.</summary>
-    [Between(100, 10_000_000)] public int VacuumQueueEvery { get; set; } = 20_000;
+    [Between(1, 100_000_000)] public int VacuumQueueEvery { get; set; } = 20_000;
 
     /// <summary>A delivery is retried until this long after its event (or its redelivery).</summary>
     public TimeSpan RetryFor => TimeSpan.FromHours(RetryForHours);
@@ -76,15 +76,15 @@ public sealed class LedgerOptions : IBoundOptions
 {
     public static string Section => "Ledger";
     [Between(0, 365)] public double HoldDays { get; set; } = 7;
-    [Between(1, 86400)] public double ReleaseEverySeconds { get; set; } = 300;
-    [Between(1, 3650)] public double ReleaseLookbackDays { get; set; } = 60;
+    [Between(0, 86400)] public double ReleaseEverySeconds { get; set; } = 300;
+    [Between(0, 3650)] public double ReleaseLookbackDays { get; set; } = 60;
 }
 
 /// <summary><c>Payouts:*</c>.</summary>
 public sealed class PayoutsOptions : IBoundOptions
 {
     public static string Section => "Payouts";
-    [Between(1, 86400)] public double ResendAfterSeconds { get; set; } = 60;
+    [Between(0, 86400)] public double ResendAfterSeconds { get; set; } = 60;
 }
 
 /// <summary><c>Alerts:*</c>; without <c>Alerts:Rules</c>, <see cref="AlertRule.Defaults"/> apply.</summary>
@@ -92,7 +92,7 @@ public sealed class AlertsOptions : IBoundOptions
 {
     public static string Section => "Alerts";
     public bool Enabled { get; set; } = true;
-    [Between(1, 86400)] public double EvaluateEverySeconds { get; set; } = 30;
+    [Between(0, 86400)] public double EvaluateEverySeconds { get; set; } = 30;
     public List<AlertRule>? Rules { get; set; }
 }
 

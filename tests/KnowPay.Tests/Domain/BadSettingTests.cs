@@ -11,7 +11,7 @@ public sealed class BadSettingTests
     [Theory]
     [InlineData("Providers:Stripe:TimeoutMs", "50", "Providers:Stripe:TimeoutMs must be between 100 and 60000")]
     [InlineData("Providers:Alipay:FeeBps", "-1", "Providers:Alipay:FeeBps must be between 0 and 10000")]
-    [InlineData("Webhooks:PollMilliseconds", "0", "Webhooks:PollMilliseconds must be between 10 and 60000")]
+    [InlineData("Webhooks:PollMilliseconds", "0", "Webhooks:PollMilliseconds must be between 1 and 600000")]
     [InlineData("Idempotency:RetentionHours", "12", "Idempotency:RetentionHours must be between 24 and 8760")]
     [InlineData("KnowPay:PublicUrl", "localhost:5080", "KnowPay:PublicUrl must be an absolute http(s) URL")]
     [InlineData("Sandbox:TimeCompression", "0", "Sandbox:TimeCompression must be between 0.001 and 1000000")]

@@ -1,4 +1,5 @@
 using KnowPay.Providers;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Infrastructure;
 
@@ -8,7 +9,7 @@ public static class Banner
     public static void Print(WebApplication app)
     {
         var url = app.Services.GetRequiredService<PublicUrl>().Base;
-        var config = app.Services.GetRequiredService<IConfiguration>();
+        var demo = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
         var disabled = app.Services.GetRequiredService<DisabledProviders>();
         foreach (var reason in disabled.Reasons)
             app.Logger.LogWarning("Provider disabled: {Reason}", reason);
@@ -18,9 +19,9 @@ public static class Banner
         Console.WriteLine($"  OpenAPI:               {url}/openapi/v1.json");
         if (app.Services.GetService<Sandbox.SandboxOptions>() is not null)
             Console.WriteLine($"  Sandbox providers:     {url}/sandbox/");
-        if (config.GetValue("Demo:Seed", false))
+        if (demo.Seed)
         {
-            Console.WriteLine($"  Demo merchant key:     {config["Demo:ApiKey"] ?? DemoSeed.DefaultApiKey}");
+            Console.WriteLine($"  Demo merchant key:     {demo.ApiKey ?? DemoSeed.DefaultApiKey}");
             Console.WriteLine("  Demo products:         prod_demo_course, prod_demo_column, prod_demo_membership");
         }
         Console.WriteLine();

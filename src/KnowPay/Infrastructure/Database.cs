@@ -1,6 +1,7 @@
 using KnowPay.Data;
 using KnowPay.Domain;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Infrastructure;
 
@@ -36,7 +37,7 @@ public static class Database
     /// <summary>Registers <see cref="KnowPayDb"/> for SQLite (default, a file under ./data) or PostgreSQL.</summary>
     public static void AddKnowPayDatabase(this WebApplicationBuilder builder)
     {
-        var provider = builder.Configuration["Database:Provider"]?.ToLowerInvariant() ?? "sqlite";
+        var provider = builder.AddBoundOptions<DatabaseOptions>().Provider.ToLowerInvariant();
         var connection = builder.Configuration.GetConnectionString("KnowPay");
         if (provider is "postgres" or "postgresql")
         {
@@ -61,7 +62,7 @@ public static class Database
 }
 
 /// <summary>Applies the migrations of the configured database at start-up, then seeds the demo merchant if asked.</summary>
-sealed class DatabaseMigrator(IServiceProvider services, IConfiguration config, TimeProvider clock, ILogger<DatabaseMigrator> log) : IHostedService
+sealed class DatabaseMigrator(IServiceProvider services, IOptions<DemoOptions> demo, TimeProvider clock, ILogger<DatabaseMigrator> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -75,7 +76,7 @@ sealed class DatabaseMigrator(IServiceProvider services, IConfiguration config, 
         await db.Database.MigrateAsync(ct);
         await Features.Ledger.AppendOnlyLedger.EnsureAsync(db, ct);
         log.LogInformation("Database migrated ({Provider})", db.Database.ProviderName);
-        if (config.GetValue("Demo:Seed", false)) await DemoSeed.EnsureAsync(db, config, clock, ct);
+        if (demo.Value.Seed) await DemoSeed.EnsureAsync(db, demo.Value, clock, ct);
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
@@ -87,12 +88,12 @@ public static class DemoSeed
     public const string MerchantId = "mer_demo";
     public const string DefaultApiKey = "sk_test_demo_0000000000000000000000000000";
 
-    public static async Task EnsureAsync(KnowPayDb db, IConfiguration config, TimeProvider clock, CancellationToken ct)
+    public static async Task EnsureAsync(KnowPayDb db, DemoOptions demo, TimeProvider clock, CancellationToken ct)
     {
         if (await db.Merchants.AnyAsync(m => m.Id == MerchantId, ct)) return;
         var now = clock.GetUtcNow().UtcDateTime;
         db.Merchants.Add(new Merchant { Id = MerchantId, Name = "Demo Academy", CreatedAt = now });
-        db.ApiKeys.Add(ApiKeys.Generate(MerchantId, "*", now, config["Demo:ApiKey"] ?? DefaultApiKey).Row);
+        db.ApiKeys.Add(ApiKeys.Generate(MerchantId, "*", now, demo.ApiKey ?? DefaultApiKey).Row);
         db.Creators.Add(new Creator { Id = "cre_demo", MerchantId = MerchantId, Name = "Lin Wei", Email = "lin@example.com", CreatedAt = now });
         db.Products.AddRange(
             Product("prod_demo_course", "Payments from First Principles", ProductKind.Course, 7000, null, now, ("CNY", 9900), ("USD", 1500), ("JPY", 2000)),

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace KnowPay.Infrastructure;
 
 /// <summary>A periodic job. Each must be safe on many nodes at once: the database arbitrates (conditional updates, row claims).</summary>
@@ -12,12 +14,12 @@ public interface IJob
 
 /// <summary>Runs every registered <see cref="IJob"/> each <c>Jobs:IntervalSeconds</c> (default 5) while <c>Jobs:Enabled</c>
 /// (default true); a job with a longer <see cref="IJob.Every"/> only on the first tick once that much time has passed.</summary>
-public sealed class JobRunner(IEnumerable<IJob> jobs, IConfiguration config, TimeProvider clock, ILogger<JobRunner> log) : BackgroundService
+public sealed class JobRunner(IEnumerable<IJob> jobs, IOptions<JobsOptions> options, TimeProvider clock, ILogger<JobRunner> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!config.GetValue("Jobs:Enabled", true)) return;
-        var interval = TimeSpan.FromSeconds(config.GetValue("Jobs:IntervalSeconds", 5.0));
+        if (!options.Value.Enabled) return;
+        var interval = TimeSpan.FromSeconds(options.Value.IntervalSeconds);
         using var timer = new PeriodicTimer(interval, clock);
         var lastRun = new Dictionary<IJob, DateTime>();
         while (await timer.WaitForNextTickAsync(stoppingToken))

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Infrastructure;
 
@@ -7,7 +8,7 @@ namespace KnowPay.Infrastructure;
 /// The base URL at which providers reach KnowPay (notify URLs) and at which the embedded sandbox answers:
 /// <c>KnowPay:PublicUrl</c> when set, otherwise the first address the server listens on.
 /// </summary>
-public sealed class PublicUrl(IConfiguration config, IServer server)
+public sealed class PublicUrl(IOptions<KnowPayOptions> options, IServer server)
 {
     string? resolved;
 
@@ -17,7 +18,7 @@ public sealed class PublicUrl(IConfiguration config, IServer server)
 
     string Resolve()
     {
-        var configured = config["KnowPay:PublicUrl"];
+        var configured = options.Value.PublicUrl;
         if (!string.IsNullOrWhiteSpace(configured)) return configured.TrimEnd('/');
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
                       ?? throw new InvalidOperationException("KnowPay:PublicUrl is not set and the server has no address yet.");

@@ -19,7 +19,7 @@ public static class Telemetry
     public static void AddKnowPayTelemetry(this WebApplicationBuilder builder)
     {
         var config = builder.Configuration;
-        var otlp = config["Telemetry:OtlpEndpoint"] is { Length: > 0 } e ? e : config["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        var otlp = builder.AddBoundOptions<TelemetryOptions>().OtlpEndpoint is { Length: > 0 } e ? e : config["OTEL_EXPORTER_OTLP_ENDPOINT"];
         builder.Services.AddSingleton<OutboxBacklogProbe>();
         builder.Services.AddSingleton<IOutboxBacklog, Features.Webhooks.WebhookBacklog>();
         builder.Services.ConfigureAll<HttpClientFactoryOptions>(o => o.HttpMessageHandlerBuilderActions.Add(b =>

@@ -59,9 +59,6 @@ public sealed class PaymentProviders(IEnumerable<IPaymentProvider> providers)
     public IReadOnlyCollection<string> Names => byName.Keys;
 
     public IEnumerable<IPaymentProvider> All => byName.Values;
-
-    public static ProviderFee FeeFrom(IConfiguration section) =>
-        new(section.GetValue("FeeBps", 0), section.GetValue("FeeFixed", 0L));
 }
 
 /// <summary>

@@ -3,6 +3,27 @@ namespace KnowPay.Providers;
 public static class ProviderHttp
 {
     /// <summary>
+    /// The HttpClient of a provider: a per-attempt timeout (<c>Providers:&lt;Name&gt;:TimeoutMs</c>), a total of four
+    /// attempts' worth but at least 20 s, and retries on transient failures, which is safe because every provider call is
+    /// idempotent at the provider (an idempotency key, the merchant's trade number, or a query). No HttpClientFactory
+    /// request logging (two log scopes per call on the hot path): every call is timed by
+    /// <c>knowpay.provider.call.duration</c> and every failure is logged by the adapter.
+    /// </summary>
+    public static IHttpClientBuilder AddProviderHttpClient(this IServiceCollection services, string name, TimeSpan attemptTimeout)
+    {
+        var builder = services.AddHttpClient(name).RemoveAllLoggers();
+        builder.AddStandardResilienceHandler(o =>
+        {
+            o.AttemptTimeout.Timeout = attemptTimeout;
+            o.TotalRequestTimeout.Timeout = attemptTimeout * 4 > TimeSpan.FromSeconds(20) ? attemptTimeout * 4 : TimeSpan.FromSeconds(20);
+            o.CircuitBreaker.SamplingDuration = attemptTimeout * 2 > TimeSpan.FromSeconds(30) ? attemptTimeout * 2 : TimeSpan.FromSeconds(30);
+            o.Retry.MaxRetryAttempts = 2;
+            o.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        });
+        return builder;
+    }
+
+    /// <summary>
     /// Sends a provider request through the resilient client; a transport failure (unreachable, timeout, open circuit)
     /// becomes a <see cref="ProviderException"/> "unreachable", never a raw exception that would surface as a 500.
     /// <paramref name="maybeApplied"/> says whether the provider may have acted on a request whose answer was lost.

@@ -1,7 +1,7 @@
 using KnowPay.Infrastructure;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Tests.Domain;
 
@@ -31,9 +31,9 @@ public sealed class JobRunnerTests
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 28, 0, 0, 0, TimeSpan.Zero));
         var slow = new CountingJob("slow", TimeSpan.FromMilliseconds(500));
         var everyTick = new CountingJob("every_tick", TimeSpan.Zero);
-        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Jobs:IntervalSeconds"] = "0.05" }).Build();
+        var options = Options.Create(new JobsOptions { IntervalSeconds = 0.05 });
         // The every-tick job runs last in a tick, so once its count grows the slow job's decision for that tick is made.
-        var runner = new JobRunner([slow, everyTick], config, clock, NullLogger<JobRunner>.Instance);
+        var runner = new JobRunner([slow, everyTick], options, clock, NullLogger<JobRunner>.Instance);
 
         await runner.StartAsync(CancellationToken.None);
         try

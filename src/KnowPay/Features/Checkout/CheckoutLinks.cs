@@ -4,6 +4,7 @@ using System.Text;
 using KnowPay.Data;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Checkout;
 
@@ -19,10 +20,10 @@ public sealed class CheckoutLinks
     readonly byte[] key;
     readonly PublicUrl publicUrl;
 
-    public CheckoutLinks(IConfiguration config, PublicUrl publicUrl, IDataProtectionProvider protection)
+    public CheckoutLinks(IOptions<CheckoutOptions> checkout, IOptions<KeyStorageOptions> keyStorage, PublicUrl publicUrl, IDataProtectionProvider protection)
     {
         this.publicUrl = publicUrl;
-        key = config["Checkout:SigningKey"] is { Length: > 0 } configured ? Encoding.UTF8.GetBytes(configured) : PersistedKey(config, protection);
+        key = checkout.Value.SigningKey is { Length: > 0 } configured ? Encoding.UTF8.GetBytes(configured) : PersistedKey(keyStorage.Value, protection);
     }
 
     public string UrlFor(Order order) => publicUrl.Combine($"/checkout/{order.Id}?token={TokenFor(order.Id, order.ExpiresAt + AfterExpiry)}");
@@ -46,10 +47,10 @@ public sealed class CheckoutLinks
 
     static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    static byte[] PersistedKey(IConfiguration config, IDataProtectionProvider protection)
+    static byte[] PersistedKey(KeyStorageOptions keyStorage, IDataProtectionProvider protection)
     {
         var protector = protection.CreateProtector("KnowPay.Checkout.SigningKey");
-        var path = Path.Combine(config["DataProtection:KeysPath"] is { Length: > 0 } p ? p : Path.Combine("data", "keys"), "checkout-signing-key.txt");
+        var path = Path.Combine(keyStorage.KeysDirectory, "checkout-signing-key.txt");
         if (File.Exists(path))
         {
             try { return Convert.FromBase64String(protector.Unprotect(File.ReadAllText(path).Trim())); }

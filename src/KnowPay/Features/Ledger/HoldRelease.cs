@@ -2,6 +2,7 @@ using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Ledger;
 
@@ -13,18 +14,18 @@ namespace KnowPay.Features.Ledger;
 /// a fully refunded payment posts an empty journal, which marks it done. Only payments that succeeded within
 /// <c>Ledger:ReleaseLookbackDays</c> (default 60) before the cut-off are scanned.
 /// </summary>
-public sealed class HoldRelease(IServiceScopeFactory scopes, IConfiguration config, ILogger<HoldRelease> log) : IJob
+public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOptions> ledger, ILogger<HoldRelease> log) : IJob
 {
     public const string SourceType = "hold_release";
     public string Name => "hold_release";
     /// <summary><c>Ledger:ReleaseEverySeconds</c> (default 300): holds last days, and each run scans the payments of the
     /// look-back window, so it need not run on every 5 s tick.</summary>
-    public TimeSpan Every => TimeSpan.FromSeconds(config.GetValue("Ledger:ReleaseEverySeconds", 300.0));
+    public TimeSpan Every => TimeSpan.FromSeconds(ledger.Value.ReleaseEverySeconds);
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        var cutoff = now - TimeSpan.FromDays(config.GetValue("Ledger:HoldDays", 7.0));
-        var since = cutoff - TimeSpan.FromDays(config.GetValue("Ledger:ReleaseLookbackDays", 60.0));
+        var cutoff = now - TimeSpan.FromDays(ledger.Value.HoldDays);
+        var since = cutoff - TimeSpan.FromDays(ledger.Value.ReleaseLookbackDays);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var due = await db.Payments.AsNoTracking()

@@ -54,10 +54,4 @@ public sealed class AlertRule
         new() { Name = "payment_error_spike", Kind = "error_spike", Threshold = 20, WindowSeconds = 300 },
         new() { Name = "outbox_lag", Kind = "outbox_lag", Threshold = 300 },
     ];
-
-    public static IReadOnlyList<AlertRule> From(IConfiguration config)
-    {
-        var section = config.GetSection("Alerts:Rules");
-        return section.Exists() ? section.Get<List<AlertRule>>() ?? [] : Defaults;
-    }
 }

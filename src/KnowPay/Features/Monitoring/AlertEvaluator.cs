@@ -4,6 +4,7 @@ using KnowPay.Domain;
 using KnowPay.Features.Events;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Monitoring;
 
@@ -13,20 +14,20 @@ namespace KnowPay.Features.Monitoring;
 /// <c>alert.resolved</c>. Concurrent nodes: the filtered unique index admits one open alert, the conditional
 /// resolve admits one resolver.
 /// </summary>
-public sealed class AlertEvaluator(IServiceScopeFactory scopes, IConfiguration config, ILogger<AlertEvaluator> log) : IJob
+public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsOptions> alerts, ILogger<AlertEvaluator> log) : IJob
 {
     public string Name => "alert_evaluator";
     /// <summary><c>Alerts:EvaluateEverySeconds</c> (default 30): the rules look back minutes (success rate over 900 s), and
     /// each evaluation aggregates every payment of the window, so evaluating more often costs the database work that
     /// grows with the payment rate and tells nothing new.</summary>
-    public TimeSpan Every => TimeSpan.FromSeconds(config.GetValue("Alerts:EvaluateEverySeconds", 30.0));
+    public TimeSpan Every => TimeSpan.FromSeconds(alerts.Value.EvaluateEverySeconds);
 
     sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message);
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        if (!config.GetValue("Alerts:Enabled", true)) return 0;
-        var rules = AlertRule.From(config);
+        if (!alerts.Value.Enabled) return 0;
+        var rules = alerts.Value.Rules ?? AlertRule.Defaults;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var conditions = new List<Condition>();

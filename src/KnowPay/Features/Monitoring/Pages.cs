@@ -1,5 +1,6 @@
 using KnowPay.Features.Checkout;
 using Microsoft.AspNetCore.DataProtection;
+using KnowPay.Infrastructure;
 
 namespace KnowPay.Features.Monitoring;
 
@@ -8,7 +9,7 @@ public static class Pages
 {
     public static void AddKnowPayPages(this WebApplicationBuilder builder)
     {
-        var keys = builder.Configuration["DataProtection:KeysPath"] is { Length: > 0 } p ? p : Path.Combine("data", "keys");
+        var keys = builder.AddBoundOptions<KeyStorageOptions>().KeysDirectory;
         builder.Services.AddDataProtection().SetApplicationName("KnowPay").PersistKeysToFileSystem(new DirectoryInfo(keys));
         builder.Services.AddSingleton<CheckoutLinks>();
     }

@@ -4,6 +4,7 @@ using KnowPay.Domain;
 using KnowPay.Features.Events;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Payments;
 
@@ -12,13 +13,13 @@ namespace KnowPay.Features.Payments;
 /// a paid trade is confirmed exactly as a notification would; a closed or failed one marks the payment failed.
 /// Safe on any number of nodes: confirmation and failure are conditional updates.
 /// </summary>
-public sealed class PaymentPoller(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, AwaitedPayments awaited, ILogger<PaymentPoller> log) : IJob
+public sealed class PaymentPoller(IServiceScopeFactory scopes, IOptions<JobsOptions> jobs, TimeProvider clock, AwaitedPayments awaited, ILogger<PaymentPoller> log) : IJob
 {
     public string Name => "payment_poller";
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        var after = TimeSpan.FromSeconds(config.GetValue("Jobs:PollAfterSeconds", 60));
+        var after = TimeSpan.FromSeconds(jobs.Value.PollAfterSeconds);
         var cutoff = now - after;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();

@@ -2,6 +2,7 @@ using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Payouts;
 
@@ -10,13 +11,13 @@ namespace KnowPay.Features.Payouts;
 /// answer: the provider is idempotent on the payout id and answers with the transfer's current state, which is applied
 /// exactly once. Covers lost answers, lost notifications and provider outages. Safe on many nodes (conditional updates).
 /// </summary>
-public sealed class PayoutSync(IServiceScopeFactory scopes, IConfiguration config, ILogger<PayoutSync> log) : IJob
+public sealed class PayoutSync(IServiceScopeFactory scopes, IOptions<PayoutsOptions> payouts, ILogger<PayoutSync> log) : IJob
 {
     public string Name => "payout_sync";
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        var cutoff = now - TimeSpan.FromSeconds(config.GetValue("Payouts:ResendAfterSeconds", 60.0));
+        var cutoff = now - TimeSpan.FromSeconds(payouts.Value.ResendAfterSeconds);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var rails = scope.ServiceProvider.GetRequiredService<PayoutRails>();

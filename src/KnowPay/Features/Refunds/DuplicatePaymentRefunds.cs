@@ -3,6 +3,7 @@ using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Refunds;
 
@@ -14,7 +15,7 @@ namespace KnowPay.Features.Refunds;
 /// refunded amount) lets only one node reserve the rest; the others are refused before calling the provider.
 /// A duplicate whose refund failed is tried again after <c>Jobs:DuplicateRefundRetrySeconds</c> (default 3600).
 /// </summary>
-public sealed class DuplicatePaymentRefunds(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<DuplicatePaymentRefunds> log) : IJob
+public sealed class DuplicatePaymentRefunds(IServiceScopeFactory scopes, IOptions<JobsOptions> jobs, TimeProvider clock, ILogger<DuplicatePaymentRefunds> log) : IJob
 {
     public const string Reason = "duplicate_payment";
 
@@ -22,7 +23,7 @@ public sealed class DuplicatePaymentRefunds(IServiceScopeFactory scopes, IConfig
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        var retryAfter = now - TimeSpan.FromSeconds(config.GetValue("Jobs:DuplicateRefundRetrySeconds", 3600));
+        var retryAfter = now - TimeSpan.FromSeconds(jobs.Value.DuplicateRefundRetrySeconds);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var providers = scope.ServiceProvider.GetRequiredService<PaymentProviders>();

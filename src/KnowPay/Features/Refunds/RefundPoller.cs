@@ -2,6 +2,7 @@ using KnowPay.Data;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Refunds;
 
@@ -11,13 +12,13 @@ namespace KnowPay.Features.Refunds;
 /// completes them exactly as a notification would. A refund the provider never received is reported failed by the
 /// adapter's query, which releases the reservation. Safe on any number of nodes (completion is conditional).
 /// </summary>
-public sealed class RefundPoller(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<RefundPoller> log) : IJob
+public sealed class RefundPoller(IServiceScopeFactory scopes, IOptions<JobsOptions> jobs, TimeProvider clock, ILogger<RefundPoller> log) : IJob
 {
     public string Name => "refund_poller";
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
-        var cutoff = now - TimeSpan.FromSeconds(config.GetValue("Jobs:RefundPollAfterSeconds", 60));
+        var cutoff = now - TimeSpan.FromSeconds(jobs.Value.RefundPollAfterSeconds);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var providers = scope.ServiceProvider.GetRequiredService<PaymentProviders>();

@@ -3,6 +3,7 @@ using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Webhooks;
 
@@ -27,12 +28,12 @@ public static class Redeliver
     }
 
     static async Task<Results<Accepted<ListPage<DeliveryView>>, ProblemHttpResult>> Handle(string id, AuthenticatedMerchant merchant, KnowPayDb db,
-        TimeProvider clock, IConfiguration config, CancellationToken ct)
+        TimeProvider clock, IOptions<WebhooksOptions> webhooks, CancellationToken ct)
     {
         var evt = await db.Events.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id && e.MerchantId == merchant.Id, ct);
         if (evt is null) return Problems.NotFound("event", id);
         var now = clock.GetUtcNow().UtcDateTime;
-        var until = now + WebhookDispatcher.RetryFor(config);
+        var until = now + webhooks.Value.RetryFor;
         var endpoints = (await db.WebhookEndpoints.AsNoTracking().Where(e => e.MerchantId == merchant.Id && !e.Disabled).ToListAsync(ct))
             .Where(e => e.Matches(evt.Type)).ToList();
         foreach (var endpoint in endpoints)

@@ -1,6 +1,8 @@
 using KnowPay.Data;
 using KnowPay.Features.Monitoring;
 using Microsoft.EntityFrameworkCore;
+using KnowPay.Infrastructure;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Webhooks;
 
@@ -11,11 +13,11 @@ namespace KnowPay.Features.Webhooks;
 /// its current retry window (creation, or the last redelivery: <c>retry_until − Webhooks:RetryForHours</c>), the age of
 /// an event not fanned out from its creation. Delivered and finally failed deliveries are not backlog.
 /// </summary>
-public sealed class WebhookBacklog(IConfiguration config) : IOutboxBacklog
+public sealed class WebhookBacklog(IOptions<WebhooksOptions> webhooks) : IOutboxBacklog
 {
     public async Task<IReadOnlyList<OutboxBacklog>> MeasureAsync(KnowPayDb db, DateTime now, CancellationToken ct)
     {
-        var window = WebhookDispatcher.RetryFor(config);
+        var window = webhooks.Value.RetryFor;
         var pending = await db.WebhookDeliveries.AsNoTracking().Where(d => d.Status == WebhookDelivery.Pending)
             .GroupBy(d => d.MerchantId)
             .Select(g => new { MerchantId = g.Key, Count = g.LongCount(), Since = g.Min(d => d.RetryUntil) })

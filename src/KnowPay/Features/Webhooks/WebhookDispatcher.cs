@@ -6,6 +6,7 @@ using KnowPay.Features.Events;
 using KnowPay.Features.Monitoring;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Webhooks;
 
@@ -18,7 +19,7 @@ namespace KnowPay.Features.Webhooks;
 /// Failures retry with exponential backoff (Webhooks:RetryBaseSeconds, doubling, capped at 12 h) until
 /// Webhooks:RetryForHours (72) have passed, then the delivery is failed.
 /// </summary>
-public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFactory httpFactory, IConfiguration config, TimeProvider clock,
+public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFactory httpFactory, IOptions<WebhooksOptions> options, TimeProvider clock,
     ILogger<WebhookDispatcher> log)
 {
     public const string HttpClientName = "webhooks";
@@ -29,11 +30,10 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
     const int FanOutBatch = 200;
     /// <summary>Taken off the fan-out queue since this node last vacuumed it (PostgreSQL), see <see cref="VacuumQueueAsync"/>.</summary>
     int fannedOutSinceVacuum;
-    int VacuumQueueEvery => config.GetValue("Webhooks:VacuumQueueEvery", 20_000);
+    int VacuumQueueEvery => options.Value.VacuumQueueEvery;
 
-    TimeSpan Lease => TimeSpan.FromSeconds(config.GetValue("Webhooks:LeaseSeconds", 60));
-    TimeSpan RetryBase => TimeSpan.FromSeconds(config.GetValue("Webhooks:RetryBaseSeconds", 30.0));
-    public static TimeSpan RetryFor(IConfiguration config) => TimeSpan.FromHours(config.GetValue("Webhooks:RetryForHours", 72.0));
+    TimeSpan Lease => TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+    TimeSpan RetryBase => TimeSpan.FromSeconds(options.Value.RetryBaseSeconds);
 
     /// <summary>One pass: fan out, claim, send, record. Returns the number of deliveries that succeeded.</summary>
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct) => (await RunPassAsync(now, ct)).Succeeded;
@@ -154,7 +154,7 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var eventIds = queued.Where(q => served.Contains(q.MerchantId)).Select(q => q.EventId).ToList();
         var events = eventIds.Count == 0 ? [] : await db.Events.AsNoTracking().Where(e => eventIds.Contains(e.Id))
             .Select(e => new { e.Id, e.MerchantId, e.Type, e.CreatedAt }).ToListAsync(ct);
-        var retryUntil = now + RetryFor(config);
+        var retryUntil = now + options.Value.RetryFor;
         // In (event, endpoint) order: two nodes fanning out the same events insert the same keys in the same order, so
         // their multi-row inserts wait for each other instead of deadlocking.
         var deliveries = from evt in events from endpoint in endpoints
@@ -215,13 +215,13 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 }
 
 /// <summary>Runs the dispatcher every Webhooks:PollMilliseconds (default 1000) while Webhooks:DispatcherEnabled (default true); at once again when a batch was busy.</summary>
-public sealed class WebhookDispatcherService(WebhookDispatcher dispatcher, IConfiguration config, TimeProvider clock, ILogger<WebhookDispatcherService> log)
+public sealed class WebhookDispatcherService(WebhookDispatcher dispatcher, IOptions<WebhooksOptions> options, TimeProvider clock, ILogger<WebhookDispatcherService> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!config.GetValue("Webhooks:DispatcherEnabled", true)) return;
-        var interval = TimeSpan.FromMilliseconds(config.GetValue("Webhooks:PollMilliseconds", 1000));
+        if (!options.Value.DispatcherEnabled) return;
+        var interval = TimeSpan.FromMilliseconds(options.Value.PollMilliseconds);
         while (!stoppingToken.IsCancellationRequested)
         {
             try

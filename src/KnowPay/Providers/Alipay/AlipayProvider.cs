@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Infrastructure;
 
 namespace KnowPay.Providers.Alipay;
 
@@ -17,6 +19,9 @@ public sealed record AlipaySettings(string AppId, string GatewayUrl, string Priv
 public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, TimeProvider clock) : IPaymentProvider
 {
     public const string HttpClientName = "provider-alipay";
+    public const string DefaultGatewayUrl = "https://openapi.alipay.com/gateway.do";
+    const string SandboxAppId = "9021000000000001";
+    const string NotifyPath = "/v1/notify/alipay";
     static readonly Currency Cny = Currency.Of("CNY");
 
     public string Name => "alipay";
@@ -191,4 +196,42 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
     static string? SubCode(JsonObject answer) => (string?)answer["sub_code"];
 
     static string Truncate(string s, int max) => s.Length <= max ? s : s[..max];
+
+    /// <summary>
+    /// Alipay with <c>Providers:Alipay:AppId</c>, <c>PrivateKey</c> and <c>AlipayPublicKey</c>, or — with the sandbox on
+    /// and the keys not configured — with key pairs generated at start and shared with the embedded Alipay simulator.
+    /// </summary>
+    public static void Register(ProviderWiring wiring)
+    {
+        var options = wiring.Options<AlipayOptions>();
+        var notifyUrl = string.IsNullOrWhiteSpace(options.NotifyUrl) ? null : options.NotifyUrl;
+        Func<PublicUrl, AlipaySettings> settings;
+        if (options is { AppId.Length: > 0, PrivateKey.Length: > 0, AlipayPublicKey.Length: > 0 })
+        {
+            try
+            {
+                var configured = new AlipaySettings(options.AppId, ProviderWiring.Given(options.GatewayUrl) ?? DefaultGatewayUrl,
+                    ProviderKeys.PrivatePem(options.PrivateKey), ProviderKeys.PublicPem(options.AlipayPublicKey), notifyUrl, options.Fee);
+                settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
+            }
+            catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
+            {
+                wiring.Disable("alipay", $"Providers:Alipay:PrivateKey or AlipayPublicKey cannot be read: {e.GetType().Name}");
+                return;
+            }
+        }
+        else if (wiring.Sandbox is { } sandbox)
+        {
+            var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
+            var (merchantPrivateKey, alipayPublicKey) = sandbox.Alipay(appId);
+            settings = url => new AlipaySettings(appId, sandbox.Url(url, "/alipay/gateway.do"), merchantPrivateKey, alipayPublicKey,
+                notifyUrl ?? url.Combine(NotifyPath), options.Fee);
+        }
+        else
+        {
+            wiring.Disable("alipay", "Providers:Alipay:AppId, PrivateKey and AlipayPublicKey are required");
+            return;
+        }
+        wiring.Add(HttpClientName, options, settings, (provider, http, s) => new AlipayProvider(http, s, provider.GetRequiredService<TimeProvider>()));
+    }
 }

@@ -68,10 +68,10 @@ public static class AlipaySignature
 
     /// <summary>"yyyy-MM-dd HH:mm:ss" in China Standard Time (UTC+8, no daylight saving), as Alipay expects.</summary>
     public static string Timestamp(DateTimeOffset now) =>
-        now.ToOffset(TimeSpan.FromHours(8)).ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        now.ToOffset(ProviderProtocol.ChinaStandardTimeOffset).ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
 
     public static DateTime? ParseTimestamp(string? text) =>
         DateTime.TryParseExact(text, "yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture,
             System.Globalization.DateTimeStyles.None, out var local)
-            ? new DateTimeOffset(local, TimeSpan.FromHours(8)).UtcDateTime : null;
+            ? new DateTimeOffset(local, ProviderProtocol.ChinaStandardTimeOffset).UtcDateTime : null;
 }

@@ -1,14 +1,11 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
-using KnowPay.Providers.Stripe;
-using KnowPay.Sandbox;
 
 namespace KnowPay.Providers.PayPal;
 
@@ -196,41 +193,30 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
     }
 
     /// <summary>
-    /// Registers PayPal when <c>Providers:PayPal</c> is complete, or — with the sandbox on and no credentials configured —
-    /// with client credentials and a webhook id generated at start and shared with the embedded PayPal simulator.
+    /// PayPal with <c>Providers:PayPal:ApiBaseUrl</c>, <c>ClientId</c>, <c>ClientSecret</c> and <c>WebhookId</c>, or — with
+    /// the sandbox on and no credentials configured — with credentials generated at start and shared with the embedded
+    /// PayPal simulator.
     /// </summary>
-    public static void Register(WebApplicationBuilder builder, bool sandboxEnabled, SandboxOptions sandbox, List<string> disabled)
+    public static void Register(ProviderWiring wiring)
     {
-        var section = builder.Configuration.GetSection("Providers:PayPal");
-        var services = builder.Services;
-        string? url = section["ApiBaseUrl"] is { Length: > 0 } u ? u : null;
-        string? id = section["ClientId"] is { Length: > 0 } i ? i : null, secret = section["ClientSecret"] is { Length: > 0 } s ? s : null,
-            webhookId = section["WebhookId"] is { Length: > 0 } w ? w : null;
+        var options = wiring.Options<PayPalOptions>();
+        var sandbox = wiring.Sandbox;
+        string? apiBaseUrl = ProviderWiring.Given(options.ApiBaseUrl), id = ProviderWiring.Given(options.ClientId),
+            secret = ProviderWiring.Given(options.ClientSecret), webhookId = ProviderWiring.Given(options.WebhookId);
         var configured = id is not null && secret is not null && webhookId is not null;
         var none = id is null && secret is null && webhookId is null;
-        if (!(configured && (url is not null || sandboxEnabled)) && !(none && sandboxEnabled))
+        if (!(configured && (apiBaseUrl is not null || sandbox is not null)) && !(none && sandbox is not null))
         {
-            disabled.Add("paypal (Providers:PayPal:ApiBaseUrl, ClientId, ClientSecret and WebhookId must all be set)");
+            wiring.Disable("paypal", "Providers:PayPal:ApiBaseUrl, ClientId, ClientSecret and WebhookId must all be set");
             return;
         }
-        id ??= "sbx-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        secret ??= Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        webhookId ??= "WH-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(10));
-        if (sandboxEnabled)
-        {
-            sandbox.PayPalClientId = id;
-            sandbox.PayPalClientSecret = secret;
-            sandbox.PayPalWebhookId = webhookId;
-        }
-        var fee = PaymentProviders.FeeFrom(section);
-        services.AddSingleton(provider => new PayPalSettings(
-            url ?? provider.GetRequiredService<Infrastructure.PublicUrl>().Combine(sandbox.BasePath + "/paypal"), id, secret, webhookId, fee));
-        services.AddSingleton<PayPalTokens>();
-        services.AddSingleton<PayPalWebhookVerifier>();
-        StripeProvider.AddClient(services, HttpClientName, TimeSpan.FromMilliseconds(section.GetValue("TimeoutMs", 5000)));
-        services.AddScoped<IPaymentProvider>(provider => new PayPalProvider(
-            provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName), provider.GetRequiredService<PayPalSettings>(),
-            provider.GetRequiredService<PayPalTokens>(), provider.GetRequiredService<TimeProvider>()));
+        if (sandbox is not null) (id, secret, webhookId) = sandbox.PayPal(id, secret, webhookId);
+        wiring.Services.AddSingleton<PayPalTokens>();
+        wiring.Services.AddSingleton<PayPalWebhookVerifier>();
+        wiring.Add(HttpClientName, options,
+            url => new PayPalSettings(apiBaseUrl ?? sandbox!.Url(url, "/paypal"), id!, secret!, webhookId!, options.Fee),
+            (provider, http, settings) => new PayPalProvider(http, settings, provider.GetRequiredService<PayPalTokens>(),
+                provider.GetRequiredService<TimeProvider>()));
     }
 }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Payouts;
 using KnowPay.Infrastructure;
 
 namespace KnowPay.Providers.Sandbox;
@@ -93,7 +94,7 @@ public sealed class SandboxPayProvider(HttpClient http, SandboxPaySettings setti
             if (!response.IsSuccessStatusCode)
                 throw ProviderHttp.Refused(Name, response, TryCode(text));
             var signature = response.Headers.TryGetValues("SandboxPay-Signature", out var values) ? values.FirstOrDefault() : null;
-            if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))
+            if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
                 throw new ProviderException(Name, "response_signature_invalid", "the response signature did not verify; the answer is ignored");
             return JsonNode.Parse(text)?.AsObject();
         }
@@ -103,6 +104,30 @@ public sealed class SandboxPayProvider(HttpClient http, SandboxPaySettings setti
     {
         try { return (string?)JsonNode.Parse(text)?["error"]; }
         catch (JsonException) { return null; }
+    }
+
+    /// <summary>
+    /// SandboxPay with <c>Providers:Sandbox:ApiBaseUrl</c> and <c>Secret</c>, or on the embedded simulator (the secret
+    /// generated at start unless configured). Its transfers are the payout rail.
+    /// </summary>
+    public static void Register(ProviderWiring wiring)
+    {
+        var options = wiring.Options<SandboxPayOptions>();
+        var sandbox = wiring.Sandbox;
+        string? apiBaseUrl = ProviderWiring.Given(options.ApiBaseUrl), secret = ProviderWiring.Given(options.Secret);
+        if (sandbox is not null) secret = sandbox.SandboxPay(secret);
+        else if (apiBaseUrl is null || secret is null)
+        {
+            wiring.Disable("sandbox", "Providers:Sandbox:ApiBaseUrl and Secret are not set");
+            return;
+        }
+        wiring.Add(HttpClientName, options,
+            url => new SandboxPaySettings(apiBaseUrl ?? sandbox!.Url(url, "/sandboxpay"), secret!, options.Fee),
+            (provider, http, settings) => new SandboxPayProvider(http, settings, provider.GetRequiredService<TimeProvider>()));
+        wiring.Services.AddProviderHttpClient(SandboxPayTransferClient.HttpClientName, TimeSpan.FromMilliseconds(options.TimeoutMs));
+        wiring.Services.AddScoped<IPayoutRail>(provider => new SandboxPayTransferClient(
+            provider.GetRequiredService<IHttpClientFactory>().CreateClient(SandboxPayTransferClient.HttpClientName),
+            provider.GetRequiredService<SandboxPaySettings>(), provider.GetRequiredService<PublicUrl>(), provider.GetRequiredService<TimeProvider>()));
     }
 }
 

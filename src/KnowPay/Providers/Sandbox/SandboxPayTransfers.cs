@@ -38,7 +38,7 @@ public sealed class SandboxPayTransferClient(HttpClient http, SandboxPaySettings
                 throw ProviderHttp.Refused(Name, response, TryCode(text));
             }
             var signature = response.Headers.TryGetValues("SandboxPay-Signature", out var values) ? values.FirstOrDefault() : null;
-            if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))
+            if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
                 throw new ProviderException(Name, "response_signature_invalid", "the response signature did not verify; the answer is ignored", maybeApplied: true);
             return Result(JsonNode.Parse(text)?.AsObject());
         }
@@ -73,7 +73,7 @@ public static class SandboxPayTransferNotify
         var log = logs.CreateLogger(nameof(SandboxPayTransferNotify));
         using var reader = new StreamReader(http.Request.Body);
         var body = await reader.ReadToEndAsync(ct);
-        if (!HmacSignature.Verify(settings.Secret, http.Request.Headers["SandboxPay-Signature"], body, clock.GetUtcNow(), TimeSpan.FromMinutes(5)))
+        if (!HmacSignature.Verify(settings.Secret, http.Request.Headers["SandboxPay-Signature"], body, clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
         {
             log.LogWarning("Security: sandbox transfer notification with a bad signature refused");
             return Results.Json(new { error = "invalid_signature" }, statusCode: 401);

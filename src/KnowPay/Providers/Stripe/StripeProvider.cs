@@ -1,12 +1,10 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
-using KnowPay.Sandbox;
 
 namespace KnowPay.Providers.Stripe;
 
@@ -22,6 +20,7 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
 {
     public const string HttpClientName = "provider-stripe";
     public const string ApiVersion = "2024-06-20";
+    public const string DefaultApiBaseUrl = "https://api.stripe.com";
     static readonly HashSet<string> RefundReasons = ["duplicate", "fraudulent", "requested_by_customer"];
 
     public string Name => "stripe";
@@ -149,44 +148,23 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
     }
 
     /// <summary>
-    /// Registers Stripe when <c>Providers:Stripe</c> is complete, or — with the sandbox on and no keys configured — with a
-    /// secret key and webhook secret generated at start and shared with the embedded Stripe simulator.
+    /// Stripe with <c>Providers:Stripe:SecretKey</c> and <c>WebhookSecret</c>, or — with the sandbox on and neither
+    /// configured — with keys generated at start and shared with the embedded Stripe simulator.
     /// </summary>
-    public static void Register(WebApplicationBuilder builder, bool sandboxEnabled, SandboxOptions sandbox, List<string> disabled)
+    public static void Register(ProviderWiring wiring)
     {
-        var section = builder.Configuration.GetSection("Providers:Stripe");
-        var services = builder.Services;
-        string? key = section["SecretKey"] is { Length: > 0 } k ? k : null, whsec = section["WebhookSecret"] is { Length: > 0 } w ? w : null;
-        if ((key is null) != (whsec is null) || (key is null && !sandboxEnabled))
+        var options = wiring.Options<StripeOptions>();
+        string? key = ProviderWiring.Given(options.SecretKey), webhookSecret = ProviderWiring.Given(options.WebhookSecret);
+        if ((key is null) != (webhookSecret is null) || (key is null && wiring.Sandbox is null))
         {
-            disabled.Add("stripe (Providers:Stripe:SecretKey and WebhookSecret must both be set)");
+            wiring.Disable("stripe", "Providers:Stripe:SecretKey and WebhookSecret must both be set");
             return;
         }
-        key ??= "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        whsec ??= "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', 'A').Replace('/', 'B');
-        if (sandboxEnabled)
-        {
-            sandbox.StripeSecretKey = key;
-            sandbox.StripeWebhookSecret = whsec;
-        }
-        var fee = PaymentProviders.FeeFrom(section);
-        services.AddSingleton(provider => new StripeSettings(
-            section["ApiBaseUrl"] is { Length: > 0 } url ? url
-                : sandboxEnabled ? provider.GetRequiredService<Infrastructure.PublicUrl>().Combine(sandbox.BasePath + "/stripe") : "https://api.stripe.com",
-            key, whsec, fee));
-        AddClient(services, HttpClientName, TimeSpan.FromMilliseconds(section.GetValue("TimeoutMs", 5000)));
-        services.AddScoped<IPaymentProvider>(provider => new StripeProvider(
-            provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName), provider.GetRequiredService<StripeSettings>()));
+        var sandbox = wiring.Sandbox;
+        if (sandbox is not null) (key, webhookSecret) = sandbox.Stripe(key, webhookSecret);
+        var apiBaseUrl = ProviderWiring.Given(options.ApiBaseUrl);
+        wiring.Add(HttpClientName, options,
+            url => new StripeSettings(apiBaseUrl ?? sandbox?.Url(url, "/stripe") ?? DefaultApiBaseUrl, key!, webhookSecret!, options.Fee),
+            (_, http, settings) => new StripeProvider(http, settings));
     }
-
-    /// <summary>Per-attempt timeout, retries on transient failures (every POST carries an idempotency key, so a retry is safe).</summary>
-    public static void AddClient(IServiceCollection services, string name, TimeSpan attemptTimeout) =>
-        services.AddHttpClient(name).RemoveAllLoggers().AddStandardResilienceHandler(o =>
-        {
-            o.AttemptTimeout.Timeout = attemptTimeout;
-            o.TotalRequestTimeout.Timeout = attemptTimeout * 4 > TimeSpan.FromSeconds(20) ? attemptTimeout * 4 : TimeSpan.FromSeconds(20);
-            o.CircuitBreaker.SamplingDuration = attemptTimeout * 2 > TimeSpan.FromSeconds(30) ? attemptTimeout * 2 : TimeSpan.FromSeconds(30);
-            o.Retry.MaxRetryAttempts = 2;
-            o.Retry.Delay = TimeSpan.FromMilliseconds(200);
-        });
 }

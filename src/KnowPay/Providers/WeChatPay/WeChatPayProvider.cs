@@ -1,10 +1,12 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Infrastructure;
 
 namespace KnowPay.Providers.WeChatPay;
 
@@ -21,6 +23,10 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
 public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings settings, TimeProvider clock) : IPaymentProvider
 {
     public const string HttpClientName = "provider-wechatpay";
+    public const string DefaultApiBaseUrl = "https://api.mch.weixin.qq.com";
+    const string SandboxMchId = "1900000109";
+    const string SandboxAppId = "wxd678efh567hg6787";
+    const string NotifyPath = "/v1/notify/wechatpay";
 
     public string Name => "wechatpay";
     public IReadOnlyCollection<string> Methods { get; } = ["qr"];
@@ -180,5 +186,47 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             if (code is not null && code == tolerate) return (response.StatusCode, answer);
             throw ProviderHttp.Refused(Name, response, code, (string?)answer?["message"]);
         }
+    }
+
+    /// <summary>
+    /// WeChat Pay with every <c>Providers:WeChatPay</c> credential, or — with the sandbox on and no PrivateKey configured —
+    /// with key pairs, serials and an APIv3 key generated at start and shared with the embedded WeChat Pay simulator.
+    /// </summary>
+    public static void Register(ProviderWiring wiring)
+    {
+        var options = wiring.Options<WeChatPayOptions>();
+        var notifyUrl = string.IsNullOrWhiteSpace(options.NotifyUrl) ? null : options.NotifyUrl;
+        var missing = options.Missing();
+        Func<PublicUrl, WeChatPaySettings> settings;
+        if (missing.Count == 0)
+        {
+            try
+            {
+                if (Encoding.UTF8.GetByteCount(options.ApiV3Key!) != 32) throw new ArgumentException("ApiV3Key must be 32 bytes");
+                var configured = new WeChatPaySettings(options.MchId!, options.AppId!, ProviderWiring.Given(options.ApiBaseUrl) ?? DefaultApiBaseUrl,
+                    options.MerchantSerialNo!, ProviderKeys.PrivatePem(options.PrivateKey!), ProviderKeys.PublicPem(options.PlatformPublicKey!),
+                    options.PlatformSerialNo!, options.ApiV3Key!, notifyUrl, options.Fee);
+                settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
+            }
+            catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
+            {
+                wiring.Disable("wechatpay", $"Providers:WeChatPay keys cannot be read: {e.Message}");
+                return;
+            }
+        }
+        else if (wiring.Sandbox is { } sandbox && ProviderWiring.Given(options.PrivateKey) is null)
+        {
+            var mchId = ProviderWiring.Given(options.MchId) ?? SandboxMchId;
+            var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
+            var keys = sandbox.WeChatPay(mchId, appId);
+            settings = url => new WeChatPaySettings(mchId, appId, sandbox.Url(url, "/wechatpay"), keys.MerchantSerialNo, keys.MerchantPrivateKeyPem,
+                keys.PlatformPublicKeyPem, keys.PlatformSerialNo, keys.ApiV3Key, notifyUrl ?? url.Combine(NotifyPath), options.Fee);
+        }
+        else
+        {
+            wiring.Disable("wechatpay", $"Providers:WeChatPay:{string.Join(", ", missing)} not set");
+            return;
+        }
+        wiring.Add(HttpClientName, options, settings, (provider, http, s) => new WeChatPayProvider(http, s, provider.GetRequiredService<TimeProvider>()));
     }
 }

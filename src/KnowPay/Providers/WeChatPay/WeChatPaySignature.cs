@@ -12,7 +12,7 @@ namespace KnowPay.Providers.WeChatPay;
 public static class WeChatPaySignature
 {
     public const string Scheme = "WECHATPAY2-SHA256-RSA2048";
-    public static readonly TimeSpan Tolerance = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan Tolerance = ProviderProtocol.SignatureTolerance;
 
     public static string Message(params string[] lines) => string.Concat(lines.Select(l => l + "\n"));
 

@@ -1,0 +1,17 @@
+using KnowPay.Infrastructure;
+
+namespace KnowPay.Providers.Alipay;
+
+/// <summary><c>Providers:Alipay:*</c>: AppId, PrivateKey and AlipayPublicKey, or none of them for the embedded simulator.</summary>
+public sealed class AlipayOptions : ProviderOptions, IBoundOptions
+{
+    public static string Section => "Providers:Alipay";
+    public string? AppId { get; set; }
+    [HttpUrl] public string? GatewayUrl { get; set; }
+    /// <summary>The application private key (RSA2): PEM text, a file path, or bare base64 (see <see cref="ProviderKeys"/>).</summary>
+    public string? PrivateKey { get; set; }
+    /// <summary>Alipay's public key, same forms.</summary>
+    public string? AlipayPublicKey { get; set; }
+    /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/alipay</c>.</summary>
+    [HttpUrl] public string? NotifyUrl { get; set; }
+}

@@ -1,0 +1,16 @@
+using KnowPay.Infrastructure;
+
+namespace KnowPay.Providers.PayPal;
+
+/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret and WebhookId, or none for the embedded simulator.</summary>
+public sealed class PayPalOptions : ProviderOptions, IBoundOptions
+{
+    public static string Section => "Providers:PayPal";
+    /// <summary>https://api-m.paypal.com or https://api-m.sandbox.paypal.com; empty = the embedded simulator.</summary>
+    [HttpUrl] public string? ApiBaseUrl { get; set; }
+    /// <summary>The REST app's OAuth2 client credentials.</summary>
+    public string? ClientId { get; set; }
+    public string? ClientSecret { get; set; }
+    /// <summary>The id of the webhook subscribed to /v1/notify/paypal.</summary>
+    public string? WebhookId { get; set; }
+}

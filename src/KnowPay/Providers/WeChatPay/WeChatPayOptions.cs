@@ -1,0 +1,28 @@
+using KnowPay.Infrastructure;
+
+namespace KnowPay.Providers.WeChatPay;
+
+/// <summary><c>Providers:WeChatPay:*</c>: every credential (none <see cref="Missing"/>), or no PrivateKey for the embedded simulator.</summary>
+public sealed class WeChatPayOptions : ProviderOptions, IBoundOptions
+{
+    public static string Section => "Providers:WeChatPay";
+    public string? MchId { get; set; }
+    public string? AppId { get; set; }
+    [HttpUrl] public string? ApiBaseUrl { get; set; }
+    /// <summary>The merchant API certificate's serial and private key (PEM text, a file path, or bare base64).</summary>
+    public string? MerchantSerialNo { get; set; }
+    public string? PrivateKey { get; set; }
+    /// <summary>The WeChat Pay public key (or platform certificate) and its id.</summary>
+    public string? PlatformPublicKey { get; set; }
+    public string? PlatformSerialNo { get; set; }
+    /// <summary>The 32-byte APIv3 key that decrypts notifications.</summary>
+    public string? ApiV3Key { get; set; }
+    /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/wechatpay</c>.</summary>
+    [HttpUrl] public string? NotifyUrl { get; set; }
+
+    public IReadOnlyList<string> Missing() => new (string Name, string? Value)[]
+    {
+        (nameof(MchId), MchId), (nameof(AppId), AppId), (nameof(MerchantSerialNo), MerchantSerialNo), (nameof(PrivateKey), PrivateKey),
+        (nameof(PlatformPublicKey), PlatformPublicKey), (nameof(PlatformSerialNo), PlatformSerialNo), (nameof(ApiV3Key), ApiV3Key),
+    }.Where(s => string.IsNullOrEmpty(s.Value)).Select(s => s.Name).ToList();
+}

@@ -75,8 +75,10 @@ public static class ConfirmPayment
         if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct, awaited);
 
         var strategy = db.Database.CreateExecutionStrategy();
+        var statusAsRead = payment.Status;
         return await strategy.ExecuteAsync(async () =>
         {
+            payment.Status = statusAsRead; // Stage decides from the status as read, also when the strategy runs this again
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // Confirm is allowed from every state but its target (a late success is honoured): the guard is "not there yet".
             var won = await db.Payments

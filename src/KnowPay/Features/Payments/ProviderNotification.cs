@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
@@ -26,6 +28,9 @@ public abstract record ProviderNotice
 }
 
 public sealed record RefundReport(string RefundId, ProviderRefundResult Result);
+
+/// <summary>A verified JSON notification: the provider's event type and the object it is about.</summary>
+public sealed record ProviderEvent(string? Type, JsonObject Data);
 
 public enum NotificationAnswer { Acknowledged, Ignored, NotEnabled, Rejected, UnknownPayment, Mismatch }
 
@@ -88,6 +93,26 @@ public abstract class ProviderNotification<TMessage> where TMessage : class
         throw new NotSupportedException($"{GetType().Name} overrides neither Parse nor ParseAsync");
 
     protected abstract IResult Answer(NotificationOutcome outcome);
+
+    /// <summary>The raw body, read once: signatures are verified over exactly these bytes.</summary>
+    protected static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        using var reader = new StreamReader(request.Body);
+        return await reader.ReadToEndAsync(ct);
+    }
+
+    /// <summary>The body as a JSON object, or null when it is not one.</summary>
+    protected static JsonObject? ParseObject(string body)
+    {
+        try { return JsonNode.Parse(body) as JsonObject; }
+        catch (JsonException) { return null; }
+    }
+
+    protected static JsonObject? ParseObject(ReadOnlySpan<byte> utf8Body)
+    {
+        try { return JsonNode.Parse(utf8Body) as JsonObject; }
+        catch (JsonException) { return null; }
+    }
 
     public void MapTo(IEndpointRouteBuilder notify) =>
         notify.MapPost("/" + Provider, HandleAsync).ExcludeFromDescription().DisableAntiforgery();

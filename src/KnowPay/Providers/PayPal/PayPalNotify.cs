@@ -4,7 +4,6 @@ using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
@@ -19,16 +18,13 @@ namespace KnowPay.Providers.PayPal;
 /// completed capture confirms the payment exactly once; a denied capture fails it; a refund goes to the refunds feature.
 /// 2xx acknowledges; 4xx refuses a forgery; 5xx asks PayPal to send again.
 /// </summary>
-public sealed class PayPalNotify : ProviderNotification<PayPalNotify.Message>
+public sealed class PayPalNotify : ProviderNotification<ProviderEvent>
 {
-    /// <summary>The event's type and its resource.</summary>
-    public sealed record Message(string? Type, JsonObject Resource);
-
     public static void Map(IEndpointRouteBuilder notify) => new PayPalNotify().MapTo(notify);
 
     protected override string Provider => "paypal";
 
-    protected override async Task<Verification<Message>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
         if (context.Services.GetService<PayPalWebhookVerifier>() is not { } verifier || context.Provider is not PayPalProvider)
             return NotificationOutcome.NotEnabled;
@@ -40,14 +36,12 @@ public sealed class PayPalNotify : ProviderNotification<PayPalNotify.Message>
             context.Log.LogWarning("Security: PayPal webhook with a bad or missing transmission signature refused");
             return NotificationOutcome.Rejected(400, "invalid_signature");
         }
-        JsonObject evt;
-        try { evt = JsonNode.Parse(raw)!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return NotificationOutcome.Rejected(400, "invalid_body"); }
+        if (ParseObject(raw) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
         var type = (string?)evt["event_type"];
-        return evt["resource"] is JsonObject resource ? new Message(type, resource) : NotificationOutcome.Ignored(type);
+        return evt["resource"] is JsonObject resource ? new ProviderEvent(type, resource) : NotificationOutcome.Ignored(type);
     }
 
-    protected override async Task<ProviderNotice> ParseAsync(Message message, NotificationContext context, CancellationToken ct)
+    protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
     {
         var (type, resource) = message;
         switch (type)

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
@@ -10,30 +9,28 @@ namespace KnowPay.Providers.Sandbox;
 /// against our payment, then confirm exactly once. 2xx acknowledges (also for a duplicate); 4xx refuses a forgery,
 /// 5xx asks the provider to send again.
 /// </summary>
-public sealed class SandboxPayNotify : ProviderNotification<JsonObject>
+public sealed class SandboxPayNotify : ProviderNotification<ProviderEvent>
 {
     public static void Map(IEndpointRouteBuilder notify) => new SandboxPayNotify().MapTo(notify);
 
     protected override string Provider => "sandbox";
 
-    protected override async Task<Verification<JsonObject>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
         if (context.Services.GetService<SandboxPaySettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        using var reader = new StreamReader(request.Body);
-        var body = await reader.ReadToEndAsync(ct);
+        var body = await ReadBodyAsync(request, ct);
         if (!HmacSignature.Verify(settings.Secret, request.Headers["SandboxPay-Signature"], body, context.Clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
         {
             context.Log.LogWarning("Security: sandbox notification with a bad signature refused");
             return NotificationOutcome.Rejected(401, "invalid_signature");
         }
-        try { return JsonNode.Parse(body)!.AsObject(); }
-        catch (JsonException) { return NotificationOutcome.Rejected(400, "invalid_body"); }
+        if (ParseObject(body) is not { } note) return NotificationOutcome.Rejected(400, "invalid_body");
+        return note["data"] is JsonObject data ? new ProviderEvent((string?)note["type"], data) : NotificationOutcome.Ignored((string?)note["type"]);
     }
 
-    protected override ProviderNotice Parse(JsonObject note, NotificationContext context)
+    protected override ProviderNotice Parse(ProviderEvent note, NotificationContext context)
     {
-        var type = (string?)note["type"];
-        if (note["data"] is not JsonObject data) return NotificationOutcome.Ignored(type);
+        var (type, data) = note;
         return type switch
         {
             "refund.succeeded" => new ProviderNotice.Refunds(

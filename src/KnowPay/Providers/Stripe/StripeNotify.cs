@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
@@ -11,33 +10,28 @@ namespace KnowPay.Providers.Stripe;
 /// amount, currency) and confirmed exactly once. Duplicates and reordering are expected: every transition is conditional.
 /// Unknown event types are acknowledged. 2xx acknowledges; 4xx refuses a forgery; 5xx asks Stripe to send again.
 /// </summary>
-public sealed class StripeNotify : ProviderNotification<StripeNotify.Message>
+public sealed class StripeNotify : ProviderNotification<ProviderEvent>
 {
-    /// <summary>The event's type and its data.object.</summary>
-    public sealed record Message(string? Type, JsonObject Object);
-
     public static void Map(IEndpointRouteBuilder notify) => new StripeNotify().MapTo(notify);
 
     protected override string Provider => "stripe";
 
-    protected override async Task<Verification<Message>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
         if (context.Services.GetService<StripeSettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        using var reader = new StreamReader(request.Body);
-        var body = await reader.ReadToEndAsync(ct);
+        var body = await ReadBodyAsync(request, ct);
         if (!HmacSignature.Verify(settings.WebhookSecret, request.Headers["Stripe-Signature"], body, context.Clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
         {
             context.Log.LogWarning("Security: Stripe webhook with a bad, missing or out-of-tolerance signature refused");
             return NotificationOutcome.Rejected(400, "invalid_signature");
         }
-        JsonObject evt;
-        try { evt = JsonNode.Parse(body)!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return NotificationOutcome.Rejected(400, "invalid_body"); }
+        if (ParseObject(body) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
         var type = (string?)evt["type"];
-        return evt["data"]?["object"] is JsonObject obj ? new Message(type, obj) : NotificationOutcome.Ignored(type);
+        return evt["data"]?["object"] is JsonObject obj ? new ProviderEvent(type, obj) : NotificationOutcome.Ignored(type);
     }
 
-    protected override ProviderNotice Parse(Message message, NotificationContext context)
+    /// <summary>A PaymentIntent event names our payment in metadata[payment_id]; a refund event names our refund in metadata[refund_id].</summary>
+    protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)
     {
         var (type, obj) = message;
         switch (type)

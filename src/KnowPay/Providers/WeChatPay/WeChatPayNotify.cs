@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Features.Payments;
 
@@ -10,20 +9,16 @@ namespace KnowPay.Providers.WeChatPay;
 /// check mchid/appid, and amount and currency against our payment. 204 acknowledges (also a duplicate);
 /// 4xx/5xx with {"code":"FAIL","message":…} makes WeChat Pay send again. REFUND.* events go to the refunds feature.
 /// </summary>
-public sealed class WeChatPayNotify : ProviderNotification<WeChatPayNotify.Message>
+public sealed class WeChatPayNotify : ProviderNotification<ProviderEvent>
 {
-    /// <summary>The notification's event type and its decrypted resource.</summary>
-    public sealed record Message(string EventType, JsonObject Data);
-
     public static void Map(IEndpointRouteBuilder notify) => new WeChatPayNotify().MapTo(notify);
 
     protected override string Provider => "wechatpay";
 
-    protected override async Task<Verification<Message>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
         if (context.Services.GetService<WeChatPaySettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        using var reader = new StreamReader(request.Body);
-        var body = await reader.ReadToEndAsync(ct);
+        var body = await ReadBodyAsync(request, ct);
         var h = request.Headers;
         if (!WeChatPaySignature.VerifyHeaders(h["Wechatpay-Serial"], h["Wechatpay-Timestamp"], h["Wechatpay-Nonce"], h["Wechatpay-Signature"], body,
                 settings.PlatformSerialNo, settings.PlatformPublicKeyPem, context.Clock.GetUtcNow()))
@@ -31,9 +26,7 @@ public sealed class WeChatPayNotify : ProviderNotification<WeChatPayNotify.Messa
             context.Log.LogWarning("Security: WeChat Pay notification with a bad, stale or unknown-serial signature refused");
             return NotificationOutcome.Rejected(401, "invalid signature");
         }
-        JsonObject note;
-        try { note = JsonNode.Parse(body)!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return NotificationOutcome.Rejected(400, "invalid body"); }
+        if (ParseObject(body) is not { } note) return NotificationOutcome.Rejected(400, "invalid body");
         var resource = note["resource"] as JsonObject;
         var plain = WeChatPaySignature.Decrypt(settings.ApiV3Key, (string?)resource?["nonce"], (string?)resource?["associated_data"],
             (string?)resource?["ciphertext"]);
@@ -48,12 +41,12 @@ public sealed class WeChatPayNotify : ProviderNotification<WeChatPayNotify.Messa
             context.Log.LogWarning("Security: WeChat Pay notification for mchid {MchId}/appid {AppId}, not ours; refused", (string?)data["mchid"], (string?)data["appid"]);
             return NotificationOutcome.Rejected(400, "mchid mismatch");
         }
-        return new Message((string?)note["event_type"] ?? "", data);
+        return new ProviderEvent((string?)note["event_type"] ?? "", data);
     }
 
-    protected override ProviderNotice Parse(Message message, NotificationContext context)
+    protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)
     {
-        var (eventType, data) = message;
+        var (eventType, data) = (message.Type ?? "", message.Data);
         if (eventType.StartsWith("REFUND.", StringComparison.Ordinal))
             return (string?)data["out_refund_no"] is { Length: > 0 } refundId
                 ? new ProviderNotice.Refunds([new RefundReport(refundId, WeChatPayProvider.RefundState(data))])

@@ -1,6 +1,6 @@
-namespace KnowPay.Data;
+using KnowPay.Domain;
 
-public enum RefundState { Pending, Succeeded, Failed }
+namespace KnowPay.Data;
 
 /// <summary>
 /// A refund of (part of) a payment. Recorded pending with its amount reserved on the payment before the provider

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using KnowPay.Data;
+using KnowPay.Domain;
 using KnowPay.Features.Refunds;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;

@@ -38,13 +38,14 @@ public sealed class OrderExpiry(IServiceScopeFactory scopes, TimeProvider clock,
                     if (state.Status == TradeStatus.Paid)
                     {
                         paid = true;
-                        await ConfirmPayment.ApplyAsync(db, new PaidFact(payment.Provider, payment.Id, state.ProviderTradeNo,
-                            state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct, awaited);
+                        await ConfirmPayment.ApplyAsync(db, PaidFact.From(payment.Provider, payment.Id, state, "query"), provider, clock, log, ct, awaited);
                     }
                     else
                     {
-                        await db.Payments.Where(p => p.Id == payment.Id && p.Status == PaymentStatus.Pending)
-                            .ExecuteUpdateAsync(s => s.SetProperty(p => p.Status, PaymentStatus.Canceled).SetProperty(p => p.FailureCode, "order_expired"), ct);
+                        var cancel = PaymentTransitions.Cancel(payment.Status);
+                        if (cancel.Allowed)
+                            await db.Payments.Where(p => p.Id == payment.Id && p.Status == cancel.From)
+                                .ExecuteUpdateAsync(s => s.SetProperty(p => p.Status, cancel.To).SetProperty(p => p.FailureCode, "order_expired"), ct);
                     }
                 }
                 catch (ProviderException e)
@@ -53,15 +54,16 @@ public sealed class OrderExpiry(IServiceScopeFactory scopes, TimeProvider clock,
                     log.LogWarning(e, "Closing payment {PaymentId} at {Provider} failed; the order stays pending until it closes", payment.Id, payment.Provider);
                 }
             }
-            if (paid || closeFailed) continue;
+            var expire = OrderTransitions.Expire(order.Status);
+            if (paid || closeFailed || !expire.Allowed) continue;
 
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var changed = await db.Orders.Where(o => o.Id == order.Id && o.Status == OrderStatus.Pending)
-                .ExecuteUpdateAsync(s => s.SetProperty(o => o.Status, OrderStatus.Expired).SetProperty(o => o.ClosedAt, now), ct);
+            var changed = await db.Orders.Where(o => o.Id == order.Id && o.Status == expire.From)
+                .ExecuteUpdateAsync(s => s.SetProperty(o => o.Status, expire.To).SetProperty(o => o.ClosedAt, now), ct);
             if (changed == 0) continue;
-            order.Status = OrderStatus.Expired;
+            order.Status = expire.To;
             order.ClosedAt = now;
-            Outbox.Add(db, order.MerchantId, "order.expired", order.Id, OrderView.From(order), now);
+            foreach (var type in expire.Events) Outbox.Add(db, order.MerchantId, type, order.Id, OrderView.From(order), now);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();

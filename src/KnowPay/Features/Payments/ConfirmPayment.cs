@@ -10,8 +10,19 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Payments;
 
-/// <summary>A provider's statement that a payment was paid, from a verified notification or from a query.</summary>
-public sealed record PaidFact(string Provider, string PaymentId, string? ProviderTradeNo, long Amount, string Currency, DateTime? PaidAt, string Via);
+/// <summary>An amount as a provider states it: minor units and the currency code it names.</summary>
+public sealed record ReportedAmount(long MinorUnits, string Currency);
+
+/// <summary>
+/// A provider's statement that a payment was paid, from a verified notification or from a query. Amount is null when
+/// the provider did not state both amount and currency: such a fact never matches a payment.
+/// </summary>
+public sealed record PaidFact(string Provider, string PaymentId, string? ProviderTradeNo, ReportedAmount? Amount, DateTime? PaidAt, string Via)
+{
+    public static PaidFact From(string provider, string paymentId, ProviderTradeState state, string via) =>
+        new(provider, paymentId, state.ProviderTradeNo,
+            state is { Amount: { } amount, Currency: { } currency } ? new ReportedAmount(amount, currency) : null, state.PaidAt, via);
+}
 
 public enum ConfirmOutcome { Confirmed, AlreadyConfirmed, UnknownPayment, Mismatch }
 
@@ -43,14 +54,16 @@ public static class ConfirmPayment
             return ConfirmOutcome.UnknownPayment;
         }
         var payment = read.Payment;
-        if (payment.Amount != fact.Amount || !string.Equals(payment.Currency, fact.Currency, StringComparison.OrdinalIgnoreCase) ||
+        if (fact.Amount is not { } reported || payment.Amount != reported.MinorUnits ||
+            !string.Equals(payment.Currency, reported.Currency, StringComparison.OrdinalIgnoreCase) ||
             (payment.ProviderTradeNo is not null && fact.ProviderTradeNo is not null && payment.ProviderTradeNo != fact.ProviderTradeNo))
         {
             log.LogWarning("Security: {Provider} reported {Amount} {Currency} (trade {Trade}) for payment {PaymentId} of {Expected} {ExpectedCurrency}; refused",
-                fact.Provider, fact.Amount, fact.Currency, fact.ProviderTradeNo, payment.Id, payment.Amount, payment.Currency);
+                fact.Provider, fact.Amount?.MinorUnits, fact.Amount?.Currency, fact.ProviderTradeNo, payment.Id, payment.Amount, payment.Currency);
             return ConfirmOutcome.Mismatch;
         }
-        if (payment.Status == PaymentStatus.Succeeded) return ConfirmOutcome.AlreadyConfirmed;
+        var confirm = PaymentTransitions.Confirm(payment.Status, read.Order.Status);
+        if (!confirm.Allowed) return ConfirmOutcome.AlreadyConfirmed;
 
         var now = clock.GetUtcNow().UtcDateTime;
         if (db.IsPostgres && await TryOneStatementAsync(db, payment, read.Order, fact, provider, now, log, ct) is { } fast)
@@ -62,13 +75,16 @@ public static class ConfirmPayment
         if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct, awaited);
 
         var strategy = db.Database.CreateExecutionStrategy();
+        var statusAsRead = payment.Status;
         return await strategy.ExecuteAsync(async () =>
         {
+            payment.Status = statusAsRead; // Stage decides from the status as read, also when the strategy runs this again
             await using var tx = await db.Database.BeginTransactionAsync(ct);
+            // Confirm is allowed from every state but its target (a late success is honoured): the guard is "not there yet".
             var won = await db.Payments
-                .Where(p => p.Id == payment.Id && p.Status != PaymentStatus.Succeeded)
+                .Where(p => p.Id == payment.Id && p.Status != confirm.To)
                 .ExecuteUpdateAsync(s => s
-                    .SetProperty(p => p.Status, PaymentStatus.Succeeded)
+                    .SetProperty(p => p.Status, confirm.To)
                     .SetProperty(p => p.SucceededAt, now)
                     .SetProperty(p => p.ProviderPaidAt, fact.PaidAt ?? now)
                     .SetProperty(p => p.ProviderTradeNo, p => p.ProviderTradeNo ?? fact.ProviderTradeNo)
@@ -114,13 +130,15 @@ public static class ConfirmPayment
     /// <returns>True when the order was already paid another way (the caller flags the payment as a duplicate).</returns>
     static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log)
     {
-        var paidAnotherWay = order.Status == OrderStatus.Paid;
+        var confirm = PaymentTransitions.Confirm(payment.Status, order.Status);
+        var pay = OrderTransitions.Pay(order.Status);
+        var paidAnotherWay = !pay.Allowed;
         if (!paidAnotherWay)
         {
-            order.PaidAfterExpiry = order.Status is OrderStatus.Expired or OrderStatus.Canceled;
+            order.PaidAfterExpiry = OrderTransitions.IsLatePayment(pay.From);
             if (order.PaidAfterExpiry)
                 log.LogWarning("Payment {PaymentId} succeeded after order {OrderId} was {Status}; honoured and flagged", payment.Id, order.Id, order.Status);
-            order.Status = OrderStatus.Paid;
+            order.Status = pay.To;
             order.PaidAt = now;
             rows.Update(order, nameof(Order.PaidAfterExpiry), nameof(Order.Status), nameof(Order.PaidAt));
         }
@@ -131,21 +149,23 @@ public static class ConfirmPayment
             $"Payment {payment.Id} for order {order.Id}", Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, split), now));
         foreach (var entry in journal.Entries) rows.Insert(entry);
 
-        payment.Status = PaymentStatus.Succeeded;
+        payment.Status = confirm.To;
         payment.SucceededAt = now;
         payment.Duplicate = paidAnotherWay;
-        if (paidAnotherWay)
+        // The order was already paid through another payment: the money is booked, access is not granted
+        // twice, and the payment is flagged so that DuplicatePaymentRefunds refunds it in full.
+        if (paidAnotherWay) log.LogWarning("Payment {PaymentId} succeeded on order {OrderId} already paid; flagged for refund", payment.Id, order.Id);
+        var entitlement = paidAnotherWay ? null : Access.Grant(rows, order, now);
+        foreach (var type in confirm.Events)
         {
-            // The order was already paid through another payment: the money is booked, access is not granted
-            // twice, and the payment is flagged so that DuplicatePaymentRefunds refunds it in full.
-            log.LogWarning("Payment {PaymentId} succeeded on order {OrderId} already paid; flagged for refund", payment.Id, order.Id);
-            Outbox.Add(rows, order.MerchantId, "payment.duplicate", payment.Id, PaymentView.From(payment), now);
-        }
-        else
-        {
-            var entitlement = Access.Grant(rows, order, now);
-            Outbox.Add(rows, order.MerchantId, "order.paid", order.Id, OrderView.From(order), now);
-            Outbox.Add(rows, order.MerchantId, "entitlement.granted", entitlement.Id, EntitlementView.From(entitlement), now);
+            var (objectId, data) = type switch
+            {
+                EventTypes.OrderPaid => (order.Id, (object)OrderView.From(order)),
+                EventTypes.EntitlementGranted => (entitlement!.Id, EntitlementView.From(entitlement)),
+                EventTypes.PaymentDuplicate => (payment.Id, PaymentView.From(payment)),
+                _ => throw new System.Diagnostics.UnreachableException($"a confirmation does not emit {type}"),
+            };
+            Outbox.Add(rows, order.MerchantId, type, objectId, data, now);
         }
         return paidAnotherWay;
     }

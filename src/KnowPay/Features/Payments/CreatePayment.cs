@@ -53,8 +53,8 @@ public static class CreatePayment
         ILogger log, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        if (order.Status == OrderStatus.Paid) return (null, Problems.Conflict("order_already_paid", $"Order '{order.Id}' is already paid."));
-        if (order.Status != OrderStatus.Pending || order.ExpiresAt <= now)
+        if (OrderTransitions.IsTerminal(order.Status)) return (null, Problems.Conflict("order_already_paid", $"Order '{order.Id}' is already paid."));
+        if (!OrderTransitions.AcceptsPayments(order.Status) || order.ExpiresAt <= now)
             return (null, Problems.Conflict("order_expired", $"Order '{order.Id}' has expired; create a new order."));
         if (!providers.TryGet(body.Provider, out var provider))
             return (null, Problems.Invalid("provider_unsupported", "provider", $"Provider '{body.Provider}' is not enabled. Enabled: {string.Join(", ", providers.Names)}."));

@@ -1,7 +1,6 @@
 using KnowPay.Data;
 using KnowPay.Infrastructure;
 using KnowPay.Domain;
-using KnowPay.Features.Events;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -37,12 +36,12 @@ public sealed class PaymentPoller(IServiceScopeFactory scopes, IOptions<JobsOpti
                 await db.Payments.Where(p => p.Id == payment.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.LastQueriedAt, now), ct);
                 if (state.Status == TradeStatus.Paid)
                 {
-                    var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact(payment.Provider, payment.Id, state.ProviderTradeNo,
-                        state.Amount ?? -1, state.Currency ?? "", state.PaidAt, "query"), provider, clock, log, ct, awaited);
+                    var outcome = await ConfirmPayment.ApplyAsync(db, PaidFact.From(payment.Provider, payment.Id, state, "query"),
+                        provider, clock, log, ct, awaited);
                     if (outcome == ConfirmOutcome.Confirmed) confirmed++;
                 }
                 else if (state.Status is TradeStatus.Failed or TradeStatus.Closed)
-                    await MarkFailedAsync(db, payment, state.FailureCode ?? state.Status.ToString().ToLowerInvariant(), now, ct);
+                    await FailPayment.ApplyAsync(db, payment, state.FailureCode ?? state.Status.ToString().ToLowerInvariant(), now, ct);
             }
             catch (ProviderException e)
             {
@@ -50,22 +49,5 @@ public sealed class PaymentPoller(IServiceScopeFactory scopes, IOptions<JobsOpti
             }
         }
         return confirmed;
-    }
-
-    /// <summary>Pending → failed, once, with the payment.failed event in the same transaction.</summary>
-    public static async Task<bool> MarkFailedAsync(KnowPayDb db, Payment payment, string code, DateTime now, CancellationToken ct)
-    {
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var changed = await db.Payments.Where(p => p.Id == payment.Id && p.Status == PaymentStatus.Pending)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.Status, PaymentStatus.Failed).SetProperty(p => p.FailureCode, code), ct);
-        if (changed == 0) return false;
-        payment.Status = PaymentStatus.Failed;
-        payment.FailureCode = code;
-        Outbox.Add(db, payment.MerchantId, "payment.failed", payment.Id, PaymentView.From(payment), now);
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
-        db.ChangeTracker.Clear();
-        Monitoring.KnowPayMetrics.PaymentFailed(payment.Provider, payment.Method, code);
-        return true;
     }
 }

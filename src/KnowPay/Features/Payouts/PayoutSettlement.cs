@@ -59,7 +59,7 @@ public static class PayoutSettlement
                     Postings.PayoutPaid(payout.Provider, payout.Currency, payout.Amount), now)
                 : Journals.Build(payout.MerchantId, "payout_failed", payout.Id, $"Payout {payout.Id} failed ({after.FailureCode}); returned to available",
                     Postings.PayoutFailed(payout.CreatorId, payout.Currency, payout.Amount), now));
-            Outbox.Add(db, payout.MerchantId, paid ? "payout.paid" : "payout.failed", payout.Id, PayoutView.From(after), now);
+            Outbox.Add(db, payout.MerchantId, paid ? EventTypes.PayoutPaid : EventTypes.PayoutFailed, payout.Id, PayoutView.From(after), now);
             try
             {
                 await db.SaveChangesAsync(ct);

@@ -28,7 +28,7 @@ public static class CreateRefund
         if (body.Reason is { Length: > 500 }) return Problems.Invalid("reason_invalid", "reason", "reason is at most 500 characters.");
         var payment = await db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.MerchantId == merchant.Id, ct);
         if (payment is null) return Problems.NotFound("payment", paymentId);
-        if (payment.Status != PaymentStatus.Succeeded)
+        if (payment.Status != PaymentTransitions.Refundable)
             return Problems.Conflict("payment_not_refundable", $"Only a succeeded payment can be refunded; this one is {payment.Status.ToString().ToLowerInvariant()}.");
         if (!providers.TryGet(payment.Provider, out var provider))
             return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
@@ -81,7 +81,7 @@ public static class CreateRefund
         var x = refund.Amount;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var reserved = await db.Payments
-            .Where(p => p.Id == refund.PaymentId && p.Status == PaymentStatus.Succeeded && p.RefundedAmount + x <= p.Amount)
+            .Where(p => p.Id == refund.PaymentId && p.Status == PaymentTransitions.Refundable && p.RefundedAmount + x <= p.Amount)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.RefundedAmount, p => p.RefundedAmount + x), ct);
         if (reserved == 0) return false;
         db.Refunds.Add(refund);

@@ -14,7 +14,7 @@ public enum RefundOutcome { Succeeded, Failed, StillPending, AlreadyCompleted, U
 
 /// <summary>
 /// Completes a pending refund exactly once, whichever of the provider's answer, its notification or a query comes
-/// first (they may race, on any number of nodes). The transition is a conditional UPDATE … WHERE status = 'pending':
+/// first (they may race, on any number of nodes). The domain's transition is written as a conditional UPDATE … WHERE status = its From:
 /// the loser changes nothing.
 /// Succeeded, in ONE transaction: refund succeeded, the reversing journal (source "refund", unique per refund), the
 /// entitlement revoked on a full refund (or a partial one if the merchant says so), and the events.
@@ -31,9 +31,10 @@ public static class RefundCompletion
         {
             if (result.ProviderRefundId is { } pid && refund.ProviderRefundId is null)
                 await db.Refunds.Where(r => r.Id == refundId && r.ProviderRefundId == null).ExecuteUpdateAsync(s => s.SetProperty(r => r.ProviderRefundId, pid), ct);
-            return refund.Status == RefundState.Pending ? RefundOutcome.StillPending : RefundOutcome.AlreadyCompleted;
+            return RefundTransitions.IsTerminal(refund.Status) ? RefundOutcome.AlreadyCompleted : RefundOutcome.StillPending;
         }
-        if (refund.Status != RefundState.Pending)
+        var transition = result.Status == RefundStatus.Succeeded ? RefundTransitions.Succeed(refund.Status) : RefundTransitions.Fail(refund.Status);
+        if (!transition.Allowed)
         {
             if (refund.Status == RefundState.Failed && result.Status == RefundStatus.Succeeded)
                 log.LogError("Refund {RefundId} was marked failed but {Provider} reports it succeeded ({Via}); needs manual reconciliation",
@@ -44,8 +45,8 @@ public static class RefundCompletion
         try
         {
             var outcome = result.Status == RefundStatus.Succeeded
-                ? await SucceedAsync(db, refund, result, via, now, log, ct)
-                : await FailAsync(db, refund, result, via, now, ct);
+                ? await SucceedAsync(db, refund, transition, result, via, now, log, ct)
+                : await FailAsync(db, refund, transition, result, via, now, ct);
             if (outcome is RefundOutcome.Succeeded or RefundOutcome.Failed) KnowPayMetrics.Refund(refund.Provider, outcome == RefundOutcome.Succeeded ? "succeeded" : "failed");
             return outcome;
         }
@@ -56,15 +57,15 @@ public static class RefundCompletion
         }
     }
 
-    static async Task<RefundOutcome> SucceedAsync(KnowPayDb db, Refund refund, ProviderRefundResult result, string via, DateTime now, ILogger log, CancellationToken ct)
+    static async Task<RefundOutcome> SucceedAsync(KnowPayDb db, Refund refund, Transition<RefundState> succeed, ProviderRefundResult result, string via, DateTime now, ILogger log, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         // First statement is a write on the payment row: it serialises completions of the same payment's refunds
         // (row lock on PostgreSQL, the write lock on SQLite), so the cumulative split below reads a settled history.
         await db.Payments.Where(p => p.Id == refund.PaymentId).ExecuteUpdateAsync(s => s.SetProperty(p => p.RefundedAmount, p => p.RefundedAmount), ct);
-        var won = await db.Refunds.Where(r => r.Id == refund.Id && r.Status == RefundState.Pending)
+        var won = await db.Refunds.Where(r => r.Id == refund.Id && r.Status == succeed.From)
             .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, RefundState.Succeeded)
+                .SetProperty(r => r.Status, succeed.To)
                 .SetProperty(r => r.CompletedAt, now)
                 .SetProperty(r => r.CompletedBy, via)
                 .SetProperty(r => r.ProviderRefundId, r => r.ProviderRefundId ?? result.ProviderRefundId), ct);
@@ -85,7 +86,7 @@ public static class RefundCompletion
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);
 
         var succeeded = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, ct);
-        Outbox.Add(db, refund.MerchantId, "refund.succeeded", refund.Id, RefundView.From(succeeded), now);
+        foreach (var type in succeed.Events) Outbox.Add(db, refund.MerchantId, type, refund.Id, RefundView.From(succeeded), now);
 
         var fullyRefunded = refundedBefore + refund.Amount == payment.Amount;
         if (fullyRefunded || merchant.RevokeOnPartialRefund)
@@ -101,7 +102,7 @@ public static class RefundCompletion
                 if (revoked > 0)
                 {
                     var entitlement = await db.Entitlements.AsNoTracking().SingleAsync(e => e.OrderId == refund.OrderId, ct);
-                    Outbox.Add(db, refund.MerchantId, "entitlement.revoked", entitlement.Id, EntitlementView.From(entitlement, now), now);
+                    Outbox.Add(db, refund.MerchantId, EventTypes.EntitlementRevoked, entitlement.Id, EntitlementView.From(entitlement, now), now);
                 }
             }
         }
@@ -112,13 +113,13 @@ public static class RefundCompletion
         return RefundOutcome.Succeeded;
     }
 
-    static async Task<RefundOutcome> FailAsync(KnowPayDb db, Refund refund, ProviderRefundResult result, string via, DateTime now, CancellationToken ct)
+    static async Task<RefundOutcome> FailAsync(KnowPayDb db, Refund refund, Transition<RefundState> fail, ProviderRefundResult result, string via, DateTime now, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var reason = result.FailureReason ?? "failed";
-        var won = await db.Refunds.Where(r => r.Id == refund.Id && r.Status == RefundState.Pending)
+        var won = await db.Refunds.Where(r => r.Id == refund.Id && r.Status == fail.From)
             .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, RefundState.Failed)
+                .SetProperty(r => r.Status, fail.To)
                 .SetProperty(r => r.CompletedAt, now)
                 .SetProperty(r => r.CompletedBy, via)
                 .SetProperty(r => r.FailureReason, reason), ct);
@@ -127,7 +128,7 @@ public static class RefundCompletion
         await db.Payments.Where(p => p.Id == refund.PaymentId)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.RefundedAmount, p => p.RefundedAmount - amount), ct);
         var failed = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, ct);
-        Outbox.Add(db, refund.MerchantId, "refund.failed", refund.Id, RefundView.From(failed), now);
+        foreach (var type in fail.Events) Outbox.Add(db, refund.MerchantId, type, refund.Id, RefundView.From(failed), now);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         db.ChangeTracker.Clear();

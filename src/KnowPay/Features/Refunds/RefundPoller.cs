@@ -1,4 +1,5 @@
 using KnowPay.Data;
+using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;

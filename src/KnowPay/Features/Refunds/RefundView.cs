@@ -1,4 +1,5 @@
 using KnowPay.Data;
+using KnowPay.Domain;
 
 namespace KnowPay.Features.Refunds;
 

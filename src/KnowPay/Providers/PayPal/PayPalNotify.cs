@@ -4,7 +4,6 @@ using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
@@ -19,105 +18,97 @@ namespace KnowPay.Providers.PayPal;
 /// completed capture confirms the payment exactly once; a denied capture fails it; a refund goes to the refunds feature.
 /// 2xx acknowledges; 4xx refuses a forgery; 5xx asks PayPal to send again.
 /// </summary>
-public static class PayPalNotify
+public sealed class PayPalNotify : ProviderNotification<ProviderEvent>
 {
-    public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/paypal", Handle).ExcludeFromDescription();
+    public static void Map(IEndpointRouteBuilder notify) => new PayPalNotify().MapTo(notify);
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    protected override string Provider => "paypal";
+
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
-        if (http.RequestServices.GetService<PayPalWebhookVerifier>() is not { } verifier || !providers.TryGet("paypal", out var provider) ||
-            provider is not PayPalProvider paypal)
-            return Results.NotFound();
-        var log = logs.CreateLogger(nameof(PayPalNotify));
+        if (context.Services.GetService<PayPalWebhookVerifier>() is not { } verifier || context.Provider is not PayPalProvider)
+            return NotificationOutcome.NotEnabled;
         using var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, ct);
+        await request.Body.CopyToAsync(buffer, ct);
         var raw = buffer.ToArray();
-        if (!await verifier.VerifyAsync(http.Request.Headers, raw, ct))
+        if (!await verifier.VerifyAsync(request.Headers, raw, ct))
         {
-            log.LogWarning("Security: PayPal webhook with a bad or missing transmission signature refused");
-            return Results.Json(new { error = "invalid_signature" }, statusCode: 400);
+            context.Log.LogWarning("Security: PayPal webhook with a bad or missing transmission signature refused");
+            return NotificationOutcome.Rejected(400, "invalid_signature");
         }
-        JsonObject evt;
-        try { evt = JsonNode.Parse(raw)!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return Results.Json(new { error = "invalid_body" }, statusCode: 400); }
+        if (ParseObject(raw) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
         var type = (string?)evt["event_type"];
-        if (evt["resource"] is not JsonObject resource) return Results.Ok(new { received = true, ignored = type });
-        var now = clock.GetUtcNow().UtcDateTime;
+        return evt["resource"] is JsonObject resource ? new ProviderEvent(type, resource) : NotificationOutcome.Ignored(type);
+    }
 
+    protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
+    {
+        var (type, resource) = message;
         switch (type)
         {
             case "CHECKOUT.ORDER.APPROVED":
             {
                 var unit = resource["purchase_units"]?[0];
-                var (payment, refusal) = await MatchAsync(db, (string?)unit?["custom_id"], (string?)resource["id"], PayPalProvider.ParseAmount(unit?["amount"]), log, ct);
+                var (payment, refusal) = await MatchAsync(context, (string?)unit?["custom_id"], (string?)resource["id"], PayPalProvider.ParseAmount(unit?["amount"]), ct);
                 if (refusal is not null) return refusal;
-                if (payment!.Status != PaymentStatus.Pending) return Results.Ok(new { received = true });
+                if (payment!.Status != PaymentStatus.Pending) return NotificationOutcome.Acknowledged;
                 ProviderTradeState state;
-                try { state = await paypal.CaptureAsync(payment, ct); }
+                try { state = await ((PayPalProvider)context.Provider).CaptureAsync(payment, ct); }
                 catch (ProviderException e)
                 {
-                    log.LogWarning(e, "Capture of PayPal order {Order} for {PaymentId} failed; PayPal will send again and the poller will retry", payment.ProviderTradeNo, payment.Id);
-                    return Results.Json(new { error = "capture_failed" }, statusCode: 503);
+                    context.Log.LogWarning(e, "Capture of PayPal order {Order} for {PaymentId} failed; PayPal will send again and the poller will retry", payment.ProviderTradeNo, payment.Id);
+                    return NotificationOutcome.Rejected(503, "capture_failed");
                 }
-                if (state.Status == TradeStatus.Paid)
-                    return Answer(await ConfirmPayment.ApplyAsync(db, new PaidFact("paypal", payment.Id, state.ProviderTradeNo, state.Amount ?? -1,
-                        state.Currency ?? "", null, "notification"), paypal, clock, log, ct, awaited));
-                if (state.Status == TradeStatus.Failed) await PaymentPoller.MarkFailedAsync(db, payment, state.FailureCode ?? "capture_declined", now, ct);
-                return Results.Ok(new { received = true });
+                return state.Status switch
+                {
+                    TradeStatus.Paid => new ProviderNotice.Paid(PaidFact.From(Provider, payment.Id, state, "notification") with { PaidAt = null }),
+                    TradeStatus.Failed => new ProviderNotice.Failed(payment.Id, payment.ProviderTradeNo, state.FailureCode ?? "capture_declined"),
+                    _ => NotificationOutcome.Acknowledged,
+                };
             }
             case "PAYMENT.CAPTURE.COMPLETED":
             {
                 var money = PayPalProvider.ParseAmount(resource["amount"]);
-                if ((string?)resource["status"] is not ("COMPLETED" or "PARTIALLY_REFUNDED" or "REFUNDED") || money is null)
-                    return Results.Json(new { error = "capture_invalid" }, statusCode: 400);
-                var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("paypal", (string?)resource["custom_id"] ?? "",
-                    (string?)resource["supplementary_data"]?["related_ids"]?["order_id"] ?? "", money.Value.MinorUnits, money.Value.Currency.Code,
-                    null, "notification"), paypal, clock, log, ct, awaited);
-                return Answer(outcome);
+                if ((string?)resource["status"] is not ("COMPLETED" or "PARTIALLY_REFUNDED" or "REFUNDED") || money is not { } amount)
+                    return NotificationOutcome.Rejected(400, "capture_invalid");
+                return new ProviderNotice.Paid(new PaidFact(Provider, (string?)resource["custom_id"] ?? "", OrderId(resource) ?? "",
+                    new ReportedAmount(amount.MinorUnits, amount.Currency.Code), null, "notification"));
             }
             case "PAYMENT.CAPTURE.DENIED" or "PAYMENT.CAPTURE.DECLINED":
             {
-                var (payment, refusal) = await MatchAsync(db, (string?)resource["custom_id"],
-                    (string?)resource["supplementary_data"]?["related_ids"]?["order_id"], PayPalProvider.ParseAmount(resource["amount"]), log, ct);
+                var (payment, refusal) = await MatchAsync(context, (string?)resource["custom_id"], OrderId(resource), PayPalProvider.ParseAmount(resource["amount"]), ct);
                 if (refusal is not null) return refusal;
-                await PaymentPoller.MarkFailedAsync(db, payment!, "capture_denied", now, ct);
-                return Results.Ok(new { received = true });
+                return new ProviderNotice.Failed(payment!.Id, payment.ProviderTradeNo, "capture_denied");
             }
             case "PAYMENT.CAPTURE.REFUNDED" or "PAYMENT.REFUND.PENDING" or "PAYMENT.REFUND.FAILED":
-                if ((string?)resource["custom_id"] is { } refundId)
-                    await http.RequestServices.GetRequiredService<IRefundUpdates>().ApplyAsync("paypal", refundId, PayPalProvider.RefundState(resource), ct);
-                return Results.Ok(new { received = true });
+                return new ProviderNotice.Refunds((string?)resource["custom_id"] is { } refundId ? [new RefundReport(refundId, PayPalProvider.RefundState(resource))] : []);
             default:
-                return Results.Ok(new { received = true, ignored = type });
+                return NotificationOutcome.Ignored(type);
         }
     }
 
+    static string? OrderId(JsonObject capture) => (string?)capture["supplementary_data"]?["related_ids"]?["order_id"];
+
     /// <summary>Our payment for the resource, or the refusal when it is unknown or names another order, amount or currency.</summary>
-    static async Task<(Payment? Payment, IResult? Refusal)> MatchAsync(KnowPayDb db, string? paymentId, string? orderId, Money? amount, ILogger log, CancellationToken ct)
+    async Task<(Payment? Payment, NotificationOutcome? Refusal)> MatchAsync(NotificationContext context, string? paymentId, string? orderId, Money? amount, CancellationToken ct)
     {
         var payment = paymentId is null ? null
-            : await db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.Provider == "paypal", ct);
+            : await context.Db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.Provider == Provider, ct);
         if (payment is null)
         {
-            log.LogWarning("Security: PayPal reported payment {PaymentId} which does not exist", paymentId);
-            return (null, Answer(ConfirmOutcome.UnknownPayment));
+            context.Log.LogWarning("Security: PayPal reported payment {PaymentId} which does not exist", paymentId);
+            return (null, NotificationOutcome.UnknownPayment);
         }
         if (payment.ProviderTradeNo != orderId || amount is not { } m || m.MinorUnits != payment.Amount || m.Currency.Code != payment.Currency)
         {
-            log.LogWarning("Security: PayPal reported order {Order} / {Amount} for payment {PaymentId} (order {Expected}, {ExpectedAmount} {Currency}); refused",
+            context.Log.LogWarning("Security: PayPal reported order {Order} / {Amount} for payment {PaymentId} (order {Expected}, {ExpectedAmount} {Currency}); refused",
                 orderId, amount, payment.Id, payment.ProviderTradeNo, payment.Amount, payment.Currency);
-            return (null, Answer(ConfirmOutcome.Mismatch));
+            return (null, NotificationOutcome.Mismatch);
         }
         return (payment, null);
     }
 
-    static IResult Answer(ConfirmOutcome outcome) => outcome switch
-    {
-        ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed => Results.Ok(new { received = true }),
-        ConfirmOutcome.UnknownPayment => Results.Json(new { error = "unknown_payment" }, statusCode: 404),
-        ConfirmOutcome.Mismatch => Results.Json(new { error = "amount_mismatch" }, statusCode: 400),
-        _ => throw new InvalidOperationException(),
-    };
+    protected override IResult Answer(NotificationOutcome outcome) => outcome.ToJson(unknownPaymentCode: "unknown_payment");
 }
 
 /// <summary>

@@ -1,92 +1,67 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using KnowPay.Data;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
-using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Providers.Stripe;
 
 /// <summary>
-/// POST /v1/notify/stripe: the Stripe-Signature is verified on the raw body first (any v1, 300 s either way), then the
-/// PaymentIntent is matched with our payment (metadata[payment_id], PaymentIntent id, amount, currency) and confirmed
-/// exactly once. Duplicates and reordering are expected: every transition is conditional. Unknown event types are
-/// acknowledged. 2xx acknowledges; 4xx refuses a forgery; 5xx asks Stripe to send again.
+/// POST /v1/notify/stripe: the Stripe-Signature is verified on the raw body first (any v1, within the signature
+/// tolerance either way), then the PaymentIntent is matched with our payment (metadata[payment_id], PaymentIntent id,
+/// amount, currency) and confirmed exactly once. Duplicates and reordering are expected: every transition is conditional.
+/// Unknown event types are acknowledged. 2xx acknowledges; 4xx refuses a forgery; 5xx asks Stripe to send again.
 /// </summary>
-public static class StripeNotify
+public sealed class StripeNotify : ProviderNotification<ProviderEvent>
 {
-    public static void Map(IEndpointRouteBuilder notify) => notify.MapPost("/stripe", Handle).ExcludeFromDescription();
+    public static void Map(IEndpointRouteBuilder notify) => new StripeNotify().MapTo(notify);
 
-    static async Task<IResult> Handle(HttpContext http, KnowPayDb db, Features.Payments.AwaitedPayments awaited, PaymentProviders providers, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+    protected override string Provider => "stripe";
+
+    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
     {
-        if (http.RequestServices.GetService<StripeSettings>() is not { } settings || !providers.TryGet("stripe", out var stripe))
-            return Results.NotFound();
-        var log = logs.CreateLogger(nameof(StripeNotify));
-        using var reader = new StreamReader(http.Request.Body);
-        var body = await reader.ReadToEndAsync(ct);
-        if (!HmacSignature.Verify(settings.WebhookSecret, http.Request.Headers["Stripe-Signature"], body, clock.GetUtcNow(), TimeSpan.FromSeconds(300)))
+        if (context.Services.GetService<StripeSettings>() is not { } settings) return NotificationOutcome.NotEnabled;
+        var body = await ReadBodyAsync(request, ct);
+        if (!HmacSignature.Verify(settings.WebhookSecret, request.Headers["Stripe-Signature"], body, context.Clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
         {
-            log.LogWarning("Security: Stripe webhook with a bad, missing or out-of-tolerance signature refused");
-            return Results.Json(new { error = "invalid_signature" }, statusCode: 400);
+            context.Log.LogWarning("Security: Stripe webhook with a bad, missing or out-of-tolerance signature refused");
+            return NotificationOutcome.Rejected(400, "invalid_signature");
         }
-        JsonObject evt;
-        try { evt = JsonNode.Parse(body)!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return Results.Json(new { error = "invalid_body" }, statusCode: 400); }
+        if (ParseObject(body) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
         var type = (string?)evt["type"];
-        if (evt["data"]?["object"] is not JsonObject obj) return Results.Ok(new { received = true, ignored = type });
+        return evt["data"]?["object"] is JsonObject obj ? new ProviderEvent(type, obj) : NotificationOutcome.Ignored(type);
+    }
 
+    /// <summary>A PaymentIntent event names our payment in metadata[payment_id]; a refund event names our refund in metadata[refund_id].</summary>
+    protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)
+    {
+        var (type, obj) = message;
         switch (type)
         {
             case "payment_intent.succeeded":
             {
-                if ((string?)obj["metadata"]?["payment_id"] is not { } paymentId) return Results.Ok(new { received = true, ignored = "not_a_knowpay_payment" });
+                if ((string?)obj["metadata"]?["payment_id"] is not { } paymentId) return NotificationOutcome.Ignored("not_a_knowpay_payment");
                 var state = StripeProvider.State(obj);
-                if (state.Status != TradeStatus.Paid) return Results.Json(new { error = "status_mismatch" }, statusCode: 400);
-                var outcome = await ConfirmPayment.ApplyAsync(db, new PaidFact("stripe", paymentId, state.ProviderTradeNo, state.Amount ?? -1,
-                    state.Currency ?? "", null, "notification"), stripe, clock, log, ct, awaited);
-                return Answer(outcome);
+                if (state.Status != TradeStatus.Paid) return NotificationOutcome.Rejected(400, "status_mismatch");
+                return new ProviderNotice.Paid(PaidFact.From(Provider, paymentId, state, "notification") with { PaidAt = null });
             }
             case "payment_intent.payment_failed" or "payment_intent.canceled":
             {
-                if ((string?)obj["metadata"]?["payment_id"] is not { } paymentId) return Results.Ok(new { received = true, ignored = "not_a_knowpay_payment" });
-                var payment = await db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.Provider == "stripe", ct);
-                if (payment is null) return Answer(ConfirmOutcome.UnknownPayment);
-                if (payment.ProviderTradeNo != (string?)obj["id"])
-                {
-                    log.LogWarning("Security: Stripe {Type} for {PaymentId} names PaymentIntent {Intent}, not ours; refused", type, paymentId, (string?)obj["id"]);
-                    return Answer(ConfirmOutcome.Mismatch);
-                }
+                if ((string?)obj["metadata"]?["payment_id"] is not { } paymentId) return NotificationOutcome.Ignored("not_a_knowpay_payment");
                 var code = type == "payment_intent.canceled" ? "canceled" : (string?)obj["last_payment_error"]?["code"] ?? "payment_failed";
-                // Conditional on pending: a late or reordered failure never undoes a success.
-                await PaymentPoller.MarkFailedAsync(db, payment, code, clock.GetUtcNow().UtcDateTime, ct);
-                return Results.Ok(new { received = true });
+                return new ProviderNotice.Failed(paymentId, (string?)obj["id"], code);
             }
             case "charge.refunded":
-            {
-                var refundUpdates = http.RequestServices.GetRequiredService<IRefundUpdates>();
-                foreach (var refund in (obj["refunds"]?["data"] as JsonArray)?.OfType<JsonObject>() ?? [])
-                    await ApplyRefundAsync(refundUpdates, refund, ct);
-                return Results.Ok(new { received = true });
-            }
+                return new ProviderNotice.Refunds([.. ((obj["refunds"]?["data"] as JsonArray)?.OfType<JsonObject>() ?? []).SelectMany(Refund)]);
             case "refund.created" or "refund.updated" or "refund.failed":
-                await ApplyRefundAsync(http.RequestServices.GetRequiredService<IRefundUpdates>(), obj, ct);
-                return Results.Ok(new { received = true });
+                return new ProviderNotice.Refunds([.. Refund(obj)]);
             default:
-                return Results.Ok(new { received = true, ignored = type });
+                return NotificationOutcome.Ignored(type);
         }
     }
 
-    static async Task ApplyRefundAsync(IRefundUpdates updates, JsonObject refund, CancellationToken ct)
-    {
-        if ((string?)refund["metadata"]?["refund_id"] is { } refundId)
-            await updates.ApplyAsync("stripe", refundId, StripeProvider.RefundState(refund), ct);
-    }
+    /// <summary>A refund KnowPay started carries its refund id in metadata; any other is not ours to apply.</summary>
+    static IEnumerable<RefundReport> Refund(JsonObject refund) => (string?)refund["metadata"]?["refund_id"] is { } refundId
+        ? [new RefundReport(refundId, StripeProvider.RefundState(refund))]
+        : [];
 
-    static IResult Answer(ConfirmOutcome outcome) => outcome switch
-    {
-        ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed => Results.Ok(new { received = true }),
-        ConfirmOutcome.UnknownPayment => Results.Json(new { error = "unknown_payment" }, statusCode: 404),
-        ConfirmOutcome.Mismatch => Results.Json(new { error = "amount_mismatch" }, statusCode: 400),
-        _ => throw new InvalidOperationException(),
-    };
+    protected override IResult Answer(NotificationOutcome outcome) => outcome.ToJson(unknownPaymentCode: "unknown_payment");
 }

@@ -1,0 +1,16 @@
+namespace KnowPay.Domain;
+
+/// <summary>The outbox event types KnowPay emits to the platform's webhook endpoints: part of the public contract.</summary>
+public static class EventTypes
+{
+    public const string OrderPaid = "order.paid";
+    public const string OrderExpired = "order.expired";
+    public const string EntitlementGranted = "entitlement.granted";
+    public const string EntitlementRevoked = "entitlement.revoked";
+    public const string PaymentFailed = "payment.failed";
+    public const string PaymentDuplicate = "payment.duplicate";
+    public const string RefundSucceeded = "refund.succeeded";
+    public const string RefundFailed = "refund.failed";
+    public const string PayoutPaid = "payout.paid";
+    public const string PayoutFailed = "payout.failed";
+}

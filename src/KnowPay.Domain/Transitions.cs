@@ -1,0 +1,92 @@
+namespace KnowPay.Domain;
+
+/// <summary>
+/// A state machine's answer to one event: whether it may happen in the current state, the state it leads to, and the
+/// outbox events it emits. A writer applies it as a conditional update (<c>UPDATE … SET status = To WHERE status =
+/// From</c>): the state was read before the write, so the database, not the reader, decides between racing writers.
+/// Every machine (payment, order, refund; subscriptions and invoices later) answers in this one shape.
+/// </summary>
+public sealed record Transition<TStatus>(bool Allowed, TStatus From, TStatus To, IReadOnlyList<string> Events)
+    where TStatus : struct, Enum
+{
+    public static Transition<TStatus> Allow(TStatus from, TStatus to, params IReadOnlyList<string> events) => new(true, from, to, events);
+
+    /// <summary>Not allowed in <paramref name="current"/>: nothing changes and nothing is emitted.</summary>
+    public static Transition<TStatus> Refuse(TStatus current) => new(false, current, current, []);
+}
+
+/// <summary>
+/// A payment: pending until the provider says paid (succeeded), failed, or the order's expiry closes it (canceled).
+/// Succeeded is terminal; a success reported after a failure or a close is still honoured, because the money moved.
+/// </summary>
+public static class PaymentTransitions
+{
+    /// <summary>The one status in which a payment can be refunded.</summary>
+    public const PaymentStatus Refundable = PaymentStatus.Succeeded;
+
+    public static bool IsTerminal(PaymentStatus status) => status == PaymentStatus.Succeeded;
+
+    /// <summary>
+    /// The provider reports the payment paid. It pays the order when the order allows it (<see cref="OrderTransitions.Pay"/>);
+    /// when the order was already paid another way, the payment is a duplicate: booked, flagged and refunded later.
+    /// </summary>
+    public static Transition<PaymentStatus> Confirm(PaymentStatus current, OrderStatus order)
+    {
+        if (IsTerminal(current)) return Transition<PaymentStatus>.Refuse(current);
+        var pay = OrderTransitions.Pay(order);
+        return Transition<PaymentStatus>.Allow(current, PaymentStatus.Succeeded, pay.Allowed ? pay.Events : [EventTypes.PaymentDuplicate]);
+    }
+
+    /// <summary>The provider reports the payment failed (declined, canceled by the buyer, closed unpaid).</summary>
+    public static Transition<PaymentStatus> Fail(PaymentStatus current) => current == PaymentStatus.Pending
+        ? Transition<PaymentStatus>.Allow(current, PaymentStatus.Failed, EventTypes.PaymentFailed)
+        : Transition<PaymentStatus>.Refuse(current);
+
+    /// <summary>
+    /// The order's expiry closed the payment at the provider. The only transition without an event of its own: the
+    /// order's <see cref="EventTypes.OrderExpired"/> reports it.
+    /// </summary>
+    public static Transition<PaymentStatus> Cancel(PaymentStatus current) => current == PaymentStatus.Pending
+        ? Transition<PaymentStatus>.Allow(current, PaymentStatus.Canceled)
+        : Transition<PaymentStatus>.Refuse(current);
+}
+
+/// <summary>
+/// An order: pending until one of its payments succeeds (paid) or its expiry passes (expired). Paid is terminal; an
+/// expired or canceled order is still paid by a late success (flagged), never lost.
+/// </summary>
+public static class OrderTransitions
+{
+    public static bool IsTerminal(OrderStatus status) => status == OrderStatus.Paid;
+
+    /// <summary>A new payment may start only on a pending order (the caller also checks the expiry time).</summary>
+    public static bool AcceptsPayments(OrderStatus status) => status == OrderStatus.Pending;
+
+    /// <summary>A payment of the order succeeded: access is granted with it.</summary>
+    public static Transition<OrderStatus> Pay(OrderStatus current) => IsTerminal(current)
+        ? Transition<OrderStatus>.Refuse(current)
+        : Transition<OrderStatus>.Allow(current, OrderStatus.Paid, EventTypes.OrderPaid, EventTypes.EntitlementGranted);
+
+    /// <summary>True when paying from <paramref name="from"/> honours a success that came after the order was closed.</summary>
+    public static bool IsLatePayment(OrderStatus from) => from is OrderStatus.Expired or OrderStatus.Canceled;
+
+    /// <summary>The expiry passed and every pending payment is closed at its provider.</summary>
+    public static Transition<OrderStatus> Expire(OrderStatus current) => current == OrderStatus.Pending
+        ? Transition<OrderStatus>.Allow(current, OrderStatus.Expired, EventTypes.OrderExpired)
+        : Transition<OrderStatus>.Refuse(current);
+}
+
+/// <summary>A refund: pending (its amount reserved on the payment) until the provider says succeeded or failed; both are terminal.</summary>
+public static class RefundTransitions
+{
+    public static bool IsTerminal(RefundState status) => status != RefundState.Pending;
+
+    public static Transition<RefundState> Succeed(RefundState current) => current == RefundState.Pending
+        ? Transition<RefundState>.Allow(current, RefundState.Succeeded, EventTypes.RefundSucceeded)
+        : Transition<RefundState>.Refuse(current);
+
+    /// <summary>The provider refused the refund: the reservation is released with it.</summary>
+    public static Transition<RefundState> Fail(RefundState current) => current == RefundState.Pending
+        ? Transition<RefundState>.Allow(current, RefundState.Failed, EventTypes.RefundFailed)
+        : Transition<RefundState>.Refuse(current);
+}

@@ -1,3 +1,4 @@
+using KnowPay.Domain;
 using KnowPay.Data;
 using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;

@@ -1,7 +1,4 @@
-using System.Globalization;
 using System.IO.Compression;
-using System.Text;
-using Microsoft.AspNetCore.Http;
 
 namespace KnowPay.Sandbox.Alipay;
 

@@ -1,11 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 
 namespace KnowPay.Sandbox.Alipay;
 
@@ -98,11 +90,9 @@ public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier noti
         if (string.IsNullOrEmpty(outTradeNo) || outTradeNo.Length > 64) return (null, "out_trade_no");
         if (!SandboxRsa.TryFen((string?)biz["total_amount"], out var fen)) return (null, "total_amount");
         if (string.IsNullOrEmpty((string?)biz["subject"])) return (null, "subject");
-        var trade = trades.GetOrAdd(outTradeNo, () => new AlipayTrade
-        {
-            TradeNo = DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + "2200" + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(10_000, 99_999).ToString(CultureInfo.InvariantCulture),
-            OutTradeNo = outTradeNo, TotalFen = fen, Subject = (string)biz["subject"]!, NotifyUrl = p.GetValueOrDefault("notify_url"),
-        });
+        var trade = trades.GetOrAdd(outTradeNo, () => new AlipayTrade(
+            DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + "2200" + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(10_000, 99_999).ToString(CultureInfo.InvariantCulture),
+            outTradeNo, fen, (string)biz["subject"]!, p.GetValueOrDefault("notify_url"), DateTimeOffset.UtcNow));
         if (p.GetValueOrDefault("return_url") is { Length: > 0 } back) trade.ReturnUrl = back;
         if (trade.TotalFen != fen) return (null, "ACQ.CONTEXT_INCONSISTENT");
         return (trade, null);

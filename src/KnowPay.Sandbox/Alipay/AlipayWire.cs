@@ -1,23 +1,14 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Http;
 
 namespace KnowPay.Sandbox.Alipay;
 
 /// <summary>One Alipay trade as the simulator holds it (amounts in fen); lock it to read or change its state.</summary>
-sealed class AlipayTrade
+sealed record AlipayTrade(string TradeNo, string OutTradeNo, long TotalFen, string Subject, string? NotifyUrl, DateTimeOffset CreatedAt)
 {
-    public required string TradeNo { get; init; }
-    public required string OutTradeNo { get; init; }
-    public long TotalFen { get; init; }
-    public required string Subject { get; init; }
-    public string? NotifyUrl { get; init; }
     public string? ReturnUrl { get; set; }
     public string Status { get; set; } = "WAIT_BUYER_PAY";
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? PaidAt { get; set; }
     public long RefundedFen { get; set; }
+    /// <summary>By out_request_no: the fen refunded and when.</summary>
     public Dictionary<string, (long Fen, DateTimeOffset At)> Refunds { get; } = new(StringComparer.Ordinal);
 }
 

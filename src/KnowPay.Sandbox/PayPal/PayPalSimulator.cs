@@ -1,12 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using static KnowPay.Sandbox.PayPal.PayPalWire;
 
 namespace KnowPay.Sandbox.PayPal;
@@ -18,20 +9,11 @@ namespace KnowPay.Sandbox.PayPal;
 /// SHA256withRSA over "transmission_id|transmission_time|webhook_id|crc32(body)" with the key of a self-signed
 /// certificate served at PAYPAL-CERT-URL. Webhooks are retried up to 25 times over about 3 days.
 /// </summary>
-public sealed class PayPalSimulator : IDisposable
+public sealed class PayPalSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate) : IDisposable
 {
-    readonly SandboxOptions options;
-    readonly SandboxNotifier notifier;
-    readonly FaultGate gate;
-    readonly PayPalWire wire;
-    readonly TradeStore<PayPalOrder> orders;
-    readonly ConcurrentDictionary<string, string> captureToOrder = new();
-
-    public PayPalSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
-    {
-        (this.options, this.notifier, this.gate, wire) = (options, notifier, gate, new PayPalWire(options, gate));
-        orders = new(options, o => o.Open, o => { if ((string?)o.Capture?["id"] is { } capture) captureToOrder.TryRemove(capture, out _); });
-    }
+    readonly PayPalWire wire = new(options, gate);
+    /// <summary>Orders by id, and by their capture's id.</summary>
+    readonly TradeStore<PayPalOrder> orders = new(options, o => o.Open, o => (string?)o.Capture?["id"] is { } capture ? [capture] : []);
 
     /// <summary>For tests and operators: orders whose custom_id is the given value, as PayPal JSON.</summary>
     public IReadOnlyList<JsonObject> FindOrders(string customId) =>
@@ -53,9 +35,9 @@ public sealed class PayPalSimulator : IDisposable
             orders.TryGet(id, out var o) ? (200, wire.View(o)) : NotFound(id)));
         g.MapPost("/v2/checkout/orders/{id}/capture", (HttpContext http, string id) => wire.MerchantPost(http, _ => TradeKeyOf(id), _ => Capture(id)));
         g.MapPost("/v2/payments/captures/{id}/refund", (HttpContext http, string id) =>
-            wire.MerchantPost(http, _ => TradeKeyOf(captureToOrder.GetValueOrDefault(id)), body => Refund(id, body)));
+            wire.MerchantPost(http, _ => orders.TryGetByAlias(id, out var o) ? o.TradeKey : null, body => Refund(id, body)));
         g.MapGet("/v2/payments/captures/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
-            captureToOrder.TryGetValue(id, out var o) && orders.TryGet(o, out var order) && order.Capture is { } c ? (200, (JsonObject)c.DeepClone()) : NotFound(id)));
+            orders.TryGetByAlias(id, out var order) && order.Capture is { } c ? (200, (JsonObject)c.DeepClone()) : NotFound(id)));
 
         // The buyer's side: the approve page and its API.
         g.MapGet("/checkoutnow", ApprovePage);
@@ -129,7 +111,7 @@ public sealed class PayPalSimulator : IDisposable
             };
             order.Capture = capture;
             order.Status = "COMPLETED";
-            captureToOrder[(string)capture["id"]!] = order.Id;
+            orders.Alias((string)capture["id"]!, order);
         }
         if (order.DeclineCapture)
             notifier.Send(wire.Event(order, "PAYMENT.CAPTURE.DENIED", "capture", (JsonObject)capture.DeepClone(), "A payment capture was denied"));
@@ -140,7 +122,7 @@ public sealed class PayPalSimulator : IDisposable
 
     (int, JsonObject) Refund(string captureId, JsonObject? body)
     {
-        if (!captureToOrder.TryGetValue(captureId, out var orderId) || !orders.TryGet(orderId, out var order) || order.Capture is null)
+        if (!orders.TryGetByAlias(captureId, out var order) || order.Capture is null)
             return NotFound(captureId);
         JsonObject refund;
         lock (order)

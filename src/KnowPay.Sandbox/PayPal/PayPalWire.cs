@@ -1,13 +1,6 @@
-using System.Collections.Concurrent;
-using System.Globalization;
 using System.IO.Hashing;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using KnowPay.Sandbox.Stripe;
-using Microsoft.AspNetCore.Http;
 
 namespace KnowPay.Sandbox.PayPal;
 

@@ -1,11 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 
 namespace KnowPay.Sandbox.SandboxPay;
 
@@ -15,35 +7,19 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// responses and notifications carry <c>SandboxPay-Signature: t=…,v1=&lt;hex HMAC of "t.body"&gt;</c>; the timestamp must be
 /// within 300 s. Trades are keyed by the merchant's out_trade_no; a repeat create returns the same trade.
 /// </summary>
-public sealed class SandboxPaySimulator
+public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
 {
     public const string SignatureHeader = SandboxPayWire.SignatureHeader;
 
-    readonly SandboxOptions options;
-    readonly SandboxNotifier notifier;
-    readonly FaultGate gate;
-    readonly SandboxPayWire wire;
-    readonly TradeStore<Trade> trades;
-    readonly ConcurrentDictionary<string, Refund> refunds = new();
+    readonly TradeStore<Trade> trades = new(options, t => t.Status == "WAIT_PAY", t => { lock (t) return t.Refunds.Keys.ToList(); });
 
-    public SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
+    /// <summary>A trade by the merchant's out_trade_no; lock it to read or change its state. Its refunds are found by their out_refund_no.</summary>
+    sealed record Trade(string TradeNo, string OutTradeNo, long Amount, string Currency, string Subject, string NotifyUrl)
     {
-        (this.options, this.notifier, this.gate, this.wire) = (options, notifier, gate, wire);
-        trades = new(options, t => t.Status == "WAIT_PAY", t => { foreach (var no in t.RefundNos) refunds.TryRemove(no, out _); });
-    }
-
-    sealed class Trade
-    {
-        public required string TradeNo { get; init; }
-        public required string OutTradeNo { get; init; }
-        public long Amount { get; init; }
-        public required string Currency { get; init; }
-        public required string Subject { get; init; }
-        public required string NotifyUrl { get; init; }
         public string Status { get; set; } = "WAIT_PAY";
         public DateTimeOffset? PaidAt { get; set; }
         public long Refunded { get; set; }
-        public List<string> RefundNos { get; } = [];
+        public Dictionary<string, Refund> Refunds { get; } = new(StringComparer.Ordinal);
     }
 
     sealed record Refund(string RefundNo, string OutRefundNo, string OutTradeNo, long Amount, string Status);
@@ -52,20 +28,21 @@ public sealed class SandboxPaySimulator
     public (string Status, long Amount, long Refunded, IReadOnlyList<long> Refunds)? Inspect(string outTradeNo)
     {
         if (!trades.TryGet(outTradeNo, out var t)) return null;
-        lock (t) return (t.Status, t.Amount, t.Refunded, t.RefundNos.Select(no => refunds[no].Amount).Order().ToList());
+        lock (t) return (t.Status, t.Amount, t.Refunded, t.Refunds.Values.Select(r => r.Amount).Order().ToList());
     }
 
     public void Map(IEndpointRouteBuilder sandbox)
     {
-        var g = sandbox.MapGroup("/sandboxpay");
-        g.MapPost("/v1/trades", (Delegate)CreateTrade);
-        g.MapGet("/v1/trades/{outTradeNo}", QueryTrade);
-        g.MapPost("/v1/trades/{outTradeNo}/close", CloseTrade);
-        g.MapPost("/v1/refunds", (Delegate)CreateRefund);
-        g.MapGet("/v1/refunds/{outRefundNo}", QueryRefund);
-        g.MapPost("/v1/trades/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
-        g.MapGet("/pay/{outTradeNo}", PayPage);
-        g.MapPost("/pay/{outTradeNo}", (string outTradeNo) =>
+        var api = sandbox.MapGroup("/sandboxpay/v1");
+        api.MapPost("/trades", (Delegate)CreateTrade);
+        api.MapGet("/trades/{outTradeNo}", QueryTrade);
+        api.MapPost("/trades/{outTradeNo}/close", CloseTrade);
+        api.MapPost("/trades/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
+        api.MapPost("/refunds", (Delegate)CreateRefund);
+        api.MapGet("/refunds/{outRefundNo}", QueryRefund);
+        var buyer = sandbox.MapGroup("/sandboxpay/pay");
+        buyer.MapGet("/{outTradeNo}", PayPage);
+        buyer.MapPost("/{outTradeNo}", (string outTradeNo) =>
         {
             Pay(outTradeNo);
             return Results.Redirect($"{options.BasePath}/sandboxpay/pay/{outTradeNo}");
@@ -87,12 +64,9 @@ public sealed class SandboxPaySimulator
             return Error(400, "invalid_request", "out_trade_no, amount (>0), currency and notify_url are required");
         return await gate.PassAsync(outTradeNo, SandboxPayWire.Unavailable, () =>
         {
-            var trade = trades.GetOrAdd(outTradeNo, () => new Trade
-            {
-                TradeNo = "sbx_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
-                OutTradeNo = outTradeNo, Amount = amount.Value, Currency = currency,
-                Subject = (string?)req["subject"] ?? outTradeNo, NotifyUrl = notifyUrl,
-            });
+            var trade = trades.GetOrAdd(outTradeNo, () => new Trade(
+                "sbx_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), outTradeNo, amount.Value, currency,
+                (string?)req["subject"] ?? outTradeNo, notifyUrl));
             if (trade.Amount != amount || trade.Currency != currency)
                 return Error(409, "out_trade_no_reused", "out_trade_no exists with another amount or currency");
             return wire.Signed(View(trade));
@@ -137,14 +111,15 @@ public sealed class SandboxPaySimulator
             Refund refund;
             lock (trade)
             {
-                if (refunds.TryGetValue(outRefundNo, out var existing)) return wire.Signed(RefundView(existing));
+                if (trades.TryGetByAlias(outRefundNo, out var owner) && owner.Refunds.TryGetValue(outRefundNo, out var existing))
+                    return wire.Signed(RefundView(existing));
                 if (trade.Status is not ("PAID" or "REFUNDED")) return Error(409, "trade_not_paid", "the trade is not paid");
                 if (trade.Refunded + amount > trade.Amount) return Error(409, "refund_exceeds", "refund exceeds the paid amount");
                 trade.Refunded += amount.Value;
                 if (trade.Refunded == trade.Amount) trade.Status = "REFUNDED";
                 refund = new Refund("sbr_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), outRefundNo, outTradeNo, amount.Value, "SUCCESS");
-                refunds[outRefundNo] = refund;
-                trade.RefundNos.Add(outRefundNo);
+                trade.Refunds[outRefundNo] = refund;
+                trades.Alias(outRefundNo, trade);
             }
             notifier.SendRefund(Notification(trade, "refund.succeeded", RefundView(refund)));
             return wire.Signed(RefundView(gate.AnswersRefundPending(outTradeNo) ? refund with { Status = "PROCESSING" } : refund));
@@ -155,7 +130,9 @@ public sealed class SandboxPaySimulator
     {
         var (ok, _, refusal) = await wire.VerifyRequestAsync(http);
         if (!ok) return refusal!;
-        return refunds.TryGetValue(outRefundNo, out var refund) ? wire.Signed(RefundView(refund)) : Error(404, "refund_not_found", "no such refund");
+        return trades.TryGetByAlias(outRefundNo, out var trade) && trade.Refunds.TryGetValue(outRefundNo, out var refund)
+            ? wire.Signed(RefundView(refund))
+            : Error(404, "refund_not_found", "no such refund");
     }
 
     /// <summary>The simulated buyer pays. Refused once the trade is closed.</summary>

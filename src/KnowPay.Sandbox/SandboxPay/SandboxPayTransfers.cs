@@ -1,12 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 
 namespace KnowPay.Sandbox.SandboxPay;
 
@@ -30,17 +21,11 @@ public sealed class SandboxPayTransfers(SandboxOptions options, SandboxNotifier 
     /// <summary>How long a transfer stays PROCESSING before it settles or fails.</summary>
     public TimeSpan SettleDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    sealed class Transfer
+    /// <summary>A payout by the merchant's out_transfer_no; lock it to read or change its state.</summary>
+    sealed record Transfer(string TransferNo, string OutTransferNo, long Amount, string Currency, string Payee, string NotifyUrl, DateTimeOffset CreatedAt)
     {
-        public required string TransferNo { get; init; }
-        public required string OutTransferNo { get; init; }
-        public long Amount { get; init; }
-        public required string Currency { get; init; }
-        public required string Payee { get; init; }
-        public required string NotifyUrl { get; init; }
         public string Status { get; set; } = "PROCESSING";
         public string? FailureCode { get; set; }
-        public DateTimeOffset CreatedAt { get; init; }
         public DateTimeOffset? FinishedAt { get; set; }
     }
 
@@ -80,11 +65,9 @@ public sealed class SandboxPayTransfers(SandboxOptions options, SandboxNotifier 
         return await gate.PassAsync(outTransferNo, SandboxPayWire.Unavailable, () =>
         {
             Transfer? fresh = null;
-            var transfer = transfers.GetOrAdd(outTransferNo, () => fresh = new Transfer
-            {
-                TransferNo = "sbt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), OutTransferNo = outTransferNo,
-                Amount = amount.Value, Currency = currency, Payee = payee, NotifyUrl = notifyUrl, CreatedAt = DateTimeOffset.UtcNow,
-            });
+            var transfer = transfers.GetOrAdd(outTransferNo, () => fresh = new Transfer(
+                "sbt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), outTransferNo, amount.Value, currency, payee, notifyUrl,
+                DateTimeOffset.UtcNow));
             if (transfer.Amount != amount || transfer.Currency != currency || transfer.Payee != payee)
                 return Error(409, "out_transfer_no_reused", "out_transfer_no exists with another amount, currency or payee");
             if (ReferenceEquals(transfer, fresh)) _ = Task.Run(() => SettleLaterAsync(transfer));

@@ -1,11 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using static KnowPay.Sandbox.Stripe.StripeWire;
 
 namespace KnowPay.Sandbox.Stripe;
@@ -19,31 +11,23 @@ namespace KnowPay.Sandbox.Stripe;
 /// The simulated buyer confirms with the client secret and a test card: 4242424242424242 succeeds,
 /// 4000000000000002 declines, 4000000000003220 requires action and succeeds on the next confirm.
 /// </summary>
-public sealed class StripeSimulator
+public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
     public const string CardSucceeds = "4242424242424242";
     public const string CardDeclines = "4000000000000002";
     public const string CardRequiresAction = "4000000000003220";
 
-    readonly SandboxOptions options;
-    readonly SandboxNotifier notifier;
-    readonly FaultGate gate;
-    readonly StripeWire wire;
-    readonly TradeStore<StripeIntent> intents;
-    readonly ConcurrentDictionary<string, JsonObject> refunds = new();
-
-    public StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
-    {
-        (this.options, this.notifier, this.gate, wire) = (options, notifier, gate, new StripeWire(options, gate));
-        intents = new(options, i => i.Open, i => { foreach (var r in i.RefundIds) refunds.TryRemove(r, out _); });
-    }
+    readonly StripeWire wire = new(options, gate);
+    readonly TradeStore<StripeIntent> intents = new(options, i => i.Open, i => { lock (i) return i.Refunds.Select(r => (string)r["id"]!).ToList(); });
 
     /// <summary>For tests and operators: the PaymentIntents whose metadata[key] equals value, as Stripe JSON.</summary>
     public IReadOnlyList<JsonObject> FindIntents(string metadataKey, string value) =>
         intents.Values.Where(i => i.Metadata.GetValueOrDefault(metadataKey) == value).Select(View).ToList();
 
     public IReadOnlyList<JsonObject> RefundsOf(string paymentIntentId) =>
-        intents.TryGet(paymentIntentId, out var i) ? i.RefundIds.Select(r => refunds[r]).ToList() : [];
+        intents.TryGet(paymentIntentId, out var i) ? i.Refunds.ToList() : [];
+
+    JsonObject? FindRefund(string id) => intents.TryGetByAlias(id, out var i) ? i.Refunds.FirstOrDefault(r => (string?)r["id"] == id) : null;
 
     /// <summary>Stripe-Signature for the payload, signed now.</summary>
     public string Sign(string payload) => wire.Sign(payload);
@@ -57,12 +41,12 @@ public sealed class StripeSimulator
         g.MapPost("/v1/payment_intents/{id}/cancel", (HttpContext http, string id) => wire.MerchantPost(http, TradeKeyOf, form => Cancel(id, form)));
         g.MapPost("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantPost(http, TradeKeyOf, CreateRefund)));
         g.MapGet("/v1/refunds/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
-            refunds.TryGetValue(id, out var r) ? Ok(r) : Missing("refund", id)));
+            FindRefund(id) is { } r ? Ok(r) : Missing("refund", id)));
         g.MapGet("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantGet(http, () =>
         {
             var pi = http.Request.Query["payment_intent"].ToString();
             var data = new JsonArray();
-            foreach (var r in (pi.Length > 0 ? RefundsOf(pi) : refunds.Values.ToList())) data.Add(r.DeepClone());
+            foreach (var r in (pi.Length > 0 ? RefundsOf(pi) : intents.Values.SelectMany(i => i.Refunds).ToList())) data.Add(r.DeepClone());
             return Ok(new JsonObject { ["object"] = "list", ["data"] = data, ["has_more"] = false, ["url"] = "/v1/refunds" });
         })));
 
@@ -216,10 +200,10 @@ public sealed class StripeSimulator
                 ["reason"] = form.GetValueOrDefault("reason"), ["metadata"] = metadata,
                 ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             };
-            refunds[(string)refund["id"]!] = refund;
-            intent.RefundIds.Add((string)refund["id"]!);
+            intent.Refunds.Add(refund);
+            intents.Alias((string)refund["id"]!, intent);
         }
-        notifier.Send(wire.Event(intent, "charge.refunded", Charge(intent, intent.RefundIds.Select(r => refunds[r]))));
+        notifier.Send(wire.Event(intent, "charge.refunded", Charge(intent, intent.Refunds)));
         notifier.Send(wire.Event(intent, "refund.updated", (JsonObject)refund.DeepClone()));
         var answer = (JsonObject)refund.DeepClone();
         if (gate.AnswersRefundPending(intent.TradeKey)) answer["status"] = "pending";

@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Http;
 
 namespace KnowPay.Sandbox.Stripe;
 
@@ -24,7 +19,7 @@ sealed class StripeIntent
     public string? LatestCharge { get; set; }
     public JsonObject? LastPaymentError { get; set; }
     public long? CanceledAt { get; set; }
-    public List<string> RefundIds { get; } = [];
+    public List<JsonObject> Refunds { get; } = [];
     public string TradeKey => Metadata.GetValueOrDefault("payment_id") ?? Id;
     /// <summary>Still waiting for its buyer: not succeeded nor canceled.</summary>
     public bool Open => Status is "requires_payment_method" or "requires_action" or "processing";

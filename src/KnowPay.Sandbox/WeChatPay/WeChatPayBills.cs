@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 
 namespace KnowPay.Sandbox.WeChatPay;
 

@@ -1,11 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 
 namespace KnowPay.Sandbox.WeChatPay;
 
@@ -15,22 +7,12 @@ namespace KnowPay.Sandbox.WeChatPay;
 /// trades and refunds, signs every answer with the platform key (Wechatpay-* headers), sends AES-256-GCM encrypted,
 /// signed notifications until answered 2xx on WeChat's schedule, and serves trade bills.
 /// </summary>
-public sealed class WeChatPaySimulator
+public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
-    readonly SandboxOptions options;
-    readonly SandboxNotifier notifier;
-    readonly FaultGate gate;
-    readonly WeChatPayWire wire;
-    readonly TradeStore<WeChatTrade> trades;
-    readonly ConcurrentDictionary<string, WeChatRefund> refunds = new();
+    readonly WeChatPayWire wire = new(options);
+    readonly TradeStore<WeChatTrade> trades = new(options, t => t.State == "NOTPAY", t => { lock (t) return t.Refunds.Keys.ToList(); });
     readonly ConcurrentDictionary<string, BillFile> bills = new();
     readonly ConcurrentDictionary<string, bool> brokenSignatures = new();
-
-    public WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
-    {
-        (this.options, this.notifier, this.gate, wire) = (options, notifier, gate, new WeChatPayWire(options));
-        trades = new(options, t => t.State == "NOTPAY", t => { foreach (var no in t.RefundNos) refunds.TryRemove(no, out _); });
-    }
 
     /// <summary>A bill as it was when its download_url was handed out.</summary>
     sealed record BillFile(byte[] Content, bool Gzip, DateTimeOffset ExpiresAt);
@@ -79,12 +61,10 @@ public sealed class WeChatPaySimulator
             return wire.Error(400, "PARAM_ERROR", "out_trade_no (6-32), description, notify_url and amount.total are required");
         return await gate.PassAsync(outTradeNo, wire.Unavailable, () =>
         {
-            var trade = trades.GetOrAdd(outTradeNo, () => new WeChatTrade
-            {
-                TransactionId = "42000" + DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(1000, 9999).ToString(CultureInfo.InvariantCulture),
-                OutTradeNo = outTradeNo, CodeUrl = "weixin://wxpay/bizpayurl?pr=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5)),
-                Total = total.Value, Currency = currency, Description = (string)req!["description"]!, NotifyUrl = notifyUrl,
-            });
+            var trade = trades.GetOrAdd(outTradeNo, () => new WeChatTrade(
+                "42000" + DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(1000, 9999).ToString(CultureInfo.InvariantCulture),
+                outTradeNo, "weixin://wxpay/bizpayurl?pr=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5)),
+                total.Value, currency, (string)req!["description"]!, notifyUrl));
             // The same out_trade_no with the same parameters returns the same code_url; anything else is a duplicate order.
             if (trade.Total != total || trade.Currency != currency) return wire.Error(400, "INVALID_REQUEST", "商户订单号重复");
             if (trade.State == "SUCCESS") return wire.Error(400, "ORDERPAID", "该订单已支付");
@@ -135,19 +115,16 @@ public sealed class WeChatPaySimulator
             WeChatRefund refund;
             lock (t)
             {
-                if (refunds.TryGetValue(outRefundNo, out var existing)) refund = existing;
+                if (trades.TryGetByAlias(outRefundNo, out var owner) && owner.Refunds.TryGetValue(outRefundNo, out var existing)) refund = existing;
                 else
                 {
                     if (t.State is not ("SUCCESS" or "REFUND")) return wire.Error(400, "INVALID_REQUEST", "订单未支付", sign: true);
                     if (total != t.Total) return wire.Error(400, "INVALID_REQUEST", "订单金额不一致", sign: true);
                     if (t.Refunded + amount > t.Total) return wire.Error(400, "NOT_ENOUGH", "申请退款金额超过订单可退金额", sign: true);
-                    refund = new WeChatRefund
-                    {
-                        RefundId = "50000" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), OutRefundNo = outRefundNo, Trade = t,
-                        Amount = amount.Value, NotifyUrl = (string?)req!["notify_url"] ?? t.NotifyUrl,
-                    };
-                    refunds[outRefundNo] = refund;
-                    t.RefundNos.Add(outRefundNo);
+                    refund = new WeChatRefund("50000" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), outRefundNo, t, amount.Value,
+                        (string?)req!["notify_url"] ?? t.NotifyUrl);
+                    t.Refunds[outRefundNo] = refund;
+                    trades.Alias(outRefundNo, t);
                     t.Refunded += amount.Value;
                     t.State = "REFUND";
                     // Refunds settle asynchronously, like the real thing: PROCESSING now, SUCCESS and REFUND.SUCCESS shortly after.
@@ -179,7 +156,7 @@ public sealed class WeChatPaySimulator
     {
         var (_, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
-        if (!refunds.TryGetValue(outRefundNo, out var refund)) return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "退款单不存在" }, null);
+        if (!trades.TryGetByAlias(outRefundNo, out var owner) || !owner.Refunds.TryGetValue(outRefundNo, out var refund)) return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "退款单不存在" }, null);
         return await gate.PassAsync(refund.Trade.OutTradeNo, wire.Unavailable, () => Signed(200, WeChatPayWire.RefundView(refund), refund.Trade.OutTradeNo));
     }
 
@@ -197,7 +174,8 @@ public sealed class WeChatPaySimulator
         if (billType is not ("ALL" or "SUCCESS" or "REFUND")) return wire.Error(400, "PARAM_ERROR", "bill_type 取值应为 ALL、SUCCESS 或 REFUND");
         var tarType = http.Request.Query["tar_type"].ToString();
         if (tarType is not ("" or "GZIP")) return wire.Error(400, "PARAM_ERROR", "tar_type 取值应为 GZIP");
-        var file = Encoding.UTF8.GetBytes(WeChatPayBills.Text(day, billType, options, trades.Values, refunds.Values));
+        var file = Encoding.UTF8.GetBytes(WeChatPayBills.Text(day, billType, options, trades.Values,
+            trades.Values.SelectMany(t => { lock (t) return t.Refunds.Values.ToList(); })));
         foreach (var (expired, _) in bills.Where(b => b.Value.ExpiresAt < DateTimeOffset.UtcNow)) bills.TryRemove(expired, out _);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         bills[token] = new BillFile(file, tarType == "GZIP", DateTimeOffset.UtcNow.AddSeconds(30));

@@ -1,40 +1,22 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
 
 namespace KnowPay.Sandbox.WeChatPay;
 
 /// <summary>One WeChat Pay trade as the simulator holds it (amounts in fen); lock it to read or change its state.</summary>
-sealed class WeChatTrade
+sealed record WeChatTrade(string TransactionId, string OutTradeNo, string CodeUrl, long Total, string Currency, string Description, string NotifyUrl)
 {
-    public required string TransactionId { get; init; }
-    public required string OutTradeNo { get; init; }
-    public required string CodeUrl { get; init; }
-    public long Total { get; init; }
-    public required string Currency { get; init; }
-    public required string Description { get; init; }
-    public required string NotifyUrl { get; init; }
     public string State { get; set; } = "NOTPAY";
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? PaidAt { get; set; }
     public long Refunded { get; set; }
-    public List<string> RefundNos { get; } = [];
+    public Dictionary<string, WeChatRefund> Refunds { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One refund of a trade; settles (PROCESSING → SUCCESS) shortly after it is accepted.</summary>
-sealed class WeChatRefund
+sealed record WeChatRefund(string RefundId, string OutRefundNo, WeChatTrade Trade, long Amount, string? NotifyUrl)
 {
-    public required string RefundId { get; init; }
-    public required string OutRefundNo { get; init; }
-    public required WeChatTrade Trade { get; init; }
-    public long Amount { get; init; }
     public string Status { get; set; } = "PROCESSING";
-    public string? NotifyUrl { get; init; }
-    public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? SucceededAt { get; set; }
 }
 

@@ -18,6 +18,7 @@ public static class SandboxHost
         services.AddSingleton(options);
         services.AddSingleton(new SandboxClock(options.TimeCompression));
         services.AddSingleton<SandboxFaults>();
+        services.AddSingleton<FaultGate>();
         services.AddSingleton<SandboxRequestLog>();
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPayWire>();

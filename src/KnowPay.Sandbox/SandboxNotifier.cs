@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using Microsoft.Extensions.Logging;
 
@@ -32,6 +33,39 @@ public sealed class SandboxNotifier(IHttpClientFactory http, SandboxFaults fault
             var delay = TimeSpan.FromMilliseconds(fault.NotificationDelayMs + i * fault.DuplicateSpacingMs);
             _ = Task.Run(() => DeliverAsync(notification, delay));
         }
+    }
+
+    /// <summary>Payment notifications held back by <see cref="FaultSettings.ReorderRefundBeforePayment"/>, by provider and trade.</summary>
+    readonly ConcurrentDictionary<(string Provider, string TradeKey), Action> held = new();
+
+    /// <summary>
+    /// Sends a trade's payment notification; under <see cref="FaultSettings.ReorderRefundBeforePayment"/> holds it until
+    /// the trade's refund notification has gone out (or 2 s pass), so that the merchant sees the refund first.
+    /// </summary>
+    public void SendPayment(OutgoingNotification notification)
+    {
+        if (!faults.For(notification.TradeKey).ReorderRefundBeforePayment)
+        {
+            Send(notification);
+            return;
+        }
+        var key = (notification.Provider, notification.TradeKey);
+        var once = 0;
+        Action release = () => { if (Interlocked.Exchange(ref once, 1) == 0) Send(notification); };
+        held[key] = release;
+        _ = Task.Delay(2000).ContinueWith(_ =>
+        {
+            held.TryRemove(KeyValuePair.Create(key, release));
+            release();
+        }, TaskScheduler.Default);
+    }
+
+    /// <summary>Sends a refund notification, then (300 ms later) the trade's payment notification if one is held.</summary>
+    public void SendRefund(OutgoingNotification notification)
+    {
+        Send(notification);
+        if (held.TryRemove((notification.Provider, notification.TradeKey), out var release))
+            _ = Task.Delay(300).ContinueWith(_ => release(), TaskScheduler.Default);
     }
 
     async Task DeliverAsync(OutgoingNotification n, TimeSpan initialDelay)

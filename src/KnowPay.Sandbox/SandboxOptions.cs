@@ -13,8 +13,8 @@ public sealed class SandboxOptions
     /// <summary>Retry delays are divided by this (e.g. 3600 turns an hour into a second).</summary>
     public double TimeCompression { get; set; } = 1;
     /// <summary>
-    /// SandboxPay remembers at most this many trades; beyond it the oldest finished ones (paid, closed) are forgotten, so the
-    /// simulator's memory stays bounded on a long-running node (about 1 KB per trade otherwise kept for ever).
+    /// Each simulator remembers at most this many trades; beyond it the oldest finished ones (paid, closed) are forgotten, so
+    /// the sandbox's memory stays bounded on a long-running node (about 1 KB per trade otherwise kept for ever).
     /// </summary>
     public int MaxTrades { get; set; } = 20_000;
     /// <summary>SandboxPay's shared HMAC secret.</summary>

@@ -1,12 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 
 namespace KnowPay.Sandbox.SandboxPay;
 
@@ -20,27 +11,21 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// out_transfer_no (5xx, stall, dropped / duplicated / delayed notifications), and failing payees
 /// (<see cref="FailPayee"/> or <c>POST /sandboxpay/v1/transfers/faults</c> {payee, failure_code}).
 /// </summary>
-public sealed class SandboxPayTransfers(SandboxNotifier notifier, SandboxPayWire wire)
+public sealed class SandboxPayTransfers(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
 {
     static readonly TimeSpan[] RetrySchedule = SandboxPayWire.RetrySchedule;
 
-    readonly ConcurrentDictionary<string, Transfer> transfers = new();
+    readonly TradeStore<Transfer> transfers = new(options, t => t.Status == "PROCESSING");
     readonly ConcurrentDictionary<string, string> failingPayees = new();
 
     /// <summary>How long a transfer stays PROCESSING before it settles or fails.</summary>
     public TimeSpan SettleDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    sealed class Transfer
+    /// <summary>A payout by the merchant's out_transfer_no; lock it to read or change its state.</summary>
+    sealed record Transfer(string TransferNo, string OutTransferNo, long Amount, string Currency, string Payee, string NotifyUrl, DateTimeOffset CreatedAt)
     {
-        public required string TransferNo { get; init; }
-        public required string OutTransferNo { get; init; }
-        public long Amount { get; init; }
-        public required string Currency { get; init; }
-        public required string Payee { get; init; }
-        public required string NotifyUrl { get; init; }
         public string Status { get; set; } = "PROCESSING";
         public string? FailureCode { get; set; }
-        public DateTimeOffset CreatedAt { get; init; }
         public DateTimeOffset? FinishedAt { get; set; }
     }
 
@@ -77,29 +62,25 @@ public sealed class SandboxPayTransfers(SandboxNotifier notifier, SandboxPayWire
         var notifyUrl = (string?)req["notify_url"];
         if (string.IsNullOrEmpty(outTransferNo) || amount is not > 0 || string.IsNullOrEmpty(currency) || string.IsNullOrEmpty(payee) || string.IsNullOrEmpty(notifyUrl))
             return Error(400, "invalid_request", "out_transfer_no, amount (>0), currency, payee and notify_url are required");
-        if (await FaultAsync(outTransferNo) is { } fault) return fault;
-        var created = false;
-        var transfer = transfers.GetOrAdd(outTransferNo, _ =>
+        return await gate.PassAsync(outTransferNo, SandboxPayWire.Unavailable, () =>
         {
-            created = true;
-            return new Transfer
-            {
-                TransferNo = "sbt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), OutTransferNo = outTransferNo,
-                Amount = amount.Value, Currency = currency, Payee = payee, NotifyUrl = notifyUrl, CreatedAt = DateTimeOffset.UtcNow,
-            };
+            Transfer? fresh = null;
+            var transfer = transfers.GetOrAdd(outTransferNo, () => fresh = new Transfer(
+                "sbt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)), outTransferNo, amount.Value, currency, payee, notifyUrl,
+                DateTimeOffset.UtcNow));
+            if (transfer.Amount != amount || transfer.Currency != currency || transfer.Payee != payee)
+                return Error(409, "out_transfer_no_reused", "out_transfer_no exists with another amount, currency or payee");
+            if (ReferenceEquals(transfer, fresh)) _ = Task.Run(() => SettleLaterAsync(transfer));
+            return Signed(View(transfer));
         });
-        if (transfer.Amount != amount || transfer.Currency != currency || transfer.Payee != payee)
-            return Error(409, "out_transfer_no_reused", "out_transfer_no exists with another amount, currency or payee");
-        if (created) _ = Task.Run(() => SettleLaterAsync(transfer));
-        return Signed(View(transfer));
     }
 
     async Task<IResult> Query(HttpContext http, string outTransferNo)
     {
         var (ok, _, refusal) = await VerifyRequestAsync(http);
         if (!ok) return refusal!;
-        if (await FaultAsync(outTransferNo) is { } fault) return fault;
-        return transfers.TryGetValue(outTransferNo, out var t) ? Signed(View(t)) : Error(404, "transfer_not_found", "no such transfer");
+        return await gate.PassAsync(outTransferNo, SandboxPayWire.Unavailable, () =>
+            transfers.TryGet(outTransferNo, out var t) ? Signed(View(t)) : Error(404, "transfer_not_found", "no such transfer"));
     }
 
     async Task SettleLaterAsync(Transfer transfer)
@@ -134,7 +115,6 @@ public sealed class SandboxPayTransfers(SandboxNotifier notifier, SandboxPayWire
     };
 
     Task<(bool Ok, string Body, IResult? Refusal)> VerifyRequestAsync(HttpContext http) => wire.VerifyRequestAsync(http);
-    Task<IResult?> FaultAsync(string key) => wire.FaultAsync(key);
     IResult Signed(object value) => wire.Signed(value);
     string Sign(string payload) => wire.Sign(payload);
     static IResult Error(int status, string code, string message) => SandboxPayWire.Error(status, code, message);

@@ -1,16 +1,11 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using Microsoft.AspNetCore.Http;
 
 namespace KnowPay.Sandbox.SandboxPay;
 
 /// <summary>
 /// SandboxPay's wire rules, shared by its trade and transfer APIs: request verification ("t.METHOD PATH?QUERY.body"),
-/// signed answers and notifications ("t.body"), the error shape, injected faults and the notification retry schedule.
+/// signed answers and notifications ("t.body"), the error shape and the notification retry schedule.
 /// </summary>
-public sealed class SandboxPayWire(SandboxOptions options, SandboxFaults faults)
+public sealed class SandboxPayWire(SandboxOptions options)
 {
     public const string SignatureHeader = "SandboxPay-Signature";
 
@@ -29,14 +24,8 @@ public sealed class SandboxPayWire(SandboxOptions options, SandboxFaults faults)
         return (true, body, null);
     }
 
-    /// <summary>The injected fault for this trade or transfer: a 503 answer, or a stall (after acting, so retries must be idempotent).</summary>
-    public async Task<IResult?> FaultAsync(string key)
-    {
-        var fault = faults.For(key);
-        if (fault.ApiError5xx) return Error(503, "system_error", "injected failure");
-        if (fault.ApiStallMs > 0) await Task.Delay(fault.ApiStallMs);
-        return null;
-    }
+    /// <summary>SandboxPay's answer to a call the fault settings fail.</summary>
+    public static IResult Unavailable() => Error(503, "system_error", "injected failure");
 
     public IResult Signed(object value)
     {

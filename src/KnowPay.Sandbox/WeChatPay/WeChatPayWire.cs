@@ -1,0 +1,162 @@
+using Microsoft.AspNetCore.Http.Extensions;
+
+namespace KnowPay.Sandbox.WeChatPay;
+
+/// <summary>One WeChat Pay trade as the simulator holds it (amounts in fen); lock it to read or change its state.</summary>
+sealed record WeChatTrade(string TransactionId, string OutTradeNo, string CodeUrl, long Total, string Currency, string Description, string NotifyUrl)
+{
+    public string State { get; set; } = "NOTPAY";
+    public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset? PaidAt { get; set; }
+    public long Refunded { get; set; }
+    public Dictionary<string, WeChatRefund> Refunds { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One refund of a trade; settles (PROCESSING → SUCCESS) shortly after it is accepted.</summary>
+sealed record WeChatRefund(string RefundId, string OutRefundNo, WeChatTrade Trade, long Amount, string? NotifyUrl)
+{
+    public string Status { get; set; } = "PROCESSING";
+    public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset? SucceededAt { get; set; }
+}
+
+/// <summary>
+/// WeChat Pay API v3's wire from the platform's side: the merchant's WECHATPAY2-SHA256-RSA2048 Authorization, answers
+/// signed with the platform key (Wechatpay-* headers), AES-256-GCM encrypted notifications retried on WeChat's schedule,
+/// and the transaction and refund resources.
+/// </summary>
+sealed class WeChatPayWire(SandboxOptions options)
+{
+    static readonly TimeSpan[] RetrySchedule =
+    [
+        TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(10),
+        TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(30), TimeSpan.FromMinutes(30), TimeSpan.FromMinutes(30), TimeSpan.FromMinutes(60),
+        TimeSpan.FromHours(3), TimeSpan.FromHours(3), TimeSpan.FromHours(3), TimeSpan.FromHours(6), TimeSpan.FromHours(6),
+    ];
+
+    public static readonly TimeSpan CstOffset = TimeSpan.FromHours(8);
+
+    public JsonObject TransactionView(WeChatTrade t)
+    {
+        var o = new JsonObject
+        {
+            ["appid"] = options.WeChatAppId, ["mchid"] = options.WeChatMchId, ["out_trade_no"] = t.OutTradeNo, ["trade_type"] = "NATIVE",
+            ["trade_state"] = t.State, ["trade_state_desc"] = t.State == "SUCCESS" ? "支付成功" : t.State == "NOTPAY" ? "未支付" : t.State,
+            ["amount"] = new JsonObject { ["total"] = t.Total, ["currency"] = t.Currency },
+        };
+        if (t.PaidAt is { } paid)
+        {
+            o["transaction_id"] = t.TransactionId;
+            o["success_time"] = Rfc3339(paid);
+            o["bank_type"] = "OTHERS";
+            o["payer"] = new JsonObject { ["openid"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" };
+            o["amount"] = new JsonObject { ["total"] = t.Total, ["payer_total"] = t.Total, ["currency"] = t.Currency, ["payer_currency"] = t.Currency };
+        }
+        return o;
+    }
+
+    public static JsonObject RefundView(WeChatRefund r) => new()
+    {
+        ["refund_id"] = r.RefundId, ["out_refund_no"] = r.OutRefundNo, ["transaction_id"] = r.Trade.TransactionId, ["out_trade_no"] = r.Trade.OutTradeNo,
+        ["channel"] = "ORIGINAL", ["user_received_account"] = "支付用户零钱", ["status"] = r.Status,
+        ["create_time"] = Rfc3339(r.CreatedAt), ["success_time"] = r.SucceededAt is { } s ? Rfc3339(s) : null,
+        ["amount"] = new JsonObject
+        {
+            ["total"] = r.Trade.Total, ["refund"] = r.Amount, ["payer_total"] = r.Trade.Total, ["payer_refund"] = r.Amount, ["currency"] = r.Trade.Currency,
+        },
+    };
+
+    /// <summary>Encrypts the resource once (same id on every attempt) and signs each attempt afresh.</summary>
+    public OutgoingNotification Notification(WeChatTrade t, string url, string eventType, string associatedData, JsonObject resource, string summary)
+    {
+        var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var plain = Encoding.UTF8.GetBytes(resource.ToJsonString());
+        var cipher = new byte[plain.Length + 16];
+        using (var aes = new AesGcm(Encoding.UTF8.GetBytes(options.WeChatApiV3Key), 16))
+            aes.Encrypt(Encoding.UTF8.GetBytes(nonce), plain, cipher.AsSpan(0, plain.Length), cipher.AsSpan(plain.Length), Encoding.UTF8.GetBytes(associatedData));
+        var body = new JsonObject
+        {
+            ["id"] = Guid.NewGuid().ToString(), ["create_time"] = Rfc3339(DateTimeOffset.UtcNow), ["resource_type"] = "encrypt-resource",
+            ["event_type"] = eventType, ["summary"] = summary,
+            ["resource"] = new JsonObject
+            {
+                ["original_type"] = associatedData, ["algorithm"] = "AEAD_AES_256_GCM", ["ciphertext"] = Convert.ToBase64String(cipher),
+                ["associated_data"] = associatedData, ["nonce"] = nonce,
+            },
+        }.ToJsonString();
+        return new OutgoingNotification("wechatpay", t.OutTradeNo, url,
+            () => SandboxNotifier.Post(url, body, "application/json", SignatureHeaders(body)),
+            (response, _) => (int)response.StatusCode is 200 or 204, RetrySchedule);
+    }
+
+    /// <summary>Wechatpay-Timestamp/-Nonce/-Signature/-Serial over "TIMESTAMP\nNONCE\nBODY\n" with the platform key.</summary>
+    public IEnumerable<KeyValuePair<string, string>> SignatureHeaders(string body, bool broken = false)
+    {
+        var ts = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        var signature = SandboxRsa.Sign($"{ts}\n{nonce}\n{body}\n", options.WeChatPlatformPrivateKeyPem);
+        if (broken) signature = (signature[0] == 'A' ? "B" : "A") + signature[1..];
+        return
+        [
+            new("Wechatpay-Timestamp", ts), new("Wechatpay-Nonce", nonce), new("Wechatpay-Signature", signature),
+            new("Wechatpay-Serial", options.WeChatPlatformSerialNo), new("Request-ID", Guid.NewGuid().ToString()),
+        ];
+    }
+
+    public async Task<(JsonObject? Body, IResult? Refusal)> VerifyAsync(HttpContext http)
+    {
+        using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
+        var body = await reader.ReadToEndAsync();
+        var auth = http.Request.Headers.Authorization.ToString();
+        const string scheme = "WECHATPAY2-SHA256-RSA2048 ";
+        if (!auth.StartsWith(scheme, StringComparison.Ordinal)) return (null, Error(401, "SIGN_ERROR", "Authorization 认证类型不正确"));
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in auth[scheme.Length..].Split(','))
+        {
+            var kv = part.Split('=', 2);
+            if (kv.Length == 2) fields[kv[0].Trim()] = kv[1].Trim().Trim('"');
+        }
+        if (fields.GetValueOrDefault("mchid") != options.WeChatMchId) return (null, Error(401, "SIGN_ERROR", "商户号与签名不匹配"));
+        if (fields.GetValueOrDefault("serial_no") != options.WeChatMerchantSerialNo) return (null, Error(401, "SIGN_ERROR", "商户证书序列号有误"));
+        if (!long.TryParse(fields.GetValueOrDefault("timestamp"), NumberStyles.None, CultureInfo.InvariantCulture, out var ts)
+            || Math.Abs(DateTimeOffset.UtcNow.ToUnixTimeSeconds() - ts) > 300)
+            return (null, Error(401, "SIGN_ERROR", "timestamp 已过期或不合法"));
+        var message = $"{http.Request.Method}\n{http.Request.GetEncodedPathAndQuery()}\n{fields.GetValueOrDefault("timestamp")}\n{fields.GetValueOrDefault("nonce_str")}\n{body}\n";
+        if (string.IsNullOrEmpty(fields.GetValueOrDefault("nonce_str")) || !SandboxRsa.Verify(message, fields.GetValueOrDefault("signature"), options.WeChatMerchantPublicKeyPem))
+            return (null, Error(401, "SIGN_ERROR", "签名错误"));
+        if (body.Length == 0) return (null, null);
+        try { return (JsonNode.Parse(body) as JsonObject, null); }
+        catch (JsonException) { return (null, Error(400, "PARAM_ERROR", "请求体不是合法的 JSON")); }
+    }
+
+    public IResult Signed(int status, JsonObject? value, bool broken = false)
+    {
+        var body = value?.ToJsonString(Relaxed) ?? "";
+        return new SignedResult(status, body, SignatureHeaders(body, broken).ToList());
+    }
+
+    public IResult Error(int status, string code, string message, bool sign = false)
+    {
+        var body = new JsonObject { ["code"] = code, ["message"] = message }.ToJsonString(Relaxed);
+        return new SignedResult(status, body, sign ? SignatureHeaders(body).ToList() : []);
+    }
+
+    /// <summary>WeChat Pay's answer to a call the fault settings fail.</summary>
+    public IResult Unavailable() => Error(500, "SYSTEM_ERROR", "系统错误");
+
+    static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static string Rfc3339(DateTimeOffset t) => t.ToOffset(CstOffset).ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
+
+    sealed class SignedResult(int status, string body, IReadOnlyList<KeyValuePair<string, string>> headers) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.StatusCode = status;
+            foreach (var (k, v) in headers) http.Response.Headers[k] = v;
+            if (body.Length == 0) return Task.CompletedTask;
+            http.Response.ContentType = "application/json; charset=utf-8";
+            return http.Response.WriteAsync(body);
+        }
+    }
+}

@@ -49,7 +49,7 @@ public static class CreateOrder
         // Order, payment and the Idempotency-Key's stored answer in ONE commit: on PostgreSQL as ONE statement (data-modifying
         // CTEs: one round trip, one implicit transaction, all or nothing), elsewhere in SaveChanges' transaction.
         Idempotency.StageAnswer(http, rows, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
-        await OneStatementWrites.SaveAsync(db, rows, ct);
+        await StagedRowsWriter.SaveAsync(db, rows, ct);
         Idempotency.MarkStored(http);
         if (payment is not null)
         {

@@ -196,7 +196,7 @@ public static class ConfirmPayment
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.PaidAt ?? now });                        // $5
             p.Add(new Npgsql.NpgsqlParameter { Value = (object?)fact.ProviderTradeNo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); // $6
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.Via });                                  // $7
-            if (!OneStatementWrites.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
+            if (!StagedRowsWriter.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
             await db.Database.OpenConnectionAsync(ct);
             try
             {

@@ -1,16 +1,15 @@
 using System.Collections.Concurrent;
 using System.Text;
-using KnowPay.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Npgsql;
 
-namespace KnowPay.Infrastructure;
+namespace KnowPay.Data;
 
 /// <summary>
 /// The rows one use case writes in one commit — new rows, and existing rows updated by key (only the named properties) —
-/// staged without EF's change tracker, for <see cref="OneStatementWrites"/> (PostgreSQL) or, through
+/// staged without EF's change tracker, for <see cref="StagedRowsWriter"/> (PostgreSQL) or, through
 /// <see cref="AddTo"/>, for SaveChanges (elsewhere). Performance: tracking them (attach, graph walk, snapshot, detect
 /// changes, accept) was ≈ 11 % of KnowPay's CPU samples per paid order, for rows that are only ever written once.
 /// </summary>
@@ -62,7 +61,7 @@ public sealed class StagedRows
 /// on every call was ≈ 38 % of everything KnowPay allocated per paid order.)
 /// </para>
 /// </summary>
-public static class OneStatementWrites
+public static class StagedRowsWriter
 {
     sealed record Column(string Property, IClrPropertyGetter Getter, string Name, string Cast, ValueConverter? Converter, bool StoreGeneratedKey);
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);

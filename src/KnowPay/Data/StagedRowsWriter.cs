@@ -192,6 +192,12 @@ public static class StagedRowsWriter
                 return;
             }
         }
+        await SaveThroughChangeTrackerAsync(db, rows, ct);
+    }
+
+    /// <summary>The general path of <see cref="SaveAsync"/>: the staged rows through SaveChanges, in its transaction.</summary>
+    internal static async Task SaveThroughChangeTrackerAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
+    {
         rows.AddTo(db);
         await db.SaveChangesAsync(ct);
     }

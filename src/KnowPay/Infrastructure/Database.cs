@@ -116,7 +116,7 @@ public static class DemoSeed
 /// <summary>
 /// On every opened connection: SQLite's own busy handler (<c>PRAGMA busy_timeout</c>) and a durable commit
 /// (<c>PRAGMA synchronous = FULL</c>: the WAL is synced at every commit, SQLite's default, set explicitly because one
-/// statement batch — the Idempotency-Key claim, see <see cref="Idempotency.ClaimSql(HttpContext, System.Data.Common.DbCommand, bool)"/>
+/// statement batch — the Idempotency-Key claim, see <see cref="IdempotencyClaim.ClaimStatement"/>
 /// — lowers it for its own commit, and a pooled connection keeps what was set on it). Without the busy handler a writer
 /// that finds the database locked is retried by Microsoft.Data.Sqlite in fixed 150 ms sleeps, so every wait is a
 /// multiple of 150 ms; SQLite's handler retries after 1, 2, 5, 10, … ms, so a writer waits about as long as the lock is

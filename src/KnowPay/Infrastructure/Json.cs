@@ -22,7 +22,7 @@ public static class KnowPayJson
 
 /// <summary>
 /// A 201 Created whose JSON body is serialised up front (<see cref="For"/>), so that the handler can store the exact bytes it
-/// answers — the Idempotency-Key's replay (<see cref="Idempotency.StageAnswer"/>) — in the same commit as its work.
+/// answers — the Idempotency-Key's replay (<see cref="IdempotencyClaim.StageCompletion"/>) — in the same commit as its work.
 /// </summary>
 public sealed class CreatedJson<T> : Microsoft.AspNetCore.Http.IResult, Microsoft.AspNetCore.Http.Metadata.IEndpointMetadataProvider, Microsoft.AspNetCore.Http.IStatusCodeHttpResult
 {

@@ -30,9 +30,9 @@ public static class CreateOrder
 
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult, EmptyHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
-        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, HttpContext http, AwaitedPayments awaited, CancellationToken ct)
+        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited, CancellationToken ct)
     {
-        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, http);
+        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency);
         if (problem is not null) return problem;
         if (order is null) return Idempotency.AnsweredByFirstRequest;
         Payment? payment = null;
@@ -48,9 +48,9 @@ public static class CreateOrder
         var answer = CreatedJson<OrderView>.For($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
         // Order, payment and the Idempotency-Key's stored answer in ONE commit: on PostgreSQL as ONE statement (data-modifying
         // CTEs: one round trip, one implicit transaction, all or nothing), elsewhere in SaveChanges' transaction.
-        Idempotency.StageAnswer(http, rows, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
-        await OneStatementWrites.SaveAsync(db, rows, ct);
-        Idempotency.MarkStored(http);
+        idempotency?.StageCompletion(rows, answer.StatusCode, CreatedJson<OrderView>.ContentType, answer.Body, order.CreatedAt);
+        await StagedRowsWriter.SaveAsync(db, rows, ct);
+        idempotency?.Completed();
         if (payment is not null)
         {
             Monitoring.KnowPayMetrics.PaymentCreated(payment);
@@ -69,7 +69,7 @@ public static class CreateOrder
     /// currency, version) index. Null Read with KeyTaken: an earlier request holds the key, nothing may be written.
     /// </summary>
     static async Task<(ProductRead? Read, bool KeyTaken)> ReadProductAsync(
-        KnowPayDb db, HttpContext? http, string productId, string merchantId, string currency, string? customerId, string? externalId, CancellationToken ct)
+        KnowPayDb db, IdempotencyClaim? idempotency, string productId, string merchantId, string currency, string? customerId, string? externalId, CancellationToken ct)
     {
         await db.Database.OpenConnectionAsync(ct);
         try
@@ -83,7 +83,7 @@ public static class CreateOrder
             // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
             // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
             // implicit transaction.)
-            var claim = http is null ? null : Idempotency.ClaimSql(http, command, asynchronousCommit: true);
+            var claim = idempotency?.ClaimStatement(command, asynchronousCommit: true);
             var customer = customerId is not null
                 ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
                 : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
@@ -101,7 +101,7 @@ public static class CreateOrder
             if (claim is not null)
             {
                 var claimed = await reader.ReadAsync(ct);
-                Idempotency.Claimed(http!, claimed);
+                idempotency!.Claimed(claimed);
                 if (!claimed) return (null, true);
                 await reader.NextResultAsync(ct);
             }
@@ -118,9 +118,9 @@ public static class CreateOrder
     }
 
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
-    /// <returns>Neither an order nor a problem: the request's Idempotency-Key is held by an earlier request (<paramref name="http"/> given).</returns>
+    /// <returns>Neither an order nor a problem: the request's Idempotency-Key is held by an earlier request (<paramref name="idempotency"/> given).</returns>
     public static async Task<(Order? Order, ProblemHttpResult? Problem)> PrepareAsync(
-        CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, HttpContext? http = null)
+        CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, IdempotencyClaim? idempotency = null)
     {
         if (!Currency.TryFind(body.Currency, out var currency))
             return (null, Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency."));
@@ -137,7 +137,7 @@ public static class CreateOrder
         var externalId = body.CustomerExternalId;
         if (externalId is { Length: > 200 })
             return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
-        var (found, keyTaken) = await ReadProductAsync(db, http, body.ProductId, merchantId, currency.Code,
+        var (found, keyTaken) = await ReadProductAsync(db, idempotency, body.ProductId, merchantId, currency.Code,
             body.CustomerId is { Length: > 0 } ? body.CustomerId : null, externalId, ct);
         if (keyTaken) return (null, null);
         if (found is null) return (null, Problems.NotFound("product", body.ProductId));

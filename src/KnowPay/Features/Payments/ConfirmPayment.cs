@@ -73,22 +73,25 @@ public static class ConfirmPayment
         }
         // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
         if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct, awaited);
+        return await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct);
+    }
 
+    /// <summary>
+    /// The general path (SQLite, or when the one-statement path did not decide): <see cref="ConfirmationGuard"/> first, then
+    /// the order read under lock and the staged rows through SaveChanges, in one transaction.
+    /// </summary>
+    internal static async Task<ConfirmOutcome> ConfirmInTransactionAsync(KnowPayDb db, Payment payment, PaidFact fact, IPaymentProvider provider,
+        DateTime now, ILogger log, CancellationToken ct)
+    {
         var strategy = db.Database.CreateExecutionStrategy();
         var statusAsRead = payment.Status;
         return await strategy.ExecuteAsync(async () =>
         {
             payment.Status = statusAsRead; // Stage decides from the status as read, also when the strategy runs this again
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            // Confirm is allowed from every state but its target (a late success is honoured): the guard is "not there yet".
-            var won = await db.Payments
-                .Where(p => p.Id == payment.Id && p.Status != confirm.To)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(p => p.Status, confirm.To)
-                    .SetProperty(p => p.SucceededAt, now)
-                    .SetProperty(p => p.ProviderPaidAt, fact.PaidAt ?? now)
-                    .SetProperty(p => p.ProviderTradeNo, p => p.ProviderTradeNo ?? fact.ProviderTradeNo)
-                    .SetProperty(p => p.ConfirmedBy, fact.Via), ct);
+            // The order is read after the guard, so the payment is not known to be a duplicate yet (flagged below).
+            var won = await db.Database.ExecuteSqlRawAsync(ConfirmationGuard,
+                [payment.Id, now, fact.PaidAt ?? now, fact.ProviderTradeNo!, fact.Via, false], ct);
             if (won == 0) return ConfirmOutcome.AlreadyConfirmed;
 
             // Locked on PostgreSQL so that two payments of one order confirm one after the other (SQLite's write lock,
@@ -170,14 +173,25 @@ public static class ConfirmPayment
         return paidAnotherWay;
     }
 
-    const string ConfirmationHead = """
-        WITH o AS (SELECT status FROM orders WHERE id = $1 FOR UPDATE),
-          won AS (UPDATE payments SET status = 'Succeeded', succeeded_at = $4, provider_paid_at = $5,
-                  provider_trade_no = COALESCE(provider_trade_no, $6), confirmed_by = $7,
-                  duplicate = ($3 = 'Paid')
-                  WHERE id = $2 AND status <> 'Succeeded' AND (SELECT status FROM o) = $3
-                    AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)
+    /// <summary>
+    /// The exactly-once guard, the one definition both write paths run: the conditional UPDATE that moves the payment to
+    /// Succeeded. Only the write whose UPDATE changes the row writes the confirmation; any other writes nothing.
+    /// Format items: {0} payment id, {1} succeeded_at, {2} provider_paid_at, {3} provider trade no, {4} confirmed_by, {5} duplicate.
+    /// </summary>
+    internal const string ConfirmationGuard = $$"""
+        UPDATE payments SET status = '{{Confirmed}}', succeeded_at = {1}, provider_paid_at = {2},
+          provider_trade_no = COALESCE(provider_trade_no, {3}), confirmed_by = {4}, duplicate = {5}
+          WHERE id = {0} AND status <> '{{Confirmed}}'
         """;
+
+    /// <summary>The target of <see cref="PaymentTransitions.Confirm"/>, allowed from every other status (a late success is honoured).</summary>
+    const string Confirmed = nameof(PaymentStatus.Succeeded);
+
+    // The one-statement path's guard: ConfirmationGuard, and only if the order and the trade number are as read.
+    static readonly string ConfirmationHead =
+        "WITH o AS (SELECT status FROM orders WHERE id = $1 FOR UPDATE),\n  won AS (" +
+        string.Format(System.Globalization.CultureInfo.InvariantCulture, ConfirmationGuard, "$2", "$4", "$5", "$6", "$7", $"($3 = '{nameof(OrderStatus.Paid)}')") +
+        " AND (SELECT status FROM o) = $3\n    AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)";
     // The payment's status is only read when the statement did not win (an InitPlan runs when first needed).
     const string ConfirmationTail =
         "\nSELECT (SELECT count(*) FROM won), CASE WHEN EXISTS (SELECT 1 FROM won) THEN NULL ELSE (SELECT status FROM payments WHERE id = $2) END";
@@ -196,7 +210,7 @@ public static class ConfirmPayment
     /// Null means "not decided here" (the order changed since it was read, or the staged rows cannot be shipped this
     /// way): the caller then runs the general transaction, which re-reads everything.
     /// </summary>
-    static async Task<ConfirmOutcome?> TryOneStatementAsync(KnowPayDb db, Payment payment, Order order, PaidFact fact, IPaymentProvider provider,
+    internal static async Task<ConfirmOutcome?> TryOneStatementAsync(KnowPayDb db, Payment payment, Order order, PaidFact fact, IPaymentProvider provider,
         DateTime now, ILogger log, CancellationToken ct)
     {
         // Its own implicit transaction: not inside a caller's.
@@ -216,7 +230,7 @@ public static class ConfirmPayment
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.PaidAt ?? now });                        // $5
             p.Add(new Npgsql.NpgsqlParameter { Value = (object?)fact.ProviderTradeNo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); // $6
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.Via });                                  // $7
-            if (!OneStatementWrites.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
+            if (!StagedRowsWriter.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
             await db.Database.OpenConnectionAsync(ct);
             try
             {

@@ -1,18 +1,16 @@
 using System.Collections.Concurrent;
 using System.Text;
-using KnowPay.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Npgsql;
 
-namespace KnowPay.Infrastructure;
+namespace KnowPay.Data;
 
 /// <summary>
 /// The rows one use case writes in one commit — new rows, and existing rows updated by key (only the named properties) —
-/// staged without EF's change tracker, for <see cref="OneStatementWrites"/> (PostgreSQL) or, through
-/// <see cref="AddTo"/>, for SaveChanges (elsewhere). Performance: tracking them (attach, graph walk, snapshot, detect
-/// changes, accept) was ≈ 11 % of KnowPay's CPU samples per paid order, for rows that are only ever written once.
+/// staged without EF's change tracker, for <see cref="StagedRowsWriter"/> (PostgreSQL) or, through
+/// <see cref="AddTo"/>, for SaveChanges (elsewhere). Not tracked: each row is written once, and tracking is costly on the hot path.
 /// </summary>
 public sealed class StagedRows
 {
@@ -49,20 +47,23 @@ public sealed class StagedRows
 }
 
 /// <summary>
-/// PostgreSQL hot-path helper: turns <see cref="StagedRows"/> into data-modifying CTEs of ONE statement, each guarded by
+/// Writes <see cref="StagedRows"/> in one commit. On PostgreSQL: data-modifying CTEs of ONE statement, each guarded by
 /// <c>EXISTS (SELECT 1 FROM {guard})</c>, so that a caller's conditional write (the guard CTE) and everything that
 /// depends on it commit in one round trip and one WAL flush, instead of BEGIN / UPDATE / SELECT / batched INSERTs /
 /// COMMIT. The rows are built by the same code as the EF path (Journals.Build, Access.Grant, Outbox.Add); only the
 /// shipping differs. Columns, casts and value conversions come from the EF model, so new columns are picked up; a row
 /// whose type has no table makes TryBuild return false, and the rows then go through SaveChanges (SaveAsync does so itself).
 /// <para>
-/// Performance: the statement's text depends only on the <em>shape</em> of what is staged (which tables, in which
-/// order, which columns), so it is built once per shape and kept; each call only adds the parameter values.
-/// Each table's columns, getters, casts and converters are read from the model once. (Building the text from the model
-/// on every call was ≈ 38 % of everything KnowPay allocated per paid order.)
+/// The statement's text depends only on the <em>shape</em> of what is staged (which tables, in which order, which columns),
+/// so it is built once per shape and kept; each call only adds the parameter values. Each table's columns, getters, casts
+/// and converters are read from the model once.
+/// </para>
+/// <para>
+/// The guard is the caller's: the confirmation's is <c>ConfirmPayment.ConfirmationGuard</c>, the one definition that the
+/// SaveChanges path runs as well (<c>WritePathParityTests</c> checks that both paths write the same rows).
 /// </para>
 /// </summary>
-public static class OneStatementWrites
+public static class StagedRowsWriter
 {
     sealed record Column(string Property, IClrPropertyGetter Getter, string Name, string Cast, ValueConverter? Converter, bool StoreGeneratedKey);
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);
@@ -193,6 +194,12 @@ public static class OneStatementWrites
                 return;
             }
         }
+        await SaveThroughChangeTrackerAsync(db, rows, ct);
+    }
+
+    /// <summary>The general path of <see cref="SaveAsync"/>: the staged rows through SaveChanges, in its transaction.</summary>
+    internal static async Task SaveThroughChangeTrackerAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
+    {
         rows.AddTo(db);
         await db.SaveChangesAsync(ct);
     }

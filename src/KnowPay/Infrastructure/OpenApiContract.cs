@@ -77,8 +77,12 @@ public static class OpenApiContract
             .DisableMcp()
             .DisableTelemetry()
             .DisableDefaultFonts()
-            .HideDeveloperTools());
+            .HideDeveloperTools()
+            .WithCustomCss(HideHostedLinks));
     }
+
+    /// <summary>The sidebar's "Powered by Scalar" link has no switch; it leads to a hosted site, so it is not shown.</summary>
+    const string HideHostedLinks = "a[href^='https://scalar.com'] { display: none !important; }";
 
     /// <summary>
     /// Per CLR type: enums are strings; decimals are read leniently (so that 99.5 is refused with a code) but are integer minor
@@ -362,7 +366,7 @@ public static class OpenApiContract
             foreach (var (property, propertySchema) in properties)
             {
                 // A request example shows what a client sends: its required fields and the usual optional ones, not every knob.
-                if (requestOnly && schema.Required?.Contains(property) != true && !UsualOptional.Contains(property)) continue;
+                if (requestOnly && schema.Required is { Count: > 0 } required && !required.Contains(property) && !UsualOptional.Contains(property)) continue;
                 if (Example(propertySchema, property, container, document, depth + 1, requestOnly) is { } value) obj[property] = value;
             }
             return obj;

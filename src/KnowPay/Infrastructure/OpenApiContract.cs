@@ -85,15 +85,15 @@ public static class OpenApiContract
     const string HideHostedLinks = "a[href^='https://scalar.com'] { display: none !important; }";
 
     /// <summary>
-    /// Per CLR type: enums are strings; decimals are read leniently (so that 99.5 is refused with a code) but are integer minor
-    /// units on the wire; an object's required properties are those that are always present: non-nullable ones (the JSON
+    /// Per CLR type: enums are strings; a decimal amount is read leniently (so that 99.5 is refused with a code) but is an
+    /// integer in minor units on the wire; an object's required properties are those that are always present: non-nullable ones (the JSON
     /// omits nulls) and those marked <see cref="RequiredAttribute"/> (a request field the handler refuses to go without).
     /// </summary>
     static Task TransformSchema(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken ct)
     {
         var type = Nullable.GetUnderlyingType(context.JsonTypeInfo.Type) ?? context.JsonTypeInfo.Type;
         if (type.IsEnum) schema.Type = JsonSchemaType.String;
-        else if (type == typeof(decimal))
+        else if (type == typeof(decimal) && context.JsonPropertyInfo?.Name is { } name && (name == "amount" || name.EndsWith("_amount", StringComparison.Ordinal)))
         {
             schema.Type = JsonSchemaType.Integer | (schema.Type & JsonSchemaType.Null);
             schema.Format = "int64";

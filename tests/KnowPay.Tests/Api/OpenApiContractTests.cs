@@ -87,13 +87,14 @@ public sealed class OpenApiContractTests(ITestOutputHelper output)
         Assert.Equal("integer", (string?)doc["components"]!["schemas"]!["PriceInput"]!["properties"]!["amount"]!["type"]);
     }
 
-    /// <summary>No required property may be null (answers omit nulls), enums are strings, integers are not also strings, no floating point.</summary>
+    /// <summary>No required property may be null (answers omit nulls), enums are strings, integers are not also strings, amounts are int64.</summary>
     static void AssertClientFriendly(string name, JsonNode schema)
     {
         if (schema["enum"] is not null) Assert.True((string?)schema["type"] == "string", $"{name}: enum without type string");
         var types = schema["type"] switch { JsonArray a => a.Select(t => (string)t!).ToList(), JsonValue v => [(string)v!], _ => [] };
         Assert.False(types.Contains("integer") && types.Contains("string"), $"{name}: integer | string");
-        Assert.False(types.Contains("number"), $"{name}: a floating-point number (amounts are integer minor units)");
+        if (name.EndsWith("amount", StringComparison.Ordinal))
+            Assert.True(types.Where(t => t != "null").SequenceEqual(["integer"]) && (string?)schema["format"] == "int64", $"{name}: not an int64 amount in minor units");
         var required = schema["required"]?.AsArray().Select(r => (string)r!).ToHashSet() ?? [];
         foreach (var (property, propertySchema) in schema["properties"]?.AsObject() ?? [])
         {

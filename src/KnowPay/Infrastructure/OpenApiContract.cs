@@ -99,9 +99,11 @@ public static class OpenApiContract
             schema.Format = "int64";
             schema.Pattern = null;
         }
-        else if (context.JsonTypeInfo.Kind == JsonTypeInfoKind.Object && context.JsonPropertyInfo is null && schema.Properties is { Count: > 0 })
+        else if (context.JsonTypeInfo.Kind == JsonTypeInfoKind.Object && schema.Properties is { Count: > 0 } properties)
         {
-            schema.Required = new HashSet<string>(context.JsonTypeInfo.Properties.Where(AlwaysPresent).Select(p => p.Name));
+            // Also when the type is first met as another object's property: the schema becomes the shared component either way.
+            schema.Required = new HashSet<string>(context.JsonTypeInfo.Properties
+                .Where(p => properties.ContainsKey(p.Name) && AlwaysPresent(p)).Select(p => p.Name));
         }
         return Task.CompletedTask;
     }
@@ -367,7 +369,11 @@ public static class OpenApiContract
             {
                 // A request example shows what a client sends: its required fields and the usual optional ones, not every knob.
                 if (requestOnly && schema.Required is { Count: > 0 } required && !required.Contains(property) && !UsualOptional.Contains(property)) continue;
-                if (Example(propertySchema, property, container, document, depth + 1, requestOnly) is { } value) obj[property] = value;
+                var value = Example(propertySchema, property, container, document, depth + 1, requestOnly);
+                // An answer example shows a fresh object: optional timestamps and fields without a plausible value are left out, as nulls are.
+                var optional = schema.Required?.Contains(property) != true;
+                if (value is null || (optional && (property.EndsWith("_at", StringComparison.Ordinal) || value.ToJsonString() == "\"string\""))) continue;
+                obj[property] = value;
             }
             return obj;
         }
@@ -376,6 +382,7 @@ public static class OpenApiContract
         if (type.HasFlag(JsonSchemaType.Integer)) return name switch
         {
             null => 0,
+            "refunded_amount" => 0,
             _ when name.EndsWith("amount", StringComparison.Ordinal) || name is "balance" or "available" or "pending" => 9900,
             _ when name.EndsWith("_bps", StringComparison.Ordinal) => 7000,
             _ when name.EndsWith("seconds", StringComparison.Ordinal) => 1800,

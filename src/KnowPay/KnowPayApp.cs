@@ -15,7 +15,6 @@ using KnowPay.Providers.WeChatPay;
 using KnowPay.Providers.PayPal;
 using KnowPay.Providers.Stripe;
 using KnowPay.Sandbox;
-using Scalar.AspNetCore;
 
 namespace KnowPay;
 
@@ -32,7 +31,7 @@ public static class KnowPayApp
         builder.Services.ConfigureHttpJsonOptions(o => KnowPayJson.Configure(o.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi();
+        builder.Services.AddKnowPayOpenApi();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<PublicUrl>();
         builder.Services.AddSingleton<AwaitedPayments>();
@@ -64,8 +63,7 @@ public static class KnowPayApp
         app.UseApiKeyAuthentication();
         app.UseIdempotencyKeys();
 
-        app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapScalarApiReference("/docs", o => o.WithTitle("KnowPay API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        app.MapKnowPayApiReference();
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Orders;
@@ -7,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Catalog;
 
-public sealed record CreateCreatorRequest(string? Name, string? ExternalId, string? Email);
+public sealed record CreateCreatorRequest([property: Required] string? Name, string? ExternalId, string? Email);
 
 public sealed record CreatorView(string Id, string Object, string Name, string? ExternalId, string? Email, DateTime CreatedAt)
 {

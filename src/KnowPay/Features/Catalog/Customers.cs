@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Orders;
@@ -7,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Catalog;
 
-public sealed record CreateCustomerRequest(string? ExternalId, string? Email, string? Name);
+public sealed record CreateCustomerRequest([property: Required] string? ExternalId, string? Email, string? Name);
 
 public sealed record CustomerView(string Id, string Object, string ExternalId, string? Email, string? Name, DateTime CreatedAt)
 {

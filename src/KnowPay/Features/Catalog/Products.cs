@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
@@ -7,10 +8,11 @@ using Microsoft.EntityFrameworkCore;
 namespace KnowPay.Features.Catalog;
 
 /// <summary>Amount in the currency's minor unit. Read as a number so that 99.5 is refused with amount_invalid, not a parse error.</summary>
-public sealed record PriceInput(decimal? Amount, string? Currency);
+public sealed record PriceInput([property: Required] decimal? Amount, [property: Required] string? Currency);
 
 public sealed record CreateProductRequest(
-    string? CreatorId, string? Name, ProductKind? Kind, ProductStatus? Status, int? CreatorShareBps, int? PeriodDays, List<PriceInput>? Prices);
+    [property: Required] string? CreatorId, [property: Required] string? Name, [property: Required] ProductKind? Kind, ProductStatus? Status, [property: Required] int? CreatorShareBps, int? PeriodDays,
+    [property: Required] List<PriceInput>? Prices);
 
 public sealed record UpdateProductRequest(string? Name, ProductStatus? Status, int? CreatorShareBps, List<PriceInput>? Prices);
 

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Catalog;
@@ -11,7 +12,7 @@ namespace KnowPay.Features.Orders;
 
 /// <summary>customer_id (cus_…) or customer_external_id (the platform's own user id; the customer is created on first use).</summary>
 public sealed record CreateOrderRequest(
-    string? CustomerId, string? CustomerExternalId, string? ProductId, string? Currency, int? ExpiresInSeconds, string? Description,
+    string? CustomerId, string? CustomerExternalId, [property: Required] string? ProductId, [property: Required] string? Currency, int? ExpiresInSeconds, string? Description,
     CreatePaymentRequest? Payment = null);
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Ledger;
@@ -7,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Payouts;
 
-public sealed record CreatePayoutBatchRequest(string? Currency, long? MinimumAmount, string? Provider);
+public sealed record CreatePayoutBatchRequest([property: Required] string? Currency, long? MinimumAmount, string? Provider);
 
 public sealed record PayoutBatchView(string Id, string Object, string Currency, long MinimumAmount, string Provider, IReadOnlyList<PayoutView> Payouts);
 

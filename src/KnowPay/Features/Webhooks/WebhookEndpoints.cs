@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using KnowPay.Data;
@@ -9,7 +10,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Webhooks;
 
-public sealed record CreateWebhookEndpointRequest(string? Url, string[]? EventTypes);
+public sealed record CreateWebhookEndpointRequest([property: Required] string? Url, [property: Required] string[]? EventTypes);
 
 /// <summary>An endpoint as listed; <see cref="Secret"/> is only present in the answers to create and rotate-secret.</summary>
 public sealed record WebhookEndpointView(string Id, string Object, string Url, IReadOnlyList<string> EventTypes, string Status, DateTime CreatedAt, string? Secret)

@@ -51,6 +51,7 @@ public static partial class KnowPayApp
         builder.Services.AddHostedService<WebhookDispatcherService>();
         builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName,
             c => c.Timeout = TimeSpan.FromSeconds(config.GetValue("Webhooks:TimeoutSeconds", 10)));
+        WebhookAddressPolicy.AddWebhookAddressPolicy(builder);
 
         AddProviders(builder);
         builder.Services.AddLedger();

@@ -57,16 +57,20 @@ public static partial class KnowPayApp
         builder.Services.AddLedger();
         builder.AddKnowPayTelemetry();
         builder.AddKnowPayPages();
+        builder.AddKnowPaySecurityHeaders();
+        builder.AddKnowPayRateLimits();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply());
+        app.UseKnowPaySecurityHeaders();
         app.UseKnowPayProblems();
         app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
+        app.UseKnowPayRateLimits();
         app.UseIdempotencyKeys();
 
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapScalarApiReference("/docs", o => o.WithTitle("KnowPay API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        app.MapScalarApiReference("/docs", o => o.WithTitle("KnowPay API").WithOpenApiRoutePattern("/openapi/{documentName}.json").DisableDefaultFonts());
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();

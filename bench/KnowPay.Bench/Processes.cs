@@ -158,7 +158,8 @@ sealed class KnowPayProcess : IAsyncDisposable
         var port = Shell.FreePort();
         var url = $"http://127.0.0.1:{port}";
         var args = $"\"{Dll(root)}\" --urls {url} {Config(provider, connection)} --Sandbox:Enabled=true --Jobs:Enabled=true " +
-                   "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " + ExtraArgs;
+                   "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " +
+                   "--Webhooks:AllowPrivateNetworks=true --Webhooks:RequireHttps=false " + ExtraArgs; // the --webhooks sink is on loopback
         var psi = Shell.Info("dotnet", args, cwd: root);
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var pair in ExtraEnv.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)))

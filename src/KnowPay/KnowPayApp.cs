@@ -49,18 +49,23 @@ public static class KnowPayApp
         builder.Services.AddHostedService<WebhookDispatcherService>();
         var webhookTimeout = TimeSpan.FromSeconds(builder.AddBoundOptions<WebhooksOptions>().TimeoutSeconds);
         builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName, c => c.Timeout = webhookTimeout);
+        WebhookAddressPolicy.AddWebhookAddressPolicy(builder);
 
         builder.Services.AddScoped<IRefundUpdates, RefundUpdates>();
         ProviderWiring.AddPaymentProviders(builder);
         builder.Services.AddLedger();
         builder.AddKnowPayTelemetry();
         builder.AddKnowPayPages();
+        builder.AddKnowPaySecurityHeaders();
+        builder.AddKnowPayRateLimits();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply(app.Services.GetRequiredService<PublicUrl>()));
+        app.UseKnowPaySecurityHeaders();
         app.UseKnowPayProblems();
         app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
+        app.UseKnowPayRateLimits();
         app.UseIdempotencyKeys();
 
         app.MapKnowPayApiReference();

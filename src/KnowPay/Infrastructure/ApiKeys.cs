@@ -6,8 +6,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Infrastructure;
 
-/// <summary>The merchant behind the request's API key. Bind it as a handler parameter.</summary>
-public sealed record AuthenticatedMerchant(string Id, IReadOnlySet<string> Scopes)
+/// <summary>The merchant behind the request's API key (<see cref="KeyId"/>: which key). Bind it as a handler parameter.</summary>
+public sealed record AuthenticatedMerchant(string Id, IReadOnlySet<string> Scopes, string? KeyId = null)
 {
     public bool Has(string scope) => Scopes.Contains("*") || Scopes.Contains(scope);
 
@@ -39,10 +39,12 @@ public static class ApiKeys
     /// <summary>SHA-256 is enough for a 192-bit random secret: there is nothing to brute-force.</summary>
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
-    /// <summary>Authenticates every /v1 call except provider notifications (which carry provider signatures).</summary>
+    /// <summary>Authenticates every /v1 call except provider notifications (which carry provider signatures). A client IP
+    /// past its budget of invalid keys (RateLimits:FailedAuthPerMinute) gets 429 before its key is looked at.</summary>
     public static void UseApiKeyAuthentication(this WebApplication app)
     {
         var cache = new ConcurrentDictionary<string, (AuthenticatedMerchant? Merchant, long Expires)>();
+        var failures = app.Services.GetRequiredService<AbuseLimits>().ApiKeys;
         app.Use(async (http, next) =>
         {
             var path = http.Request.Path;
@@ -57,6 +59,11 @@ public static class ApiKeys
                 await Problems.WriteAsync(http, Problems.Unauthorized("api_key_missing", "Send your secret key as 'Authorization: Bearer sk_…'."));
                 return;
             }
+            if (failures.Blocked(http) is { } wait)
+            {
+                await RateLimits.WriteAsync(http, wait);
+                return;
+            }
             var secret = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "";
             var hash = Hash(secret);
             var now = Environment.TickCount64;
@@ -64,13 +71,14 @@ public static class ApiKeys
             {
                 var db = http.RequestServices.GetRequiredService<KnowPayDb>();
                 var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, http.RequestAborted);
-                hit = (key is null ? null : new AuthenticatedMerchant(key.MerchantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet()),
+                hit = (key is null ? null : new AuthenticatedMerchant(key.MerchantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(), key.Id),
                        now + 30_000);
                 if (cache.Count > 10_000) cache.Clear();
                 cache[hash] = hit;
             }
             if (hit.Merchant is null)
             {
+                failures.Record(http);
                 await Problems.WriteAsync(http, Problems.Unauthorized("api_key_invalid", "The API key is not valid."));
                 return;
             }

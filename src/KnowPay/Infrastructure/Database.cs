@@ -72,11 +72,34 @@ sealed class DatabaseMigrator(IServiceProvider services, IOptions<DemoOptions> d
         {
             // WAL lets readers proceed while one writer commits; busy_timeout makes writers queue instead of failing.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            await MigrateAsync(db, ct);
         }
-        await db.Database.MigrateAsync(ct);
-        await Features.Ledger.AppendOnlyLedger.EnsureAsync(db, ct);
+        else
+        {
+            // Nodes starting together on one database migrate one after the other: the second finds the work done.
+            // A connection of its own, unpooled and not multiplexed: a session lock must be taken and released on one backend.
+            var gateConnection = new Npgsql.NpgsqlConnectionStringBuilder(db.Database.GetConnectionString()) { Multiplexing = false, Pooling = false };
+            await using var gate = new Npgsql.NpgsqlConnection(gateConnection.ConnectionString);
+            await gate.OpenAsync(ct);
+            await using (var take = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLockKey})", gate)) await take.ExecuteNonQueryAsync(ct);
+            try { await MigrateAsync(db, ct); }
+            finally
+            {
+                await using var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({MigrationLockKey})", gate);
+                await release.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }
         log.LogInformation("Database migrated ({Provider})", db.Database.ProviderName);
         if (demo.Value.Seed) await DemoSeed.EnsureAsync(db, demo.Value, clock, ct);
+    }
+
+    /// <summary>The advisory lock held while migrating ("KnowPayM" in ASCII); unique to KnowPay within the database.</summary>
+    const long MigrationLockKey = 0x4B6E6F775061794D;
+
+    static async Task MigrateAsync(KnowPayDb db, CancellationToken ct)
+    {
+        await db.Database.MigrateAsync(ct);
+        await Features.Ledger.AppendOnlyLedger.EnsureAsync(db, ct);
     }
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;

@@ -42,6 +42,8 @@ public static class Problems
     /// <summary>Maps framework exceptions (malformed JSON, oversized body) to 4xx problems; anything else is a 500 without internals.</summary>
     public static void UseKnowPayProblems(this WebApplication app)
     {
+        // Answers the framework ends without a body (unknown route, wrong method, wrong content type, …) get one.
+        app.UseStatusCodePages(context => WriteForStatusAsync(context.HttpContext));
         // A declared Content-Length over the limit is refused before anything reads the body.
         app.Use(async (http, next) =>
         {
@@ -71,6 +73,24 @@ public static class Problems
             await problem.ExecuteAsync(http);
         }));
     }
+
+    /// <summary>The problem for an error status that left the pipeline without a body; the code depends only on the status.</summary>
+    public static ProblemHttpResult ForStatus(int status) => status switch
+    {
+        400 => Of(400, "body_invalid", "The request is not valid for this endpoint."),
+        401 => Of(401, "unauthorized", "This resource needs authentication."),
+        403 => Of(403, "forbidden", "This resource is not available to you."),
+        404 => Of(404, "not_found", "There is no resource at this path."),
+        405 => Of(405, "method_not_allowed", "This path does not accept this HTTP method; see the Allow header."),
+        406 => Of(406, "not_acceptable", "This resource cannot be answered in the requested media type."),
+        413 => Of(413, "body_too_large", "The request body is larger than this API accepts."),
+        415 => Of(415, "unsupported_media_type", "This endpoint accepts 'application/json' request bodies."),
+        429 => Of(429, "rate_limited", "Too many requests; retry after the time in the Retry-After header."),
+        >= 500 => Of(status, "internal_error", "Something went wrong on our side; nothing was changed unless the response said so."),
+        _ => Of(status, "http_" + status.ToString(System.Globalization.CultureInfo.InvariantCulture), "The request could not be served."),
+    };
+
+    static Task WriteForStatusAsync(HttpContext http) => ForStatus(http.Response.StatusCode).ExecuteAsync(http);
 
     static string FirstLine(Exception e) => (e.InnerException?.Message ?? e.Message).Split('\n')[0];
 }

@@ -66,6 +66,10 @@ public sealed class WebhooksOptions : IBoundOptions
     [Between(1, 600_000)] public int PollMilliseconds { get; set; } = 1000;
     /// <summary>PostgreSQL: the fan-out queue is vacuumed after this many events taken off it.</summary>
     [Between(1, 100_000_000)] public int VacuumQueueEvery { get; set; } = 20_000;
+    /// <summary>Webhooks may go to loopback, private and link-local addresses (a local receiver in tests); off, an SSRF guard.</summary>
+    public bool AllowPrivateNetworks { get; set; }
+    /// <summary>Webhook URLs must be https; unset = outside Development only.</summary>
+    public bool? RequireHttps { get; set; }
 
     /// <summary>A delivery is retried until this long after its event (or its redelivery).</summary>
     public TimeSpan RetryFor => TimeSpan.FromHours(RetryForHours);

@@ -13,7 +13,7 @@ public sealed class IdempotencyTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task SameKeySameBody_ReplaysTheFirstResponse_AndCreatesOneOrder(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY" };
@@ -32,7 +32,7 @@ public sealed class IdempotencyTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task OrderWithPayment_StoresItsAnswerInTheSameCommit_AndTheReplayIsByteForByteTheSame(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
@@ -60,7 +60,7 @@ public sealed class IdempotencyTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task SameKeyOtherBody_Is409_AndWritesNothing(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         await m.PostOkAsync("/v1/orders", new { customer_external_id = "u1", product_id = productId, currency = "CNY" }, "order-2");
@@ -80,7 +80,7 @@ public sealed class IdempotencyTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task SameKeyInFlightTwiceAtOnce_OneExecutes_TheOtherGets409OrTheReplay(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var order = await m.OrderAsync(productId);
@@ -111,7 +111,7 @@ public sealed class IdempotencyTests(Servers servers)
     public async Task OrderWithPayment_SameKeyTwiceAtOnce_OneOrderOnePayment_TheOtherGets409InProgress(Db db)
     {
         // POST /v1/orders claims its key in the same round trip as its catalog read (not in the middleware): the same race.
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
@@ -138,12 +138,12 @@ public sealed class IdempotencyTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Sqlite_TheClaimsFastCommit_LeavesNoConnectionNonDurable()
     {
         // POST /v1/orders' claim commits with synchronous = NORMAL (it becomes durable with the order's own commit); every
         // connection KnowPay opens must commit durably again (FULL = 2), also one that a claim batch left at NORMAL.
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY", payment = new { provider = "sandbox", method = "qr" } };
@@ -177,7 +177,7 @@ public sealed class IdempotencyTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task OrderRefusedBeforeItsKeyWasClaimed_TheRefusalIsStored_AndReplayed(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var bad = new { customer_external_id = "u1", product_id = productId, currency = "XXY" };
@@ -204,10 +204,10 @@ public sealed class IdempotencyTests(Servers servers)
 [Collection("server")]
 public sealed class IdempotencyRetentionTests(Servers servers)
 {
-    [Fact]
+    [SkippableFact]
     public async Task Keys_AreKeptForAtLeast24Hours_ThenForgotten()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var body = new { customer_external_id = "u1", product_id = productId, currency = "CNY" };

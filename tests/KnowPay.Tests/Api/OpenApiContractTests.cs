@@ -16,7 +16,7 @@ public sealed class OpenApiContractTests(ITestOutputHelper output)
     static readonly string[] ResourceTags =
         ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "Ledger", "Payouts", "Notifications"];
 
-    [Fact]
+    [SkippableFact]
     public async Task Document_EveryOperation_HasIdTagProblemsExamplesAndPostsTakeAnIdempotencyKey()
     {
         await using var server = (await KnowPayServer.StartAsync(Db.Sqlite, new Dictionary<string, string?> { ["KnowPay:PublicUrl"] = "https://pay.academy.example/" }))!;
@@ -110,7 +110,7 @@ public sealed class OpenApiContractTests(ITestOutputHelper output)
         if (schema["items"] is { } items) AssertClientFriendly(name + "[]", items);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task GeneratedKiotaClient_RunsTheReadmeFlow_Unedited()
     {
         var root = RepoRoot();

@@ -13,7 +13,7 @@ public sealed class OrderWithPaymentTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task OrderWithPayment_ReturnsTheNextAction_AndIsPaidByTheNotification_WithOneJournal(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
 
@@ -47,7 +47,7 @@ public sealed class OrderWithPaymentTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task OrderWithUnknownProvider_Is400_AndWritesNeitherOrderNorPayment(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
 

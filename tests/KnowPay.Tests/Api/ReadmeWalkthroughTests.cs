@@ -11,7 +11,7 @@ namespace KnowPay.Tests.Api;
 [Collection("server")]
 public sealed class ReadmeWalkthroughTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task ReadmeCurlWalkthrough_WithTheDemoKeyAndProducts_EndsWithThePaidOrder()
     {
         var readme = await File.ReadAllTextAsync(Path.Combine(RepoRoot(), "README.md"));
@@ -43,7 +43,7 @@ public sealed class ReadmeWalkthroughTests
         await m.WaitForOrderAsync((string)order["id"]!, "paid");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Operations_DocsOpenApiAndHealth_Answer()
     {
         await using var server = (await KnowPayServer.StartAsync(Db.Sqlite))!;

@@ -10,10 +10,10 @@ public sealed class ApiReferencePageTests(Servers servers, ITestOutputHelper out
 {
     static readonly string[] Groups = ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "Ledger", "Payouts"];
 
-    [Fact]
+    [SkippableFact]
     public async Task Docs_InChromium_ShowsTheIntroductionAndResourceGroups_AndReachesNoHostedService()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         await using var chromium = await Chromium.LaunchAsync();
         if (chromium is null) return;
         var page = await chromium.NewPageAsync(1280, 900);

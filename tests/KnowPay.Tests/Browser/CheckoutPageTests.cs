@@ -12,7 +12,7 @@ public sealed class CheckoutPageTests(Servers servers, ITestOutputHelper output)
     [SkippableFact]
     public async Task Checkout_InChromium_ShowsProductPriceAndQr_AndReachesPaidAfterTheSimulatedBuyerPays()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         await using var chromium = await Chromium.LaunchAsync();
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
@@ -59,10 +59,10 @@ public sealed class CheckoutPageTests(Servers servers, ITestOutputHelper output)
         Assert.Empty(chromium.Errors);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Checkout_WithAWrongOrForeignToken_Is404_AndTheStatusEndpointTooAndAnExpiredOrderShowsExpired()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         var a = await m.OrderAsync(productId);

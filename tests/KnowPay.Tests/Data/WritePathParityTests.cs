@@ -26,7 +26,7 @@ public sealed partial class WritePathParityTests(Servers servers)
 
     enum WritePath { OneStatement, SaveChanges }
 
-    [Fact]
+    [SkippableFact]
     public async Task Confirmation_OneStatementAndSaveChanges_WriteTheSameRows_OnSqliteAndPostgres()
     {
         var written = new List<(string Path, List<string> Rows)>();
@@ -36,7 +36,7 @@ public sealed partial class WritePathParityTests(Servers servers)
         AssertSameRows(written, "payments", "orders", "ledger_journals", "ledger_entries", "entitlements", "events");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task OrderCreation_OneStatementAndSaveChanges_WriteTheSameRows_OnSqliteAndPostgres()
     {
         var written = new List<(string Path, List<string> Rows)>();

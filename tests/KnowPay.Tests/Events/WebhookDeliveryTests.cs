@@ -65,7 +65,7 @@ public sealed class WebhookDeliveryTests
         Assert.Equal(2, receiver.Received.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task AlwaysFailingReceiver_EndsFailedAfterThreeDays_ThenRedeliverDeliversIt()
     {
         await using var server = await ServerAsync(Db.Sqlite, dispatcher: false);

@@ -41,6 +41,9 @@ public sealed class KnowPayServer : IAsyncDisposable
             ["Sandbox:TimeCompression"] = "3600",
             ["Jobs:Enabled"] = "false",
             ["Demo:Seed"] = "false",
+            // Test webhook receivers listen on loopback over plain HTTP.
+            ["Webhooks:AllowPrivateNetworks"] = "true",
+            ["Webhooks:RequireHttps"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:KnowPay"] = "Warning",
         };

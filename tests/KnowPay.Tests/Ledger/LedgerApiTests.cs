@@ -19,7 +19,7 @@ public sealed class LedgerApiTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task PaymentsHoldReleaseAndPayout_BalancesStatementTrialBalanceAndInvariants_AgreeWithTheEntries(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (creatorId, productId) = await m.CourseAsync(7000, (9900, "CNY"));
         await PaidAsync(m, productId, "learner-1");
@@ -109,7 +109,7 @@ public sealed class LedgerApiTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task ReplayedPayoutNotification_PostsNothingNew_AndAForgedOneIsRefused(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (creatorId, productId) = await m.CourseAsync(5000, (2000, "JPY"));
         await PaidAsync(m, productId, "learner-1", "JPY");
@@ -146,7 +146,7 @@ public sealed class LedgerApiTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task FailedTransfer_ReturnsTheMoneyToAvailable_OnceAndEmitsPayoutFailed(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (creatorId, productId) = await m.CourseAsync(7000, (1500, "USD"));
         await PaidAsync(m, productId, "learner-1", "USD");
@@ -177,7 +177,7 @@ public sealed class LedgerApiTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task LedgerEntriesAndJournals_UpdateAndDelete_AreRefusedByTheDatabase(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync();
         await PaidAsync(m, productId, "learner-1");

@@ -5,7 +5,7 @@ namespace KnowPay.Tests.Monitoring;
 [Collection("server")]
 public sealed class MetricsTests
 {
-    [Fact]
+    [SkippableFact]
     public async Task Metrics_AfterFivePaymentsOfWhichThreePaid_ExposeExactBusinessCounts()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Sqlite);

@@ -78,7 +78,7 @@ public sealed class OutboxAndRefundMetricsTests
         Assert.Equal(1, Prometheus.Value(metrics, "knowpay_alerts_transitions_total", ("rule", "outbox_lag"), ("state", "resolved")));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Refunds_AreCountedByOutcome_AndTheDashboardShowsThemFromTheRefundsTable()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Sqlite);

@@ -21,7 +21,7 @@ public sealed class ChinaProviderFaultTests
         ["Providers:WeChatPay:TimeoutMs"] = "1000",
     };
 
-    [Fact]
+    [SkippableFact]
     public async Task PaymentCreationAnswered5xx_Is502ProviderError_WritesNoPayment_AndTheOrderCanBePaidOnceTheFaultClears()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Sqlite, Settings);
@@ -53,7 +53,7 @@ public sealed class ChinaProviderFaultTests
         Assert.Equal(0, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "payment.failed")));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task StalledQuery_PastTheClientTimeout_LeavesThePaymentPending_ThenThePollerConfirmsItOnceTheFaultClears()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Sqlite, Settings);

@@ -19,7 +19,7 @@ public sealed class PayPalTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task PaidOrder_InUsdAndZeroDecimalJpy_ApprovedAndCaptured_PostsTheExactJournal(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (creatorId, productId) = await m.CourseAsync(7000, (1999, "USD"), (500, "JPY"));
         foreach (var (amount, currency, value) in new[] { (1999L, "USD", "19.99"), (500L, "JPY", "500") })
@@ -57,7 +57,7 @@ public sealed class PayPalTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task Refunds_PartialThenFull_ThroughTheAdapter_MatchTheSandbox_AndAReplayRefundsOnce(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
         var order = await m.OrderAsync(productId, "USD");
@@ -91,7 +91,7 @@ public sealed class PayPalTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task ForgedWebhooks_AlteredBodyWrongAmountCurrencyUnknownOrForeignCert_AreRefusedAndChangeNothing(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
         var order = await m.OrderAsync(productId, "USD");
@@ -128,7 +128,7 @@ public sealed class PayPalTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task Storm_DuplicatesReorderingAndDrops_EveryOrderIsPaidAndCapturedExactlyOnce(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"), (500, "JPY"));
         var faults = server.Services.GetRequiredService<SandboxFaults>();

@@ -14,7 +14,7 @@ namespace KnowPay.Tests.Providers;
 [Collection("server")]
 public sealed class SandboxMemoryTests(Servers servers)
 {
-    [Theory]
+    [SkippableTheory]
     [InlineData("sandbox", "qr")]
     [InlineData("alipay", "qr")]
     [InlineData("wechatpay", "qr")]
@@ -22,7 +22,7 @@ public sealed class SandboxMemoryTests(Servers servers)
     [InlineData("paypal", "page")]
     public async Task BeyondMaxTrades_EverySimulatorForgetsItsOldestFinishedTrades_AndKeepsTheOpenOnes(string provider, string method)
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var options = server.Services.GetRequiredService<SandboxOptions>();
         var m = await server.NewMerchantAsync();
         var currency = provider is "stripe" or "paypal" ? "USD" : "CNY";
@@ -79,7 +79,7 @@ public sealed class SandboxMemoryTests(Servers servers)
         _ => throw new ArgumentOutOfRangeException(nameof(provider)),
     };
 
-    [Fact]
+    [SkippableFact]
     public void TheRequestLog_KeepsTheMostRecentCalls_UpToItsCapacity()
     {
         var log = new SandboxRequestLog();

@@ -22,7 +22,7 @@ public sealed class StripeTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task PaidOrder_InUsdEurAndZeroDecimalJpy_ThroughStripe_PostsTheExactJournal(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (creatorId, productId) = await m.CourseAsync(7000, (1999, "USD"), (1500, "EUR"), (500, "JPY"));
         foreach (var (amount, currency, card) in new[] { (1999L, "USD", StripeSimulator.CardSucceeds), (1500L, "EUR", StripeSimulator.CardRequiresAction), (500L, "JPY", StripeSimulator.CardSucceeds) })
@@ -63,7 +63,7 @@ public sealed class StripeTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task Refunds_PartialThenFull_ThroughTheAdapter_MatchTheSandbox_AndAReplayRefundsOnce(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
         var (paymentId, intentId) = await PaidAsync(server, m, productId, "USD");
@@ -94,7 +94,7 @@ public sealed class StripeTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task DeclinedCard_FailsTheStripePayment_AndTheOrderIsThenPaidThroughAnotherProvider(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
         var order = await m.OrderAsync(productId, "USD");
@@ -121,7 +121,7 @@ public sealed class StripeTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task ForgedWebhooks_BadSignatureStaleFutureWrongAmountCurrencyOrObject_AreRefusedAndChangeNothing(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
         var order = await m.OrderAsync(productId, "USD");
@@ -161,7 +161,7 @@ public sealed class StripeTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task Storm_DuplicatesReorderingAndDrops_EveryOrderIsPaidExactlyOnce(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (1999, "USD"), (500, "JPY"));
         var faults = server.Services.GetRequiredService<SandboxFaults>();
@@ -229,10 +229,10 @@ public sealed class StripeTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Sandbox_RefusesAWrongKey_ReplaysAnIdempotencyKey_AndRefusesItWithOtherParameters()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var key = server.Services.GetRequiredService<SandboxOptions>().StripeSecretKey;
         var idem = "test-" + Guid.NewGuid().ToString("N");
         Task<HttpResponseMessage> Create(string apiKey, string amount)

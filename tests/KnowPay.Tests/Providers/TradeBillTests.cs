@@ -27,10 +27,10 @@ public sealed class TradeBillTests(Servers servers)
     const long Amount = 12345;       // ¥123.45
     const long Refunded = 2345;      // ¥23.45
 
-    [Fact]
+    [SkippableFact]
     public async Task Alipay_BillDownloadUrl_VerifiedAnswer_ZipOfGbkCsv_HoldsThePaidTradeAndItsRefund()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (payment, refundId) = await PaidAndPartlyRefundedAsync(server, m, "alipay");
         var day = BeijingDay(payment);
@@ -83,10 +83,10 @@ public sealed class TradeBillTests(Servers servers)
         finally { sim.BreakResponseSignatures("", broken: false); }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task WeChatPay_TradeBill_ThroughTheAdapter_HeaderBacktickedRowsAndTotals_HoldThePaidTradeAndItsRefund()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (payment, refundId) = await PaidAndPartlyRefundedAsync(server, m, "wechatpay");
         var day = BeijingDay(payment);
@@ -136,10 +136,10 @@ public sealed class TradeBillTests(Servers servers)
     }
 
     /// <summary>The protocol by hand: a signed GET, a signed answer, a download that needs its own signed GET, GZIP, SHA1.</summary>
-    [Fact]
+    [SkippableFact]
     public async Task WeChatPay_TradeBill_OnTheWire_SignedAnswer_DownloadNeedsASignature_GzipMatchesTheSha1()
     {
-        if (await servers.Get(Db.Sqlite) is not { } server) return;
+        var server = await servers.Get(Db.Sqlite);
         var m = await server.NewMerchantAsync();
         var (payment, _) = await PaidAndPartlyRefundedAsync(server, m, "wechatpay");
         var settings = server.Services.GetRequiredService<WeChatPaySettings>();

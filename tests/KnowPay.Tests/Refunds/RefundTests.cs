@@ -22,7 +22,7 @@ public sealed class RefundTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task RefundFlow_PartialThenRest_ReversesLedger_RevokesAccess_AndDeliversSignedEvents(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         await using var receiver = await WebhookReceiver.StartAsync();
         await m.RegisterAsync(receiver, "refund.succeeded", "entitlement.revoked");
@@ -82,7 +82,7 @@ public sealed class RefundTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task TwentyConcurrentPartialRefunds_SumAboveCaptured_AcceptedNeverExceedCaptured_RestRefused(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, paymentId, _, _) = await m.PaidOrderAsync(9900, customer: "learner-r2");
 
@@ -108,7 +108,7 @@ public sealed class RefundTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task RefundThatNeverReachedTheProvider_StaysPendingUntilQueried_ThenFailsAndReleasesTheAmount(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, paymentId, _, _) = await m.PaidOrderAsync(9900, customer: "learner-r3");
         var faults = server.Services.GetRequiredService<SandboxFaults>();
@@ -139,7 +139,7 @@ public sealed class RefundTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task PendingRefund_AnswerNotificationsAndQueriesRacing_CompleteItExactlyOnce(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (_, paymentId, _, _) = await m.PaidOrderAsync(9900, customer: "learner-r4");
         var faults = server.Services.GetRequiredService<SandboxFaults>();
@@ -183,7 +183,7 @@ public sealed class RefundTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task EntitlementCheck_IsOneFastIndexedQuery_AndAnswersForUnknownCustomersWithoutAccess(Db db)
     {
-        if (await servers.Get(db) is not { } server) return;
+        var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var (orderId, _, _, productId) = await m.PaidOrderAsync(9900, customer: "learner-r5");
         var customerId = (string)(await m.GetOkAsync($"/v1/orders/{orderId}"))["customer_id"]!;

@@ -130,13 +130,27 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         {
             using var response = await httpFactory.CreateClient(HttpClientName).SendAsync(request, ct);
             var code = (int)response.StatusCode;
-            return response.IsSuccessStatusCode ? new SendResult(true, code, null) : new SendResult(false, code, $"HTTP {code}");
+            return response.IsSuccessStatusCode ? new SendResult(true, code, null)
+                : new SendResult(false, code, "http_" + code.ToString(CultureInfo.InvariantCulture));
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            return new SendResult(false, null, e.GetType().Name + ": " + e.Message);
+            var outcome = Outcome(e);
+            log.LogDebug(e, "Webhook delivery {DeliveryId} to {EndpointId}: {Outcome}", delivery.Id, endpoint.Id, outcome);
+            return new SendResult(false, null, outcome);
         }
     }
+
+    /// <summary>What the merchant is told about a failed attempt: a fixed word, never the exception's text (which would
+    /// describe the network a webhook URL reached, e.g. an internal host refusing or answering).</summary>
+    static string Outcome(Exception e) => e switch
+    {
+        TaskCanceledException => "timeout",
+        HttpRequestException { InnerException: WebhookAddressForbiddenException } => "address_forbidden",
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => "tls_failed",
+        HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError } => "connection_failed",
+        _ => "request_failed",
+    };
 
     /// <summary>Creates the deliveries of events not yet fanned out — the first <see cref="Batch"/> of them claimed by
     /// <paramref name="token"/> until <paramref name="leaseEnd"/>, any more due now for the next passes (a pass sends at

@@ -40,10 +40,11 @@ public static partial class WebhookEndpoints
     private static partial Regex EventTypePattern();
 
     static async Task<Results<Created<WebhookEndpointView>, ProblemHttpResult>> Create(
-        CreateWebhookEndpointRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+        CreateWebhookEndpointRequest body, AuthenticatedMerchant merchant, KnowPayDb db, WebhookAddressPolicy addresses, TimeProvider clock, CancellationToken ct)
     {
         if (body.Url is not { Length: <= 2000 } || !Uri.TryCreate(body.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
             return Problems.Invalid("url_invalid", "url", "url must be an absolute http(s) URL of at most 2000 characters.");
+        if (await addresses.RefusalAsync(uri, ct) is { } refusal) return Problems.Invalid("webhook_url_forbidden", "url", refusal);
         if (body.EventTypes is not { Length: > 0 } types || types.Any(t => t != "*" && (t is null || t.Length > 100 || !EventTypePattern().IsMatch(t))))
             return Problems.Invalid("event_types_invalid", "event_types", "event_types is a non-empty list of event types such as \"refund.succeeded\", or [\"*\"] for all.");
         var endpoint = new WebhookEndpoint

@@ -14,5 +14,8 @@ public sealed class IdempotencyRecord
     public string? ContentType { get; set; }
     public byte[]? ResponseBody { get; set; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>When the current attempt claimed the key; a key still in progress a lease after it is taken over by a
+    /// retry (its attempt died). Null on keys stored before leases existed: such a key's lease has expired.</summary>
+    public DateTime? ClaimedAt { get; set; }
     public DateTime? CompletedAt { get; set; }
 }

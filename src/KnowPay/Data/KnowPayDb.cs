@@ -145,6 +145,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.PaymentId, x.Id });
             e.HasIndex(x => new { x.MerchantId, x.Id });
             e.HasIndex(x => new { x.Status, x.CreatedAt });
+            e.HasIndex(x => new { x.MerchantId, x.IdempotencyKey }).IsUnique();
         });
         model.Entity<WebhookEndpoint>(e =>
         {

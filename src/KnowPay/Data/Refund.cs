@@ -16,6 +16,9 @@ public sealed class Refund
     public long Amount { get; init; }
     public required string Currency { get; init; }
     public string? Reason { get; init; }
+    /// <summary>The Idempotency-Key of the request that created it (unique per merchant): a retry that takes over the key
+    /// after its first attempt died finds this refund and resumes it instead of starting a second one.</summary>
+    public string? IdempotencyKey { get; init; }
     public RefundState Status { get; set; }
     public string? ProviderRefundId { get; set; }
     public string? FailureReason { get; set; }

@@ -8,7 +8,8 @@ namespace KnowPay.Infrastructure;
 /// Idempotency-Key on mutating POSTs. The insert of (merchant, key) is the arbiter: the request whose insert
 /// wins executes; a later one with the same body replays the stored response, with another body gets 409
 /// idempotency_key_reused, and while the first is still running gets 409 idempotency_request_in_progress.
-/// A first attempt that ends in a 5xx releases the key so that the client may retry.
+/// A first attempt that ends in a 5xx releases the key so that the client may retry; one that died (a crash) holds it
+/// for <c>Idempotency:LeaseSeconds</c>, then a retry takes it over (see <see cref="IdempotencyClaim"/>).
 /// </summary>
 public static class Idempotency
 {
@@ -32,7 +33,8 @@ public static class Idempotency
         http.Request.EnableBuffering();
         var hash = await HashRequestAsync(http);
         var clock = http.RequestServices.GetRequiredService<TimeProvider>();
-        var claim = new IdempotencyClaim(merchant.Id, key, hash, http.Request.Path.ToString(), clock.GetUtcNow().UtcDateTime);
+        var lease = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<IdempotencyOptions>>().Value.LeaseSeconds;
+        var claim = new IdempotencyClaim(merchant.Id, key, hash, http.Request.Path.ToString(), clock.GetUtcNow().UtcDateTime, lease);
         var db = http.RequestServices.GetRequiredService<KnowPayDb>();
         // A handler marked ClaimedByHandler claims the key in its own first round trip; for any other the claim runs here.
         if (http.GetEndpoint()?.Metadata.GetMetadata<ClaimedByHandler>() is null && !await claim.ClaimAsync(db, http.RequestAborted))
@@ -90,11 +92,12 @@ public static class Idempotency
     {
         var first = await db.IdempotencyRecords.AsNoTracking()
             .SingleAsync(r => r.MerchantId == claim.MerchantId && r.Key == claim.Key, http.RequestAborted);
-        await AnswerRepeatAsync(http, first, claim.RequestHash);
+        await AnswerRepeatAsync(http, first, claim);
     }
 
-    static async Task AnswerRepeatAsync(HttpContext http, IdempotencyRecord first, string hash)
+    static async Task AnswerRepeatAsync(HttpContext http, IdempotencyRecord first, IdempotencyClaim claim)
     {
+        var hash = claim.RequestHash;
         if (first.RequestHash != hash)
         {
             await Problems.WriteAsync(http, Problems.Conflict("idempotency_key_reused",
@@ -103,6 +106,8 @@ public static class Idempotency
         }
         if (first.CompletedAt is null)
         {
+            var leaseLeft = (first.ClaimedAt ?? first.CreatedAt) + claim.Lease - claim.CreatedAt;
+            http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(leaseLeft.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             await Problems.WriteAsync(http, Problems.Conflict("idempotency_request_in_progress",
                 "A request with this Idempotency-Key is still being processed; retry later."));
             return;

@@ -10,8 +10,12 @@ namespace KnowPay.Infrastructure;
 /// executes). <see cref="Idempotency.UseIdempotencyKeys"/> creates it and completes or releases it after the handler;
 /// a handler marked <see cref="Idempotency.ClaimedByHandler"/> takes it as a parameter, claims it in its own first round
 /// trip and may complete it in its business commit, so that the work and its stored answer commit together.
+/// A claim is a lease: a key still in progress <c>Idempotency:LeaseSeconds</c> after its attempt claimed it belonged to
+/// an attempt that died (a crash), and a retry with the same request takes it over — the same conditional upsert, so
+/// of two racing retries one wins. The handler's re-run is safe: an order's answer commits with the order (a key still
+/// in progress has no order), a refund is linked to its key and resumed (<see cref="Refund.IdempotencyKey"/>).
 /// </summary>
-public sealed class IdempotencyClaim(string merchantId, string key, string requestHash, string path, DateTime createdAt)
+public sealed class IdempotencyClaim(string merchantId, string key, string requestHash, string path, DateTime createdAt, int leaseSeconds = 60)
 {
     enum State { Unclaimed, Claimed, Taken, Completed }
 
@@ -20,8 +24,18 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
     public string MerchantId { get; } = merchantId;
     public string Key { get; } = key;
     public string RequestHash { get; } = requestHash;
-    public string Path { get; } = path;
-    public DateTime CreatedAt { get; } = createdAt;
+    /// <summary>The request's path as stored: at most <see cref="MaxPathLength"/> characters (a longer one is cut and
+    /// suffixed with its SHA-256, so that any path can be stored; the request hash covers the full path anyway).</summary>
+    public string Path { get; } = Stored(path);
+    /// <summary>When this attempt claimed the key, in whole microseconds (PostgreSQL's precision: the release matches on it).</summary>
+    public DateTime CreatedAt { get; } = createdAt.AddTicks(-(createdAt.Ticks % 10));
+    public TimeSpan Lease { get; } = TimeSpan.FromSeconds(leaseSeconds);
+
+    /// <summary>The path column's length.</summary>
+    public const int MaxPathLength = 200;
+
+    static string Stored(string path) => path.Length <= MaxPathLength ? path
+        : path[..(MaxPathLength - 65)] + "~" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(path)));
 
     /// <summary>An earlier request holds the key: this one writes nothing and is answered as that request's replay.</summary>
     public bool IsTaken => state == State.Taken;
@@ -74,15 +88,22 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
         command.AddParameter("@ik_hash", RequestHash);
         command.AddParameter("@ik_path", Path);
         command.AddParameter("@ik_created", CreatedAt);
+        command.AddParameter("@ik_lease_expired", CreatedAt - Lease);
         if (!asynchronousCommit) return ClaimInsert + " 1;\n";
         return command is Npgsql.NpgsqlCommand
             ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n"
             : "PRAGMA synchronous = NORMAL;\n" + ClaimInsert + " 1;\nPRAGMA synchronous = FULL;\n";
     }
 
+    // Inserts the key, or takes over one whose attempt's lease expired (same request, not completed); returns a row
+    // only then. On PostgreSQL a racing retry blocks on the row and re-checks the WHERE against the winner's claimed_at.
     const string ClaimInsert = """
-        INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at)
-        VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created) ON CONFLICT DO NOTHING RETURNING
+        INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at, claimed_at)
+        VALUES (@ik_merchant, @ik_key, @ik_hash, @ik_path, @ik_created, @ik_created)
+        ON CONFLICT (merchant_id, key) DO UPDATE SET claimed_at = excluded.claimed_at
+        WHERE idempotency_keys.completed_at IS NULL AND idempotency_keys.request_hash = excluded.request_hash
+          AND (idempotency_keys.claimed_at IS NULL OR idempotency_keys.claimed_at < @ik_lease_expired)
+        RETURNING
         """;
 
     /// <summary>What the claim statement returned: true = this request executes; false = the handler must write nothing and
@@ -122,8 +143,8 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
         if (state == State.Unclaimed)
         {
             if (0 == await own.Database.ExecuteSqlAsync($"""
-                    INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at, status_code, content_type, response_body, completed_at)
-                    VALUES ({MerchantId}, {Key}, {RequestHash}, {Path}, {CreatedAt}, {statusCode}, {contentType}, {body}, {now})
+                    INSERT INTO idempotency_keys (merchant_id, key, request_hash, path, created_at, claimed_at, status_code, content_type, response_body, completed_at)
+                    VALUES ({MerchantId}, {Key}, {RequestHash}, {Path}, {CreatedAt}, {CreatedAt}, {statusCode}, {contentType}, {body}, {now})
                     ON CONFLICT DO NOTHING
                     """, CancellationToken.None))
                 state = State.Taken;
@@ -142,7 +163,9 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
     internal async Task ReleaseAsync(KnowPayDb own)
     {
         if (state != State.Claimed) return;
-        await own.IdempotencyRecords.Where(r => r.MerchantId == MerchantId && r.Key == Key).ExecuteDeleteAsync(CancellationToken.None);
+        // Not once a retry took the key over (this attempt outlived its lease): that retry holds it now.
+        await own.IdempotencyRecords.Where(r => r.MerchantId == MerchantId && r.Key == Key && r.CompletedAt == null && r.ClaimedAt == CreatedAt)
+            .ExecuteDeleteAsync(CancellationToken.None);
         state = State.Unclaimed;
     }
 }

@@ -52,6 +52,8 @@ public sealed class IdempotencyOptions : IBoundOptions
     public static string Section => "Idempotency";
     /// <summary>How long an Idempotency-Key is remembered; the API promises at least 24 h.</summary>
     [Between(24, 24 * 365)] public int RetentionHours { get; set; } = 48;
+    /// <summary>How long an attempt holds a key in progress; then a retry may take it over (the attempt is presumed dead).</summary>
+    [Between(1, 86400)] public int LeaseSeconds { get; set; } = 60;
 }
 
 /// <summary><c>Webhooks:*</c>: delivery of events to the platform's endpoints.</summary>

@@ -15,6 +15,9 @@ public sealed record CreateRefundRequest(long? Amount, string? Reason);
 /// arbitrates concurrent refunds; (2) the provider is called with the refund id as its idempotency key; (3) the answer
 /// completes the refund (exactly once, see <see cref="RefundCompletion"/>). A call that definitely did not reach the
 /// provider fails the refund and releases the reservation; one that may have applied stays pending for the poller.
+/// With an Idempotency-Key the refund records the key (unique per merchant): a retry whose earlier attempt died after
+/// recording it (see <see cref="IdempotencyClaim"/>'s lease) resumes that refund — same id, provider called again with
+/// it — and never starts a second one.
 /// </summary>
 public static class CreateRefund
 {
@@ -22,10 +25,18 @@ public static class CreateRefund
 
     static async Task<Results<Created<RefundView>, ProblemHttpResult>> Handle(
         string paymentId, CreateRefundRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        TimeProvider clock, ILogger<Refund> log, CancellationToken ct)
+        TimeProvider clock, ILogger<Refund> log, IdempotencyClaim? idempotency, CancellationToken ct)
     {
         if (body.Amount is <= 0) return Problems.Invalid("amount_invalid", "amount", "amount must be a positive integer in minor units.");
         if (body.Reason is { Length: > 500 }) return Problems.Invalid("reason_invalid", "reason", "reason is at most 500 characters.");
+        if (idempotency is not null &&
+            await db.Refunds.AsNoTracking().SingleOrDefaultAsync(r => r.MerchantId == merchant.Id && r.IdempotencyKey == idempotency.Key, ct) is { } recorded)
+        {
+            if (recorded.PaymentId != paymentId)
+                return Problems.Conflict("idempotency_key_reused", "This Idempotency-Key was used with a different request; use a new key for a new request.");
+            var resumed = await ResumeAsync(db, providers, recorded, clock, log);
+            return TypedResults.Created($"/v1/refunds/{resumed.Id}", RefundView.From(resumed));
+        }
         var payment = await db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.MerchantId == merchant.Id, ct);
         if (payment is null) return Problems.NotFound("payment", paymentId);
         if (payment.Status != PaymentTransitions.Refundable)
@@ -33,7 +44,7 @@ public static class CreateRefund
         if (!providers.TryGet(payment.Provider, out var provider))
             return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
 
-        var stored = await StartAsync(db, provider, payment, body.Amount ?? payment.Amount - payment.RefundedAmount, body.Reason, clock, log);
+        var stored = await StartAsync(db, provider, payment, body.Amount ?? payment.Amount - payment.RefundedAmount, body.Reason, clock, log, idempotency?.Key);
         if (stored is null)
             return Problems.Conflict("refund_exceeds_captured",
                 $"The refund would exceed what remains refundable on payment {payment.Id} (captured {payment.Amount}, refunded or pending {payment.RefundedAmount} when last read).");
@@ -45,17 +56,42 @@ public static class CreateRefund
     /// answer. Null when the amount would exceed what remains refundable (nothing written, no provider call).
     /// </summary>
     public static async Task<Refund?> StartAsync(KnowPayDb db, IPaymentProvider provider, Payment payment, long amount, string? reason,
-        TimeProvider clock, ILogger log)
+        TimeProvider clock, ILogger log, string? idempotencyKey = null)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         var refund = new Refund
         {
             Id = Ids.New("re"), MerchantId = payment.MerchantId, PaymentId = payment.Id, OrderId = payment.OrderId, Provider = payment.Provider,
-            Amount = amount, Currency = payment.Currency, Reason = reason, Status = RefundState.Pending, CreatedAt = now,
+            Amount = amount, Currency = payment.Currency, Reason = reason, IdempotencyKey = idempotencyKey, Status = RefundState.Pending, CreatedAt = now,
         };
         // From here on the request's cancellation must not leave a refund half-done.
-        if (amount <= 0 || !await ReserveAsync(db, refund, CancellationToken.None)) return null;
+        try
+        {
+            if (amount <= 0 || !await ReserveAsync(db, refund, CancellationToken.None)) return null;
+        }
+        catch (DbUpdateException) when (idempotencyKey is not null)
+        {
+            // Another attempt with this key recorded its refund first (nothing of this one was committed): resume that one.
+            db.ChangeTracker.Clear();
+            var recorded = await db.Refunds.AsNoTracking()
+                .SingleAsync(r => r.MerchantId == payment.MerchantId && r.IdempotencyKey == idempotencyKey, CancellationToken.None);
+            return await CallProviderAsync(db, provider, payment, recorded, clock, log);
+        }
+        return await CallProviderAsync(db, provider, payment, refund, clock, log);
+    }
 
+    /// <summary>An attempt with the same Idempotency-Key recorded this refund: complete it the same way (the provider takes
+    /// the refund id as its idempotency key, so calling it again never refunds twice); a completed one is answered as is.</summary>
+    static async Task<Refund> ResumeAsync(KnowPayDb db, PaymentProviders providers, Refund recorded, TimeProvider clock, ILogger log)
+    {
+        if (recorded.Status != RefundState.Pending || !providers.TryGet(recorded.Provider, out var provider)) return recorded;
+        var payment = await db.Payments.AsNoTracking().SingleAsync(p => p.Id == recorded.PaymentId, CancellationToken.None);
+        return await CallProviderAsync(db, provider, payment, recorded, clock, log);
+    }
+
+    static async Task<Refund> CallProviderAsync(KnowPayDb db, IPaymentProvider provider, Payment payment, Refund refund, TimeProvider clock, ILogger log)
+    {
+        if (refund.Status != RefundState.Pending) return refund;
         ProviderRefundResult result;
         try
         {

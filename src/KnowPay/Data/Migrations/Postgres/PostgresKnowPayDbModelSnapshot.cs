@@ -235,6 +235,10 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("key");
 
+                    b.Property<DateTime?>("ClaimedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("claimed_at");
+
                     b.Property<DateTime?>("CompletedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("completed_at");
@@ -942,6 +946,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("failure_reason");
 
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("idempotency_key");
+
                     b.Property<DateTime?>("LastQueriedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_queried_at");
@@ -991,6 +1000,10 @@ namespace KnowPay.Data.Migrations.Postgres
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_refunds_merchant_id_id");
+
+                    b.HasIndex("MerchantId", "IdempotencyKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_refunds_merchant_id_idempotency_key");
 
                     b.HasIndex("PaymentId", "Id")
                         .HasDatabaseName("ix_refunds_payment_id_id");

@@ -230,6 +230,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("key");
 
+                    b.Property<DateTime?>("ClaimedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("claimed_at");
+
                     b.Property<DateTime?>("CompletedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("completed_at");
@@ -935,6 +939,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("failure_reason");
 
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("idempotency_key");
+
                     b.Property<DateTime?>("LastQueriedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("last_queried_at");
@@ -984,6 +993,10 @@ namespace KnowPay.Data.Migrations.Sqlite
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_refunds_merchant_id_id");
+
+                    b.HasIndex("MerchantId", "IdempotencyKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_refunds_merchant_id_idempotency_key");
 
                     b.HasIndex("PaymentId", "Id")
                         .HasDatabaseName("ix_refunds_payment_id_id");

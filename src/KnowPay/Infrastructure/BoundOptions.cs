@@ -44,6 +44,7 @@ public static class KnowPaySettings
         builder.AddBoundOptions<WebhooksOptions>();
         builder.AddBoundOptions<LedgerOptions>();
         builder.AddBoundOptions<PayoutsOptions>();
+        builder.AddBoundOptions<MoneyOptions>();
         builder.AddBoundOptions<AlertsOptions>();
         builder.AddBoundOptions<CheckoutOptions>();
         builder.AddBoundOptions<KeyStorageOptions>();

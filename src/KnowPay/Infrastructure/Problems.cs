@@ -66,6 +66,7 @@ public static class Problems
                     Of(400, "body_invalid", "The request body is not valid JSON for this endpoint: " + FirstLine(bad)),
                 System.Text.Json.JsonException json =>
                     Of(400, "body_invalid", "The request body is not valid JSON: " + json.Message),
+                Features.Ledger.LedgerSumOutOfRangeException sum => Of(409, "ledger_sum_out_of_range", sum.Message),
                 OperationCanceledException when http.RequestAborted.IsCancellationRequested =>
                     Of(499, "request_aborted", "The client closed the request."),
                 _ => Of(500, "internal_error", "Something went wrong on our side; nothing was changed unless the response said so."),

@@ -86,6 +86,16 @@ public sealed class LedgerOptions : IBoundOptions
     [Between(0, 3650)] public double ReleaseLookbackDays { get; set; } = 60;
 }
 
+/// <summary><c>Money:*</c>: limits on amounts.</summary>
+public sealed class MoneyOptions : IBoundOptions
+{
+    public static string Section => "Money";
+    /// <summary>The largest price, order, refund or payout, in major units of any currency (10,000,000.00 CNY by default).</summary>
+    [Between(1, KnowPay.Domain.AmountLimit.CeilingMajorUnits)] public long MaxAmountMajorUnits { get; set; } = KnowPay.Domain.AmountLimit.DefaultMaxMajorUnits;
+
+    public KnowPay.Domain.AmountLimit Limit => new(MaxAmountMajorUnits);
+}
+
 /// <summary><c>Payouts:*</c>.</summary>
 public sealed class PayoutsOptions : IBoundOptions
 {

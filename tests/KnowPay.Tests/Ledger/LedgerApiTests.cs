@@ -93,7 +93,7 @@ public sealed class LedgerApiTests(Servers servers)
 
         var check = await m.PostOkAsync("/v1/ledger/invariants/check", new { });
         Assert.True((bool)check["passed"]!, check.ToJsonString());
-        Assert.Equal(["journals_balance", "trial_balance_zero", "payment_clearing_matches", "payment_split_sums"],
+        Assert.Equal(["journals_balance", "trial_balance_zero", "balances_in_range", "payment_clearing_matches", "payment_split_sums"],
             check["checks"]!.AsArray().Select(c => (string)c!["name"]!).ToArray());
         Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "payout.paid")));
         var listed = await m.GetOkAsync($"/v1/payouts?batch_id={batch["id"]}");

@@ -4,6 +4,7 @@ using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Catalog;
 
@@ -39,7 +40,7 @@ public static class Products
     }
 
     static async Task<Results<Created<ProductView>, ProblemHttpResult>> Create(
-        CreateProductRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+        CreateProductRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, IOptions<MoneyOptions> money, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > 200)
             return Problems.Invalid("name_invalid", "name", "name is required (1–200 characters).");
@@ -49,7 +50,7 @@ public static class Products
         if (body.Kind == ProductKind.Membership && body.PeriodDays is not (> 0 and <= 3660))
             return Problems.Invalid("period_invalid", "period_days", "A membership needs period_days (1–3660).");
         if (body.Prices is not { Count: > 0 }) return Problems.Invalid("prices_invalid", "prices", "At least one price is required.");
-        if (ValidatePrices(body.Prices) is { } bad) return bad;
+        if (ValidatePrices(body.Prices, money.Value.Limit) is { } bad) return bad;
         if (string.IsNullOrEmpty(body.CreatorId) ||
             !await db.Creators.AnyAsync(c => c.Id == body.CreatorId && c.MerchantId == merchant.Id, ct))
             return Problems.NotFound("creator", body.CreatorId ?? "");
@@ -70,7 +71,7 @@ public static class Products
 
     /// <summary>Changes name, status, share or prices. A changed price becomes a new version; existing orders keep theirs.</summary>
     static async Task<Results<Ok<ProductView>, ProblemHttpResult>> Update(
-        string id, UpdateProductRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+        string id, UpdateProductRequest body, AuthenticatedMerchant merchant, KnowPayDb db, TimeProvider clock, IOptions<MoneyOptions> money, CancellationToken ct)
     {
         var product = await db.Products.Include(p => p.Prices).SingleOrDefaultAsync(p => p.Id == id && p.MerchantId == merchant.Id, ct);
         if (product is null) return Problems.NotFound("product", id);
@@ -78,7 +79,7 @@ public static class Products
             return Problems.Invalid("name_invalid", "name", "name must be 1–200 characters.");
         if (body.CreatorShareBps is not null and not (>= 0 and <= 10_000))
             return Problems.Invalid("creator_share_invalid", "creator_share_bps", "creator_share_bps is 0–10000 basis points.");
-        if (body.Prices is not null && ValidatePrices(body.Prices) is { } bad) return bad;
+        if (body.Prices is not null && ValidatePrices(body.Prices, money.Value.Limit) is { } bad) return bad;
 
         var now = clock.GetUtcNow().UtcDateTime;
         if (body.Name is not null) product.Name = body.Name.Trim();
@@ -102,7 +103,7 @@ public static class Products
         return product is null ? Problems.NotFound("product", id) : TypedResults.Ok(ProductView.From(product));
     }
 
-    static ProblemHttpResult? ValidatePrices(List<PriceInput> prices)
+    static ProblemHttpResult? ValidatePrices(List<PriceInput> prices, AmountLimit limit)
     {
         var seen = new HashSet<string>();
         for (var i = 0; i < prices.Count; i++)
@@ -110,8 +111,10 @@ public static class Products
             var p = prices[i];
             if (!Currency.TryFind(p.Currency, out var currency))
                 return Problems.Invalid("currency_unsupported", $"prices[{i}].currency", $"'{p.Currency}' is not an ISO 4217 currency.");
-            if (p.Amount is not > 0 || p.Amount > long.MaxValue / 2)
+            if (p.Amount is not > 0)
                 return Problems.Invalid("amount_invalid", $"prices[{i}].amount", "amount must be a positive integer in the currency's minor unit.");
+            if (!limit.Allows(p.Amount.Value, currency))
+                return Problems.Invalid("amount_too_large", $"prices[{i}].amount", limit.Describe(currency));
             if (p.Amount != decimal.Truncate(p.Amount.Value))
                 return Problems.Invalid("amount_invalid", $"prices[{i}].amount",
                     $"amount is in minor units of {currency.Code} ({currency.MinorUnits} decimals in major units) and cannot have decimals: {p.Amount}.");

@@ -66,7 +66,9 @@ public static class CreatorLedger
         foreach (var account in rows.Take(take).Select(r => r.Entry.Account).Distinct())
         {
             var newest = rows.First(r => r.Entry.Account == account).Entry.Id;
-            running[account] = await db.LedgerEntries.Where(e => e.MerchantId == merchant.Id && e.Account == account && e.Id <= newest).SumAsync(e => e.Amount, ct);
+            running[account] = LedgerBalances.ToMinorUnits(
+                await db.LedgerEntries.Where(e => e.MerchantId == merchant.Id && e.Account == account && e.Id <= newest).SumAsync(e => (decimal)e.Amount, ct),
+                merchant.Id, account);
         }
         var lines = new List<StatementLine>();
         foreach (var r in rows.Take(take))
@@ -74,7 +76,7 @@ public static class CreatorLedger
             var e = r.Entry;
             lines.Add(new StatementLine(e.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "statement_line", e.JournalId, r.SourceType, r.SourceId,
                 e.Account.Contains(":pending:", StringComparison.Ordinal) ? "pending" : "available", e.Currency, -e.Amount, -running[e.Account], r.Description, e.CreatedAt));
-            running[e.Account] -= e.Amount;
+            running[e.Account] = checked(running[e.Account] - e.Amount);
         }
         var hasMore = rows.Count > take;
         return TypedResults.Ok(new ListPage<StatementLine>(lines, hasMore, hasMore ? lines[^1].Id : null));

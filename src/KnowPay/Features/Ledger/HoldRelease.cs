@@ -36,18 +36,24 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOpti
         var released = 0;
         foreach (var p in due)
         {
-            var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, p.Currency), ct);
-            var amount = Holds.Releasable(p.Amount, p.RefundedAmount, p.CreatorShareBps, pending);
-            db.Journals.Add(Journals.Build(p.MerchantId, SourceType, p.Id, $"Hold released for payment {p.Id}",
-                Postings.HoldReleased(p.CreatorId, p.Currency, amount), now, paymentId: p.Id));
+            // One payment (one merchant's ledger) that cannot be released never holds back the others.
             try
             {
+                var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, p.Currency), ct);
+                var amount = Holds.Releasable(p.Amount, p.RefundedAmount, p.CreatorShareBps, pending);
+                db.Journals.Add(Journals.Build(p.MerchantId, SourceType, p.Id, $"Hold released for payment {p.Id}",
+                    Postings.HoldReleased(p.CreatorId, p.Currency, amount), now, paymentId: p.Id));
                 await db.SaveChangesAsync(ct);
                 released++;
             }
             catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
             {
                 log.LogDebug("Hold of payment {PaymentId} was released by another node", p.Id);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Hold of payment {PaymentId} of merchant {MerchantId} could not be released; the others go on", p.Id, p.MerchantId);
+                Monitoring.KnowPayMetrics.JobItemFailed(Name, p.MerchantId);
             }
             finally
             {

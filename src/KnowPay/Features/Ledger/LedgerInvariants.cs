@@ -32,12 +32,36 @@ public static class LedgerInvariants
     {
         var checks = new List<InvariantResult>
         {
-            await JournalsBalanceAsync(db, merchantId, ct),
-            await TrialBalanceZeroAsync(db, merchantId, ct),
-            await PaymentClearingAsync(db, merchantId, ct),
-            await PaymentSplitAsync(db, merchantId, ct),
+            await Guarded("journals_balance", () => JournalsBalanceAsync(db, merchantId, ct)),
+            await Guarded("trial_balance_zero", () => TrialBalanceZeroAsync(db, merchantId, ct)),
+            await Guarded("balances_in_range", () => BalancesInRangeAsync(db, merchantId, ct)),
+            await Guarded("payment_clearing_matches", () => PaymentClearingAsync(db, merchantId, ct)),
+            await Guarded("payment_split_sums", () => PaymentSplitAsync(db, merchantId, ct)),
         };
         return new InvariantReport("ledger_invariants", checks.All(c => c.Passed), now, checks);
+    }
+
+    /// <summary>A check that cannot be computed (an amount or sum out of range) fails and says so: it never passes unseen.</summary>
+    static async Task<InvariantResult> Guarded(string name, Func<Task<InvariantResult>> check)
+    {
+        try
+        {
+            return await check();
+        }
+        catch (Exception e) when (e is OverflowException or InvalidCastException or System.Data.Common.DbException)
+        {
+            return new InvariantResult(name, false, 0, [$"could not be computed: {e.Message}"]);
+        }
+    }
+
+    /// <summary>Every account's balance fits the long the API reports it in (sums taken in numeric/decimal).</summary>
+    static async Task<InvariantResult> BalancesInRangeAsync(KnowPayDb db, string merchantId, CancellationToken ct)
+    {
+        var sums = await db.LedgerEntries.Where(e => e.MerchantId == merchantId).GroupBy(e => e.Account)
+            .Select(g => new { Account = g.Key, Sum = g.Sum(e => (decimal)e.Amount) }).ToListAsync(ct);
+        var bad = sums.Where(s => !AmountLimit.TryToMinorUnits(s.Sum, out _)).Take(MaxFailures)
+            .Select(s => $"{s.Account} balance {s.Sum} is beyond the range of a 64-bit amount").ToList();
+        return new InvariantResult("balances_in_range", bad.Count == 0, sums.Count, bad);
     }
 
     /// <summary>Every journal sums to zero in each currency.</summary>
@@ -46,7 +70,7 @@ public static class LedgerInvariants
         var count = await db.Journals.LongCountAsync(j => j.MerchantId == merchantId, ct);
         var bad = await db.LedgerEntries.Where(e => e.MerchantId == merchantId)
             .GroupBy(e => new { e.JournalId, e.Currency })
-            .Select(g => new { g.Key.JournalId, g.Key.Currency, Sum = g.Sum(e => e.Amount) })
+            .Select(g => new { g.Key.JournalId, g.Key.Currency, Sum = g.Sum(e => (decimal)e.Amount) })
             .Where(g => g.Sum != 0).OrderBy(g => g.JournalId).Take(MaxFailures).ToListAsync(ct);
         return new InvariantResult("journals_balance", bad.Count == 0, count, bad.Select(b => $"{b.JournalId} {b.Currency} sums to {b.Sum}").ToList());
     }
@@ -55,7 +79,7 @@ public static class LedgerInvariants
     static async Task<InvariantResult> TrialBalanceZeroAsync(KnowPayDb db, string merchantId, CancellationToken ct)
     {
         var sums = await db.LedgerEntries.Where(e => e.MerchantId == merchantId).GroupBy(e => e.Currency)
-            .Select(g => new { Currency = g.Key, Sum = g.Sum(e => e.Amount) }).ToListAsync(ct);
+            .Select(g => new { Currency = g.Key, Sum = g.Sum(e => (decimal)e.Amount) }).ToListAsync(ct);
         var bad = sums.Where(s => s.Sum != 0).Select(s => $"{s.Currency} sums to {s.Sum}").ToList();
         return new InvariantResult("trial_balance_zero", bad.Count == 0, sums.Count, bad);
     }
@@ -72,10 +96,10 @@ public static class LedgerInvariants
             .Select(p => new { p.Id, p.Amount, p.RefundedAmount, p.Currency }).ToListAsync(ct);
         var ledger = await db.LedgerEntries.Where(e => e.MerchantId == merchantId && e.Account.StartsWith("provider:") && e.Account.Contains(":clearing:"))
             .Join(db.Journals.Where(j => j.MerchantId == merchantId && j.PaymentId != null), e => e.JournalId, j => j.Id, (e, j) => new { j.PaymentId, e.Amount })
-            .GroupBy(x => x.PaymentId!).Select(g => new { PaymentId = g.Key, Sum = g.Sum(x => x.Amount) })
+            .GroupBy(x => x.PaymentId!).Select(g => new { PaymentId = g.Key, Sum = g.Sum(x => (decimal)x.Amount) })
             .ToDictionaryAsync(x => x.PaymentId, x => x.Sum, ct);
         var refunds = (await db.Refunds.AsNoTracking().Where(r => r.MerchantId == merchantId && r.Status != RefundState.Failed)
-                .GroupBy(r => new { r.PaymentId, r.Status }).Select(g => new { g.Key.PaymentId, g.Key.Status, Sum = g.Sum(r => r.Amount) })
+                .GroupBy(r => new { r.PaymentId, r.Status }).Select(g => new { g.Key.PaymentId, g.Key.Status, Sum = g.Sum(r => (decimal)r.Amount) })
                 .ToListAsync(ct))
             .ToLookup(r => r.PaymentId);
         var bad = new List<string>();

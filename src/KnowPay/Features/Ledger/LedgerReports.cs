@@ -42,7 +42,8 @@ public static class LedgerReports
     public static TrialBalanceView Build(IReadOnlyList<AccountBalance> accounts)
     {
         var currencies = accounts.GroupBy(a => a.Currency)
-            .Select(g => new TrialBalanceCurrency(g.Key, g.Select(a => new EntryView(a.Account, a.Currency, a.Balance)).ToList(), g.Sum(a => a.Balance)))
+            .Select(g => new TrialBalanceCurrency(g.Key, g.Select(a => new EntryView(a.Account, a.Currency, a.Balance)).ToList(),
+                LedgerBalances.ToMinorUnits(g.Sum(a => (decimal)a.Balance), "", $"the trial balance in {g.Key}")))
             .ToList();
         return new TrialBalanceView("trial_balance", currencies.All(c => c.Total == 0), currencies);
     }

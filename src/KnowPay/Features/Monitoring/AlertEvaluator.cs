@@ -31,8 +31,21 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
         var conditions = new List<Condition>();
+        var failedRules = new HashSet<string>();
         foreach (var rule in rules)
-            conditions.AddRange(await EvaluateAsync(db, scope.ServiceProvider, rule, now, ct));
+        {
+            // A rule that cannot be evaluated never stops the others; its open alerts stay as they are.
+            try
+            {
+                conditions.AddRange(await EvaluateAsync(db, scope.ServiceProvider, rule, now, ct));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Alert rule {Rule} could not be evaluated; the others go on", rule.Name);
+                KnowPayMetrics.JobItemFailed(Name, "");
+                failedRules.Add(rule.Name);
+            }
+        }
 
         var open = await db.Alerts.AsNoTracking().Where(a => a.ResolvedAt == null).ToListAsync(ct);
         var changes = 0;
@@ -62,7 +75,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
         foreach (var alert in open)
         {
             var still = conditions.Any(c => c.Firing && c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
-            if (still) continue;
+            if (still || failedRules.Contains(alert.Rule)) continue;
             // The value at resolution (e.g. the recovered success rate); no data at all keeps the value it fired with.
             var current = conditions.FirstOrDefault(c => c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
             var value = current?.Value ?? alert.Value;

@@ -91,7 +91,9 @@ public static class DashboardSnapshots
 
     static List<string> Sums(IEnumerable<(long Amount, string Currency)> amounts) =>
         amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => CheckoutPage.Price(g.Sum(a => a.Amount), g.Key)).ToList();
+            .Select(g => g.Sum(a => (decimal)a.Amount) is var sum && AmountLimit.TryToMinorUnits(sum, out var total)
+                ? CheckoutPage.Price(total, g.Key)
+                : $"{sum} minor units {g.Key}").ToList();   // summed in decimal: amounts stored before the limit must not overflow the page
 
     static DateTime Floor(DateTime t, int seconds) => new(t.Ticks - t.Ticks % TimeSpan.FromSeconds(seconds).Ticks, DateTimeKind.Utc);
 }

@@ -32,6 +32,8 @@ public static class KnowPayMetrics
     static readonly Counter<long> RiskDecisions = Meter.CreateCounter<long>("knowpay.risk.decisions", "{decision}", "Risk decisions: allow, review, block");
     static readonly Histogram<double> OutboxDeliveryLatency = Meter.CreateHistogram<double>("knowpay.outbox.delivery.latency", "s",
         "Event created to delivered to the platform", advice: new() { HistogramBucketBoundaries = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600] });
+    static readonly Counter<long> JobItemFailures = Meter.CreateCounter<long>("knowpay.jobs.item_failures", "{item}",
+        "Items (a payment, refund, payout, rule) a job could not process; the job went on with the others");
     static readonly Counter<long> AlertTransitions = Meter.CreateCounter<long>("knowpay.alerts.transitions", "{alert}", "Alerts fired or resolved by this node");
 
     static OutboxBacklogProbe? backlog;
@@ -71,6 +73,9 @@ public static class KnowPayMetrics
     /// <summary>For the outbox dispatcher: once per successful delivery.</summary>
     public static void OutboxDelivered(string eventType, TimeSpan sinceCreated) =>
         OutboxDeliveryLatency.Record(Math.Max(0, sinceCreated.TotalSeconds), new KeyValuePair<string, object?>("type", eventType));
+
+    /// <summary>One item of a job failed for one merchant; the job carried on with the other items and merchants.</summary>
+    public static void JobItemFailed(string job, string merchantId) => JobItemFailures.Add(1, new("job", job), new("merchant", merchantId));
 
     public static void AlertTransition(string rule, string state) => AlertTransitions.Add(1, new("rule", rule), new("state", state));
 

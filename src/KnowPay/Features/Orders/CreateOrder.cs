@@ -7,6 +7,7 @@ using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Orders;
 
@@ -31,11 +32,15 @@ public static class CreateOrder
 
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult, EmptyHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
-        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited, CancellationToken ct)
+        PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited,
+        IOptions<MoneyOptions> money, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency);
         if (problem is not null) return problem;
         if (order is null) return Idempotency.AnsweredByFirstRequest;
+        // A price stored before the limit existed (or above a lowered one) sells no more.
+        if (!money.Value.Limit.Allows(order.Amount, Currency.Of(order.Currency)))
+            return Problems.Invalid("amount_too_large", "product_id", money.Value.Limit.Describe(Currency.Of(order.Currency)));
         Payment? payment = null;
         var rows = new StagedRows();
         if (body.Payment is not null)

@@ -47,6 +47,13 @@ public sealed class PaymentPoller(IServiceScopeFactory scopes, IOptions<JobsOpti
             {
                 log.LogWarning(e, "Query of payment {PaymentId} at {Provider} failed; will retry", payment.Id, payment.Provider);
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One payment that cannot be confirmed never holds back the others (or other merchants').
+                log.LogError(e, "Payment {PaymentId} of merchant {MerchantId} could not be polled; will retry", payment.Id, payment.MerchantId);
+                Monitoring.KnowPayMetrics.JobItemFailed(Name, payment.MerchantId);
+                db.ChangeTracker.Clear();
+            }
         }
         return confirmed;
     }

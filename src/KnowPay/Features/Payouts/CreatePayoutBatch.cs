@@ -5,6 +5,7 @@ using KnowPay.Features.Ledger;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Payouts;
 
@@ -25,12 +26,14 @@ public static class CreatePayoutBatch
 
     static async Task<Results<Created<PayoutBatchView>, ProblemHttpResult>> Handle(
         CreatePayoutBatchRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PayoutRails rails, TimeProvider clock,
-        ILoggerFactory logs, CancellationToken ct)
+        ILoggerFactory logs, IOptions<MoneyOptions> money, CancellationToken ct)
     {
         if (!Currency.TryFind(body.Currency, out var currency))
             return Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency.");
         var minimum = body.MinimumAmount ?? 1;
         if (minimum < 1) return Problems.Invalid("amount_invalid", "minimum_amount", "minimum_amount must be at least 1 (minor units).");
+        var limit = money.Value.Limit;
+        if (!limit.Allows(minimum, currency)) return Problems.Invalid("amount_too_large", "minimum_amount", limit.Describe(currency));
         var providerName = body.Provider ?? "sandbox";
         if (!rails.TryGet(providerName, out var rail))
             return Problems.Invalid("provider_unsupported", "provider", $"'{providerName}' cannot pay out here; enabled: {string.Join(", ", rails.Names)}.");
@@ -46,7 +49,7 @@ public static class CreatePayoutBatch
         var created = new List<Payout>();
         foreach (var creatorId in candidates)
         {
-            if (await StartAsync(db, merchant.Id, batchId, creatorId, code, minimum, rail.Name, clock.GetUtcNow().UtcDateTime, ct) is { } payout)
+            if (await StartAsync(db, merchant.Id, batchId, creatorId, code, minimum, limit.MaxMinorUnits(currency), rail.Name, clock.GetUtcNow().UtcDateTime, ct) is { } payout)
                 created.Add(payout);
         }
         foreach (var payout in created)
@@ -58,15 +61,18 @@ public static class CreatePayoutBatch
         return TypedResults.Created($"/v1/payouts?batch_id={batchId}", new PayoutBatchView(batchId, "payout_batch", code, minimum, rail.Name, views));
     }
 
-    /// <summary>Creates one payout with its journal, or returns null when the creator has nothing to pay or a rival batch won.</summary>
+    /// <summary>
+    /// Creates one payout with its journal, or returns null when the creator has nothing to pay or a rival batch won.
+    /// A payout carries at most <paramref name="maximum"/>; the rest stays available for the next batch.
+    /// </summary>
     public static async Task<Payout?> StartAsync(KnowPayDb db, string merchantId, string batchId, string creatorId, string currency, long minimum,
-        string provider, DateTime now, CancellationToken ct)
+        long maximum, string provider, DateTime now, CancellationToken ct)
     {
         // Order matters: the sequence first, then the balance (see the class summary).
         var sequence = await db.Payouts.Where(p => p.MerchantId == merchantId && p.CreatorId == creatorId && p.Currency == currency)
             .MaxAsync(p => (int?)p.Sequence, ct) ?? 0;
         var available = await LedgerBalances.AccountBalanceAsync(db, merchantId, Accounts.CreatorAvailable(creatorId, currency), ct);
-        var amount = Holds.Payable(available, minimum);
+        var amount = Math.Min(Holds.Payable(available, minimum), maximum);
         if (amount == 0) return null;
         var payout = new Payout
         {

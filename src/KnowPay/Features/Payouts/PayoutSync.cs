@@ -28,8 +28,18 @@ public sealed class PayoutSync(IServiceScopeFactory scopes, IOptions<PayoutsOpti
         foreach (var payout in due)
         {
             if (!rails.TryGet(payout.Provider, out var rail)) continue;
-            await db.Payouts.Where(p => p.Id == payout.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.LastSentAt, now), ct);
-            if (await PayoutSettlement.SendAsync(db, rail, payout, now, log, ct) == PayoutOutcome.Applied) settled++;
+            // One payout that fails never holds back the others (or other merchants').
+            try
+            {
+                await db.Payouts.Where(p => p.Id == payout.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.LastSentAt, now), ct);
+                if (await PayoutSettlement.SendAsync(db, rail, payout, now, log, ct) == PayoutOutcome.Applied) settled++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Payout {PayoutId} of merchant {MerchantId} could not be synced; the others go on", payout.Id, payout.MerchantId);
+                Monitoring.KnowPayMetrics.JobItemFailed(Name, payout.MerchantId);
+                db.ChangeTracker.Clear();
+            }
         }
         return settled;
     }

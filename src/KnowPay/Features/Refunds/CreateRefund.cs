@@ -4,6 +4,7 @@ using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Refunds;
 
@@ -25,7 +26,7 @@ public static class CreateRefund
 
     static async Task<Results<Created<RefundView>, ProblemHttpResult>> Handle(
         string paymentId, CreateRefundRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        TimeProvider clock, ILogger<Refund> log, IdempotencyClaim? idempotency, CancellationToken ct)
+        TimeProvider clock, ILogger<Refund> log, IOptions<MoneyOptions> money, IdempotencyClaim? idempotency, CancellationToken ct)
     {
         if (body.Amount is <= 0) return Problems.Invalid("amount_invalid", "amount", "amount must be a positive integer in minor units.");
         if (body.Reason is { Length: > 500 }) return Problems.Invalid("reason_invalid", "reason", "reason is at most 500 characters.");
@@ -41,6 +42,8 @@ public static class CreateRefund
         if (payment is null) return Problems.NotFound("payment", paymentId);
         if (payment.Status != PaymentTransitions.Refundable)
             return Problems.Conflict("payment_not_refundable", $"Only a succeeded payment can be refunded; this one is {payment.Status.ToString().ToLowerInvariant()}.");
+        if (body.Amount is { } asked && !money.Value.Limit.Allows(asked, Currency.Of(payment.Currency)))
+            return Problems.Invalid("amount_too_large", "amount", money.Value.Limit.Describe(Currency.Of(payment.Currency)));
         if (!providers.TryGet(payment.Provider, out var provider))
             return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
 
@@ -115,9 +118,10 @@ public static class CreateRefund
     static async Task<bool> ReserveAsync(KnowPayDb db, Refund refund, CancellationToken ct)
     {
         var x = refund.Amount;
+        // Compared without adding: refunded_amount + x overflows bigint for x near long.MaxValue.
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var reserved = await db.Payments
-            .Where(p => p.Id == refund.PaymentId && p.Status == PaymentTransitions.Refundable && p.RefundedAmount + x <= p.Amount)
+            .Where(p => p.Id == refund.PaymentId && p.Status == PaymentTransitions.Refundable && x <= p.Amount - p.RefundedAmount)
             .ExecuteUpdateAsync(s => s.SetProperty(p => p.RefundedAmount, p => p.RefundedAmount + x), ct);
         if (reserved == 0) return false;
         db.Refunds.Add(refund);

@@ -35,7 +35,19 @@ public sealed class DuplicatePaymentRefunds(IServiceScopeFactory scopes, IOption
         foreach (var payment in due)
         {
             if (!providers.TryGet(payment.Provider, out var provider)) continue;
-            var refund = await CreateRefund.StartAsync(db, provider, payment, payment.Amount - payment.RefundedAmount, Reason, clock, log);
+            Refund? refund;
+            try
+            {
+                refund = await CreateRefund.StartAsync(db, provider, payment, payment.Amount - payment.RefundedAmount, Reason, clock, log);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One payment that cannot be refunded never holds back the others (or other merchants').
+                log.LogError(e, "Duplicate payment {PaymentId} of merchant {MerchantId} could not be refunded; will retry", payment.Id, payment.MerchantId);
+                Monitoring.KnowPayMetrics.JobItemFailed(Name, payment.MerchantId);
+                db.ChangeTracker.Clear();
+                continue;
+            }
             if (refund is null) continue;   // another node (or a merchant's refund) reserved it first
             log.LogWarning("Duplicate payment {PaymentId} of order {OrderId}: refund {RefundId} of {Amount} {Currency} is {Status}",
                 payment.Id, payment.OrderId, refund.Id, refund.Amount, refund.Currency, refund.Status);

@@ -42,6 +42,13 @@ public sealed class RefundPoller(IServiceScopeFactory scopes, IOptions<JobsOptio
             {
                 log.LogWarning(e, "Query of refund {RefundId} at {Provider} failed; will retry", refund.Id, refund.Provider);
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One refund that cannot be completed (e.g. a ledger sum out of range) never holds back the others.
+                log.LogError(e, "Refund {RefundId} of merchant {MerchantId} could not be completed; will retry", refund.Id, refund.MerchantId);
+                Monitoring.KnowPayMetrics.JobItemFailed(Name, refund.MerchantId);
+                db.ChangeTracker.Clear();
+            }
         }
         return completed;
     }

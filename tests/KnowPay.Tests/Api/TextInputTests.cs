@@ -105,6 +105,42 @@ public sealed class TextInputTests(Servers servers)
         Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SignedStripeNotification_WithFieldsOfTheWrongType_Is400_AndThePaymentStaysPending(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (1999, "USD"));
+        var orderId = (string)(await m.OrderAsync(productId, "USD"))["id"]!;
+        var payment = await m.PaymentAsync(orderId, "stripe", "card");
+        var (paymentId, intentId) = ((string)payment["id"]!, (string)payment["provider_trade_no"]!);
+        var secret = server.Services.GetRequiredService<SandboxOptions>().StripeWebhookSecret;
+
+        foreach (var body in new[] { StripeNote(intentId, paymentId, "1999"), StripeNote(intentId, paymentId, 19.99), StripeNote(intentId, 7, 1999), StripeNote(9, paymentId, 1999) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/stripe") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("Stripe-Signature", HmacSignature.Sign(secret, body, DateTimeOffset.UtcNow));
+            var response = await server.Anonymous.SendAsync(request);
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{body} → {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
+    }
+
+    static string StripeNote(JsonNode intentId, JsonNode paymentId, JsonNode amount) => new JsonObject
+    {
+        ["id"] = "evt_" + Guid.NewGuid().ToString("N"), ["object"] = "event", ["type"] = "payment_intent.succeeded", ["api_version"] = "2024-06-20",
+        ["data"] = new JsonObject
+        {
+            ["object"] = new JsonObject
+            {
+                ["id"] = intentId, ["object"] = "payment_intent", ["amount"] = amount, ["amount_received"] = amount?.DeepClone(), ["currency"] = "usd",
+                ["status"] = "succeeded", ["metadata"] = new JsonObject { ["payment_id"] = paymentId },
+            },
+        },
+    }.ToJsonString();
+
     static readonly Gen<string> Clean = Gen.Char['a', 'z'].Array[1, 12].Select(c => new string(c));
 
     /// <summary>Strings a database cannot take, or only just can: control characters, lone surrogates, long runs, arbitrary text.</summary>

@@ -73,7 +73,7 @@ public static class KnowPayApp
         app.MapHealthChecks("/health/ready", new() { Predicate = c => c.Tags.Contains("ready") });
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
 
-        var v1 = app.MapGroup("/v1");
+        var v1 = app.MapGroup("/v1").RefuseUnsafeText();
         Creators.Map(v1);
         Customers.Map(v1);
         Products.Map(v1);

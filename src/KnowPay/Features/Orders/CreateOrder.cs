@@ -13,7 +13,8 @@ namespace KnowPay.Features.Orders;
 
 /// <summary>customer_id (cus_…) or customer_external_id (the platform's own user id; the customer is created on first use).</summary>
 public sealed record CreateOrderRequest(
-    string? CustomerId, string? CustomerExternalId, [property: Required] string? ProductId, [property: Required] string? Currency, int? ExpiresInSeconds, string? Description,
+    string? CustomerId, string? CustomerExternalId, [property: Required] string? ProductId, [property: Required] string? Currency, int? ExpiresInSeconds,
+    [property: FreeText, ColumnLength(TextInput.OrderDescription)] string? Description,
     CreatePaymentRequest? Payment = null);
 
 /// <summary>

@@ -8,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Payments;
 
-public sealed record CreatePaymentRequest([property: Required] string? Provider, string? Method, string? ReturnUrl);
+public sealed record CreatePaymentRequest([property: Required] string? Provider, string? Method, [property: ColumnLength(TextInput.ReturnUrl)] string? ReturnUrl);
 
 /// <summary>
 /// POST /v1/orders/{id}/payments: sends the provider a signed request and returns the next action.

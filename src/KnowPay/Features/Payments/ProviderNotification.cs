@@ -122,9 +122,19 @@ public abstract class ProviderNotification<TMessage> where TMessage : class
     {
         if (!providers.TryGet(Provider, out var provider)) return Answer(NotificationOutcome.NotEnabled);
         var context = new NotificationContext(db, provider, http.RequestServices, clock, logs.CreateLogger(GetType().Name));
-        var verification = await VerifyAsync(http.Request, context, ct);
-        if (verification.Message is not { } message) return Answer(verification.Refusal ?? NotificationOutcome.NotEnabled);
-        return Answer(await ApplyAsync(await ParseAsync(message, context, ct), context, awaited, ct));
+        ProviderNotice notice;
+        try
+        {
+            var verification = await VerifyAsync(http.Request, context, ct);
+            if (verification.Message is not { } message) return Answer(verification.Refusal ?? NotificationOutcome.NotEnabled);
+            notice = await ParseAsync(message, context, ct);
+        }
+        catch (Exception e) when (KnowPay.Infrastructure.ProviderJson.IsWrongShape(e))
+        {
+            // A field of the wrong JSON type (an amount as a string) is a malformed message, not our failure.
+            return Answer(NotificationOutcome.Rejected(400, "invalid_body"));
+        }
+        return Answer(await ApplyAsync(notice, context, awaited, ct));
     }
 
     async Task<NotificationOutcome> ApplyAsync(ProviderNotice notice, NotificationContext context, AwaitedPayments awaited, CancellationToken ct)

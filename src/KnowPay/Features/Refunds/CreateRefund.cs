@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Refunds;
 
-public sealed record CreateRefundRequest(long? Amount, string? Reason);
+public sealed record CreateRefundRequest(long? Amount, [property: FreeText, ColumnLength(TextInput.RefundReason)] string? Reason);
 
 /// <summary>
 /// POST /v1/payments/{id}/refunds. Two-phase: (1) in one transaction the amount is reserved on the payment by a

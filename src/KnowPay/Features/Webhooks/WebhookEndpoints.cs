@@ -10,7 +10,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Webhooks;
 
-public sealed record CreateWebhookEndpointRequest([property: Required] string? Url, [property: Required] string[]? EventTypes);
+public sealed record CreateWebhookEndpointRequest([property: Required, ColumnLength(TextInput.WebhookUrl)] string? Url, [property: Required] string[]? EventTypes);
 
 /// <summary>An endpoint as listed; <see cref="Secret"/> is only present in the answers to create and rotate-secret.</summary>
 public sealed record WebhookEndpointView(string Id, string Object, string Url, IReadOnlyList<string> EventTypes, string Status, DateTime CreatedAt, string? Secret)
@@ -45,7 +45,8 @@ public static partial class WebhookEndpoints
         if (body.Url is not { Length: <= 2000 } || !Uri.TryCreate(body.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
             return Problems.Invalid("url_invalid", "url", "url must be an absolute http(s) URL of at most 2000 characters.");
         if (await addresses.RefusalAsync(uri, ct) is { } refusal) return Problems.Invalid("webhook_url_forbidden", "url", refusal);
-        if (body.EventTypes is not { Length: > 0 } types || types.Any(t => t != "*" && (t is null || t.Length > 100 || !EventTypePattern().IsMatch(t))))
+        if (body.EventTypes is not { Length: > 0 } types || types.Any(t => t != "*" && (t is null || t.Length > 100 || !EventTypePattern().IsMatch(t))) ||
+            string.Join(' ', types.Distinct()).Length > TextInput.WebhookEventTypes)
             return Problems.Invalid("event_types_invalid", "event_types", "event_types is a non-empty list of event types such as \"refund.succeeded\", or [\"*\"] for all.");
         var endpoint = new WebhookEndpoint
         {

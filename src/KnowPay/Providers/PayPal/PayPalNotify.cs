@@ -12,28 +12,12 @@ namespace KnowPay.Providers.PayPal;
 /// completed capture confirms the payment exactly once; a denied capture fails it; a refund goes to the refunds feature.
 /// 2xx acknowledges; 4xx refuses a forgery; 5xx asks PayPal to send again.
 /// </summary>
-public sealed class PayPalNotify : ProviderNotification<ProviderEvent>
+public sealed class PayPalNotify() : SignedJsonNotification<PayPalWebhookVerifier>("paypal", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new PayPalNotify().MapTo(notify);
+    protected override Verification<ProviderEvent> Read(JsonObject evt, PayPalWebhookVerifier verifier, ILogger log) => Event((string?)evt["event_type"], evt["resource"]);
 
-    protected override string Provider => "paypal";
-
-    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
-    {
-        if (context.Services.GetService<PayPalWebhookVerifier>() is not { } verifier || context.Provider is not PayPalProvider)
-            return NotificationOutcome.NotEnabled;
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct);
-        var raw = buffer.ToArray();
-        if (!await verifier.VerifyAsync(request.Headers, raw, ct))
-        {
-            context.Log.LogWarning("Security: PayPal webhook with a bad or missing transmission signature refused");
-            return NotificationOutcome.Rejected(400, "invalid_signature");
-        }
-        if (ParseObject(raw) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
-        var type = (string?)evt["event_type"];
-        return evt["resource"] is JsonObject resource ? new ProviderEvent(type, resource) : NotificationOutcome.Ignored(type);
-    }
+    protected override Task<bool> SignatureValidAsync(IHeaderDictionary headers, SignedBody body, PayPalWebhookVerifier verifier, DateTimeOffset now,
+        CancellationToken ct) => verifier.VerifyAsync(headers, body.Bytes, ct);
 
     protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
     {

@@ -94,12 +94,12 @@ public static class KnowPayApp
         WebhookEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
-        SandboxPayNotify.Map(notify);
+        notify.MapNotification(new SandboxPayNotify());
         LedgerModule.MapLedger(v1, notify);
-        AlipayNotify.Map(notify);
-        WeChatPayNotify.Map(notify);
-        StripeNotify.Map(notify);
-        PayPalNotify.Map(notify);
+        notify.MapNotification(new AlipayNotify());
+        notify.MapNotification(new WeChatPayNotify());
+        notify.MapNotification(new StripeNotify());
+        notify.MapNotification(new PayPalNotify());
 
         app.MapKnowPayPages();
         if (app.Services.GetService<SandboxOptions>() is not null) app.MapKnowPaySandbox();

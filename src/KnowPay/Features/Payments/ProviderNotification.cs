@@ -77,13 +77,14 @@ public sealed record NotificationContext(KnowPayDb Db, IPaymentProvider Provider
 /// read; every write is a conditional transition, so duplicates and reordering change nothing and get the same answer.
 /// A provider fills in only its verify, parse and answer.
 /// </summary>
-public abstract class ProviderNotification<TMessage> where TMessage : class
+/// <typeparam name="TSettings">What the provider verifies with (its settings or its verifier); absent means not enabled.</typeparam>
+/// <param name="provider">alipay, wechatpay, …: the adapter's name and the path under /v1/notify.</param>
+public abstract class ProviderNotification<TSettings, TMessage>(string provider) where TSettings : class where TMessage : class
 {
-    /// <summary>alipay, wechatpay, …: the adapter's name and the path under /v1/notify.</summary>
-    protected abstract string Provider { get; }
+    protected string Provider { get; } = provider;
 
     /// <summary>Checks the signature (and the provider's ids) and reads the message; anything unverifiable is refused.</summary>
-    protected abstract Task<Verification<TMessage>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct);
+    protected abstract Task<Verification<TMessage>> VerifyAsync(HttpRequest request, TSettings settings, NotificationContext context, CancellationToken ct);
 
     /// <summary>What the verified message says; a provider whose parsing needs no I/O overrides <see cref="Parse"/> instead.</summary>
     protected virtual Task<ProviderNotice> ParseAsync(TMessage message, NotificationContext context, CancellationToken ct) =>
@@ -94,38 +95,19 @@ public abstract class ProviderNotification<TMessage> where TMessage : class
 
     protected abstract IResult Answer(NotificationOutcome outcome);
 
-    /// <summary>The raw body, read once: signatures are verified over exactly these bytes.</summary>
-    protected static async Task<string> ReadBodyAsync(HttpRequest request, CancellationToken ct)
-    {
-        using var reader = new StreamReader(request.Body);
-        return await reader.ReadToEndAsync(ct);
-    }
-
-    /// <summary>The body as a JSON object, or null when it is not one.</summary>
-    protected static JsonObject? ParseObject(string body)
-    {
-        try { return JsonNode.Parse(body) as JsonObject; }
-        catch (JsonException) { return null; }
-    }
-
-    protected static JsonObject? ParseObject(ReadOnlySpan<byte> utf8Body)
-    {
-        try { return JsonNode.Parse(utf8Body) as JsonObject; }
-        catch (JsonException) { return null; }
-    }
-
-    public void MapTo(IEndpointRouteBuilder notify) =>
+    internal RouteHandlerBuilder MapTo(IEndpointRouteBuilder notify) =>
         notify.MapPost("/" + Provider, HandleAsync).ExcludeFromDescription().DisableAntiforgery();
 
     async Task<IResult> HandleAsync(HttpContext http, KnowPayDb db, AwaitedPayments awaited, PaymentProviders providers, TimeProvider clock,
         ILoggerFactory logs, CancellationToken ct)
     {
         if (!providers.TryGet(Provider, out var provider)) return Answer(NotificationOutcome.NotEnabled);
+        if (http.RequestServices.GetService<TSettings>() is not { } settings) return Answer(NotificationOutcome.NotEnabled);
         var context = new NotificationContext(db, provider, http.RequestServices, clock, logs.CreateLogger(GetType().Name));
         ProviderNotice notice;
         try
         {
-            var verification = await VerifyAsync(http.Request, context, ct);
+            var verification = await VerifyAsync(http.Request, settings, context, ct);
             if (verification.Message is not { } message) return Answer(verification.Refusal ?? NotificationOutcome.NotEnabled);
             notice = await ParseAsync(message, context, ct);
         }
@@ -178,4 +160,68 @@ public abstract class ProviderNotification<TMessage> where TMessage : class
                 throw new UnreachableException();
         }
     }
+}
+
+/// <summary>
+/// A notification signed over its raw JSON body: the body is read once, the provider's signature check runs over exactly
+/// those bytes and a failure is logged as a security event and refused; then the body must be a JSON object, from which
+/// the provider reads its event. A provider fills in its signature check, its two refusals and where its event sits.
+/// </summary>
+/// <param name="badSignature">The status and reason a bad, missing or stale signature is refused with.</param>
+/// <param name="invalidBody">The reason a verified body that is not a JSON object is refused with (400).</param>
+public abstract class SignedJsonNotification<TSettings>(string provider, (int Status, string Reason) badSignature, string invalidBody)
+    : ProviderNotification<TSettings, ProviderEvent>(provider) where TSettings : class
+{
+    /// <summary>Whether the signature in the headers covers the body; a provider whose check needs I/O overrides <see cref="SignatureValidAsync"/> instead.</summary>
+    protected virtual bool SignatureValid(IHeaderDictionary headers, SignedBody body, TSettings settings, DateTimeOffset now) =>
+        throw new NotSupportedException($"{GetType().Name} overrides neither SignatureValid nor SignatureValidAsync");
+
+    protected virtual Task<bool> SignatureValidAsync(IHeaderDictionary headers, SignedBody body, TSettings settings, DateTimeOffset now, CancellationToken ct) =>
+        Task.FromResult(SignatureValid(headers, body, settings, now));
+
+    /// <summary>The event in the verified body, or the answer when there is nothing to apply.</summary>
+    protected abstract Verification<ProviderEvent> Read(JsonObject body, TSettings settings, ILogger log);
+
+    protected sealed override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, TSettings settings, NotificationContext context,
+        CancellationToken ct)
+    {
+        var body = await SignedBody.ReadAsync(request, ct);
+        if (!await SignatureValidAsync(request.Headers, body, settings, context.Clock.GetUtcNow(), ct))
+        {
+            context.Log.LogWarning("Security: {Provider} notification with a bad, missing or stale signature refused", Provider);
+            return NotificationOutcome.Rejected(badSignature.Status, badSignature.Reason);
+        }
+        return ParseObject(body.Text) is { } json ? Read(json, settings, context.Log) : NotificationOutcome.Rejected(400, invalidBody);
+    }
+
+    /// <summary>An event of <paramref name="type"/> about <paramref name="data"/>; without an object there is nothing to apply.</summary>
+    protected static Verification<ProviderEvent> Event(string? type, JsonNode? data) =>
+        data is JsonObject obj ? new ProviderEvent(type, obj) : NotificationOutcome.Ignored(type);
+
+    static JsonObject? ParseObject(string body)
+    {
+        try { return JsonNode.Parse(body) as JsonObject; }
+        catch (JsonException) { return null; }
+    }
+}
+
+/// <summary>A notification's raw body, read once: the bytes (what PayPal's CRC covers) and their text (what HMACs cover).</summary>
+public sealed record SignedBody(byte[] Bytes, string Text)
+{
+    public static async Task<SignedBody> ReadAsync(HttpRequest request, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct);
+        var bytes = buffer.ToArray();
+        using var reader = new StreamReader(new MemoryStream(bytes));   // UTF-8 unless a byte-order mark names another encoding
+        return new SignedBody(bytes, await reader.ReadToEndAsync(ct));
+    }
+}
+
+public static class ProviderNotifications
+{
+    /// <summary>POST /v1/notify/{provider} answered by <paramref name="notification"/>.</summary>
+    public static RouteHandlerBuilder MapNotification<TSettings, TMessage>(this IEndpointRouteBuilder notify,
+        ProviderNotification<TSettings, TMessage> notification) where TSettings : class where TMessage : class =>
+        notification.MapTo(notify);
 }

@@ -9,15 +9,11 @@ namespace KnowPay.Providers.Alipay;
 /// are checked against our payment by <see cref="ConfirmPayment"/>. The body <c>success</c> acknowledges (also a
 /// duplicate); anything else makes Alipay send again. A refund notification (out_biz_no) goes to the refunds feature.
 /// </summary>
-public sealed class AlipayNotify : ProviderNotification<Dictionary<string, string?>>
+public sealed class AlipayNotify() : ProviderNotification<AlipaySettings, Dictionary<string, string?>>("alipay")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new AlipayNotify().MapTo(notify);
-
-    protected override string Provider => "alipay";
-
-    protected override async Task<Verification<Dictionary<string, string?>>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override async Task<Verification<Dictionary<string, string?>>> VerifyAsync(HttpRequest request, AlipaySettings settings,
+        NotificationContext context, CancellationToken ct)
     {
-        if (context.Services.GetService<AlipaySettings>() is not { } settings) return NotificationOutcome.NotEnabled;
         if (!request.HasFormContentType) return NotificationOutcome.Rejected(400, "form body expected");
         var form = await request.ReadFormAsync(ct);
         var p = form.ToDictionary(f => f.Key, f => (string?)f.Value.ToString(), StringComparer.Ordinal);

@@ -1,9 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.IO.Hashing;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
@@ -18,28 +12,12 @@ namespace KnowPay.Providers.PayPal;
 /// completed capture confirms the payment exactly once; a denied capture fails it; a refund goes to the refunds feature.
 /// 2xx acknowledges; 4xx refuses a forgery; 5xx asks PayPal to send again.
 /// </summary>
-public sealed class PayPalNotify : ProviderNotification<ProviderEvent>
+public sealed class PayPalNotify() : SignedJsonNotification<PayPalWebhookVerifier>("paypal", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new PayPalNotify().MapTo(notify);
+    protected override Verification<ProviderEvent> Read(JsonObject evt, PayPalWebhookVerifier verifier, ILogger log) => Event((string?)evt["event_type"], evt["resource"]);
 
-    protected override string Provider => "paypal";
-
-    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
-    {
-        if (context.Services.GetService<PayPalWebhookVerifier>() is not { } verifier || context.Provider is not PayPalProvider)
-            return NotificationOutcome.NotEnabled;
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct);
-        var raw = buffer.ToArray();
-        if (!await verifier.VerifyAsync(request.Headers, raw, ct))
-        {
-            context.Log.LogWarning("Security: PayPal webhook with a bad or missing transmission signature refused");
-            return NotificationOutcome.Rejected(400, "invalid_signature");
-        }
-        if (ParseObject(raw) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
-        var type = (string?)evt["event_type"];
-        return evt["resource"] is JsonObject resource ? new ProviderEvent(type, resource) : NotificationOutcome.Ignored(type);
-    }
+    protected override Task<bool> SignatureValidAsync(IHeaderDictionary headers, SignedBody body, PayPalWebhookVerifier verifier, DateTimeOffset now,
+        CancellationToken ct) => verifier.VerifyAsync(headers, body.Bytes, ct);
 
     protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
     {
@@ -109,67 +87,4 @@ public sealed class PayPalNotify : ProviderNotification<ProviderEvent>
     }
 
     protected override IResult Answer(NotificationOutcome outcome) => outcome.ToJson(unknownPaymentCode: "unknown_payment");
-}
-
-/// <summary>
-/// PayPal's offline webhook verification: SHA256withRSA over "transmission_id|transmission_time|webhook_id|crc32(raw body)"
-/// (the CRC-32 as an unsigned decimal) with the public key of the certificate at PAYPAL-CERT-URL. The certificate is
-/// fetched only over HTTP(S) from PayPal's own API host (the configured ApiBaseUrl's host, or api.… for api-m.…), checked
-/// for validity, and cached by URL.
-/// </summary>
-public sealed class PayPalWebhookVerifier(PayPalSettings settings, IHttpClientFactory httpFactory, TimeProvider clock, ILogger<PayPalWebhookVerifier> log)
-{
-    readonly ConcurrentDictionary<string, X509Certificate2> certificates = new();
-
-    public async Task<bool> VerifyAsync(IHeaderDictionary headers, byte[] rawBody, CancellationToken ct)
-    {
-        string id = headers["PAYPAL-TRANSMISSION-ID"].ToString(), time = headers["PAYPAL-TRANSMISSION-TIME"].ToString(),
-            sig = headers["PAYPAL-TRANSMISSION-SIG"].ToString(), certUrl = headers["PAYPAL-CERT-URL"].ToString(),
-            algo = headers["PAYPAL-AUTH-ALGO"].ToString();
-        if (id.Length == 0 || time.Length == 0 || sig.Length == 0 || algo != "SHA256withRSA") return false;
-        if (!AllowedCertUrl(certUrl, out var uri))
-        {
-            log.LogWarning("Security: PayPal webhook names certificate URL {Url} outside the PayPal API host; refused", certUrl);
-            return false;
-        }
-        var certificate = await CertificateAsync(uri, ct);
-        if (certificate is null) return false;
-        var now = clock.GetUtcNow();
-        if (now < certificate.NotBefore.ToUniversalTime() || now > certificate.NotAfter.ToUniversalTime()) return false;
-        var crc = Crc32.HashToUInt32(rawBody).ToString(CultureInfo.InvariantCulture);
-        var message = Encoding.UTF8.GetBytes($"{id}|{time}|{settings.WebhookId}|{crc}");
-        byte[] signature;
-        try { signature = Convert.FromBase64String(sig); }
-        catch (FormatException) { return false; }
-        using var key = certificate.GetRSAPublicKey();
-        return key is not null && key.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-    }
-
-    bool AllowedCertUrl(string url, out Uri uri)
-    {
-        uri = null!;
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || !Uri.TryCreate(settings.ApiBaseUrl, UriKind.Absolute, out var api)) return false;
-        uri = parsed;
-        var hosts = new[] { api.Host, api.Host.StartsWith("api-m.", StringComparison.OrdinalIgnoreCase) ? "api." + api.Host[6..] : api.Host };
-        return parsed.Scheme == api.Scheme && parsed.Port == api.Port && hosts.Contains(parsed.Host, StringComparer.OrdinalIgnoreCase)
-               && string.IsNullOrEmpty(parsed.UserInfo);
-    }
-
-    async Task<X509Certificate2?> CertificateAsync(Uri uri, CancellationToken ct)
-    {
-        if (certificates.TryGetValue(uri.AbsoluteUri, out var cached)) return cached;
-        try
-        {
-            using var http = httpFactory.CreateClient(PayPalProvider.HttpClientName);
-            var pem = await http.GetStringAsync(uri, ct);
-            var certificate = X509Certificate2.CreateFromPem(pem);
-            return certificates.GetOrAdd(uri.AbsoluteUri, certificate);
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or CryptographicException or ArgumentException
-                                      or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
-        {
-            log.LogWarning(e, "Could not fetch the PayPal certificate at {Url}", uri);
-            return null;
-        }
-    }
 }

@@ -9,24 +9,12 @@ namespace KnowPay.Providers.Sandbox;
 /// against our payment, then confirm exactly once. 2xx acknowledges (also for a duplicate); 4xx refuses a forgery,
 /// 5xx asks the provider to send again.
 /// </summary>
-public sealed class SandboxPayNotify : ProviderNotification<ProviderEvent>
+public sealed class SandboxPayNotify() : SignedJsonNotification<SandboxPaySettings>("sandbox", badSignature: (401, "invalid_signature"), invalidBody: "invalid_body")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new SandboxPayNotify().MapTo(notify);
+    protected override Verification<ProviderEvent> Read(JsonObject note, SandboxPaySettings settings, ILogger log) => Event((string?)note["type"], note["data"]);
 
-    protected override string Provider => "sandbox";
-
-    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
-    {
-        if (context.Services.GetService<SandboxPaySettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        var body = await ReadBodyAsync(request, ct);
-        if (!HmacSignature.Verify(settings.Secret, request.Headers["SandboxPay-Signature"], body, context.Clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
-        {
-            context.Log.LogWarning("Security: sandbox notification with a bad signature refused");
-            return NotificationOutcome.Rejected(401, "invalid_signature");
-        }
-        if (ParseObject(body) is not { } note) return NotificationOutcome.Rejected(400, "invalid_body");
-        return note["data"] is JsonObject data ? new ProviderEvent((string?)note["type"], data) : NotificationOutcome.Ignored((string?)note["type"]);
-    }
+    protected override bool SignatureValid(IHeaderDictionary headers, SignedBody body, SandboxPaySettings settings, DateTimeOffset now) =>
+        HmacSignature.Verify(settings.Secret, headers["SandboxPay-Signature"], body.Text, now, ProviderProtocol.SignatureTolerance);
 
     protected override ProviderNotice Parse(ProviderEvent note, NotificationContext context)
     {

@@ -10,25 +10,12 @@ namespace KnowPay.Providers.Stripe;
 /// amount, currency) and confirmed exactly once. Duplicates and reordering are expected: every transition is conditional.
 /// Unknown event types are acknowledged. 2xx acknowledges; 4xx refuses a forgery; 5xx asks Stripe to send again.
 /// </summary>
-public sealed class StripeNotify : ProviderNotification<ProviderEvent>
+public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("stripe", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new StripeNotify().MapTo(notify);
+    protected override Verification<ProviderEvent> Read(JsonObject evt, StripeSettings settings, ILogger log) => Event((string?)evt["type"], evt["data"]?["object"]);
 
-    protected override string Provider => "stripe";
-
-    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
-    {
-        if (context.Services.GetService<StripeSettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        var body = await ReadBodyAsync(request, ct);
-        if (!HmacSignature.Verify(settings.WebhookSecret, request.Headers["Stripe-Signature"], body, context.Clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
-        {
-            context.Log.LogWarning("Security: Stripe webhook with a bad, missing or out-of-tolerance signature refused");
-            return NotificationOutcome.Rejected(400, "invalid_signature");
-        }
-        if (ParseObject(body) is not { } evt) return NotificationOutcome.Rejected(400, "invalid_body");
-        var type = (string?)evt["type"];
-        return evt["data"]?["object"] is JsonObject obj ? new ProviderEvent(type, obj) : NotificationOutcome.Ignored(type);
-    }
+    protected override bool SignatureValid(IHeaderDictionary headers, SignedBody body, StripeSettings settings, DateTimeOffset now) =>
+        HmacSignature.Verify(settings.WebhookSecret, headers["Stripe-Signature"], body.Text, now, ProviderProtocol.SignatureTolerance);
 
     /// <summary>A PaymentIntent event names our payment in metadata[payment_id]; a refund event names our refund in metadata[refund_id].</summary>
     protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)

@@ -9,40 +9,30 @@ namespace KnowPay.Providers.WeChatPay;
 /// check mchid/appid, and amount and currency against our payment. 204 acknowledges (also a duplicate);
 /// 4xx/5xx with {"code":"FAIL","message":…} makes WeChat Pay send again. REFUND.* events go to the refunds feature.
 /// </summary>
-public sealed class WeChatPayNotify : ProviderNotification<ProviderEvent>
+public sealed class WeChatPayNotify() : SignedJsonNotification<WeChatPaySettings>("wechatpay", badSignature: (401, "invalid signature"), invalidBody: "invalid body")
 {
-    public static void Map(IEndpointRouteBuilder notify) => new WeChatPayNotify().MapTo(notify);
-
-    protected override string Provider => "wechatpay";
-
-    protected override async Task<Verification<ProviderEvent>> VerifyAsync(HttpRequest request, NotificationContext context, CancellationToken ct)
+    protected override Verification<ProviderEvent> Read(JsonObject note, WeChatPaySettings settings, ILogger log)
     {
-        if (context.Services.GetService<WeChatPaySettings>() is not { } settings) return NotificationOutcome.NotEnabled;
-        var body = await ReadBodyAsync(request, ct);
-        var h = request.Headers;
-        if (!WeChatPaySignature.VerifyHeaders(h["Wechatpay-Serial"], h["Wechatpay-Timestamp"], h["Wechatpay-Nonce"], h["Wechatpay-Signature"], body,
-                settings.PlatformSerialNo, settings.PlatformPublicKeyPem, context.Clock.GetUtcNow()))
-        {
-            context.Log.LogWarning("Security: WeChat Pay notification with a bad, stale or unknown-serial signature refused");
-            return NotificationOutcome.Rejected(401, "invalid signature");
-        }
-        if (ParseObject(body) is not { } note) return NotificationOutcome.Rejected(400, "invalid body");
         var resource = note["resource"] as JsonObject;
         var plain = WeChatPaySignature.Decrypt(settings.ApiV3Key, (string?)resource?["nonce"], (string?)resource?["associated_data"],
             (string?)resource?["ciphertext"]);
         if (plain is null)
         {
-            context.Log.LogWarning("Security: WeChat Pay notification {Id} whose resource does not decrypt; refused", (string?)note["id"]);
+            log.LogWarning("Security: WeChat Pay notification {Id} whose resource does not decrypt; refused", (string?)note["id"]);
             return NotificationOutcome.Rejected(400, "resource does not decrypt");
         }
         var data = JsonNode.Parse(plain)!.AsObject();
         if ((string?)data["mchid"] != settings.MchId || (data["appid"] is not null && (string?)data["appid"] != settings.AppId))
         {
-            context.Log.LogWarning("Security: WeChat Pay notification for mchid {MchId}/appid {AppId}, not ours; refused", (string?)data["mchid"], (string?)data["appid"]);
+            log.LogWarning("Security: WeChat Pay notification for mchid {MchId}/appid {AppId}, not ours; refused", (string?)data["mchid"], (string?)data["appid"]);
             return NotificationOutcome.Rejected(400, "mchid mismatch");
         }
         return new ProviderEvent((string?)note["event_type"] ?? "", data);
     }
+
+    protected override bool SignatureValid(IHeaderDictionary h, SignedBody body, WeChatPaySettings settings, DateTimeOffset now) =>
+        WeChatPaySignature.VerifyHeaders(h["Wechatpay-Serial"], h["Wechatpay-Timestamp"], h["Wechatpay-Nonce"], h["Wechatpay-Signature"], body.Text,
+            settings.PlatformSerialNo, settings.PlatformPublicKeyPem, now);
 
     protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)
     {

@@ -52,4 +52,21 @@ public static class ProviderHttp
         return new ProviderException(provider, code ?? status, message is null ? $"HTTP {status}" : $"HTTP {status}: {message}",
             maybeApplied: (int)response.StatusCode >= 500);
     }
+
+    /// <summary>
+    /// The JSON object of a 2xx answer; null for a 404 the caller expects (a lookup of something absent); otherwise the
+    /// provider's refusal with its own error code, read by <paramref name="error"/>.
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject? JsonAnswer(string provider, HttpResponseMessage response, string text, bool notFoundIsNull,
+        Func<string, (string? Code, string? Message)> error)
+    {
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound && notFoundIsNull) return null;
+        if (!response.IsSuccessStatusCode)
+        {
+            var (code, message) = error(text);
+            throw Refused(provider, response, code, message);
+        }
+        try { return System.Text.Json.Nodes.JsonNode.Parse(text)?.AsObject(); }
+        catch (System.Text.Json.JsonException) { throw new ProviderException(provider, "invalid_response", "the answer is not JSON"); }
+    }
 }

@@ -126,14 +126,7 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);
-            if (response.StatusCode == HttpStatusCode.NotFound && notFoundIsNull) return null;
-            if (!response.IsSuccessStatusCode)
-            {
-                var (code, message) = Error(text);
-                throw ProviderHttp.Refused(Name, response, code, message);
-            }
-            try { return JsonNode.Parse(text)?.AsObject(); }
-            catch (JsonException) { throw new ProviderException(Name, "invalid_response", "the answer is not JSON"); }
+            return ProviderHttp.JsonAnswer(Name, response, text, notFoundIsNull, Error);
         }
     }
 

@@ -19,8 +19,7 @@ public static class ListOrders
         var query = db.Orders.AsNoTracking().Where(o => o.MerchantId == merchant.Id);
         if (status is not null)
         {
-            if (!Enum.TryParse<OrderStatus>(status, ignoreCase: true, out var s))
-                return Problems.Invalid("status_invalid", "status", "status is one of pending, paid, expired, canceled.");
+            if (!ListFilters.TryStatus<OrderStatus>(status, out var s)) return ListFilters.StatusProblem<OrderStatus>();
             query = query.Where(o => o.Status == s);
         }
         if (customer_id is not null) query = query.Where(o => o.CustomerId == customer_id);

@@ -31,8 +31,7 @@ public static class PayoutQueries
         var query = db.Payouts.AsNoTracking().Where(p => p.MerchantId == merchant.Id);
         if (status is not null)
         {
-            if (!Enum.TryParse<PayoutStatus>(status.Replace("_", ""), ignoreCase: true, out var s))
-                return Problems.Invalid("status_invalid", "status", "status is one of pending, in_transit, paid, failed.");
+            if (!ListFilters.TryStatus<PayoutStatus>(status, out var s)) return ListFilters.StatusProblem<PayoutStatus>();
             query = query.Where(p => p.Status == s);
         }
         if (creator_id is not null) query = query.Where(p => p.CreatorId == creator_id);

@@ -48,7 +48,9 @@ public static class KnowPayApp
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();
         var webhookTimeout = TimeSpan.FromSeconds(builder.AddBoundOptions<WebhooksOptions>().TimeoutSeconds);
-        builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName, c => c.Timeout = webhookTimeout);
+        // Every delivery connects through the address policy: the address checked is the address connected to.
+        builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName, c => c.Timeout = webhookTimeout)
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<WebhookAddressPolicy>().CreateHandler());
         WebhookAddressPolicy.AddWebhookAddressPolicy(builder);
 
         builder.Services.AddScoped<IRefundUpdates, RefundUpdates>();

@@ -96,7 +96,5 @@ public sealed class WebhookAddressPolicy(IOptions<WebhooksOptions> options, IHos
     public static void AddWebhookAddressPolicy(WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<WebhookAddressPolicy>();
-        builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<WebhookAddressPolicy>().CreateHandler());
     }
 }

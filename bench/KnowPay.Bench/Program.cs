@@ -20,6 +20,11 @@ KnowPayProcess.ExtraEnv = opts.KnowPayEnv;
 var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 
+if (opts.Scenario == "wire-stress")
+{
+    await using var pg = await Postgres.StartAsync();
+    return await WireStress.RunAsync(pg, opts.Duration, opts.Concurrency.Max()) ? 0 : 1;
+}
 if (opts.Scenario is "all" or "postgres")
 {
     // --pg-log: every statement to /tmp/knowpay-bench-pg.log; --pg-stats: pg_stat_statements, top statements printed at the end

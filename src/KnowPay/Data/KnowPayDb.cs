@@ -179,7 +179,6 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.Message).HasMaxLength(1000);
         });
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
-        model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.Id });
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");
     }

@@ -111,7 +111,7 @@ public sealed class ListEndpointTests(Servers servers)
         Assert.Equal(4, (await WalkAsync(m, "/v1/payments?status=pending", limit: 2, pages: 2)).Count);
         Assert.Equal(Newest(created), await WalkAsync(m, "/v1/payments?provider=sandbox", limit: 2, pages: 3));
         Assert.Empty(await WalkAsync(m, "/v1/payments?provider=alipay", limit: 2, pages: 1));
-        Assert.Single(await WalkAsync(other, "/v1/payments", limit: 10, pages: 1));
+        var othersPayment = Assert.Single(await WalkAsync(other, "/v1/payments", limit: 10, pages: 1));
 
         // [created_gte, created_lt), with instants as the answers write them.
         var third = Created(all.Single(p => Id(p) == created[2]));
@@ -128,6 +128,9 @@ public sealed class ListEndpointTests(Servers servers)
         await Expect(m, "/v1/payments?created_gte=Dec%201%202026", "created_invalid");
         await Expect(m, "/v1/payments?created_lt=2026-13-45T00:00:00Z", "created_invalid");
         await Expect(m, $"/v1/payments?created_gte={fourth}&created_lt={third}", "created_invalid");
+        // The cursor is a payment of this merchant's: another merchant's id or an unknown one is refused, not guessed at.
+        await Expect(m, $"/v1/payments?starting_after={othersPayment}", "starting_after_invalid");
+        await Expect(m, "/v1/payments?starting_after=pay_unknown", "starting_after_invalid");
     }
 
     [SkippableTheory]

@@ -675,9 +675,6 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_payments_merchant_id_created_at");
 
-                    b.HasIndex("MerchantId", "Id")
-                        .HasDatabaseName("ix_payments_merchant_id_id");
-
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");

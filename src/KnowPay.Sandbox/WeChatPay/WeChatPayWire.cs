@@ -107,6 +107,9 @@ sealed class WeChatPayWire(SandboxOptions options)
     {
         using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
         var body = await reader.ReadToEndAsync();
+        // WeChat Pay refuses a request without either header before it looks at the signature.
+        if (string.IsNullOrWhiteSpace(http.Request.Headers.UserAgent) || string.IsNullOrWhiteSpace(http.Request.Headers.Accept))
+            return (null, Error(400, "INVALID_REQUEST", "Http头缺少Accept或User-Agent"));
         var auth = http.Request.Headers.Authorization.ToString();
         const string scheme = "WECHATPAY2-SHA256-RSA2048 ";
         if (!auth.StartsWith(scheme, StringComparison.Ordinal)) return (null, Error(401, "SIGN_ERROR", "Authorization 认证类型不正确"));

@@ -31,6 +31,12 @@ public sealed class SandboxOptions
     public string WeChatMerchantPublicKeyPem { get; set; } = "";
     public string WeChatPlatformSerialNo { get; set; } = "";
     public string WeChatPlatformPrivateKeyPem { get; set; } = "";
+    /// <summary>
+    /// More platform keys by serial (private PEM), beside the default above: during the switch from platform certificates to
+    /// the WeChat Pay public key (PUB_KEY_ID_…) answers and notifications may be signed with either; a merchant's
+    /// Wechatpay-Serial chooses which signs its answers, and an unknown one is refused.
+    /// </summary>
+    public Dictionary<string, string> WeChatPlatformKeys { get; set; } = new(StringComparer.Ordinal);
     public string WeChatApiV3Key { get; set; } = "";
     /// <summary>Stripe: the account's secret API key the sandbox accepts, and the webhook endpoint's signing secret (whsec_…).</summary>
     public string StripeSecretKey { get; set; } = "";

@@ -72,6 +72,99 @@ public sealed class ProtocolFidelityTests(Servers servers)
         }
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task WeChatPay_TwoPlatformKeysActive_AnswersAndNotificationsSignedByEitherAreAccepted_AnUnknownSerialIsRefused(Db db)
+    {
+        var server = await servers.Get(db);
+        var settings = server.Services.GetRequiredService<WeChatPaySettings>();
+        var sim = server.Services.GetRequiredService<WeChatPaySimulator>();
+        var o = server.Services.GetRequiredService<SandboxOptions>();
+        var publicKeySerial = settings.PlatformSerialNo;
+        var certificateSerial = Assert.Single(settings.MorePlatformKeys).Key;
+        Assert.StartsWith("PUB_KEY_ID_", publicKeySerial);
+        Assert.Equal(40, certificateSerial.Length);
+        Assert.True(o.WeChatPlatformKeys.ContainsKey(certificateSerial), "the sandbox signs with the certificate's key too");
+        using var stranger = RSA.Create(2048);
+        var strangerPem = stranger.ExportPkcs8PrivateKeyPem();
+        const string unknownSerial = "PUB_KEY_ID_0000000000000000DEADBEEF";
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+
+        // Notifications: the sandbox signs one payment's with the certificate key, another's with a key KnowPay does not hold.
+        var (byCertificateOrder, byCertificate) = await WeChatPaymentAsync(m, productId);
+        var (byStrangerOrder, byStranger) = await WeChatPaymentAsync(m, productId);
+        sim.SignWith(byCertificate, certificateSerial);
+        sim.SignWith(byStranger, unknownSerial, strangerPem);
+        try
+        {
+            await WeChatBuyerPays(server, byCertificate);
+            await WeChatBuyerPays(server, byStranger);
+            await m.WaitForOrderAsync(byCertificateOrder, "paid");
+            await Task.Delay(1500);   // the refused notification and its retries
+            Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{byStrangerOrder}"))["status"]);
+            Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.SourceId == byStranger)));
+            Assert.Equal(0, await server.QueryAsync(d => d.Events.CountAsync(e => e.ObjectId == byStrangerOrder)));
+
+            // By hand: a genuine key under an unknown serial, an unknown key under a known serial: refused; either known key: accepted.
+            var (handOrder, hand) = await WeChatPaymentAsync(m, productId);
+            var note = Note(o, hand, 9900);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostWeChatNote(server, note, unknownSerial, o.WeChatPlatformPrivateKeyPem)).Status);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostWeChatNote(server, note, certificateSerial, strangerPem)).Status);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostWeChatNote(server, note, certificateSerial, o.WeChatPlatformPrivateKeyPem)).Status);
+            Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{handOrder}"))["status"]);
+            Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.SourceId == hand)));
+            Assert.Equal(HttpStatusCode.NoContent, (await PostWeChatNote(server, note, certificateSerial, o.WeChatPlatformKeys[certificateSerial])).Status);
+            Assert.Equal(HttpStatusCode.NoContent, (await PostWeChatNote(server, note, publicKeySerial, o.WeChatPlatformPrivateKeyPem)).Status);
+            Assert.Equal("paid", (string?)(await m.GetOkAsync($"/v1/orders/{handOrder}"))["status"]);
+            Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.SourceId == hand)));
+
+            // Answers: KnowPay names the key it verifies with; answers signed by either key are read, an unknown serial is an error.
+            var paid = await server.QueryAsync(d => d.Payments.AsNoTracking().SingleAsync(p => p.Id == byCertificate));
+            var seen = new List<string?>();
+            using var http = new HttpClient(new Recorder(seen));
+            http.DefaultRequestHeaders.UserAgent.Add(ProviderHttp.UserAgent);   // what the provider client factory adds
+            var wechat = new WeChatPayProvider(http, settings, TimeProvider.System);
+            foreach (var serial in new[] { certificateSerial, publicKeySerial })
+            {
+                sim.SignWith(byCertificate, serial);
+                Assert.Equal(TradeStatus.Paid, (await wechat.QueryAsync(paid, default)).Status);
+            }
+            Assert.Equal([publicKeySerial, publicKeySerial], seen);
+            sim.SignWith(byCertificate, unknownSerial, strangerPem);
+            Assert.Equal("response_signature_invalid", (await Assert.ThrowsAsync<ProviderException>(() => wechat.QueryAsync(paid, default))).Code);
+            sim.SignWith(byCertificate, certificateSerial, strangerPem);
+            Assert.Equal("response_signature_invalid", (await Assert.ThrowsAsync<ProviderException>(() => wechat.QueryAsync(paid, default))).Code);
+
+            // The sandbox, as WeChat Pay: the request's Wechatpay-Serial chooses the signing key; an unknown one is refused.
+            sim.SignWith(byCertificate, null);
+            var queryPath = new Uri(settings.ApiBaseUrl).AbsolutePath.TrimEnd('/')
+                            + $"/v3/pay/transactions/out-trade-no/{byCertificate}?mchid={settings.MchId}";
+            using (var named = SignedRequest(settings, HttpMethod.Get, queryPath, "", "KnowPay.Tests/1.0", "application/json", certificateSerial))
+            {
+                var answer = await server.Anonymous.SendAsync(named);
+                var text = await answer.Content.ReadAsStringAsync();
+                string Header(string name) => answer.Headers.GetValues(name).Single();
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                Assert.Equal(certificateSerial, Header("Wechatpay-Serial"));
+                Assert.True(WeChatPaySignature.VerifyHeaders(Header("Wechatpay-Serial"), Header("Wechatpay-Timestamp"), Header("Wechatpay-Nonce"),
+                    Header("Wechatpay-Signature"), text, settings.PlatformKey, DateTimeOffset.UtcNow));
+            }
+            using (var unknown = SignedRequest(settings, HttpMethod.Get, queryPath, "", "KnowPay.Tests/1.0", "application/json", unknownSerial))
+            {
+                var answer = await server.Anonymous.SendAsync(unknown);
+                Assert.Equal(HttpStatusCode.BadRequest, answer.StatusCode);
+                Assert.Equal("PARAM_ERROR", (string?)JsonNode.Parse(await answer.Content.ReadAsStringAsync())!["code"]);
+            }
+        }
+        finally
+        {
+            sim.SignWith(byCertificate, null);
+            sim.SignWith(byStranger, null);
+        }
+    }
+
     // --- WeChat Pay ---
 
     static HttpRequestMessage SignedRequest(WeChatPaySettings s, HttpMethod method, string pathAndQuery, string body, string? userAgent, string? accept,
@@ -87,9 +180,63 @@ public sealed class ProtocolFidelityTests(Servers servers)
         return request;
     }
 
+    static async Task<(string OrderId, string PaymentId)> WeChatPaymentAsync(MerchantClient m, string productId)
+    {
+        var order = await m.OrderAsync(productId);
+        var payment = await m.PaymentAsync((string)order["id"]!, "wechatpay", "qr");
+        return ((string)order["id"]!, (string)payment["id"]!);
+    }
+
     static async Task WeChatBuyerPays(KnowPayServer server, string paymentId)
     {
         var r = await server.Anonymous.PostAsync($"/sandbox/wechatpay/buyer/{paymentId}/pay", null);
         Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A TRANSACTION.SUCCESS notification, its resource encrypted with the APIv3 key as WeChat Pay does.</summary>
+    static string Note(SandboxOptions o, string outTradeNo, long total)
+    {
+        var resource = new JsonObject
+        {
+            ["appid"] = o.WeChatAppId, ["mchid"] = o.WeChatMchId, ["out_trade_no"] = outTradeNo, ["transaction_id"] = "4200000000000000000000000002",
+            ["trade_type"] = "NATIVE", ["trade_state"] = "SUCCESS", ["success_time"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:sszzz"),
+            ["amount"] = new JsonObject { ["total"] = total, ["payer_total"] = total, ["currency"] = "CNY", ["payer_currency"] = "CNY" },
+        };
+        var plain = Encoding.UTF8.GetBytes(resource.ToJsonString());
+        var cipher = new byte[plain.Length + 16];
+        using (var aes = new AesGcm(Encoding.UTF8.GetBytes(o.WeChatApiV3Key), 16))
+            aes.Encrypt("0123456789ab"u8, plain, cipher.AsSpan(0, plain.Length), cipher.AsSpan(plain.Length), "transaction"u8);
+        return new JsonObject
+        {
+            ["id"] = Guid.NewGuid().ToString(), ["create_time"] = "2024-01-01T12:00:00+08:00", ["resource_type"] = "encrypt-resource",
+            ["event_type"] = "TRANSACTION.SUCCESS", ["summary"] = "支付成功",
+            ["resource"] = new JsonObject
+            {
+                ["original_type"] = "transaction", ["algorithm"] = "AEAD_AES_256_GCM", ["ciphertext"] = Convert.ToBase64String(cipher),
+                ["associated_data"] = "transaction", ["nonce"] = "0123456789ab",
+            },
+        }.ToJsonString();
+    }
+
+    static async Task<(HttpStatusCode Status, string Body)> PostWeChatNote(KnowPayServer server, string body, string serial, string keyPem)
+    {
+        var ts = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/wechatpay") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Wechatpay-Timestamp", ts);
+        request.Headers.Add("Wechatpay-Nonce", "NONCE2");
+        request.Headers.Add("Wechatpay-Serial", serial);
+        request.Headers.Add("Wechatpay-Signature", SandboxRsa.Sign($"{ts}\nNONCE2\n{body}\n", keyPem));
+        var r = await server.Anonymous.SendAsync(request);
+        return (r.StatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Sends over the network and keeps each request's Wechatpay-Serial, to assert what the adapter put on the wire.</summary>
+    sealed class Recorder(List<string?> wechatpaySerials) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            lock (wechatpaySerials) wechatpaySerials.Add(request.Headers.TryGetValues("Wechatpay-Serial", out var v) ? string.Join(",", v) : null);
+            return base.SendAsync(request, ct);
+        }
     }
 }

@@ -24,6 +24,8 @@ public sealed class SandboxOptions
     public string AlipayAppId { get; set; } = "";
     public string AlipayMerchantPublicKeyPem { get; set; } = "";
     public string AlipayPrivateKeyPem { get; set; } = "";
+    /// <summary>Alipay: the merchant's PID (2088…), sent as seller_id in every notification.</summary>
+    public string AlipaySellerId { get; set; } = Alipay.AlipayBills.SellerId;
     /// <summary>WeChat Pay: mchid, appid, the merchant's certificate serial and public key, the platform's key pair serial and private key, the APIv3 key.</summary>
     public string WeChatMchId { get; set; } = "";
     public string WeChatAppId { get; set; } = "";

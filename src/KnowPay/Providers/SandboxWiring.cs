@@ -59,6 +59,13 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
         return (merchant.ExportPkcs8PrivateKeyPem(), alipay.ExportSubjectPublicKeyInfoPem());
     }
 
+    /// <summary>The sandbox's PID, sent as seller_id in its notifications: the configured one, else its own.</summary>
+    public string AlipaySellerId(string? sellerId)
+    {
+        if (sellerId is not null) sandbox.AlipaySellerId = sellerId;
+        return sandbox.AlipaySellerId;
+    }
+
     /// <summary>
     /// The merchant's key pair and serial, an APIv3 key, and two platform keys, both active as during WeChat Pay's switch:
     /// the WeChat Pay public key (PUB_KEY_ID_…, the one KnowPay names) and a platform certificate's (a hex serial), shared as for Alipay.

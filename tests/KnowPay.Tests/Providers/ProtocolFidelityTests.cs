@@ -165,6 +165,46 @@ public sealed class ProtocolFidelityTests(Servers servers)
         }
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Alipay_NotificationForAnotherSellerId_IsRefusedWithNothingWritten_OursIsAccepted(Db db)
+    {
+        var server = await servers.Get(db);
+        var o = server.Services.GetRequiredService<SandboxOptions>();
+        var settings = server.Services.GetRequiredService<AlipaySettings>();
+        Assert.Equal(o.AlipaySellerId, settings.SellerId);
+        Assert.StartsWith("2088", settings.SellerId);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var order = await m.OrderAsync(productId);
+        var payment = await m.PaymentAsync((string)order["id"]!, "alipay", "qr");
+        var id = (string)payment["id"]!;
+
+        foreach (var seller in new[] { "2088999999999999", null })
+        {
+            var refused = await PostAlipayNote(server, AlipayNote(o, id, seller));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+            Assert.NotEqual("success", refused.Body);
+        }
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{order["id"]}"))["status"]);
+        Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+        Assert.Equal(0, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId)));
+        Assert.Null(await server.QueryAsync(d => d.Payments.Where(p => p.Id == id).Select(p => p.ConfirmedBy).SingleAsync()));
+
+        // Ours, by hand and from the sandbox (which sends its PID): accepted, paid once.
+        var accepted = await PostAlipayNote(server, AlipayNote(o, id, o.AlipaySellerId));
+        Assert.Equal((HttpStatusCode.OK, "success"), accepted);
+        await m.WaitForOrderAsync((string)order["id"]!, "paid");
+        var secondOrder = await m.OrderAsync(productId);
+        var second = (string)(await m.PaymentAsync((string)secondOrder["id"]!, "alipay", "qr"))["id"]!;
+        var r = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/{second}/pay", null);
+        Assert.True(r.IsSuccessStatusCode, await r.Content.ReadAsStringAsync());
+        await m.WaitForOrderAsync((string)secondOrder["id"]!, "paid");
+        Assert.Equal("notification", await server.QueryAsync(d => d.Payments.Where(p => p.Id == second).Select(p => p.ConfirmedBy).SingleAsync()));
+        Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+    }
+
     // --- WeChat Pay ---
 
     static HttpRequestMessage SignedRequest(WeChatPaySettings s, HttpMethod method, string pathAndQuery, string body, string? userAgent, string? accept,
@@ -238,5 +278,28 @@ public sealed class ProtocolFidelityTests(Servers servers)
             lock (wechatpaySerials) wechatpaySerials.Add(request.Headers.TryGetValues("Wechatpay-Serial", out var v) ? string.Join(",", v) : null);
             return base.SendAsync(request, ct);
         }
+    }
+
+    // --- Alipay ---
+
+    static Dictionary<string, string> AlipayNote(SandboxOptions o, string outTradeNo, string? sellerId)
+    {
+        var note = new Dictionary<string, string>
+        {
+            ["notify_time"] = SandboxRsa.Beijing(DateTimeOffset.UtcNow), ["notify_type"] = "trade_status_sync", ["notify_id"] = "ntf-seller",
+            ["app_id"] = o.AlipayAppId, ["charset"] = "utf-8", ["version"] = "1.0", ["trade_no"] = "2024010122001400000000000009",
+            ["out_trade_no"] = outTradeNo, ["trade_status"] = "TRADE_SUCCESS", ["total_amount"] = "99.00", ["receipt_amount"] = "99.00",
+            ["gmt_payment"] = SandboxRsa.Beijing(DateTimeOffset.UtcNow),
+        };
+        if (sellerId is not null) note["seller_id"] = sellerId;
+        note["sign"] = SandboxRsa.Sign(SandboxRsa.AlipayContent(note, withoutSignType: true), o.AlipayPrivateKeyPem);
+        note["sign_type"] = "RSA2";
+        return note;
+    }
+
+    static async Task<(HttpStatusCode Status, string Body)> PostAlipayNote(KnowPayServer server, Dictionary<string, string> note)
+    {
+        var r = await server.Anonymous.PostAsync("/v1/notify/alipay", new FormUrlEncodedContent(note));
+        return (r.StatusCode, await r.Content.ReadAsStringAsync());
     }
 }

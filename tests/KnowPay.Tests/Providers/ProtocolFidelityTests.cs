@@ -205,6 +205,73 @@ public sealed class ProtocolFidelityTests(Servers servers)
         Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Stripe_RefundsCompleteFromThePinnedVersionsEvents_ChargeRefundedListsTheChargesRefunds(Db db)
+    {
+        var server = await servers.Get(db);
+        var sim = server.Services.GetRequiredService<StripeSimulator>();
+        var faults = server.Services.GetRequiredService<SandboxFaults>();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (10000, "USD"));
+        var order = await m.OrderAsync(productId, "USD");
+        var payment = await m.PaymentAsync((string)order["id"]!, "stripe", "card");
+        var paymentId = (string)payment["id"]!;
+        var intentId = (string)payment["provider_trade_no"]!;
+        await StripeTests.ConfirmAsync(server, (string)payment["next_action"]!["client_secret"]!, StripeSimulator.CardSucceeds);
+        await m.WaitForOrderAsync((string)order["id"]!, "paid");
+
+        try
+        {
+            // Stripe's events are lost and its answer says pending: only the events posted below can complete each refund.
+            faults.Set(paymentId, new FaultSettings(DropNotifications: true, RefundAnswerPending: true));
+
+            // 1: charge.refunded in the pinned version's shape (no refunds embedded): KnowPay lists the charge's refunds.
+            var first = await PendingRefundAsync(m, paymentId, 2000);
+            var firstAtStripe = await SettledAtStripeAsync(sim, intentId, first);
+            var chargeId = (string)firstAtStripe["charge"]!;
+            var charge = new JsonObject
+            {
+                ["id"] = chargeId, ["object"] = "charge", ["amount"] = 10000, ["amount_captured"] = 10000, ["amount_refunded"] = 2000,
+                ["currency"] = "usd", ["payment_intent"] = intentId, ["refunded"] = false, ["status"] = "succeeded",
+            };
+            Assert.Equal(HttpStatusCode.OK, (await PostStripeEvent(server, sim, "charge.refunded", charge)).StatusCode);
+            Assert.Equal("succeeded", await RefundStatusAsync(m, first));
+            Assert.Equal("notification", await CompletedByAsync(server, first));
+
+            // 2: charge.refund.updated carries the refund itself.
+            var second = await PendingRefundAsync(m, paymentId, 3000);
+            var secondAtStripe = await SettledAtStripeAsync(sim, intentId, second);
+            Assert.Equal(HttpStatusCode.OK, (await PostStripeEvent(server, sim, "charge.refund.updated", secondAtStripe)).StatusCode);
+            Assert.Equal("succeeded", await RefundStatusAsync(m, second));
+            Assert.Equal("notification", await CompletedByAsync(server, second));
+
+            // 3: the sandbox's own events (refund.created, charge.refunded, then refund.updated and charge.refund.updated) complete it.
+            faults.Set(paymentId, new FaultSettings(RefundAnswerPending: true));
+            var third = await PendingRefundAsync(m, paymentId, 5000);
+            var until = DateTime.UtcNow.AddSeconds(10);
+            while (await RefundStatusAsync(m, third) != "succeeded")
+            {
+                Assert.True(DateTime.UtcNow < until, $"refund {third} was not completed by the sandbox's events");
+                await Task.Delay(50);
+            }
+            Assert.Equal("notification", await CompletedByAsync(server, third));
+
+            // The listing is the charge's own refunds, all three; a replayed charge.refunded changes nothing.
+            await using var scope = server.Services.CreateAsyncScope();
+            var stripe = (StripeProvider)scope.ServiceProvider.GetRequiredService<PaymentProviders>()["stripe"];
+            var listed = await stripe.RefundsOfChargeAsync(chargeId, default);
+            Assert.Equal(new[] { first, second, third }.Order(), listed.Select(r => (string)r["metadata"]!["refund_id"]!).Order());
+            Assert.All(listed, r => Assert.Equal(chargeId, (string?)r["charge"]));
+            Assert.Empty(await stripe.RefundsOfChargeAsync("ch_" + Guid.NewGuid().ToString("N"), default));
+            Assert.Equal(HttpStatusCode.OK, (await PostStripeEvent(server, sim, "charge.refunded", charge)).StatusCode);
+            Assert.Equal(3, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "refund.succeeded")));
+            Assert.Equal(10000, (long)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["refunded_amount"]!);
+        }
+        finally { faults.Set(paymentId, new FaultSettings()); }
+    }
+
     // --- WeChat Pay ---
 
     static HttpRequestMessage SignedRequest(WeChatPaySettings s, HttpMethod method, string pathAndQuery, string body, string? userAgent, string? accept,
@@ -301,5 +368,45 @@ public sealed class ProtocolFidelityTests(Servers servers)
     {
         var r = await server.Anonymous.PostAsync("/v1/notify/alipay", new FormUrlEncodedContent(note));
         return (r.StatusCode, await r.Content.ReadAsStringAsync());
+    }
+
+    // --- Stripe ---
+
+    static async Task<string> PendingRefundAsync(MerchantClient m, string paymentId, long amount)
+    {
+        var refund = await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { amount, reason = "requested_by_customer" });
+        Assert.Equal("pending", (string?)refund["status"]);
+        return (string)refund["id"]!;
+    }
+
+    /// <summary>The refund as Stripe holds it, once it has settled there.</summary>
+    static async Task<JsonObject> SettledAtStripeAsync(StripeSimulator sim, string intentId, string refundId)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var refund = sim.RefundsOf(intentId).Select(r => { lock (r) return (JsonObject)r.DeepClone(); })
+                .SingleOrDefault(r => (string?)r["metadata"]?["refund_id"] == refundId);
+            if ((string?)refund?["status"] == "succeeded") return refund!;
+            Assert.True(DateTime.UtcNow < until, $"refund {refundId} did not settle at Stripe");
+            await Task.Delay(50);
+        }
+    }
+
+    static async Task<string?> RefundStatusAsync(MerchantClient m, string refundId) => (string?)(await m.GetOkAsync($"/v1/refunds/{refundId}"))["status"];
+
+    static Task<string?> CompletedByAsync(KnowPayServer server, string refundId) =>
+        server.QueryAsync(d => d.Refunds.Where(r => r.Id == refundId).Select(r => r.CompletedBy).SingleAsync());
+
+    static Task<HttpResponseMessage> PostStripeEvent(KnowPayServer server, StripeSimulator sim, string type, JsonObject dataObject)
+    {
+        var body = new JsonObject
+        {
+            ["id"] = "evt_" + Guid.NewGuid().ToString("N"), ["object"] = "event", ["api_version"] = StripeProvider.ApiVersion, ["type"] = type,
+            ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["data"] = new JsonObject { ["object"] = dataObject.DeepClone() },
+        }.ToJsonString();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/stripe") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Stripe-Signature", sim.Sign(body));
+        return server.Anonymous.SendAsync(request);
     }
 }

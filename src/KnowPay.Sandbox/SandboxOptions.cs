@@ -24,6 +24,8 @@ public sealed class SandboxOptions
     public string AlipayAppId { get; set; } = "";
     public string AlipayMerchantPublicKeyPem { get; set; } = "";
     public string AlipayPrivateKeyPem { get; set; } = "";
+    /// <summary>Alipay: the merchant's PID (2088…), sent as seller_id in every notification.</summary>
+    public string AlipaySellerId { get; set; } = Alipay.AlipayBills.SellerId;
     /// <summary>WeChat Pay: mchid, appid, the merchant's certificate serial and public key, the platform's key pair serial and private key, the APIv3 key.</summary>
     public string WeChatMchId { get; set; } = "";
     public string WeChatAppId { get; set; } = "";
@@ -31,6 +33,12 @@ public sealed class SandboxOptions
     public string WeChatMerchantPublicKeyPem { get; set; } = "";
     public string WeChatPlatformSerialNo { get; set; } = "";
     public string WeChatPlatformPrivateKeyPem { get; set; } = "";
+    /// <summary>
+    /// More platform keys by serial (private PEM), beside the default above: during the switch from platform certificates to
+    /// the WeChat Pay public key (PUB_KEY_ID_…) answers and notifications may be signed with either; a merchant's
+    /// Wechatpay-Serial chooses which signs its answers, and an unknown one is refused.
+    /// </summary>
+    public Dictionary<string, string> WeChatPlatformKeys { get; set; } = new(StringComparer.Ordinal);
     public string WeChatApiV3Key { get; set; } = "";
     /// <summary>Stripe: the account's secret API key the sandbox accepts, and the webhook endpoint's signing secret (whsec_…).</summary>
     public string StripeSecretKey { get; set; } = "";

@@ -69,7 +69,7 @@ sealed class AlipayWire(SandboxOptions options)
         ["buyer_pay_amount"] = SandboxRsa.Yuan(t.TotalFen),
         ["gmt_create"] = SandboxRsa.Beijing(t.CreatedAt),
         ["gmt_payment"] = t.PaidAt is { } paid ? SandboxRsa.Beijing(paid) : "",
-        ["seller_id"] = AlipayBills.SellerId,
+        ["seller_id"] = options.AlipaySellerId,
         ["buyer_id"] = "2088102177846880",
         ["subject"] = t.Subject,
     };

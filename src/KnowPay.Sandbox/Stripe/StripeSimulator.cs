@@ -45,8 +45,10 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
         g.MapGet("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantGet(http, () =>
         {
             var pi = http.Request.Query["payment_intent"].ToString();
+            var charge = http.Request.Query["charge"].ToString();
+            var refunds = pi.Length > 0 ? RefundsOf(pi) : intents.Values.SelectMany(i => { lock (i) return i.Refunds.ToList(); }).ToList();
             var data = new JsonArray();
-            foreach (var r in (pi.Length > 0 ? RefundsOf(pi) : intents.Values.SelectMany(i => i.Refunds).ToList())) data.Add(r.DeepClone());
+            foreach (var r in refunds.Where(r => charge.Length == 0 || (string?)r["charge"] == charge)) lock (r) data.Add(r.DeepClone());
             return Ok(new JsonObject { ["object"] = "list", ["data"] = data, ["has_more"] = false, ["url"] = "/v1/refunds" });
         })));
 
@@ -170,6 +172,8 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
 
     (int, JsonObject) CreateRefund(Dictionary<string, string> form)
     {
+        // The fault "answer pending" makes the refund pending for a moment, then it succeeds.
+        var pending = gate.AnswersRefundPending(TradeKeyOfIntent(form.GetValueOrDefault("payment_intent")));
         var piId = form.GetValueOrDefault("payment_intent");
         if (string.IsNullOrEmpty(piId)) return InvalidRequest("parameter_missing", "payment_intent", "Must provide payment_intent or charge.");
         if (!intents.TryGet(piId, out var intent)) return Missing("payment_intent", piId);
@@ -196,19 +200,34 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
             refund = new JsonObject
             {
                 ["id"] = "re_" + Random(24), ["object"] = "refund", ["amount"] = amount, ["currency"] = intent.Currency,
-                ["charge"] = intent.LatestCharge, ["payment_intent"] = intent.Id, ["status"] = "succeeded",
+                ["charge"] = intent.LatestCharge, ["payment_intent"] = intent.Id, ["status"] = pending ? "pending" : "succeeded",
                 ["reason"] = form.GetValueOrDefault("reason"), ["metadata"] = metadata,
                 ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             };
             intent.Refunds.Add(refund);
             intents.Alias((string)refund["id"]!, intent);
         }
-        notifier.Send(wire.Event(intent, "charge.refunded", Charge(intent, intent.Refunds)));
-        notifier.Send(wire.Event(intent, "refund.updated", (JsonObject)refund.DeepClone()));
-        var answer = (JsonObject)refund.DeepClone();
-        if (gate.AnswersRefundPending(intent.TradeKey)) answer["status"] = "pending";
-        return (200, answer);
+        // The events of the pinned API version: the refund itself, and the charge without its refunds (listed on request).
+        notifier.Send(wire.Event(intent, "refund.created", Snapshot(refund)));
+        notifier.Send(wire.Event(intent, "charge.refunded", Charge(intent)));
+        if (pending) _ = Task.Delay(200).ContinueWith(_ => Settle(intent, refund), TaskScheduler.Default);
+        return (200, Snapshot(refund));
     }
+
+    /// <summary>A pending refund succeeds: refund.updated and charge.refund.updated, as Stripe sends them.</summary>
+    void Settle(StripeIntent intent, JsonObject refund)
+    {
+        lock (refund) refund["status"] = "succeeded";
+        notifier.Send(wire.Event(intent, "refund.updated", Snapshot(refund)));
+        notifier.Send(wire.Event(intent, "charge.refund.updated", Snapshot(refund)));
+    }
+
+    static JsonObject Snapshot(JsonObject refund)
+    {
+        lock (refund) return (JsonObject)refund.DeepClone();
+    }
+
+    string? TradeKeyOfIntent(string? id) => id is not null && intents.TryGet(id, out var i) ? i.TradeKey : null;
 
     string? TradeKeyOf(HttpContext http, Dictionary<string, string> form)
     {

@@ -60,17 +60,18 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
         }
     }
 
-    public static JsonObject Charge(StripeIntent i, IEnumerable<JsonObject> refunds)
+    /// <summary>The charge as API version 2022-11-15 and later shows it: no embedded refunds (GET /v1/refunds?charge=… lists them).</summary>
+    public static JsonObject Charge(StripeIntent i)
     {
-        var list = new JsonArray();
-        foreach (var r in refunds) list.Add(r.DeepClone());
-        return new JsonObject
+        lock (i)
         {
-            ["id"] = i.LatestCharge, ["object"] = "charge", ["amount"] = i.Amount, ["amount_captured"] = i.AmountReceived,
-            ["amount_refunded"] = i.AmountRefunded, ["currency"] = i.Currency, ["payment_intent"] = i.Id,
-            ["refunded"] = i.AmountRefunded == i.AmountReceived, ["status"] = "succeeded", ["metadata"] = Metadata(i),
-            ["refunds"] = new JsonObject { ["object"] = "list", ["data"] = list, ["has_more"] = false },
-        };
+            return new JsonObject
+            {
+                ["id"] = i.LatestCharge, ["object"] = "charge", ["amount"] = i.Amount, ["amount_captured"] = i.AmountReceived,
+                ["amount_refunded"] = i.AmountRefunded, ["currency"] = i.Currency, ["payment_intent"] = i.Id,
+                ["refunded"] = i.AmountRefunded == i.AmountReceived, ["status"] = "succeeded", ["metadata"] = Metadata(i),
+            };
+        }
     }
 
     static JsonObject Metadata(StripeIntent i)

@@ -24,6 +24,13 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
         else brokenSignatures.TryRemove(outTradeNo, out _);
     }
 
+    /// <summary>
+    /// Test hook: answers and notifications about this trade ("" = the calls about no trade) are signed with the platform
+    /// key of <paramref name="serial"/>, or with <paramref name="privateKeyPem"/> under that serial (a key the merchant does
+    /// not know); a null serial restores the default.
+    /// </summary>
+    public void SignWith(string outTradeNo, string? serial, string? privateKeyPem = null) => wire.SignWith(outTradeNo, serial, privateKeyPem);
+
     public (string State, long Total, long Refunded)? Inspect(string outTradeNo) =>
         trades.TryGet(outTradeNo, out var t) ? (t.State, t.Total, t.Refunded) : null;
 
@@ -226,5 +233,5 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
     }
 
     IResult Signed(int status, JsonObject? value, string? outTradeNo) =>
-        wire.Signed(status, value, outTradeNo is not null && brokenSignatures.ContainsKey(outTradeNo));
+        wire.Signed(status, value, outTradeNo is not null && brokenSignatures.ContainsKey(outTradeNo), outTradeNo);
 }

@@ -85,28 +85,52 @@ sealed class WeChatPayWire(SandboxOptions options)
             },
         }.ToJsonString();
         return new OutgoingNotification("wechatpay", t.OutTradeNo, url,
-            () => SandboxNotifier.Post(url, body, "application/json", SignatureHeaders(body)),
+            () => SandboxNotifier.Post(url, body, "application/json", SignatureHeaders(body, tradeKey: t.OutTradeNo)),
             (response, _) => (int)response.StatusCode is 200 or 204, RetrySchedule);
     }
 
-    /// <summary>Wechatpay-Timestamp/-Nonce/-Signature/-Serial over "TIMESTAMP\nNONCE\nBODY\n" with the platform key.</summary>
-    public IEnumerable<KeyValuePair<string, string>> SignatureHeaders(string body, bool broken = false)
+    /// <summary>
+    /// Wechatpay-Timestamp/-Nonce/-Signature/-Serial over "TIMESTAMP\nNONCE\nBODY\n": with the key <see cref="SignWith"/> chose
+    /// for the trade, else the one the merchant's Wechatpay-Serial named, else the default platform key; the serial names it.
+    /// </summary>
+    public IEnumerable<KeyValuePair<string, string>> SignatureHeaders(string body, bool broken = false, string? tradeKey = null, string? requestedSerial = null)
     {
+        var (serial, key) = tradeKey is not null && signingKeys.TryGetValue(tradeKey, out var chosen) ? chosen
+            : requestedSerial is not null && PlatformKey(requestedSerial) is { } named ? (requestedSerial, named)
+            : (options.WeChatPlatformSerialNo, options.WeChatPlatformPrivateKeyPem);
         var ts = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         var nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        var signature = SandboxRsa.Sign($"{ts}\n{nonce}\n{body}\n", options.WeChatPlatformPrivateKeyPem);
+        var signature = SandboxRsa.Sign($"{ts}\n{nonce}\n{body}\n", key);
         if (broken) signature = (signature[0] == 'A' ? "B" : "A") + signature[1..];
         return
         [
             new("Wechatpay-Timestamp", ts), new("Wechatpay-Nonce", nonce), new("Wechatpay-Signature", signature),
-            new("Wechatpay-Serial", options.WeChatPlatformSerialNo), new("Request-ID", Guid.NewGuid().ToString()),
+            new("Wechatpay-Serial", serial), new("Request-ID", Guid.NewGuid().ToString()),
         ];
     }
+
+    /// <summary>The private key of one of the platform's serials (the default, or one of <see cref="SandboxOptions.WeChatPlatformKeys"/>); null = unknown.</summary>
+    public string? PlatformKey(string serial) =>
+        serial == options.WeChatPlatformSerialNo ? options.WeChatPlatformPrivateKeyPem : options.WeChatPlatformKeys.GetValueOrDefault(serial);
+
+    /// <summary>Test hook: answers and notifications about this trade ("" = about no trade) are signed with this key and serial; null serial restores the default.</summary>
+    public void SignWith(string tradeKey, string? serial, string? privateKeyPem = null)
+    {
+        if (serial is null) signingKeys.TryRemove(tradeKey, out _);
+        else signingKeys[tradeKey] = (serial, privateKeyPem ?? PlatformKey(serial) ?? throw new ArgumentException($"unknown platform serial {serial}"));
+    }
+
+    readonly ConcurrentDictionary<string, (string Serial, string PrivateKeyPem)> signingKeys = new(StringComparer.Ordinal);
 
     public async Task<(JsonObject? Body, IResult? Refusal)> VerifyAsync(HttpContext http)
     {
         using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
         var body = await reader.ReadToEndAsync();
+        // WeChat Pay refuses a request without either header before it looks at the signature.
+        if (string.IsNullOrWhiteSpace(http.Request.Headers.UserAgent) || string.IsNullOrWhiteSpace(http.Request.Headers.Accept))
+            return (null, Error(400, "INVALID_REQUEST", "Http头缺少Accept或User-Agent"));
+        if (http.Request.Headers["Wechatpay-Serial"].ToString() is { Length: > 0 } serial && PlatformKey(serial) is null)
+            return (null, Error(400, "PARAM_ERROR", "平台证书序列号Wechatpay-Serial错误"));
         var auth = http.Request.Headers.Authorization.ToString();
         const string scheme = "WECHATPAY2-SHA256-RSA2048 ";
         if (!auth.StartsWith(scheme, StringComparison.Ordinal)) return (null, Error(401, "SIGN_ERROR", "Authorization 认证类型不正确"));
@@ -129,17 +153,20 @@ sealed class WeChatPayWire(SandboxOptions options)
         catch (JsonException) { return (null, Error(400, "PARAM_ERROR", "请求体不是合法的 JSON")); }
     }
 
-    public IResult Signed(int status, JsonObject? value, bool broken = false)
+    /// <summary>An answer signed as it is sent, with the key chosen for <paramref name="tradeKey"/> or named by the request.</summary>
+    public IResult Signed(int status, JsonObject? value, bool broken = false, string? tradeKey = null)
     {
         var body = value?.ToJsonString(Relaxed) ?? "";
-        return new SignedResult(status, body, SignatureHeaders(body, broken).ToList());
+        return new SignedResult(status, body, http => SignatureHeaders(body, broken, tradeKey, RequestedSerial(http)).ToList());
     }
 
     public IResult Error(int status, string code, string message, bool sign = false)
     {
         var body = new JsonObject { ["code"] = code, ["message"] = message }.ToJsonString(Relaxed);
-        return new SignedResult(status, body, sign ? SignatureHeaders(body).ToList() : []);
+        return new SignedResult(status, body, http => sign ? SignatureHeaders(body, requestedSerial: RequestedSerial(http)).ToList() : []);
     }
+
+    static string? RequestedSerial(HttpContext http) => http.Request.Headers["Wechatpay-Serial"].ToString() is { Length: > 0 } s ? s : null;
 
     /// <summary>WeChat Pay's answer to a call the fault settings fail.</summary>
     public IResult Unavailable() => Error(500, "SYSTEM_ERROR", "系统错误");
@@ -148,12 +175,12 @@ sealed class WeChatPayWire(SandboxOptions options)
 
     public static string Rfc3339(DateTimeOffset t) => t.ToOffset(CstOffset).ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
 
-    sealed class SignedResult(int status, string body, IReadOnlyList<KeyValuePair<string, string>> headers) : IResult
+    sealed class SignedResult(int status, string body, Func<HttpContext, IReadOnlyList<KeyValuePair<string, string>>> headers) : IResult
     {
         public Task ExecuteAsync(HttpContext http)
         {
             http.Response.StatusCode = status;
-            foreach (var (k, v) in headers) http.Response.Headers[k] = v;
+            foreach (var (k, v) in headers(http)) http.Response.Headers[k] = v;
             if (body.Length == 0) return Task.CompletedTask;
             http.Response.ContentType = "application/json; charset=utf-8";
             return http.Response.WriteAsync(body);

@@ -1,17 +1,28 @@
+using System.Net.Http.Headers;
+
 namespace KnowPay.Providers;
 
 public static class ProviderHttp
 {
+    /// <summary>KnowPay/&lt;version&gt;: WeChat Pay API v3 refuses a request without a User-Agent (400 INVALID_REQUEST).</summary>
+    public static readonly ProductInfoHeaderValue UserAgent =
+        new("KnowPay", typeof(ProviderHttp).Assembly.GetName().Version?.ToString(3) ?? "1.0.0");
+
     /// <summary>
     /// The HttpClient of a provider: a per-attempt timeout (<c>Providers:&lt;Name&gt;:TimeoutMs</c>), a total of four
     /// attempts' worth but at least 20 s, and retries on transient failures, which is safe because every provider call is
     /// idempotent at the provider (an idempotency key, the merchant's trade number, or a query). No HttpClientFactory
     /// request logging (two log scopes per call on the hot path): every call is timed by
-    /// <c>knowpay.provider.call.duration</c> and every failure is logged by the adapter.
+    /// <c>knowpay.provider.call.duration</c> and every failure is logged by the adapter. Every request carries
+    /// <c>User-Agent</c> and <c>Accept: application/json</c> unless it sets its own.
     /// </summary>
     public static IHttpClientBuilder AddProviderHttpClient(this IServiceCollection services, string name, TimeSpan attemptTimeout)
     {
-        var builder = services.AddHttpClient(name).RemoveAllLoggers();
+        var builder = services.AddHttpClient(name, client =>
+        {
+            client.DefaultRequestHeaders.UserAgent.Add(UserAgent);
+            client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        }).RemoveAllLoggers();
         builder.AddStandardResilienceHandler(o =>
         {
             o.AttemptTimeout.Timeout = attemptTimeout;

@@ -59,14 +59,27 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
         return (merchant.ExportPkcs8PrivateKeyPem(), alipay.ExportSubjectPublicKeyInfoPem());
     }
 
-    /// <summary>Two RSA key pairs with their serials and an APIv3 key, shared as for Alipay.</summary>
-    public (string MerchantSerialNo, string MerchantPrivateKeyPem, string PlatformPublicKeyPem, string PlatformSerialNo, string ApiV3Key)
-        WeChatPay(string mchId, string appId)
+    /// <summary>The sandbox's PID, sent as seller_id in its notifications: the configured one, else its own.</summary>
+    public string AlipaySellerId(string? sellerId)
+    {
+        if (sellerId is not null) sandbox.AlipaySellerId = sellerId;
+        return sandbox.AlipaySellerId;
+    }
+
+    /// <summary>
+    /// The merchant's key pair and serial, an APIv3 key, and two platform keys, both active as during WeChat Pay's switch:
+    /// the WeChat Pay public key (PUB_KEY_ID_…, the one KnowPay names) and a platform certificate's (a hex serial), shared as for Alipay.
+    /// </summary>
+    public (string MerchantSerialNo, string MerchantPrivateKeyPem, string PlatformPublicKeyPem, string PlatformSerialNo, string ApiV3Key,
+        IReadOnlyDictionary<string, string> MorePlatformKeys) WeChatPay(string mchId, string appId)
     {
         using var merchant = RSA.Create(2048);
         using var platform = RSA.Create(2048);
+        using var certificate = RSA.Create(2048);
         var merchantSerial = Convert.ToHexString(RandomNumberGenerator.GetBytes(20));
         var platformSerial = "PUB_KEY_ID_" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+        var certificateSerial = Convert.ToHexString(RandomNumberGenerator.GetBytes(20));
+        sandbox.WeChatPlatformKeys[certificateSerial] = certificate.ExportPkcs8PrivateKeyPem();
         var apiV3Key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         sandbox.WeChatMchId = mchId;
         sandbox.WeChatAppId = appId;
@@ -75,7 +88,8 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
         sandbox.WeChatPlatformSerialNo = platformSerial;
         sandbox.WeChatPlatformPrivateKeyPem = platform.ExportPkcs8PrivateKeyPem();
         sandbox.WeChatApiV3Key = apiV3Key;
-        return (merchantSerial, merchant.ExportPkcs8PrivateKeyPem(), platform.ExportSubjectPublicKeyInfoPem(), platformSerial, apiV3Key);
+        return (merchantSerial, merchant.ExportPkcs8PrivateKeyPem(), platform.ExportSubjectPublicKeyInfoPem(), platformSerial, apiV3Key,
+            new Dictionary<string, string> { [certificateSerial] = certificate.ExportSubjectPublicKeyInfoPem() });
     }
 
     public (string SecretKey, string WebhookSecret) Stripe(string? secretKey, string? webhookSecret)

@@ -157,7 +157,10 @@ public sealed class TradeBillTests(Servers servers)
         var download = new Uri((string)json["download_url"]!);
         Assert.Equal("/sandbox/wechatpay/v3/billdownload/file", download.AbsolutePath);
 
-        var unsigned = await server.Anonymous.GetAsync(download);
+        using var unsignedRequest = new HttpRequestMessage(HttpMethod.Get, download);
+        unsignedRequest.Headers.UserAgent.ParseAdd("KnowPay.Tests/1.0");
+        unsignedRequest.Headers.Accept.ParseAdd("application/json");
+        var unsigned = await server.Anonymous.SendAsync(unsignedRequest);
         Assert.Equal(HttpStatusCode.Unauthorized, unsigned.StatusCode);
         Assert.Equal("SIGN_ERROR", (string?)JsonNode.Parse(await unsigned.Content.ReadAsStringAsync())!["code"]);
 
@@ -181,6 +184,7 @@ public sealed class TradeBillTests(Servers servers)
         request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(s.MchId, s.MerchantSerialNo, s.PrivateKeyPem, "GET",
             pathAndQuery, "", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
         request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.UserAgent.ParseAdd("KnowPay.Tests/1.0");
         return request;
     }
 

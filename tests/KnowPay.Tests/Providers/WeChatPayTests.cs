@@ -172,6 +172,8 @@ public sealed class WeChatPayTests(Servers servers)
             Content = new StringContent("{}", Encoding.UTF8, "application/json"),
         };
         request.Headers.TryAddWithoutValidation("Authorization", "WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"n\",signature=\"AAAA\",timestamp=\"1\",serial_no=\"x\"");
+        request.Headers.UserAgent.ParseAdd("KnowPay.Tests/1.0");
+        request.Headers.Accept.ParseAdd("application/json");
         var r = await server.Anonymous.SendAsync(request);
         Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         Assert.Equal("SIGN_ERROR", (string?)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["code"]);

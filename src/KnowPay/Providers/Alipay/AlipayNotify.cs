@@ -5,7 +5,7 @@ namespace KnowPay.Providers.Alipay;
 
 /// <summary>
 /// POST /v1/notify/alipay (form-encoded). Verify first: sign_type must be RSA2, the signature (sign and sign_type
-/// dropped) must verify with Alipay's public key, app_id must be ours; then out_trade_no, total_amount and currency
+/// dropped) must verify with Alipay's public key, app_id and seller_id (when configured) must be ours; then out_trade_no, total_amount and currency
 /// are checked against our payment by <see cref="ConfirmPayment"/>. The body <c>success</c> acknowledges (also a
 /// duplicate); anything else makes Alipay send again. A refund notification (out_biz_no) goes to the refunds feature.
 /// </summary>
@@ -26,6 +26,11 @@ public sealed class AlipayNotify() : ProviderNotification<AlipaySettings, Dictio
         {
             context.Log.LogWarning("Security: Alipay notification for app_id {AppId}, not ours; refused", Get(p, "app_id"));
             return NotificationOutcome.Rejected(400, "app_id mismatch");
+        }
+        if (settings.SellerId is { } sellerId && Get(p, "seller_id") != sellerId)
+        {
+            context.Log.LogWarning("Security: Alipay notification for seller_id {SellerId}, not ours; refused", Get(p, "seller_id"));
+            return NotificationOutcome.Rejected(400, "seller_id mismatch");
         }
         return p;
     }

@@ -12,6 +12,8 @@ public sealed class AlipayOptions : ProviderOptions, IBoundOptions
     public string? PrivateKey { get; set; }
     /// <summary>Alipay's public key, same forms.</summary>
     public string? AlipayPublicKey { get; set; }
+    /// <summary>The merchant's PID (2088…): a notification whose seller_id is another seller's is refused. Empty = not checked.</summary>
+    public string? SellerId { get; set; }
     /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/alipay</c>.</summary>
     [HttpUrl] public string? NotifyUrl { get; set; }
 }

@@ -8,7 +8,11 @@ using KnowPay.Infrastructure;
 namespace KnowPay.Providers.Alipay;
 
 /// <summary><c>Providers:Alipay:*</c>, keys normalised to PEM. NotifyUrl null = KnowPay's own /v1/notify/alipay.</summary>
-public sealed record AlipaySettings(string AppId, string GatewayUrl, string PrivateKeyPem, string AlipayPublicKeyPem, string? NotifyUrl, ProviderFee Fee);
+public sealed record AlipaySettings(string AppId, string GatewayUrl, string PrivateKeyPem, string AlipayPublicKeyPem, string? NotifyUrl, ProviderFee Fee)
+{
+    /// <summary>The merchant's PID that every notification's seller_id must equal; null = not checked.</summary>
+    public string? SellerId { get; init; }
+}
 
 /// <summary>
 /// Alipay OpenAPI adapter (RSA2). Common parameters go in the query string and biz_content in a form body, as the
@@ -211,7 +215,8 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
             try
             {
                 var configured = new AlipaySettings(options.AppId, ProviderWiring.Given(options.GatewayUrl) ?? DefaultGatewayUrl,
-                    ProviderKeys.PrivatePem(options.PrivateKey), ProviderKeys.PublicPem(options.AlipayPublicKey), notifyUrl, options.Fee);
+                    ProviderKeys.PrivatePem(options.PrivateKey), ProviderKeys.PublicPem(options.AlipayPublicKey), notifyUrl, options.Fee)
+                { SellerId = ProviderWiring.Given(options.SellerId) };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
             catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
@@ -224,8 +229,9 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
         {
             var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
             var (merchantPrivateKey, alipayPublicKey) = sandbox.Alipay(appId);
+            var sellerId = sandbox.AlipaySellerId(ProviderWiring.Given(options.SellerId));
             settings = url => new AlipaySettings(appId, sandbox.Url(url, "/alipay/gateway.do"), merchantPrivateKey, alipayPublicKey,
-                notifyUrl ?? url.Combine(NotifyPath), options.Fee);
+                notifyUrl ?? url.Combine(NotifyPath), options.Fee) { SellerId = sellerId };
         }
         else
         {

@@ -8,7 +8,9 @@ namespace KnowPay.Providers.Stripe;
 /// POST /v1/notify/stripe: the Stripe-Signature is verified on the raw body first (any v1, within the signature
 /// tolerance either way), then the PaymentIntent is matched with our payment (metadata[payment_id], PaymentIntent id,
 /// amount, currency) and confirmed exactly once. Duplicates and reordering are expected: every transition is conditional.
-/// Unknown event types are acknowledged. 2xx acknowledges; 4xx refuses a forgery; 5xx asks Stripe to send again.
+/// Refunds complete from refund.created / refund.updated / charge.refund.updated (the refund object, metadata[refund_id])
+/// and from charge.refunded by listing the charge's refunds. Unknown event types are acknowledged. 2xx acknowledges; 4xx
+/// refuses a forgery; 5xx asks Stripe to send again.
 /// </summary>
 public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("stripe", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
@@ -36,12 +38,30 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
                 var code = type == "payment_intent.canceled" ? "canceled" : (string?)obj["last_payment_error"]?["code"] ?? "payment_failed";
                 return new ProviderNotice.Failed(paymentId, (string?)obj["id"], code);
             }
-            case "charge.refunded":
-                return new ProviderNotice.Refunds([.. ((obj["refunds"]?["data"] as JsonArray)?.OfType<JsonObject>() ?? []).SelectMany(Refund)]);
-            case "refund.created" or "refund.updated" or "refund.failed":
+            case "refund.created" or "refund.updated" or "refund.failed" or "charge.refund.updated":
                 return new ProviderNotice.Refunds([.. Refund(obj)]);
             default:
                 return NotificationOutcome.Ignored(type);
+        }
+    }
+
+    /// <summary>
+    /// charge.refunded carries the charge without its refunds (API version 2022-11-15 and later): they are listed from
+    /// Stripe. A listing that fails is answered 503, so Stripe sends the event again.
+    /// </summary>
+    protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
+    {
+        if (message.Type != "charge.refunded") return Parse(message, context);
+        if ((string?)message.Data["id"] is not { Length: > 0 } chargeId || context.Provider is not StripeProvider stripe)
+            return NotificationOutcome.Ignored(message.Type);
+        try
+        {
+            return new ProviderNotice.Refunds([.. (await stripe.RefundsOfChargeAsync(chargeId, ct)).SelectMany(Refund)]);
+        }
+        catch (ProviderException e)
+        {
+            context.Log.LogWarning("Stripe charge.refunded for {ChargeId}: its refunds could not be listed ({Code}); Stripe will send it again", chargeId, e.Code);
+            return NotificationOutcome.Rejected(503, "refunds_unavailable");
         }
     }
 

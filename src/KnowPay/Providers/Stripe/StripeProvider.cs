@@ -86,6 +86,23 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
         return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
     }
 
+    /// <summary>
+    /// Every refund of a charge (GET /v1/refunds?charge=…, page by page): from API version 2022-11-15 a charge.refunded
+    /// event no longer embeds them.
+    /// </summary>
+    public async Task<IReadOnlyList<JsonObject>> RefundsOfChargeAsync(string chargeId, CancellationToken ct)
+    {
+        var refunds = new List<JsonObject>();
+        for (string? after = null; ;)
+        {
+            var page = await SendAsync(HttpMethod.Get, $"/v1/refunds?charge={Uri.EscapeDataString(chargeId)}&limit=100"
+                + (after is null ? "" : "&starting_after=" + Uri.EscapeDataString(after)), null, null, ct);
+            var data = (page?["data"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
+            refunds.AddRange(data);
+            if (page?["has_more"]?.GetValue<bool>() != true || data.Count == 0 || (after = (string?)data[^1]["id"]) is null) return refunds;
+        }
+    }
+
     /// <summary>Maps a Stripe refund object (from an answer or a webhook) to the common refund result.</summary>
     public static ProviderRefundResult RefundState(JsonObject? refund) => (string?)refund?["status"] switch
     {

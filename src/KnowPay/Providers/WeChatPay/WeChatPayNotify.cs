@@ -4,7 +4,7 @@ using KnowPay.Features.Payments;
 namespace KnowPay.Providers.WeChatPay;
 
 /// <summary>
-/// POST /v1/notify/wechatpay. Verify first (Wechatpay-Serial is the platform serial, timestamp within the signature
+/// POST /v1/notify/wechatpay. Verify first (with the platform key Wechatpay-Serial names, unknown refused; timestamp within the signature
 /// tolerance, signature over "TIMESTAMP\nNONCE\nBODY\n"), then decrypt the resource (a wrong GCM tag is a forgery), then
 /// check mchid/appid, and amount and currency against our payment. 204 acknowledges (also a duplicate);
 /// 4xx/5xx with {"code":"FAIL","message":…} makes WeChat Pay send again. REFUND.* events go to the refunds feature.
@@ -32,7 +32,7 @@ public sealed class WeChatPayNotify() : SignedJsonNotification<WeChatPaySettings
 
     protected override bool SignatureValid(IHeaderDictionary h, SignedBody body, WeChatPaySettings settings, DateTimeOffset now) =>
         WeChatPaySignature.VerifyHeaders(h["Wechatpay-Serial"], h["Wechatpay-Timestamp"], h["Wechatpay-Nonce"], h["Wechatpay-Signature"], body.Text,
-            settings.PlatformSerialNo, settings.PlatformPublicKeyPem, now);
+            settings.PlatformKey, now);
 
     protected override ProviderNotice Parse(ProviderEvent message, NotificationContext context)
     {

@@ -12,9 +12,14 @@ public sealed class WeChatPayOptions : ProviderOptions, IBoundOptions
     /// <summary>The merchant API certificate's serial and private key (PEM text, a file path, or bare base64).</summary>
     public string? MerchantSerialNo { get; set; }
     public string? PrivateKey { get; set; }
-    /// <summary>The WeChat Pay public key (or platform certificate) and its id.</summary>
+    /// <summary>The WeChat Pay public key (or platform certificate) and its id: KnowPay names it in Wechatpay-Serial.</summary>
     public string? PlatformPublicKey { get; set; }
     public string? PlatformSerialNo { get; set; }
+    /// <summary>
+    /// More verification keys by serial (<c>MorePlatformKeys:&lt;serial&gt;</c> = key), accepted beside PlatformPublicKey: while
+    /// WeChat Pay moves a merchant from platform certificates to the public key, answers and notifications may be signed by either.
+    /// </summary>
+    public Dictionary<string, string>? MorePlatformKeys { get; set; }
     /// <summary>The 32-byte APIv3 key that decrypts notifications.</summary>
     public string? ApiV3Key { get; set; }
     /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/wechatpay</c>.</summary>

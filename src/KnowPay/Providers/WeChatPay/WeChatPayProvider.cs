@@ -12,11 +12,20 @@ namespace KnowPay.Providers.WeChatPay;
 
 /// <summary><c>Providers:WeChatPay:*</c>, keys normalised to PEM. NotifyUrl null = KnowPay's own /v1/notify/wechatpay.</summary>
 public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBaseUrl, string MerchantSerialNo, string PrivateKeyPem,
-    string PlatformPublicKeyPem, string PlatformSerialNo, string ApiV3Key, string? NotifyUrl, ProviderFee Fee);
+    string PlatformPublicKeyPem, string PlatformSerialNo, string ApiV3Key, string? NotifyUrl, ProviderFee Fee)
+{
+    /// <summary>More platform public keys (PEM) by serial, accepted beside <see cref="PlatformSerialNo"/>.</summary>
+    public IReadOnlyDictionary<string, string> MorePlatformKeys { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The public key of the serial an answer or notification names; null = a serial we do not hold, refused.</summary>
+    public string? PlatformKey(string serial) =>
+        serial == PlatformSerialNo ? PlatformPublicKeyPem : MorePlatformKeys.GetValueOrDefault(serial);
+}
 
 /// <summary>
 /// WeChat Pay API v3 adapter: Native pay (code_url), query, close, domestic refunds. Requests carry the
-/// WECHATPAY2-SHA256-RSA2048 Authorization; every answer's Wechatpay-Signature is verified (platform serial, ±5 min)
+/// WECHATPAY2-SHA256-RSA2048 Authorization and name the platform key KnowPay verifies with (Wechatpay-Serial); every
+/// answer's Wechatpay-Signature is verified with the key its Wechatpay-Serial names (unknown refused, ±5 min)
 /// before it is read. All calls are idempotent at WeChat Pay (same out_trade_no with the same parameters returns the
 /// same code_url; out_refund_no is the refund's idempotency key), so the resilient client may retry them.
 /// </summary>
@@ -116,6 +125,7 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
         if (answer is null || !Uri.TryCreate((string?)answer["download_url"], UriKind.Absolute, out var uri))
             throw new ProviderException(Name, "response_unreadable", "no download_url in the answer");
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        request.Headers.TryAddWithoutValidation("Wechatpay-Serial", settings.PlatformSerialNo);
         request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(settings.MchId, settings.MerchantSerialNo,
             settings.PrivateKeyPem, "GET", uri.PathAndQuery, "", clock.GetUtcNow().ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
         using var response = await ProviderHttp.SendAsync(http, request, Name, false, ct);
@@ -162,6 +172,8 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
         using var request = new HttpRequestMessage(method, uri);
         if (body is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
         request.Headers.Accept.ParseAdd("application/json");
+        // Names the key we verify with: WeChat Pay signs the answer with it.
+        request.Headers.TryAddWithoutValidation("Wechatpay-Serial", settings.PlatformSerialNo);
         request.Headers.TryAddWithoutValidation("Authorization", WeChatPaySignature.Authorization(settings.MchId, settings.MerchantSerialNo,
             settings.PrivateKeyPem, method.Method, uri.PathAndQuery, json, clock.GetUtcNow().ToUnixTimeSeconds(), WeChatPaySignature.Nonce()));
         var response = await ProviderHttp.SendAsync(http, request, Name, true, ct);
@@ -171,7 +183,7 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             string? Header(string name) => response.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
             var signature = Header("Wechatpay-Signature");
             var verified = WeChatPaySignature.VerifyHeaders(Header("Wechatpay-Serial"), Header("Wechatpay-Timestamp"), Header("Wechatpay-Nonce"),
-                signature, text, settings.PlatformSerialNo, settings.PlatformPublicKeyPem, clock.GetUtcNow());
+                signature, text, settings.PlatformKey, clock.GetUtcNow());
             if (!verified && (response.IsSuccessStatusCode || signature is not null))
                 throw new ProviderException(Name, "response_signature_invalid", "the answer's Wechatpay-Signature did not verify; the answer is ignored",
                     maybeApplied: method != HttpMethod.Get);
@@ -205,7 +217,10 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
                 if (Encoding.UTF8.GetByteCount(options.ApiV3Key!) != 32) throw new ArgumentException("ApiV3Key must be 32 bytes");
                 var configured = new WeChatPaySettings(options.MchId!, options.AppId!, ProviderWiring.Given(options.ApiBaseUrl) ?? DefaultApiBaseUrl,
                     options.MerchantSerialNo!, ProviderKeys.PrivatePem(options.PrivateKey!), ProviderKeys.PublicPem(options.PlatformPublicKey!),
-                    options.PlatformSerialNo!, options.ApiV3Key!, notifyUrl, options.Fee);
+                    options.PlatformSerialNo!, options.ApiV3Key!, notifyUrl, options.Fee)
+                {
+                    MorePlatformKeys = (options.MorePlatformKeys ?? new Dictionary<string, string>()).ToDictionary(k => k.Key, k => ProviderKeys.PublicPem(k.Value), StringComparer.Ordinal),
+                };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
             catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
@@ -220,7 +235,8 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
             var keys = sandbox.WeChatPay(mchId, appId);
             settings = url => new WeChatPaySettings(mchId, appId, sandbox.Url(url, "/wechatpay"), keys.MerchantSerialNo, keys.MerchantPrivateKeyPem,
-                keys.PlatformPublicKeyPem, keys.PlatformSerialNo, keys.ApiV3Key, notifyUrl ?? url.Combine(NotifyPath), options.Fee);
+                keys.PlatformPublicKeyPem, keys.PlatformSerialNo, keys.ApiV3Key, notifyUrl ?? url.Combine(NotifyPath), options.Fee)
+            { MorePlatformKeys = keys.MorePlatformKeys };
         }
         else
         {

@@ -41,12 +41,17 @@ public static class WeChatPaySignature
 
     /// <summary>Checks Wechatpay-Serial/-Timestamp/-Nonce/-Signature over the raw body: known serial, ±5 minutes, valid signature.</summary>
     public static bool VerifyHeaders(string? serial, string? timestamp, string? nonce, string? signature, string body,
-        string platformSerialNo, string platformPublicKeyPem, DateTimeOffset now)
+        string platformSerialNo, string platformPublicKeyPem, DateTimeOffset now) =>
+        VerifyHeaders(serial, timestamp, nonce, signature, body, s => s == platformSerialNo ? platformPublicKeyPem : null, now);
+
+    /// <summary>The same with the key the header's serial names (<paramref name="publicKeyOf"/> null = unknown serial, refused).</summary>
+    public static bool VerifyHeaders(string? serial, string? timestamp, string? nonce, string? signature, string body,
+        Func<string, string?> publicKeyOf, DateTimeOffset now)
     {
-        if (serial != platformSerialNo || nonce is null || timestamp is null) return false;
+        if (string.IsNullOrEmpty(serial) || publicKeyOf(serial) is not { } publicKeyPem || nonce is null || timestamp is null) return false;
         if (!long.TryParse(timestamp, NumberStyles.None, CultureInfo.InvariantCulture, out var unix)) return false;
         if (Math.Abs(now.ToUnixTimeSeconds() - unix) > Tolerance.TotalSeconds) return false;
-        return Verify(Message(timestamp, nonce, body), signature, platformPublicKeyPem);
+        return Verify(Message(timestamp, nonce, body), signature, publicKeyPem);
     }
 
     /// <summary>AES-256-GCM: ciphertext is base64 of ciphertext‖16-byte tag, IV the nonce, AAD associated_data. Null when the tag fails.</summary>

@@ -126,7 +126,7 @@ sealed class Figures
     public long OrdersCreated, BuyerPaid, PaidSeen, PaidWaitTimeouts, RefundsFull, RefundsPartial;
     public long ConnectionRetries, ServerErrorRetries, InProgressRetries, Replays, ReplayChecked;
     public long PaidInDb, Confirmations, SandboxPaidTrades, OrphanTrades, PendingPayments, DuplicatePayments;
-    public long SandboxRefunds, RefundsSucceeded, RefundsPending, RefundsFailed, StuckKeys;
+    public long SandboxRefunds, RefundsSucceeded, RefundsPending, RefundsFailed, StuckKeys, KeysTakenOver;
     public bool InvariantsPassed;
     public int Violations;
 
@@ -148,6 +148,7 @@ sealed class Figures
         Row("retries: connection errors / 5xx / 409 in progress", $"{ConnectionRetries} / {ServerErrorRetries} / {InProgressRetries}");
         Row("answers replayed during the run (Idempotent-Replayed)", Replays);
         Row("requests re-sent after settling, each replayed its first answer", ReplayChecked);
+        Row("idempotency keys taken over after their attempt's lease", KeysTakenOver);
         Row("idempotency keys stuck in progress", StuckKeys);
         Row("orphan trades (created at SandboxPay, no payment in KnowPay; unpaid)", OrphanTrades);
         Row("payments still pending / duplicates", $"{PendingPayments} / {DuplicatePayments}");
@@ -339,6 +340,7 @@ sealed class CrashChecks(string connection, string merchantId, CrashClient clien
             refunds[r.GetString(0)] = (r.GetString(1), r.GetInt64(2), r.GetString(3));
         f.StuckKeys = await Scalar(db, "SELECT COUNT(*) FROM idempotency_keys WHERE merchant_id = @m AND completed_at IS NULL");
         if (f.StuckKeys > 0) v.Add($"{f.StuckKeys} idempotency key(s) stuck in progress");
+        f.KeysTakenOver = await Scalar(db, "SELECT COUNT(*) FROM idempotency_keys WHERE merchant_id = @m AND claimed_at > created_at");
 
         // Payments: every trade SandboxPay says paid is paid exactly once in KnowPay, and nothing else is.
         static bool Paid(JsonObject t) => (string?)t["status"] is "PAID" or "REFUNDED";

@@ -153,13 +153,14 @@ sealed class KnowPayProcess : IAsyncDisposable
         return (Field("merchant:"), Field("secret key (shown once):"));
     }
 
-    public static async Task<KnowPayProcess> StartAsync(string root, string provider, string connection)
+    /// <param name="port">A fixed port (the crash harness restarts the node where providers notify it); null = a free one.</param>
+    /// <param name="settings">More command-line settings after all others (the last value of a setting wins).</param>
+    public static async Task<KnowPayProcess> StartAsync(string root, string provider, string connection, int? port = null, string settings = "")
     {
-        var port = Shell.FreePort();
-        var url = $"http://127.0.0.1:{port}";
+        var url = $"http://127.0.0.1:{port ?? Shell.FreePort()}";
         var args = $"\"{Dll(root)}\" --urls {url} {Config(provider, connection)} --Sandbox:Enabled=true --Jobs:Enabled=true " +
                    "--Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.AspNetCore=Warning --Demo:Seed=false " +
-                   "--Webhooks:AllowPrivateNetworks=true --Webhooks:RequireHttps=false " + ExtraArgs; // the --webhooks sink is on loopback
+                   "--Webhooks:AllowPrivateNetworks=true --Webhooks:RequireHttps=false " + ExtraArgs + " " + settings; // the --webhooks sink is on loopback
         var psi = Shell.Info("dotnet", args, cwd: root);
         psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var pair in ExtraEnv.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)))

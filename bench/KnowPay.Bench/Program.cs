@@ -4,6 +4,7 @@ using System.Text.Json;
 using KnowPay.Bench;
 
 // KnowPay benchmark: dotnet run -c Release --project bench/KnowPay.Bench -- --scenario all [--smoke]
+// (--scenario crash [--cycles N]: the crash harness, Crash.cs.)
 // Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
 // against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
 var opts = Options.Parse(args);
@@ -19,6 +20,7 @@ KnowPayProcess.ExtraArgs = opts.KnowPayArgs;
 KnowPayProcess.ExtraEnv = opts.KnowPayEnv;
 var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
+if (opts.Scenario == "crash") return await CrashHarness.RunAsync(root, args);
 
 if (opts.Scenario == "wire-stress")
 {

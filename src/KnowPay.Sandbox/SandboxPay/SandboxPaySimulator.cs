@@ -40,6 +40,16 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
         api.MapPost("/trades/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         api.MapPost("/refunds", (Delegate)CreateRefund);
         api.MapGet("/refunds/{outRefundNo}", QueryRefund);
+        // Inspection for test harnesses, unsigned like /faults: every trade still remembered, with its refunds.
+        sandbox.MapGet("/sandboxpay/inspect/trades", () => Results.Json(trades.Values.Select(t =>
+        {
+            lock (t)
+                return new
+                {
+                    out_trade_no = t.OutTradeNo, status = t.Status, amount = t.Amount, refunded = t.Refunded,
+                    refunds = t.Refunds.Values.Select(r => new { out_refund_no = r.OutRefundNo, amount = r.Amount, status = r.Status }).ToList(),
+                };
+        }).ToList()));
         var buyer = sandbox.MapGroup("/sandboxpay/pay");
         buyer.MapGet("/{outTradeNo}", PayPage);
         buyer.MapPost("/{outTradeNo}", (string outTradeNo) =>

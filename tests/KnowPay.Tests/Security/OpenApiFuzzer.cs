@@ -31,11 +31,17 @@ public sealed record FuzzRequest(FuzzOperation Operation, string Url, IReadOnlyL
 /// <summary>What a run found: counts, and each distinct finding once with its first example.</summary>
 public sealed class FuzzReport
 {
-    long requests, serverErrors, mismatches, refusedByClient;
+    long requests, serverErrors, mismatches, refusedByClient, refusedByKestrel;
     public long Requests => Interlocked.Read(ref requests);
     public long ServerErrors => Interlocked.Read(ref serverErrors);
     public long Mismatches => Interlocked.Read(ref mismatches);
     public long RefusedByClient => Interlocked.Read(ref refusedByClient);
+
+    /// <summary>
+    /// Requests Kestrel refused before the application saw them (a NUL in the path, a request line over its limit): an
+    /// empty 400/414 with the connection closed, which no middleware can change.
+    /// </summary>
+    public long RefusedByKestrel => Interlocked.Read(ref refusedByKestrel);
     public ConcurrentDictionary<string, (long Count, string Example)> Findings { get; } = new();
     public ConcurrentDictionary<string, long> StatusesPerOperation { get; } = new();
     public bool? InvariantsPassed { get; set; }
@@ -49,6 +55,8 @@ public sealed class FuzzReport
 
     internal void Refused() => Interlocked.Increment(ref refusedByClient);
 
+    internal void RefusedBeforeTheApplication() => Interlocked.Increment(ref refusedByKestrel);
+
     internal void Found(bool serverError, string signature, string example)
     {
         Interlocked.Increment(ref serverError ? ref serverErrors : ref mismatches);
@@ -58,7 +66,7 @@ public sealed class FuzzReport
     public string Summary()
     {
         var s = new StringBuilder();
-        s.AppendLine(CultureInfo.InvariantCulture, $"requests {Requests}, 5xx {ServerErrors}, schema/contract mismatches {Mismatches}, refused by the client {RefusedByClient}, invariants {(InvariantsPassed is null ? "not checked" : InvariantsPassed.Value ? "passed" : "FAILED")}");
+        s.AppendLine(CultureInfo.InvariantCulture, $"requests {Requests}, 5xx {ServerErrors}, schema/contract mismatches {Mismatches}, refused by the client {RefusedByClient}, by Kestrel before the application {RefusedByKestrel}, invariants {(InvariantsPassed is null ? "not checked" : InvariantsPassed.Value ? "passed" : "FAILED")}");
         foreach (var (signature, (count, example)) in Findings.OrderByDescending(f => f.Value.Count))
             s.AppendLine(CultureInfo.InvariantCulture, $"  {count,6} × {signature}\n         e.g. {example}");
         foreach (var group in StatusesPerOperation.GroupBy(p => p.Key.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -212,7 +220,7 @@ public sealed class OpenApiFuzzer
             var value = Gen.Frequency(
                 (85, Gen.Int[0, 1000].Select(i => (Value: p.Name == "customer" && i % 3 == 0 ? ExternalId(i) : KnownId(prefix ?? "x", i), Shape: ""))),
                 (5, Gen.Int[0, 1000].Select(i => (Value: KnownId(PrefixOfCollection.Values.ElementAt(i % PrefixOfCollection.Count), i), Shape: $"{p.Name}:other object"))),
-                (10, HostileString.Select(s => (Value: s is "." or ".." ? s + "x" : s, Shape: $"{p.Name}:hostile"))));
+                (10, HostileString.Select(s => (Value: s is "" or "." or ".." ? s + "x" : s, Shape: $"{p.Name}:hostile"))));
             gen = gen.SelectMany(acc => value.Select(v => (acc.Url.Replace("{" + p.Name + "}", Uri.EscapeDataString(v.Value), StringComparison.Ordinal),
                 v.Shape.Length == 0 ? acc.Shape : Join(acc.Shape, v.Shape))));
         }
@@ -361,7 +369,8 @@ public sealed class OpenApiFuzzer
 
     Gen<string> ValidString(string name, string path)
     {
-        if (PrefixFor(path, name) is { } prefix && name != "id") return Gen.Int[0, 1000].Select(i => KnownId(prefix, i));
+        if (PrefixFor(path, name) is { } prefix && name != "id")
+            return Gen.Frequency((9, Gen.Int[0, 1000].Select(i => KnownId(prefix, i))), (1, Gen.Int[0, 1000].Select(i => prefix + "_01NOSUCH" + i.ToString(CultureInfo.InvariantCulture))));
         return name switch
         {
             "currency" => Gen.Frequency((4, Gen.Const("CNY")), (2, Gen.Const("USD")), (1, Gen.OneOf("EUR", "JPY", "cny", "XXX"))),
@@ -411,34 +420,49 @@ public sealed class OpenApiFuzzer
 
     public async Task SendAsync(HttpClient http, FuzzRequest r, FuzzReport report)
     {
-        using var message = new HttpRequestMessage(new HttpMethod(r.Operation.Method), r.Url);
-        if (r.Body is not null)
+        HttpRequestMessage Message()
         {
-            message.Content = new ByteArrayContent(r.Body);
-            if (r.ContentType is not null) message.Content.Headers.TryAddWithoutValidation("Content-Type", r.ContentType);
+            var message = new HttpRequestMessage(new HttpMethod(r.Operation.Method), r.Url);
+            if (r.Body is not null)
+            {
+                message.Content = new ByteArrayContent(r.Body);
+                if (r.ContentType is not null) message.Content.Headers.TryAddWithoutValidation("Content-Type", r.ContentType);
+            }
+            foreach (var (name, value) in r.Headers) message.Headers.TryAddWithoutValidation(name, value);
+            return message;
         }
-        foreach (var (name, value) in r.Headers) message.Headers.TryAddWithoutValidation(name, value);
-        HttpResponseMessage response;
-        try
+        HttpResponseMessage? response = null;
+        // A refusal answered before the whole body was read may close the connection under the client's feet: one retry.
+        for (var attempt = 1; response is null; attempt++)
         {
-            response = await http.SendAsync(message);
-        }
-        catch (HttpRequestException e) when (e.InnerException is not System.Net.Sockets.SocketException and not IOException)
-        {
-            report.Refused();   // a header or URL the client itself will not send
-            return;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-        {
-            report.Sent(r.Operation.Id, 0);
-            report.Found(true, $"{r.Operation.Id}: no answer ({e.GetType().Name}: {e.Message})", r.ToString());
-            return;
+            using var message = Message();
+            try
+            {
+                response = await http.SendAsync(message);
+            }
+            catch (HttpRequestException e) when (e.InnerException is not System.Net.Sockets.SocketException and not IOException)
+            {
+                report.Refused();   // a header or URL the client itself will not send
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && attempt == 2)
+            {
+                report.Sent(r.Operation.Id, 0);
+                report.Found(true, $"{r.Operation.Id}: no answer ({e.GetType().Name}: {e.Message})", r.ToString());
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
         }
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync();
             var status = (int)response.StatusCode;
             report.Sent(r.Operation.Id, status);
+            if (status is 400 or 414 or 431 && text.Length == 0 && response.Headers.ConnectionClose == true)
+            {
+                report.RefusedBeforeTheApplication();
+                return;
+            }
             foreach (var problem in Check(r.Operation, status, response.Content.Headers.ContentType?.MediaType, text))
                 report.Found(status >= 500, $"{r.Operation.Id} → {status}: {problem}", $"{r} → {FuzzRequest.Truncate(text, 400)}");
             if (status is >= 200 and < 300 && text.Length > 0 && response.Content.Headers.ContentType?.MediaType == "application/json")

@@ -6,6 +6,7 @@ using KnowPay.Bench;
 // KnowPay benchmark: dotnet run -c Release --project bench/KnowPay.Bench -- --scenario all [--smoke]
 // Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
 // against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
+// --fuzz [N]: instead, N requests generated from the OpenAPI document (default 30000) against KnowPay on PostgreSQL (Fuzz.cs).
 var opts = Options.Parse(args);
 var root = FindRoot();
 var started = DateTime.UtcNow;
@@ -19,6 +20,7 @@ KnowPayProcess.ExtraArgs = opts.KnowPayArgs;
 KnowPayProcess.ExtraEnv = opts.KnowPayEnv;
 var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
+if (opts.Fuzz is { } fuzzCount) return await Fuzz.RunAsync(root, fuzzCount, opts.PgConf);
 
 if (opts.Scenario is "all" or "postgres")
 {
@@ -188,7 +190,7 @@ static string FindRoot()
 /// <param name="KnowPayDll">Another KnowPay build to measure (<c>--knowpay</c>); <c>KnowPayArgs</c>/<c>KnowPayEnv</c>: its extra
 /// settings and environment; <c>PgConf</c>: extra PostgreSQL settings (<c>--pg-conf "name=value …"</c>).</param>
 sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild,
-    int? MaxPool, bool Webhooks, string? KnowPayDll, string KnowPayArgs, string KnowPayEnv, string PgConf, bool PgStats, bool PgLog)
+    int? MaxPool, bool Webhooks, string? KnowPayDll, string KnowPayArgs, string KnowPayEnv, string PgConf, bool PgStats, bool PgLog, int? Fuzz)
 {
     public static Options Parse(string[] args)
     {
@@ -212,7 +214,8 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
             Arg("--knowpay-env") ?? "",
             Arg("--pg-conf") ?? "",
             args.Contains("--pg-stats"),
-            args.Contains("--pg-log"));
+            args.Contains("--pg-log"),
+            !args.Contains("--fuzz") ? null : Arg("--fuzz") is { } n && int.TryParse(n, CultureInfo.InvariantCulture, out var fuzz) ? fuzz : 30_000);
     }
 }
 

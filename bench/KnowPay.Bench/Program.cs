@@ -7,6 +7,7 @@ using KnowPay.Bench;
 // (--scenario crash [--cycles N]: the crash harness, Crash.cs.)
 // Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
 // against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
+// --fuzz [N]: instead, N requests generated from the OpenAPI document (default 30000) against KnowPay on PostgreSQL (Fuzz.cs).
 var opts = Options.Parse(args);
 var root = FindRoot();
 var started = DateTime.UtcNow;
@@ -21,6 +22,7 @@ KnowPayProcess.ExtraEnv = opts.KnowPayEnv;
 var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 if (opts.Scenario == "crash") return await CrashHarness.RunAsync(root, args);
+if (opts.Fuzz is { } fuzzCount) return await Fuzz.RunAsync(root, fuzzCount, opts.PgConf);
 
 if (opts.Scenario == "wire-stress")
 {
@@ -195,7 +197,7 @@ static string FindRoot()
 /// <param name="KnowPayDll">Another KnowPay build to measure (<c>--knowpay</c>); <c>KnowPayArgs</c>/<c>KnowPayEnv</c>: its extra
 /// settings and environment; <c>PgConf</c>: extra PostgreSQL settings (<c>--pg-conf "name=value …"</c>).</param>
 sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int[] Concurrency, int History, int Spread, int PgbenchSeconds, bool Combined, bool SkipBuild,
-    int? MaxPool, bool Webhooks, string? KnowPayDll, string KnowPayArgs, string KnowPayEnv, string PgConf, bool PgStats, bool PgLog)
+    int? MaxPool, bool Webhooks, string? KnowPayDll, string KnowPayArgs, string KnowPayEnv, string PgConf, bool PgStats, bool PgLog, int? Fuzz)
 {
     public static Options Parse(string[] args)
     {
@@ -219,7 +221,8 @@ sealed record Options(string Scenario, bool Smoke, int Duration, int Warmup, int
             Arg("--knowpay-env") ?? "",
             Arg("--pg-conf") ?? "",
             args.Contains("--pg-stats"),
-            args.Contains("--pg-log"));
+            args.Contains("--pg-log"),
+            !args.Contains("--fuzz") ? null : Arg("--fuzz") is { } n && int.TryParse(n, CultureInfo.InvariantCulture, out var fuzz) ? fuzz : 30_000);
     }
 }
 

@@ -48,7 +48,7 @@ public static class OpenApiContract
         ("400", "The request is invalid: `code` says why, `errors` names the fields.", (_, _) => true),
         ("401", "No API key, or an unknown or revoked one.", (_, _) => true),
         ("403", "The API key lacks the scope this operation needs.", (_, _) => true),
-        ("404", "No such object for this merchant (another merchant's objects are answered the same way).", (_, hasPathId) => hasPathId),
+        ("404", "No such object for this merchant: the path's, or one the body names (another merchant's objects are answered the same way).", (_, hasPathId) => hasPathId),
         ("409", "The object's state forbids it, or the Idempotency-Key was used with another body or is still running.", (m, _) => m == HttpMethod.Post),
         ("413", "The request body is larger than this API accepts.", (m, _) => m == HttpMethod.Post),
         ("415", "The request body is not `application/json`.", (m, _) => m == HttpMethod.Post),
@@ -292,7 +292,8 @@ public static class OpenApiContract
         operation.Responses ??= new OpenApiResponses();
         foreach (var (status, description, appliesTo) in ProblemStatuses)
         {
-            if (!appliesTo(method, hasPathParameter)) continue;
+            // An endpoint may declare a status beyond the defaults (.Produces(404) where the body names another object).
+            if (!appliesTo(method, hasPathParameter) && !operation.Responses.ContainsKey(status)) continue;
             operation.Responses[status] = new OpenApiResponse
             {
                 Description = description,

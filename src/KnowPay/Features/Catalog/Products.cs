@@ -34,7 +34,7 @@ public static class Products
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapPost("/products", Create).RequireScope("catalog:write");
+        v1.MapPost("/products", Create).RequireScope("catalog:write").Produces(StatusCodes.Status404NotFound); // creator_id unknown
         v1.MapPost("/products/{id}", Update).RequireScope("catalog:write");
         v1.MapGet("/products/{id}", Get).RequireScope("catalog:read");
     }

@@ -29,7 +29,8 @@ public static class CreateOrder
     public static readonly TimeSpan DefaultExpiry = TimeSpan.FromMinutes(30);
 
     public static void Map(RouteGroupBuilder v1) =>
-        v1.MapPost("/orders", Handle).RequireScope("orders:write").WithMetadata(Idempotency.ClaimedByHandler.Instance);
+        v1.MapPost("/orders", Handle).RequireScope("orders:write").WithMetadata(Idempotency.ClaimedByHandler.Instance)
+            .Produces(StatusCodes.Status404NotFound); // product_id or customer_id unknown
 
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult, EmptyHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,

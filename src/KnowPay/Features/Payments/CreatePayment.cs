@@ -76,6 +76,11 @@ public static class CreatePayment
             started = await provider.StartAsync(new PaymentStart(payment, order, order.Description ?? $"Order {order.Id}",
                 publicUrl.Combine($"/v1/notify/{provider.Name}"), body.ReturnUrl), ct);
         }
+        catch (ProviderException e) when (e.Code == "currency_unsupported")
+        {
+            // Refused before any call to the provider: the client's choice for this currency, not a gateway failure.
+            return (null, Problems.Of(StatusCodes.Status422UnprocessableEntity, "currency_unsupported", $"{provider.Name} does not take payments in {order.Currency}."));
+        }
         catch (ProviderException e)
         {
             log.LogWarning(e, "Provider {Provider} refused to start payment for order {OrderId}", provider.Name, order.Id);

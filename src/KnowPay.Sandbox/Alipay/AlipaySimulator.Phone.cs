@@ -7,6 +7,7 @@ namespace KnowPay.Sandbox.Alipay;
 /// </summary>
 public sealed partial class AlipaySimulator
 {
+    /// <summary>The SDK's own names (resultStatus), whatever naming policy the host gives its own JSON.</summary>
     static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     void MapPhone(IEndpointRouteBuilder g)
@@ -85,8 +86,8 @@ public sealed partial class AlipaySimulator
             ["total_amount"] = SandboxRsa.Yuan(trade.TotalFen), ["seller_id"] = AlipayBills.SellerId,
         }).ToJsonString(RelaxedJson);
         var result = $"{{\"alipay_trade_app_pay_response\":{inner},\"sign\":\"{SandboxRsa.Sign(inner, options.AlipayPrivateKeyPem)}\",\"sign_type\":\"RSA2\"}}";
-        return Results.Json(new { resultStatus = "9000", memo = "", result });
+        return Results.Json(new { resultStatus = "9000", memo = "", result }, RelaxedJson);
     }
 
-    static IResult AppFailure(string memo) => Results.Json(new { resultStatus = "4000", memo, result = "" }, statusCode: 400);
+    static IResult AppFailure(string memo) => Results.Json(new { resultStatus = "4000", memo, result = "" }, RelaxedJson, statusCode: 400);
 }

@@ -9,6 +9,8 @@ namespace KnowPay.Sandbox.WeChatPay;
 public sealed partial class WeChatPaySimulator
 {
     static readonly string BridgeScript = LoadBridgeScript();
+    /// <summary>The SDK's own names (errCode), whatever naming policy the host gives its own JSON.</summary>
+    static readonly JsonSerializerOptions SdkJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     void MapPhone(IEndpointRouteBuilder g)
     {
@@ -97,8 +99,8 @@ public sealed partial class WeChatPaySimulator
         var (trade, error) = CheckJsapi(await FieldsAsync(http.Request));
         if (trade is not null) error = Paid(trade);
         return error is null
-            ? Results.Json(new { err_msg = "get_brand_wcpay_request:ok" })
-            : Results.Json(new { err_msg = "get_brand_wcpay_request:fail", err_desc = error }, statusCode: 400);
+            ? Results.Json(new { err_msg = "get_brand_wcpay_request:ok" }, SdkJson)
+            : Results.Json(new { err_msg = "get_brand_wcpay_request:fail", err_desc = error }, SdkJson, statusCode: 400);
     }
 
     /// <summary>The test page: shows whether paySign verifies with the merchant's public key; its button pays as the bridge would.</summary>
@@ -134,7 +136,7 @@ public sealed partial class WeChatPaySimulator
         else if (trade is not null && !MerchantSigned(f.GetValueOrDefault("sign"), f["appid"], f.GetValueOrDefault("timestamp"), f.GetValueOrDefault("noncestr"), f["prepayid"]))
             error = "支付验证签名失败";
         if (error is null && trade is not null) error = Paid(trade);
-        return error is null ? Results.Json(new { errCode = 0, errStr = "" }) : Results.Json(new { errCode = -1, errStr = error }, statusCode: 400);
+        return error is null ? Results.Json(new { errCode = 0, errStr = "" }, SdkJson) : Results.Json(new { errCode = -1, errStr = error }, SdkJson, statusCode: 400);
     }
 
     IResult H5Page(string prepayId, string? redirectUrl)

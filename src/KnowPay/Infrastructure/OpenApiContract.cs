@@ -130,6 +130,7 @@ public static class OpenApiContract
         document.Components.Schemas[ProblemSchema] = Problem();
 
         foreach (var schema in document.Components.Schemas.Values) NormaliseSchema(schema, document);
+        foreach (var schema in document.Components.Schemas.Values.OfType<OpenApiSchema>()) OneOfWhenDiscriminated(schema);
 
         var usedTags = new HashSet<string>();
         var usedIds = new HashSet<string>();
@@ -180,6 +181,14 @@ public static class OpenApiContract
         NormaliseSchema(s.Items, document, depth + 1);
         NormaliseSchema(s.AdditionalProperties, document, depth + 1);
         foreach (var one in s.OneOf ?? []) NormaliseSchema(one, document, depth + 1);
+    }
+
+    /// <summary>A polymorphic type is exactly one of its variants: anyOf with a discriminator becomes oneOf, a tagged union to generated clients.</summary>
+    static void OneOfWhenDiscriminated(OpenApiSchema s)
+    {
+        if (s.Discriminator is null || s.AnyOf is not { Count: > 0 } variants || s.OneOf is { Count: > 0 }) return;
+        s.OneOf = variants;
+        s.AnyOf = null;
     }
 
     /// <summary>The schema without its null alternative: <c>["null","string"]</c> → <c>"string"</c>, <c>oneOf [null, $ref]</c> → <c>$ref</c>.</summary>

@@ -214,7 +214,7 @@ public sealed class MobileMethodsTests(Servers servers, ITestOutputHelper output
         Assert.Null(next["anyOf"]);
         var jsapi = schemas[((string)mapping["wechat_jsapi"]!).Split('/')[^1]]!;
         output.WriteLine(jsapi.ToJsonString());
-        foreach (var field in new[] { "app_id", "time_stamp", "nonce_str", "package", "sign_type", "pay_sign" })
+        foreach (var field in new[] { "type", "app_id", "time_stamp", "nonce_str", "package", "sign_type", "pay_sign" })
             Assert.Contains(field, jsapi["required"]!.AsArray().Select(r => (string?)r));
         Assert.NotNull(schemas[((string)mapping["alipay_app"]!).Split('/')[^1]]!["properties"]!["order_string"]);
         Assert.NotNull(schemas["CreatePaymentRequest"]!["properties"]!["payer"]);

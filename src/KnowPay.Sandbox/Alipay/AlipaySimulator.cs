@@ -8,7 +8,7 @@ namespace KnowPay.Sandbox.Alipay;
 /// inner text, notifies form-encoded and signed (sign and sign_type excluded) until the body is exactly
 /// <c>success</c>, on Alipay's schedule, and serves zipped CSV trade bills.
 /// </summary>
-public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
     readonly AlipayWire wire = new(options);
     readonly TradeStore<AlipayTrade> trades = new(options, t => t.Status == "WAIT_BUYER_PAY");
@@ -40,6 +40,7 @@ public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier noti
         }).DisableAntiforgery();
         g.MapPost("/buyer/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         g.MapGet("/bills/{token}", Bill);
+        MapPhone(g);
     }
 
     async Task<IResult> Gateway(HttpContext http)
@@ -60,6 +61,7 @@ public sealed class AlipaySimulator(SandboxOptions options, SandboxNotifier noti
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return wire.ErrorResponse("isv.invalid-biz-content", "biz_content 非法"); }
         var outTradeNo = (string?)biz["out_trade_no"] ?? "";
 
+        if (method == "alipay.trade.wap.pay") return WapPay(http, biz, p);
         if (method == "alipay.trade.page.pay")
         {
             if (http.Request.Method != "GET" && !http.Request.HasFormContentType) return wire.ErrorResponse("isv.invalid-method", "page.pay is a browser call");

@@ -5,6 +5,8 @@ namespace KnowPay.Sandbox.Alipay;
 sealed record AlipayTrade(string TradeNo, string OutTradeNo, long TotalFen, string Subject, string? NotifyUrl, DateTimeOffset CreatedAt)
 {
     public string? ReturnUrl { get; set; }
+    /// <summary>WAP: where the learner goes when they give up (biz_content.quit_url).</summary>
+    public string? QuitUrl { get; set; }
     public string Status { get; set; } = "WAIT_BUYER_PAY";
     public DateTimeOffset? PaidAt { get; set; }
     public long RefundedFen { get; set; }

@@ -16,6 +16,8 @@ public sealed record BuyerPage(string Title, string Heading, string Description,
     public string? Error { get; init; }
     /// <summary>The form that pays; null once the trade can no longer be paid.</summary>
     public BuyerForm? Form { get; init; }
+    /// <summary>Sized for a phone (the WAP and H5 pages a learner reaches from a phone browser).</summary>
+    public bool Phone { get; init; }
     /// <summary>The merchant's return link, shown when set.</summary>
     public string? ReturnUrl { get; init; }
 
@@ -51,7 +53,7 @@ static partial class BuyerPageTemplate
             ["amount_note"] = page.AmountNote, ["qr_label"] = page.QrLabel, ["qr"] = page.Qr, ["status"] = page.Status,
             ["error"] = page.Error, ["return"] = page.ReturnUrl, ["form"] = form is null ? null : "",
             ["action"] = form?.Action, ["prompt"] = form?.Prompt, ["card"] = form?.CardNumber, ["note"] = form?.Note,
-            ["button_id"] = form?.ButtonId, ["button"] = form?.Button,
+            ["button_id"] = form?.ButtonId, ["button"] = form?.Button, ["size"] = page.Phone ? "phone" : "desktop",
         };
         return Expand(Template, values, form?.Hidden ?? []);
     }

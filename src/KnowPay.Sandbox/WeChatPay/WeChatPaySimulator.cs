@@ -7,10 +7,11 @@ namespace KnowPay.Sandbox.WeChatPay;
 /// trades and refunds, signs every answer with the platform key (Wechatpay-* headers), sends AES-256-GCM encrypted,
 /// signed notifications until answered 2xx on WeChat's schedule, and serves trade bills.
 /// </summary>
-public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
     readonly WeChatPayWire wire = new(options);
-    readonly TradeStore<WeChatTrade> trades = new(options, t => t.State == "NOTPAY", t => { lock (t) return t.Refunds.Keys.ToList(); });
+    readonly TradeStore<WeChatTrade> trades = new(options, t => t.State == "NOTPAY",
+        t => { lock (t) return t.Refunds.Keys.Concat(t.PrepayId is null ? [] : [t.PrepayId]).ToList(); });
     readonly ConcurrentDictionary<string, BillFile> bills = new();
     readonly ConcurrentDictionary<string, bool> brokenSignatures = new();
 
@@ -51,6 +52,7 @@ public sealed class WeChatPaySimulator(SandboxOptions options, SandboxNotifier n
             return Results.Redirect($"{options.BasePath}/wechatpay/pay/{Uri.EscapeDataString(outTradeNo)}");
         }).DisableAntiforgery();
         g.MapPost("/buyer/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
+        MapPhone(g);
     }
 
     async Task<IResult> Native(HttpContext http)

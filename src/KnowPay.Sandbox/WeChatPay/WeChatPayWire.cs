@@ -10,6 +10,14 @@ sealed record WeChatTrade(string TransactionId, string OutTradeNo, string CodeUr
     public DateTimeOffset? PaidAt { get; set; }
     public long Refunded { get; set; }
     public Dictionary<string, WeChatRefund> Refunds { get; } = new(StringComparer.Ordinal);
+    /// <summary>NATIVE, JSAPI, MWEB (H5) or APP.</summary>
+    public string TradeType { get; init; } = "NATIVE";
+    /// <summary>JSAPI and APP: the prepay_id the merchant signs for the bridge or the SDK; H5: the one in h5_url.</summary>
+    public string? PrepayId { get; init; }
+    /// <summary>JSAPI: the payer the merchant named (payer.openid).</summary>
+    public string? OpenId { get; init; }
+    /// <summary>H5: scene_info.payer_client_ip.</summary>
+    public string? PayerClientIp { get; init; }
 }
 
 /// <summary>One refund of a trade; settles (PROCESSING → SUCCESS) shortly after it is accepted.</summary>
@@ -40,7 +48,7 @@ sealed class WeChatPayWire(SandboxOptions options)
     {
         var o = new JsonObject
         {
-            ["appid"] = options.WeChatAppId, ["mchid"] = options.WeChatMchId, ["out_trade_no"] = t.OutTradeNo, ["trade_type"] = "NATIVE",
+            ["appid"] = options.WeChatAppId, ["mchid"] = options.WeChatMchId, ["out_trade_no"] = t.OutTradeNo, ["trade_type"] = t.TradeType,
             ["trade_state"] = t.State, ["trade_state_desc"] = t.State == "SUCCESS" ? "支付成功" : t.State == "NOTPAY" ? "未支付" : t.State,
             ["amount"] = new JsonObject { ["total"] = t.Total, ["currency"] = t.Currency },
         };
@@ -49,7 +57,7 @@ sealed class WeChatPayWire(SandboxOptions options)
             o["transaction_id"] = t.TransactionId;
             o["success_time"] = Rfc3339(paid);
             o["bank_type"] = "OTHERS";
-            o["payer"] = new JsonObject { ["openid"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" };
+            o["payer"] = new JsonObject { ["openid"] = t.OpenId ?? "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" };
             o["amount"] = new JsonObject { ["total"] = t.Total, ["payer_total"] = t.Total, ["currency"] = t.Currency, ["payer_currency"] = t.Currency };
         }
         return o;

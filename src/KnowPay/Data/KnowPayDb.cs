@@ -96,6 +96,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(p => p.RedirectUrl).HasMaxLength(4000);
             e.Property(p => p.QrCode).HasMaxLength(1000);
             e.Property(p => p.ClientSecret).HasMaxLength(500);
+            e.Property(p => p.SignedParameters).HasMaxLength(4000);
         });
         model.Entity<LedgerJournal>(e =>
         {

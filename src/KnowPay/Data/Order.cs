@@ -41,6 +41,8 @@ public sealed class Payment
     public string? QrCode { get; set; }
     public string? RedirectUrl { get; set; }
     public string? ClientSecret { get; set; }
+    /// <summary>The signed parameters the learner's app or WeChat hands to the provider's SDK or bridge: a next action as JSON.</summary>
+    public string? SignedParameters { get; set; }
     public long RefundedAmount { get; set; }
     public string? FailureCode { get; set; }
     public DateTime CreatedAt { get; init; }

@@ -130,6 +130,7 @@ public static class OpenApiContract
         document.Components.Schemas[ProblemSchema] = Problem();
 
         foreach (var schema in document.Components.Schemas.Values) NormaliseSchema(schema, document);
+        foreach (var schema in document.Components.Schemas.Values.OfType<OpenApiSchema>().ToList()) OneOfWhenDiscriminated(schema, document);
 
         var usedTags = new HashSet<string>();
         var usedIds = new HashSet<string>();
@@ -180,6 +181,34 @@ public static class OpenApiContract
         NormaliseSchema(s.Items, document, depth + 1);
         NormaliseSchema(s.AdditionalProperties, document, depth + 1);
         foreach (var one in s.OneOf ?? []) NormaliseSchema(one, document, depth + 1);
+    }
+
+    /// <summary>
+    /// A polymorphic type is exactly one of its variants: anyOf with a discriminator becomes oneOf, a tagged union to generated
+    /// clients; each variant is an object that always carries the discriminator, a string named by the mapping (a one-value enum
+    /// per variant would be merged by Kiota into one enum that knows only the first variant's value).
+    /// </summary>
+    static void OneOfWhenDiscriminated(OpenApiSchema s, OpenApiDocument document)
+    {
+        if (s.Discriminator?.PropertyName is not { } tag || s.AnyOf is not { Count: > 0 } variants || s.OneOf is { Count: > 0 }) return;
+        s.OneOf = variants;
+        s.AnyOf = null;
+        // Only the variants describe an object: a base that is an object itself reads as a parent class the variants do not extend.
+        s.Type = null;
+        s.Required = null;
+        foreach (var (value, variant) in s.Discriminator.Mapping ?? new Dictionary<string, OpenApiSchemaReference>())
+        {
+            if (variant.Reference.Id is not { } id || document.Components?.Schemas?.TryGetValue(id, out var found) != true || found is not OpenApiSchema v) continue;
+            v.Type ??= JsonSchemaType.Object;
+            v.Required ??= new HashSet<string>();
+            v.Required.Add(tag);
+            if (v.Properties is not null && v.Properties.TryGetValue(tag, out var p) && p is OpenApiSchema property)
+            {
+                property.Enum = null;
+                property.Type = JsonSchemaType.String;
+                property.Description = $"`{value}`.";
+            }
+        }
     }
 
     /// <summary>The schema without its null alternative: <c>["null","string"]</c> → <c>"string"</c>, <c>oneOf [null, $ref]</c> → <c>$ref</c>.</summary>

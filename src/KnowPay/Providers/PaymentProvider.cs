@@ -8,7 +8,7 @@ public interface IPaymentProvider
 {
     /// <summary>alipay, wechatpay, stripe, paypal, sandbox.</summary>
     string Name { get; }
-    /// <summary>qr, page, card.</summary>
+    /// <summary>qr, page, card; on phones wap, h5, jsapi, mini_program, app (see <see cref="PaymentMethods"/>).</summary>
     IReadOnlyCollection<string> Methods { get; }
     ProviderFee Fee { get; }
 
@@ -20,10 +20,17 @@ public interface IPaymentProvider
     Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct);
 }
 
-public sealed record PaymentStart(Payment Payment, Order Order, string Subject, string NotifyUrl, string? ReturnUrl);
+public sealed record PaymentStart(Payment Payment, Order Order, string Subject, string NotifyUrl, string? ReturnUrl, PaymentPayer? Payer = null);
 
-/// <summary>The next action for the learner: a QR code payload, a redirect URL or a client secret.</summary>
-public sealed record PaymentStarted(string? ProviderTradeNo, string? QrCode = null, string? RedirectUrl = null, string? ClientSecret = null);
+/// <summary>What a method needs to know of the learner (validated before the provider is called): WeChat openid, network address.</summary>
+public sealed record PaymentPayer(string? OpenId, string? Ip);
+
+/// <summary>
+/// The next action for the learner: a QR code payload, a redirect URL, a client secret, or the signed parameters for a
+/// provider's app SDK or WeChat bridge.
+/// </summary>
+public sealed record PaymentStarted(string? ProviderTradeNo, string? QrCode = null, string? RedirectUrl = null, string? ClientSecret = null,
+    Features.Payments.NextAction? SignedParameters = null);
 
 public enum TradeStatus { Pending, Paid, Closed, Failed, NotFound }
 

@@ -73,7 +73,7 @@ public static class CheckoutPage
         var product = await db.Products.AsNoTracking().Where(p => p.Id == order.ProductId).Select(p => p.Name).SingleOrDefaultAsync(ct) ?? order.ProductId;
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
         var price = Price(order.Amount, order.Currency);
-        var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card").Select(m =>
+        var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card" && PaymentMethods.OnDesktop(m)).Select(m =>
             $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(DisplayName(p.Name))}</span><span class="pay-method">{E(MethodName(p.Name, m))}</span></button>""")));
         var card = providers.TryGet("stripe", out _) && SandboxStripe(services) is not null
             ? $$"""

@@ -1,4 +1,8 @@
 using System.ComponentModel.DataAnnotations;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
@@ -8,7 +12,14 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Payments;
 
-public sealed record CreatePaymentRequest([property: Required] string? Provider, string? Method, [property: ColumnLength(TextInput.ReturnUrl)] string? ReturnUrl);
+public sealed record CreatePaymentRequest([property: Required] string? Provider, string? Method, [property: ColumnLength(TextInput.ReturnUrl)] string? ReturnUrl,
+    PayerInput? Payer = null);
+
+/// <summary>
+/// The learner as the method needs them: <c>openid</c> (of the merchant's WeChat appid) for <c>jsapi</c> and <c>mini_program</c>,
+/// <c>ip</c> (the learner's own address, not a proxy's) for <c>h5</c>. The platform or the hosted checkout fills them in.
+/// </summary>
+public sealed record PayerInput([property: ColumnLength(128)] string? Openid, [property: ColumnLength(45)] string? Ip);
 
 /// <summary>
 /// POST /v1/orders/{id}/payments: sends the provider a signed request and returns the next action.
@@ -16,7 +27,7 @@ public sealed record CreatePaymentRequest([property: Required] string? Provider,
 /// this response gives them the QR code or link, so no notification can precede the row, and a failed call
 /// leaves nothing behind but an unpaid trade at the provider that expires there.
 /// </summary>
-public static class CreatePayment
+public static partial class CreatePayment
 {
     public static void Map(RouteGroupBuilder v1) => v1.MapPost("/orders/{orderId}/payments", Handle).RequireScope("orders:write");
 
@@ -64,6 +75,7 @@ public static class CreatePayment
             return (null, Problems.Invalid("method_unsupported", "method", $"{provider.Name} supports {string.Join(", ", provider.Methods)}."));
         if (body.ReturnUrl is not null && !Uri.TryCreate(body.ReturnUrl, UriKind.Absolute, out _))
             return (null, Problems.Invalid("return_url_invalid", "return_url", "return_url must be an absolute URL."));
+        if (PayerProblem(method, body.Payer) is { } payerProblem) return (null, payerProblem);
 
         var payment = new Payment
         {
@@ -74,7 +86,7 @@ public static class CreatePayment
         try
         {
             started = await provider.StartAsync(new PaymentStart(payment, order, order.Description ?? $"Order {order.Id}",
-                publicUrl.Combine($"/v1/notify/{provider.Name}"), body.ReturnUrl), ct);
+                publicUrl.Combine($"/v1/notify/{provider.Name}"), body.ReturnUrl, new PaymentPayer(body.Payer?.Openid, body.Payer?.Ip)), ct);
         }
         catch (ProviderException e) when (e.Code == "currency_unsupported")
         {
@@ -91,6 +103,34 @@ public static class CreatePayment
         payment.QrCode = started.QrCode;
         payment.RedirectUrl = started.RedirectUrl;
         payment.ClientSecret = started.ClientSecret;
+        payment.SignedParameters = started.SignedParameters is { } signed ? JsonSerializer.Serialize(signed, KnowPayJson.Options) : null;
         return (payment, null);
     }
+
+    /// <summary>The payer fields the method needs, and any given, well-formed: a problem naming the field, or null.</summary>
+    static ProblemHttpResult? PayerProblem(string method, PayerInput? payer)
+    {
+        if (PaymentMethods.NeedsOpenId(method) && string.IsNullOrEmpty(payer?.Openid))
+            return Problems.Invalid("payer_openid_required", "payer.openid",
+                $"{method} pays as the learner's WeChat user: payer.openid (an openid of the merchant's appid) is required.");
+        if (payer?.Openid is { } openid && !OpenIdPattern().IsMatch(openid))
+            return Problems.Invalid("payer_openid_invalid", "payer.openid", "payer.openid is 1-128 letters, digits, '-' or '_'.");
+        if (PaymentMethods.NeedsPayerIp(method) && string.IsNullOrEmpty(payer?.Ip))
+            return Problems.Invalid("payer_ip_required", "payer.ip", $"{method} needs the learner's own IP address in payer.ip.");
+        if (payer?.Ip is { } ip && !IsIpAddress(ip))
+            return Problems.Invalid("payer_ip_invalid", "payer.ip", "payer.ip must be an IPv4 (203.0.113.7) or IPv6 address.");
+        return null;
+    }
+
+    /// <summary>Dotted-quad IPv4 or IPv6 without a zone; IPAddress.TryParse alone would take "1" as 0.0.0.1.</summary>
+    static bool IsIpAddress(string text) =>
+        IPAddress.TryParse(text, out var address) && address.AddressFamily switch
+        {
+            AddressFamily.InterNetwork => text.Count(c => c == '.') == 3,
+            AddressFamily.InterNetworkV6 => !text.Contains('%'),
+            _ => false,
+        };
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,128}$")]
+    private static partial Regex OpenIdPattern();
 }

@@ -1,9 +1,9 @@
+using System.Text.Json;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Infrastructure;
 
 namespace KnowPay.Features.Payments;
-
-public sealed record NextAction(string Type, string? QrCode, string? RedirectUrl, string? ClientSecret);
 
 public sealed record PaymentView(
     string Id, string Object, string OrderId, string Provider, string Method, PaymentStatus Status, long Amount, string Currency,
@@ -15,8 +15,9 @@ public sealed record PaymentView(
         p.Status == PaymentStatus.Pending ? Action(p) : null, p.FailureCode, p.CreatedAt, p.SucceededAt, p.Duplicate);
 
     static NextAction? Action(Payment p) =>
-        p.QrCode is not null ? new NextAction("qr_code", p.QrCode, p.RedirectUrl, null)
-        : p.RedirectUrl is not null ? new NextAction("redirect", null, p.RedirectUrl, null)
-        : p.ClientSecret is not null ? new NextAction("client_secret", null, null, p.ClientSecret)
+        p.QrCode is not null ? new QrCodeNextAction(p.QrCode, p.RedirectUrl)
+        : p.RedirectUrl is not null ? new RedirectNextAction(p.RedirectUrl)
+        : p.ClientSecret is not null ? new ClientSecretNextAction(p.ClientSecret)
+        : p.SignedParameters is not null ? JsonSerializer.Deserialize<NextAction>(p.SignedParameters, KnowPayJson.Options)
         : null;
 }

@@ -29,7 +29,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
     static readonly Currency Cny = Currency.Of("CNY");
 
     public string Name => "alipay";
-    public IReadOnlyCollection<string> Methods { get; } = ["qr", "page"];
+    public IReadOnlyCollection<string> Methods { get; } = [PaymentMethods.Qr, PaymentMethods.Page, PaymentMethods.Wap, PaymentMethods.App];
     public ProviderFee Fee => settings.Fee;
 
     public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
@@ -44,6 +44,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
             ["subject"] = Truncate(request.Subject, 256),
         };
         var notifyUrl = settings.NotifyUrl ?? request.NotifyUrl;
+        if (payment.Method is PaymentMethods.Wap or PaymentMethods.App) return StartOnPhone(payment.Method, biz, notifyUrl, request.ReturnUrl);
         if (payment.Method == "page")
         {
             biz["product_code"] = "FAST_INSTANT_TRADE_PAY";
@@ -53,6 +54,26 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
         var answer = await CallAsync("alipay.trade.precreate", biz, ct, notifyUrl);
         Ensure(answer);
         return new PaymentStarted(null, QrCode: (string?)answer["qr_code"]);
+    }
+
+    /// <summary>
+    /// wap: a signed browser redirect like page.pay, sized for a phone, with quit_url for a learner who gives up; app: the
+    /// whole signed order string, which the platform's app hands to the Alipay SDK. Neither calls Alipay now: the trade
+    /// exists there once the learner acts, so until then query and close answer ACQ.TRADE_NOT_EXIST (not paid).
+    /// </summary>
+    PaymentStarted StartOnPhone(string method, JsonObject biz, string notifyUrl, string? returnUrl)
+    {
+        if (method == PaymentMethods.Wap)
+        {
+            biz["product_code"] = "QUICK_WAP_WAY";
+            if (returnUrl is not null) biz["quit_url"] = returnUrl;
+            var wap = Signed("alipay.trade.wap.pay", biz, notifyUrl, returnUrl);
+            return new PaymentStarted(null, RedirectUrl: settings.GatewayUrl + "?" + Query(wap, includeBizContent: true));
+        }
+        biz["product_code"] = "QUICK_MSECURITY_PAY";
+        // The SDK's own format (sdkExecute): every parameter, sign included, URL-encoded in key order.
+        var app = Signed("alipay.trade.app.pay", biz, notifyUrl);
+        return new PaymentStarted(null, SignedParameters: new Features.Payments.AlipayAppNextAction(Query(app, includeBizContent: true)));
     }
 
     public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)

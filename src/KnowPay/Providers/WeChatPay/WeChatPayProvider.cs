@@ -38,12 +38,14 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
     const string NotifyPath = "/v1/notify/wechatpay";
 
     public string Name => "wechatpay";
-    public IReadOnlyCollection<string> Methods { get; } = ["qr"];
+    public IReadOnlyCollection<string> Methods { get; } =
+        [PaymentMethods.Qr, PaymentMethods.Jsapi, PaymentMethods.MiniProgram, PaymentMethods.H5, PaymentMethods.App];
     public ProviderFee Fee => settings.Fee;
 
     public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
     {
         var payment = request.Payment;
+        if (payment.Method != PaymentMethods.Qr) return await StartOnPhoneAsync(request, ct);
         var description = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127];
         var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/native", new JsonObject
         {
@@ -56,6 +58,52 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
         }, ct);
         return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
             ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
+    }
+
+    /// <summary>
+    /// jsapi and mini_program: /v3/pay/transactions/jsapi with payer.openid → prepay_id → the bridge's parameters, signed
+    /// "appId\ntimeStamp\nnonceStr\npackage\n"; app: /v3/pay/transactions/app → the app SDK's parameters, signed
+    /// "appid\ntimestamp\nnoncestr\nprepayid\n"; h5: /v3/pay/transactions/h5 with scene_info.payer_client_ip → h5_url, with
+    /// the return page appended as redirect_url (reached whether or not the learner paid).
+    /// </summary>
+    async Task<PaymentStarted> StartOnPhoneAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        var body = new JsonObject
+        {
+            ["appid"] = settings.AppId,
+            ["mchid"] = settings.MchId,
+            ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
+            ["out_trade_no"] = payment.Id,
+            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
+            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
+        };
+        var tradeType = payment.Method switch
+        {
+            PaymentMethods.Jsapi or PaymentMethods.MiniProgram => "jsapi",
+            PaymentMethods.H5 => "h5",
+            PaymentMethods.App => "app",
+            _ => throw new ProviderException(Name, "method_unsupported", $"no WeChat Pay trade type for '{payment.Method}'"),
+        };
+        if (tradeType == "jsapi") body["payer"] = new JsonObject { ["openid"] = request.Payer?.OpenId };
+        if (tradeType == "h5")
+            body["scene_info"] = new JsonObject { ["payer_client_ip"] = request.Payer?.Ip, ["h5_info"] = new JsonObject { ["type"] = "Wap" } };
+        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/" + tradeType, body, ct);
+        if (tradeType == "h5")
+        {
+            var h5Url = (string?)answer?["h5_url"] ?? throw new ProviderException(Name, "response_unreadable", "no h5_url in the answer");
+            return new PaymentStarted(null, RedirectUrl: request.ReturnUrl is null ? h5Url
+                : h5Url + (h5Url.Contains('?') ? "&" : "?") + "redirect_url=" + Uri.EscapeDataString(request.ReturnUrl));
+        }
+        var prepayId = (string?)answer?["prepay_id"] ?? throw new ProviderException(Name, "response_unreadable", "no prepay_id in the answer");
+        var timeStamp = clock.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var nonce = WeChatPaySignature.Nonce();
+        if (tradeType == "app")
+            return new PaymentStarted(null, SignedParameters: new Features.Payments.WeChatAppNextAction(settings.AppId, settings.MchId, prepayId,
+                "Sign=WXPay", nonce, timeStamp, WeChatPaySignature.Sign(WeChatPaySignature.Message(settings.AppId, timeStamp, nonce, prepayId), settings.PrivateKeyPem)));
+        var package = "prepay_id=" + prepayId;
+        return new PaymentStarted(null, SignedParameters: new Features.Payments.WeChatJsapiNextAction(settings.AppId, timeStamp, nonce, package,
+            "RSA", WeChatPaySignature.Sign(WeChatPaySignature.Message(settings.AppId, timeStamp, nonce, package), settings.PrivateKeyPem)));
     }
 
     public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)

@@ -648,6 +648,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("bigint")
                         .HasColumnName("refunded_amount");
 
+                    b.Property<string>("SignedParameters")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("signed_parameters");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)

@@ -641,6 +641,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("refunded_amount");
 
+                    b.Property<string>("SignedParameters")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signed_parameters");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)

@@ -1,3 +1,4 @@
+using KnowPay.Features.Keys;
 using KnowPay.Features.Catalog;
 using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
@@ -60,6 +61,7 @@ public static class KnowPayApp
         builder.AddKnowPayPages();
         builder.AddKnowPaySecurityHeaders();
         builder.AddKnowPayRateLimits();
+        builder.Services.AddSingleton<ApiKeyCache>();
 
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() => app.Services.GetService<SandboxWiring>()?.Apply(app.Services.GetRequiredService<PublicUrl>()));
@@ -94,6 +96,7 @@ public static class KnowPayApp
         ListEvents.Map(v1);
         Redeliver.Map(v1);
         WebhookEndpoints.Map(v1);
+        ApiKeyEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

@@ -13,6 +13,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
 {
     public DbSet<Merchant> Merchants => Set<Merchant>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<DashboardSession> DashboardSessions => Set<DashboardSession>();
     public DbSet<Creator> Creators => Set<Creator>();
     public DbSet<Customer> Customers => Set<Customer>();
     public DbSet<Product> Products => Set<Product>();
@@ -54,6 +55,11 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.ToTable("api_keys");
             e.HasIndex(k => k.Hash).IsUnique();
             e.HasIndex(k => k.MerchantId);
+        });
+        model.Entity<DashboardSession>(e =>
+        {
+            e.ToTable("dashboard_sessions");
+            e.HasIndex(s => s.ExpiresAt);
         });
         model.Entity<Creator>(e =>
         {

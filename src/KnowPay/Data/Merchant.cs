@@ -22,4 +22,21 @@ public sealed class ApiKey
     public required string Scopes { get; init; }
     public DateTime CreatedAt { get; init; }
     public DateTime? RevokedAt { get; set; }
+    /// <summary>From this time on the key is refused; set at creation, or by a roll to the end of the overlap.</summary>
+    public DateTime? ExpiresAt { get; set; }
+    /// <summary>When the key last authenticated a request, to within a minute (written off the request path).</summary>
+    public DateTime? LastUsedAt { get; set; }
+
+    public bool IsActive(DateTime now) => RevokedAt is null && (ExpiresAt is null || ExpiresAt > now);
+}
+
+/// <summary>A dashboard sign-in. The cookie names it; sign-out revokes it here, so a copied cookie stops working on every node.</summary>
+public sealed class DashboardSession
+{
+    public required string Id { get; init; }
+    public required string MerchantId { get; init; }
+    public required string KeyId { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime ExpiresAt { get; init; }
+    public DateTime? RevokedAt { get; set; }
 }

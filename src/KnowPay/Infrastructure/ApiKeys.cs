@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using KnowPay.Data;
@@ -19,7 +18,10 @@ public static class ApiKeys
 {
     public static readonly string[] AllScopes =
         ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read",
-         "payouts:write", "webhooks:write", "events:read", "customers:read"];
+         "payouts:write", "webhooks:write", "events:read", "customers:read", "api_keys:read", "api_keys:write"];
+
+    /// <summary>The scopes of a key's <see cref="ApiKey.Scopes"/> column.</summary>
+    public static HashSet<string> ScopeSet(string scopes) => scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
 
     /// <summary>Makes a new secret key; returns the secret (shown once) and the row that stores only its hash.</summary>
     public static (string Secret, ApiKey Row) Generate(string merchantId, string scopes, DateTime now, string? secret = null)
@@ -40,10 +42,13 @@ public static class ApiKeys
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
     /// <summary>Authenticates every /v1 call except provider notifications (which carry provider signatures). A client IP
-    /// past its budget of invalid keys (RateLimits:FailedAuthPerMinute) gets 429 before its key is looked at.</summary>
+    /// past its budget of invalid keys (RateLimits:FailedAuthPerMinute) gets 429 before its key is looked at. A revoked key
+    /// is refused with 401 api_key_revoked, an expired one with api_key_expired (checked on every request from the cached
+    /// row, so expiry is exact); any other unknown key with api_key_invalid.</summary>
     public static void UseApiKeyAuthentication(this WebApplication app)
     {
-        var cache = new ConcurrentDictionary<string, (AuthenticatedMerchant? Merchant, long Expires)>();
+        var cache = app.Services.GetRequiredService<ApiKeyCache>();
+        var clock = app.Services.GetRequiredService<TimeProvider>();
         var failures = app.Services.GetRequiredService<AbuseLimits>().ApiKeys;
         app.Use(async (http, next) =>
         {
@@ -65,24 +70,24 @@ public static class ApiKeys
                 return;
             }
             var secret = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "";
-            var hash = Hash(secret);
-            var now = Environment.TickCount64;
-            if (!cache.TryGetValue(hash, out var hit) || hit.Expires < now)
+            var key = await cache.FindAsync(Hash(secret), http.RequestServices, http.RequestAborted);
+            var now = clock.GetUtcNow().UtcDateTime;
+            var refusal = key switch
             {
-                var db = http.RequestServices.GetRequiredService<KnowPayDb>();
-                var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, http.RequestAborted);
-                hit = (key is null ? null : new AuthenticatedMerchant(key.MerchantId, key.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(), key.Id),
-                       now + 30_000);
-                if (cache.Count > 10_000) cache.Clear();
-                cache[hash] = hit;
-            }
-            if (hit.Merchant is null)
+                null => Problems.Unauthorized("api_key_invalid", "The API key is not valid."),
+                { RevokedAt: not null } => Problems.Unauthorized("api_key_revoked", "This API key was revoked; use another key of your merchant."),
+                { ExpiresAt: { } expiresAt } when expiresAt <= now =>
+                    Problems.Unauthorized("api_key_expired", "This API key expired; use another key of your merchant."),
+                _ => null,
+            };
+            if (refusal is not null)
             {
                 failures.Record(http);
-                await Problems.WriteAsync(http, Problems.Unauthorized("api_key_invalid", "The API key is not valid."));
+                await Problems.WriteAsync(http, refusal);
                 return;
             }
-            http.Items[typeof(AuthenticatedMerchant)] = hit.Merchant;
+            http.Items[typeof(AuthenticatedMerchant)] = key!.Merchant;
+            cache.Used(key.Merchant.KeyId!, now);
             await next();
         });
     }

@@ -62,7 +62,8 @@ public static class Idempotency
                 await using var scope = http.RequestServices.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
                 var own = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
                 if (succeeded)
-                    await claim.CompleteAsync(own, http.Response.StatusCode, http.Response.ContentType, captured.ToArray(), clock.GetUtcNow().UtcDateTime);
+                    await claim.CompleteAsync(own, http.Response.StatusCode, http.Response.ContentType,
+                        http.Items[ReplayBody] as byte[] ?? captured.ToArray(), clock.GetUtcNow().UtcDateTime);
                 else
                     await claim.ReleaseAsync(own);
             }
@@ -77,6 +78,13 @@ public static class Idempotency
         captured.Position = 0;
         await captured.CopyToAsync(realBody, http.RequestAborted);
     });
+
+    static readonly object ReplayBody = new();
+
+    /// <summary>Stores <paramref name="answer"/> for replays instead of the answer sent: an answer revealing a secret (a new
+    /// API key) is sent once, and its secret never rests in the idempotency table.</summary>
+    public static void ReplayWith(HttpContext http, object answer) =>
+        http.Items[ReplayBody] = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(answer, KnowPayJson.Options);
 
     /// <summary>Endpoint metadata: the handler claims the Idempotency-Key itself, in its first round trip (<see cref="IdempotencyClaim.ClaimStatement"/>).</summary>
     public sealed class ClaimedByHandler

@@ -31,6 +31,7 @@ public static class OpenApiContract
         ("entitlements", "Entitlements", "Access a paid order grants, revoked by a full refund."),
         ("events", "Events", "The outbox: every change, written in the same transaction; pulled here or pushed to webhooks."),
         ("webhook-endpoints", "Webhook endpoints", "Where KnowPay sends signed events."),
+        ("api-keys", "API keys", "The merchant's secret keys: list, create, roll with an overlap, revoke; a secret is shown once."),
         ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
@@ -46,7 +47,7 @@ public static class OpenApiContract
     static readonly (string Status, string Description, Func<HttpMethod, bool, bool> AppliesTo)[] ProblemStatuses =
     [
         ("400", "The request is invalid: `code` says why, `errors` names the fields.", (_, _) => true),
-        ("401", "No API key, or an unknown or revoked one.", (_, _) => true),
+        ("401", "No API key, or an unknown, revoked or expired one.", (_, _) => true),
         ("403", "The API key lacks the scope this operation needs.", (_, _) => true),
         ("404", "No such object for this merchant: the path's, or one the body names (another merchant's objects are answered the same way).", (_, hasPathId) => hasPathId),
         ("409", "The object's state forbids it, or the Idempotency-Key was used with another body or is still running.", (m, _) => m == HttpMethod.Post),
@@ -447,6 +448,7 @@ public static class OpenApiContract
             "reason" => "requested_by_customer",
             "description" => "Rust in 30 days, lifetime access",
             "customer_external_id" or "external_id" => "u_42",
+            "secret" when container?.StartsWith("ApiKey", StringComparison.Ordinal) == true => "sk_test_5c1e…",
             "secret" => "whsec_3f9a…",
             "next_cursor" or "starting_after" => "ord_01JH3Q4N8ZC5V7",
             "type" when container?.StartsWith("Event", StringComparison.Ordinal) == true => "payment.succeeded",
@@ -464,7 +466,7 @@ public static class OpenApiContract
     static readonly (string Schema, string Prefix)[] IdPrefixes =
     [
         ("Order", "ord"), ("Payment", "pay"), ("Refund", "re"), ("Product", "prod"), ("Price", "price"), ("Customer", "cus"),
-        ("Creator", "cre"), ("Entitlement", "ent"), ("Event", "evt"), ("Delivery", "whd"), ("WebhookEndpoint", "we"),
+        ("Creator", "cre"), ("Entitlement", "ent"), ("Event", "evt"), ("Delivery", "whd"), ("WebhookEndpoint", "we"), ("ApiKey", "key"),
         ("Journal", "jrn"), ("PayoutBatch", "pob"), ("Payout", "po"),
     ];
 

@@ -11,8 +11,8 @@ namespace KnowPay.Features.Monitoring;
 
 /// <summary>
 /// The live operations dashboard. Sign-in: the form POSTs a secret API key (scope orders:read); the answer is an
-/// HttpOnly, SameSite=Strict cookie holding a Data Protection token (merchant, key id, 12 h expiry) — the key itself
-/// never reaches script. The page then listens to /dashboard/stream: server-sent events, one JSON snapshot about
+/// HttpOnly, SameSite=Strict cookie holding a Data Protection token (merchant, key id, session id, 12 h expiry) — the key
+/// itself never reaches script. Sessions live in the database; sign-out revokes one there, for every node. The page then listens to /dashboard/stream: server-sent events, one JSON snapshot about
 /// every second, computed from the database (cached 0.9 s per merchant, so many viewers cost one query set).
 /// </summary>
 public static class Dashboard
@@ -31,36 +31,55 @@ public static class Dashboard
         g.MapGet("/stream", Stream);
     }
 
-    sealed record Session(string MerchantId, string KeyId);
+    sealed record Session(string MerchantId, string KeyId, string SessionId);
 
-    static ITimeLimitedDataProtector Protector(IDataProtectionProvider dp) => dp.CreateProtector("KnowPay.Dashboard.Session.v1").ToTimeLimitedDataProtector();
+    static ITimeLimitedDataProtector Protector(IDataProtectionProvider dp) => dp.CreateProtector("KnowPay.Dashboard.Session.v2").ToTimeLimitedDataProtector();
 
-    /// <summary>The session of the request's cookie, if the token is genuine, unexpired, and its key is still valid.</summary>
-    static async Task<Session?> SessionAsync(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, CancellationToken ct)
+    /// <summary>The cookie's claims if its token is genuine and unexpired; says nothing yet about the session's state.</summary>
+    static Session? CookieSession(HttpContext http, IDataProtectionProvider dp)
     {
         if (http.Request.Cookies[CookieName] is not { Length: > 0 } cookie) return null;
         string payload;
         try { payload = Protector(dp).Unprotect(cookie); }
         catch (CryptographicException) { return null; }
-        var parts = payload.Split('|');
-        if (parts.Length != 2) return null;
-        var valid = await db.ApiKeys.AsNoTracking().AnyAsync(k => k.Id == parts[1] && k.MerchantId == parts[0] && k.RevokedAt == null, ct);
-        return valid ? new Session(parts[0], parts[1]) : null;
+        return payload.Split('|') is [var merchantId, var keyId, var sessionId] ? new Session(merchantId, keyId, sessionId) : null;
     }
 
-    static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, CancellationToken ct) =>
-        await SessionAsync(http, dp, db, ct) is null ? SignIn(null) : CheckoutPage.Html(DashboardHtml);
+    /// <summary>The session of the request's cookie, if the token is genuine, its session not signed out or expired, and its
+    /// key still active. Checked in the database, so a sign-out on one node refuses the cookie on every node.</summary>
+    static async Task<Session?> SessionAsync(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    {
+        if (CookieSession(http, dp) is not { } session) return null;
+        var now = clock.GetUtcNow().UtcDateTime;
+        var valid = await db.DashboardSessions.AsNoTracking().AnyAsync(s =>
+            s.Id == session.SessionId && s.MerchantId == session.MerchantId && s.KeyId == session.KeyId && s.RevokedAt == null && s.ExpiresAt > now &&
+            db.ApiKeys.Any(k => k.Id == s.KeyId && k.MerchantId == s.MerchantId && k.RevokedAt == null && (k.ExpiresAt == null || k.ExpiresAt > now)), ct);
+        return valid ? session : null;
+    }
+
+    static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct) =>
+        await SessionAsync(http, dp, db, clock, ct) is null ? SignIn(null) : CheckoutPage.Html(DashboardHtml);
 
     static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
     {
         var form = await http.Request.ReadFormAsync(ct);
         var secret = form["api_key"].ToString().Trim();
         var hash = ApiKeys.Hash(secret);
-        var key = secret.Length == 0 ? null : await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, ct);
+        var now = clock.GetUtcNow().UtcDateTime;
+        var key = secret.Length == 0 ? null : await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash, ct);
+        if (key is not null && !key.IsActive(now)) key = null;
         var scopes = key?.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
         if (key is null || !(scopes.Contains("*") || scopes.Contains("orders:read")))
             return SignIn(key is null ? "That key is not valid." : "That key lacks the orders:read scope.", 401);
-        var token = Protector(dp).Protect($"{key.MerchantId}|{key.Id}", clock.GetUtcNow() + SessionLifetime);
+        var session = new DashboardSession
+        {
+            Id = Domain.Ids.New("dss"), MerchantId = key.MerchantId, KeyId = key.Id, CreatedAt = now, ExpiresAt = now + SessionLifetime,
+        };
+        db.DashboardSessions.Add(session);
+        await db.SaveChangesAsync(ct);
+        // Sessions a day past their expiry are of no use, even to explain a refusal: each sign-in clears them.
+        await db.DashboardSessions.Where(s => s.ExpiresAt < now - TimeSpan.FromDays(1)).ExecuteDeleteAsync(ct);
+        var token = Protector(dp).Protect($"{key.MerchantId}|{key.Id}|{session.Id}", clock.GetUtcNow() + SessionLifetime);
         http.Response.Cookies.Append(CookieName, token, new CookieOptions
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/dashboard", MaxAge = SessionLifetime, IsEssential = true,
@@ -68,21 +87,28 @@ public static class Dashboard
         return Results.Redirect("/dashboard", permanent: false, preserveMethod: false);
     }
 
-    static IResult Logout(HttpContext http)
+    /// <summary>Revokes the cookie's session in the database (a copy of the cookie is refused from now on), then drops the cookie.</summary>
+    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
     {
+        if (CookieSession(http, dp) is { } session)
+        {
+            var now = clock.GetUtcNow().UtcDateTime;
+            await db.DashboardSessions.Where(s => s.Id == session.SessionId && s.RevokedAt == null)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.RevokedAt, now), ct);
+        }
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/dashboard" });
         return Results.Redirect("/dashboard");
     }
 
     static async Task<IResult> Snapshot(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
     {
-        if (await SessionAsync(http, dp, db, ct) is not { } session) return Results.Unauthorized();
+        if (await SessionAsync(http, dp, db, clock, ct) is not { } session) return Results.Unauthorized();
         return Results.Json(await CachedAsync(db, session.MerchantId, clock, ct), KnowPayJson.Options);
     }
 
     static async Task Stream(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, IHostApplicationLifetime lifetime)
     {
-        if (await SessionAsync(http, dp, db, http.RequestAborted) is not { } session)
+        if (await SessionAsync(http, dp, db, clock, http.RequestAborted) is not { } session)
         {
             http.Response.StatusCode = StatusCodes.Status401Unauthorized;
             return;
@@ -104,7 +130,7 @@ public static class Dashboard
                 await Task.Delay(TimeSpan.FromSeconds(1), clock, ct);
                 if (Environment.TickCount64 - checkedAt > 60_000)
                 {
-                    if (await SessionAsync(http, dp, db, ct) is null) return; // key revoked or session expired: the page signs in again
+                    if (await SessionAsync(http, dp, db, clock, ct) is null) return; // signed out, key revoked or session expired: the page signs in again
                     checkedAt = Environment.TickCount64;
                 }
             }

@@ -152,7 +152,7 @@ public static class Dashboard
         <script src="/assets/dashboard.js" defer></script></head>
         <body class="dash-body">
         <header class="dash-head">
-          <div><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></div>
+          <h1 class="dash-title"><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></h1>
           <div class="head-right"><span id="live" class="live" data-state="connecting">{{t.Html("Dashboard.Connecting")}}</span>
             {{t.LanguageSwitch("/dashboard?")}}
             <form method="post" action="{{Localized("/dashboard/logout", t)}}"><button type="submit" class="link-button">{{t.Html("Dashboard.SignOut")}}</button></form></div>

@@ -71,6 +71,7 @@ public static class KnowPayApp
         app.UseApiKeyAuthentication();
         app.UseKnowPayRateLimits();
         app.UseIdempotencyKeys();
+        app.UseKnowPayPageCultures();
 
         app.MapKnowPayApiReference();
         app.MapHealthChecks("/health/live", new() { Predicate = _ => false });

@@ -6,12 +6,20 @@
   if (!root) return;
   const order = root.dataset.order;
   const token = encodeURIComponent(root.dataset.token);
+  const locale = encodeURIComponent(root.dataset.locale || "en");
   const base = `/checkout/${encodeURIComponent(order)}`;
   const $ = (id) => document.getElementById(id);
+  // The page's text in its language (server resources), keyed as in PageText.resx.
+  const text = JSON.parse(($("page-text") || {}).textContent || "{}");
+  const t = (key, arg) => (text[key] || key).replace("{0}", arg === undefined ? "" : arg);
   let finished = false;
 
-  function show(section) {
+  // focus: after a change the learner did not make (paid, expired, a QR shown), move focus to the new state's text.
+  function show(section, focus) {
     for (const id of ["choose", "action", "paid", "expired"]) $(id).hidden = id !== section;
+    if (!focus) return;
+    const target = section === "action" ? $("action-hint") : $(section).querySelector("h2");
+    if (target) target.focus();
   }
 
   function error(text) {
@@ -32,23 +40,23 @@
       }
       $("qr").hidden = true;
       $("sandbox-buyer").hidden = true;
-      $("action-hint").textContent = "Waiting for the payment to be confirmed. This page updates by itself.";
+      $("action-hint").textContent = t("Js.WaitingConfirm");
       $("continue").href = action.redirect_url;
       $("continue").hidden = false;
-      show("action");
+      show("action", !resumed);
       return true;
     }
     $("continue").hidden = true;
     if (action.type === "qr_code" && action.qr_image) {
       $("qr").src = action.qr_image;
       $("qr").hidden = false;
-      $("action-hint").textContent = "Scan the code with the app to pay. This page updates by itself.";
+      $("action-hint").textContent = t("Js.ScanHintLive");
       const buyer = $("sandbox-buyer");
       if (action.sandbox_buyer_url) {
         buyer.href = action.sandbox_buyer_url;
         buyer.hidden = false;
       } else buyer.hidden = true;
-      show("action");
+      show("action", !resumed);
       return true;
     }
     if (action.type === "client_secret") {
@@ -61,14 +69,15 @@
 
   // POST …/payments: starts a payment with the provider, or resumes the learner's pending one. null after an error.
   async function start(provider, method) {
-    const response = await fetch(`${base}/payments?token=${token}`, {
+    const response = await fetch(`${base}/payments?token=${token}&locale=${locale}`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ provider, method }),
     });
     const body = await response.json().catch(() => ({}));
     if (response.ok) return body;
-    error(body.detail || "The payment could not be started. Try again or choose another way to pay.");
+    // Problem responses are English with a stable code: the page says it in the learner's language.
+    error(body.code === "order_already_paid" ? t("Js.OrderAlreadyPaid") : body.code === "order_expired" ? t("Js.OrderExpired") : t("Js.StartFailed"));
     await poll();
     return null;
   }
@@ -82,9 +91,9 @@
     busy(true);
     try {
       const payment = await start(provider, method);
-      if (payment && !renderAction(payment)) error("This payment method needs a step this page cannot show.");
+      if (payment && !renderAction(payment)) error(t("Js.NeedsStep"));
     } catch {
-      error("Network problem — check your connection and try again.");
+      error(t("Js.Network"));
     } finally {
       busy(false);
     }
@@ -114,7 +123,7 @@
     if (result.ok && intent.status === "succeeded") {
       $("card-form").hidden = true;
       $("card-auth").hidden = true;
-      cardMessage("Card accepted — confirming your payment…", "ok");
+      cardMessage(t("Js.CardAccepted"), "ok");
       poll();
       return;
     }
@@ -127,9 +136,7 @@
     const e = result.body.error || {};
     $("card-form").hidden = false;
     $("card-auth").hidden = true;
-    cardMessage(e.code === "card_declined"
-      ? "Your card was declined. Nothing was charged — try another card or choose another way to pay."
-      : e.message || "The card payment did not go through. Try again or choose another way to pay.", "declined");
+    cardMessage(e.code === "card_declined" ? t("Js.CardDeclined") : t("Js.CardFailed"), "declined");
   }
 
   async function payByCard(event) {
@@ -137,7 +144,7 @@
     error("");
     const number = $("card-number").value.replace(/[\s-]/g, "");
     if (!/^\d{12,19}$/.test(number)) {
-      cardMessage("Enter the card number (12 to 19 digits).", "declined");
+      cardMessage(t("Js.CardNumberInvalid"), "declined");
       $("card-number").focus();
       return;
     }
@@ -148,12 +155,12 @@
       if (!payment) return;
       cardAction = payment.next_action;
       if (!cardAction || cardAction.type !== "client_secret" || !cardAction.card_confirm_url) {
-        error("Card payments cannot be completed on this page.");
+        error(t("Js.CardUnavailable"));
         return;
       }
       cardOutcome(await confirmCard(cardAction, number));
     } catch {
-      error("Network problem — check your connection and try again.");
+      error(t("Js.Network"));
     } finally {
       busy(false);
     }
@@ -165,33 +172,33 @@
     try {
       cardOutcome(await confirmCard(cardAction, null));
     } catch {
-      error("Network problem — check your connection and try again.");
+      error(t("Js.Network"));
     } finally {
       busy(false);
     }
   }
 
-  function setStatus(text) {
-    $("status").textContent = text;
-    root.dataset.status = text;
+  function setStatus(status) {
+    $("status").textContent = text[`Status.${status}`] || status;
+    root.dataset.status = status;
   }
 
   async function poll(withAction) {
     if (finished) return;
     try {
-      const response = await fetch(`${base}/status?token=${token}${withAction ? "&action=true" : ""}`, { cache: "no-store" });
+      const response = await fetch(`${base}/status?token=${token}&locale=${locale}${withAction ? "&action=true" : ""}`, { cache: "no-store" });
       if (!response.ok) return;
       const s = await response.json();
       if (s.status === "paid") {
         finished = true;
         setStatus("paid");
-        show("paid");
+        show("paid", true);
         return;
       }
       if (s.expired) {
         finished = true;
         setStatus("expired");
-        show("expired");
+        show("expired", true);
         return;
       }
       setStatus(s.status);
@@ -206,12 +213,16 @@
     const left = Math.max(0, Math.floor((expires.getTime() - Date.now()) / 1000));
     const m = Math.floor(left / 60);
     const s = String(left % 60).padStart(2, "0");
-    $("countdown").textContent = finished ? "" : left > 0 ? `${m}:${s} left` : "time is up";
+    $("countdown").textContent = finished ? "" : left > 0 ? t("Js.TimeLeft", `${m}:${s}`) : t("Js.TimeUp");
   }
 
   document.querySelectorAll(".pay-option").forEach((button) =>
     button.addEventListener("click", () => pay(button.dataset.provider, button.dataset.method)));
-  $("change").addEventListener("click", () => show("choose"));
+  $("change").addEventListener("click", () => {
+    show("choose");
+    const first = document.querySelector(".pay-option");
+    if (first) first.focus();
+  });
   if ($("card-form")) {
     $("card-form").addEventListener("submit", payByCard);
     $("card-authenticate").addEventListener("click", authenticate);

@@ -2,10 +2,15 @@
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  // The page's text in its language (server resources), keyed as in PageText.resx.
+  const text = JSON.parse(($("page-text") || {}).textContent || "{}");
+  const t = (key, arg) => (text[key] || key).replace("{0}", arg === undefined ? "" : arg);
+  const named = (prefix, value) => text[`${prefix}.${value}`] || value;
+  const locale = encodeURIComponent(document.documentElement.lang || "en");
   const svgNs = "http://www.w3.org/2000/svg";
   const pct = (x) => (x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`);
   const ms = (x) => (x === null || x === undefined ? "–" : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${Math.round(x)} ms`);
-  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const time = (iso) => new Date(iso).toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
@@ -44,7 +49,7 @@
     const first = svg("text", { x: pad, y: H - 4, class: "axis" });
     first.textContent = series.length ? time(series[0].start) : "";
     const last = svg("text", { x: W - 60, y: H - 4, class: "axis" });
-    last.textContent = "now";
+    last.textContent = t("Js.Now");
     nodes.push(first, last);
     chart.replaceChildren(...nodes);
   }
@@ -52,7 +57,7 @@
   function drawProviders(providers) {
     const rows = providers.map((p) => {
       const row = el("div", { class: "provider", "data-provider": p.provider });
-      row.append(el("span", { class: "provider-name" }, p.provider));
+      row.append(el("span", { class: "provider-name" }, named("Provider", p.provider)));
       const track = el("div", { class: "track" });
       const fill = el("div", { class: "fill" });
       const rate = p.success_rate;
@@ -62,25 +67,26 @@
       row.append(track, el("span", { class: "provider-rate" }, `${pct(rate)} · ${p.succeeded}/${p.settled}`));
       return row;
     });
-    $("providers").replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "No payments in the last hour.")]));
+    $("providers").replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, t("Js.NoPayments"))]));
   }
 
   function drawAlerts(alerts) {
     const items = alerts.map((a) => {
       const li = el("li", { class: `alert alert-${a.status}` });
       li.append(el("strong", {}, a.status === "firing" ? `● ${a.rule}` : `✓ ${a.rule}`), el("span", {}, ` ${a.message}`),
-        el("small", {}, ` since ${time(a.fired_at)}${a.resolved_at ? `, resolved ${time(a.resolved_at)}` : ""}`));
+        el("small", {}, ` ${t("Js.Since", time(a.fired_at))}${a.resolved_at ? t("Js.Resolved", time(a.resolved_at)) : ""}`));
       return li;
     });
-    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No alerts. All quiet.")]));
+    $("alerts").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, t("Js.NoAlerts"))]));
   }
 
   function drawOrders(orders) {
     $("orders").replaceChildren(...orders.map((o) => {
       const tr = el("tr");
-      tr.append(el("td", { class: "mono", "data-label": "Order" }, o.id), el("td", { "data-label": "Product" }, o.product),
-        el("td", { "data-label": "Amount" }, o.price), el("td", { "data-label": "Status" }, ""), el("td", { "data-label": "Created" }, time(o.created_at)));
-      tr.children[3].append(el("span", { class: `pill pill-${o.status}` }, o.status));
+      tr.append(el("td", { class: "mono", "data-label": t("Js.Col.Order") }, o.id), el("td", { "data-label": t("Js.Col.Product") }, o.product),
+        el("td", { "data-label": t("Js.Col.Amount") }, o.price), el("td", { "data-label": t("Js.Col.Status") }, ""),
+        el("td", { "data-label": t("Js.Col.Created") }, time(o.created_at)));
+      tr.children[3].append(el("span", { class: `pill pill-${o.status}` }, named("Status", o.status)));
       return tr;
     }));
   }
@@ -102,14 +108,14 @@
   }
 
   const live = $("live");
-  const source = new EventSource("/dashboard/stream");
+  const source = new EventSource(`/dashboard/stream?locale=${locale}`);
   source.onmessage = (e) => {
     render(JSON.parse(e.data));
     live.dataset.state = "live";
-    live.textContent = `live · ${new Date().toLocaleTimeString()}`;
+    live.textContent = t("Js.Live", new Date().toLocaleTimeString(document.documentElement.lang || []));
   };
   source.onerror = () => {
     live.dataset.state = "reconnecting";
-    live.textContent = "reconnecting…";
+    live.textContent = t("Js.Reconnecting");
   };
 })();

@@ -121,7 +121,7 @@ public sealed class CheckoutCardTests(Servers servers, ITestOutputHelper output)
         var usd = await m.OrderAsync(productId, currency: "USD", customer: "pp");
         var checkoutUrl = (string)usd["checkout_url"]!;
         await page.GotoAsync(checkoutUrl);
-        await Expect(page.Locator("#price")).ToHaveTextAsync("19.99 USD");
+        await Expect(page.Locator("#price")).ToHaveTextAsync("$19.99");   // en: USD is the home currency
         await page.ClickAsync(".pay-option[data-provider=paypal][data-method=page]");
         await page.WaitForURLAsync("**/sandbox/paypal/checkoutnow?token=*");
         await page.ClickAsync("#approve");

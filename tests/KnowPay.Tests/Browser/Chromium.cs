@@ -46,10 +46,13 @@ public sealed class Chromium : IAsyncDisposable
         return new Chromium { Playwright = playwright, Browser = browser };
     }
 
-    /// <summary>A new page (own context: own cookies) at the given viewport, recording console and page errors.</summary>
-    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800)
+    /// <summary>
+    /// A new page (own context: own cookies) at the given viewport, recording console and page errors; <paramref name="locale"/>
+    /// (e.g. zh-CN) sets the browser's language and so its Accept-Language.
+    /// </summary>
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800, string? locale = null)
     {
-        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height } });
+        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height }, Locale = locale });
         var page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Monitoring;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
@@ -49,13 +50,14 @@ public static class CheckoutPage
     /// The return URL given to page-pay providers. The checkout token travels as <c>ct</c> because providers append
     /// their own parameters (PayPal adds <c>token=</c> and <c>PayerID=</c>, which would clash with the page's token).
     /// </summary>
-    static IResult Return(string orderId, string? ct, CheckoutLinks links, TimeProvider clock) =>
+    static IResult Return(string orderId, string? ct, CheckoutLinks links, PageLocale t, TimeProvider clock) =>
         links.Verify(orderId, ct, clock.GetUtcNow().UtcDateTime)
-            ? Results.Redirect($"/checkout/{Uri.EscapeDataString(orderId)}?token={Uri.EscapeDataString(ct!)}")
-            : NotFound();
+            ? Results.Redirect($"/checkout/{Uri.EscapeDataString(orderId)}?token={Uri.EscapeDataString(ct!)}&{PageCultures.QueryKey}={t.Lang}")
+            : NotFound(t);
 
-    static string ReturnUrl(PublicUrl publicUrl, string orderId, string token) =>
-        publicUrl.Combine($"/checkout/{Uri.EscapeDataString(orderId)}/return?ct={Uri.EscapeDataString(token)}");
+    /// <summary>Carries the page's locale, so the learner comes back from the provider to the language they chose.</summary>
+    static string ReturnUrl(PublicUrl publicUrl, string orderId, string token, string lang) =>
+        publicUrl.Combine($"/checkout/{Uri.EscapeDataString(orderId)}/return?ct={Uri.EscapeDataString(token)}&{PageCultures.QueryKey}={lang}");
 
     /// <summary>The Stripe sandbox's base URL when Stripe is wired to the embedded sandbox, else null.</summary>
     static string? SandboxStripe(IServiceProvider services) =>
@@ -64,57 +66,59 @@ public static class CheckoutPage
             ? sandbox.TrimEnd('/') + "/stripe" : null;
 
     static async Task<IResult> Page(string orderId, string? token, KnowPayDb db, CheckoutLinks links, PaymentProviders providers,
-        IServiceProvider services, TimeProvider clock, CancellationToken ct)
+        IServiceProvider services, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        if (!links.Verify(orderId, token, now)) return NotFound();
+        if (!links.Verify(orderId, token, now)) return NotFound(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
-        if (order is null) return NotFound();
+        if (order is null) return NotFound(t);
         var product = await db.Products.AsNoTracking().Where(p => p.Id == order.ProductId).Select(p => p.Name).SingleOrDefaultAsync(ct) ?? order.ProductId;
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
-        var price = Price(order.Amount, order.Currency);
+        var price = t.Money(order.Amount, order.Currency);
         var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card" && PaymentMethods.OnDesktop(m)).Select(m =>
-            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(DisplayName(p.Name))}</span><span class="pay-method">{E(MethodName(p.Name, m))}</span></button>""")));
+            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(t.Provider(p.Name))}</span><span class="pay-method">{E(t.Method(p.Name, m))}</span></button>""")));
         var card = providers.TryGet("stripe", out _) && SandboxStripe(services) is not null
             ? $$"""
-              <section id="card-slot" class="card-slot" data-provider="stripe"><h2>Card</h2>
+              <section id="card-slot" class="card-slot" data-provider="stripe" aria-labelledby="card-heading"><h2 id="card-heading">{{t.Html("Checkout.Card.Heading")}}</h2>
                 <form id="card-form" class="card-form" novalidate autocomplete="off">
-                  <label for="card-number">Card number</label>
-                  <input id="card-number" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" maxlength="23" required>
-                  <button id="card-pay" type="submit" class="primary">Pay {{E(price)}}</button>
-                  <p class="hint small">Sandbox cards: 4242 4242 4242 4242 pays · 4000 0000 0000 0002 is declined · 4000 0000 0000 3220 asks for authentication.</p>
+                  <label for="card-number">{{t.Html("Checkout.Card.Number")}}</label>
+                  <input id="card-number" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" maxlength="23" required aria-describedby="card-hint">
+                  <button id="card-pay" type="submit" class="primary">{{t.Html("Checkout.Card.Pay", E(price))}}</button>
+                  <p id="card-hint" class="hint small">{{t.Html("Checkout.Card.SandboxHint")}}</p>
                 </form>
-                <div id="card-auth" class="card-auth" hidden><p>Your bank asks you to confirm this payment (simulated 3-D Secure).</p>
-                  <button id="card-authenticate" type="button" class="primary">Complete authentication</button></div>
+                <div id="card-auth" class="card-auth" hidden><p>{{t.Html("Checkout.Card.AuthPrompt")}}</p>
+                  <button id="card-authenticate" type="button" class="primary">{{t.Html("Checkout.Card.Authenticate")}}</button></div>
                 <p id="card-message" class="card-message" role="status" hidden></p>
               </section>
               """
             : "";
+        var self = $"/checkout/{Uri.EscapeDataString(order.Id)}?token={Uri.EscapeDataString(token!)}";
         var html = $$"""
             <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-            <title>Checkout – {{E(product)}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
+            <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+            <title>{{t.Html("Checkout.Title", E(product))}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
+            <script type="application/json" id="page-text">{{t.ScriptJson()}}</script>
             <script src="/assets/checkout.js" defer></script></head>
             <body class="checkout-body">
-            <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-status="{{E(Lower(order.Status))}}">
-              <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">Secure checkout</span></header>
+            <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-locale="{{t.Lang}}" data-status="{{E(Lower(order.Status))}}">
+              <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">{{t.Html("Checkout.Secure")}}</span>{{t.LanguageSwitch(self)}}</header>
               <p class="merchant">{{E(merchant)}}</p>
               <h1 id="product">{{E(product)}}</h1>
               {{(order.Description is { Length: > 0 } d ? $"<p class=\"desc\">{E(d)}</p>" : "")}}
               <p class="price" id="price">{{E(price)}}</p>
-              <p class="expires">Pay before <time id="expires-at" datetime="{{order.ExpiresAt:O}}">{{order.ExpiresAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)}} UTC</time> · <span id="countdown"></span></p>
-              <section id="choose" class="choose"><h2>Pay with</h2><div class="pay-options" id="providers">{{buttons}}</div>{{card}}</section>
-              <section id="action" class="action" hidden>
-                <img id="qr" class="qr" alt="QR code to scan with the payment app" width="240" height="240">
-                <p id="action-hint" class="hint">Scan the code with the app to pay.</p>
-                <p><a id="sandbox-buyer" class="sandbox-link" href="#" target="_blank" rel="noopener" hidden>Open the simulated buyer (sandbox) and pay</a></p>
-                <p><a id="continue" class="sandbox-link" href="#" hidden>Continue to the payment page</a></p>
-                <p><button type="button" id="change" class="link-button">Choose another way to pay</button></p>
+              <p class="expires">{{t.Html("Checkout.PayBefore", $"<time id=\"expires-at\" datetime=\"{order.ExpiresAt:O}\">{order.ExpiresAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC</time>")}} · <span id="countdown"></span></p>
+              <section id="choose" class="choose" aria-labelledby="choose-heading"><h2 id="choose-heading">{{t.Html("Checkout.PayWith")}}</h2><div class="pay-options" id="providers">{{buttons}}</div>{{card}}</section>
+              <section id="action" class="action" aria-labelledby="action-hint" hidden>
+                <img id="qr" class="qr" alt="{{t.Html("Checkout.QrAlt")}}" width="240" height="240">
+                <p id="action-hint" class="hint" tabindex="-1" aria-live="polite">{{t.Html("Checkout.ScanHint")}}</p>
+                <p><a id="sandbox-buyer" class="sandbox-link" href="#" target="_blank" rel="noopener" hidden>{{t.Html("Checkout.SandboxBuyer")}}</a></p>
+                <p><a id="continue" class="sandbox-link" href="#" hidden>{{t.Html("Checkout.Continue")}}</a></p>
+                <p><button type="button" id="change" class="link-button">{{t.Html("Checkout.Change")}}</button></p>
               </section>
-              <section id="paid" class="state state-paid" hidden><div class="tick" aria-hidden="true">✓</div><h2>Paid</h2><p>Thank you — your access is ready.</p></section>
-              <section id="expired" class="state state-expired" hidden><h2>This order has expired</h2><p>Go back to the course page and start again.</p></section>
+              <section id="paid" class="state state-paid" hidden><div class="tick" aria-hidden="true">✓</div><h2 tabindex="-1">{{t.Html("Checkout.Paid")}}</h2><p>{{t.Html("Checkout.PaidText")}}</p></section>
+              <section id="expired" class="state state-expired" hidden><h2 tabindex="-1">{{t.Html("Checkout.Expired")}}</h2><p>{{t.Html("Checkout.ExpiredText")}}</p></section>
               <p id="error" class="error" role="alert" hidden></p>
-              <footer class="status-line">Status: <strong id="status">{{E(Lower(order.Status))}}</strong></footer>
+              <footer class="status-line">{{t.Html("Checkout.StatusLabel")}} <strong id="status">{{E(t.Status(Lower(order.Status)))}}</strong></footer>
             </main>
             </body></html>
             """;
@@ -122,28 +126,28 @@ public static class CheckoutPage
     }
 
     static async Task<IResult> Pay(string orderId, string? token, CheckoutPayRequest body, KnowPayDb db, CheckoutLinks links,
-        PaymentProviders providers, PublicUrl publicUrl, IServiceProvider services, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
+        PaymentProviders providers, PublicUrl publicUrl, IServiceProvider services, PageLocale t, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
-        if (!links.Verify(orderId, token, clock.GetUtcNow().UtcDateTime)) return NotFound();
+        if (!links.Verify(orderId, token, clock.GetUtcNow().UtcDateTime)) return NotFound(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
-        if (order is null) return NotFound();
+        if (order is null) return NotFound(t);
         // A reload or a second click resumes the learner's pending payment with the same provider and method.
         var existing = await db.Payments.AsNoTracking()
             .Where(p => p.OrderId == orderId && p.Status == PaymentStatus.Pending && p.Provider == body.Provider && p.Method == (body.Method ?? p.Method))
             .OrderByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
-        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!)), db, providers,
+        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang)), db, providers,
             publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
 
     static async Task<IResult> Status(string orderId, string? token, bool? action, KnowPayDb db, CheckoutLinks links, IServiceProvider services,
-        TimeProvider clock, CancellationToken ct)
+        PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        if (!links.Verify(orderId, token, now)) return NotFound();
+        if (!links.Verify(orderId, token, now)) return NotFound(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
-        if (order is null) return NotFound();
+        if (order is null) return NotFound(t);
         var payment = await db.Payments.AsNoTracking().Where(p => p.OrderId == orderId)
             .OrderByDescending(p => p.Status == PaymentStatus.Succeeded).ThenByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
         var view = payment is null ? null
@@ -184,27 +188,14 @@ public static class CheckoutPage
         return "data:image/svg+xml;base64," + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(svg));
     }
 
-    public static string Price(long amount, string currency) =>
-        Currency.TryFind(currency, out var c) ? $"{new Money(amount, c).ToDecimalString()} {c.Code}" : $"{amount} {currency}";
-
-    static string DisplayName(string provider) => provider switch
-    {
-        "alipay" => "Alipay", "wechatpay" => "WeChat Pay", "stripe" => "Card", "paypal" => "PayPal", "sandbox" => "SandboxPay", _ => provider,
-    };
-
-    static string MethodName(string provider, string method) => (provider, method) switch
-    {
-        ("paypal", "page") => "PayPal account", (_, "qr") => "QR code", (_, "page") => "Pay page", (_, "card") => "Card", _ => method,
-    };
-
     static string Lower(OrderStatus s) => s.ToString().ToLowerInvariant();
 
     static string E(string s) => WebUtility.HtmlEncode(s);
 
-    static IResult NotFound() => Html("""
-        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <title>Checkout link not valid</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
-        <body class="checkout-body"><main class="checkout"><h1>This checkout link is not valid</h1><p>It may have expired. Start again from the course page.</p></main></body></html>
+    static IResult NotFound(PageLocale t) => Html($"""
+        <!doctype html><html lang="{t.Lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>{t.Html("Checkout.Invalid.Title")}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
+        <body class="checkout-body"><main class="checkout"><h1>{t.Html("Checkout.Invalid.Heading")}</h1><p>{t.Html("Checkout.Invalid.Text")}</p></main></body></html>
         """, 404);
 
     public static IResult Html(string html, int status = 200) => new HtmlPage(html, status);

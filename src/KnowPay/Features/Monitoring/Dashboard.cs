@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net;
+using System.Globalization;
 using System.Security.Cryptography;
 using KnowPay.Data;
 using KnowPay.Features.Checkout;
@@ -57,10 +57,10 @@ public static class Dashboard
         return valid ? session : null;
     }
 
-    static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct) =>
-        await SessionAsync(http, dp, db, clock, ct) is null ? SignIn(null) : CheckoutPage.Html(DashboardHtml);
+    static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct) =>
+        await SessionAsync(http, dp, db, clock, ct) is null ? SignIn(t, null) : CheckoutPage.Html(DashboardHtml(t));
 
-    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         var form = await http.Request.ReadFormAsync(ct);
         var secret = form["api_key"].ToString().Trim();
@@ -70,7 +70,7 @@ public static class Dashboard
         if (key is not null && !key.IsActive(now)) key = null;
         var scopes = key?.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
         if (key is null || !(scopes.Contains("*") || scopes.Contains("orders:read")))
-            return SignIn(key is null ? "That key is not valid." : "That key lacks the orders:read scope.", 401);
+            return SignIn(t, key is null ? t.Html("Dashboard.SignIn.KeyInvalid") : t.Html("Dashboard.SignIn.KeyLacksScope", "orders:read"), 401);
         var session = new DashboardSession
         {
             Id = Domain.Ids.New("dss"), MerchantId = key.MerchantId, KeyId = key.Id, CreatedAt = now, ExpiresAt = now + SessionLifetime,
@@ -84,11 +84,11 @@ public static class Dashboard
         {
             HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/dashboard", MaxAge = SessionLifetime, IsEssential = true,
         });
-        return Results.Redirect("/dashboard", permanent: false, preserveMethod: false);
+        return Results.Redirect(Localized("/dashboard", t), permanent: false, preserveMethod: false);
     }
 
     /// <summary>Revokes the cookie's session in the database (a copy of the cookie is refused from now on), then drops the cookie.</summary>
-    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         if (CookieSession(http, dp) is { } session)
         {
@@ -97,16 +97,19 @@ public static class Dashboard
                 .ExecuteUpdateAsync(s => s.SetProperty(x => x.RevokedAt, now), ct);
         }
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/dashboard" });
-        return Results.Redirect("/dashboard");
+        return Results.Redirect(Localized("/dashboard", t));
     }
 
-    static async Task<IResult> Snapshot(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    /// <summary>The page's own links and form targets keep the language the page was shown in.</summary>
+    static string Localized(string path, PageLocale t) => $"{path}?{PageCultures.QueryKey}={t.Lang}";
+
+    static async Task<IResult> Snapshot(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         if (await SessionAsync(http, dp, db, clock, ct) is not { } session) return Results.Unauthorized();
-        return Results.Json(await CachedAsync(db, session.MerchantId, clock, ct), KnowPayJson.Options);
+        return Results.Json(await CachedAsync(db, session.MerchantId, t.Culture, clock, ct), KnowPayJson.Options);
     }
 
-    static async Task Stream(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, IHostApplicationLifetime lifetime)
+    static async Task Stream(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, IHostApplicationLifetime lifetime)
     {
         if (await SessionAsync(http, dp, db, clock, http.RequestAborted) is not { } session)
         {
@@ -124,7 +127,7 @@ public static class Dashboard
             await http.Response.WriteAsync("retry: 2000\n\n", ct);
             while (!ct.IsCancellationRequested)
             {
-                var snapshot = await CachedAsync(db, session.MerchantId, clock, ct);
+                var snapshot = await CachedAsync(db, session.MerchantId, t.Culture, clock, ct);
                 await http.Response.WriteAsync("data: " + KnowPayJson.Serialize(snapshot) + "\n\n", ct);
                 await http.Response.Body.FlushAsync(ct);
                 await Task.Delay(TimeSpan.FromSeconds(1), clock, ct);
@@ -138,59 +141,64 @@ public static class Dashboard
         catch (OperationCanceledException) { }
     }
 
-    static async Task<DashboardSnapshot> CachedAsync(KnowPayDb db, string merchantId, TimeProvider clock, CancellationToken ct)
+    /// <summary>Cached per merchant and culture: the snapshot carries amounts formatted for the viewer's language.</summary>
+    static async Task<DashboardSnapshot> CachedAsync(KnowPayDb db, string merchantId, CultureInfo culture, TimeProvider clock, CancellationToken ct)
     {
-        if (Cache.TryGetValue(merchantId, out var hit) && Environment.TickCount64 - hit.At < 900) return hit.Snapshot;
-        var snapshot = await DashboardSnapshots.ComputeAsync(db, merchantId, clock.GetUtcNow().UtcDateTime, ct);
+        var key = merchantId + "|" + culture.Name;
+        if (Cache.TryGetValue(key, out var hit) && Environment.TickCount64 - hit.At < 900) return hit.Snapshot;
+        var snapshot = await DashboardSnapshots.ComputeAsync(db, merchantId, clock.GetUtcNow().UtcDateTime, culture, ct);
         if (Cache.Count > 1000) Cache.Clear();
-        Cache[merchantId] = (Environment.TickCount64, snapshot);
+        Cache[key] = (Environment.TickCount64, snapshot);
         return snapshot;
     }
 
-    static IResult SignIn(string? error, int status = 200) => CheckoutPage.Html($$"""
+    /// <summary>The sign-in page; <paramref name="error"/> is already HTML-safe.</summary>
+    static IResult SignIn(PageLocale t, string? error, int status = 200) => CheckoutPage.Html($$"""
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <title>KnowPay dashboard – sign in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
+        <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>{{t.Html("Dashboard.SignIn.Title")}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
         <body class="signin-body"><main class="signin">
-          <h1><span class="brand">KnowPay</span> operations</h1>
-          <p>Sign in with a secret API key of your merchant (scope <code>orders:read</code>). The key is checked once; the
-          browser keeps only a signed session cookie.</p>
-          {{(error is null ? "" : $"<p class=\"error\" role=\"alert\">{WebUtility.HtmlEncode(error)}</p>")}}
-          <form method="post" action="/dashboard/login" autocomplete="off">
-            <label for="api_key">Secret key</label>
+          {{t.LanguageSwitch("/dashboard?")}}
+          <h1>{{t.Html("Dashboard.SignIn.Heading", "<span class=\"brand\">KnowPay</span>")}}</h1>
+          <p>{{t.Html("Dashboard.SignIn.Intro", "<code>orders:read</code>")}}</p>
+          {{(error is null ? "" : $"<p class=\"error\" role=\"alert\">{error}</p>")}}
+          <form method="post" action="{{Localized("/dashboard/login", t)}}" autocomplete="off">
+            <label for="api_key">{{t.Html("Dashboard.SignIn.Key")}}</label>
             <input id="api_key" name="api_key" type="password" placeholder="sk_…" required>
-            <button id="sign-in" type="submit">Sign in</button>
+            <button id="sign-in" type="submit">{{t.Html("Dashboard.SignIn.Submit")}}</button>
           </form>
         </main></body></html>
         """, status);
 
-    const string DashboardHtml = """
+    static string DashboardHtml(PageLocale t) => $$"""
         <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <title>KnowPay – live operations</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
+        <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>{{t.Html("Dashboard.Title")}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
+        <script type="application/json" id="page-text">{{t.ScriptJson()}}</script>
         <script src="/assets/dashboard.js" defer></script></head>
         <body class="dash-body">
         <header class="dash-head">
-          <div><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></div>
-          <div class="head-right"><span id="live" class="live" data-state="connecting">connecting…</span>
-            <form method="post" action="/dashboard/logout"><button type="submit" class="link-button">Sign out</button></form></div>
+          <h1 class="dash-title"><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></h1>
+          <div class="head-right"><span id="live" class="live" data-state="connecting">{{t.Html("Dashboard.Connecting")}}</span>
+            {{t.LanguageSwitch("/dashboard?")}}
+            <form method="post" action="{{Localized("/dashboard/logout", t)}}"><button type="submit" class="link-button">{{t.Html("Dashboard.SignOut")}}</button></form></div>
         </header>
         <main class="dash">
           <section class="kpis">
-            <div class="kpi"><span class="kpi-label">Paid / s <small>last min</small></span><span class="kpi-value" id="kpi-pps">–</span></div>
-            <div class="kpi"><span class="kpi-label">Success rate <small>last hour</small></span><span class="kpi-value" id="kpi-success">–</span></div>
-            <div class="kpi"><span class="kpi-label">Confirmation p50</span><span class="kpi-value" id="kpi-p50">–</span></div>
-            <div class="kpi"><span class="kpi-label">Confirmation p99</span><span class="kpi-value" id="kpi-p99">–</span></div>
-            <div class="kpi"><span class="kpi-label">Paid <small>last hour</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span></div>
-            <div class="kpi"><span class="kpi-label">Refunds <small>last hour</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.PaidPerSecond")}} <small>{{t.Html("Dashboard.LastMinute")}}</small></span><span class="kpi-value" id="kpi-pps">–</span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.SuccessRate")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-success">–</span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ConfirmationP50")}}</span><span class="kpi-value" id="kpi-p50">–</span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ConfirmationP99")}}</span><span class="kpi-value" id="kpi-p99">–</span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Paid")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Refunds")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
           </section>
-          <section class="panel wide"><h2>Payments per 10 s <small>last 5 minutes</small></h2>
-            <div class="legend"><span class="sw sw-created"></span>created <span class="sw sw-paid"></span>paid <span class="sw sw-failed"></span>failed</div>
-            <svg id="rate-chart" class="chart" viewBox="0 0 600 180" preserveAspectRatio="none" role="img" aria-label="Payments per 10 seconds"></svg></section>
-          <section class="panel"><h2>Success rate by provider <small>last hour</small></h2><div id="providers" class="providers"></div></section>
-          <section class="panel"><h2>Alerts</h2><ul id="alerts" class="alerts"></ul></section>
-          <section class="panel wide"><h2>Recent orders</h2>
-            <table class="orders"><thead><tr><th>Order</th><th>Product</th><th>Amount</th><th>Status</th><th>Created</th></tr></thead><tbody id="orders"></tbody></table></section>
+          <section class="panel wide"><h2>{{t.Html("Dashboard.PaymentsPer10s")}} <small>{{t.Html("Dashboard.Last5Minutes")}}</small></h2>
+            <div class="legend"><span class="sw sw-created"></span>{{t.Html("Dashboard.Created")}} <span class="sw sw-paid"></span>{{t.Html("Dashboard.Succeeded")}} <span class="sw sw-failed"></span>{{t.Html("Dashboard.Failed")}}</div>
+            <svg id="rate-chart" class="chart" viewBox="0 0 600 180" preserveAspectRatio="none" role="img" aria-label="{{t.Html("Dashboard.ChartLabel")}}"></svg></section>
+          <section class="panel"><h2>{{t.Html("Dashboard.ByProvider")}} <small>{{t.Html("Dashboard.LastHour")}}</small></h2><div id="providers" class="providers"></div></section>
+          <section class="panel"><h2>{{t.Html("Dashboard.Alerts")}}</h2><ul id="alerts" class="alerts"></ul></section>
+          <section class="panel wide"><h2>{{t.Html("Dashboard.RecentOrders")}}</h2>
+            <table class="orders"><thead><tr><th>{{t.Html("Js.Col.Order")}}</th><th>{{t.Html("Js.Col.Product")}}</th><th>{{t.Html("Js.Col.Amount")}}</th><th>{{t.Html("Js.Col.Status")}}</th><th>{{t.Html("Js.Col.Created")}}</th></tr></thead><tbody id="orders"></tbody></table></section>
         </main>
         </body></html>
         """;

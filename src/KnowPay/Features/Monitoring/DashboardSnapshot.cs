@@ -1,6 +1,7 @@
+using System.Globalization;
 using KnowPay.Data;
 using KnowPay.Domain;
-using KnowPay.Features.Checkout;
+using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Monitoring;
@@ -29,7 +30,7 @@ public static class DashboardSnapshots
     public const int BucketSeconds = 10;
     public const int Buckets = 30;
 
-    public static async Task<DashboardSnapshot> ComputeAsync(KnowPayDb db, string merchantId, DateTime now, CancellationToken ct)
+    public static async Task<DashboardSnapshot> ComputeAsync(KnowPayDb db, string merchantId, DateTime now, CultureInfo culture, CancellationToken ct)
     {
         var hourAgo = now.AddHours(-1);
         var rows = await db.Payments.AsNoTracking().Where(p => p.MerchantId == merchantId && p.CreatedAt >= hourAgo)
@@ -77,11 +78,11 @@ public static class DashboardSnapshots
             rows.Count, totalOk, rows.Count(r => r.Status == PaymentStatus.Failed), rows.Count(r => r.Status == PaymentStatus.Pending),
             totalSettled == 0 ? null : (double)totalOk / totalSettled,
             Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Count,
-            Sums(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency))),
-            refunds.Count, Sums(refunds.Select(r => (r.Amount, r.Currency))),
+            Sums(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency)), culture),
+            refunds.Count, Sums(refunds.Select(r => (r.Amount, r.Currency)), culture),
             series, providers,
             recent.OrderByDescending(o => o.Id, StringComparer.Ordinal).Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
-                CheckoutPage.Price(o.Amount, o.Currency), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
+                MoneyFormat.Format(o.Amount, o.Currency, culture), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
             alerts.Select(AlertView.From).ToList());
     }
 
@@ -89,11 +90,10 @@ public static class DashboardSnapshots
     public static double? Percentile(IReadOnlyList<double> sorted, double p) =>
         sorted.Count == 0 ? null : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
 
-    static List<string> Sums(IEnumerable<(long Amount, string Currency)> amounts) =>
+    /// <summary>Summed in decimal: amounts stored before the amount limit must not overflow the page.</summary>
+    static List<string> Sums(IEnumerable<(long Amount, string Currency)> amounts, CultureInfo culture) =>
         amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => g.Sum(a => (decimal)a.Amount) is var sum && AmountLimit.TryToMinorUnits(sum, out var total)
-                ? CheckoutPage.Price(total, g.Key)
-                : $"{sum} minor units {g.Key}").ToList();   // summed in decimal: amounts stored before the limit must not overflow the page
+            .Select(g => MoneyFormat.Format(g.Sum(a => (decimal)a.Amount), g.Key, culture)).ToList();
 
     static DateTime Floor(DateTime t, int seconds) => new(t.Ticks - t.Ticks % TimeSpan.FromSeconds(seconds).Ticks, DateTimeKind.Utc);
 }

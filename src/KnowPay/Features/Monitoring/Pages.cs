@@ -12,6 +12,7 @@ public static class Pages
         var keys = builder.AddBoundOptions<KeyStorageOptions>().KeysDirectory;
         builder.Services.AddDataProtection().SetApplicationName("KnowPay").PersistKeysToFileSystem(new DirectoryInfo(keys));
         builder.Services.AddSingleton<CheckoutLinks>();
+        builder.Services.AddKnowPayPageCultures();
     }
 
     public static void MapKnowPayPages(this WebApplication app)

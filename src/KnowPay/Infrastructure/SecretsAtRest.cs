@@ -39,13 +39,13 @@ sealed class SecretsAtRest(IServiceProvider services, SecretBox box, ILogger<Sec
         var stale = await db.WebhookEndpoints.AsNoTracking()
             .Where(e => !e.Secret.StartsWith(active) || e.PreviousSecret != null && !e.PreviousSecret.StartsWith(active))
             .Select(e => new { e.Id, e.Secret, e.PreviousSecret }).ToListAsync(ct);
-        var unreadable = stale.Where(e => !box.CanOpen(e.Secret) || e.PreviousSecret is { } p && !box.CanOpen(p)).ToList();
+        var unreadable = stale.Select(e => (e.Id, Value: new[] { e.Secret, e.PreviousSecret }.OfType<string>().FirstOrDefault(v => !box.CanOpen(v))))
+            .Where(e => e.Value is not null).ToList();
         if (unreadable.Count > 0)
             throw new InvalidOperationException(
-                $"{unreadable.Count} webhook endpoint secret(s) (e.g. {unreadable[0].Id}) are sealed under master key " +
-                $"{SecretBox.KeyIdOf(box.CanOpen(unreadable[0].Secret) ? unreadable[0].PreviousSecret! : unreadable[0].Secret)}, which is neither " +
-                $"Secrets:MasterKey (key {box.ActiveKeyId}) nor one of Secrets:PreviousMasterKeys: start with the master key they were sealed " +
-                "with, listing it in Secrets:PreviousMasterKeys after a rotation.");
+                $"{unreadable.Count} webhook endpoint secret(s) (e.g. {unreadable[0].Id}) are sealed under master key {SecretBox.KeyIdOf(unreadable[0].Value!)}, " +
+                $"which is neither Secrets:MasterKey (key {box.ActiveKeyId}) nor one of Secrets:PreviousMasterKeys: start with the master key they " +
+                "were sealed with, listing it in Secrets:PreviousMasterKeys after a rotation.");
         var resealed = 0;
         foreach (var row in stale)
         {

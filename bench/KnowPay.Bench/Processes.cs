@@ -136,7 +136,10 @@ sealed class KnowPayProcess : IAsyncDisposable
     }
 
     static string Config(string provider, string connection) =>
-        $"--Database:Provider={provider} \"--ConnectionStrings:KnowPay={connection}\"";
+        $"--Database:Provider={provider} \"--ConnectionStrings:KnowPay={connection}\" --Secrets:MasterKey={BenchMasterKey}";
+
+    /// <summary>KnowPay runs as Production here, which needs a master key; the benchmark's data is thrown away, so a fixed one does.</summary>
+    const string BenchMasterKey = "a25vd3BheS1iZW5jaC1tYXN0ZXIta2V5LTMyYnl0ZXM=";
 
     /// <summary>Extra KnowPay command-line settings (--knowpay-args "…"), e.g. to switch jobs or the dispatcher off for a before/after.</summary>
     public static string ExtraArgs { get; set; } = "";

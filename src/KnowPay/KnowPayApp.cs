@@ -37,6 +37,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<PublicUrl>();
         builder.Services.AddSingleton<AwaitedPayments>();
         builder.AddKnowPayDatabase();
+        builder.AddKnowPaySecrets();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
         builder.Services.AddSingleton<IJob, PaymentPoller>();

@@ -8,9 +8,10 @@ public sealed class WebhookEndpoint
     public required string Url { get; init; }
     /// <summary>Space-separated event types, or "*".</summary>
     public required string EventTypes { get; init; }
-    /// <summary>The signing secret (whsec_…). Kept so KnowPay can sign; shown to the merchant only at creation and rotation.</summary>
+    /// <summary>The signing secret (whsec_…), sealed by SecretBox (<c>v1:&lt;key id&gt;:…</c>): kept so KnowPay can sign, never
+    /// readable from the database alone; shown to the merchant only at creation and rotation.</summary>
     public required string Secret { get; set; }
-    /// <summary>After a rotation the old secret also signs until <see cref="PreviousSecretExpiresAt"/>, so receivers can switch over.</summary>
+    /// <summary>After a rotation the old secret (sealed too) also signs until <see cref="PreviousSecretExpiresAt"/>, so receivers can switch over.</summary>
     public string? PreviousSecret { get; set; }
     public DateTime? PreviousSecretExpiresAt { get; set; }
     public bool Disabled { get; set; }

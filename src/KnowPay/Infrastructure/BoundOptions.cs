@@ -48,6 +48,7 @@ public static class KnowPaySettings
         builder.AddBoundOptions<AlertsOptions>();
         builder.AddBoundOptions<CheckoutOptions>();
         builder.AddBoundOptions<KeyStorageOptions>();
+        builder.AddBoundOptions<SecretsOptions>();
         builder.AddBoundOptions<TelemetryOptions>();
     }
 }

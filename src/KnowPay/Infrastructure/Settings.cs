@@ -124,10 +124,22 @@ public sealed class CheckoutOptions : IBoundOptions
 public sealed class KeyStorageOptions : IBoundOptions
 {
     public static string Section => "DataProtection";
-    /// <summary>Where the Data Protection keys (and the generated checkout key) are kept; empty = data/keys.</summary>
+    /// <summary>Where the Data Protection keys (and the generated checkout key) are kept, sealed with the master key; empty = data/keys.</summary>
     public string? KeysPath { get; set; }
 
     public string KeysDirectory => KeysPath is { Length: > 0 } path ? path : Path.Combine("data", "keys");
+}
+
+/// <summary><c>Secrets:*</c>: the master key that encrypts secrets at rest (<see cref="SecretBox"/>).</summary>
+public sealed class SecretsOptions : IBoundOptions
+{
+    public static string Section => "Secrets";
+    /// <summary>Base64 of 32 random bytes; empty = <see cref="MasterKeyFile"/>, else (outside Production only) a key generated once under <c>DataProtection:KeysPath</c>.</summary>
+    public string? MasterKey { get; set; }
+    /// <summary>A file holding the master key in base64, kept outside the data folder.</summary>
+    public string? MasterKeyFile { get; set; }
+    /// <summary>Master keys rotated out: still open what they sealed, which is re-sealed under the active key at start.</summary>
+    public List<string>? PreviousMasterKeys { get; set; }
 }
 
 /// <summary><c>Telemetry:*</c>.</summary>

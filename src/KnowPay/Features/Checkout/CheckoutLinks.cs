@@ -12,7 +12,7 @@ namespace KnowPay.Features.Checkout;
 /// The checkout token: a short-lived client secret bound to one order, <c>{expires_unix}.{hmac}</c> with
 /// HMAC-SHA256 over "order_id.expires_unix". Valid until one hour after the order expires, so the learner still sees
 /// "paid" or "expired". The key is <c>Checkout:SigningKey</c> (set it, identical, on every node), else a key generated
-/// once and kept under data/ encrypted with ASP.NET Data Protection (one node).
+/// once and kept under data/ sealed with the master key (<see cref="SecretBox"/>; one node).
 /// </summary>
 public sealed class CheckoutLinks
 {
@@ -20,10 +20,11 @@ public sealed class CheckoutLinks
     readonly byte[] key;
     readonly PublicUrl publicUrl;
 
-    public CheckoutLinks(IOptions<CheckoutOptions> checkout, IOptions<KeyStorageOptions> keyStorage, PublicUrl publicUrl, IDataProtectionProvider protection)
+    public CheckoutLinks(IOptions<CheckoutOptions> checkout, IOptions<KeyStorageOptions> keyStorage, PublicUrl publicUrl, SecretBox box,
+        IDataProtectionProvider protection)
     {
         this.publicUrl = publicUrl;
-        key = checkout.Value.SigningKey is { Length: > 0 } configured ? Encoding.UTF8.GetBytes(configured) : PersistedKey(keyStorage.Value, protection);
+        key = checkout.Value.SigningKey is { Length: > 0 } configured ? Encoding.UTF8.GetBytes(configured) : PersistedKey(keyStorage.Value, box, protection);
     }
 
     public string UrlFor(Order order) => publicUrl.Combine($"/checkout/{order.Id}?token={TokenFor(order.Id, order.ExpiresAt + AfterExpiry)}");
@@ -47,18 +48,41 @@ public sealed class CheckoutLinks
 
     static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    static byte[] PersistedKey(KeyStorageOptions keyStorage, IDataProtectionProvider protection)
+    /// <summary>The generated key, sealed by <see cref="SecretBox"/> in its file and re-sealed when the master key was rotated;
+    /// a file from before (protected by Data Protection) is read once and sealed.</summary>
+    static byte[] PersistedKey(KeyStorageOptions keyStorage, SecretBox box, IDataProtectionProvider protection)
     {
-        var protector = protection.CreateProtector("KnowPay.Checkout.SigningKey");
         var path = Path.Combine(keyStorage.KeysDirectory, "checkout-signing-key.txt");
         if (File.Exists(path))
         {
-            try { return Convert.FromBase64String(protector.Unprotect(File.ReadAllText(path).Trim())); }
+            var stored = File.ReadAllText(path).Trim();
+            if (SecretBox.IsSealed(stored))
+            {
+                if (!box.CanOpen(stored))
+                    throw new CryptographicException($"The checkout signing key {path} is sealed under master key {SecretBox.KeyIdOf(stored)}, which is " +
+                        $"neither Secrets:MasterKey (key {box.ActiveKeyId}) nor one of Secrets:PreviousMasterKeys.");
+                var opened = Convert.FromBase64String(box.Open(stored));
+                if (box.NeedsResealing(stored)) Write(path, box.Seal(Convert.ToBase64String(opened)));
+                return opened;
+            }
+            try
+            {
+                var legacy = Convert.FromBase64String(protection.CreateProtector("KnowPay.Checkout.SigningKey").Unprotect(stored));
+                Write(path, box.Seal(Convert.ToBase64String(legacy)));
+                return legacy;
+            }
             catch (CryptographicException) { /* keys were lost: make a new one; old links stop working */ }
         }
         var fresh = RandomNumberGenerator.GetBytes(32);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, protector.Protect(Convert.ToBase64String(fresh)));
+        Write(path, box.Seal(Convert.ToBase64String(fresh)));
         return fresh;
+    }
+
+    static void Write(string path, string contents)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.WriteAllText(temp, contents);
+        File.Move(temp, path, overwrite: true);
     }
 }

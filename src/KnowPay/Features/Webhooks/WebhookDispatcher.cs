@@ -19,8 +19,8 @@ namespace KnowPay.Features.Webhooks;
 /// Failures retry with exponential backoff (Webhooks:RetryBaseSeconds, doubling, capped at 12 h) until
 /// Webhooks:RetryForHours (72) have passed, then the delivery is failed.
 /// </summary>
-public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFactory httpFactory, IOptions<WebhooksOptions> options, TimeProvider clock,
-    ILogger<WebhookDispatcher> log)
+public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFactory httpFactory, IOptions<WebhooksOptions> options, SecretBox box,
+    TimeProvider clock, ILogger<WebhookDispatcher> log)
 {
     public const string HttpClientName = "webhooks";
     public const string SignatureHeader = "KnowPay-Signature";
@@ -64,7 +64,9 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
         var events = await db.Events.AsNoTracking().Where(e => eventIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
         var endpoints = await db.WebhookEndpoints.AsNoTracking().Where(e => endpointIds.Contains(e.Id)).ToDictionaryAsync(e => e.Id, ct);
 
-        var results = await Task.WhenAll(claimed.Select(d => SendAsync(d, events[d.EventId], endpoints[d.EndpointId], ct)));
+        // Secrets are opened once per endpoint per pass, not per delivery.
+        var secrets = endpoints.ToDictionary(e => e.Key, e => Open(e.Value));
+        var results = await Task.WhenAll(claimed.Select(d => SendAsync(d, events[d.EventId], endpoints[d.EndpointId], secrets[d.EndpointId], ct)));
         var succeeded = 0;
         // Successes are recorded in one statement per status code (one round trip per batch, not per delivery, bounds a
         // node's delivery rate); like a failure, only where this pass still holds the claim (attempts + 1 of the claimed row).
@@ -114,13 +116,28 @@ public sealed class WebhookDispatcher(IServiceScopeFactory scopes, IHttpClientFa
 
     sealed record SendResult(bool Ok, int? StatusCode, string? Error, bool Permanent = false);
 
-    async Task<SendResult> SendAsync(WebhookDelivery delivery, OutboxEvent evt, WebhookEndpoint endpoint, CancellationToken ct)
+    /// <summary>The endpoint's (secret, previous secret) in plaintext; null when its row cannot be opened with the master keys
+    /// this node has (sealed by a node with a newer key): its deliveries wait and retry instead of failing the pass.</summary>
+    (string Secret, string? Previous)? Open(WebhookEndpoint endpoint)
+    {
+        try { return (box.Open(endpoint.Secret), endpoint.PreviousSecret is { } previous ? box.Open(previous) : null); }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            log.LogError(e, "The secret of webhook endpoint {EndpointId} cannot be opened; its deliveries wait", endpoint.Id);
+            return null;
+        }
+    }
+
+    async Task<SendResult> SendAsync(WebhookDelivery delivery, OutboxEvent evt, WebhookEndpoint endpoint, (string Secret, string? Previous)? secrets,
+        CancellationToken ct)
     {
         if (endpoint.Disabled) return new SendResult(false, null, "endpoint_disabled", Permanent: true);
+        if (secrets is not { } opened) return new SendResult(false, null, "secret_unavailable");
+        var (secret, previousSecret) = opened;
         var body = EventView.Body(evt);
         var signedAt = clock.GetUtcNow();
-        var signature = HmacSignature.Sign(endpoint.Secret, body, signedAt);
-        if (endpoint.PreviousSecret is { } previous && endpoint.PreviousSecretExpiresAt > signedAt.UtcDateTime)
+        var signature = HmacSignature.Sign(secret, body, signedAt);
+        if (previousSecret is { } previous && endpoint.PreviousSecretExpiresAt > signedAt.UtcDateTime)
             signature += ",v1=" + HmacSignature.Hex(previous, signedAt.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture) + "." + body);
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.TryAddWithoutValidation(SignatureHeader, signature);

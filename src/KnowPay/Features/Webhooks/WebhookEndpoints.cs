@@ -15,9 +15,10 @@ public sealed record CreateWebhookEndpointRequest([property: Required, ColumnLen
 /// <summary>An endpoint as listed; <see cref="Secret"/> is only present in the answers to create and rotate-secret.</summary>
 public sealed record WebhookEndpointView(string Id, string Object, string Url, IReadOnlyList<string> EventTypes, string Status, DateTime CreatedAt, string? Secret)
 {
-    public static WebhookEndpointView From(WebhookEndpoint e, bool withSecret = false) => new(
+    /// <param name="secret">The plaintext secret, given only by create and rotate-secret (the row holds it sealed).</param>
+    public static WebhookEndpointView From(WebhookEndpoint e, string? secret = null) => new(
         e.Id, "webhook_endpoint", e.Url, e.EventTypes.Split(' ', StringSplitOptions.RemoveEmptyEntries), e.Disabled ? "disabled" : "enabled",
-        e.CreatedAt, withSecret ? e.Secret : null);
+        e.CreatedAt, secret);
 }
 
 /// <summary>POST/GET /v1/webhook-endpoints, POST …/{id}/disable, POST …/{id}/rotate-secret.</summary>
@@ -40,7 +41,8 @@ public static partial class WebhookEndpoints
     private static partial Regex EventTypePattern();
 
     static async Task<Results<Created<WebhookEndpointView>, ProblemHttpResult>> Create(
-        CreateWebhookEndpointRequest body, AuthenticatedMerchant merchant, KnowPayDb db, WebhookAddressPolicy addresses, TimeProvider clock, CancellationToken ct)
+        CreateWebhookEndpointRequest body, AuthenticatedMerchant merchant, KnowPayDb db, WebhookAddressPolicy addresses, SecretBox box, TimeProvider clock,
+        CancellationToken ct)
     {
         if (body.Url is not { Length: <= 2000 } || !Uri.TryCreate(body.Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
             return Problems.Invalid("url_invalid", "url", "url must be an absolute http(s) URL of at most 2000 characters.");
@@ -48,14 +50,15 @@ public static partial class WebhookEndpoints
         if (body.EventTypes is not { Length: > 0 } types || types.Any(t => t != "*" && (t is null || t.Length > 100 || !EventTypePattern().IsMatch(t))) ||
             string.Join(' ', types.Distinct()).Length > TextInput.WebhookEventTypes)
             return Problems.Invalid("event_types_invalid", "event_types", "event_types is a non-empty list of event types such as \"refund.succeeded\", or [\"*\"] for all.");
+        var secret = NewSecret();
         var endpoint = new WebhookEndpoint
         {
             Id = Ids.New("we"), MerchantId = merchant.Id, Url = body.Url, EventTypes = string.Join(' ', types.Distinct()),
-            Secret = NewSecret(), CreatedAt = clock.GetUtcNow().UtcDateTime,
+            Secret = box.Seal(secret), CreatedAt = clock.GetUtcNow().UtcDateTime,
         };
         db.WebhookEndpoints.Add(endpoint);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Created($"/v1/webhook-endpoints/{endpoint.Id}", WebhookEndpointView.From(endpoint, withSecret: true));
+        return TypedResults.Created($"/v1/webhook-endpoints/{endpoint.Id}", WebhookEndpointView.From(endpoint, secret));
     }
 
     static async Task<Ok<ListPage<WebhookEndpointView>>> List(AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
@@ -72,14 +75,15 @@ public static partial class WebhookEndpoints
     }
 
     static async Task<Results<Ok<WebhookEndpointView>, ProblemHttpResult>> Rotate(string id, AuthenticatedMerchant merchant, KnowPayDb db,
-        TimeProvider clock, CancellationToken ct)
+        SecretBox box, TimeProvider clock, CancellationToken ct)
     {
         var endpoint = await db.WebhookEndpoints.SingleOrDefaultAsync(e => e.Id == id && e.MerchantId == merchant.Id, ct);
         if (endpoint is null) return Problems.NotFound("webhook_endpoint", id);
         endpoint.PreviousSecret = endpoint.Secret;
         endpoint.PreviousSecretExpiresAt = clock.GetUtcNow().UtcDateTime + RotationOverlap;
-        endpoint.Secret = NewSecret();
+        var secret = NewSecret();
+        endpoint.Secret = box.Seal(secret);
         await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(WebhookEndpointView.From(endpoint, withSecret: true));
+        return TypedResults.Ok(WebhookEndpointView.From(endpoint, secret));
     }
 }

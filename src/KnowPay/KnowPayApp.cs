@@ -1,3 +1,4 @@
+using KnowPay.Features.Audit;
 using KnowPay.Features.Catalog;
 using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
@@ -36,6 +37,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<PublicUrl>();
         builder.Services.AddSingleton<AwaitedPayments>();
         builder.AddKnowPayDatabase();
+        builder.AddAuditTrail();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
         builder.Services.AddSingleton<IJob, PaymentPoller>();
@@ -67,6 +69,7 @@ public static class KnowPayApp
         app.UseKnowPayProblems();
         app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
+        app.UseAuditTrail();
         app.UseKnowPayRateLimits();
         app.UseIdempotencyKeys();
 
@@ -94,6 +97,7 @@ public static class KnowPayApp
         ListEvents.Map(v1);
         Redeliver.Map(v1);
         WebhookEndpoints.Map(v1);
+        ListAuditEvents.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

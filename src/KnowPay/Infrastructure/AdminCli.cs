@@ -38,6 +38,7 @@ public static class AdminCli
             var (secret, row) = ApiKeys.Generate(merchantId, scopes, now);
             db.ApiKeys.Add(row);
             await db.SaveChangesAsync();
+            await Features.Audit.AuditedRequests.RecordCliAsync(app.Services, args, merchantId, row.Id);
             Console.WriteLine($"merchant: {merchantId}");
             Console.WriteLine($"secret key (shown once): {secret}");
             Console.WriteLine($"scopes: {scopes}");

@@ -19,7 +19,7 @@ public static class ApiKeys
 {
     public static readonly string[] AllScopes =
         ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read",
-         "payouts:write", "webhooks:write", "events:read", "customers:read"];
+         "payouts:write", "webhooks:write", "events:read", "customers:read", "audit:read"];
 
     /// <summary>Makes a new secret key; returns the secret (shown once) and the row that stores only its hash.</summary>
     public static (string Secret, ApiKey Row) Generate(string merchantId, string scopes, DateTime now, string? secret = null)

@@ -33,6 +33,7 @@ public static class OpenApiContract
         ("webhook-endpoints", "Webhook endpoints", "Where KnowPay sends signed events."),
         ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
+        ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using KnowPay.Data;
+using KnowPay.Features.Audit;
 using KnowPay.Features.Checkout;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.DataProtection;
@@ -51,14 +52,16 @@ public static class Dashboard
     static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, CancellationToken ct) =>
         await SessionAsync(http, dp, db, ct) is null ? SignIn(null) : CheckoutPage.Html(DashboardHtml);
 
-    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
         var form = await http.Request.ReadFormAsync(ct);
         var secret = form["api_key"].ToString().Trim();
         var hash = ApiKeys.Hash(secret);
         var key = secret.Length == 0 ? null : await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash && k.RevokedAt == null, ct);
         var scopes = key?.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        if (key is null || !(scopes.Contains("*") || scopes.Contains("orders:read")))
+        var signedIn = key is not null && (scopes.Contains("*") || scopes.Contains("orders:read"));
+        await audit.RecordDashboardAsync(http, "dashboard.login", key is null ? null : (key.MerchantId, key.Id), signedIn ? 302 : 401, clock);
+        if (key is null || !signedIn)
             return SignIn(key is null ? "That key is not valid." : "That key lacks the orders:read scope.", 401);
         var token = Protector(dp).Protect($"{key.MerchantId}|{key.Id}", clock.GetUtcNow() + SessionLifetime);
         http.Response.Cookies.Append(CookieName, token, new CookieOptions
@@ -68,8 +71,9 @@ public static class Dashboard
         return Results.Redirect("/dashboard", permanent: false, preserveMethod: false);
     }
 
-    static IResult Logout(HttpContext http)
+    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
+        if (await SessionAsync(http, dp, db, ct) is { } session) await audit.RecordDashboardAsync(http, "dashboard.logout", (session.MerchantId, session.KeyId), 302, clock);
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/dashboard" });
         return Results.Redirect("/dashboard");
     }

@@ -436,7 +436,7 @@ public static class OpenApiContract
     [
         ("Order", "ord"), ("Payment", "pay"), ("Refund", "re"), ("Product", "prod"), ("Price", "price"), ("Customer", "cus"),
         ("Creator", "cre"), ("Entitlement", "ent"), ("Event", "evt"), ("Delivery", "whd"), ("WebhookEndpoint", "we"),
-        ("Journal", "jrn"), ("PayoutBatch", "pob"), ("Payout", "po"),
+        ("Journal", "jrn"), ("PayoutBatch", "pob"), ("Payout", "po"), ("AuditEvent", "aud"),
     ];
 
     /// <summary>The reference's opening page (the document's <c>info.description</c>).</summary>

@@ -1,3 +1,4 @@
+using KnowPay.Features.Audit;
 using KnowPay.Features.Keys;
 using KnowPay.Features.Catalog;
 using KnowPay.Features.Entitlements;
@@ -38,6 +39,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<AwaitedPayments>();
         builder.AddKnowPayDatabase();
         builder.AddKnowPaySecrets();
+        builder.AddAuditTrail();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
         builder.Services.AddSingleton<IJob, PaymentPoller>();
@@ -70,6 +72,7 @@ public static class KnowPayApp
         app.UseKnowPayProblems();
         app.UseKnowPayTelemetry();
         app.UseApiKeyAuthentication();
+        app.UseAuditTrail();
         app.UseKnowPayRateLimits();
         app.UseIdempotencyKeys();
         app.UseKnowPayPageCultures();
@@ -99,6 +102,7 @@ public static class KnowPayApp
         Redeliver.Map(v1);
         WebhookEndpoints.Map(v1);
         ApiKeyEndpoints.Map(v1);
+        ListAuditEvents.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

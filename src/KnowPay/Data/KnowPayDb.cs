@@ -31,6 +31,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<Payout> Payouts => Set<Payout>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
+    public DbSet<Features.Audit.AuditEvent> AuditEvents => Set<Features.Audit.AuditEvent>();
 
     /// <summary>The subclass says it: <see cref="PostgresKnowPayDb"/> is only ever configured with Npgsql (Database.cs, the
     /// design-time factory). Not <c>Database.ProviderName</c>, which looks up its assembly's name on every call (hot path).</summary>
@@ -184,6 +185,14 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(a => new { a.MerchantId, a.Rule, a.Subject }).IsUnique().HasFilter("resolved_at IS NULL");
             e.HasIndex(a => new { a.MerchantId, a.FiredAt });
             e.Property(a => a.Message).HasMaxLength(1000);
+        });
+        model.Entity<Features.Audit.AuditEvent>(e =>
+        {
+            e.ToTable("audit_events");   // append-only: triggers of migration AuditEvents refuse UPDATE and DELETE
+            e.HasIndex(a => new { a.MerchantId, a.Id });
+            e.HasIndex(a => new { a.MerchantId, a.ObjectId });
+            e.Property(a => a.ActorType).HasMaxLength(16);
+            e.Property(a => a.Outcome).HasMaxLength(16);
         });
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.

@@ -31,7 +31,7 @@ public static class AdminCli
         {
             await using var scope = app.Services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-            var error = (args[0], args[1]) switch
+            var (error, merchantId, keyId) = (args[0], args[1]) switch
             {
                 ("keys", "list") => await ListAsync(db, rest, output),
                 ("keys", "roll") => await RollAsync(db, rest, overlapSeconds, output),
@@ -43,6 +43,8 @@ public static class AdminCli
                 await errors.WriteLineAsync(error);
                 Environment.ExitCode = 1;
             }
+            // Every command that did something is on the merchant's audit trail (a refused one changed nothing).
+            else if (merchantId is not null) await Features.Audit.AuditedRequests.RecordCliAsync(app.Services, args, merchantId, keyId);
         }
         finally
         {
@@ -69,7 +71,13 @@ public static class AdminCli
         return ([.. rest], overlap, [.. settings]);
     }
 
-    static async Task<string?> CreateAsync(KnowPayDb db, bool newMerchant, string[] rest, TextWriter output)
+    /// <summary>A command's error (null when it succeeded) and the merchant and key it acted on, for the audit trail.</summary>
+    readonly record struct Outcome(string? Error, string? MerchantId = null, string? KeyId = null)
+    {
+        public static implicit operator Outcome(string error) => new(error);
+    }
+
+    static async Task<Outcome> CreateAsync(KnowPayDb db, bool newMerchant, string[] rest, TextWriter output)
     {
         var now = DateTime.UtcNow;
         string merchantId;
@@ -92,10 +100,10 @@ public static class AdminCli
         await output.WriteLineAsync($"key: {row.Id}");
         await output.WriteLineAsync($"secret key (shown once): {secret}");
         await output.WriteLineAsync($"scopes: {scopes}");
-        return null;
+        return new(null, merchantId, row.Id);
     }
 
-    static async Task<string?> ListAsync(KnowPayDb db, string[] rest, TextWriter output)
+    static async Task<Outcome> ListAsync(KnowPayDb db, string[] rest, TextWriter output)
     {
         var merchantId = rest.ElementAtOrDefault(0) ?? "";
         if (!await db.Merchants.AnyAsync(m => m.Id == merchantId)) return $"No such merchant '{merchantId}' (keys list mer_…).";
@@ -104,10 +112,10 @@ public static class AdminCli
         foreach (var key in await ListApiKeys.ListAsync(db, merchantId, int.MaxValue, null, CancellationToken.None))
             await output.WriteLineAsync(string.Join('\t', key.Id, key.Prefix, ApiKeyView.StatusOf(key, now), key.Scopes,
                 Time(key.CreatedAt), Time(key.ExpiresAt), Time(key.LastUsedAt), Time(key.RevokedAt)));
-        return null;
+        return new(null, merchantId);
     }
 
-    static async Task<string?> RollAsync(KnowPayDb db, string[] rest, string? overlapSeconds, TextWriter output)
+    static async Task<Outcome> RollAsync(KnowPayDb db, string[] rest, string? overlapSeconds, TextWriter output)
     {
         long? seconds = null;
         if (overlapSeconds is not null)
@@ -130,17 +138,17 @@ public static class AdminCli
         await output.WriteLineAsync($"scopes: {rolled.Key.Scopes}");
         var oldExpiresAt = await db.ApiKeys.Where(k => k.Id == old.Id).Select(k => k.ExpiresAt).SingleAsync();
         await output.WriteLineAsync($"old key {old.Id} expires at {Time(oldExpiresAt)}");
-        return null;
+        return new(null, old.MerchantId, rolled.Key.Id);
     }
 
-    static async Task<string?> RevokeAsync(KnowPayDb db, string[] rest, TextWriter output)
+    static async Task<Outcome> RevokeAsync(KnowPayDb db, string[] rest, TextWriter output)
     {
         var keyId = rest.ElementAtOrDefault(0) ?? "";
         var key = await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Id == keyId);
         if (key is null) return $"No such key '{keyId}' (keys revoke key_…).";
         var outcome = await RevokeApiKey.RevokeAsync(db, key, DateTime.UtcNow, allowLastActive: true, CancellationToken.None);
         await output.WriteLineAsync(outcome == RevokeOutcome.AlreadyRevoked ? $"key {keyId} was already revoked" : $"key {keyId} revoked");
-        return null;
+        return new(null, key.MerchantId, key.Id);
     }
 
     static string Time(DateTime? t) => t?.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-";

@@ -33,14 +33,17 @@ public static class ListFilters
     /// <c>created_gte</c> and <c>created_lt</c>: ISO 8601 instants (<c>2026-12-01T00:00:00Z</c>, or a date; without an
     /// offset, UTC), the same form as <c>created_at</c> in the answers.
     /// </summary>
-    public static (CreatedRange? Range, ProblemHttpResult? Problem) Created(string? gte, string? lt)
+    public static (CreatedRange? Range, ProblemHttpResult? Problem) Created(string? gte, string? lt) => Range(gte, lt, "created_gte", "created_lt", "created_invalid");
+
+    /// <summary>The same half-open range under other parameter names (e.g. <c>since</c> and <c>until</c>).</summary>
+    public static (CreatedRange? Range, ProblemHttpResult? Problem) Range(string? gte, string? lt, string gteName, string ltName, string code = "range_invalid")
     {
         if (!TryInstant(gte, out var from))
-            return (null, Problems.Invalid("created_invalid", "created_gte", $"created_gte is an ISO 8601 instant such as 2026-12-01T00:00:00Z, not '{gte}'."));
+            return (null, Problems.Invalid(code, gteName, $"{gteName} is an ISO 8601 instant such as 2026-12-01T00:00:00Z, not '{gte}'."));
         if (!TryInstant(lt, out var until))
-            return (null, Problems.Invalid("created_invalid", "created_lt", $"created_lt is an ISO 8601 instant such as 2026-12-01T00:00:00Z, not '{lt}'."));
+            return (null, Problems.Invalid(code, ltName, $"{ltName} is an ISO 8601 instant such as 2026-12-01T00:00:00Z, not '{lt}'."));
         if (from >= until)
-            return (null, Problems.Invalid("created_invalid", "created_lt", "created_lt must be later than created_gte."));
+            return (null, Problems.Invalid(code, ltName, $"{ltName} must be later than {gteName}."));
         return (new CreatedRange(from, until), null);
     }
 

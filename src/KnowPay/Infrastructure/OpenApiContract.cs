@@ -34,6 +34,7 @@ public static class OpenApiContract
         ("api-keys", "API keys", "The merchant's secret keys: list, create, roll with an overlap, revoke; a secret is shown once."),
         ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
+        ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 
@@ -467,7 +468,7 @@ public static class OpenApiContract
     [
         ("Order", "ord"), ("Payment", "pay"), ("Refund", "re"), ("Product", "prod"), ("Price", "price"), ("Customer", "cus"),
         ("Creator", "cre"), ("Entitlement", "ent"), ("Event", "evt"), ("Delivery", "whd"), ("WebhookEndpoint", "we"), ("ApiKey", "key"),
-        ("Journal", "jrn"), ("PayoutBatch", "pob"), ("Payout", "po"),
+        ("Journal", "jrn"), ("PayoutBatch", "pob"), ("Payout", "po"), ("AuditEvent", "aud"),
     ];
 
     /// <summary>The reference's opening page (the document's <c>info.description</c>).</summary>

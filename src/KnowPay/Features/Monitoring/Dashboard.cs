@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using KnowPay.Data;
+using KnowPay.Features.Audit;
 using KnowPay.Features.Checkout;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.DataProtection;
@@ -60,7 +61,7 @@ public static class Dashboard
     static async Task<IResult> Page(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct) =>
         await SessionAsync(http, dp, db, clock, ct) is null ? SignIn(t, null) : CheckoutPage.Html(DashboardHtml(t));
 
-    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> Login(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
         var form = await http.Request.ReadFormAsync(ct);
         var secret = form["api_key"].ToString().Trim();
@@ -69,7 +70,9 @@ public static class Dashboard
         var key = secret.Length == 0 ? null : await db.ApiKeys.AsNoTracking().SingleOrDefaultAsync(k => k.Hash == hash, ct);
         if (key is not null && !key.IsActive(now)) key = null;
         var scopes = key?.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        if (key is null || !(scopes.Contains("*") || scopes.Contains("orders:read")))
+        var signedIn = key is not null && (scopes.Contains("*") || scopes.Contains("orders:read"));
+        await audit.RecordDashboardAsync(http, "dashboard.login", key is null ? null : (key.MerchantId, key.Id), signedIn ? 302 : 401, clock);
+        if (key is null || !signedIn)
             return SignIn(t, key is null ? t.Html("Dashboard.SignIn.KeyInvalid") : t.Html("Dashboard.SignIn.KeyLacksScope", "orders:read"), 401);
         var session = new DashboardSession
         {
@@ -88,13 +91,14 @@ public static class Dashboard
     }
 
     /// <summary>Revokes the cookie's session in the database (a copy of the cookie is refused from now on), then drops the cookie.</summary>
-    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> Logout(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
-        if (CookieSession(http, dp) is { } session)
+        if (await SessionAsync(http, dp, db, clock, ct) is { } session)
         {
             var now = clock.GetUtcNow().UtcDateTime;
             await db.DashboardSessions.Where(s => s.Id == session.SessionId && s.RevokedAt == null)
                 .ExecuteUpdateAsync(s => s.SetProperty(x => x.RevokedAt, now), ct);
+            await audit.RecordDashboardAsync(http, "dashboard.logout", (session.MerchantId, session.KeyId), 302, clock);
         }
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/dashboard" });
         return Results.Redirect(Localized("/dashboard", t));

@@ -1,0 +1,69 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace KnowPay.Data.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class AuditEvents : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "audit_events",
+                columns: table => new
+                {
+                    id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    merchant_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    actor_type = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    actor_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    operation = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    object_type = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    object_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    occurred_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    ip = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    user_agent = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    status = table.Column<int>(type: "integer", nullable: true),
+                    outcome = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    request_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_audit_events", x => x.id);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_audit_events_merchant_id_id",
+                table: "audit_events",
+                columns: new[] { "merchant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_audit_events_merchant_id_object_id",
+                table: "audit_events",
+                columns: new[] { "merchant_id", "object_id" });
+
+            // Append-only: the database itself refuses to change or remove an audit event, whoever connects.
+            migrationBuilder.Sql("""
+                CREATE FUNCTION knowpay_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+                BEGIN
+                  RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP USING ERRCODE = 'restrict_violation';
+                END $f$;
+                CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+                  FOR EACH ROW EXECUTE FUNCTION knowpay_audit_append_only();
+                CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+                  FOR EACH STATEMENT EXECUTE FUNCTION knowpay_audit_append_only();
+                """);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "audit_events");
+
+            migrationBuilder.Sql("DROP FUNCTION knowpay_audit_append_only();");
+        }
+    }
+}

@@ -208,6 +208,8 @@ public static class OpenApiContract
             {
                 property.Enum = null;
                 property.Type = JsonSchemaType.String;
+                // A pattern, not a one-value enum, so that a validator finds exactly one variant and Kiota keeps a plain string.
+                property.Pattern = $"^{System.Text.RegularExpressions.Regex.Escape(value)}$";
                 property.Description = $"`{value}`.";
             }
         }

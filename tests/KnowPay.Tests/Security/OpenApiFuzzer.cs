@@ -91,6 +91,8 @@ public sealed class OpenApiFuzzer
     readonly string schemaBase = $"https://fuzz.knowpay.invalid/{Guid.NewGuid():N}/";
     readonly ConcurrentDictionary<string, string[]> ids = new();   // id prefix → known ids (a bounded sample)
     readonly ConcurrentDictionary<string, byte> customerExternalIds = new();
+    // The run's own API keys: never offered to roll or revoke, or the run would lock itself out.
+    readonly ConcurrentDictionary<string, byte> ownKeys = new();
     static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
 
     public IReadOnlyList<FuzzOperation> Operations { get; }
@@ -144,7 +146,12 @@ public sealed class OpenApiFuzzer
         }
     }
 
-    void Remember(string prefix, string id) => ids.AddOrUpdate(prefix, [id], (_, known) =>
+    void Remember(string prefix, string id)
+    {
+        if (!ownKeys.ContainsKey(id)) RememberAny(prefix, id);
+    }
+
+    void RememberAny(string prefix, string id) => ids.AddOrUpdate(prefix, [id], (_, known) =>
         known.Contains(id) ? known : known.Length < 40 ? [.. known, id] : [.. known[1..], id]);
 
     string KnownId(string prefix, int pick) =>
@@ -154,6 +161,7 @@ public sealed class OpenApiFuzzer
     {
         ["creators"] = "cre", ["customers"] = "cus", ["products"] = "prod", ["orders"] = "ord", ["payments"] = "pay", ["refunds"] = "re",
         ["events"] = "evt", ["webhook-endpoints"] = "we", ["journals"] = "jrn", ["payouts"] = "po", ["batches"] = "pob", ["entitlements"] = "ent",
+        ["api-keys"] = "key", ["audit-events"] = "aud",
     };
 
     static readonly Dictionary<string, string> PrefixOfField = new()
@@ -537,6 +545,10 @@ public sealed class OpenApiFuzzer
             if (response.IsSuccessStatusCode) Learn(JsonNode.Parse(await response.Content.ReadAsStringAsync()));
         }
 
+        // The keys that exist now are the run's own; two spare ones are there to be rolled and revoked.
+        var keys = JsonNode.Parse(await merchant.GetStringAsync("/v1/api-keys?limit=100"))!;
+        foreach (var key in keys["data"]!.AsArray()) ownKeys.TryAdd((string)key!["id"]!, 0);
+        for (var i = 0; i < 2; i++) await Post("/v1/api-keys", new JsonObject());
         var creator = await Post("/v1/creators", new JsonObject { ["name"] = "Fuzz Creator", ["email"] = "creator@example.com" });
         var product = await Post("/v1/products", new JsonObject
         {

@@ -185,7 +185,7 @@ public sealed class AuditLogTests(Servers servers)
         try
         {
             Assert.True(await AdminCli.TryRunAsync(["merchants", "create", "CLI Academy", "catalog:read",
-                "--Database:Provider=sqlite", $"--ConnectionStrings:KnowPay=Data Source={file}", "--urls=http://127.0.0.1:0",
+                "--environment=Testing", "--Database:Provider=sqlite", $"--ConnectionStrings:KnowPay=Data Source={file}", "--urls=http://127.0.0.1:0",
                 "--Demo:Seed=false", "--Sandbox:Enabled=false", "--Logging:LogLevel:Default=Warning"]));
         }
         finally { Console.SetOut(original); }

@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using KnowPay.Infrastructure;
 using KnowPay.Tests.Browser;
 using KnowPay.Tests.Infrastructure;
@@ -69,5 +73,53 @@ public sealed class SecurityHeaderTests(Servers servers, Xunit.Abstractions.ITes
             ["urls"] = urls, ["Kestrel:Endpoints:Main:Url"] = kestrelEndpoint,
         }).Build();
         Assert.Equal(tls, SecurityHeaders.TlsConfigured(config));
+    }
+
+    /// <summary>A real TLS endpoint (a self-signed certificate from a file, as the README configures one): answers over https
+    /// carry HSTS, and plain http is redirected to the https port. The host is not loopback, which HSTS leaves out.</summary>
+    [SkippableFact]
+    public async Task WithAKestrelCertificate_HttpsAnswersCarryHsts_AndHttpIsRedirected()
+    {
+        var pfx = Path.Combine(Path.GetTempPath(), "knowpay-tls-" + Guid.NewGuid().ToString("N")[..12] + ".pfx");
+        using (var rsa = RSA.Create(2048))
+        {
+            var request = new CertificateRequest("CN=pay.example.test", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName("pay.example.test");
+            request.CertificateExtensions.Add(san.Build());
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+            await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "test-password"));
+        }
+        var (httpPort, httpsPort) = (FreePort(), FreePort());
+        await using var server = await KnowPayServer.StartAsync(Db.Sqlite, new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Http:Url"] = $"http://127.0.0.1:{httpPort}",
+            ["Kestrel:Endpoints:Https:Url"] = $"https://127.0.0.1:{httpsPort}",
+            ["Kestrel:Endpoints:Https:Certificate:Path"] = pfx,
+            ["Kestrel:Endpoints:Https:Certificate:Password"] = "test-password",
+        });
+        using var handler = new HttpClientHandler { AllowAutoRedirect = false, ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Subject == "CN=pay.example.test" };
+        using var client = new HttpClient(handler);
+
+        using var secure = new HttpRequestMessage(HttpMethod.Get, $"https://127.0.0.1:{httpsPort}/health/live");
+        secure.Headers.Host = $"pay.example.test:{httpsPort}";
+        var answer = await client.SendAsync(secure);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.StartsWith("max-age=", string.Join(",", answer.Headers.GetValues("Strict-Transport-Security")));
+
+        using var plain = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{httpPort}/health/live");
+        plain.Headers.Host = $"pay.example.test:{httpPort}";
+        var redirect = await client.SendAsync(plain);
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, redirect.StatusCode);
+        Assert.Equal($"https://pay.example.test:{httpsPort}/health/live", redirect.Headers.Location?.ToString());
+        Assert.False(redirect.Headers.Contains("Strict-Transport-Security")); // HSTS is only sent over https
+        File.Delete(pfx);
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

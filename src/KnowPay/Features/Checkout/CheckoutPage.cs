@@ -49,6 +49,7 @@ public static class CheckoutPage
         g.MapPost("/payments", Pay);
         g.MapGet("/status", Status);
         g.MapGet("/return", Return);
+        g.MapGet("/wechat-oauth", CheckoutWeChatOAuth.Callback);
     }
 
     /// <summary>
@@ -83,10 +84,14 @@ public static class CheckoutPage
         if (!links.Verify(orderId, token, now)) return NotFound(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
         if (order is null) return NotFound(t);
+        var device = CheckoutDevices.Of(http.Request.Headers.UserAgent.ToString());
+        // Inside WeChat, JSAPI needs the learner's openid: without one remembered, ask WeChat (once: oauth=failed stops the loop).
+        if (device == CheckoutDevice.WeChat && order.Status == OrderStatus.Pending && http.Request.Query["oauth"] != "failed" &&
+            CheckoutWeChatOAuth.Settings(providers, services) is { } wx && await CustomerOpenIdAsync(order, db, ct) is null)
+            return Results.Redirect(CheckoutWeChatOAuth.AuthorizeUrl(wx, links, services.GetRequiredService<PublicUrl>(), order.Id, t.Lang, now));
         var product = await db.Products.AsNoTracking().Where(p => p.Id == order.ProductId).Select(p => p.Name).SingleOrDefaultAsync(ct) ?? order.ProductId;
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
         var price = t.Money(order.Amount, order.Currency);
-        var device = CheckoutDevices.Of(http.Request.Headers.UserAgent.ToString());
         var buttons = string.Concat(CheckoutDevices.Options(providers, device).Select(o =>
             $"""<button type="button" class="pay-option" data-provider="{E(o.Provider)}" data-method="{E(o.Method)}"><span class="pay-name">{E(t.Provider(o.Provider))}</span><span class="pay-method">{E(t.Method(o.Provider, o.Method))}</span></button>"""));
         // Inside WeChat, Alipay cannot open: say where it works instead of offering it.
@@ -175,7 +180,9 @@ public static class CheckoutPage
         return null;
     }
 
-    static Task<string?> CustomerOpenIdAsync(Order order, KnowPayDb db, CancellationToken ct) => Task.FromResult<string?>(null);
+    /// <summary>The customer's openid remembered from WeChat OAuth, or null.</summary>
+    static Task<string?> CustomerOpenIdAsync(Order order, KnowPayDb db, CancellationToken ct) =>
+        db.Customers.AsNoTracking().Where(c => c.Id == order.CustomerId && c.MerchantId == order.MerchantId).Select(c => c.WeChatOpenId).SingleOrDefaultAsync(ct);
 
     static async Task<IResult> Status(string orderId, string? token, bool? action, KnowPayDb db, CheckoutLinks links, IServiceProvider services,
         PageLocale t, TimeProvider clock, CancellationToken ct)
@@ -230,6 +237,8 @@ public static class CheckoutPage
     static string Lower(OrderStatus s) => s.ToString().ToLowerInvariant();
 
     static string E(string s) => WebUtility.HtmlEncode(s);
+
+    public static IResult NotFoundPage(PageLocale t) => NotFound(t);
 
     static IResult NotFound(PageLocale t) => Html($"""
         <!doctype html><html lang="{t.Lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

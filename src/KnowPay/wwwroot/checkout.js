@@ -41,8 +41,8 @@
     else error(t("Js.WeChatOnly"));
   }
 
-  // After the provider sent the learner back (…&returned=1): the order's state, with a way to try again.
-  const returned = new URLSearchParams(window.location.search).get("returned") === "1";
+  // Back from the provider's page (or reloaded) with the payment not confirmed, or after it failed: the order's state,
+  // with a way to try again (the same button resumes the pending payment).
   function showReturned(failed) {
     $("returned-heading").textContent = t(failed ? "Js.ReturnedFailed" : "Js.ReturnedPending");
     $("returned-text").textContent = t(failed ? "Js.ReturnedFailedText" : "Js.ReturnedPendingText");
@@ -60,12 +60,7 @@
         window.location.assign(action.redirect_url);
         return true;
       }
-      $("qr").hidden = true;
-      $("sandbox-buyer").hidden = true;
-      $("action-hint").textContent = t("Js.WaitingConfirm");
-      $("continue").href = action.redirect_url;
-      $("continue").hidden = false;
-      show("action", !resumed);
+      showReturned(false);
       return true;
     }
     $("continue").hidden = true;
@@ -229,7 +224,7 @@
         return;
       }
       setStatus(s.status);
-      if (returned && withAction && s.payment && s.payment.status !== "succeeded") showReturned(s.payment.status !== "pending");
+      if (withAction && s.payment && (s.payment.status === "failed" || s.payment.status === "canceled")) showReturned(true);
       else if (withAction && s.payment && s.payment.status === "pending") renderAction(s.payment, true);
     } catch {
       /* a missed poll is retried on the next tick */

@@ -58,7 +58,7 @@ public static class CheckoutPage
     /// </summary>
     static IResult Return(string orderId, string? ct, CheckoutLinks links, PageLocale t, TimeProvider clock) =>
         links.Verify(orderId, ct, clock.GetUtcNow().UtcDateTime)
-            ? Results.Redirect($"/checkout/{Uri.EscapeDataString(orderId)}?token={Uri.EscapeDataString(ct!)}&{PageCultures.QueryKey}={t.Lang}&returned=1")
+            ? Results.Redirect($"/checkout/{Uri.EscapeDataString(orderId)}?token={Uri.EscapeDataString(ct!)}&{PageCultures.QueryKey}={t.Lang}")
             : NotFound(t);
 
     /// <summary>Carries the page's locale, so the learner comes back from the provider to the language they chose.</summary>

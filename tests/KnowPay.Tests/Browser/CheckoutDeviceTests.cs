@@ -33,11 +33,11 @@ public sealed class CheckoutDeviceTests(Servers servers, ITestOutputHelper outpu
     public void TheUserAgent_TellsTheDevice(string? userAgent, CheckoutDevice device) => Assert.Equal(device, CheckoutDevices.Of(userAgent));
 
     [SkippableTheory]
-    [InlineData("en", "Pay in WeChat")]
-    [InlineData("zh-CN", "微信内支付")]
-    public async Task InsideWeChat_TheCheckoutGetsTheOpenIdByOAuth_PaysWithJsapi_AndLandsPaid_ThenSkipsOAuth(string locale, string jsapiLabel)
+    [InlineData("en", "Pay in WeChat", Db.Sqlite)]
+    [InlineData("zh-CN", "微信内支付", Db.Postgres)]
+    public async Task InsideWeChat_TheCheckoutGetsTheOpenIdByOAuth_PaysWithJsapi_AndLandsPaid_ThenSkipsOAuth(string locale, string jsapiLabel, Db db)
     {
-        var server = await servers.Get(Db.Sqlite);
+        var server = await servers.Get(db);
         await using var chromium = await Chromium.LaunchAsync();
         var m = await server.NewMerchantAsync();
         var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));

@@ -40,6 +40,8 @@ public sealed class SandboxOptions
     /// </summary>
     public Dictionary<string, string> WeChatPlatformKeys { get; set; } = new(StringComparer.Ordinal);
     public string WeChatApiV3Key { get; set; } = "";
+    /// <summary>The official account's AppSecret: sns/oauth2/access_token refuses another.</summary>
+    public string WeChatAppSecret { get; set; } = "";
     /// <summary>Stripe: the account's secret API key the sandbox accepts, and the webhook endpoint's signing secret (whsec_…).</summary>
     public string StripeSecretKey { get; set; } = "";
     public string StripeWebhookSecret { get; set; } = "";

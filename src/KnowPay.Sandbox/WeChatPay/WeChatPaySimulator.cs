@@ -53,6 +53,7 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         }).DisableAntiforgery();
         g.MapPost("/buyer/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         MapPhone(g);
+        MapOAuth(g);
     }
 
     async Task<IResult> Native(HttpContext http)

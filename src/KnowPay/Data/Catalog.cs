@@ -21,6 +21,8 @@ public sealed class Customer
     public string? Email { get; set; }
     public string? Name { get; set; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>The learner's openid under the WeChat Pay appid, from the checkout's WeChat OAuth: the next checkout in WeChat skips OAuth.</summary>
+    public string? WeChatOpenId { get; set; }
 }
 
 public sealed class Product

@@ -70,6 +70,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         model.Entity<Customer>(e =>
         {
             e.ToTable("customers");
+            e.Property(c => c.WeChatOpenId).HasMaxLength(128);
             e.HasIndex(c => new { c.MerchantId, c.ExternalId }).IsUnique();
             e.HasIndex(c => new { c.MerchantId, c.Id });
         });

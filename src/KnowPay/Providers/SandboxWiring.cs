@@ -66,6 +66,13 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
         return sandbox.AlipaySellerId;
     }
 
+    /// <summary>The official account's AppSecret the sandbox's OAuth checks: the configured one, else generated.</summary>
+    public string WeChatAppSecret(string? appSecret)
+    {
+        sandbox.WeChatAppSecret = appSecret ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        return sandbox.WeChatAppSecret;
+    }
+
     /// <summary>
     /// The merchant's key pair and serial, an APIv3 key, and two platform keys, both active as during WeChat Pay's switch:
     /// the WeChat Pay public key (PUB_KEY_ID_…, the one KnowPay names) and a platform certificate's (a hex serial), shared as for Alipay.

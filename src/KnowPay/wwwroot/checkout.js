@@ -16,7 +16,7 @@
 
   // focus: after a change the learner did not make (paid, expired, a QR shown), move focus to the new state's text.
   function show(section, focus) {
-    for (const id of ["choose", "action", "paid", "expired"]) $(id).hidden = id !== section;
+    for (const id of ["choose", "action", "returned", "paid", "expired"]) $(id).hidden = id !== section;
     if (!focus) return;
     const target = section === "action" ? $("action-hint") : $(section).querySelector("h2");
     if (target) target.focus();
@@ -26,6 +26,28 @@
     const el = $("error");
     el.textContent = text || "";
     el.hidden = !text;
+  }
+
+  // WeChat Pay JSAPI: the WeChat client (WeixinJSBridge) asks the learner to confirm; the outcome comes by polling.
+  function invokeBridge(p) {
+    const params = { appId: p.app_id, timeStamp: p.time_stamp, nonceStr: p.nonce_str, package: p.package, signType: p.sign_type, paySign: p.pay_sign };
+    const call = () => window.WeixinJSBridge.invoke("getBrandWCPayRequest", params, (answer) => {
+      const msg = (answer && answer.err_msg) || "";
+      if (msg.endsWith(":ok")) poll();
+      else if (!msg.endsWith(":cancel")) error(t("Js.StartFailed"));
+    });
+    if (window.WeixinJSBridge) call();
+    else if (root.dataset.device === "wechat") document.addEventListener("WeixinJSBridgeReady", call, { once: true });
+    else error(t("Js.WeChatOnly"));
+  }
+
+  // Back from the provider's page (or reloaded) with the payment not confirmed, or after it failed: the order's state,
+  // with a way to try again (the same button resumes the pending payment).
+  function showReturned(failed) {
+    $("returned-heading").textContent = t(failed ? "Js.ReturnedFailed" : "Js.ReturnedPending");
+    $("returned-text").textContent = t(failed ? "Js.ReturnedFailedText" : "Js.ReturnedPendingText");
+    $("returned").dataset.state = failed ? "failed" : "pending";
+    show("returned", true);
   }
 
   // resumed: the page (re)loaded with this payment pending, e.g. back from the provider's page before its confirmation
@@ -38,15 +60,15 @@
         window.location.assign(action.redirect_url);
         return true;
       }
-      $("qr").hidden = true;
-      $("sandbox-buyer").hidden = true;
-      $("action-hint").textContent = t("Js.WaitingConfirm");
-      $("continue").href = action.redirect_url;
-      $("continue").hidden = false;
-      show("action", !resumed);
+      showReturned(false);
       return true;
     }
     $("continue").hidden = true;
+    if (action.type === "wechat_jsapi" && action.jsapi) {
+      if (!resumed) invokeBridge(action.jsapi);
+      else show("choose");
+      return true;
+    }
     if (action.type === "qr_code" && action.qr_image) {
       $("qr").src = action.qr_image;
       $("qr").hidden = false;
@@ -202,7 +224,8 @@
         return;
       }
       setStatus(s.status);
-      if (withAction && s.payment && s.payment.status === "pending") renderAction(s.payment, true);
+      if (withAction && s.payment && (s.payment.status === "failed" || s.payment.status === "canceled")) showReturned(true);
+      else if (withAction && s.payment && s.payment.status === "pending") renderAction(s.payment, true);
     } catch {
       /* a missed poll is retried on the next tick */
     }
@@ -219,6 +242,12 @@
   document.querySelectorAll(".pay-option").forEach((button) =>
     button.addEventListener("click", () => pay(button.dataset.provider, button.dataset.method)));
   $("change").addEventListener("click", () => {
+    show("choose");
+    const first = document.querySelector(".pay-option");
+    if (first) first.focus();
+  });
+  $("retry").addEventListener("click", () => {
+    error("");
     show("choose");
     const first = document.querySelector(".pay-option");
     if (first) first.focus();

@@ -48,11 +48,15 @@ public sealed class Chromium : IAsyncDisposable
 
     /// <summary>
     /// A new page (own context: own cookies) at the given viewport, recording console and page errors; <paramref name="locale"/>
-    /// (e.g. zh-CN) sets the browser's language and so its Accept-Language.
+    /// (e.g. zh-CN) sets the browser's language and so its Accept-Language; <paramref name="userAgent"/> plays a phone or WeChat.
     /// </summary>
-    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800, string? locale = null)
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800, string? locale = null, string? userAgent = null)
     {
-        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height }, Locale = locale });
+        var context = await Browser.NewContextAsync(new()
+        {
+            ViewportSize = new() { Width = width, Height = height }, Locale = locale, UserAgent = userAgent,
+            IsMobile = userAgent is not null, HasTouch = userAgent is not null,
+        });
         var page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {

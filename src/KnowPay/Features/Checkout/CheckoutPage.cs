@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Monitoring;
@@ -21,7 +22,11 @@ public sealed record CheckoutPayRequest(string? Provider, string? Method);
 /// PaymentIntent with the card, as Stripe.js would: set only when Stripe is the embedded sandbox (its buyer API).
 /// </summary>
 public sealed record CheckoutAction(string Type, string? QrImage, string? QrCode, string? RedirectUrl, string? ClientSecret, string? SandboxBuyerUrl,
-    string? CardConfirmUrl = null);
+    string? CardConfirmUrl = null)
+{
+    /// <summary>WeChat Pay JSAPI: the parameters the page hands to WeixinJSBridge.invoke('getBrandWCPayRequest', …).</summary>
+    public WeChatJsapiNextAction? Jsapi { get; init; }
+}
 
 public sealed record CheckoutPaymentView(string Id, string Provider, string Method, PaymentStatus Status, CheckoutAction? NextAction);
 
@@ -44,6 +49,7 @@ public static class CheckoutPage
         g.MapPost("/payments", Pay);
         g.MapGet("/status", Status);
         g.MapGet("/return", Return);
+        g.MapGet("/wechat-oauth", CheckoutWeChatOAuth.Callback);
     }
 
     /// <summary>
@@ -65,18 +71,35 @@ public static class CheckoutPage
         stripe.ApiBaseUrl.TrimEnd('/').Equals(sandbox.TrimEnd('/') + "/stripe", StringComparison.Ordinal)
             ? sandbox.TrimEnd('/') + "/stripe" : null;
 
-    static async Task<IResult> Page(string orderId, string? token, KnowPayDb db, CheckoutLinks links, PaymentProviders providers,
+    /// <summary>The WeChat Pay sandbox's base URL path when WeChat Pay is wired to the embedded sandbox, else null.</summary>
+    static string? SandboxWeChat(IServiceProvider services) =>
+        services.GetService<WeChatPaySettings>() is { } wx && services.GetService<SandboxOptions>() is { } sandbox &&
+        wx.ApiBaseUrl.TrimEnd('/') == sandbox.PublicBaseUrl().TrimEnd('/') + "/wechatpay"
+            ? sandbox.BasePath.TrimEnd('/') + "/wechatpay" : null;
+
+    static async Task<IResult> Page(string orderId, string? token, HttpContext http, KnowPayDb db, CheckoutLinks links, PaymentProviders providers,
         IServiceProvider services, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         if (!links.Verify(orderId, token, now)) return NotFound(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
         if (order is null) return NotFound(t);
+        var device = CheckoutDevices.Of(http.Request.Headers.UserAgent.ToString());
+        // Inside WeChat, JSAPI needs the learner's openid: without one remembered, ask WeChat (once: oauth=failed stops the loop).
+        if (device == CheckoutDevice.WeChat && order.Status == OrderStatus.Pending && http.Request.Query["oauth"] != "failed" &&
+            CheckoutWeChatOAuth.Settings(providers, services) is { } wx && await CustomerOpenIdAsync(order, db, ct) is null)
+            return Results.Redirect(CheckoutWeChatOAuth.AuthorizeUrl(wx, links, services.GetRequiredService<PublicUrl>(), order.Id, t.Lang, now));
         var product = await db.Products.AsNoTracking().Where(p => p.Id == order.ProductId).Select(p => p.Name).SingleOrDefaultAsync(ct) ?? order.ProductId;
         var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == order.MerchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? "";
         var price = t.Money(order.Amount, order.Currency);
-        var buttons = string.Concat(providers.All.OrderBy(p => p.Name, StringComparer.Ordinal).SelectMany(p => p.Methods.Where(m => m != "card" && PaymentMethods.OnDesktop(m)).Select(m =>
-            $"""<button type="button" class="pay-option" data-provider="{E(p.Name)}" data-method="{E(m)}"><span class="pay-name">{E(t.Provider(p.Name))}</span><span class="pay-method">{E(t.Method(p.Name, m))}</span></button>""")));
+        var buttons = string.Concat(CheckoutDevices.Options(providers, device).Select(o =>
+            $"""<button type="button" class="pay-option" data-provider="{E(o.Provider)}" data-method="{E(o.Method)}"><span class="pay-name">{E(t.Provider(o.Provider))}</span><span class="pay-method">{E(t.Method(o.Provider, o.Method))}</span></button>"""));
+        // Inside WeChat, Alipay cannot open: say where it works instead of offering it.
+        var browserHint = device == CheckoutDevice.WeChat && providers.TryGet("alipay", out _)
+            ? $"""<p id="open-in-browser" class="hint">{t.Html("Checkout.OpenInBrowser")}</p>""" : "";
+        // The sandbox's WeixinJSBridge plays the WeChat client when WeChat Pay is the embedded sandbox (same origin: the CSP allows it).
+        var bridge = device == CheckoutDevice.WeChat && SandboxWeChat(services) is { } wxSandbox
+            ? $"""<script src="{E(wxSandbox)}/jsapi/bridge.js"></script>""" : "";
         var card = providers.TryGet("stripe", out _) && SandboxStripe(services) is not null
             ? $$"""
               <section id="card-slot" class="card-slot" data-provider="stripe" aria-labelledby="card-heading"><h2 id="card-heading">{{t.Html("Checkout.Card.Heading")}}</h2>
@@ -98,16 +121,16 @@ public static class CheckoutPage
             <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
             <title>{{t.Html("Checkout.Title", E(product))}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css">
             <script type="application/json" id="page-text">{{t.ScriptJson()}}</script>
-            <script src="/assets/checkout.js" defer></script></head>
+            {{bridge}}<script src="/assets/checkout.js" defer></script></head>
             <body class="checkout-body">
-            <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-locale="{{t.Lang}}" data-status="{{E(Lower(order.Status))}}">
+            <main id="checkout" class="checkout" data-order="{{E(order.Id)}}" data-token="{{E(token!)}}" data-locale="{{t.Lang}}" data-status="{{E(Lower(order.Status))}}" data-device="{{device.ToString().ToLowerInvariant()}}">
               <header class="checkout-head"><span class="brand">KnowPay</span><span class="secure">{{t.Html("Checkout.Secure")}}</span>{{t.LanguageSwitch(self)}}</header>
               <p class="merchant">{{E(merchant)}}</p>
               <h1 id="product">{{E(product)}}</h1>
               {{(order.Description is { Length: > 0 } d ? $"<p class=\"desc\">{E(d)}</p>" : "")}}
               <p class="price" id="price">{{E(price)}}</p>
               <p class="expires">{{t.Html("Checkout.PayBefore", $"<time id=\"expires-at\" datetime=\"{order.ExpiresAt:O}\">{order.ExpiresAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC</time>")}} · <span id="countdown"></span></p>
-              <section id="choose" class="choose" aria-labelledby="choose-heading"><h2 id="choose-heading">{{t.Html("Checkout.PayWith")}}</h2><div class="pay-options" id="providers">{{buttons}}</div>{{card}}</section>
+              <section id="choose" class="choose" aria-labelledby="choose-heading"><h2 id="choose-heading">{{t.Html("Checkout.PayWith")}}</h2><div class="pay-options" id="providers">{{buttons}}</div>{{browserHint}}{{card}}</section>
               <section id="action" class="action" aria-labelledby="action-hint" hidden>
                 <img id="qr" class="qr" alt="{{t.Html("Checkout.QrAlt")}}" width="240" height="240">
                 <p id="action-hint" class="hint" tabindex="-1" aria-live="polite">{{t.Html("Checkout.ScanHint")}}</p>
@@ -115,6 +138,8 @@ public static class CheckoutPage
                 <p><a id="continue" class="sandbox-link" href="#" hidden>{{t.Html("Checkout.Continue")}}</a></p>
                 <p><button type="button" id="change" class="link-button">{{t.Html("Checkout.Change")}}</button></p>
               </section>
+              <section id="returned" class="state state-returned" hidden><h2 id="returned-heading" tabindex="-1"></h2><p id="returned-text"></p>
+                <p><button type="button" id="retry" class="primary">{{t.Html("Checkout.Retry")}}</button></p></section>
               <section id="paid" class="state state-paid" hidden><div class="tick" aria-hidden="true">✓</div><h2 tabindex="-1">{{t.Html("Checkout.Paid")}}</h2><p>{{t.Html("Checkout.PaidText")}}</p></section>
               <section id="expired" class="state state-expired" hidden><h2 tabindex="-1">{{t.Html("Checkout.Expired")}}</h2><p>{{t.Html("Checkout.ExpiredText")}}</p></section>
               <p id="error" class="error" role="alert" hidden></p>
@@ -125,7 +150,7 @@ public static class CheckoutPage
         return Html(html);
     }
 
-    static async Task<IResult> Pay(string orderId, string? token, CheckoutPayRequest body, KnowPayDb db, CheckoutLinks links,
+    static async Task<IResult> Pay(string orderId, string? token, CheckoutPayRequest body, HttpContext http, KnowPayDb db, CheckoutLinks links,
         PaymentProviders providers, PublicUrl publicUrl, IServiceProvider services, PageLocale t, TimeProvider clock, ILoggerFactory logs, CancellationToken ct)
     {
         if (!links.Verify(orderId, token, clock.GetUtcNow().UtcDateTime)) return NotFound(t);
@@ -136,10 +161,28 @@ public static class CheckoutPage
             .Where(p => p.OrderId == orderId && p.Status == PaymentStatus.Pending && p.Provider == body.Provider && p.Method == (body.Method ?? p.Method))
             .OrderByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
-        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang)), db, providers,
+        var payer = await PayerAsync(body.Method, order, http, db, ct);
+        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang), payer), db, providers,
             publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
+
+    /// <summary>
+    /// What the method needs to know about the learner, filled by the server: H5 the learner's IP (the request's remote
+    /// address, after the forwarded-headers middleware), JSAPI the customer's openid remembered from WeChat OAuth.
+    /// </summary>
+    static async Task<PayerInput?> PayerAsync(string? method, Order order, HttpContext http, KnowPayDb db, CancellationToken ct)
+    {
+        if (method == PaymentMethods.H5 && http.Connection.RemoteIpAddress is { } ip)
+            return new PayerInput(null, (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString());
+        if (method == PaymentMethods.Jsapi)
+            return new PayerInput(await CustomerOpenIdAsync(order, db, ct), null);
+        return null;
+    }
+
+    /// <summary>The customer's openid remembered from WeChat OAuth, or null.</summary>
+    static Task<string?> CustomerOpenIdAsync(Order order, KnowPayDb db, CancellationToken ct) =>
+        db.Customers.AsNoTracking().Where(c => c.Id == order.CustomerId && c.MerchantId == order.MerchantId).Select(c => c.WeChatOpenId).SingleOrDefaultAsync(ct);
 
     static async Task<IResult> Status(string orderId, string? token, bool? action, KnowPayDb db, CheckoutLinks links, IServiceProvider services,
         PageLocale t, TimeProvider clock, CancellationToken ct)
@@ -170,7 +213,10 @@ public static class CheckoutPage
                 : sandboxBase is not null && p.Provider == "wechatpay" && services.GetService<WeChatPaySettings>() is { } wx &&
                   wx.ApiBaseUrl.TrimEnd('/') == sandboxBase.TrimEnd('/') + "/wechatpay" ? $"{sandboxBase.TrimEnd('/')}/wechatpay/pay/{Uri.EscapeDataString(p.Id)}"
                 : null;
-            action = p.QrCode is not null ? new CheckoutAction("qr_code", QrImage(p.QrCode), p.QrCode, null, null, buyer)
+            action = p.Method == PaymentMethods.Jsapi && p.SignedParameters is not null
+                    && JsonSerializer.Deserialize<NextAction>(p.SignedParameters, KnowPayJson.Options) is WeChatJsapiNextAction jsapi
+                    ? new CheckoutAction("wechat_jsapi", null, null, null, null, null) { Jsapi = jsapi }
+                : p.QrCode is not null ? new CheckoutAction("qr_code", QrImage(p.QrCode), p.QrCode, null, null, buyer)
                 : p.RedirectUrl is not null ? new CheckoutAction("redirect", null, null, p.RedirectUrl, null, buyer)
                 : p.ClientSecret is not null ? new CheckoutAction("client_secret", null, null, null, p.ClientSecret, null,
                     SandboxStripe(services) is { } stripe && p.ProviderTradeNo is { } intent ? $"{stripe}/v1/payment_intents/{Uri.EscapeDataString(intent)}/confirm" : null)
@@ -191,6 +237,8 @@ public static class CheckoutPage
     static string Lower(OrderStatus s) => s.ToString().ToLowerInvariant();
 
     static string E(string s) => WebUtility.HtmlEncode(s);
+
+    public static IResult NotFoundPage(PageLocale t) => NotFound(t);
 
     static IResult NotFound(PageLocale t) => Html($"""
         <!doctype html><html lang="{t.Lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

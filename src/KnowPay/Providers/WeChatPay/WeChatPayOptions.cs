@@ -24,6 +24,12 @@ public sealed class WeChatPayOptions : ProviderOptions, IBoundOptions
     public string? ApiV3Key { get; set; }
     /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/wechatpay</c>.</summary>
     [HttpUrl] public string? NotifyUrl { get; set; }
+    /// <summary>The official account's AppSecret (same appid): the hosted checkout's WeChat OAuth trades a code for the openid with it; empty = no OAuth.</summary>
+    public string? AppSecret { get; set; }
+    /// <summary>Where WeChat's OAuth authorize page is (connect/oauth2/authorize); empty = https://open.weixin.qq.com.</summary>
+    [HttpUrl] public string? OAuthBaseUrl { get; set; }
+    /// <summary>Where sns/oauth2/access_token is answered; empty = https://api.weixin.qq.com.</summary>
+    [HttpUrl] public string? OAuthApiBaseUrl { get; set; }
 
     public IReadOnlyList<string> Missing() => new (string Name, string? Value)[]
     {

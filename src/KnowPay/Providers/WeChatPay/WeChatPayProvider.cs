@@ -16,6 +16,10 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
 {
     /// <summary>More platform public keys (PEM) by serial, accepted beside <see cref="PlatformSerialNo"/>.</summary>
     public IReadOnlyDictionary<string, string> MorePlatformKeys { get; init; } = new Dictionary<string, string>();
+    /// <summary>The official account's AppSecret for the checkout's OAuth (snsapi_base); null = the checkout does not ask WeChat for the openid.</summary>
+    public string? AppSecret { get; init; }
+    public string OAuthBaseUrl { get; init; } = WeChatPayProvider.DefaultOAuthBaseUrl;
+    public string OAuthApiBaseUrl { get; init; } = WeChatPayProvider.DefaultOAuthApiBaseUrl;
 
     /// <summary>The public key of the serial an answer or notification names; null = a serial we do not hold, refused.</summary>
     public string? PlatformKey(string serial) =>
@@ -33,6 +37,8 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
 {
     public const string HttpClientName = "provider-wechatpay";
     public const string DefaultApiBaseUrl = "https://api.mch.weixin.qq.com";
+    public const string DefaultOAuthBaseUrl = "https://open.weixin.qq.com";
+    public const string DefaultOAuthApiBaseUrl = "https://api.weixin.qq.com";
     const string SandboxMchId = "1900000109";
     const string SandboxAppId = "wxd678efh567hg6787";
     const string NotifyPath = "/v1/notify/wechatpay";
@@ -268,6 +274,9 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
                     options.PlatformSerialNo!, options.ApiV3Key!, notifyUrl, options.Fee)
                 {
                     MorePlatformKeys = (options.MorePlatformKeys ?? new Dictionary<string, string>()).ToDictionary(k => k.Key, k => ProviderKeys.PublicPem(k.Value), StringComparer.Ordinal),
+                    AppSecret = ProviderWiring.Given(options.AppSecret),
+                    OAuthBaseUrl = ProviderWiring.Given(options.OAuthBaseUrl) ?? DefaultOAuthBaseUrl,
+                    OAuthApiBaseUrl = ProviderWiring.Given(options.OAuthApiBaseUrl) ?? DefaultOAuthApiBaseUrl,
                 };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
@@ -282,9 +291,13 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             var mchId = ProviderWiring.Given(options.MchId) ?? SandboxMchId;
             var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
             var keys = sandbox.WeChatPay(mchId, appId);
+            var appSecret = sandbox.WeChatAppSecret(ProviderWiring.Given(options.AppSecret));
             settings = url => new WeChatPaySettings(mchId, appId, sandbox.Url(url, "/wechatpay"), keys.MerchantSerialNo, keys.MerchantPrivateKeyPem,
                 keys.PlatformPublicKeyPem, keys.PlatformSerialNo, keys.ApiV3Key, notifyUrl ?? url.Combine(NotifyPath), options.Fee)
-            { MorePlatformKeys = keys.MorePlatformKeys };
+            {
+                MorePlatformKeys = keys.MorePlatformKeys, AppSecret = appSecret,
+                OAuthBaseUrl = sandbox.Url(url, "/wechatpay"), OAuthApiBaseUrl = sandbox.Url(url, "/wechatpay"),
+            };
         }
         else
         {

@@ -157,6 +157,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("name");
 
+                    b.Property<string>("WeChatOpenId")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("we_chat_open_id");
+
                     b.HasKey("Id")
                         .HasName("pk_customers");
 

@@ -152,6 +152,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("name");
 
+                    b.Property<string>("WeChatOpenId")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("we_chat_open_id");
+
                     b.HasKey("Id")
                         .HasName("pk_customers");
 

@@ -99,7 +99,16 @@ public static class Idempotency
     static async Task AnswerRepeatAsync(HttpContext http, KnowPayDb db, IdempotencyClaim claim)
     {
         var first = await db.IdempotencyRecords.AsNoTracking()
-            .SingleAsync(r => r.MerchantId == claim.MerchantId && r.Key == claim.Key, http.RequestAborted);
+            .SingleOrDefaultAsync(r => r.MerchantId == claim.MerchantId && r.Key == claim.Key, http.RequestAborted);
+        if (first is null)
+        {
+            // The attempt that held the key failed and released it after this one found it held: nothing was done here, so
+            // the client's retry claims the key and executes.
+            http.Response.Headers.RetryAfter = "1";
+            await Problems.WriteAsync(http, Problems.Conflict("idempotency_request_in_progress",
+                "A request with this Idempotency-Key was still being processed; retry later."));
+            return;
+        }
         await AnswerRepeatAsync(http, first, claim);
     }
 

@@ -125,8 +125,14 @@ public sealed class OpenApiContractTests(ITestOutputHelper output)
 
             var clock = Stopwatch.StartNew();
             await RunAsync(root, "dotnet", ["tool", "restore"]);
-            await RunAsync(root, "dotnet", ["kiota", "generate", "-l", "CSharp", "-d", document, "-o", Path.Combine(work, "Client"),
-                "-c", "KnowPayClient", "-n", "KnowPay.Client", "--exclude-backward-compatible", "--log-level", "Warning"]);
+            string[] generate = ["kiota", "generate", "-l", "CSharp", "-d", document, "-o", Path.Combine(work, "Client"),
+                "-c", "KnowPayClient", "-n", "KnowPay.Client", "--exclude-backward-compatible", "--log-level", "Warning"];
+            // Kiota gives its own regexes a time limit that a loaded machine can exceed: that failure alone is retried once.
+            try { await RunAsync(root, "dotnet", generate); }
+            catch (Xunit.Sdk.XunitException e) when (e.Message.Contains("Regex engine has timed out", StringComparison.Ordinal))
+            {
+                await RunAsync(root, "dotnet", generate);
+            }
             output.WriteLine($"generated in {clock.Elapsed.TotalSeconds:F1} s");
             await RunAsync(work, "dotnet", ["build", "--disable-build-servers", "-nologo", "-v", "q", "-p:UseSharedCompilation=false", "-nodeReuse:false"]);
             output.WriteLine($"built in {clock.Elapsed.TotalSeconds:F1} s");

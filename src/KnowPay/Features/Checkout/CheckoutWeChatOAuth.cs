@@ -42,11 +42,10 @@ public static class CheckoutWeChatOAuth
         if (!links.Verify(Purpose + orderId, state, clock.GetUtcNow().UtcDateTime)) return CheckoutPage.NotFoundPage(t);
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId, ct);
         if (order is null) return CheckoutPage.NotFoundPage(t);
-        var page = $"/checkout/{Uri.EscapeDataString(order.Id)}?token={Uri.EscapeDataString(links.TokenFor(order.Id, order.ExpiresAt + CheckoutLinks.AfterExpiry))}" +
-                   $"&{PageCultures.QueryKey}={t.Lang}";
+        var page = links.UrlFor(order) + $"&{PageCultures.QueryKey}={t.Lang}";
         var log = logs.CreateLogger(nameof(CheckoutWeChatOAuth));
         var openId = Settings(providers, services) is { } settings && !string.IsNullOrEmpty(code)
-            ? await OpenIdAsync(http.CreateClient(nameof(CheckoutWeChatOAuth)), settings, code, log, ct) : null;
+            ? await OpenIdAsync(http.CreateClient(WeChatPayProvider.HttpClientName), settings, code, log, ct) : null;
         // Without an openid the page shows what it can and does not send the learner round again.
         if (openId is null) return Results.Redirect(page + "&oauth=failed");
         var customer = await db.Customers.SingleOrDefaultAsync(c => c.Id == order.CustomerId && c.MerchantId == order.MerchantId, ct);
@@ -58,21 +57,21 @@ public static class CheckoutWeChatOAuth
         return Results.Redirect(page);
     }
 
-    /// <summary>sns/oauth2/access_token: the openid, or null (errcode, an unreadable answer, a network failure), logged.</summary>
+    /// <summary>sns/oauth2/access_token through WeChat Pay's client (its User-Agent, timeouts and retries): the openid, or null
+    /// (errcode, an unreadable answer, a network failure), logged.</summary>
     static async Task<string?> OpenIdAsync(HttpClient client, WeChatPaySettings settings, string code, ILogger log, CancellationToken ct)
     {
         var url = $"{settings.OAuthApiBaseUrl.TrimEnd('/')}/sns/oauth2/access_token?appid={Uri.EscapeDataString(settings.AppId)}" +
                   $"&secret={Uri.EscapeDataString(settings.AppSecret!)}&code={Uri.EscapeDataString(code)}&grant_type=authorization_code";
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
-            request.Headers.UserAgent.ParseAdd("KnowPay/1.0");
-            using var response = await client.SendAsync(request, ct);
+            using var response = await client.GetAsync(url, ct);
             var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct));
             if ((string?)answer?["openid"] is { Length: > 0 and <= 128 } openId) return openId;
             log.LogWarning("WeChat OAuth refused the code: {ErrCode} {ErrMsg}", (int?)answer?["errcode"], (string?)answer?["errmsg"]);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException
+                                      or Polly.Timeout.TimeoutRejectedException or Polly.CircuitBreaker.BrokenCircuitException)
         {
             log.LogWarning(e, "WeChat OAuth: the code could not be exchanged");
         }

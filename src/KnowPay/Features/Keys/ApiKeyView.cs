@@ -38,8 +38,7 @@ public static class ApiKeyEndpoints
     }
 
     /// <summary>True when the caller holds every scope of <paramref name="scopes"/> (<c>*</c> holds them all).</summary>
-    public static bool Covers(AuthenticatedMerchant caller, IEnumerable<string> scopes) =>
-        caller.Scopes.Contains("*") || scopes.All(caller.Scopes.Contains);
+    public static bool Covers(AuthenticatedMerchant caller, IEnumerable<string> scopes) => scopes.All(caller.Has);
 
     public static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult ScopeExceeded() =>
         Problems.Forbidden("api_key_scope_exceeded", "This API key can only create or manage keys whose scopes it holds itself.");

@@ -33,6 +33,14 @@ public sealed class SecretBox
 
     public static string KeyId(byte[] key) => Convert.ToHexStringLower(SHA256.HashData(key))[..8];
 
+    /// <summary>How every value sealed under the active master key begins.</summary>
+    public string ActivePrefix => Version + ":" + ActiveKeyId + ":";
+
+    /// <summary>The refusal for a value sealed under a master key this node does not have; <paramref name="what"/> names the value.</summary>
+    public CryptographicException UnknownKey(string what, string value, string? remedy = null) =>
+        new($"{what} is sealed under master key {KeyIdOf(value)}, which is neither Secrets:MasterKey (key {ActiveKeyId}) nor one of " +
+            "Secrets:PreviousMasterKeys" + (remedy is null ? "." : ": " + remedy));
+
     public string Seal(string plaintext)
     {
         var header = Version + ":" + ActiveKeyId;
@@ -51,8 +59,7 @@ public sealed class SecretBox
     {
         if (!IsSealed(value)) return value;
         var parts = value.Split(':', 3);
-        if (!keys.TryGetValue(parts[1], out var key))
-            throw new CryptographicException($"A secret is sealed under master key {parts[1]}, which is neither Secrets:MasterKey (key {ActiveKeyId}) nor one of Secrets:PreviousMasterKeys.");
+        if (!keys.TryGetValue(parts[1], out var key)) throw UnknownKey("A secret", value);
         var sealedBytes = Convert.FromBase64String(parts[2]);
         if (sealedBytes.Length < NonceBytes + TagBytes) throw new CryptographicException("A sealed secret is truncated.");
         var clear = new byte[sealedBytes.Length - NonceBytes - TagBytes];
@@ -65,7 +72,7 @@ public sealed class SecretBox
     public static bool IsSealed(string value) => value.StartsWith(Version + ":", StringComparison.Ordinal) && value.Split(':', 3).Length == 3;
 
     /// <summary>Sealed under a key other than the active one, or not sealed at all: to be re-sealed.</summary>
-    public bool NeedsResealing(string value) => !value.StartsWith(Version + ":" + ActiveKeyId + ":", StringComparison.Ordinal);
+    public bool NeedsResealing(string value) => !value.StartsWith(ActivePrefix, StringComparison.Ordinal);
 
     /// <summary>The key id a sealed value names, or null for a plaintext value.</summary>
     public static string? KeyIdOf(string value) => IsSealed(value) ? value.Split(':', 3)[1] : null;

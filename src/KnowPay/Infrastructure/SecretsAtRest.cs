@@ -35,17 +35,15 @@ sealed class SecretsAtRest(IServiceProvider services, SecretBox box, ILogger<Sec
         services.GetRequiredService<CheckoutLinks>();   // opens (and re-seals) the generated checkout key now, not at the first checkout
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
-        var active = "v1:" + box.ActiveKeyId + ":";
+        var active = box.ActivePrefix;
         var stale = await db.WebhookEndpoints.AsNoTracking()
             .Where(e => !e.Secret.StartsWith(active) || e.PreviousSecret != null && !e.PreviousSecret.StartsWith(active))
             .Select(e => new { e.Id, e.Secret, e.PreviousSecret }).ToListAsync(ct);
         var unreadable = stale.Select(e => (e.Id, Value: new[] { e.Secret, e.PreviousSecret }.OfType<string>().FirstOrDefault(v => !box.CanOpen(v))))
             .Where(e => e.Value is not null).ToList();
         if (unreadable.Count > 0)
-            throw new InvalidOperationException(
-                $"{unreadable.Count} webhook endpoint secret(s) (e.g. {unreadable[0].Id}) are sealed under master key {SecretBox.KeyIdOf(unreadable[0].Value!)}, " +
-                $"which is neither Secrets:MasterKey (key {box.ActiveKeyId}) nor one of Secrets:PreviousMasterKeys: start with the master key they " +
-                "were sealed with, listing it in Secrets:PreviousMasterKeys after a rotation.");
+            throw box.UnknownKey($"{unreadable.Count} webhook endpoint secret(s) (e.g. {unreadable[0].Id})", unreadable[0].Value!,
+                "start with the master key they were sealed with, listing it in Secrets:PreviousMasterKeys after a rotation.");
         var resealed = 0;
         foreach (var row in stale)
         {
@@ -106,9 +104,8 @@ public static class DataProtectionKeyFiles
             foreach (var sealedSecret in document.Descendants(MasterKeyXmlEncryptor.SealedElement).ToList())
             {
                 if (!box.CanOpen(sealedSecret.Value))
-                    throw new CryptographicException($"The Data Protection key {Path.GetFileName(file)} in {keysDirectory} is sealed under master key " +
-                        $"{SecretBox.KeyIdOf(sealedSecret.Value)}, which is neither Secrets:MasterKey (key {box.ActiveKeyId}) nor one of " +
-                        "Secrets:PreviousMasterKeys: start with the master key it was sealed with (or delete the key file; dashboard sessions end).");
+                    throw box.UnknownKey($"The Data Protection key {Path.GetFileName(file)} in {keysDirectory}", sealedSecret.Value,
+                        "start with the master key it was sealed with (or delete the key file; dashboard sessions end).");
                 if (!box.NeedsResealing(sealedSecret.Value)) continue;
                 sealedSecret.Value = box.Seal(box.Open(sealedSecret.Value));
                 changed = true;

@@ -58,9 +58,7 @@ public sealed class CheckoutLinks
             var stored = File.ReadAllText(path).Trim();
             if (SecretBox.IsSealed(stored))
             {
-                if (!box.CanOpen(stored))
-                    throw new CryptographicException($"The checkout signing key {path} is sealed under master key {SecretBox.KeyIdOf(stored)}, which is " +
-                        $"neither Secrets:MasterKey (key {box.ActiveKeyId}) nor one of Secrets:PreviousMasterKeys.");
+                if (!box.CanOpen(stored)) throw box.UnknownKey($"The checkout signing key {path}", stored);
                 var opened = Convert.FromBase64String(box.Open(stored));
                 if (box.NeedsResealing(stored)) Write(path, box.Seal(Convert.ToBase64String(opened)));
                 return opened;

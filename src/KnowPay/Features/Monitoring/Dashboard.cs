@@ -20,7 +20,7 @@ public static class Dashboard
 {
     public const string CookieName = "knowpay_dashboard";
     static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
-    static readonly ConcurrentDictionary<string, (long At, DashboardSnapshot Snapshot)> Cache = new();
+    static readonly ConcurrentDictionary<string, (long At, Func<CultureInfo, DashboardSnapshot> Figures, ConcurrentDictionary<string, DashboardSnapshot> ByLanguage)> Cache = new();
 
     public static void Map(IEndpointRouteBuilder app)
     {
@@ -145,15 +145,16 @@ public static class Dashboard
         catch (OperationCanceledException) { }
     }
 
-    /// <summary>Cached per merchant and culture: the snapshot carries amounts formatted for the viewer's language.</summary>
+    /// <summary>Read once per merchant (for 900 ms, whatever the viewers' languages); formatted once per language.</summary>
     static async Task<DashboardSnapshot> CachedAsync(KnowPayDb db, string merchantId, CultureInfo culture, TimeProvider clock, CancellationToken ct)
     {
-        var key = merchantId + "|" + culture.Name;
-        if (Cache.TryGetValue(key, out var hit) && Environment.TickCount64 - hit.At < 900) return hit.Snapshot;
-        var snapshot = await DashboardSnapshots.ComputeAsync(db, merchantId, clock.GetUtcNow().UtcDateTime, culture, ct);
-        if (Cache.Count > 1000) Cache.Clear();
-        Cache[key] = (Environment.TickCount64, snapshot);
-        return snapshot;
+        if (!Cache.TryGetValue(merchantId, out var hit) || Environment.TickCount64 - hit.At >= 900)
+        {
+            hit = (Environment.TickCount64, await DashboardSnapshots.ReadAsync(db, merchantId, clock.GetUtcNow().UtcDateTime, ct), new());
+            if (Cache.Count > 1000) Cache.Clear();
+            Cache[merchantId] = hit;
+        }
+        return hit.ByLanguage.GetOrAdd(culture.Name, _ => hit.Figures(culture));
     }
 
     /// <summary>The sign-in page; <paramref name="error"/> is already HTML-safe.</summary>

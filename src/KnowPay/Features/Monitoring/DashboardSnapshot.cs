@@ -23,14 +23,15 @@ public sealed record DashboardSnapshot(
 /// (merchant_id, created_at) index), a 5-minute rate series in 10-second buckets, success rate per provider
 /// (a payment pending over 5 minutes counts as not succeeded), confirmation latency percentiles (provider paid
 /// time → confirmed), refunds that succeeded in the last hour (from the refunds table), the newest orders, open and
-/// recently resolved alerts.
+/// recently resolved alerts. Read once per merchant; only the amounts depend on the viewer's language.
 /// </summary>
 public static class DashboardSnapshots
 {
     public const int BucketSeconds = 10;
     public const int Buckets = 30;
 
-    public static async Task<DashboardSnapshot> ComputeAsync(KnowPayDb db, string merchantId, DateTime now, CultureInfo culture, CancellationToken ct)
+    /// <summary>Reads and computes the merchant's figures; the function returned formats them for a language.</summary>
+    public static async Task<Func<CultureInfo, DashboardSnapshot>> ReadAsync(KnowPayDb db, string merchantId, DateTime now, CancellationToken ct)
     {
         var hourAgo = now.AddHours(-1);
         var rows = await db.Payments.AsNoTracking().Where(p => p.MerchantId == merchantId && p.CreatedAt >= hourAgo)
@@ -72,28 +73,33 @@ public static class DashboardSnapshots
         var alerts = await db.Alerts.AsNoTracking().Where(a => a.MerchantId == merchantId && (a.ResolvedAt == null || a.ResolvedAt >= hourAgo))
             .OrderByDescending(a => a.FiredAt).Take(10).ToListAsync(ct);
 
-        return new DashboardSnapshot(
+        var volume = Totals(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency)));
+        var refunded = Totals(refunds.Select(r => (r.Amount, r.Currency)));
+        var alertViews = alerts.Select(AlertView.From).ToList();
+        recent = [.. recent.OrderByDescending(o => o.Id, StringComparer.Ordinal)];
+        return culture => new DashboardSnapshot(
             now, merchant,
             rows.Count(r => r.SucceededAt >= minuteAgo) / 60.0, rows.Count(r => r.CreatedAt >= minuteAgo) / 60.0,
             rows.Count, totalOk, rows.Count(r => r.Status == PaymentStatus.Failed), rows.Count(r => r.Status == PaymentStatus.Pending),
             totalSettled == 0 ? null : (double)totalOk / totalSettled,
             Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Count,
-            Sums(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency)), culture),
-            refunds.Count, Sums(refunds.Select(r => (r.Amount, r.Currency)), culture),
+            Formatted(volume, culture), refunds.Count, Formatted(refunded, culture),
             series, providers,
-            recent.OrderByDescending(o => o.Id, StringComparer.Ordinal).Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
+            recent.Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
                 MoneyFormat.Format(o.Amount, o.Currency, culture), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
-            alerts.Select(AlertView.From).ToList());
+            alertViews);
     }
 
     /// <summary>Nearest-rank percentile of a sorted list.</summary>
     public static double? Percentile(IReadOnlyList<double> sorted, double p) =>
         sorted.Count == 0 ? null : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
 
-    /// <summary>Summed in decimal: amounts stored before the amount limit must not overflow the page.</summary>
-    static List<string> Sums(IEnumerable<(long Amount, string Currency)> amounts, CultureInfo culture) =>
-        amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => MoneyFormat.Format(g.Sum(a => (decimal)a.Amount), g.Key, culture)).ToList();
+    /// <summary>Per currency, summed in decimal: amounts stored before the amount limit must not overflow the page.</summary>
+    static List<(decimal Sum, string Currency)> Totals(IEnumerable<(long Amount, string Currency)> amounts) =>
+        amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => (g.Sum(a => (decimal)a.Amount), g.Key)).ToList();
+
+    static List<string> Formatted(List<(decimal Sum, string Currency)> totals, CultureInfo culture) =>
+        totals.Select(t => MoneyFormat.Format(t.Sum, t.Currency, culture)).ToList();
 
     static DateTime Floor(DateTime t, int seconds) => new(t.Ticks - t.Ticks % TimeSpan.FromSeconds(seconds).Ticks, DateTimeKind.Utc);
 }

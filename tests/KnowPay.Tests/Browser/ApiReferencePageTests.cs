@@ -15,7 +15,6 @@ public sealed class ApiReferencePageTests(Servers servers, ITestOutputHelper out
     {
         var server = await servers.Get(Db.Sqlite);
         await using var chromium = await Chromium.LaunchAsync();
-        if (chromium is null) return;
         var page = await chromium.NewPageAsync(1280, 900);
         var origin = new Uri(server.BaseUrl).GetLeftPart(UriPartial.Authority);
         var external = new List<string>();

@@ -44,7 +44,6 @@ public sealed class SecurityHeaderTests(Servers servers, Xunit.Abstractions.ITes
         }
 
         await using var chromium = await Chromium.LaunchAsync();
-        if (chromium is null) return;
         var docs = await chromium.NewPageAsync();
         await docs.GotoAsync($"{server.BaseUrl}/docs/");
         // The served page has a dozen elements; the reference renders hundreds once its scripts (one inline) have run.

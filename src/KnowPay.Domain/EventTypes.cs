@@ -13,4 +13,6 @@ public static class EventTypes
     public const string RefundFailed = "refund.failed";
     public const string PayoutPaid = "payout.paid";
     public const string PayoutFailed = "payout.failed";
+    public const string MandateCreated = "mandate.created";
+    public const string MandateRevoked = "mandate.revoked";
 }

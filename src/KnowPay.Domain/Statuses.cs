@@ -9,3 +9,6 @@ public enum RefundState { Pending, Succeeded, Failed }
 public enum ProductKind { Course, Column, Membership, Tip }
 
 public enum ProductStatus { Draft, Published, Archived }
+
+/// <summary>A payment agreement (deduction agreement or saved card): pending until the learner signs, active, revoked for good.</summary>
+public enum MandateStatus { Pending, Active, Revoked }

@@ -90,3 +90,25 @@ public static class RefundTransitions
         ? Transition<RefundState>.Allow(current, RefundState.Failed, EventTypes.RefundFailed)
         : Transition<RefundState>.Refuse(current);
 }
+
+/// <summary>
+/// A payment agreement: pending until the provider says the learner signed (active), revoked when either side ends it.
+/// Revoked is terminal: provider notifications come at least once and out of order, and a late sign notice must never
+/// revive an agreement that was ended.
+/// </summary>
+public static class MandateTransitions
+{
+    public static bool IsTerminal(MandateStatus status) => status == MandateStatus.Revoked;
+
+    public static Transition<MandateStatus> Activate(MandateStatus current) => current == MandateStatus.Pending
+        ? Transition<MandateStatus>.Allow(current, MandateStatus.Active, EventTypes.MandateCreated)
+        : Transition<MandateStatus>.Refuse(current);
+
+    /// <summary>Ended by the learner at the provider, by the merchant, or never signed: no further charge under it.</summary>
+    public static Transition<MandateStatus> Revoke(MandateStatus current) => current switch
+    {
+        MandateStatus.Active => Transition<MandateStatus>.Allow(current, MandateStatus.Revoked, EventTypes.MandateRevoked),
+        MandateStatus.Pending => Transition<MandateStatus>.Allow(current, MandateStatus.Revoked),
+        _ => Transition<MandateStatus>.Refuse(current),
+    };
+}

@@ -58,6 +58,7 @@ public static class KnowPayApp
         WebhookAddressPolicy.AddWebhookAddressPolicy(builder);
 
         builder.Services.AddScoped<IRefundUpdates, RefundUpdates>();
+        builder.Services.AddScoped<IMandateUpdates, KnowPay.Features.Billing.MandateUpdates>();
         ProviderWiring.AddPaymentProviders(builder);
         builder.Services.AddLedger();
         builder.AddKnowPayTelemetry();

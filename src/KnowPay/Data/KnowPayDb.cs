@@ -30,6 +30,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookEndpoint> WebhookEndpoints => Set<WebhookEndpoint>();
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<Payout> Payouts => Set<Payout>();
+    public DbSet<Mandate> Mandates => Set<Mandate>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
     public DbSet<Features.Audit.AuditEvent> AuditEvents => Set<Features.Audit.AuditEvent>();
 
@@ -155,6 +156,15 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.MerchantId, x.Id });
             e.HasIndex(x => new { x.Status, x.CreatedAt });
             e.HasIndex(x => new { x.MerchantId, x.IdempotencyKey }).IsUnique();
+        });
+        model.Entity<Mandate>(e =>
+        {
+            e.ToTable("mandates");
+            e.Property(x => x.Status).HasConversion<string>().HasMaxLength(16);
+            e.Property(x => x.SignAction).HasMaxLength(4000);
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+            e.HasIndex(x => new { x.CustomerId, x.Status });
+            e.HasIndex(x => new { x.Provider, x.ProviderMandateId });
         });
         model.Entity<WebhookEndpoint>(e =>
         {

@@ -63,6 +63,7 @@ public sealed class ProviderWiring(WebApplicationBuilder builder, SandboxWiring?
     {
         var wiring = new ProviderWiring(builder, SandboxWiring.AddIfEnabled(builder));
         builder.Services.AddScoped<PaymentProviders>();
+        builder.Services.AddScoped<RecurringProviders>();
         SandboxPayProvider.Register(wiring);
         AlipayProvider.Register(wiring);
         WeChatPayProvider.Register(wiring);

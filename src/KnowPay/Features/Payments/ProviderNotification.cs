@@ -21,6 +21,9 @@ public abstract record ProviderNotice
     /// <summary>What the provider says about refunds, by KnowPay's refund id (none: nothing to apply).</summary>
     public sealed record Refunds(IReadOnlyList<RefundReport> Reports) : ProviderNotice;
 
+    /// <summary>What the provider says about a payment agreement (signed, ended), by KnowPay's mandate id.</summary>
+    public sealed record Mandate(string MandateId, MandateState State) : ProviderNotice;
+
     /// <summary>Nothing to apply: the parser already knows the answer (ignored, refused, acknowledged).</summary>
     public sealed record Answered(NotificationOutcome Outcome) : ProviderNotice;
 
@@ -154,6 +157,9 @@ public abstract class ProviderNotification<TSettings, TMessage>(string provider)
                 foreach (var report in reports) await updates.ApplyAsync(Provider, report.RefundId, report.Result, ct);
                 return NotificationOutcome.Acknowledged;
             }
+            case ProviderNotice.Mandate(var mandateId, var state):
+                await context.Services.GetRequiredService<IMandateUpdates>().ApplyAsync(Provider, mandateId, state, ct);
+                return NotificationOutcome.Acknowledged;
             case ProviderNotice.Answered(var outcome):
                 return outcome;
             default:

@@ -437,6 +437,104 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.ToTable("ledger_journals", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.Mandate", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("CustomerId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("customer_id");
+
+                    b.Property<long>("MaxAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("max_amount");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Method")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("method");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime?>("ProviderChangedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("provider_changed_at");
+
+                    b.Property<string>("ProviderCustomerRef")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider_customer_ref");
+
+                    b.Property<string>("ProviderMandateId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider_mandate_id");
+
+                    b.Property<DateTime?>("RevokedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("revoked_at");
+
+                    b.Property<string>("RevokedReason")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("revoked_reason");
+
+                    b.Property<string>("SignAction")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("sign_action");
+
+                    b.Property<DateTime?>("SignedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("signed_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_mandates");
+
+                    b.HasIndex("CustomerId", "Status")
+                        .HasDatabaseName("ix_mandates_customer_id_status");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_mandates_merchant_id_id");
+
+                    b.HasIndex("Provider", "ProviderMandateId")
+                        .HasDatabaseName("ix_mandates_provider_provider_mandate_id");
+
+                    b.ToTable("mandates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.Merchant", b =>
                 {
                     b.Property<string>("Id")

@@ -430,6 +430,104 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("ledger_journals", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.Mandate", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("CustomerId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer_id");
+
+                    b.Property<long>("MaxAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_amount");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Method")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("method");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime?>("ProviderChangedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider_changed_at");
+
+                    b.Property<string>("ProviderCustomerRef")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider_customer_ref");
+
+                    b.Property<string>("ProviderMandateId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider_mandate_id");
+
+                    b.Property<DateTime?>("RevokedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("revoked_at");
+
+                    b.Property<string>("RevokedReason")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("revoked_reason");
+
+                    b.Property<string>("SignAction")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sign_action");
+
+                    b.Property<DateTime?>("SignedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signed_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_mandates");
+
+                    b.HasIndex("CustomerId", "Status")
+                        .HasDatabaseName("ix_mandates_customer_id_status");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_mandates_merchant_id_id");
+
+                    b.HasIndex("Provider", "ProviderMandateId")
+                        .HasDatabaseName("ix_mandates_provider_provider_mandate_id");
+
+                    b.ToTable("mandates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.Merchant", b =>
                 {
                     b.Property<string>("Id")

@@ -174,6 +174,13 @@ public sealed class WeChatPayContractTests(Servers servers)
             var unsigned = await server.Anonymous.SendAsync(unsignedRequest);
             Assert.Equal(HttpStatusCode.Unauthorized, unsigned.StatusCode);
             Assert.Equal("SIGN_ERROR", (string?)JsonNode.Parse(await unsigned.Content.ReadAsStringAsync())!["code"]);
+
+            // The merchant ends it through the adapter: terminated at WeChat, and ENTRUST.TERMINATE (MCH_API_TERMINATE) revokes the mandate.
+            var ended = await wechat.TerminateMandateAsync(active, "membership cancelled", default);
+            Assert.Equal((MandateStatus.Revoked, "merchant"), (ended.Status, ended.Reason));
+            Assert.NotNull(ended.At);
+            Assert.Equal("TERMINATED", sim.InspectContract(code)!.Value.State);
+            Assert.Equal("merchant", (await WaitForMandateAsync(server, mandate.Id, MandateStatus.Revoked)).RevokedReason);
         }
         finally
         {

@@ -10,7 +10,7 @@ namespace KnowPay.Sandbox.WeChatPay;
 public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
     readonly WeChatPayWire wire = new(options);
-    readonly TradeStore<WeChatTrade> trades = new(options, t => t.State == "NOTPAY",
+    readonly TradeStore<WeChatTrade> trades = new(options, t => t.State is "NOTPAY" or "ACCEPT",
         t => { lock (t) return t.Refunds.Keys.Concat(t.PrepayId is null ? [] : [t.PrepayId]).ToList(); });
     readonly ConcurrentDictionary<string, BillFile> bills = new();
     readonly ConcurrentDictionary<string, bool> brokenSignatures = new();
@@ -54,6 +54,7 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         g.MapPost("/buyer/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         MapPhone(g);
         MapOAuth(g);
+        MapContracts(g);
     }
 
     async Task<IResult> Native(HttpContext http)

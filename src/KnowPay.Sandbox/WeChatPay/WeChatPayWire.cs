@@ -49,7 +49,8 @@ sealed class WeChatPayWire(SandboxOptions options)
         var o = new JsonObject
         {
             ["appid"] = options.WeChatAppId, ["mchid"] = options.WeChatMchId, ["out_trade_no"] = t.OutTradeNo, ["trade_type"] = t.TradeType,
-            ["trade_state"] = t.State, ["trade_state_desc"] = t.State == "SUCCESS" ? "支付成功" : t.State == "NOTPAY" ? "未支付" : t.State,
+            ["trade_state"] = t.State,
+            ["trade_state_desc"] = t.State switch { "SUCCESS" => "支付成功", "NOTPAY" => "未支付", "ACCEPT" => "已接收，等待扣款", "PAY_FAIL" => "余额不足", _ => t.State },
             ["amount"] = new JsonObject { ["total"] = t.Total, ["currency"] = t.Currency },
         };
         if (t.PaidAt is { } paid)
@@ -75,7 +76,11 @@ sealed class WeChatPayWire(SandboxOptions options)
     };
 
     /// <summary>Encrypts the resource once (same id on every attempt) and signs each attempt afresh.</summary>
-    public OutgoingNotification Notification(WeChatTrade t, string url, string eventType, string associatedData, JsonObject resource, string summary)
+    public OutgoingNotification Notification(WeChatTrade t, string url, string eventType, string associatedData, JsonObject resource, string summary) =>
+        Notification(t.OutTradeNo, url, eventType, associatedData, resource, summary);
+
+    /// <summary>The same about something other than a trade (a papay contract): <paramref name="key"/> names it for faults and signing keys.</summary>
+    public OutgoingNotification Notification(string key, string url, string eventType, string associatedData, JsonObject resource, string summary)
     {
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         var plain = Encoding.UTF8.GetBytes(resource.ToJsonString());
@@ -92,8 +97,8 @@ sealed class WeChatPayWire(SandboxOptions options)
                 ["associated_data"] = associatedData, ["nonce"] = nonce,
             },
         }.ToJsonString();
-        return new OutgoingNotification("wechatpay", t.OutTradeNo, url,
-            () => SandboxNotifier.Post(url, body, "application/json", SignatureHeaders(body, tradeKey: t.OutTradeNo)),
+        return new OutgoingNotification("wechatpay", key, url,
+            () => SandboxNotifier.Post(url, body, "application/json", SignatureHeaders(body, tradeKey: key)),
             (response, _) => (int)response.StatusCode is 200 or 204, RetrySchedule);
     }
 

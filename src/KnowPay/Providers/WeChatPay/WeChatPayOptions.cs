@@ -30,6 +30,8 @@ public sealed class WeChatPayOptions : ProviderOptions, IBoundOptions
     [HttpUrl] public string? OAuthBaseUrl { get; set; }
     /// <summary>Where sns/oauth2/access_token is answered; empty = https://api.weixin.qq.com.</summary>
     [HttpUrl] public string? OAuthApiBaseUrl { get; set; }
+    /// <summary>The papay (委托代扣) template id (plan_id) registered for this appid; empty = contracts cannot be signed (the sandbox has its own).</summary>
+    public string? PapayPlanId { get; set; }
 
     public IReadOnlyList<string> Missing() => new (string Name, string? Value)[]
     {

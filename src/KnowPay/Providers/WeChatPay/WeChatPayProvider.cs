@@ -20,6 +20,8 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
     public string? AppSecret { get; init; }
     public string OAuthBaseUrl { get; init; } = WeChatPayProvider.DefaultOAuthBaseUrl;
     public string OAuthApiBaseUrl { get; init; } = WeChatPayProvider.DefaultOAuthApiBaseUrl;
+    /// <summary>The papay (委托代扣) template the merchant registered; null = no contracts can be signed.</summary>
+    public string? PapayPlanId { get; init; }
 
     /// <summary>The public key of the serial an answer or notification names; null = a serial we do not hold, refused.</summary>
     public string? PlatformKey(string serial) =>
@@ -33,7 +35,7 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
 /// before it is read. All calls are idempotent at WeChat Pay (same out_trade_no with the same parameters returns the
 /// same code_url; out_refund_no is the refund's idempotency key), so the resilient client may retry them.
 /// </summary>
-public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings settings, TimeProvider clock) : IPaymentProvider
+public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings settings, TimeProvider clock) : IPaymentProvider
 {
     public const string HttpClientName = "provider-wechatpay";
     public const string DefaultApiBaseUrl = "https://api.mch.weixin.qq.com";
@@ -209,13 +211,14 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
         {
             "SUCCESS" or "REFUND" => TradeStatus.Paid,
             "CLOSED" or "REVOKED" => TradeStatus.Closed,
-            "NOTPAY" or "USERPAYING" => TradeStatus.Pending,
+            // ACCEPT: a papay deduction accepted and not yet settled.
+            "NOTPAY" or "USERPAYING" or "ACCEPT" => TradeStatus.Pending,
             _ => TradeStatus.Failed,
         };
         var paidAt = DateTimeOffset.TryParse((string?)t["success_time"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
             ? at.UtcDateTime : (DateTime?)null;
         return new ProviderTradeState(status, (string?)t["transaction_id"], (long?)t["amount"]?["total"], (string?)t["amount"]?["currency"], paidAt,
-            status == TradeStatus.Failed ? ((string?)t["trade_state"])?.ToLowerInvariant() : null);
+            status != TradeStatus.Failed ? null : (string?)t["trade_state"] == "PAY_FAIL" ? RecurringFailures.Declined : ((string?)t["trade_state"])?.ToLowerInvariant());
     }
 
     async Task<(HttpStatusCode Status, JsonObject? Answer)> SendAsync(HttpMethod method, string pathAndQuery, JsonObject? body, CancellationToken ct,
@@ -277,6 +280,7 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
                     AppSecret = ProviderWiring.Given(options.AppSecret),
                     OAuthBaseUrl = ProviderWiring.Given(options.OAuthBaseUrl) ?? DefaultOAuthBaseUrl,
                     OAuthApiBaseUrl = ProviderWiring.Given(options.OAuthApiBaseUrl) ?? DefaultOAuthApiBaseUrl,
+                    PapayPlanId = ProviderWiring.Given(options.PapayPlanId),
                 };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
@@ -297,6 +301,7 @@ public sealed class WeChatPayProvider(HttpClient http, WeChatPaySettings setting
             {
                 MorePlatformKeys = keys.MorePlatformKeys, AppSecret = appSecret,
                 OAuthBaseUrl = sandbox.Url(url, "/wechatpay"), OAuthApiBaseUrl = sandbox.Url(url, "/wechatpay"),
+                PapayPlanId = ProviderWiring.Given(options.PapayPlanId) ?? KnowPay.Sandbox.WeChatPay.WeChatPaySimulator.SandboxPlanId,
             };
         }
         else

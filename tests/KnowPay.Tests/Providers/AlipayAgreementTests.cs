@@ -165,6 +165,11 @@ public sealed class AlipayAgreementTests(Servers servers)
             ["period_rule_params"] = new JsonObject { ["period_type"] = "MONTH", ["period"] = 1, ["execute_time"] = "2027-03-28", ["single_amount"] = "30.00" },
         };
         Assert.Contains("id=\"sign\"", await PageSignAsync(server, settings, good));
+        // qr: the signed page.sign URL is the QR payload (channel QRCODE); scanning it opens the same sign page.
+        var qrMandate = await PendingMandateAsync(server, m, maxAmount: 3000, method: PaymentMethods.Qr);
+        var qr = (await StartSigningAsync(server, qrMandate, "week", 1, DateTime.UtcNow.AddDays(7))).QrCode!;
+        Assert.Equal("QRCODE", (string?)JsonNode.Parse(QueryValue(qr, "biz_content"))!["access_params"]!["channel"]);
+        Assert.Contains("id=\"sign\"", await server.Anonymous.GetStringAsync(qr));
         foreach (var (change, expected) in new (Action<JsonObject>, string)[]
         {
             (b => b["sign_scene"] = "DEFAULT|DEFAULT", "sign_scene"),
@@ -224,7 +229,7 @@ public sealed class AlipayAgreementTests(Servers servers)
     }
 
     /// <summary>A pending mandate row for the merchant's learner (the subscriptions API that writes it is not here yet).</summary>
-    static async Task<Mandate> PendingMandateAsync(KnowPayServer server, MerchantClient m, long maxAmount)
+    static async Task<Mandate> PendingMandateAsync(KnowPayServer server, MerchantClient m, long maxAmount, string method = PaymentMethods.Page)
     {
         await using var scope = server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
@@ -236,7 +241,7 @@ public sealed class AlipayAgreementTests(Servers servers)
         }
         var mandate = new Mandate
         {
-            Id = Ids.New("mdt"), MerchantId = m.MerchantId, CustomerId = customer.Id, Provider = "alipay", Method = PaymentMethods.Page,
+            Id = Ids.New("mdt"), MerchantId = m.MerchantId, CustomerId = customer.Id, Provider = "alipay", Method = method,
             Status = MandateStatus.Pending, Currency = "CNY", MaxAmount = maxAmount, CreatedAt = DateTime.UtcNow,
         };
         db.Mandates.Add(mandate);

@@ -10,9 +10,12 @@ public sealed class SandboxRequestLog
     public const int Capacity = 10_000;
     readonly ConcurrentQueue<string> requests = new();
 
-    public void Record(HttpRequest request)
+    public void Record(HttpRequest request) => Record($"{request.Method} {request.Path}{request.QueryString}");
+
+    /// <summary>A simulator's own line about a request, e.g. what its verified body asked for (the path alone does not say).</summary>
+    public void Record(string entry)
     {
-        requests.Enqueue($"{request.Method} {request.Path}{request.QueryString}");
+        requests.Enqueue(entry);
         while (requests.Count > Capacity && requests.TryDequeue(out _)) { }
     }
 

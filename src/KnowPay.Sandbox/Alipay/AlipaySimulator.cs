@@ -8,7 +8,7 @@ namespace KnowPay.Sandbox.Alipay;
 /// inner text, notifies form-encoded and signed (sign and sign_type excluded) until the body is exactly
 /// <c>success</c>, on Alipay's schedule, and serves zipped CSV trade bills.
 /// </summary>
-public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests)
 {
     readonly AlipayWire wire = new(options);
     readonly TradeStore<AlipayTrade> trades = new(options, t => t.Status == "WAIT_BUYER_PAY");
@@ -41,6 +41,7 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
         g.MapPost("/buyer/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         g.MapGet("/bills/{token}", Bill);
         MapPhone(g);
+        MapAgreements(g);
     }
 
     async Task<IResult> Gateway(HttpContext http)
@@ -61,6 +62,9 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return wire.ErrorResponse("isv.invalid-biz-content", "biz_content 非法"); }
         var outTradeNo = (string?)biz["out_trade_no"] ?? "";
 
+        if (method is "alipay.trade.pay" || method.StartsWith("alipay.user.agreement.", StringComparison.Ordinal))
+            requests.Record($"alipay {method} signature verified biz_content={p.GetValueOrDefault("biz_content")}");
+        if (method == "alipay.user.agreement.page.sign") return PageSign(http, biz, p);
         if (method == "alipay.trade.wap.pay") return WapPay(http, biz, p);
         if (method == "alipay.trade.page.pay")
         {
@@ -74,6 +78,9 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
             var inner = method switch
             {
                 "alipay.trade.precreate" => Precreate(biz, p),
+                "alipay.trade.pay" => AgreementPay(biz, p),
+                "alipay.user.agreement.query" => AgreementQuery(biz),
+                "alipay.user.agreement.unsign" => AgreementUnsign(biz),
                 "alipay.trade.query" => Query(outTradeNo),
                 "alipay.trade.close" => Close(outTradeNo),
                 "alipay.trade.refund" => Refund(biz),

@@ -77,12 +77,15 @@ sealed class AlipayWire(SandboxOptions options)
     };
 
     /// <summary>Signs Alipay's way (sign and sign_type excluded), re-signed with a fresh notify_time on every attempt; same notify_id.</summary>
-    public OutgoingNotification Notification(AlipayTrade t, Dictionary<string, string> fields) =>
-        new("alipay", t.OutTradeNo, t.NotifyUrl!, () =>
+    public OutgoingNotification Notification(AlipayTrade t, Dictionary<string, string> fields) => Notification(t.OutTradeNo, t.NotifyUrl!, fields);
+
+    /// <summary>Any notification about <paramref name="key"/> (a trade's out_trade_no, an agreement's external_agreement_no) to <paramref name="url"/>.</summary>
+    public OutgoingNotification Notification(string key, string url, Dictionary<string, string> fields) =>
+        new("alipay", key, url, () =>
         {
             var f = new Dictionary<string, string>(fields, StringComparer.Ordinal) { ["notify_time"] = SandboxRsa.Beijing(DateTimeOffset.UtcNow) };
             f["sign"] = SandboxRsa.Sign(SandboxRsa.AlipayContent(f, withoutSignType: true), options.AlipayPrivateKeyPem);
             var body = string.Join("&", f.Where(kv => kv.Value.Length > 0).Select(kv => kv.Key + "=" + Uri.EscapeDataString(kv.Value)));
-            return SandboxNotifier.Post(t.NotifyUrl!, body, "application/x-www-form-urlencoded; charset=utf-8");
+            return SandboxNotifier.Post(url, body, "application/x-www-form-urlencoded; charset=utf-8");
         }, (response, body) => response.IsSuccessStatusCode && body == "success", RetrySchedule);
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using KnowPay.Infrastructure;
 
 namespace KnowPay.Providers.Alipay;
@@ -16,4 +17,10 @@ public sealed class AlipayOptions : ProviderOptions, IBoundOptions
     public string? SellerId { get; set; }
     /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/alipay</c>.</summary>
     [HttpUrl] public string? NotifyUrl { get; set; }
+    /// <summary>Deduction agreements: the product_code of the merchant's contract (alipay.user.agreement.page.sign).</summary>
+    [Required, RegularExpression("^[A-Z0-9_]{1,64}$")] public string AgreementProductCode { get; set; } = "GENERAL_WITHHOLDING";
+    /// <summary>Deduction agreements: the personal_product_code the learner signs (周期扣款: CYCLE_PAY_AUTH_P).</summary>
+    [Required, RegularExpression("^[A-Z0-9_]{1,64}$")] public string PersonalProductCode { get; set; } = "CYCLE_PAY_AUTH_P";
+    /// <summary>Deduction agreements: sign_scene, INDUSTRY|… as agreed with Alipay; never DEFAULT|DEFAULT (external_agreement_no is always sent).</summary>
+    [Required, RegularExpression(@"^(?!DEFAULT\|DEFAULT$)[A-Z0-9_]+\|[A-Z0-9_]+$")] public string SignScene { get; set; } = "INDUSTRY|DIGITAL_MEDIA";
 }

@@ -12,6 +12,8 @@ public sealed record AlipaySettings(string AppId, string GatewayUrl, string Priv
 {
     /// <summary>The merchant's PID that every notification's seller_id must equal; null = not checked.</summary>
     public string? SellerId { get; init; }
+    /// <summary>The deduction agreement contract (周期扣款): product codes and sign scene.</summary>
+    public AlipayAgreementSettings Agreements { get; init; } = new();
 }
 
 /// <summary>
@@ -20,7 +22,7 @@ public sealed record AlipaySettings(string AppId, string GatewayUrl, string Priv
 /// before it is read. Every call is idempotent at Alipay (out_trade_no; out_request_no for refunds), so the
 /// resilient client may retry them.
 /// </summary>
-public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, TimeProvider clock) : IPaymentProvider
+public sealed partial class AlipayProvider(HttpClient http, AlipaySettings settings, TimeProvider clock) : IPaymentProvider
 {
     public const string HttpClientName = "provider-alipay";
     public const string DefaultGatewayUrl = "https://openapi.alipay.com/gateway.do";
@@ -230,6 +232,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
     {
         var options = wiring.Options<AlipayOptions>();
         var notifyUrl = string.IsNullOrWhiteSpace(options.NotifyUrl) ? null : options.NotifyUrl;
+        var agreements = new AlipayAgreementSettings(options.AgreementProductCode, options.PersonalProductCode, options.SignScene);
         Func<PublicUrl, AlipaySettings> settings;
         if (options is { AppId.Length: > 0, PrivateKey.Length: > 0, AlipayPublicKey.Length: > 0 })
         {
@@ -237,7 +240,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
             {
                 var configured = new AlipaySettings(options.AppId, ProviderWiring.Given(options.GatewayUrl) ?? DefaultGatewayUrl,
                     ProviderKeys.PrivatePem(options.PrivateKey), ProviderKeys.PublicPem(options.AlipayPublicKey), notifyUrl, options.Fee)
-                { SellerId = ProviderWiring.Given(options.SellerId) };
+                { SellerId = ProviderWiring.Given(options.SellerId), Agreements = agreements };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
             catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
@@ -252,7 +255,7 @@ public sealed class AlipayProvider(HttpClient http, AlipaySettings settings, Tim
             var (merchantPrivateKey, alipayPublicKey) = sandbox.Alipay(appId);
             var sellerId = sandbox.AlipaySellerId(ProviderWiring.Given(options.SellerId));
             settings = url => new AlipaySettings(appId, sandbox.Url(url, "/alipay/gateway.do"), merchantPrivateKey, alipayPublicKey,
-                notifyUrl ?? url.Combine(NotifyPath), options.Fee) { SellerId = sellerId };
+                notifyUrl ?? url.Combine(NotifyPath), options.Fee) { SellerId = sellerId, Agreements = agreements };
         }
         else
         {

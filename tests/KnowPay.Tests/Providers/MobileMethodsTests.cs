@@ -163,6 +163,25 @@ public sealed class MobileMethodsTests(Servers servers, ITestOutputHelper output
     }
 
     [SkippableTheory]
+    [InlineData("jsapi")]
+    [InlineData("app")]
+    [InlineData("h5")]
+    public async Task WeChatPhonePrepay_ARequestNotSignedByTheMerchant_IsRefusedBySandbox_With401SignError(string type)
+    {
+        var (server, _, _) = await OrderAsync(Db.Sqlite);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{server.BaseUrl}/sandbox/wechatpay/v3/pay/transactions/{type}")
+        {
+            Content = new StringContent("{}", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", "WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"n\",signature=\"AAAA\",timestamp=\"1\",serial_no=\"x\"");
+        request.Headers.UserAgent.ParseAdd("KnowPay.Tests/1.0");
+        request.Headers.Accept.ParseAdd("application/json");
+        var r = await Browser.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        Assert.Equal("SIGN_ERROR", (string?)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["code"]);
+    }
+
+    [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
     public async Task WeChatApp_SignedSdkParameters_TheSdkPays_ForgedSignRefused_AndPaysTheOrder(Db db)

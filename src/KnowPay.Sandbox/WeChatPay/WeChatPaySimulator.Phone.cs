@@ -17,7 +17,7 @@ public sealed partial class WeChatPaySimulator
         g.MapPost("/v3/pay/transactions/jsapi", (Delegate)((HttpContext http) => PrepayAsync(http, "JSAPI")));
         g.MapPost("/v3/pay/transactions/app", (Delegate)((HttpContext http) => PrepayAsync(http, "APP")));
         g.MapPost("/v3/pay/transactions/h5", (Delegate)((HttpContext http) => PrepayAsync(http, "MWEB")));
-        g.MapGet("/h5/checkmweb", (HttpContext http) => H5Page(http.Request.Query["prepay_id"].ToString(), http.Request.Query["redirect_url"].ToString()));
+        g.MapGet("/h5/checkmweb", (HttpContext http) => H5Page(http, http.Request.Query["prepay_id"].ToString(), http.Request.Query["redirect_url"].ToString()));
         g.MapPost("/h5/checkmweb", (Delegate)H5PayAsync).DisableAntiforgery();
         g.MapGet("/jsapi/bridge.js", () => Results.Text(BridgeScript, "text/javascript; charset=utf-8"));
         g.MapGet("/jsapi/bridge", (HttpContext http) => BridgePage(http.Request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal), pay: false));
@@ -139,10 +139,14 @@ public sealed partial class WeChatPaySimulator
         return error is null ? Results.Json(new { errCode = 0, errStr = "" }, SdkJson) : Results.Json(new { errCode = -1, errStr = error }, SdkJson, statusCode: 400);
     }
 
-    IResult H5Page(string prepayId, string? redirectUrl)
+    /// <summary>WeChat's own words when the buyer's IP is not the order's scene_info.payer_client_ip.</summary>
+    public const string H5IpMismatch = "网络环境未能通过安全验证，请稍后再试";
+
+    IResult H5Page(HttpContext http, string prepayId, string? redirectUrl)
     {
         var (t, error) = ByPrepayId(prepayId, "MWEB");
         if (t is null) return Results.Content($"<p>{System.Net.WebUtility.HtmlEncode(error)}</p>", "text/html; charset=utf-8", statusCode: 400);
+        if (!FromPayerIp(http, t)) return H5Refused(t);
         var state = Locked(t, x => x.State);
         return new BuyerPage($"微信支付 – {t.Description}", "微信支付 H5 (sandbox)", t.Description, "¥" + SandboxRsa.Yuan(t.Total), state)
         {
@@ -164,11 +168,29 @@ public sealed partial class WeChatPaySimulator
         var prepayId = f.GetValueOrDefault("prepay_id") ?? "";
         var (t, error) = ByPrepayId(prepayId, "MWEB");
         if (t is null) return Results.Content($"<p>{System.Net.WebUtility.HtmlEncode(error)}</p>", "text/html; charset=utf-8", statusCode: 400);
+        if (!FromPayerIp(http, t)) return H5Refused(t);
         Paid(t);
         var back = f.GetValueOrDefault("redirect_url");
         return Results.Redirect(string.IsNullOrEmpty(back)
             ? $"{options.BasePath}/wechatpay/h5/checkmweb?prepay_id={Uri.EscapeDataString(prepayId)}" : back);
     }
+
+    /// <summary>
+    /// WeChat binds an H5 payment to the IP the merchant sent: the cashier opens only for a request from that address
+    /// (the connection's, after the host's forwarded-headers handling), so a leaked h5_url cannot be paid elsewhere.
+    /// </summary>
+    static bool FromPayerIp(HttpContext http, WeChatTrade trade) =>
+        System.Net.IPAddress.TryParse(trade.PayerClientIp, out var expected) && http.Connection.RemoteIpAddress is { } actual &&
+        Unmapped(expected).Equals(Unmapped(actual));
+
+    static System.Net.IPAddress Unmapped(System.Net.IPAddress ip) => ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
+
+    /// <summary>The cashier's refusal page: WeChat's message, no pay button; the trade stays unpaid.</summary>
+    static IResult H5Refused(WeChatTrade t) =>
+        new BuyerPage("微信支付", "微信支付 H5 (sandbox)", t.Description, "¥" + SandboxRsa.Yuan(t.Total), Locked(t, x => x.State))
+        {
+            Phone = true, Error = H5IpMismatch,
+        }.Render();
 
     /// <summary>Pays the trade (the notification follows); null once it is paid, else why not.</summary>
     string? Paid(WeChatTrade trade)

@@ -8,7 +8,8 @@ using static Microsoft.Playwright.Assertions;
 namespace KnowPay.Tests.Browser;
 
 /// <summary>
-/// axe-core in real Chromium: the checkout (choice, QR and paid states) and the dashboard have no serious or critical
+/// axe-core in real Chromium: the checkout (choice, QR and paid states on a desktop; choice and back-unpaid in a phone
+/// browser; choice and paid inside WeChat, phone viewport and user agent) and the dashboard have no serious or critical
 /// violation in en and zh-CN, the browser's language choosing the page's. Screenshots: artifacts/screenshots/checkout-{locale}-*.png.
 /// </summary>
 [Collection("server")]
@@ -59,6 +60,57 @@ public sealed class CheckoutAccessibilityTests(Servers servers, ITestOutputHelpe
         await AssertAccessibleAsync(page, "paid");
         await Chromium.ScreenshotAsync(page, $"checkout-{locale}-paid-1280x800", output);
         Assert.Empty(chromium.Errors);
+    }
+
+    [SkippableTheory]
+    [InlineData("en", "Alipay on this phone")]
+    [InlineData("zh-CN", "手机支付宝")]
+    public async Task Checkout_InAPhoneBrowser_HasNoSeriousOrCriticalAxeViolation_ChoosingAndBackUnpaid(string locale, string wapLabel)
+    {
+        var server = await servers.Get(Db.Sqlite);
+        await using var chromium = await Chromium.LaunchAsync();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
+        var order = await m.OrderAsync(productId, customer: "a11y-phone-" + locale);
+
+        var page = await chromium.NewPageAsync(390, 844, locale, CheckoutDeviceTests.PhoneUserAgent);
+        await page.GotoAsync((string)order["checkout_url"]!);
+        await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", locale);
+        await Expect(page.Locator(".pay-option[data-provider=alipay][data-method=wap] .pay-method")).ToHaveTextAsync(wapLabel);
+        await AssertAccessibleAsync(page, "phone choice");
+        await Chromium.ScreenshotAsync(page, $"checkout-{locale}-phone-a11y-390x844", output);
+
+        // Back from the H5 cashier without paying: the still-pending state with its retry button.
+        await page.ClickAsync(".pay-option[data-provider=wechatpay][data-method=h5]");
+        await page.WaitForURLAsync(u => u.Contains("/sandbox/", StringComparison.Ordinal));
+        var back = new Uri(page.Url).Query.Split('&').Single(p => p.StartsWith("redirect_url=", StringComparison.Ordinal))["redirect_url=".Length..];
+        await page.GotoAsync(Uri.UnescapeDataString(back));
+        await Expect(page.Locator("#returned")).ToHaveAttributeAsync("data-state", "pending");
+        await AssertAccessibleAsync(page, "phone returned pending");
+        await Chromium.ScreenshotAsync(page, $"checkout-{locale}-phone-a11y-returned-pending-390x844", output);
+    }
+
+    [SkippableTheory]
+    [InlineData("en", "Pay in WeChat")]
+    [InlineData("zh-CN", "微信内支付")]
+    public async Task Checkout_InsideWeChat_HasNoSeriousOrCriticalAxeViolation_ChoosingAndPaid(string locale, string jsapiLabel)
+    {
+        var server = await servers.Get(Db.Sqlite);
+        await using var chromium = await Chromium.LaunchAsync();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
+        var order = await m.OrderAsync(productId, customer: "a11y-wechat-" + locale);
+
+        var page = await chromium.NewPageAsync(390, 844, locale, CheckoutDeviceTests.WeChatUserAgent);
+        await page.GotoAsync((string)order["checkout_url"]!);                    // through OAuth, back to the checkout
+        await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", locale);
+        await Expect(page.Locator(".pay-option[data-provider=wechatpay][data-method=jsapi] .pay-method")).ToHaveTextAsync(jsapiLabel);
+        await Expect(page.Locator("#open-in-browser")).ToBeVisibleAsync();
+        await AssertAccessibleAsync(page, "wechat choice");
+
+        await page.ClickAsync(".pay-option[data-provider=wechatpay][data-method=jsapi]");
+        await Expect(page.Locator("#paid")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await AssertAccessibleAsync(page, "wechat paid");
     }
 
     [SkippableTheory]

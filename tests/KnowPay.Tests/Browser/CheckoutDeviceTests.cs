@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using KnowPay.Features.Checkout;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
@@ -135,6 +137,27 @@ public sealed class CheckoutDeviceTests(Servers servers, ITestOutputHelper outpu
         await page.ClickAsync("#retry");
         await Expect(page.Locator("#choose")).ToBeVisibleAsync();
         AssertNoCheckoutErrors(chromium);
+    }
+
+    [SkippableFact]
+    public async Task ThePhoneCheckout_SendsTheLearnersConnectionAddressAsPayerIp_NotAForwardedForTheHostDoesNotTrust()
+    {
+        var server = await servers.Get(Db.Sqlite);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
+        var order = await m.OrderAsync(productId, customer: "phone-ip");
+        var token = ((string)order["checkout_url"]!).Split("token=")[1];
+        using var learner = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        learner.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", PhoneUserAgent);
+        learner.DefaultRequestHeaders.TryAddWithoutValidation("X-Forwarded-For", "198.51.100.9");   // forwarded headers are not enabled here
+
+        var started = await learner.PostAsJsonAsync($"/checkout/{order["id"]}/payments?token={token}", new { provider = "wechatpay", method = "h5" });
+        Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+        var h5 = (string)JsonNode.Parse(await started.Content.ReadAsStringAsync())!["next_action"]!["redirect_url"]!;
+        // The sandbox's H5 cashier opens only for the order's payer_client_ip: this learner's 127.0.0.1.
+        var cashier = await learner.GetStringAsync(h5);
+        Assert.Contains("id=\"pay\"", cashier);
+        Assert.DoesNotContain(KnowPay.Sandbox.WeChatPay.WeChatPaySimulator.H5IpMismatch, cashier);
     }
 
     /// <summary>The checkout's own pages logged no error; the simulators' buyer pages have no favicon (a 404 Chromium logs against them).</summary>

@@ -2,6 +2,9 @@ using System.Globalization;
 using System.Resources;
 using System.Text.RegularExpressions;
 using KnowPay.Features.Monitoring;
+using Microsoft.Extensions.Localization;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Tests.Localization;
 
@@ -39,6 +42,30 @@ public sealed class PageTextTests
         Assert.Equal("PayPal", zh["Provider.paypal"]);
         foreach (var key in zh.Keys.Where(k => k.StartsWith("Checkout.", StringComparison.Ordinal)))
             Assert.Matches(new Regex(@"\p{IsCJKUnifiedIdeographs}"), zh[key]);
+    }
+
+    [Theory]
+    [InlineData("en", "WeChat Pay success rate 62.5%; alert below 80%", "3 Alipay payments failed; alert at 20", "Oldest webhook delivery waiting 412 s; alert at 300 s")]
+    [InlineData("zh-CN", "微信支付 成功率 62.5%，低于 80% 告警", "支付宝 有 3 笔支付失败，达到 20 笔告警", "最早的 Webhook 投递已等待 412 秒，达到 300 秒告警")]
+    public void DashboardAlerts_AreInTheViewersLanguage_WithTheProvidersName(string culture, string successRate, string errorSpike, string outboxLag)
+    {
+        var before = CultureInfo.CurrentUICulture;
+        try
+        {
+            CultureInfo.CurrentUICulture = new CultureInfo(culture);
+            var t = new PageLocale(new StringLocalizer<PageText>(new ResourceManagerStringLocalizerFactory(
+                Options.Create(new LocalizationOptions()), NullLoggerFactory.Instance)));
+            AlertView Alert(string kind, string subject, double value, double threshold) =>
+                new("alr_1", "alert", "rule", kind, subject, "firing", value, threshold, "stored English", DateTime.UnixEpoch, null);
+            Assert.Equal(successRate, t.Alert(Alert("success_rate", "wechatpay", 0.625, 0.8)));
+            Assert.Equal(errorSpike, t.Alert(Alert("error_spike", "alipay", 3, 20)));
+            Assert.Equal(outboxLag, t.Alert(Alert("outbox_lag", "outbox", 412.4, 300)));
+            Assert.Equal("stored English", t.Alert(Alert("some_future_kind", "alipay", 1, 1)));
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = before;
+        }
     }
 
     static string[] Placeholders(string s) => Regex.Matches(s, @"\{\d+\}").Select(m => m.Value).Order(StringComparer.Ordinal).ToArray();

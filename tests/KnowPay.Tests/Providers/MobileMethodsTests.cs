@@ -127,7 +127,7 @@ public sealed class MobileMethodsTests(Servers servers, ITestOutputHelper output
         var (server, m, orderId) = await OrderAsync(db);
         var back = server.BaseUrl + "/health/live?from=h5";
         var payment = await m.PostOkAsync($"/v1/orders/{orderId}/payments",
-            new { provider = "wechatpay", method = "h5", return_url = back, payer = new { ip = "203.0.113.7" } });
+            new { provider = "wechatpay", method = "h5", return_url = back, payer = new { ip = "127.0.0.1" } });   // this test's own address
         Assert.Equal("redirect", (string?)payment["next_action"]!["type"]);
         var h5 = (string)payment["next_action"]!["redirect_url"]!;
         Assert.StartsWith(server.BaseUrl + "/sandbox/wechatpay/h5/checkmweb?prepay_id=wx", h5);
@@ -142,6 +142,43 @@ public sealed class MobileMethodsTests(Servers servers, ITestOutputHelper output
         Assert.Equal(HttpStatusCode.Redirect, paid.StatusCode);
         Assert.Equal(back, paid.Headers.Location!.OriginalString);
         await PaidOnceAsync(server, m, orderId, (string)payment["id"]!);
+    }
+
+    [SkippableFact]
+    public async Task WeChatH5_TheCashierRefusesABuyerFromAnotherIpThanTheOrders_AndTheTradeStaysUnpaid()
+    {
+        var (server, m, orderId) = await OrderAsync(Db.Sqlite);
+        var payment = await m.PostOkAsync($"/v1/orders/{orderId}/payments", new { provider = "wechatpay", method = "h5", payer = new { ip = "203.0.113.7" } });
+        var h5 = (string)payment["next_action"]!["redirect_url"]!;
+
+        var cashier = await Browser.GetAsync(h5);                                  // this test calls from 127.0.0.1
+        var html = await cashier.Content.ReadAsStringAsync();
+        Assert.Contains(KnowPay.Sandbox.WeChatPay.WeChatPaySimulator.H5IpMismatch, html);
+        Assert.DoesNotContain("id=\"pay\"", html);
+        var f = Form(h5[(h5.IndexOf('?') + 1)..]);
+        var pay = await Browser.PostAsync($"{server.BaseUrl}/sandbox/wechatpay/h5/checkmweb", new FormUrlEncodedContent([new("prepay_id", f["prepay_id"])]));
+        Assert.Contains(KnowPay.Sandbox.WeChatPay.WeChatPaySimulator.H5IpMismatch, await pay.Content.ReadAsStringAsync());
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/payments/{payment["id"]}"))["status"]);
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
+    }
+
+    [SkippableTheory]
+    [InlineData("jsapi")]
+    [InlineData("app")]
+    [InlineData("h5")]
+    public async Task WeChatPhonePrepay_ARequestNotSignedByTheMerchant_IsRefusedBySandbox_With401SignError(string type)
+    {
+        var (server, _, _) = await OrderAsync(Db.Sqlite);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{server.BaseUrl}/sandbox/wechatpay/v3/pay/transactions/{type}")
+        {
+            Content = new StringContent("{}", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", "WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"n\",signature=\"AAAA\",timestamp=\"1\",serial_no=\"x\"");
+        request.Headers.UserAgent.ParseAdd("KnowPay.Tests/1.0");
+        request.Headers.Accept.ParseAdd("application/json");
+        var r = await Browser.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        Assert.Equal("SIGN_ERROR", (string?)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["code"]);
     }
 
     [SkippableTheory]

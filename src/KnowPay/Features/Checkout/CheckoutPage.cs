@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using KnowPay.Data;
@@ -115,7 +114,10 @@ public static class CheckoutPage
               </section>
               """
             : "";
-        var self = $"/checkout/{Uri.EscapeDataString(order.Id)}?token={Uri.EscapeDataString(token!)}";
+        var tz = http.Request.Query[CheckoutTimeZone.QueryKey].ToString();
+        var expires = CheckoutTimeZone.Show(order.ExpiresAt, CheckoutTimeZone.For(tz, t.Lang));
+        var self = $"/checkout/{Uri.EscapeDataString(order.Id)}?token={Uri.EscapeDataString(token!)}" +
+                   (CheckoutTimeZone.Requested(tz) is null ? "" : $"&{CheckoutTimeZone.QueryKey}={Uri.EscapeDataString(tz)}");
         var html = $$"""
             <!doctype html>
             <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -129,7 +131,7 @@ public static class CheckoutPage
               <h1 id="product">{{E(product)}}</h1>
               {{(order.Description is { Length: > 0 } d ? $"<p class=\"desc\">{E(d)}</p>" : "")}}
               <p class="price" id="price">{{E(price)}}</p>
-              <p class="expires">{{t.Html("Checkout.PayBefore", $"<time id=\"expires-at\" datetime=\"{order.ExpiresAt:O}\">{order.ExpiresAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC</time>")}} · <span id="countdown"></span></p>
+              <p class="expires">{{t.Html("Checkout.PayBefore", $"<time id=\"expires-at\" datetime=\"{expires.Attribute}\">{expires.Text}</time>")}} · <span id="countdown"></span></p>
               <section id="choose" class="choose" aria-labelledby="choose-heading"><h2 id="choose-heading">{{t.Html("Checkout.PayWith")}}</h2><div class="pay-options" id="providers">{{buttons}}</div>{{browserHint}}{{card}}</section>
               <section id="action" class="action" aria-labelledby="action-hint" hidden>
                 <img id="qr" class="qr" alt="{{t.Html("Checkout.QrAlt")}}" width="240" height="240">

@@ -110,7 +110,7 @@ public static class Dashboard
     static async Task<IResult> Snapshot(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         if (await SessionAsync(http, dp, db, clock, ct) is not { } session) return Results.Unauthorized();
-        return Results.Json(await CachedAsync(db, session.MerchantId, t.Culture, clock, ct), KnowPayJson.Options);
+        return Results.Json(await CachedAsync(db, session.MerchantId, t, clock, ct), KnowPayJson.Options);
     }
 
     static async Task Stream(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, IHostApplicationLifetime lifetime)
@@ -131,7 +131,7 @@ public static class Dashboard
             await http.Response.WriteAsync("retry: 2000\n\n", ct);
             while (!ct.IsCancellationRequested)
             {
-                var snapshot = await CachedAsync(db, session.MerchantId, t.Culture, clock, ct);
+                var snapshot = await CachedAsync(db, session.MerchantId, t, clock, ct);
                 await http.Response.WriteAsync("data: " + KnowPayJson.Serialize(snapshot) + "\n\n", ct);
                 await http.Response.Body.FlushAsync(ct);
                 await Task.Delay(TimeSpan.FromSeconds(1), clock, ct);
@@ -146,7 +146,7 @@ public static class Dashboard
     }
 
     /// <summary>Read once per merchant (for 900 ms, whatever the viewers' languages); formatted once per language.</summary>
-    static async Task<DashboardSnapshot> CachedAsync(KnowPayDb db, string merchantId, CultureInfo culture, TimeProvider clock, CancellationToken ct)
+    static async Task<DashboardSnapshot> CachedAsync(KnowPayDb db, string merchantId, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
         if (!Cache.TryGetValue(merchantId, out var hit) || Environment.TickCount64 - hit.At >= 900)
         {
@@ -154,8 +154,12 @@ public static class Dashboard
             if (Cache.Count > 1000) Cache.Clear();
             Cache[merchantId] = hit;
         }
-        return hit.ByLanguage.GetOrAdd(culture.Name, _ => hit.Figures(culture));
+        return hit.ByLanguage.GetOrAdd(t.Lang, _ => InLanguage(hit.Figures(t.Culture), t));
     }
+
+    /// <summary>The alerts' text in the viewer's language (the API keeps the stored English message).</summary>
+    static DashboardSnapshot InLanguage(DashboardSnapshot snapshot, PageLocale t) =>
+        snapshot with { Alerts = [.. snapshot.Alerts.Select(a => a with { Message = t.Alert(a) })] };
 
     /// <summary>The sign-in page; <paramref name="error"/> is already HTML-safe.</summary>
     static IResult SignIn(PageLocale t, string? error, int status = 200) => CheckoutPage.Html($$"""

@@ -38,6 +38,18 @@ public sealed class PageLocale(IStringLocalizer<PageText> text)
     public string Money(long amount, string currency) => MoneyFormat.Format(amount, currency, Culture);
 
     /// <summary>
+    /// An alert in the viewer's language, from what the alert keeps (kind, subject, value, threshold); the stored English
+    /// <see cref="AlertView.Message"/> (what the API answers) for a kind without text.
+    /// </summary>
+    public string Alert(AlertView alert)
+    {
+        if (text["Dashboard.Alert." + alert.Kind] is not { ResourceNotFound: false } template) return alert.Message;
+        var rate = alert.Kind == "success_rate";
+        string Figure(double x) => rate ? (x * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%" : x.ToString("0", CultureInfo.InvariantCulture);
+        return string.Format(CultureInfo.InvariantCulture, template.Value, Provider(alert.Subject), Figure(alert.Value), Figure(alert.Threshold));
+    }
+
+    /// <summary>
     /// The strings a page's script shows (Js.*, Provider.*, Method.*, Status.*) as JSON for a
     /// <c>&lt;script type="application/json"&gt;</c> block; the default encoder escapes &lt; &gt; &amp;, so it cannot close the block.
     /// </summary>

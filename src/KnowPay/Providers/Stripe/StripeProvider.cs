@@ -16,7 +16,7 @@ public sealed record StripeSettings(string ApiBaseUrl, string SecretKey, string 
 /// keys, <c>Authorization: Bearer sk_…</c>, a pinned <c>Stripe-Version</c>, and an <c>Idempotency-Key</c> on every POST
 /// derived from KnowPay's own ids ("pay_…:create", "pay_…:cancel", the refund id), so a retried call never charges twice.
 /// </summary>
-public sealed class StripeProvider(HttpClient http, StripeSettings settings) : IPaymentProvider
+public sealed partial class StripeProvider(HttpClient http, StripeSettings settings) : IPaymentProvider
 {
     public const string HttpClientName = "provider-stripe";
     public const string ApiVersion = "2024-06-20";
@@ -128,8 +128,10 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
             status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null);
     }
 
+    /// <param name="refusalIsAnswer">A 4xx with Stripe's error object is returned (<c>{"error": …}</c>) instead of thrown: an
+    /// off-session charge's 402 card_error carries the PaymentIntent and the decline.</param>
     async Task<JsonObject?> SendAsync(HttpMethod method, string path, string? idempotencyKey, List<KeyValuePair<string, string>>? form,
-        CancellationToken ct, bool notFoundIsNull = false)
+        CancellationToken ct, bool notFoundIsNull = false, bool refusalIsAnswer = false)
     {
         using var request = new HttpRequestMessage(method, settings.ApiBaseUrl.TrimEnd('/') + path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", settings.SecretKey);
@@ -143,8 +145,15 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);
+            if (refusalIsAnswer && (int)response.StatusCode is >= 400 and < 500 && RefusalBody(text) is { } refusal) return refusal;
             return ProviderHttp.JsonAnswer(Name, response, text, notFoundIsNull, Error);
         }
+    }
+
+    static JsonObject? RefusalBody(string text)
+    {
+        try { return JsonNode.Parse(text) is JsonObject body && body["error"] is JsonObject ? body : null; }
+        catch (JsonException) { return null; }
     }
 
     static (string? Code, string? Message) Error(string text)

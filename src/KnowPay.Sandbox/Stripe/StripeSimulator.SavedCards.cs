@@ -54,7 +54,8 @@ public sealed partial class StripeSimulator
         })));
         g.MapGet("/v1/payment_methods/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
             paymentMethods.TryGetValue(id, out var pm) ? (200, pm.View()) : Missing("payment_method", id)));
-        g.MapPost("/v1/payment_methods/{id}/detach", (HttpContext http, string id) => wire.MerchantPost(http, (_, _) => MandateOf(id), _ => Detach(id)));
+        g.MapPost("/v1/payment_methods/{id}/detach", (HttpContext http, string id) => wire.MerchantPost(http, (_, _) => MandateOf(id),
+            _ => Detach(id, http.Request.Headers["Idempotency-Key"].ToString())));
 
         // The buyer's side (Stripe.js confirmCardSetup): the client secret is the credential.
         g.MapPost("/v1/setup_intents/{id}/confirm", async (HttpContext http, string id) =>
@@ -66,7 +67,7 @@ public sealed partial class StripeSimulator
         // The buyer removes the card in the merchant's customer portal or their wallet: the same detach, the same event.
         g.MapPost("/payment_methods/{id}/remove", (string id) =>
         {
-            var (status, body) = Detach(id);
+            var (status, body) = Detach(id, null);
             return Json(status, body);
         });
         g.MapPost("/customers/{id}/decline_next", async (HttpContext http, string id) =>
@@ -223,7 +224,8 @@ public sealed partial class StripeSimulator
         return (402, new JsonObject { ["error"] = error });
     }
 
-    (int Status, JsonObject Body) Detach(string id)
+    /// <param name="idempotencyKey">The merchant's request, named in the event; null when the customer removed the card.</param>
+    (int Status, JsonObject Body) Detach(string id, string? idempotencyKey)
     {
         if (!paymentMethods.TryGetValue(id, out var method)) return Missing("payment_method", id);
         lock (method)
@@ -232,7 +234,7 @@ public sealed partial class StripeSimulator
                 return InvalidRequest("payment_method_unexpected_state", null, "The payment method you provided is not attached to a customer so detachment is impossible.");
             method.Customer = null;
         }
-        notifier.Send(wire.Event(MandateOf(id) ?? id, "payment_method.detached", method.View()));
+        notifier.Send(wire.Event(MandateOf(id) ?? id, "payment_method.detached", method.View(), idempotencyKey));
         return (200, method.View());
     }
 

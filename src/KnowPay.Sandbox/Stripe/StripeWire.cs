@@ -90,13 +90,15 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
     public OutgoingNotification Event(StripeIntent intent, string type, JsonObject dataObject) => Event(intent.TradeKey, type, dataObject);
 
     /// <param name="tradeKey">Whose faults apply: the payment id, or the mandate id of a saved card's events.</param>
-    public OutgoingNotification Event(string tradeKey, string type, JsonObject dataObject)
+    /// <param name="idempotencyKey">The merchant API request that caused the event (Stripe's <c>request.idempotency_key</c>); null when the customer or Stripe did.</param>
+    public OutgoingNotification Event(string tradeKey, string type, JsonObject dataObject, string? idempotencyKey = null)
     {
         var evt = new JsonObject
         {
             ["id"] = "evt_" + Random(24), ["object"] = "event", ["api_version"] = DefaultApiVersion,
             ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["livemode"] = false, ["pending_webhooks"] = 1,
             ["type"] = type, ["data"] = new JsonObject { ["object"] = dataObject },
+            ["request"] = new JsonObject { ["id"] = idempotencyKey is null ? null : "req_" + Random(14), ["idempotency_key"] = idempotencyKey },
         };
         var body = evt.ToJsonString();
         var url = options.StripeWebhookUrl ?? HostUrl("/v1/notify/stripe");

@@ -18,7 +18,10 @@ namespace KnowPay.Providers.Stripe;
 /// </summary>
 public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("stripe", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
-    protected override Verification<ProviderEvent> Read(JsonObject evt, StripeSettings settings, ILogger log) => Event((string?)evt["type"], evt["data"]?["object"]);
+    /// <summary>The event's object; payment_method.detached keeps the whole event, whose request names who detached the card.</summary>
+    protected override Verification<ProviderEvent> Read(JsonObject evt, StripeSettings settings, ILogger log) =>
+        (string?)evt["type"] == "payment_method.detached" && evt["data"]?["object"] is JsonObject ? new ProviderEvent("payment_method.detached", evt)
+            : Event((string?)evt["type"], evt["data"]?["object"]);
 
     protected override bool SignatureValid(IHeaderDictionary headers, SignedBody body, StripeSettings settings, DateTimeOffset now) =>
         HmacSignature.Verify(settings.WebhookSecret, headers["Stripe-Signature"], body.Text, now, ProviderProtocol.SignatureTolerance);
@@ -110,16 +113,20 @@ static class StripeSavedCardNotices
         };
     }
 
-    /// <summary>The learner (at Stripe) or the merchant removed the card: every mandate on it is revoked, with its event.</summary>
-    public static async Task<ProviderNotice> DetachedAsync(JsonObject method, NotificationContext context, CancellationToken ct)
+    /// <summary>
+    /// The learner (at Stripe) or the merchant removed the card: every mandate on it is revoked, with its event. A detach
+    /// KnowPay asked for names its idempotency key ("mdt_…:detach") in the event's request: reason merchant, else user.
+    /// </summary>
+    public static async Task<ProviderNotice> DetachedAsync(JsonObject evt, NotificationContext context, CancellationToken ct)
     {
-        if ((string?)method["id"] is not { Length: > 0 } paymentMethodId) return NotificationOutcome.Rejected(400, "invalid_body");
+        if ((string?)evt["data"]?["object"]?["id"] is not { Length: > 0 } paymentMethodId) return NotificationOutcome.Rejected(400, "invalid_body");
+        var reason = ((string?)evt["request"]?["idempotency_key"])?.EndsWith(StripeProvider.DetachKeySuffix, StringComparison.Ordinal) == true ? "merchant" : "user";
         var mandateIds = await context.Db.Mandates.AsNoTracking()
             .Where(m => m.Provider == context.Provider.Name && m.ProviderMandateId == paymentMethodId).Select(m => m.Id).ToListAsync(ct);
         if (mandateIds.Count == 0) return NotificationOutcome.Ignored("not_a_knowpay_mandate");
         var updates = context.Services.GetRequiredService<IMandateUpdates>();
         foreach (var mandateId in mandateIds)
-            await updates.ApplyAsync(context.Provider.Name, mandateId, new MandateState(MandateStatus.Revoked, paymentMethodId, Reason: "user"), ct);
+            await updates.ApplyAsync(context.Provider.Name, mandateId, new MandateState(MandateStatus.Revoked, paymentMethodId, Reason: reason), ct);
         return NotificationOutcome.Acknowledged;
     }
 

@@ -25,6 +25,9 @@ public sealed partial class StripeProvider : IRecurringProvider
     /// <summary>A charge above <see cref="Mandate.MaxAmount"/>: refused before Stripe is called, never retried.</summary>
     public const string AmountAboveMandate = "amount_above_mandate";
 
+    /// <summary>Ends the Idempotency-Key of a detach KnowPay asks for; Stripe's payment_method.detached names it in request.idempotency_key.</summary>
+    public const string DetachKeySuffix = ":detach";
+
     public IReadOnlyCollection<string> SignMethods { get; } = ["card"];
 
     /// <summary>The mandate's Customer (reused when already known), then a SetupIntent for off-session use; the learner confirms it with Stripe.js.</summary>
@@ -89,7 +92,7 @@ public sealed partial class StripeProvider : IRecurringProvider
         if (mandate.ProviderMandateId is not { } paymentMethodId)
             return new MandateState(MandateStatus.Revoked, ProviderCustomerRef: mandate.ProviderCustomerRef, Reason: "merchant");
         if ((await PaymentMethodStateAsync(paymentMethodId, ct)).Status == MandateStatus.Active)
-            await SendAsync(HttpMethod.Post, $"/v1/payment_methods/{Uri.EscapeDataString(paymentMethodId)}/detach", $"{mandate.Id}:detach", [], ct);
+            await SendAsync(HttpMethod.Post, $"/v1/payment_methods/{Uri.EscapeDataString(paymentMethodId)}/detach", mandate.Id + DetachKeySuffix, [], ct);
         return new MandateState(MandateStatus.Revoked, paymentMethodId, mandate.ProviderCustomerRef, Reason: "merchant");
     }
 

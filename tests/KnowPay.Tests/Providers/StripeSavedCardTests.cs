@@ -175,6 +175,36 @@ public sealed class StripeSavedCardTests(Servers servers)
         Assert.Equal(1, await EventsAsync(server, m, "mandate.created"));   // the genuine signing only
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task FirstPaymentSavedForOffSession_PaysTheOrderAndActivatesTheMandate_ThenARenewalChargesTheSavedCard(Db db)
+    {
+        var server = await servers.Get(db);
+        var (m, _, productId) = await MerchantAsync(server);
+        var order = await OrderAsync(server, m, productId);
+        var mandate = await PendingMandateAsync(server, order);
+        var payment = await PendingPaymentAsync(server, order);
+        var stripe = (StripeProvider)Recurring(server);
+        var customer = await server.QueryAsync(d => d.Customers.AsNoTracking().SingleAsync(c => c.Id == order.CustomerId));
+
+        var (started, customerRef) = await stripe.StartSavingAsync(
+            new PaymentStart(payment, order, "Membership, first month", server.BaseUrl + "/v1/notify/stripe", null), mandate, customer, default);
+        await server.QueryAsync(d => d.Payments.Where(p => p.Id == payment.Id).ExecuteUpdateAsync(s => s.SetProperty(p => p.ProviderTradeNo, started.ProviderTradeNo)));
+        await BoundAsync(server, mandate, new MandateSignStarted(ProviderCustomerRef: customerRef));
+        await StripeTests.ConfirmAsync(server, started.ClientSecret!, StripeSimulator.CardSucceeds);
+        await m.WaitForOrderAsync(order.Id, "paid");
+        var active = await WaitForMandateAsync(server, mandate.Id, MandateStatus.Active);
+        Assert.Equal((string?)Assert.Single(Sandbox(server).FindIntents("payment_id", payment.Id))["payment_method"], active.ProviderMandateId);
+        Assert.Equal(customerRef, active.ProviderCustomerRef);
+
+        var renewal = await OrderAsync(server, m, productId);
+        var charged = await stripe.ChargeAsync(Charge(server, await PendingPaymentAsync(server, renewal), renewal, active), default);
+        Assert.Equal(TradeStatus.Paid, charged.Status);
+        await m.WaitForOrderAsync(renewal.Id, "paid");
+        Assert.Equal(2, Sandbox(server).IntentsOfCustomer(customerRef).Count);
+    }
+
     // ---- the rows the billing engine would write, and the learner's side ----
 
     static async Task<(MerchantClient M, string CreatorId, string ProductId)> MerchantAsync(KnowPayServer server)

@@ -48,6 +48,19 @@ public sealed partial class StripeProvider : IRecurringProvider
         return new MandateSignStarted(ClientSecret: (string?)setup["client_secret"], ProviderCustomerRef: customerId);
     }
 
+    /// <summary>
+    /// The first payment that also saves the card (instead of a SetupIntent): the PaymentIntent of <see cref="StartAsync(PaymentStart, CancellationToken)"/>
+    /// on the mandate's Customer with <c>setup_future_usage=off_session</c> and metadata[mandate_id]. Its payment_intent.succeeded
+    /// confirms the payment and activates the mandate with the saved card. Returns the Customer to store on the mandate.
+    /// </summary>
+    public async Task<(PaymentStarted Started, string ProviderCustomerRef)> StartSavingAsync(PaymentStart request, Mandate mandate, Customer customer,
+        CancellationToken ct)
+    {
+        var customerId = mandate.ProviderCustomerRef ?? await CreateCustomerAsync(mandate, customer, ct);
+        var started = await StartAsync(request, [new("customer", customerId), new("setup_future_usage", "off_session"), new("metadata[mandate_id]", mandate.Id)], ct);
+        return (started, customerId);
+    }
+
     async Task<string> CreateCustomerAsync(Mandate mandate, Customer customer, CancellationToken ct)
     {
         List<KeyValuePair<string, string>> form =

@@ -27,7 +27,10 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
     public IReadOnlyCollection<string> Methods { get; } = ["card"];
     public ProviderFee Fee => settings.Fee;
 
-    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    public Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct) => StartAsync(request, [], ct);
+
+    /// <param name="saving">The fields that also save the card for renewals (see <see cref="StartSavingAsync"/>); none for a one-off payment.</param>
+    async Task<PaymentStarted> StartAsync(PaymentStart request, List<KeyValuePair<string, string>> saving, CancellationToken ct)
     {
         var payment = request.Payment;
         var intent = await SendAsync(HttpMethod.Post, "/v1/payment_intents", $"{payment.Id}:create",
@@ -39,6 +42,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
             new("metadata[payment_id]", payment.Id),
             new("metadata[order_id]", request.Order.Id),
             new("metadata[merchant_id]", payment.MerchantId),
+            .. saving,
         ], ct) ?? throw new ProviderException(Name, "empty_response", "no PaymentIntent in the answer");
         return new PaymentStarted((string?)intent["id"], ClientSecret: (string?)intent["client_secret"]);
     }

@@ -11,7 +11,7 @@ namespace KnowPay.Sandbox.Stripe;
 /// The simulated buyer confirms with the client secret and a test card: 4242424242424242 succeeds,
 /// 4000000000000002 declines, 4000000000003220 requires action and succeeds on the next confirm.
 /// </summary>
-public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
 {
     public const string CardSucceeds = "4242424242424242";
     public const string CardDeclines = "4000000000000002";
@@ -60,6 +60,7 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
                 form.GetValueOrDefault("payment_method_data[card][number]") ?? form.GetValueOrDefault("card_number"));
             return Json(status, body);
         });
+        MapSavedCards(g);
         g.MapGet("/card", CardPage);
         g.MapPost("/card", (Delegate)(async (HttpContext http) =>
         {
@@ -86,8 +87,12 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
             Description = form.GetValueOrDefault("description"), Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             Metadata = form.Where(kv => kv.Key.StartsWith("metadata[", StringComparison.Ordinal) && kv.Key.EndsWith(']'))
                 .ToDictionary(kv => kv.Key[9..^1], kv => kv.Value),
+            Customer = form.GetValueOrDefault("customer"), PaymentMethod = form.GetValueOrDefault("payment_method"),
+            SetupFutureUsage = form.GetValueOrDefault("setup_future_usage"),
         };
+        if (SavedCardRefusal(intent, form) is { } refused) return refused;
         intents.Add(id, intent);
+        if (form.GetValueOrDefault("confirm") == "true" && intent.PaymentMethod is not null) return ChargeSavedCard(intent, form.GetValueOrDefault("off_session") == "true");
         return (200, View(intent));
     }
 
@@ -152,6 +157,7 @@ public sealed class StripeSimulator(SandboxOptions options, SandboxNotifier noti
                 }
             }
         }
+        if (intent.Status == "succeeded") SaveCardOf(intent);
         notifier.Send(wire.Event(intent, eventType, View(intent)));
         if (intent.Status == "requires_payment_method")
         {

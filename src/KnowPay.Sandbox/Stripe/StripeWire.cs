@@ -19,6 +19,10 @@ sealed class StripeIntent
     public string? LatestCharge { get; set; }
     public JsonObject? LastPaymentError { get; set; }
     public long? CanceledAt { get; set; }
+    public string? Customer { get; init; }
+    /// <summary>The saved card it charges (pm_…), or the card the buyer's confirmation saved (setup_future_usage).</summary>
+    public string? PaymentMethod { get; set; }
+    public string? SetupFutureUsage { get; init; }
     public List<JsonObject> Refunds { get; } = [];
     public string TradeKey => Metadata.GetValueOrDefault("payment_id") ?? Id;
     /// <summary>Still waiting for its buyer: not succeeded nor canceled.</summary>
@@ -53,6 +57,7 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
                 ["metadata"] = Metadata(i), ["created"] = i.Created, ["livemode"] = false, ["latest_charge"] = i.LatestCharge,
                 ["payment_method_types"] = new JsonArray("card"), ["capture_method"] = "automatic",
                 ["last_payment_error"] = i.LastPaymentError?.DeepClone(), ["canceled_at"] = i.CanceledAt,
+                ["customer"] = i.Customer, ["payment_method"] = i.PaymentMethod, ["setup_future_usage"] = i.SetupFutureUsage,
                 ["next_action"] = i.Status == "requires_action"
                     ? new JsonObject { ["type"] = "use_stripe_sdk", ["use_stripe_sdk"] = new JsonObject { ["type"] = "three_d_secure_redirect" } }
                     : null,
@@ -82,17 +87,22 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
     }
 
     /// <summary>The event, to this host's /v1/notify/stripe unless Sandbox:StripeWebhookUrl says otherwise.</summary>
-    public OutgoingNotification Event(StripeIntent intent, string type, JsonObject dataObject)
+    public OutgoingNotification Event(StripeIntent intent, string type, JsonObject dataObject) => Event(intent.TradeKey, type, dataObject);
+
+    /// <param name="tradeKey">Whose faults apply: the payment id, or the mandate id of a saved card's events.</param>
+    /// <param name="idempotencyKey">The merchant API request that caused the event (Stripe's <c>request.idempotency_key</c>); null when the customer or Stripe did.</param>
+    public OutgoingNotification Event(string tradeKey, string type, JsonObject dataObject, string? idempotencyKey = null)
     {
         var evt = new JsonObject
         {
             ["id"] = "evt_" + Random(24), ["object"] = "event", ["api_version"] = DefaultApiVersion,
             ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["livemode"] = false, ["pending_webhooks"] = 1,
             ["type"] = type, ["data"] = new JsonObject { ["object"] = dataObject },
+            ["request"] = new JsonObject { ["id"] = idempotencyKey is null ? null : "req_" + Random(14), ["idempotency_key"] = idempotencyKey },
         };
         var body = evt.ToJsonString();
         var url = options.StripeWebhookUrl ?? HostUrl("/v1/notify/stripe");
-        return new OutgoingNotification("stripe", intent.TradeKey, url,
+        return new OutgoingNotification("stripe", tradeKey, url,
             () => SandboxNotifier.Post(url, body, "application/json; charset=utf-8", [new("Stripe-Signature", Sign(body))]),
             (response, _) => response.IsSuccessStatusCode, RetrySchedule);
     }

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
+using KnowPay.Domain;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Providers.Stripe;
 
@@ -9,12 +11,17 @@ namespace KnowPay.Providers.Stripe;
 /// tolerance either way), then the PaymentIntent is matched with our payment (metadata[payment_id], PaymentIntent id,
 /// amount, currency) and confirmed exactly once. Duplicates and reordering are expected: every transition is conditional.
 /// Refunds complete from refund.created / refund.updated / charge.refund.updated (the refund object, metadata[refund_id])
-/// and from charge.refunded by listing the charge's refunds. Unknown event types are acknowledged. 2xx acknowledges; 4xx
+/// and from charge.refunded by listing the charge's refunds. Saved cards (<see cref="StripeSavedCardNotices"/>): a mandate becomes
+/// Active by setup_intent.succeeded (or a first PaymentIntent saved for off-session use) and Revoked by
+/// payment_method.detached. Unknown event types are acknowledged. 2xx acknowledges; 4xx
 /// refuses a forgery; 5xx asks Stripe to send again.
 /// </summary>
 public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("stripe", badSignature: (400, "invalid_signature"), invalidBody: "invalid_body")
 {
-    protected override Verification<ProviderEvent> Read(JsonObject evt, StripeSettings settings, ILogger log) => Event((string?)evt["type"], evt["data"]?["object"]);
+    /// <summary>The event's object; payment_method.detached keeps the whole event, whose request names who detached the card.</summary>
+    protected override Verification<ProviderEvent> Read(JsonObject evt, StripeSettings settings, ILogger log) =>
+        (string?)evt["type"] == "payment_method.detached" && evt["data"]?["object"] is JsonObject ? new ProviderEvent("payment_method.detached", evt)
+            : Event((string?)evt["type"], evt["data"]?["object"]);
 
     protected override bool SignatureValid(IHeaderDictionary headers, SignedBody body, StripeSettings settings, DateTimeOffset now) =>
         HmacSignature.Verify(settings.WebhookSecret, headers["Stripe-Signature"], body.Text, now, ProviderProtocol.SignatureTolerance);
@@ -35,11 +42,15 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
             case "payment_intent.payment_failed" or "payment_intent.canceled":
             {
                 if ((string?)obj["metadata"]?["payment_id"] is not { } paymentId) return NotificationOutcome.Ignored("not_a_knowpay_payment");
-                var code = type == "payment_intent.canceled" ? "canceled" : (string?)obj["last_payment_error"]?["code"] ?? "payment_failed";
+                var code = type == "payment_intent.canceled" ? "canceled"
+                    : obj["metadata"]?["mandate_id"] is not null ? StripeProvider.RecurringFailure(obj["last_payment_error"])
+                    : (string?)obj["last_payment_error"]?["code"] ?? "payment_failed";
                 return new ProviderNotice.Failed(paymentId, (string?)obj["id"], code);
             }
             case "refund.created" or "refund.updated" or "refund.failed" or "charge.refund.updated":
                 return new ProviderNotice.Refunds([.. Refund(obj)]);
+            case "setup_intent.succeeded" or "setup_intent.canceled":
+                return StripeSavedCardNotices.SetupIntent(type, obj);
             default:
                 return NotificationOutcome.Ignored(type);
         }
@@ -51,6 +62,15 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
     /// </summary>
     protected override async Task<ProviderNotice> ParseAsync(ProviderEvent message, NotificationContext context, CancellationToken ct)
     {
+        switch (message.Type)
+        {
+            case "payment_method.detached":
+                return await StripeSavedCardNotices.DetachedAsync(message.Data, context, ct);
+            case "payment_intent.succeeded":
+                var paid = Parse(message, context);
+                if (paid is ProviderNotice.Paid) await StripeSavedCardNotices.SavedByPaymentAsync(message.Data, context, ct);
+                return paid;
+        }
         if (message.Type != "charge.refunded") return Parse(message, context);
         if ((string?)message.Data["id"] is not { Length: > 0 } chargeId || context.Provider is not StripeProvider stripe)
             return NotificationOutcome.Ignored(message.Type);
@@ -71,4 +91,54 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
         : [];
 
     protected override IResult Answer(NotificationOutcome outcome) => outcome.ToJson(unknownPaymentCode: "unknown_payment");
+}
+
+/// <summary>
+/// What Stripe's events say about saved cards, as mandate states: the SetupIntent names the mandate in metadata[mandate_id]
+/// and its payment_method becomes the mandate's <see cref="Data.Mandate.ProviderMandateId"/>; a detached PaymentMethod
+/// carries no metadata of ours, so its mandates are found by that id.
+/// </summary>
+static class StripeSavedCardNotices
+{
+    public static ProviderNotice SetupIntent(string type, JsonObject setup)
+    {
+        if ((string?)setup["metadata"]?["mandate_id"] is not { } mandateId) return NotificationOutcome.Ignored("not_a_knowpay_mandate");
+        string? paymentMethod = StripeProvider.IdOf(setup["payment_method"]), customer = StripeProvider.IdOf(setup["customer"]);
+        return type switch
+        {
+            "setup_intent.succeeded" when (string?)setup["status"] == "succeeded" && paymentMethod is not null =>
+                new ProviderNotice.Mandate(mandateId, new MandateState(MandateStatus.Active, paymentMethod, customer)),
+            "setup_intent.canceled" => new ProviderNotice.Mandate(mandateId, new MandateState(MandateStatus.Revoked, ProviderCustomerRef: customer, Reason: "not_signed")),
+            _ => NotificationOutcome.Rejected(400, "status_mismatch"),
+        };
+    }
+
+    /// <summary>
+    /// The learner (at Stripe) or the merchant removed the card: every mandate on it is revoked, with its event. A detach
+    /// KnowPay asked for names its idempotency key ("mdt_…:detach") in the event's request: reason merchant, else user.
+    /// </summary>
+    public static async Task<ProviderNotice> DetachedAsync(JsonObject evt, NotificationContext context, CancellationToken ct)
+    {
+        if ((string?)evt["data"]?["object"]?["id"] is not { Length: > 0 } paymentMethodId) return NotificationOutcome.Rejected(400, "invalid_body");
+        var reason = ((string?)evt["request"]?["idempotency_key"])?.EndsWith(StripeProvider.DetachKeySuffix, StringComparison.Ordinal) == true ? "merchant" : "user";
+        var mandateIds = await context.Db.Mandates.AsNoTracking()
+            .Where(m => m.Provider == context.Provider.Name && m.ProviderMandateId == paymentMethodId).Select(m => m.Id).ToListAsync(ct);
+        if (mandateIds.Count == 0) return NotificationOutcome.Ignored("not_a_knowpay_mandate");
+        var updates = context.Services.GetRequiredService<IMandateUpdates>();
+        foreach (var mandateId in mandateIds)
+            await updates.ApplyAsync(context.Provider.Name, mandateId, new MandateState(MandateStatus.Revoked, paymentMethodId, Reason: reason), ct);
+        return NotificationOutcome.Acknowledged;
+    }
+
+    /// <summary>
+    /// A first PaymentIntent created with <c>setup_future_usage=off_session</c> and metadata[mandate_id] saved its card when it
+    /// succeeded: the mandate becomes Active before the payment is confirmed through the usual path.
+    /// </summary>
+    public static async Task SavedByPaymentAsync(JsonObject intent, NotificationContext context, CancellationToken ct)
+    {
+        if ((string?)intent["setup_future_usage"] != "off_session" || (string?)intent["metadata"]?["mandate_id"] is not { } mandateId) return;
+        if (StripeProvider.IdOf(intent["payment_method"]) is not { } paymentMethod || StripeProvider.IdOf(intent["customer"]) is not { } customer) return;
+        await context.Services.GetRequiredService<IMandateUpdates>()
+            .ApplyAsync(context.Provider.Name, mandateId, new MandateState(MandateStatus.Active, paymentMethod, customer), ct);
+    }
 }

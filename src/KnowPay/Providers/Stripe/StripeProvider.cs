@@ -16,7 +16,7 @@ public sealed record StripeSettings(string ApiBaseUrl, string SecretKey, string 
 /// keys, <c>Authorization: Bearer sk_…</c>, a pinned <c>Stripe-Version</c>, and an <c>Idempotency-Key</c> on every POST
 /// derived from KnowPay's own ids ("pay_…:create", "pay_…:cancel", the refund id), so a retried call never charges twice.
 /// </summary>
-public sealed class StripeProvider(HttpClient http, StripeSettings settings) : IPaymentProvider
+public sealed partial class StripeProvider(HttpClient http, StripeSettings settings) : IPaymentProvider
 {
     public const string HttpClientName = "provider-stripe";
     public const string ApiVersion = "2024-06-20";
@@ -27,7 +27,10 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
     public IReadOnlyCollection<string> Methods { get; } = ["card"];
     public ProviderFee Fee => settings.Fee;
 
-    public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
+    public Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct) => StartAsync(request, [], ct);
+
+    /// <param name="saving">The fields that also save the card for renewals (see <see cref="StartSavingAsync"/>); none for a one-off payment.</param>
+    async Task<PaymentStarted> StartAsync(PaymentStart request, List<KeyValuePair<string, string>> saving, CancellationToken ct)
     {
         var payment = request.Payment;
         var intent = await SendAsync(HttpMethod.Post, "/v1/payment_intents", $"{payment.Id}:create",
@@ -39,6 +42,7 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
             new("metadata[payment_id]", payment.Id),
             new("metadata[order_id]", request.Order.Id),
             new("metadata[merchant_id]", payment.MerchantId),
+            .. saving,
         ], ct) ?? throw new ProviderException(Name, "empty_response", "no PaymentIntent in the answer");
         return new PaymentStarted((string?)intent["id"], ClientSecret: (string?)intent["client_secret"]);
     }
@@ -128,8 +132,10 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
             status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null);
     }
 
+    /// <param name="refusalIsAnswer">A 4xx with Stripe's error object is returned (<c>{"error": …}</c>) instead of thrown: an
+    /// off-session charge's 402 card_error carries the PaymentIntent and the decline.</param>
     async Task<JsonObject?> SendAsync(HttpMethod method, string path, string? idempotencyKey, List<KeyValuePair<string, string>>? form,
-        CancellationToken ct, bool notFoundIsNull = false)
+        CancellationToken ct, bool notFoundIsNull = false, bool refusalIsAnswer = false)
     {
         using var request = new HttpRequestMessage(method, settings.ApiBaseUrl.TrimEnd('/') + path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", settings.SecretKey);
@@ -143,8 +149,15 @@ public sealed class StripeProvider(HttpClient http, StripeSettings settings) : I
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(ct);
+            if (refusalIsAnswer && (int)response.StatusCode is >= 400 and < 500 && RefusalBody(text) is { } refusal) return refusal;
             return ProviderHttp.JsonAnswer(Name, response, text, notFoundIsNull, Error);
         }
+    }
+
+    static JsonObject? RefusalBody(string text)
+    {
+        try { return JsonNode.Parse(text) is JsonObject body && body["error"] is JsonObject ? body : null; }
+        catch (JsonException) { return null; }
     }
 
     static (string? Code, string? Message) Error(string text)

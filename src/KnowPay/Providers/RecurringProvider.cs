@@ -71,6 +71,11 @@ public static class RecurringFailures
     public const string MandateRevoked = "mandate_revoked";
     /// <summary>Never retried (stolen card, closed account).</summary>
     public const string HardDecline = "hard_decline";
+    /// <summary>
+    /// The <see cref="ProviderException"/> code of a charge above <see cref="Mandate.MaxAmount"/> (Alipay's single_amount,
+    /// WeChat Pay's estimate) or in another currency: every adapter refuses it before calling its provider.
+    /// </summary>
+    public const string AmountExceedsMandate = "amount_exceeds_mandate";
 }
 
 /// <summary>

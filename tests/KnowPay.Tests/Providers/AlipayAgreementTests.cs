@@ -73,7 +73,7 @@ public sealed class AlipayAgreementTests(Servers servers)
         var second = await PendingPaymentAsync(server, (string)(await m.OrderAsync(productId))["id"]!, amount: 9901);
         before = log.Snapshot().Count;
         var refused = await Assert.ThrowsAsync<ProviderException>(() => ChargeAsync(server, second, active));
-        Assert.Equal("amount_exceeds_mandate", refused.Code);
+        Assert.Equal(RecurringFailures.AmountExceedsMandate, refused.Code);
         Assert.DoesNotContain(log.Snapshot().Skip(before), e => e.Contains("alipay.trade.pay", StringComparison.Ordinal));
 
         // The buyer cancels at Alipay: dut_user_unsign revokes the mandate with one mandate.revoked event.

@@ -103,8 +103,9 @@ public sealed class StripeSavedCardTests(Servers servers)
         Assert.Equal(TradeStatus.Paid, second.Status);
         await m.WaitForOrderAsync(retried.Id, "paid");
 
-        var capped = await stripe.ChargeAsync(Charge(server, await PendingPaymentAsync(server, retried), retried, Bound(signed, maxAmount: 1000)), default);
-        Assert.Equal((TradeStatus.Failed, StripeProvider.AmountAboveMandate), (capped.Status, capped.FailureCode));
+        var capped = await Assert.ThrowsAsync<ProviderException>(async () =>
+            await stripe.ChargeAsync(Charge(server, await PendingPaymentAsync(server, retried), retried, Bound(signed, maxAmount: 1000)), default));
+        Assert.Equal(RecurringFailures.AmountExceedsMandate, capped.Code);
         Assert.Equal(2, Sandbox(server).IntentsOfCustomer(signed.ProviderCustomerRef!).Count);
     }
 

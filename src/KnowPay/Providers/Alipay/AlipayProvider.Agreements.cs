@@ -104,7 +104,7 @@ public sealed partial class AlipayProvider : IRecurringProvider
         if (!string.Equals(payment.Currency, "CNY", StringComparison.OrdinalIgnoreCase))
             throw new ProviderException(Name, "currency_unsupported", "Alipay deductions are in CNY");
         if (payment.Amount > mandate.MaxAmount)
-            throw new ProviderException(Name, "amount_exceeds_mandate", $"{payment.Amount} is above the agreement's single_amount {mandate.MaxAmount}");
+            throw new ProviderException(Name, RecurringFailures.AmountExceedsMandate, $"{payment.Amount} is above the agreement's single_amount {mandate.MaxAmount}");
         if (mandate.ProviderMandateId is not { Length: > 0 } agreementNo)
             throw new ProviderException(Name, "mandate_not_active", "the agreement has no agreement_no: it was never signed");
         var biz = new JsonObject

@@ -22,8 +22,6 @@ public sealed partial class StripeProvider : IRecurringProvider
         "expired_card", "incorrect_number", "invalid_number",
     ];
 
-    /// <summary>A charge above <see cref="Mandate.MaxAmount"/>: refused before Stripe is called, never retried.</summary>
-    public const string AmountAboveMandate = "amount_above_mandate";
 
     /// <summary>Ends the Idempotency-Key of a detach KnowPay asks for; Stripe's payment_method.detached names it in request.idempotency_key.</summary>
     public const string DetachKeySuffix = ":detach";
@@ -123,7 +121,7 @@ public sealed partial class StripeProvider : IRecurringProvider
         if (mandate.Status != MandateStatus.Active || mandate.ProviderMandateId is null || mandate.ProviderCustomerRef is null)
             return new ProviderTradeState(TradeStatus.Failed, FailureCode: RecurringFailures.MandateRevoked);
         if (mandate.MaxAmount > 0 && payment.Amount > mandate.MaxAmount)
-            return new ProviderTradeState(TradeStatus.Failed, FailureCode: AmountAboveMandate);
+            throw new ProviderException(Name, RecurringFailures.AmountExceedsMandate, $"{payment.Amount} is above the saved card's cap {mandate.MaxAmount}");
         var answer = await SendAsync(HttpMethod.Post, "/v1/payment_intents", payment.Id,
         [
             new("amount", payment.Amount.ToString(CultureInfo.InvariantCulture)),

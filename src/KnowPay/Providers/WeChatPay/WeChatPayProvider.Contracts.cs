@@ -19,7 +19,7 @@ public sealed partial class WeChatPayProvider : IRecurringProvider
     /// </summary>
     public const string PreDebitWindowClosed = "pre_debit_window_closed";
     /// <summary>The ProviderException code of a charge above the mandate's MaxAmount or in another currency: refused before any call.</summary>
-    public const string AmountExceedsMandate = "amount_exceeds_mandate";
+    public const string AmountExceedsMandate = RecurringFailures.AmountExceedsMandate;
     /// <summary>The ProviderException code of a call under a mandate that has no signed contract (no contract_id yet).</summary>
     public const string MandateNotSigned = "mandate_not_signed";
     /// <summary>WeChat Pay's refusal code of a business rule (here: a pre-debit notice outside its hours).</summary>

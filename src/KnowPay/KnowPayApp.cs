@@ -48,6 +48,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<IJob, RefundPoller>();
         builder.Services.AddSingleton<IJob, AlertEvaluator>();
         builder.Services.AddSingleton<IJob, DuplicatePaymentRefunds>();
+        builder.Services.AddSingleton<IJob, KnowPay.Features.Billing.Renewals>();
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();

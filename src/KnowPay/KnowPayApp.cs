@@ -105,6 +105,7 @@ public static class KnowPayApp
         WebhookEndpoints.Map(v1);
         ApiKeyEndpoints.Map(v1);
         ListAuditEvents.Map(v1);
+        KnowPay.Features.Billing.BillingEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

@@ -28,6 +28,12 @@ public static class TestClocks
 
     public static ProblemHttpResult Unavailable => Problems.Conflict("test_clocks_unavailable", "Test clocks exist only in sandbox mode (Sandbox:Enabled).");
 
+    /// <summary>Years 2000–2199: far enough from DateTime's ends that a subscription's periods and trials stay representable.</summary>
+    static bool InRange(DateTime time) => time.ToUniversalTime().Year is >= 2000 and < 2200;
+
+    static readonly ProblemHttpResult FrozenTimeInvalid =
+        Problems.Invalid("frozen_time_invalid", "frozen_time", "frozen_time is required: an ISO 8601 time in the years 2000–2199.");
+
     /// <summary>The subscription's now: its test clock's frozen time, else the real time.</summary>
     public static async Task<DateTime> NowAsync(KnowPayDb db, string? testClockId, DateTime realNow, CancellationToken ct) =>
         testClockId is null ? realNow : await db.TestClocks.Where(c => c.Id == testClockId).Select(c => c.FrozenTime).SingleAsync(ct);
@@ -36,7 +42,7 @@ public static class TestClocks
         IServiceProvider services, KnowPayDb db, TimeProvider clock, CancellationToken ct)
     {
         if (!Available(services)) return Unavailable;
-        if (body.FrozenTime is not { } frozen) return Problems.Invalid("frozen_time_invalid", "frozen_time", "frozen_time is required (an ISO 8601 time).");
+        if (body.FrozenTime is not { } frozen || !InRange(frozen)) return FrozenTimeInvalid;
         var testClock = new TestClock
         {
             Id = Ids.New("clock"), MerchantId = merchant.Id, FrozenTime = frozen.ToUniversalTime(), Status = "ready", Name = body.Name,
@@ -61,7 +67,7 @@ public static class TestClocks
         var db = s.Db;
         var testClock = await db.TestClocks.AsNoTracking().SingleOrDefaultAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct);
         if (testClock is null) return Problems.NotFound("test_clock", id);
-        if (body.FrozenTime is not { } requested) return Problems.Invalid("frozen_time_invalid", "frozen_time", "frozen_time is required (an ISO 8601 time).");
+        if (body.FrozenTime is not { } requested || !InRange(requested)) return FrozenTimeInvalid;
         var target = requested.ToUniversalTime();
         if (target < testClock.FrozenTime)
             return Problems.Invalid("test_clock_backwards", "frozen_time", $"A test clock only moves forward: it is at {testClock.FrozenTime:O}.");

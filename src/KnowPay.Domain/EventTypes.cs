@@ -15,4 +15,13 @@ public static class EventTypes
     public const string PayoutFailed = "payout.failed";
     public const string MandateCreated = "mandate.created";
     public const string MandateRevoked = "mandate.revoked";
+    public const string SubscriptionCreated = "customer.subscription.created";
+    public const string SubscriptionUpdated = "customer.subscription.updated";
+    public const string SubscriptionDeleted = "customer.subscription.deleted";
+    public const string InvoiceCreated = "invoice.created";
+    public const string InvoiceFinalized = "invoice.finalized";
+    public const string InvoicePaid = "invoice.paid";
+    public const string InvoicePaymentFailed = "invoice.payment_failed";
+    public const string InvoiceVoided = "invoice.voided";
+    public const string InvoiceMarkedUncollectible = "invoice.marked_uncollectible";
 }

@@ -112,3 +112,76 @@ public static class MandateTransitions
         _ => Transition<MandateStatus>.Refuse(current),
     };
 }
+
+/// <summary>
+/// A subscription: incomplete (or trialing) until its first invoice is paid, active while paid up, past_due while a renewal's
+/// retries run, then unpaid or canceled (the merchant's choice) when they are exhausted. Canceled and incomplete_expired are
+/// terminal; a later payment of an unpaid subscription's invoice recovers it to active.
+/// </summary>
+public static class SubscriptionTransitions
+{
+    public static bool IsTerminal(SubscriptionStatus status) => status is SubscriptionStatus.Canceled or SubscriptionStatus.IncompleteExpired;
+
+    /// <summary>The status a new subscription starts in: trialing with trial days, else incomplete until the first payment.</summary>
+    public static SubscriptionStatus Initial(int trialDays) => trialDays > 0 ? SubscriptionStatus.Trialing : SubscriptionStatus.Incomplete;
+
+    /// <summary>An invoice of the subscription was paid: the period it covers starts.</summary>
+    public static Transition<SubscriptionStatus> Pay(SubscriptionStatus current) => IsTerminal(current)
+        ? Transition<SubscriptionStatus>.Refuse(current)
+        : Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.Active, EventTypes.SubscriptionUpdated);
+
+    /// <summary>A renewal charge failed: retries follow the dunning schedule.</summary>
+    public static Transition<SubscriptionStatus> Fail(SubscriptionStatus current) => current is SubscriptionStatus.Active or SubscriptionStatus.Trialing
+        ? Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.PastDue, EventTypes.SubscriptionUpdated)
+        : Transition<SubscriptionStatus>.Refuse(current);
+
+    /// <summary>Every retry failed: unpaid (the invoice stays open, access ends after the grace days) or canceled.</summary>
+    public static Transition<SubscriptionStatus> Exhaust(SubscriptionStatus current, bool cancel) => current switch
+    {
+        SubscriptionStatus.PastDue or SubscriptionStatus.Active or SubscriptionStatus.Trialing => cancel
+            ? Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.Canceled, EventTypes.SubscriptionDeleted)
+            : Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.Unpaid, EventTypes.SubscriptionUpdated),
+        _ => Transition<SubscriptionStatus>.Refuse(current),
+    };
+
+    /// <summary>The first invoice was not paid within 23 hours.</summary>
+    public static Transition<SubscriptionStatus> Expire(SubscriptionStatus current) => current == SubscriptionStatus.Incomplete
+        ? Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.IncompleteExpired, EventTypes.SubscriptionUpdated)
+        : Transition<SubscriptionStatus>.Refuse(current);
+
+    /// <summary>Ended now (or at the period's end, when that comes): no further invoice.</summary>
+    public static Transition<SubscriptionStatus> Cancel(SubscriptionStatus current) => IsTerminal(current)
+        ? Transition<SubscriptionStatus>.Refuse(current)
+        : Transition<SubscriptionStatus>.Allow(current, SubscriptionStatus.Canceled, EventTypes.SubscriptionDeleted);
+
+    /// <summary>Whether the subscription may still be changed (cancel at period end, resume): not once it ended.</summary>
+    public static bool AcceptsChanges(SubscriptionStatus status) => !IsTerminal(status);
+}
+
+/// <summary>An invoice: draft → open (finalized) → paid | void | uncollectible. Paid and void are terminal.</summary>
+public static class InvoiceTransitions
+{
+    public static bool IsTerminal(InvoiceStatus status) => status is InvoiceStatus.Paid or InvoiceStatus.Void;
+
+    public static Transition<InvoiceStatus> Finalize(InvoiceStatus current) => current == InvoiceStatus.Draft
+        ? Transition<InvoiceStatus>.Allow(current, InvoiceStatus.Open, EventTypes.InvoiceFinalized)
+        : Transition<InvoiceStatus>.Refuse(current);
+
+    /// <summary>Its payment succeeded; an uncollectible invoice paid late is still paid.</summary>
+    public static Transition<InvoiceStatus> Pay(InvoiceStatus current) => current is InvoiceStatus.Open or InvoiceStatus.Uncollectible
+        ? Transition<InvoiceStatus>.Allow(current, InvoiceStatus.Paid, EventTypes.InvoicePaid)
+        : Transition<InvoiceStatus>.Refuse(current);
+
+    /// <summary>An attempt to collect it failed: it stays open (the status does not change, the event is emitted).</summary>
+    public static Transition<InvoiceStatus> PaymentFailed(InvoiceStatus current) => current == InvoiceStatus.Open
+        ? Transition<InvoiceStatus>.Allow(current, InvoiceStatus.Open, EventTypes.InvoicePaymentFailed)
+        : Transition<InvoiceStatus>.Refuse(current);
+
+    public static Transition<InvoiceStatus> Void(InvoiceStatus current) => current is InvoiceStatus.Draft or InvoiceStatus.Open
+        ? Transition<InvoiceStatus>.Allow(current, InvoiceStatus.Void, EventTypes.InvoiceVoided)
+        : Transition<InvoiceStatus>.Refuse(current);
+
+    public static Transition<InvoiceStatus> MarkUncollectible(InvoiceStatus current) => current == InvoiceStatus.Open
+        ? Transition<InvoiceStatus>.Allow(current, InvoiceStatus.Uncollectible, EventTypes.InvoiceMarkedUncollectible)
+        : Transition<InvoiceStatus>.Refuse(current);
+}

@@ -48,6 +48,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<IJob, RefundPoller>();
         builder.Services.AddSingleton<IJob, AlertEvaluator>();
         builder.Services.AddSingleton<IJob, DuplicatePaymentRefunds>();
+        builder.Services.AddSingleton<IJob, KnowPay.Features.Billing.Renewals>();
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();
@@ -104,6 +105,7 @@ public static class KnowPayApp
         WebhookEndpoints.Map(v1);
         ApiKeyEndpoints.Map(v1);
         ListAuditEvents.Map(v1);
+        KnowPay.Features.Billing.BillingEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

@@ -7,7 +7,7 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// responses and notifications carry <c>SandboxPay-Signature: t=…,v1=&lt;hex HMAC of "t.body"&gt;</c>; the timestamp must be
 /// within 300 s. Trades are keyed by the merchant's out_trade_no; a repeat create returns the same trade.
 /// </summary>
-public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
+public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
 {
     public const string SignatureHeader = SandboxPayWire.SignatureHeader;
 
@@ -19,6 +19,8 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
         public string Status { get; set; } = "WAIT_PAY";
         public DateTimeOffset? PaidAt { get; set; }
         public long Refunded { get; set; }
+        /// <summary>Why a deduction under an agreement failed (status FAILED).</summary>
+        public string? FailCode { get; set; }
         public Dictionary<string, Refund> Refunds { get; } = new(StringComparer.Ordinal);
     }
 
@@ -50,6 +52,7 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
                     refunds = t.Refunds.Values.Select(r => new { out_refund_no = r.OutRefundNo, amount = r.Amount, status = r.Status }).ToList(),
                 };
         }).ToList()));
+        MapAgreements(sandbox);
         var buyer = sandbox.MapGroup("/sandboxpay/pay");
         buyer.MapGet("/{outTradeNo}", PayPage);
         buyer.MapPost("/{outTradeNo}", (string outTradeNo) =>
@@ -182,7 +185,7 @@ public sealed class SandboxPaySimulator(SandboxOptions options, SandboxNotifier 
     object View(Trade t) => new
     {
         trade_no = t.TradeNo, out_trade_no = t.OutTradeNo, status = t.Status, amount = t.Amount, currency = t.Currency,
-        refunded = t.Refunded, paid_at = t.PaidAt?.ToUnixTimeSeconds(),
+        refunded = t.Refunded, paid_at = t.PaidAt?.ToUnixTimeSeconds(), fail_code = t.FailCode,
         qr_code = $"{options.PublicBaseUrl()}/sandboxpay/pay/{t.OutTradeNo}",
         pay_url = $"{options.PublicBaseUrl()}/sandboxpay/pay/{t.OutTradeNo}",
     };

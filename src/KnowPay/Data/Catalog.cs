@@ -51,4 +51,8 @@ public sealed class ProductPrice
     public int Version { get; init; }
     public bool Active { get; set; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>Recurring prices: day, week, month or year (with <see cref="RecurringIntervalCount"/>); null = one-time.</summary>
+    public string? RecurringInterval { get; init; }
+    public int? RecurringIntervalCount { get; init; }
+    public int? TrialPeriodDays { get; init; }
 }

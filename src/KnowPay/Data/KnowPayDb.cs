@@ -31,6 +31,10 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<WebhookDelivery> WebhookDeliveries => Set<WebhookDelivery>();
     public DbSet<Payout> Payouts => Set<Payout>();
     public DbSet<Mandate> Mandates => Set<Mandate>();
+    public DbSet<Subscription> Subscriptions => Set<Subscription>();
+    public DbSet<Invoice> Invoices => Set<Invoice>();
+    public DbSet<InvoiceLine> InvoiceLines => Set<InvoiceLine>();
+    public DbSet<TestClock> TestClocks => Set<TestClock>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
     public DbSet<Features.Audit.AuditEvent> AuditEvents => Set<Features.Audit.AuditEvent>();
 
@@ -165,6 +169,38 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(x => new { x.MerchantId, x.Id });
             e.HasIndex(x => new { x.CustomerId, x.Status });
             e.HasIndex(x => new { x.Provider, x.ProviderMandateId });
+        });
+        model.Entity<Order>().HasIndex(o => o.InvoiceId).IsUnique();
+        model.Entity<Subscription>(e =>
+        {
+            e.ToTable("subscriptions");
+            e.Property(x => x.Status).HasConversion<string>().HasMaxLength(24);
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+            e.HasIndex(x => new { x.MerchantId, x.CustomerId, x.Id });
+            e.HasIndex(x => x.MandateId);
+            // The renewal engine's claim: only subscriptions with something to do are in it.
+            e.HasIndex(x => x.NextActionAt).HasFilter("next_action_at IS NOT NULL").HasDatabaseName("ix_subscriptions_due");
+            e.HasIndex(x => x.TestClockId);
+        });
+        model.Entity<Invoice>(e =>
+        {
+            e.ToTable("invoices");
+            e.Property(x => x.Status).HasConversion<string>().HasMaxLength(16);
+            e.HasIndex(x => new { x.SubscriptionId, x.PeriodStart }).IsUnique();
+            e.HasIndex(x => new { x.MerchantId, x.Id });
+            e.HasIndex(x => x.OrderId).IsUnique();
+            e.HasMany(x => x.Lines).WithOne().HasForeignKey(l => l.InvoiceId);
+        });
+        model.Entity<InvoiceLine>(e =>
+        {
+            e.ToTable("invoice_lines");
+            e.Property(x => x.Description).HasMaxLength(500);
+        });
+        model.Entity<TestClock>(e =>
+        {
+            e.ToTable("test_clocks");
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.HasIndex(x => new { x.MerchantId, x.Id });
         });
         model.Entity<WebhookEndpoint>(e =>
         {

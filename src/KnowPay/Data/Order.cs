@@ -24,6 +24,8 @@ public sealed class Order
     /// <summary>Set when a payment succeeded after the order had expired: honoured, and flagged for review.</summary>
     public bool PaidAfterExpiry { get; set; }
     public string? Description { get; set; }
+    /// <summary>Set when the order collects a subscription's invoice: its confirmation pays the invoice in the same commit.</summary>
+    public string? InvoiceId { get; init; }
 }
 
 public sealed class Payment

@@ -50,6 +50,7 @@ public static class KnowPaySettings
         builder.AddBoundOptions<KeyStorageOptions>();
         builder.AddBoundOptions<SecretsOptions>();
         builder.AddBoundOptions<TelemetryOptions>();
+        builder.AddBoundOptions<Features.Billing.BillingOptions>();
     }
 }
 

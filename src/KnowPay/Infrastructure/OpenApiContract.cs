@@ -34,6 +34,10 @@ public static class OpenApiContract
         ("api-keys", "API keys", "The merchant's secret keys: list, create, roll with an overlap, revoke; a secret is shown once."),
         ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
+        ("subscriptions", "Subscriptions", "Recurring purchases of a recurring price, renewed by the billing engine under an agreement or by invoice."),
+        ("invoices", "Invoices", "What one period of a subscription costs; paid through its own order by the normal payment path."),
+        ("mandates", "Mandates", "Payment agreements: the learner's consent to be charged again without being present."),
+        ("test_clocks", "Test clocks", "Sandbox only: frozen times that subscriptions live by, advanced on demand."),
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];

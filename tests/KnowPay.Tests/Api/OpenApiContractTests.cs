@@ -14,7 +14,8 @@ namespace KnowPay.Tests.Api;
 public sealed class OpenApiContractTests(ITestOutputHelper output)
 {
     static readonly string[] ResourceTags =
-        ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "API keys", "Ledger", "Payouts", "Audit events", "Notifications"];
+        ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "API keys", "Ledger", "Payouts", "Audit events", "Notifications",
+         "Subscriptions", "Invoices", "Mandates", "Test clocks"];
 
     [SkippableFact]
     public async Task Document_EveryOperation_HasIdTagProblemsExamplesAndPostsTakeAnIdempotencyKey()

@@ -162,12 +162,14 @@ public sealed class OpenApiFuzzer
         ["creators"] = "cre", ["customers"] = "cus", ["products"] = "prod", ["orders"] = "ord", ["payments"] = "pay", ["refunds"] = "re",
         ["events"] = "evt", ["webhook-endpoints"] = "we", ["journals"] = "jrn", ["payouts"] = "po", ["batches"] = "pob", ["entitlements"] = "ent",
         ["api-keys"] = "key", ["audit-events"] = "aud",
+        ["subscriptions"] = "sub", ["invoices"] = "in", ["mandates"] = "mdt", ["test_clocks"] = "clock",
     };
 
     static readonly Dictionary<string, string> PrefixOfField = new()
     {
         ["creator_id"] = "cre", ["product_id"] = "prod", ["productId"] = "prod", ["customer_id"] = "cus", ["order_id"] = "ord", ["orderId"] = "ord",
         ["payment_id"] = "pay", ["paymentId"] = "pay", ["batch_id"] = "pob",
+        ["price_id"] = "price", ["mandate_id"] = "mdt", ["test_clock"] = "clock", ["subscription"] = "sub",
     };
 
     /// <summary>The id prefix a parameter or field names, if it names an object (for <c>id</c>: the collection before it).</summary>
@@ -556,6 +558,15 @@ public sealed class OpenApiFuzzer
             ["prices"] = new JsonArray(new JsonObject { ["amount"] = 9900, ["currency"] = "CNY" }, new JsonObject { ["amount"] = 1500, ["currency"] = "USD" }),
         });
         var productId = (string)product["id"]!;
+        var column = await Post("/v1/products", new JsonObject
+        {
+            ["creator_id"] = (string)creator["id"]!, ["name"] = "Fuzz Column", ["kind"] = "column", ["creator_share_bps"] = 7000,
+            ["prices"] = new JsonArray(new JsonObject { ["amount"] = 3000, ["currency"] = "CNY", ["recurring"] = new JsonObject { ["interval"] = "month" } }),
+        });
+        var monthly = (string)column["prices"]![0]!["id"]!;
+        await Post("/v1/test_clocks", new JsonObject { ["frozen_time"] = "2028-01-31T10:00:00Z" });
+        await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-sub", ["price_id"] = monthly, ["provider"] = "sandbox", ["method"] = "page" });
+        await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-inv", ["price_id"] = monthly, ["collection_method"] = "send_invoice" });
         for (var i = 0; i < paidOrders; i++)
         {
             var customer = "learner-" + i.ToString(CultureInfo.InvariantCulture);

@@ -66,6 +66,10 @@ public sealed class MandateUpdates(KnowPayDb db, TimeProvider clock, ILogger<Man
                     .SetProperty(m => m.RevokedReason, state.Reason ?? "provider")
                     .SetProperty(m => m.ProviderChangedAt, state.At ?? now), ct);
             if (changed == 0) return false;
+            // Subscriptions waiting for this signature are due now (their own clock's now: any time after their creation).
+            if (transition.To == MandateStatus.Active)
+                await db.Subscriptions.Where(x => x.MandateId == mandate.Id && x.Status == SubscriptionStatus.Incomplete)
+                    .ExecuteUpdateAsync(u => u.SetProperty(x => x.NextActionAt, x => x.CreatedAt), ct);
             var updated = await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == mandate.Id, ct);
             foreach (var type in transition.Events) Outbox.Add(db, updated.MerchantId, type, updated.Id, MandateView.From(updated), now);
             await db.SaveChangesAsync(ct);

@@ -9,7 +9,13 @@ using Microsoft.Extensions.Options;
 namespace KnowPay.Features.Catalog;
 
 /// <summary>Amount in the currency's minor unit. Read as a number so that 99.5 is refused with amount_invalid, not a parse error.</summary>
-public sealed record PriceInput([property: Required] decimal? Amount, [property: Required] string? Currency);
+public sealed record PriceInput([property: Required] decimal? Amount, [property: Required] string? Currency,
+    RecurringInput? Recurring = null, int? TrialPeriodDays = null);
+
+/// <summary>A recurring price's period: interval day|week|month|year, times interval_count (default 1).</summary>
+public sealed record RecurringInput(string? Interval, int? IntervalCount);
+
+public sealed record RecurringView(string Interval, int IntervalCount);
 
 public sealed record CreateProductRequest(
     [property: Required] string? CreatorId, [property: Required] string? Name, [property: Required] ProductKind? Kind, ProductStatus? Status, [property: Required] int? CreatorShareBps, int? PeriodDays,
@@ -17,7 +23,11 @@ public sealed record CreateProductRequest(
 
 public sealed record UpdateProductRequest(string? Name, ProductStatus? Status, int? CreatorShareBps, List<PriceInput>? Prices);
 
-public sealed record PriceView(string Id, long Amount, string Currency, int Version);
+public sealed record PriceView(string Id, long Amount, string Currency, int Version, RecurringView? Recurring = null, int? TrialPeriodDays = null)
+{
+    public static PriceView From(ProductPrice x) => new(x.Id, x.Amount, x.Currency, x.Version,
+        x.RecurringInterval is { } interval ? new RecurringView(interval, x.RecurringIntervalCount ?? 1) : null, x.TrialPeriodDays);
+}
 
 public sealed record ProductView(
     string Id, string Object, string CreatorId, string Name, ProductKind Kind, ProductStatus Status, int CreatorShareBps, int? PeriodDays,
@@ -25,7 +35,7 @@ public sealed record ProductView(
 {
     public static ProductView From(Product p) => new(
         p.Id, "product", p.CreatorId, p.Name, p.Kind, p.Status, p.CreatorShareBps, p.PeriodDays,
-        p.Prices.Where(x => x.Active).OrderBy(x => x.Currency).Select(x => new PriceView(x.Id, x.Amount, x.Currency, x.Version)).ToList(),
+        p.Prices.Where(x => x.Active).OrderBy(x => x.Currency).Select(PriceView.From).ToList(),
         p.CreatedAt);
 }
 
@@ -89,7 +99,7 @@ public static class Products
         {
             var currency = Currency.Of(price.Currency!).Code;
             var current = product.Prices.Where(p => p.Currency == currency).OrderByDescending(p => p.Version).FirstOrDefault();
-            if (current is { Active: true } && current.Amount == (long)price.Amount!.Value) continue;
+            if (current is { Active: true } && current.Amount == (long)price.Amount!.Value && SameTerms(current, price)) continue;
             if (current is not null) current.Active = false;
             product.Prices.Add(NewPrice(product.Id, price, (current?.Version ?? 0) + 1, now));
         }
@@ -118,6 +128,12 @@ public static class Products
             if (p.Amount != decimal.Truncate(p.Amount.Value))
                 return Problems.Invalid("amount_invalid", $"prices[{i}].amount",
                     $"amount is in minor units of {currency.Code} ({currency.MinorUnits} decimals in major units) and cannot have decimals: {p.Amount}.");
+            if (p.Recurring is not null && !BillingSchedule.TryParse(p.Recurring.Interval, p.Recurring.IntervalCount, out _, out var code))
+                return Problems.Invalid(code, $"prices[{i}].recurring",
+                    "recurring.interval is one of day, week, month, year and recurring.interval_count is 1 up to one year (365 days, 52 weeks, 12 months, 1 year).");
+            if (p.TrialPeriodDays is not null && (p.Recurring is null || p.TrialPeriodDays is not (>= 0 and <= 730)))
+                return Problems.Invalid("trial_period_days_invalid", $"prices[{i}].trial_period_days",
+                    "trial_period_days (0–730) is only for a recurring price.");
             if (!seen.Add(currency.Code))
                 return Problems.Invalid("prices_invalid", $"prices[{i}].currency", $"Only one price per currency ({currency.Code}).");
         }
@@ -128,5 +144,12 @@ public static class Products
     {
         Id = Ids.New("price"), ProductId = productId, Currency = Currency.Of(price.Currency!).Code, Amount = (long)price.Amount!.Value,
         Version = version, Active = true, CreatedAt = now,
+        RecurringInterval = price.Recurring?.Interval, RecurringIntervalCount = price.Recurring is null ? null : price.Recurring.IntervalCount ?? 1,
+        TrialPeriodDays = price.TrialPeriodDays,
     };
+
+    static bool SameTerms(ProductPrice current, PriceInput price) =>
+        current.RecurringInterval == price.Recurring?.Interval &&
+        current.RecurringIntervalCount == (price.Recurring is null ? null : price.Recurring.IntervalCount ?? 1) &&
+        current.TrialPeriodDays == price.TrialPeriodDays;
 }

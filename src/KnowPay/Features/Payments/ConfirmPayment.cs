@@ -100,7 +100,10 @@ public static class ConfirmPayment
                 ? await db.Orders.FromSql($"SELECT * FROM orders WHERE id = {payment.OrderId} FOR UPDATE").SingleAsync(ct)
                 : await db.Orders.SingleAsync(o => o.Id == payment.OrderId, ct);
             var rows = new StagedRows();
-            var paidAnotherWay = Stage(rows, payment, order, provider, now, log);
+            // An invoice's order pays the invoice and extends the subscription's one entitlement instead of granting a new one.
+            var subscriptionAccess = order.InvoiceId is not null && OrderTransitions.Pay(order.Status).Allowed
+                ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct) : null;
+            var paidAnotherWay = Stage(rows, payment, order, provider, now, log, subscriptionAccess);
             rows.AddTo(db);
             if (paidAnotherWay)
             {
@@ -131,7 +134,7 @@ public static class ConfirmPayment
     /// paid through another payment, only the journal and a payment.duplicate event.
     /// </summary>
     /// <returns>True when the order was already paid another way (the caller flags the payment as a duplicate).</returns>
-    static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log)
+    static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log, Entitlement? subscriptionAccess = null)
     {
         var confirm = PaymentTransitions.Confirm(payment.Status, order.Status);
         var pay = OrderTransitions.Pay(order.Status);
@@ -158,7 +161,7 @@ public static class ConfirmPayment
         // The order was already paid through another payment: the money is booked, access is not granted
         // twice, and the payment is flagged so that DuplicatePaymentRefunds refunds it in full.
         if (paidAnotherWay) log.LogWarning("Payment {PaymentId} succeeded on order {OrderId} already paid; flagged for refund", payment.Id, order.Id);
-        var entitlement = paidAnotherWay ? null : Access.Grant(rows, order, now);
+        var entitlement = paidAnotherWay ? null : subscriptionAccess ?? Access.Grant(rows, order, now);
         foreach (var type in confirm.Events)
         {
             var (objectId, data) = type switch
@@ -213,8 +216,8 @@ public static class ConfirmPayment
     internal static async Task<ConfirmOutcome?> TryOneStatementAsync(KnowPayDb db, Payment payment, Order order, PaidFact fact, IPaymentProvider provider,
         DateTime now, ILogger log, CancellationToken ct)
     {
-        // Its own implicit transaction: not inside a caller's.
-        if (db.Database.CurrentTransaction is not null) return null;
+        // Its own implicit transaction: not inside a caller's. An invoice's order also pays the invoice: the general path.
+        if (db.Database.CurrentTransaction is not null || order.InvoiceId is not null) return null;
         var statusAsRead = order.Status;
         var rows = new StagedRows();
         Stage(rows, payment, order, provider, now, log);

@@ -14,7 +14,7 @@ namespace KnowPay.Providers.Sandbox;
 /// (SandboxPay-Signature over "t.METHOD PATH.body"), every response signature is verified before it is read.
 /// All calls are idempotent at the provider (keyed by out_trade_no / out_refund_no), so they may be retried.
 /// </summary>
-public sealed class SandboxPayProvider(HttpClient http, SandboxPaySettings settings, TimeProvider clock) : IPaymentProvider
+public sealed partial class SandboxPayProvider(HttpClient http, SandboxPaySettings settings, TimeProvider clock) : IPaymentProvider, IRecurringProvider
 {
     public const string HttpClientName = "provider-sandbox";
     public string Name => "sandbox";

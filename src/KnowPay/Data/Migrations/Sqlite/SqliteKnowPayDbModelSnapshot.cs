@@ -330,6 +330,175 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("idempotency_keys", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.Invoice", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount");
+
+                    b.Property<int>("AttemptCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempt_count");
+
+                    b.Property<string>("AttemptPaymentId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_payment_id");
+
+                    b.Property<string>("BillingReason")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billing_reason");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("CustomerId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer_id");
+
+                    b.Property<DateTime?>("FinalizedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("finalized_at");
+
+                    b.Property<DateTime?>("FirstFailedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("first_failed_at");
+
+                    b.Property<string>("LastFailureCode")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_failure_code");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<DateTime?>("NextAttemptAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("next_attempt_at");
+
+                    b.Property<string>("OrderId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("order_id");
+
+                    b.Property<DateTime?>("PaidAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("paid_at");
+
+                    b.Property<DateTime>("PeriodEnd")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_end");
+
+                    b.Property<int>("PeriodIndex")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("period_index");
+
+                    b.Property<DateTime>("PeriodStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("SubscriptionId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("subscription_id");
+
+                    b.Property<DateTime?>("VoidedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("voided_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_invoices");
+
+                    b.HasIndex("OrderId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_invoices_order_id");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_invoices_merchant_id_id");
+
+                    b.HasIndex("SubscriptionId", "PeriodStart")
+                        .IsUnique()
+                        .HasDatabaseName("ix_invoices_subscription_id_period_start");
+
+                    b.ToTable("invoices", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.InvoiceLine", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount");
+
+                    b.Property<string>("Description")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("description");
+
+                    b.Property<string>("InvoiceId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("invoice_id");
+
+                    b.Property<DateTime>("PeriodEnd")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_end");
+
+                    b.Property<DateTime>("PeriodStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("PriceId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price_id");
+
+                    b.Property<bool>("Proration")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("proration");
+
+                    b.HasKey("Id")
+                        .HasName("pk_invoice_lines");
+
+                    b.HasIndex("InvoiceId")
+                        .HasDatabaseName("ix_invoice_lines_invoice_id");
+
+                    b.ToTable("invoice_lines", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.Property<long>("Id")
@@ -609,6 +778,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("expires_at");
 
+                    b.Property<string>("InvoiceId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("invoice_id");
+
                     b.Property<string>("MerchantId")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -647,6 +821,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasIndex("ExpiresAt")
                         .HasDatabaseName("ix_orders_pending_expires_at")
                         .HasFilter("status = 'Pending'");
+
+                    b.HasIndex("InvoiceId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_orders_invoice_id");
 
                     b.HasIndex("MerchantId", "Id")
                         .HasDatabaseName("ix_orders_merchant_id_id");
@@ -1039,6 +1217,19 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("product_id");
 
+                    b.Property<string>("RecurringInterval")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("recurring_interval");
+
+                    b.Property<int?>("RecurringIntervalCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("recurring_interval_count");
+
+                    b.Property<int?>("TrialPeriodDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("trial_period_days");
+
                     b.Property<int>("Version")
                         .HasColumnType("INTEGER")
                         .HasColumnName("version");
@@ -1158,6 +1349,208 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_refunds_status_created_at");
 
                     b.ToTable("refunds", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.Subscription", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount");
+
+                    b.Property<DateTime>("BillingCycleAnchor")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billing_cycle_anchor");
+
+                    b.Property<bool>("CancelAtPeriodEnd")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancel_at_period_end");
+
+                    b.Property<DateTime?>("CanceledAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("canceled_at");
+
+                    b.Property<DateTime?>("ClaimedUntil")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("claimed_until");
+
+                    b.Property<string>("CollectionMethod")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("collection_method");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<DateTime>("CurrentPeriodEnd")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("current_period_end");
+
+                    b.Property<DateTime>("CurrentPeriodStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("current_period_start");
+
+                    b.Property<string>("CustomerId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer_id");
+
+                    b.Property<DateTime?>("EndedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("ended_at");
+
+                    b.Property<string>("EntitlementId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("entitlement_id");
+
+                    b.Property<string>("Interval")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("interval");
+
+                    b.Property<int>("IntervalCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("interval_count");
+
+                    b.Property<string>("LatestInvoiceId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("latest_invoice_id");
+
+                    b.Property<string>("MandateId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("mandate_id");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Method")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("method");
+
+                    b.Property<DateTime?>("NextActionAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("next_action_at");
+
+                    b.Property<int>("PeriodIndex")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("period_index");
+
+                    b.Property<string>("PriceId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("price_id");
+
+                    b.Property<string>("ProductId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("product_id");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(24)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TestClockId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("test_clock_id");
+
+                    b.Property<DateTime?>("TrialEnd")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trial_end");
+
+                    b.HasKey("Id")
+                        .HasName("pk_subscriptions");
+
+                    b.HasIndex("MandateId")
+                        .HasDatabaseName("ix_subscriptions_mandate_id");
+
+                    b.HasIndex("NextActionAt")
+                        .HasDatabaseName("ix_subscriptions_due")
+                        .HasFilter("next_action_at IS NOT NULL");
+
+                    b.HasIndex("TestClockId")
+                        .HasDatabaseName("ix_subscriptions_test_clock_id");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_subscriptions_merchant_id_id");
+
+                    b.HasIndex("MerchantId", "CustomerId", "Id")
+                        .HasDatabaseName("ix_subscriptions_merchant_id_customer_id_id");
+
+                    b.ToTable("subscriptions", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.TestClock", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<DateTime>("FrozenTime")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("frozen_time");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_test_clocks");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_test_clocks_merchant_id_id");
+
+                    b.ToTable("test_clocks", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.WebhookDelivery", b =>
@@ -1446,6 +1839,16 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("alerts", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.InvoiceLine", b =>
+                {
+                    b.HasOne("KnowPay.Data.Invoice", null)
+                        .WithMany("Lines")
+                        .HasForeignKey("InvoiceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_invoice_lines_invoices_invoice_id");
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.HasOne("KnowPay.Data.LedgerJournal", null)
@@ -1464,6 +1867,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_product_prices_products_product_id");
+                });
+
+            modelBuilder.Entity("KnowPay.Data.Invoice", b =>
+                {
+                    b.Navigation("Lines");
                 });
 
             modelBuilder.Entity("KnowPay.Data.LedgerJournal", b =>

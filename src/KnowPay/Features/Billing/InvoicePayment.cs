@@ -1,0 +1,72 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Events;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Billing;
+
+/// <summary>
+/// What paying an invoice's order adds to the payment's confirmation, in the SAME transaction (ConfirmPayment): the invoice
+/// paid, the subscription's period advanced to the invoice's and its status active, and the subscription's one entitlement
+/// extended to the period's end (created with the first paid invoice), with their events. The money has moved, so the
+/// entitlement is extended even when the subscription can no longer change (canceled meanwhile).
+/// </summary>
+public static class InvoicePayment
+{
+    /// <returns>The subscription's entitlement (new, or existing with its new expiry) for the confirmation's entitlement.granted.</returns>
+    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct)
+    {
+        // Locked in the order the renewal engine locks them (subscription, then invoice), after the payment and the order.
+        var invoice = await db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == order.InvoiceId, ct);
+        var subscription = await Renewals.LockAsync(db, invoice.SubscriptionId, ct);
+        await db.Database.ExecuteSqlAsync($"UPDATE invoices SET status = status WHERE id = {invoice.Id}", ct);
+        invoice = await db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == order.InvoiceId, ct);
+
+        var pay = InvoiceTransitions.Pay(invoice.Status);
+        if (pay.Allowed)
+        {
+            invoice.Status = pay.To;
+            invoice.PaidAt = now;
+            invoice.AttemptPaymentId = null;
+            invoice.NextAttemptAt = null;
+            rows.Update(invoice, nameof(Invoice.Status), nameof(Invoice.PaidAt), nameof(Invoice.AttemptPaymentId), nameof(Invoice.NextAttemptAt));
+            foreach (var type in pay.Events) Outbox.Add(rows, order.MerchantId, type, invoice.Id, InvoiceView.From(invoice), now);
+        }
+
+        Entitlement entitlement;
+        var existing = subscription.EntitlementId is { } id ? await db.Entitlements.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id, ct) : null;
+        if (existing is not null)
+        {
+            entitlement = existing;
+            if (entitlement.ExpiresAt is null || entitlement.ExpiresAt < invoice.PeriodEnd) entitlement.ExpiresAt = invoice.PeriodEnd;
+            entitlement.RevokedAt = null;
+            entitlement.RevokedReason = null;
+            rows.Update(entitlement, nameof(Entitlement.ExpiresAt), nameof(Entitlement.RevokedAt), nameof(Entitlement.RevokedReason));
+        }
+        else
+        {
+            entitlement = rows.Insert(new Entitlement
+            {
+                Id = Ids.New("ent"), MerchantId = order.MerchantId, CustomerId = order.CustomerId, ProductId = order.ProductId, OrderId = order.Id,
+                GrantedAt = now, ExpiresAt = invoice.PeriodEnd,
+            });
+            subscription.EntitlementId = entitlement.Id;
+        }
+
+        var advance = SubscriptionTransitions.Pay(subscription.Status);
+        if (advance.Allowed && invoice.PeriodIndex >= subscription.PeriodIndex)
+        {
+            subscription.Status = advance.To;
+            subscription.PeriodIndex = invoice.PeriodIndex;
+            subscription.CurrentPeriodStart = invoice.PeriodStart;
+            subscription.CurrentPeriodEnd = invoice.PeriodEnd;
+            // Next: the renewal at the period's end (or the cancellation asked for then).
+            subscription.NextActionAt = invoice.PeriodEnd;
+            foreach (var type in advance.Events)
+                Outbox.Add(rows, order.MerchantId, type, subscription.Id, SubscriptionView.From(subscription), now);
+        }
+        rows.Update(subscription, nameof(Subscription.Status), nameof(Subscription.PeriodIndex), nameof(Subscription.CurrentPeriodStart),
+            nameof(Subscription.CurrentPeriodEnd), nameof(Subscription.NextActionAt), nameof(Subscription.EntitlementId));
+        return entitlement;
+    }
+}

@@ -1,0 +1,86 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Events;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Billing;
+
+/// <summary>
+/// Builds a period's invoice (finalized: open) with its line and the order that collects it (<see cref="Order.InvoiceId"/>),
+/// priced and split as the product says at that moment. Unique per subscription and period start: a second creation of the
+/// same period (another node, a retry) finds the first one.
+/// </summary>
+public static class InvoiceWriter
+{
+    /// <summary>The invoice and its order, not yet saved, with the events invoice.created and invoice.finalized added to <paramref name="db"/>.</summary>
+    public static (Invoice Invoice, Order Order) Add(KnowPayDb db, Subscription sub, Product product, int periodIndex, string reason, DateTime now,
+        DateTime realNow, int daysUntilDue)
+    {
+        var schedule = Renewals.Schedule(sub);
+        var start = schedule.PeriodStart(sub.BillingCycleAnchor, periodIndex);
+        var end = schedule.PeriodEnd(sub.BillingCycleAnchor, periodIndex);
+        var finalize = InvoiceTransitions.Finalize(InvoiceStatus.Draft);
+        var invoiceId = Ids.New("in");
+        var description = $"{product.Name} ({start:yyyy-MM-dd} – {end:yyyy-MM-dd})";
+        var order = new Order
+        {
+            Id = Ids.New("ord"), MerchantId = sub.MerchantId, CustomerId = sub.CustomerId, ProductId = sub.ProductId, PriceId = sub.PriceId,
+            CreatorId = product.CreatorId, Amount = sub.Amount, Currency = sub.Currency, CreatorShareBps = product.CreatorShareBps,
+            Status = OrderStatus.Pending, CreatedAt = realNow,
+            // Payable by its checkout link until the period ends (send_invoice: the days until due), on the real clock the expiry job reads.
+            ExpiresAt = (sub.CollectionMethod == CollectionMethods.SendInvoice ? realNow.AddDays(daysUntilDue) : realNow + (end - start)),
+            Description = description, InvoiceId = invoiceId,
+        };
+        var invoice = new Invoice
+        {
+            Id = invoiceId, MerchantId = sub.MerchantId, SubscriptionId = sub.Id, CustomerId = sub.CustomerId, Status = finalize.To,
+            Currency = sub.Currency, Amount = sub.Amount, BillingReason = reason, PeriodIndex = periodIndex, PeriodStart = start, PeriodEnd = end,
+            OrderId = order.Id, CreatedAt = now, FinalizedAt = now,
+            Lines = [new InvoiceLine { Id = Ids.New("il"), InvoiceId = invoiceId, Description = description, Amount = sub.Amount,
+                PeriodStart = start, PeriodEnd = end, PriceId = sub.PriceId }],
+        };
+        db.Orders.Add(order);
+        db.Invoices.Add(invoice);
+        var view = InvoiceView.From(invoice);
+        Outbox.Add(db, sub.MerchantId, EventTypes.InvoiceCreated, invoice.Id, view with { Status = "draft" }, now);
+        foreach (var type in finalize.Events) Outbox.Add(db, sub.MerchantId, type, invoice.Id, view, now);
+        return (invoice, order);
+    }
+
+    /// <summary>The invoice of period <paramref name="periodIndex"/>, created (with its order) if it does not exist yet, and made the subscription's latest.</summary>
+    public static async Task<Invoice> EnsureAsync(BillingServices s, Subscription sub, int periodIndex, string reason, DateTime now, CancellationToken ct)
+    {
+        var db = s.Db;
+        var start = Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, periodIndex);
+        var existing = await db.Invoices.AsNoTracking().SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
+        if (existing is null)
+        {
+            var product = await db.Products.AsNoTracking().SingleAsync(p => p.Id == sub.ProductId, ct);
+            try
+            {
+                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                var locked = await Renewals.LockAsync(db, sub.Id, ct, tracked: true);
+                var (invoice, _) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue);
+                locked.LatestInvoiceId = invoice.Id;
+                await db.SaveChangesAsync(ct);
+                await tx.CommitAsync(ct);
+                db.ChangeTracker.Clear();
+                return invoice;
+            }
+            catch (DbUpdateException e) when (Infrastructure.DbErrors.IsUniqueViolation(e))
+            {
+                db.ChangeTracker.Clear();
+                existing = await db.Invoices.AsNoTracking().SingleAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
+            }
+        }
+        if (sub.LatestInvoiceId != existing.Id)
+            await db.Subscriptions.Where(x => x.Id == sub.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LatestInvoiceId, existing.Id), ct);
+        return existing;
+    }
+}
+
+public static class CollectionMethods
+{
+    public const string ChargeAutomatically = "charge_automatically";
+    public const string SendInvoice = "send_invoice";
+}

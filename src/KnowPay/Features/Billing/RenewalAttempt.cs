@@ -1,0 +1,132 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Payments;
+using KnowPay.Providers;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Billing;
+
+/// <summary>
+/// One attempt to collect an open invoice under the subscription's agreement. The attempt's payment row is written (pending)
+/// BEFORE the provider is called, and its id is the provider's idempotency key: after a crash anywhere in between, the next
+/// run finds the pending payment on the invoice and charges it again with the same id, which never charges twice. The answer
+/// is applied as any payment's: Paid through <see cref="ConfirmPayment"/> (which pays the invoice in the same commit), Failed
+/// through <see cref="FailPayment"/> and then <see cref="Dunning"/>; Pending is settled by the notification or the poller.
+/// </summary>
+public static class RenewalAttempt
+{
+    public const string AmountExceeded = "mandate_amount_exceeded";
+    public const string Method = "recurring";
+
+    public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct)
+    {
+        var db = s.Db;
+        if (sub.CollectionMethod != CollectionMethods.ChargeAutomatically)
+        {
+            // send_invoice: the learner pays through the invoice's checkout link; the first invoice still expires after 23 h.
+            await Renewals.SetNextActionAsync(db, sub.Id, sub.Status == SubscriptionStatus.Incomplete ? sub.CreatedAt + Renewals.IncompleteExpiry : null, ct);
+            return false;
+        }
+        var payment = invoice.AttemptPaymentId is { } paymentId ? await db.Payments.AsNoTracking().SingleAsync(p => p.Id == paymentId, ct) : null;
+        switch (payment?.Status)
+        {
+            case PaymentStatus.Succeeded:
+                return false;   // its confirmation paid the invoice
+            case PaymentStatus.Failed or PaymentStatus.Canceled:
+                await Dunning.FailAsync(s, sub.Id, invoice.Id, payment.FailureCode ?? RecurringFailures.Declined, now, countAttempt: false, ct);
+                return true;
+            case null:
+                if (invoice.NextAttemptAt is { } at && at > now)
+                {
+                    await Renewals.SetNextActionAsync(db, sub.Id, at, ct);
+                    return false;
+                }
+                var mandate = sub.MandateId is null ? null : await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == sub.MandateId, ct);
+                if (mandate is { Status: MandateStatus.Pending } && sub.Status == SubscriptionStatus.Incomplete)
+                {
+                    await Renewals.SetNextActionAsync(db, sub.Id, sub.CreatedAt + Renewals.IncompleteExpiry, ct);   // waits for the signing
+                    return false;
+                }
+                if (mandate is not { Status: MandateStatus.Active })
+                {
+                    await Dunning.FailAsync(s, sub.Id, invoice.Id, RecurringFailures.MandateRevoked, now, countAttempt: true, ct);
+                    return true;
+                }
+                if (invoice.Amount > mandate.MaxAmount || invoice.Currency != mandate.Currency)
+                {
+                    await Dunning.FailAsync(s, sub.Id, invoice.Id, AmountExceeded, now, countAttempt: true, ct);
+                    return true;
+                }
+                payment = await StartAsync(s, sub, invoice, ct);
+                if (payment is null) return false;   // another node started this attempt
+                break;
+        }
+        return await ChargeAsync(s, sub, invoice, payment, now, ct);
+    }
+
+    /// <summary>The attempt's payment, pending, recorded on the invoice by a conditional update: one attempt at a time.</summary>
+    static async Task<Payment?> StartAsync(BillingServices s, Subscription sub, Invoice invoice, CancellationToken ct)
+    {
+        var db = s.Db;
+        var payment = new Payment
+        {
+            Id = Ids.New("pay"), MerchantId = sub.MerchantId, OrderId = invoice.OrderId, Provider = sub.Provider, Method = Method,
+            Status = PaymentStatus.Pending, Amount = invoice.Amount, Currency = invoice.Currency, CreatedAt = s.RealNow,
+        };
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await Renewals.LockAsync(db, sub.Id, ct);
+        var taken = await db.Invoices.Where(i => i.Id == invoice.Id && i.AttemptPaymentId == null && i.Status == InvoiceStatus.Open)
+            .ExecuteUpdateAsync(u => u.SetProperty(i => i.AttemptPaymentId, payment.Id).SetProperty(i => i.AttemptCount, i => i.AttemptCount + 1), ct);
+        if (taken == 0) return null;
+        db.Payments.Add(payment);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        db.ChangeTracker.Clear();
+        Monitoring.KnowPayMetrics.PaymentCreated(payment);
+        return payment;
+    }
+
+    static async Task<bool> ChargeAsync(BillingServices s, Subscription sub, Invoice invoice, Payment payment, DateTime now, CancellationToken ct)
+    {
+        var db = s.Db;
+        var recheck = now.AddSeconds(s.Options.PendingRecheckSeconds);
+        if (!s.Recurring.TryGet(payment.Provider, out var provider) || !s.Payments.TryGet(payment.Provider, out var paymentProvider))
+        {
+            s.Log.LogWarning("Invoice {InvoiceId}: provider {Provider} is not enabled; the charge waits", invoice.Id, payment.Provider);
+            await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+            return false;
+        }
+        var order = await db.Orders.AsNoTracking().SingleAsync(o => o.Id == payment.OrderId, ct);
+        var mandate = await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == sub.MandateId, ct);
+        var charge = new RecurringCharge(payment, order, mandate, order.Description ?? $"Invoice {invoice.Id}", s.PublicUrl.Combine($"/v1/notify/{provider.Name}"));
+        ProviderTradeState state;
+        try
+        {
+            await provider.NotifyUpcomingChargeAsync(charge, ct);
+            state = await provider.ChargeAsync(charge, ct);
+        }
+        catch (ProviderException e)
+        {
+            // Maybe applied or not: the same payment is charged again later, which the provider answers idempotently.
+            s.Log.LogWarning(e, "Charge {PaymentId} of invoice {InvoiceId} got no answer from {Provider}; asked again later", payment.Id, invoice.Id, provider.Name);
+            await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+            return false;
+        }
+        switch (state.Status)
+        {
+            case TradeStatus.Paid:
+                var outcome = await ConfirmPayment.ApplyAsync(db, PaidFact.From(provider.Name, payment.Id, state, "answer"), paymentProvider,
+                    new FrozenClock(now), s.Log, ct, s.Awaited);
+                if (outcome == ConfirmOutcome.Mismatch) await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+                return true;
+            case TradeStatus.Failed or TradeStatus.Closed:
+                var code = state.FailureCode ?? RecurringFailures.Declined;
+                await FailPayment.ApplyAsync(db, payment, code, now, ct);
+                await Dunning.FailAsync(s, sub.Id, invoice.Id, code, now, countAttempt: false, ct);
+                return true;
+            default:
+                await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+                return false;
+        }
+    }
+}

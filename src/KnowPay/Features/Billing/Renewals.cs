@@ -1,0 +1,158 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Features.Checkout;
+using KnowPay.Features.Payments;
+using KnowPay.Infrastructure;
+using KnowPay.Providers;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace KnowPay.Features.Billing;
+
+/// <summary>What the billing engine works with, resolved from one scope.</summary>
+public sealed record BillingServices(KnowPayDb Db, RecurringProviders Recurring, PaymentProviders Payments, PublicUrl PublicUrl,
+    AwaitedPayments Awaited, CheckoutLinks Checkout, BillingOptions Options, TimeProvider Clock, ILogger Log)
+{
+    public static BillingServices From(IServiceProvider services) => new(
+        services.GetRequiredService<KnowPayDb>(), services.GetRequiredService<RecurringProviders>(), services.GetRequiredService<PaymentProviders>(),
+        services.GetRequiredService<PublicUrl>(), services.GetRequiredService<AwaitedPayments>(), services.GetRequiredService<CheckoutLinks>(),
+        services.GetRequiredService<IOptions<BillingOptions>>().Value, services.GetRequiredService<TimeProvider>(),
+        services.GetRequiredService<ILoggerFactory>().CreateLogger("KnowPay.Billing"));
+
+    /// <summary>Real time: leases and rows that real-time jobs (the payment poller) look at.</summary>
+    public DateTime RealNow => Clock.GetUtcNow().UtcDateTime;
+}
+
+/// <summary>
+/// The renewal engine, a job: claims subscriptions whose <see cref="Subscription.NextActionAt"/> has passed (<c>FOR UPDATE
+/// SKIP LOCKED</c> on PostgreSQL, with a lease, so any number of nodes share the work) and does what is due, in this order:
+/// end access after the grace days, expire an unpaid first invoice after 23 h, end a trial, cancel at the period's end,
+/// create the next period's invoice (unique per subscription and period start) and charge it (<see cref="RenewalAttempt"/>).
+/// <see cref="RunAsync"/> takes the time and the test clock, so a test clock runs the same engine at its frozen time.
+/// </summary>
+public sealed class Renewals(IServiceScopeFactory scopes) : IJob
+{
+    public string Name => "subscription_renewals";
+
+    public static readonly TimeSpan IncompleteExpiry = TimeSpan.FromHours(23);
+    const int Batch = 100;
+    static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        return await RunAsync(BillingServices.From(scope.ServiceProvider), now, testClockId: null, ct);
+    }
+
+    /// <summary>Does everything due at <paramref name="now"/> for the subscriptions on <paramref name="testClockId"/> (null = the real clock's).</summary>
+    public static async Task<int> RunAsync(BillingServices s, DateTime now, string? testClockId, CancellationToken ct)
+    {
+        var done = 0;
+        for (var round = 0; round < 50; round++)
+        {
+            var claimed = await ClaimAsync(s.Db, now, testClockId, s.RealNow, ct);
+            foreach (var id in claimed)
+            {
+                try
+                {
+                    if (await StepAsync(s, id, now, ct)) done++;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // One subscription that cannot be renewed never holds back the others; its lease delays the next try.
+                    s.Log.LogError(e, "Subscription {SubscriptionId} could not be renewed; will retry", id);
+                    s.Db.ChangeTracker.Clear();
+                    continue;
+                }
+                await s.Db.Subscriptions.Where(x => x.Id == id).ExecuteUpdateAsync(u => u.SetProperty(x => x.ClaimedUntil, (DateTime?)null), ct);
+            }
+            if (claimed.Count < Batch) break;
+        }
+        return done;
+    }
+
+    static async Task<List<string>> ClaimAsync(KnowPayDb db, DateTime now, string? testClockId, DateTime realNow, CancellationToken ct)
+    {
+        var clock = testClockId is null ? "test_clock_id IS NULL" : "test_clock_id = {3}";
+        var skipLocked = db.IsPostgres ? " FOR UPDATE SKIP LOCKED" : "";
+        var sql = $"""
+            UPDATE subscriptions SET claimed_until = {"{0}"} WHERE id IN (
+              SELECT id FROM subscriptions WHERE next_action_at IS NOT NULL AND next_action_at <= {"{1}"}
+                AND (claimed_until IS NULL OR claimed_until < {"{2}"}) AND {clock}
+              ORDER BY next_action_at LIMIT {Batch}{skipLocked})
+            RETURNING id AS "Value"
+            """;
+        object[] parameters = testClockId is null ? [realNow + Lease, now, realNow] : [realNow + Lease, now, realNow, testClockId];
+        return await db.Database.SqlQueryRaw<string>(sql, parameters).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// Takes the subscription's row lock (PostgreSQL) or the write lock (SQLite) inside the caller's transaction, then reads it
+    /// tracked: every writer of a subscription (engine, invoice payment, API) goes through here, so they apply one after another.
+    /// </summary>
+    public static async Task<Subscription> LockAsync(KnowPayDb db, string subscriptionId, CancellationToken ct, bool tracked = false)
+    {
+        await db.Database.ExecuteSqlAsync($"UPDATE subscriptions SET claimed_until = claimed_until WHERE id = {subscriptionId}", ct);
+        var query = tracked ? db.Subscriptions : db.Subscriptions.AsNoTracking();
+        return await query.SingleAsync(x => x.Id == subscriptionId, ct);
+    }
+
+    /// <summary>One subscription's due work at <paramref name="now"/>; true when something changed.</summary>
+    public static async Task<bool> StepAsync(BillingServices s, string subscriptionId, DateTime now, CancellationToken ct)
+    {
+        var db = s.Db;
+        db.ChangeTracker.Clear();
+        var sub = await db.Subscriptions.AsNoTracking().SingleAsync(x => x.Id == subscriptionId, ct);
+        if (sub.NextActionAt is not { } due || due > now) return false;
+        var invoice = sub.LatestInvoiceId is { } invoiceId ? await db.Invoices.AsNoTracking().SingleAsync(i => i.Id == invoiceId, ct) : null;
+        switch (sub.Status)
+        {
+            case SubscriptionStatus.Unpaid or SubscriptionStatus.Canceled:
+                await Dunning.EndAccessAsync(s, sub.Id, now, ct);
+                return true;
+            case SubscriptionStatus.IncompleteExpired:
+                await SetNextActionAsync(db, sub.Id, null, ct);
+                return false;
+            case SubscriptionStatus.Incomplete:
+                if (now >= sub.CreatedAt + IncompleteExpiry && invoice is not { Status: InvoiceStatus.Paid })
+                {
+                    await Dunning.ExpireAsync(s, sub.Id, now, ct);
+                    return true;
+                }
+                return invoice is { Status: InvoiceStatus.Open } && await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+            case SubscriptionStatus.Trialing when invoice is { Status: InvoiceStatus.Open }:
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+            case SubscriptionStatus.Trialing when sub.TrialEnd <= now:
+                invoice = await InvoiceWriter.EnsureAsync(s, sub, 0, "subscription_create", now, ct);
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct) || true;
+            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when invoice is { Status: InvoiceStatus.Open }:
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= sub.CurrentPeriodEnd:
+                if (sub.CancelAtPeriodEnd)
+                {
+                    await Dunning.CancelAtPeriodEndAsync(s, sub.Id, now, ct);
+                    return true;
+                }
+                invoice = await InvoiceWriter.EnsureAsync(s, sub, sub.PeriodIndex + 1, "subscription_cycle", now, ct);
+                await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+                return true;
+            default:
+                await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : sub.CurrentPeriodEnd, ct);
+                return false;
+        }
+    }
+
+    public static Task SetNextActionAsync(KnowPayDb db, string subscriptionId, DateTime? at, CancellationToken ct) =>
+        db.Subscriptions.Where(x => x.Id == subscriptionId).ExecuteUpdateAsync(u => u.SetProperty(x => x.NextActionAt, at), ct);
+
+    /// <summary>A subscription's period arithmetic.</summary>
+    public static BillingSchedule Schedule(Subscription sub) =>
+        BillingSchedule.TryParse(sub.Interval, sub.IntervalCount, out var schedule, out _) ? schedule
+            : throw new InvalidOperationException($"subscription {sub.Id} has an invalid interval {sub.Interval}×{sub.IntervalCount}");
+}
+
+/// <summary>A clock stopped at one instant: what a test clock's subscriptions see as now.</summary>
+public sealed class FrozenClock(DateTime now) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => new(DateTime.SpecifyKind(now, DateTimeKind.Utc));
+}

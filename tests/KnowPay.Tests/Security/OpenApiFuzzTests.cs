@@ -1,6 +1,8 @@
 using System.Globalization;
 using KnowPay.Fuzzing;
 using KnowPay.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace KnowPay.Tests.Security;
@@ -22,11 +24,14 @@ public sealed class OpenApiFuzzTests(ITestOutputHelper output)
     {
         // An own server: the anonymous requests count against the failed-authentication limit of this client address.
         await using var server = await KnowPayServer.StartAsync(db);
+        // A 5xx is reported with the exception the server logged for it.
+        var serverLog = new ServerErrorLog();
+        server.Services.GetRequiredService<ILoggerFactory>().AddProvider(new ServerErrorLogProvider(serverLog));
         var m = await server.NewMerchantAsync();
         var fuzzer = await OpenApiFuzzer.LoadAsync(m.Http);
         await fuzzer.SeedAsync(m.Http, server.Anonymous);
 
-        var report = await fuzzer.RunAsync(m.Http, server.Anonymous, Count);
+        var report = await fuzzer.RunAsync(m.Http, server.Anonymous, Count, serverLog: serverLog);
         await OpenApiFuzzer.CheckInvariantsAsync(m.Http, report);
         output.WriteLine($"{fuzzer.Operations.Count} operations on {db}");
         output.WriteLine(report.Summary());

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CsCheck;
 using JsonEverything::Json.Schema;
+using Microsoft.Extensions.Logging;
 
 namespace KnowPay.Fuzzing;
 
@@ -47,6 +48,33 @@ public sealed class FuzzReport
     public bool? InvariantsPassed { get; set; }
     public string InvariantReport { get; set; } = "";
 
+    /// <summary>The server's error log, if the host collects it: each 5xx in <see cref="Summary"/> shows what was logged for it.</summary>
+    public ServerErrorLog? ServerLog { get; set; }
+
+    /// <summary>Each 5xx (the first <see cref="MaxServerErrorsKept"/>): the request and when it was sent and answered.</summary>
+    readonly ConcurrentQueue<(FuzzRequest Request, int Status, DateTimeOffset Sent, DateTimeOffset Answered)> serverErrorRequests = new();
+    const int MaxServerErrorsKept = 20;
+
+    internal void ServerErrorAt(FuzzRequest request, int status, DateTimeOffset sent, DateTimeOffset answered)
+    {
+        if (serverErrorRequests.Count < MaxServerErrorsKept) serverErrorRequests.Enqueue((request, status, sent, answered));
+    }
+
+    /// <summary>Each kept 5xx with the exception text the server logged while answering it.</summary>
+    public string ServerErrorDetails()
+    {
+        var s = new StringBuilder();
+        foreach (var (request, status, sent, answered) in serverErrorRequests)
+        {
+            s.AppendLine(CultureInfo.InvariantCulture, $"  5xx {status} at {sent:HH:mm:ss.fff}–{answered:HH:mm:ss.fff}: {request}");
+            if (ServerLog is null) { s.AppendLine("    (the server's log was not collected)"); continue; }
+            var logged = ServerLog.For(request.Url, sent, answered);
+            if (logged.Count == 0) s.AppendLine("    (nothing logged at Error level for it)");
+            foreach (var entry in logged) s.AppendLine(CultureInfo.InvariantCulture, $"    server log {entry}");
+        }
+        return s.ToString();
+    }
+
     internal void Sent(string operationId, int status)
     {
         Interlocked.Increment(ref requests);
@@ -72,8 +100,83 @@ public sealed class FuzzReport
         foreach (var group in StatusesPerOperation.GroupBy(p => p.Key.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal))
             s.AppendLine(CultureInfo.InvariantCulture, $"  {group.Key}: {string.Join(", ", group.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key.Split(' ')[1]}×{p.Value}"))}");
         if (InvariantsPassed == false) s.AppendLine(InvariantReport);
+        if (ServerErrors > 0) s.Append(ServerErrorDetails());
         return s.ToString();
     }
+}
+
+/// <summary>One Error-level (or worse) entry of the server's log, with the request it was logged under (the hosting scope's
+/// RequestPath and RequestId); <see cref="Text"/> is the message and the exception with its stack.</summary>
+public sealed record ServerLogEntry(DateTimeOffset At, string Category, string? RequestPath, string? RequestId, string Text)
+{
+    public override string ToString() =>
+        $"{At:HH:mm:ss.fff} {Category} (request {RequestId ?? "?"} {RequestPath ?? "?"}):\n      {Text.ReplaceLineEndings("\n      ")}";
+}
+
+/// <summary>
+/// The server's Error-level log as the fuzzer reads it when an answer is a 5xx, filled by the host: in process by
+/// <see cref="ServerErrorLogProvider"/>, from a separate process's JSON console log by the benchmark runner.
+/// </summary>
+public sealed class ServerErrorLog
+{
+    readonly ConcurrentQueue<ServerLogEntry> entries = new();
+    /// <summary>How far a log timestamp may lie outside the request's send–answer window (clock reads on two sides).</summary>
+    static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(500);
+
+    public void Add(ServerLogEntry entry)
+    {
+        if (entries.Count < 10_000) entries.Enqueue(entry);
+    }
+
+    /// <summary>What was logged for a request to <paramref name="url"/> between sending and answering: entries under its path,
+    /// or, when the path cannot be matched (escaping), every entry of that window.</summary>
+    public IReadOnlyList<ServerLogEntry> For(string url, DateTimeOffset sent, DateTimeOffset answered)
+    {
+        var inWindow = entries.Where(e => e.At >= sent - Slack && e.At <= answered + Slack).ToList();
+        var path = url.Split('?')[0];
+        var underPath = inWindow.Where(e => e.RequestPath is { } p &&
+            (p == path || Uri.UnescapeDataString(p) == Uri.UnescapeDataString(path))).ToList();
+        return underPath.Count > 0 ? underPath : inWindow;
+    }
+}
+
+/// <summary>Collects an in-process server's Error-level log into a <see cref="ServerErrorLog"/>, with the request scope.</summary>
+public sealed class ServerErrorLogProvider(ServerErrorLog log) : ILoggerProvider, ISupportExternalScope
+{
+    IExternalScopeProvider? scopes;
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => scopes = scopeProvider;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose() { }
+
+    sealed class Logger(ServerErrorLogProvider provider, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => provider.scopes?.Push(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            string? path = null, requestId = null;
+            provider.scopes?.ForEachScope((scope, _) =>
+            {
+                if (scope is not IEnumerable<KeyValuePair<string, object?>> values) return;
+                foreach (var (name, value) in values)
+                {
+                    if (name == "RequestPath") path = value?.ToString();
+                    else if (name == "RequestId") requestId = value?.ToString();
+                }
+            }, (object?)null);
+            provider.Add(new ServerLogEntry(DateTimeOffset.UtcNow, category, path, requestId,
+                formatter(state, exception) + (exception is null ? "" : "\n" + exception)));
+        }
+    }
+
+    void Add(ServerLogEntry entry) => log.Add(entry);
 }
 
 /// <summary>
@@ -420,9 +523,11 @@ public sealed class OpenApiFuzzer
     // ---------------------------------------------------------------- sending and checking
 
     /// <summary>Sends <paramref name="count"/> generated requests (CsCheck sampling, several at a time) and checks each answer.</summary>
-    public async Task<FuzzReport> RunAsync(HttpClient merchant, HttpClient anonymous, int count, int threads = 4, string? seed = null)
+    /// <param name="serverLog">The server's error log, collected by the host, so that a 5xx is reported with its exception.</param>
+    public async Task<FuzzReport> RunAsync(HttpClient merchant, HttpClient anonymous, int count, int threads = 4, string? seed = null,
+        ServerErrorLog? serverLog = null)
     {
-        var report = new FuzzReport();
+        var report = new FuzzReport { ServerLog = serverLog };
         await Requests.SampleAsync(async request => await SendAsync(request.Anonymous ? anonymous : merchant, request, report),
             iter: count, threads: threads, seed: seed);
         return report;
@@ -442,6 +547,7 @@ public sealed class OpenApiFuzzer
             return message;
         }
         HttpResponseMessage? response = null;
+        var sent = DateTimeOffset.UtcNow;
         // A refusal answered before the whole body was read may close the connection under the client's feet: one retry.
         for (var attempt = 1; response is null; attempt++)
         {
@@ -459,6 +565,7 @@ public sealed class OpenApiFuzzer
             {
                 report.Sent(r.Operation.Id, 0);
                 report.Found(true, $"{r.Operation.Id}: no answer ({e.GetType().Name}: {e.Message})", r.ToString());
+                report.ServerErrorAt(r, 0, sent, DateTimeOffset.UtcNow);
                 return;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
@@ -468,6 +575,7 @@ public sealed class OpenApiFuzzer
             var text = await response.Content.ReadAsStringAsync();
             var status = (int)response.StatusCode;
             report.Sent(r.Operation.Id, status);
+            if (status >= 500) report.ServerErrorAt(r, status, sent, DateTimeOffset.UtcNow);
             if (status is 400 or 414 or 431 && text.Length == 0 && response.Headers.ConnectionClose == true)
             {
                 report.RefusedBeforeTheApplication();

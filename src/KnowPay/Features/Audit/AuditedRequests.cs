@@ -128,6 +128,11 @@ public static class AuditedRequests
     {
         if (string.IsNullOrEmpty(text)) return null;
         if (text.Length > MaxText) text = text[..(char.IsHighSurrogate(text[MaxText - 1]) ? MaxText - 1 : MaxText)];
-        return text.Any(char.IsControl) ? new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray()) : text;
+        foreach (var c in text)
+            if (char.IsControl(c)) return string.Create(text.Length, text, (chars, t) =>
+            {
+                for (var i = 0; i < t.Length; i++) chars[i] = char.IsControl(t[i]) ? '?' : t[i];
+            });
+        return text;
     }
 }

@@ -35,6 +35,7 @@ public static class OpenApiContract
         ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
+        ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds; the differences found."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

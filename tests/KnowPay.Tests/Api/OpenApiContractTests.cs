@@ -14,7 +14,7 @@ namespace KnowPay.Tests.Api;
 public sealed class OpenApiContractTests(ITestOutputHelper output)
 {
     static readonly string[] ResourceTags =
-        ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "API keys", "Ledger", "Payouts", "Audit events", "Notifications"];
+        ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "API keys", "Ledger", "Payouts", "Audit events", "Reconciliation", "Notifications"];
 
     [SkippableFact]
     public async Task Document_EveryOperation_HasIdTagProblemsExamplesAndPostsTakeAnIdempotencyKey()

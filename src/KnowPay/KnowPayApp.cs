@@ -7,6 +7,7 @@ using KnowPay.Features.Ledger;
 using KnowPay.Features.Monitoring;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
+using KnowPay.Features.Reconciliation;
 using KnowPay.Features.Refunds;
 using KnowPay.Features.Webhooks;
 using KnowPay.Infrastructure;
@@ -60,6 +61,7 @@ public static class KnowPayApp
 
         builder.Services.AddScoped<IRefundUpdates, RefundUpdates>();
         builder.Services.AddScoped<IMandateUpdates, KnowPay.Features.Billing.MandateUpdates>();
+        builder.AddReconciliation();
         ProviderWiring.AddPaymentProviders(builder);
         builder.Services.AddLedger();
         builder.AddKnowPayTelemetry();
@@ -106,6 +108,7 @@ public static class KnowPayApp
         ApiKeyEndpoints.Map(v1);
         ListAuditEvents.Map(v1);
         KnowPay.Features.Billing.BillingEndpoints.Map(v1);
+        ReconciliationRuns.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

@@ -35,6 +35,9 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Invoice> Invoices => Set<Invoice>();
     public DbSet<InvoiceLine> InvoiceLines => Set<InvoiceLine>();
     public DbSet<TestClock> TestClocks => Set<TestClock>();
+    public DbSet<ReconciliationRun> ReconciliationRuns => Set<ReconciliationRun>();
+    public DbSet<BillLineRow> BillLines => Set<BillLineRow>();
+    public DbSet<ReconciliationItem> ReconciliationItems => Set<ReconciliationItem>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
     public DbSet<Features.Audit.AuditEvent> AuditEvents => Set<Features.Audit.AuditEvent>();
 
@@ -241,6 +244,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.ActorType).HasMaxLength(16);
             e.Property(a => a.Outcome).HasMaxLength(16);
         });
+        ReconciliationModel.Configure(model);
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");

@@ -266,6 +266,7 @@ public sealed class OpenApiFuzzer
         ["events"] = "evt", ["webhook-endpoints"] = "we", ["journals"] = "jrn", ["payouts"] = "po", ["batches"] = "pob", ["entitlements"] = "ent",
         ["api-keys"] = "key", ["audit-events"] = "aud",
         ["subscriptions"] = "sub", ["invoices"] = "in", ["mandates"] = "mdt", ["test_clocks"] = "clock",
+        ["runs"] = "rec",
     };
 
     static readonly Dictionary<string, string> PrefixOfField = new()
@@ -487,7 +488,10 @@ public sealed class OpenApiFuzzer
         return name switch
         {
             "currency" => Gen.Frequency((4, Gen.Const("CNY")), (2, Gen.Const("USD")), (1, Gen.OneOf("EUR", "JPY", "cny", "XXX"))),
+            // Bills are imported from the providers that publish them (Alipay, WeChat Pay, PayPal).
+            "provider" when path.StartsWith("/v1/reconciliation", StringComparison.Ordinal) => Gen.Frequency((8, Gen.OneOf("alipay", "wechatpay")), (1, Gen.OneOf("sandbox", "nope"))),
             "provider" => Gen.Frequency((8, Gen.Const("sandbox")), (1, Gen.OneOf("stripe", "paypal", "alipay", "wechatpay", "nope"))),
+            "date" => Gen.Int[-3, 0].Select(d => DateTime.UtcNow.AddHours(8).AddDays(d).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
             "method" => Gen.OneOf("qr", "qr", "card", "redirect", "app"),
             "external_id" => Gen.Int[0, 30].Select(i => "learner-" + i.ToString(CultureInfo.InvariantCulture)),
             "customer_external_id" => Gen.Int[0, 1000].Select(ExternalId),
@@ -672,6 +676,9 @@ public sealed class OpenApiFuzzer
             ["prices"] = new JsonArray(new JsonObject { ["amount"] = 3000, ["currency"] = "CNY", ["recurring"] = new JsonObject { ["interval"] = "month" } }),
         });
         var monthly = (string)column["prices"]![0]!["id"]!;
+        // A reconciliation run of today's Alipay bill, so that the run and its items are there to be read.
+        var chinaToday = DateTime.UtcNow.AddHours(8).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await Post("/v1/reconciliation/runs", new JsonObject { ["provider"] = "alipay", ["date"] = chinaToday });
         await Post("/v1/test_clocks", new JsonObject { ["frozen_time"] = "2028-01-31T10:00:00Z" });
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-sub", ["price_id"] = monthly, ["provider"] = "sandbox", ["method"] = "page" });
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-inv", ["price_id"] = monthly, ["collection_method"] = "send_invoice" });

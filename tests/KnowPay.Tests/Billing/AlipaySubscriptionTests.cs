@@ -132,7 +132,11 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         }, idempotencyKey: Guid.NewGuid().ToString());
         Assert.Equal("incomplete", (string?)sub["status"]);
         var mandateId = (string)sub["pending_mandate"]!["id"]!;
-        Assert.Contains("alipay.user.agreement.page.sign", Uri.UnescapeDataString((string)sub["pending_mandate"]!["next_action"]!["redirect_url"]!));
+        var redirect = (string)sub["pending_mandate"]!["next_action"]!["redirect_url"]!;
+        Assert.Contains("alipay.user.agreement.page.sign", Uri.UnescapeDataString(redirect));
+
+        // The learner opens Alipay's sign page (the agreement exists there from then on) and signs.
+        Assert.Contains("id=\"sign\"", await m.Server.Anonymous.GetStringAsync(redirect));
 
         var signed = await m.Server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{AlipayProvider.ExternalAgreementNo(mandateId)}/sign", null);
         Assert.True(signed.IsSuccessStatusCode, await signed.Content.ReadAsStringAsync());

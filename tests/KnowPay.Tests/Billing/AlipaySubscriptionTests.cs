@@ -40,7 +40,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(12, invoices.Count);
         Assert.All(invoices, i => Assert.Equal(("paid", 3000L), ((string?)i!["status"], (long)i!["amount_paid"]!)));
         Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
-        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["paid_at"]!));
+        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["created_at"]!));
 
         var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
             .Select(j => new { Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
@@ -88,7 +88,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(["2028-01-31", "2028-02-29", "2028-03-31"], invoices.Select(i => ((DateTime)i!["period_start"]!).ToString("yyyy-MM-dd")));
         Assert.Equal(["2028-02-29", "2028-03-31", "2028-04-30"], invoices.Select(i => ((DateTime)i!["period_end"]!).ToString("yyyy-MM-dd")));
         Assert.Equal([t0, new DateTime(2028, 2, 28, 10, 0, 0, DateTimeKind.Utc), new DateTime(2028, 3, 28, 10, 0, 0, DateTimeKind.Utc)],
-            invoices.Select(i => (DateTime)i!["paid_at"]!));
+            invoices.Select(i => (DateTime)i!["created_at"]!));
         var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), (DateTime)after["current_period_end"]!);
         var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));

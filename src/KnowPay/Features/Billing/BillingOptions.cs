@@ -20,6 +20,9 @@ public sealed class BillingOptions : IBoundOptions
     /// <summary>How long a charge with no final answer waits before the engine asks the provider again (same payment, no second charge).</summary>
     [Between(1, 86400)] public int PendingRecheckSeconds { get; set; } = 3600;
 
+    /// <summary>Alipay accepts a period's deduction only within this many days: its retries later than that after the first failure are not made.</summary>
+    [Between(0, 31)] public int AlipayDeductionWindowDays { get; set; } = 5;
+
     public DunningSchedule Dunning => RetryDays is { Count: > 0 } days ? new DunningSchedule(days) : DunningSchedule.Default;
     public bool CancelAfterRetries => AfterRetries == "canceled";
 

@@ -61,7 +61,7 @@ public static class InvoicePayment
             subscription.CurrentPeriodStart = invoice.PeriodStart;
             subscription.CurrentPeriodEnd = invoice.PeriodEnd;
             // Next: the renewal at the period's end (or the cancellation asked for then).
-            subscription.NextActionAt = invoice.PeriodEnd;
+            subscription.NextActionAt = Renewals.RenewalAt(subscription);
             foreach (var type in advance.Events)
                 Outbox.Add(rows, order.MerchantId, type, subscription.Id, SubscriptionView.From(subscription), now);
         }

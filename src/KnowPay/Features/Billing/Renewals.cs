@@ -4,6 +4,7 @@ using KnowPay.Features.Checkout;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
+using KnowPay.Providers.Alipay;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -127,7 +128,7 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct) || true;
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when invoice is { Status: InvoiceStatus.Open }:
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
-            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= sub.CurrentPeriodEnd:
+            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= RenewalAt(sub):
                 if (sub.CancelAtPeriodEnd)
                 {
                     await Dunning.CancelAtPeriodEndAsync(s, sub.Id, now, ct);
@@ -137,9 +138,25 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
                 return true;
             default:
-                await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : sub.CurrentPeriodEnd, ct);
+                await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub), ct);
                 return false;
         }
+    }
+
+    /// <summary>When the renewal after the current period is charged: its end, or a cancellation at period end then.</summary>
+    public static DateTime RenewalAt(Subscription sub) =>
+        sub.CancelAtPeriodEnd ? sub.CurrentPeriodEnd : ChargeAt(sub.Provider, sub.Interval, sub.CurrentPeriodEnd);
+
+    /// <summary>
+    /// When a renewal for a period ending at <paramref name="periodEnd"/> is charged. Alipay's MONTH agreements execute on
+    /// min(day, 28) in China time (<see cref="AlipayProvider.LastMonthlyExecuteDay"/>), so a period ending on the 29th–31st is
+    /// charged on the 28th of that month at the same time of day; periods themselves stay anchored.
+    /// </summary>
+    public static DateTime ChargeAt(string provider, string interval, DateTime periodEnd)
+    {
+        if (provider != "alipay" || interval is not ("month" or "year")) return periodEnd;
+        var day = (periodEnd + ProviderProtocol.ChinaStandardTimeOffset).Day;
+        return day > AlipayProvider.LastMonthlyExecuteDay ? periodEnd.AddDays(AlipayProvider.LastMonthlyExecuteDay - day) : periodEnd;
     }
 
     public static Task SetNextActionAsync(KnowPayDb db, string subscriptionId, DateTime? at, CancellationToken ct) =>

@@ -1,0 +1,159 @@
+using System.Text.Json.Nodes;
+using KnowPay.Domain;
+using KnowPay.Providers.Alipay;
+using KnowPay.Sandbox;
+using KnowPay.Sandbox.Alipay;
+using KnowPay.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KnowPay.Tests.Billing;
+
+/// <summary>
+/// Subscriptions renewed under Alipay deduction agreements (周期扣款), through the public API and the Alipay sandbox over
+/// HTTP, on a test clock, on both databases.
+/// </summary>
+[Collection("server")]
+public sealed class AlipaySubscriptionTests(Servers servers)
+{
+    static readonly BillingSchedule Monthly = new(BillingInterval.Month, 1);
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SignUpAtAlipay_ThenTwelveMonths_TwelvePaidInvoices_BalancedJournals_EntitlementMoves_EachDeductionVerifiedAtAlipay(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
+        var log = server.Services.GetRequiredService<SandboxRequestLog>();
+        var before = log.Snapshot().Count;
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
+        Assert.Equal("active", (string?)sub["status"]);
+
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = Monthly.PeriodStart(t0, 11) });
+
+        var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal("active", (string?)after["status"]);
+        Assert.Equal(Monthly.PeriodEnd(t0, 11), (DateTime)after["current_period_end"]!);
+        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        Assert.Equal(12, invoices.Count);
+        Assert.All(invoices, i => Assert.Equal(("paid", 3000L), ((string?)i!["status"], (long)i!["amount_paid"]!)));
+        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
+        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["created_at"]!));
+
+        var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
+            .Select(j => new { Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
+            .ToListAsync());
+        Assert.Equal(12, journals.Count);
+        Assert.All(journals, j => Assert.Equal(0, j.Sum));
+        Assert.All(journals, j => Assert.True(j.Count >= 3));
+        Assert.Equal(-12 * 2100, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
+            .SumAsync(e => e.Amount)));
+
+        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        Assert.Equal(Monthly.PeriodEnd(t0, 11), entitlement.ExpiresAt);
+        var granted = await EventDataAsync(server, m, "entitlement.granted");
+        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodEnd(t0, n)), granted.Select(g => (DateTime)g["expires_at"]!));
+
+        // Each deduction: alipay.trade.pay under the agreement, its signature verified by the sandbox, one per paid payment.
+        var deductions = log.Snapshot().Skip(before).Where(e => e.StartsWith("alipay alipay.trade.pay signature verified", StringComparison.Ordinal)).ToList();
+        Assert.Equal(12, deductions.Count);
+        Assert.All(deductions, e => Assert.Contains($"\"agreement_params\":{{\"agreement_no\":\"{agreementNo}\"}}", e));
+        var paymentIds = await server.QueryAsync(d => d.Payments.Where(p => p.MerchantId == m.MerchantId && p.Status == PaymentStatus.Succeeded)
+            .Select(p => p.Id).ToListAsync());
+        Assert.Equal(12, paymentIds.Count);
+        Assert.All(paymentIds, id => Assert.Single(deductions, e => e.Contains($"\"out_trade_no\":\"{id}\"", StringComparison.Ordinal)));
+        Assert.Equal(12, server.Services.GetRequiredService<AlipaySimulator>().InspectAgreement(agreementNo)!.Value.Deductions);
+    }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task AnchoredOnJan31_InALeapYear_IsDeductedOnThe28th_WhilePeriodsEndOnFeb29AndMar31(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);   // 18:00 in China
+        var (sub, _, clockId) = await SignedUpAsync(m, t0);
+
+        // The day before the 28th nothing is charged; on the 28th the next period is.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 2, 28, 9, 0, 0, DateTimeKind.Utc) });
+        Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray());
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 4, 27, 0, 0, 0, DateTimeKind.Utc) });
+
+        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        Assert.Equal(3, invoices.Count);
+        Assert.All(invoices, i => Assert.Equal("paid", (string?)i!["status"]));
+        Assert.Equal(["2028-01-31", "2028-02-29", "2028-03-31"], invoices.Select(i => ((DateTime)i!["period_start"]!).ToString("yyyy-MM-dd")));
+        Assert.Equal(["2028-02-29", "2028-03-31", "2028-04-30"], invoices.Select(i => ((DateTime)i!["period_end"]!).ToString("yyyy-MM-dd")));
+        Assert.Equal([t0, new DateTime(2028, 2, 28, 10, 0, 0, DateTimeKind.Utc), new DateTime(2028, 3, 28, 10, 0, 0, DateTimeKind.Utc)],
+            invoices.Select(i => (DateTime)i!["created_at"]!));
+        var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), (DateTime)after["current_period_end"]!);
+        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), entitlement.ExpiresAt);
+    }
+
+    [SkippableFact]
+    public async Task DeclinedAtAlipay_RetriesStayInsideTheDeductionWindow_ThenTheDunningEnds()
+    {
+        var server = await servers.Get(Db.Sqlite);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
+        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=-1", null);
+        Assert.True(declined.IsSuccessStatusCode);
+        var renewal = Monthly.PeriodStart(t0, 1);
+
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(20) });
+        var unpaid = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal("unpaid", (string?)unpaid["status"]);
+        // The renewal, then the retries on days 1, 3 and 5 (Billing:AlipayDeductionWindowDays = 5); day 7 is outside the window.
+        Assert.Equal(4, (int)unpaid["latest_invoice"]!["attempt_count"]!);
+        var attempts = await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId && p.Status == PaymentStatus.Failed));
+        Assert.Equal(4, attempts);
+    }
+
+    /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription whose agreement the buyer signs at Alipay, its first invoice paid.</summary>
+    static async Task<(JsonObject Subscription, string AgreementNo, string ClockId)> SignedUpAsync(MerchantClient m, DateTime start)
+    {
+        var creator = await m.PostOkAsync("/v1/creators", new { name = "Creator " + Guid.NewGuid().ToString("N")[..6] });
+        var product = await m.PostOkAsync("/v1/products", new
+        {
+            creator_id = (string)creator["id"]!, name = "Monthly column", kind = "column", creator_share_bps = 7000,
+            prices = new[] { new { amount = 3000, currency = "CNY", recurring = new { interval = "month", interval_count = 1 } } },
+        });
+        var clockId = (string)(await m.PostOkAsync("/v1/test_clocks", new { frozen_time = start }))["id"]!;
+        var sub = await m.PostOkAsync("/v1/subscriptions", new
+        {
+            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = (string)product["prices"]![0]!["id"]!,
+            collection_method = "charge_automatically", provider = "alipay", method = "page", test_clock = clockId,
+        }, idempotencyKey: Guid.NewGuid().ToString());
+        Assert.Equal("incomplete", (string?)sub["status"]);
+        var mandateId = (string)sub["pending_mandate"]!["id"]!;
+        var redirect = (string)sub["pending_mandate"]!["next_action"]!["redirect_url"]!;
+        Assert.Contains("alipay.user.agreement.page.sign", Uri.UnescapeDataString(redirect));
+
+        // The learner opens Alipay's sign page (the agreement exists there from then on) and signs.
+        Assert.Contains("id=\"sign\"", await m.Server.Anonymous.GetStringAsync(redirect));
+
+        var signed = await m.Server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{AlipayProvider.ExternalAgreementNo(mandateId)}/sign", null);
+        Assert.True(signed.IsSuccessStatusCode, await signed.Content.ReadAsStringAsync());
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while ((string?)(await m.GetOkAsync($"/v1/mandates/{mandateId}"))["status"] != "active")
+        {
+            Assert.True(DateTime.UtcNow < until, $"mandate {mandateId} not active");
+            await Task.Delay(50);
+        }
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = start });
+        var agreementNo = await m.Server.QueryAsync(d => d.Mandates.Where(x => x.Id == mandateId).Select(x => x.ProviderMandateId).SingleAsync());
+        return (await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"), agreementNo!, clockId);
+    }
+
+    static async Task<List<JsonObject>> EventDataAsync(KnowPayServer server, MerchantClient m, string type)
+    {
+        var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
+        return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
+    }
+}

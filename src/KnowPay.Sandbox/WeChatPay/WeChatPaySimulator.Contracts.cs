@@ -146,6 +146,7 @@ public sealed partial class WeChatPaySimulator
             return wire.Error(400, "PARAM_ERROR", "deduct_duration.count 应为 1-3，unit 应为 DAY");
         if (amount is not > 0 || currency != "CNY") return wire.Error(400, "PARAM_ERROR", "estimated_amount.amount 应大于 0，currency 应为 CNY");
         if (!contractsByAlias.TryGetValue(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
+        requests.Record($"wechatpay papay notify signature verified contract_id={contractId} estimated_amount={amount} {currency}");
         var hour = papayClock().ToOffset(WeChatPayWire.CstOffset).Hour;
         if (hour is < 6 or >= 22) return wire.Error(400, "RULE_LIMIT", "预扣费通知仅可在每日 6:00-22:00 发送", sign: true);
         return await gate.PassAsync(c.OutContractCode, wire.Unavailable, () =>
@@ -177,6 +178,7 @@ public sealed partial class WeChatPaySimulator
             || string.IsNullOrEmpty((string?)req["description"]) || string.IsNullOrEmpty(contractId))
             return wire.Error(400, "PARAM_ERROR", "out_trade_no (6-32), description, contract_id, notify_url and amount.total are required");
         if (!contractsByAlias.TryGetValue(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
+        requests.Record($"wechatpay papay apply signature verified contract_id={contractId} out_trade_no={outTradeNo} total={total} {currency}");
         return await gate.PassAsync(outTradeNo, wire.Unavailable, () =>
         {
             if (trades.TryGet(outTradeNo, out var existing))

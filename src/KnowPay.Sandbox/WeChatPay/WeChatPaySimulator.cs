@@ -7,7 +7,7 @@ namespace KnowPay.Sandbox.WeChatPay;
 /// trades and refunds, signs every answer with the platform key (Wechatpay-* headers), sends AES-256-GCM encrypted,
 /// signed notifications until answered 2xx on WeChat's schedule, and serves trade bills.
 /// </summary>
-public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests)
 {
     readonly WeChatPayWire wire = new(options);
     readonly TradeStore<WeChatTrade> trades = new(options, t => t.State is "NOTPAY" or "ACCEPT",

@@ -2,6 +2,7 @@ using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Payments;
 using KnowPay.Providers;
+using KnowPay.Providers.WeChatPay;
 using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Billing;
@@ -104,6 +105,16 @@ public static class RenewalAttempt
         {
             await provider.NotifyUpcomingChargeAsync(charge, ct);
             state = await provider.ChargeAsync(charge, ct);
+        }
+        catch (ProviderException e) when (e.Code == WeChatPayProvider.PreDebitWindowClosed)
+        {
+            // Not a decline: WeChat Pay takes pre-debit notices only 06:00–22:00 Beijing time; the same payment is tried when it opens.
+            var opens = WeChatPayProvider.PreDebitWindowOpensAt(new DateTimeOffset(DateTime.SpecifyKind(now, DateTimeKind.Utc))).UtcDateTime;
+            s.Log.LogInformation("Charge {PaymentId} of invoice {InvoiceId} waits for WeChat Pay's pre-debit window", payment.Id, invoice.Id);
+            var retryAt = opens > now ? opens : recheck;
+            await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(u => u.SetProperty(i => i.NextAttemptAt, retryAt), ct);
+            await Renewals.SetNextActionAsync(db, sub.Id, retryAt, ct);
+            return false;
         }
         catch (ProviderException e)
         {

@@ -76,6 +76,7 @@ public static class TestClocks
             return Problems.Conflict("test_clock_advancing", $"Test clock '{id}' is being advanced by another request.");
         try
         {
+            var settleUntil = s.RealNow + SettleLimit;
             // Each instant something is due, in order; a step's own follow-up (a retry, the next renewal) is found by the next turn.
             for (var turn = 0; turn < 10_000; turn++)
             {
@@ -84,7 +85,9 @@ public static class TestClocks
                 if (next is not { } at) break;
                 at = at < testClock.FrozenTime ? testClock.FrozenTime : at;
                 await db.TestClocks.Where(c => c.Id == id).ExecuteUpdateAsync(u => u.SetProperty(c => c.FrozenTime, at), CancellationToken.None);
-                if (await Renewals.RunAsync(s, at, id, CancellationToken.None) == 0 && await StillDueAsync(db, id, at)) break;
+                var ran = await Renewals.RunAsync(s, at, id, CancellationToken.None);
+                await SettleAsync(s, id, at, settleUntil);
+                if (ran == 0 && await StillDueAsync(db, id, at)) break;
             }
         }
         finally
@@ -94,6 +97,25 @@ public static class TestClocks
         }
         var after = await db.TestClocks.AsNoTracking().SingleAsync(c => c.Id == id, ct);
         return TypedResults.Ok(TestClockView.From(after));
+    }
+
+    /// <summary>The real time an advance waits, in all, for asynchronous charges (WeChat Pay's deductions) to settle.</summary>
+    static readonly TimeSpan SettleLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Waits (real time, at most until <paramref name="until"/>) while a charge made at <paramref name="at"/> for the clock's
+    /// subscriptions is pending at the provider: a deduction accepted now and settled by its notification belongs to this
+    /// instant, so the clock moves on only after it. A charge deferred to a later attempt (invoice next_payment_attempt after
+    /// <paramref name="at"/>) is not waited for; past the limit the engine's pending recheck settles it.
+    /// </summary>
+    static async Task SettleAsync(BillingServices s, string id, DateTime at, DateTime until)
+    {
+        var db = s.Db;
+        while (s.RealNow < until && await db.Invoices.AnyAsync(i => i.Status == InvoiceStatus.Open && i.AttemptPaymentId != null
+                   && (i.NextAttemptAt == null || i.NextAttemptAt <= at)
+                   && db.Subscriptions.Any(x => x.Id == i.SubscriptionId && x.TestClockId == id)
+                   && db.Payments.Any(p => p.Id == i.AttemptPaymentId && p.Status == PaymentStatus.Pending)))
+            await Task.Delay(50);
     }
 
     /// <summary>Something is due at <paramref name="at"/> that a run changed nothing about (a waiting charge): stop rather than spin.</summary>

@@ -64,8 +64,9 @@ public static class CreateSubscription
         if (collection == CollectionMethods.ChargeAutomatically)
         {
             if (!s.Recurring.TryGet(body.Provider, out recurring))
-                return Problems.Invalid("provider_unsupported", "provider",
-                    $"Provider '{body.Provider}' cannot charge under an agreement here. Enabled: {string.Join(", ", s.Recurring.Names)}.");
+                return Problems.Invalid("provider_unsupported", "provider", s.Payments.TryGet(body.Provider, out _)
+                    ? $"Provider '{body.Provider}' has no payment agreements (PayPal is send_invoice only): use collection_method send_invoice, or one of {string.Join(", ", s.Recurring.Names)}."
+                    : $"Provider '{body.Provider}' cannot charge under an agreement here. Enabled: {string.Join(", ", s.Recurring.Names)}.");
             method = body.Method ?? recurring.SignMethods.First();
             if (!recurring.SignMethods.Contains(method))
                 return Problems.Invalid("method_unsupported", "method", $"{recurring.Name} signs agreements by {string.Join(", ", recurring.SignMethods)}.");

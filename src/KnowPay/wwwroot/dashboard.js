@@ -101,6 +101,13 @@
     $("kpi-volume").textContent = s.volume.join(" · ");
     $("kpi-refunds").textContent = String(s.refunds);
     $("kpi-refunded").textContent = s.refunded.join(" · ");
+    const subs = s.subscriptions;
+    $("kpi-subs-active").textContent = String(subs.active);
+    $("kpi-subs-trialing").textContent = subs.trialing ? t("Js.Trialing", subs.trialing) : "";
+    $("kpi-mrr").textContent = subs.mrr.length ? subs.mrr.map((m) => m.formatted).join(" · ") : "–";
+    $("kpi-churn").textContent = pct(subs.churn_rate);
+    $("kpi-churn-counts").textContent = `${subs.canceled_this_month} / ${subs.active_at_month_start}`;
+    $("kpi-past-due").textContent = String(subs.past_due);
     drawRate(s.series);
     drawProviders(s.providers);
     drawAlerts(s.alerts);

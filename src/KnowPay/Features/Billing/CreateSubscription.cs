@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Catalog;
+using KnowPay.Features.Entitlements;
 using KnowPay.Features.Events;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
@@ -64,8 +65,9 @@ public static class CreateSubscription
         if (collection == CollectionMethods.ChargeAutomatically)
         {
             if (!s.Recurring.TryGet(body.Provider, out recurring))
-                return Problems.Invalid("provider_unsupported", "provider",
-                    $"Provider '{body.Provider}' cannot charge under an agreement here. Enabled: {string.Join(", ", s.Recurring.Names)}.");
+                return Problems.Invalid("provider_unsupported", "provider", s.Payments.TryGet(body.Provider, out _)
+                    ? $"Provider '{body.Provider}' has no payment agreements (PayPal is send_invoice only): use collection_method send_invoice, or one of {string.Join(", ", s.Recurring.Names)}."
+                    : $"Provider '{body.Provider}' cannot charge under an agreement here. Enabled: {string.Join(", ", s.Recurring.Names)}.");
             method = body.Method ?? recurring.SignMethods.First();
             if (!recurring.SignMethods.Contains(method))
                 return Problems.Invalid("method_unsupported", "method", $"{recurring.Name} signs agreements by {string.Join(", ", recurring.SignMethods)}.");
@@ -140,6 +142,19 @@ public static class CreateSubscription
             BillingCycleAnchor = anchor, CurrentPeriodStart = now, CurrentPeriodEnd = trialEnd ?? schedule.PeriodEnd(anchor, 0), TrialEnd = trialEnd,
             NextActionAt = trialEnd ?? (mandate is { Status: MandateStatus.Active } ? now : now + Renewals.IncompleteExpiry), CreatedAt = now,
         };
+        if (trialEnd is not null)
+        {
+            // A trial gives access until trial_end; the first paid invoice extends this entitlement. No order exists yet, so it
+            // carries the subscription's id in order_id (unique, as an order's).
+            var trialAccess = new Entitlement
+            {
+                Id = Ids.New("ent"), MerchantId = merchant.Id, CustomerId = customer.Id, ProductId = product.Id, OrderId = sub.Id, GrantedAt = now,
+                ExpiresAt = trialEnd,
+            };
+            db.Entitlements.Add(trialAccess);
+            sub.EntitlementId = trialAccess.Id;
+            Outbox.Add(db, merchant.Id, EventTypes.EntitlementGranted, trialAccess.Id, EntitlementView.From(trialAccess, now), now);
+        }
         db.Subscriptions.Add(sub);
         if (newMandate) db.Mandates.Add(mandate!);
         Outbox.Add(db, merchant.Id, EventTypes.SubscriptionCreated, sub.Id, SubscriptionView.From(sub), now);

@@ -18,6 +18,8 @@ public static class RenewalAttempt
 {
     public const string AmountExceeded = "mandate_amount_exceeded";
     public const string Method = "recurring";
+    /// <summary>The failure code of a send_invoice invoice not paid by its due date.</summary>
+    public const string PastDue = "invoice_past_due";
 
     public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct)
     {
@@ -25,8 +27,24 @@ public static class RenewalAttempt
         if (sub.CollectionMethod != CollectionMethods.ChargeAutomatically)
         {
             // send_invoice: the learner pays through the invoice's checkout link; the first invoice still expires after 23 h.
-            await Renewals.SetNextActionAsync(db, sub.Id, sub.Status == SubscriptionStatus.Incomplete ? sub.CreatedAt + Renewals.IncompleteExpiry : null, ct);
-            return false;
+            if (sub.Status == SubscriptionStatus.Incomplete)
+            {
+                await Renewals.SetNextActionAsync(db, sub.Id, sub.CreatedAt + Renewals.IncompleteExpiry, ct);
+                return false;
+            }
+            // A renewal invoice unpaid on its due date (Billing:DaysUntilDue) is dunned as a declined charge, each retry day a reminder.
+            var checkAt = invoice.NextAttemptAt ?? (invoice.FirstFailedAt is null ? invoice.CreatedAt.AddDays(s.Options.DaysUntilDue) : null);
+            if (checkAt is { } at && at > now)
+            {
+                // Access lasts until the invoice is due, as a declined charge keeps it until the next try.
+                if (sub.EntitlementId is { } entitlementId)
+                    await db.Entitlements.Where(e => e.Id == entitlementId && e.RevokedAt == null && e.ExpiresAt < at)
+                        .ExecuteUpdateAsync(u => u.SetProperty(e => e.ExpiresAt, at), ct);
+                await Renewals.SetNextActionAsync(db, sub.Id, at, ct);
+                return false;
+            }
+            await Dunning.FailAsync(s, sub.Id, invoice.Id, PastDue, now, countAttempt: true, ct);
+            return true;
         }
         var payment = invoice.AttemptPaymentId is { } paymentId ? await db.Payments.AsNoTracking().SingleAsync(p => p.Id == paymentId, ct) : null;
         switch (payment?.Status)

@@ -201,6 +201,12 @@ public static class Dashboard
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Paid")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span></div>
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Refunds")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
           </section>
+          <section class="kpis subs" aria-label="{{t.Html("Dashboard.Subscriptions")}}">
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ActiveSubscriptions")}}</span><span class="kpi-value" id="kpi-subs-active">–</span><span class="kpi-sub" id="kpi-subs-trialing"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Mrr")}}</span><span class="kpi-value" id="kpi-mrr">–</span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Churn")}} <small>{{t.Html("Dashboard.ThisMonth")}}</small></span><span class="kpi-value" id="kpi-churn">–</span><span class="kpi-sub" id="kpi-churn-counts"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.PastDue")}}</span><span class="kpi-value" id="kpi-past-due">–</span></div>
+          </section>
           <section class="panel wide"><h2>{{t.Html("Dashboard.PaymentsPer10s")}} <small>{{t.Html("Dashboard.Last5Minutes")}}</small></h2>
             <div class="legend"><span class="sw sw-created"></span>{{t.Html("Dashboard.Created")}} <span class="sw sw-paid"></span>{{t.Html("Dashboard.Succeeded")}} <span class="sw sw-failed"></span>{{t.Html("Dashboard.Failed")}}</div>
             <svg id="rate-chart" class="chart" viewBox="0 0 600 180" preserveAspectRatio="none" role="img" aria-label="{{t.Html("Dashboard.ChartLabel")}}"></svg></section>

@@ -16,14 +16,23 @@ public sealed record DashboardSnapshot(
     DateTime At, string Merchant, double SucceededPerSecond, double CreatedPerSecond, int Created, int Succeeded, int Failed, int Pending,
     double? SuccessRate, double? LatencyP50Ms, double? LatencyP99Ms, int LatencySamples, IReadOnlyList<string> Volume, int Refunds,
     IReadOnlyList<string> Refunded, IReadOnlyList<RateBucket> Series, IReadOnlyList<ProviderHealth> Providers,
-    IReadOnlyList<RecentOrder> RecentOrders, IReadOnlyList<AlertView> Alerts);
+    IReadOnlyList<RecentOrder> RecentOrders, IReadOnlyList<AlertView> Alerts, SubscriptionFigures Subscriptions);
+
+/// <summary>Monthly recurring revenue in one currency: <see cref="Amount"/> in minor units, <see cref="Formatted"/> for the viewer.</summary>
+public sealed record MrrTotal(string Currency, long Amount, string Formatted);
+
+/// <summary>The merchant's subscriptions now: counts by status, MRR per currency, and churn this calendar month
+/// (<see cref="CanceledThisMonth"/> ÷ <see cref="ActiveAtMonthStart"/>; null while the denominator is zero).</summary>
+public sealed record SubscriptionFigures(
+    int Active, int PastDue, int Trialing, IReadOnlyList<MrrTotal> Mrr, int CanceledThisMonth, int ActiveAtMonthStart, double? ChurnRate);
 
 /// <summary>
 /// What the dashboard shows, computed from the database for one merchant: the last hour of payments (by the
 /// (merchant_id, created_at) index), a 5-minute rate series in 10-second buckets, success rate per provider
 /// (a payment pending over 5 minutes counts as not succeeded), confirmation latency percentiles (provider paid
 /// time → confirmed), refunds that succeeded in the last hour (from the refunds table), the newest orders, open and
-/// recently resolved alerts. Read once per merchant; only the amounts depend on the viewer's language.
+/// recently resolved alerts, and the subscription figures (<see cref="SubscriptionsAsync"/>). Read once per merchant; only
+/// the amounts depend on the viewer's language.
 /// </summary>
 public static class DashboardSnapshots
 {
@@ -73,6 +82,8 @@ public static class DashboardSnapshots
         var alerts = await db.Alerts.AsNoTracking().Where(a => a.MerchantId == merchantId && (a.ResolvedAt == null || a.ResolvedAt >= hourAgo))
             .OrderByDescending(a => a.FiredAt).Take(10).ToListAsync(ct);
 
+        var subscriptions = await SubscriptionsAsync(db, merchantId, now, ct);
+
         var volume = Totals(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency)));
         var refunded = Totals(refunds.Select(r => (r.Amount, r.Currency)));
         var alertViews = alerts.Select(AlertView.From).ToList();
@@ -87,8 +98,47 @@ public static class DashboardSnapshots
             series, providers,
             recent.Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
                 MoneyFormat.Format(o.Amount, o.Currency, culture), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
-            alertViews);
+            alertViews,
+            subscriptions with { Mrr = [.. subscriptions.Mrr.Select(m => m with { Formatted = MoneyFormat.Format(m.Amount, m.Currency, culture) })] });
     }
+
+    /// <summary>
+    /// Subscription figures. MRR: every active or past_due subscription's price normalised to one month (day × 30.4375,
+    /// week × 52 / 12, month × 1, year / 12, each divided by the interval count), summed per currency in decimal and
+    /// rounded once, half away from zero, to minor units. Churn this month: subscriptions that ended canceled in the
+    /// calendar month (UTC) of <paramref name="now"/> ÷ subscriptions live at its start (created before it, not ended
+    /// before it, first payment made or trial started, i.e. not incomplete or incomplete_expired now).
+    /// </summary>
+    public static async Task<SubscriptionFigures> SubscriptionsAsync(KnowPayDb db, string merchantId, DateTime now, CancellationToken ct)
+    {
+        var groups = await db.Subscriptions.AsNoTracking()
+            .Where(s => s.MerchantId == merchantId &&
+                        (s.Status == SubscriptionStatus.Active || s.Status == SubscriptionStatus.PastDue || s.Status == SubscriptionStatus.Trialing))
+            .GroupBy(s => new { s.Status, s.Currency, s.Interval, s.IntervalCount })
+            .Select(g => new { g.Key.Status, g.Key.Currency, g.Key.Interval, g.Key.IntervalCount, Count = g.Count(), Sum = g.Sum(s => s.Amount) })
+            .ToListAsync(ct);
+        var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+        var nextMonth = monthStart.AddMonths(1);
+        var canceled = await db.Subscriptions.AsNoTracking().CountAsync(s => s.MerchantId == merchantId && s.Status == SubscriptionStatus.Canceled &&
+            s.EndedAt >= monthStart && s.EndedAt < nextMonth, ct);
+        var atStart = await db.Subscriptions.AsNoTracking().CountAsync(s => s.MerchantId == merchantId && s.CreatedAt < monthStart &&
+            (s.EndedAt == null || s.EndedAt >= monthStart) && s.Status != SubscriptionStatus.Incomplete && s.Status != SubscriptionStatus.IncompleteExpired, ct);
+        var mrr = groups.Where(g => g.Status != SubscriptionStatus.Trialing).GroupBy(g => g.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new MrrTotal(g.Key, (long)Math.Round(g.Sum(x => x.Sum * MonthlyFactor(x.Interval, x.IntervalCount)), MidpointRounding.AwayFromZero), ""))
+            .ToList();
+        int Count(SubscriptionStatus status) => groups.Where(g => g.Status == status).Sum(g => g.Count);
+        return new SubscriptionFigures(Count(SubscriptionStatus.Active), Count(SubscriptionStatus.PastDue), Count(SubscriptionStatus.Trialing), mrr,
+            canceled, atStart, atStart == 0 ? null : (double)canceled / atStart);
+    }
+
+    /// <summary>What one period's price is worth per month (the rule the README states).</summary>
+    public static decimal MonthlyFactor(string interval, int count) => (interval switch
+    {
+        "day" => 30.4375m,
+        "week" => 52m / 12m,
+        "year" => 1m / 12m,
+        _ => 1m,
+    }) / Math.Max(1, count);
 
     /// <summary>Nearest-rank percentile of a sorted list.</summary>
     public static double? Percentile(IReadOnlyList<double> sorted, double p) =>

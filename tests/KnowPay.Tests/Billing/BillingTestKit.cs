@@ -1,0 +1,77 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using KnowPay.Tests.Infrastructure;
+
+namespace KnowPay.Tests.Billing;
+
+/// <summary>Shared steps of the billing tests: recurring prices, test clocks, SandboxPay agreements signed by the buyer.</summary>
+static class BillingTestKit
+{
+    public static async Task<string> PriceAsync(MerchantClient m, long amount, string interval = "month", int count = 1, string currency = "CNY")
+    {
+        var creator = await m.PostOkAsync("/v1/creators", new { name = "Creator " + Guid.NewGuid().ToString("N")[..6] });
+        var product = await m.PostOkAsync("/v1/products", new
+        {
+            creator_id = (string)creator["id"]!, name = $"Column per {interval}", kind = "column", creator_share_bps = 7000,
+            prices = new[] { new { amount, currency, recurring = new { interval, interval_count = count } } },
+        });
+        return (string)product["prices"]![0]!["id"]!;
+    }
+
+    public static async Task<string> ClockAsync(MerchantClient m, DateTime at) =>
+        (string)(await m.PostOkAsync("/v1/test_clocks", new { frozen_time = at }))["id"]!;
+
+    public static Task<JsonObject> AdvanceAsync(MerchantClient m, string clockId, DateTime to) =>
+        m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = to });
+
+    /// <summary>A charge_automatically subscription on SandboxPay; when <paramref name="sign"/>, the buyer signs and the clock is run at
+    /// <paramref name="now"/> so the first invoice (or the trial) starts.</summary>
+    public static async Task<(string Id, string MandateId)> SubscribeAsync(
+        MerchantClient m, string clockId, string priceId, DateTime now, bool sign = true, int? trialDays = null)
+    {
+        var sub = await m.PostOkAsync("/v1/subscriptions", new
+        {
+            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = priceId, collection_method = "charge_automatically",
+            provider = "sandbox", method = "page", test_clock = clockId, trial_period_days = trialDays,
+        }, idempotencyKey: Guid.NewGuid().ToString());
+        var mandateId = (string)sub["pending_mandate"]!["id"]!;
+        if (sign)
+        {
+            var signed = await m.Server.Anonymous.PostAsync($"/sandbox/sandboxpay/v1/agreements/{mandateId}/sign", null);
+            Assert.True(signed.IsSuccessStatusCode);
+            await WaitForMandateAsync(m, mandateId, "active");
+            await AdvanceAsync(m, clockId, now);
+        }
+        return ((string)sub["id"]!, mandateId);
+    }
+
+    public static async Task DeclineNextAsync(KnowPayServer server, string mandateId, int count)
+    {
+        var response = await server.Anonymous.PostAsync($"/sandbox/sandboxpay/agreements/{mandateId}/declines?count={count}", null);
+        Assert.True(response.IsSuccessStatusCode);
+    }
+
+    public static async Task<JsonObject> WaitForMandateAsync(MerchantClient m, string mandateId, string status)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        JsonObject mandate;
+        do
+        {
+            mandate = await m.GetOkAsync($"/v1/mandates/{mandateId}");
+            if ((string?)mandate["status"] == status) return mandate;
+            await Task.Delay(50);
+        } while (DateTime.UtcNow < until);
+        Assert.Fail($"mandate {mandateId} is {(string?)mandate["status"]}, not {status}");
+        return mandate;
+    }
+
+    public static async Task<string> StatusAsync(MerchantClient m, string subscriptionId) =>
+        (string)(await m.GetOkAsync($"/v1/subscriptions/{subscriptionId}"))["status"]!;
+
+    public static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"{(int)response.StatusCode} {text}");
+        Assert.Equal(code, (string?)JsonNode.Parse(text)!["code"]);
+    }
+}

@@ -21,7 +21,7 @@ public static class Proration
         var period = WholeSeconds(periodEnd - periodStart);
         if (period <= 0) throw new ArgumentException("the period must be at least one second long", nameof(periodEnd));
         if (changeAt < periodStart || changeAt >= periodEnd) throw new ArgumentOutOfRangeException(nameof(changeAt), "the change must fall inside the period");
-        var unused = WholeSeconds(periodEnd - changeAt);
+        var unused = WholeSeconds(periodEnd - changeAt.AddTicks(-(changeAt.Ticks % TimeSpan.TicksPerSecond)));
         return new ProrationLines(Share(oldAmount, unused, period), Share(newAmount, unused, period), unused, period);
     }
 

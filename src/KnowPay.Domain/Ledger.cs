@@ -10,6 +10,8 @@ public static class Accounts
     public static string CreatorAvailable(string creatorId, string currency) => $"creator:{creatorId}:available:{currency}";
     public static string Refunds(string currency) => $"refunds:{currency}";
     public static string PayoutsInTransit(string currency) => $"payouts:in_transit:{currency}";
+    /// <summary>What the merchant owes a customer from a downgrade, spent on their next invoices (credit-negative).</summary>
+    public static string CustomerCredit(string customerId, string currency) => $"customer:{customerId}:credit:{currency}";
 
     public static bool IsProviderClearing(string account) => account.StartsWith("provider:", StringComparison.Ordinal) && account.Contains(":clearing:", StringComparison.Ordinal);
 }

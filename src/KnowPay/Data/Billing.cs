@@ -59,8 +59,9 @@ public sealed class Invoice
     public required string CustomerId { get; init; }
     public InvoiceStatus Status { get; set; }
     public required string Currency { get; init; }
-    public long Amount { get; init; }
-    /// <summary>subscription_create, subscription_cycle.</summary>
+    /// <summary>What is collected: the lines' sum less the credit balance applied; set when a draft is finalized.</summary>
+    public long Amount { get; set; }
+    /// <summary>subscription_create, subscription_cycle, subscription_update (a plan change invoiced at once).</summary>
     public required string BillingReason { get; init; }
     public int PeriodIndex { get; init; }
     public DateTime PeriodStart { get; init; }

@@ -7,6 +7,7 @@ public static class BillingEndpoints
     {
         CreateSubscription.Map(v1);
         GetSubscriptions.Map(v1);
+        ChangeSubscriptionPrice.Map(v1);
         CancelSubscription.Map(v1);
         ResumeSubscription.Map(v1);
         GetInvoices.Map(v1);

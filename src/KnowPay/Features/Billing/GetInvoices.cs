@@ -33,13 +33,14 @@ public static class GetInvoices
         var rows = await query.OrderByDescending(i => i.Id).Take(take + 1).ToListAsync(ct);
         var orderIds = rows.Select(i => i.OrderId).ToList();
         var orders = await s.Db.Orders.AsNoTracking().Where(o => orderIds.Contains(o.Id)).ToDictionaryAsync(o => o.Id, ct);
-        return TypedResults.Ok(Paging.Page(rows, take, i => InvoiceView.From(i, s.Checkout.UrlFor(orders[i.OrderId])), i => i.Id));
+        return TypedResults.Ok(Paging.Page(rows, take, i => InvoiceView.From(i, orders.TryGetValue(i.OrderId, out var o) ? s.Checkout.UrlFor(o) : null), i => i.Id));
     }
 
     public static async Task<InvoiceView> ViewAsync(BillingServices s, string id, CancellationToken ct)
     {
         var invoice = await s.Db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == id, ct);
-        var order = await s.Db.Orders.AsNoTracking().SingleAsync(o => o.Id == invoice.OrderId, ct);
-        return InvoiceView.From(invoice, s.Checkout.UrlFor(order));
+        // A draft (a plan change's lines waiting for the renewal) has no order yet.
+        var order = await s.Db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == invoice.OrderId, ct);
+        return InvoiceView.From(invoice, order is null ? null : s.Checkout.UrlFor(order));
     }
 }

@@ -54,7 +54,8 @@ public static class InvoicePayment
         }
 
         var advance = SubscriptionTransitions.Pay(subscription.Status);
-        if (advance.Allowed && invoice.PeriodIndex >= subscription.PeriodIndex)
+        // A plan change's invoice (subscription_update) pays inside the current period: it does not move the period.
+        if (advance.Allowed && invoice.PeriodIndex >= subscription.PeriodIndex && invoice.BillingReason != ChangeSubscriptionPrice.UpdateReason)
         {
             subscription.Status = advance.To;
             subscription.PeriodIndex = invoice.PeriodIndex;

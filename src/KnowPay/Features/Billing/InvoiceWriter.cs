@@ -1,6 +1,7 @@
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Events;
+using KnowPay.Features.Ledger;
 using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Billing;
@@ -13,34 +14,48 @@ namespace KnowPay.Features.Billing;
 public static class InvoiceWriter
 {
     /// <summary>The invoice and its order, not yet saved, with the events invoice.created and invoice.finalized added to <paramref name="db"/>.</summary>
+    /// <param name="draft">The period's draft (tracked, with its lines: prorations of a plan change), finalized here instead of a new invoice.</param>
+    /// <param name="creditBalance">The customer's credit balance, spent on this invoice up to its total (a line and its journal).</param>
     public static (Invoice Invoice, Order Order) Add(KnowPayDb db, Subscription sub, Product product, int periodIndex, string reason, DateTime now,
-        DateTime realNow, int daysUntilDue)
+        DateTime realNow, int daysUntilDue, Invoice? draft = null, long creditBalance = 0)
     {
         var schedule = Renewals.Schedule(sub);
         var start = schedule.PeriodStart(sub.BillingCycleAnchor, periodIndex);
         var end = schedule.PeriodEnd(sub.BillingCycleAnchor, periodIndex);
         var finalize = InvoiceTransitions.Finalize(InvoiceStatus.Draft);
-        var invoiceId = Ids.New("in");
+        var invoiceId = draft?.Id ?? Ids.New("in");
         var description = $"{product.Name} ({start:yyyy-MM-dd} – {end:yyyy-MM-dd})";
+        List<InvoiceLine> lines = [new InvoiceLine { Id = Ids.New("il"), InvoiceId = invoiceId, Description = description, Amount = sub.Amount,
+            PeriodStart = start, PeriodEnd = end, PriceId = sub.PriceId }];
+        var subtotal = sub.Amount + (draft?.Lines.Sum(l => l.Amount) ?? 0);
+        var credit = Math.Min(creditBalance, Math.Max(0, subtotal));
+        if (credit > 0)
+        {
+            lines.Add(ChangeSubscriptionPrice.CreditLine(invoiceId, credit, start, end));
+            db.Journals.Add(Journals.Build(sub.MerchantId, ChangeSubscriptionPrice.CreditApplied, invoiceId, $"Credit balance spent on invoice {invoiceId}",
+                CreditBalance.Applied(sub.CustomerId, product.CreatorId, sub.Currency, credit, product.CreatorShareBps), now));
+        }
+        var amount = subtotal - credit;
         var order = new Order
         {
-            Id = Ids.New("ord"), MerchantId = sub.MerchantId, CustomerId = sub.CustomerId, ProductId = sub.ProductId, PriceId = sub.PriceId,
-            CreatorId = product.CreatorId, Amount = sub.Amount, Currency = sub.Currency, CreatorShareBps = product.CreatorShareBps,
+            Id = draft?.OrderId ?? Ids.New("ord"), MerchantId = sub.MerchantId, CustomerId = sub.CustomerId, ProductId = sub.ProductId, PriceId = sub.PriceId,
+            CreatorId = product.CreatorId, Amount = amount, Currency = sub.Currency, CreatorShareBps = product.CreatorShareBps,
             Status = OrderStatus.Pending, CreatedAt = realNow,
             // Payable by its checkout link until the period ends (send_invoice: the days until due), on the real clock the expiry job reads.
             ExpiresAt = (sub.CollectionMethod == CollectionMethods.SendInvoice ? realNow.AddDays(daysUntilDue) : realNow + (end - start)),
             Description = description, InvoiceId = invoiceId,
         };
-        var invoice = new Invoice
+        var invoice = draft ?? new Invoice
         {
-            Id = invoiceId, MerchantId = sub.MerchantId, SubscriptionId = sub.Id, CustomerId = sub.CustomerId, Status = finalize.To,
-            Currency = sub.Currency, Amount = sub.Amount, BillingReason = reason, PeriodIndex = periodIndex, PeriodStart = start, PeriodEnd = end,
-            OrderId = order.Id, CreatedAt = now, FinalizedAt = now,
-            Lines = [new InvoiceLine { Id = Ids.New("il"), InvoiceId = invoiceId, Description = description, Amount = sub.Amount,
-                PeriodStart = start, PeriodEnd = end, PriceId = sub.PriceId }],
+            Id = invoiceId, MerchantId = sub.MerchantId, SubscriptionId = sub.Id, CustomerId = sub.CustomerId, Currency = sub.Currency,
+            BillingReason = reason, PeriodIndex = periodIndex, PeriodStart = start, PeriodEnd = end, OrderId = order.Id, CreatedAt = now,
         };
+        invoice.Status = finalize.To;
+        invoice.Amount = amount;
+        invoice.FinalizedAt = now;
+        invoice.Lines.AddRange(lines);
         db.Orders.Add(order);
-        db.Invoices.Add(invoice);
+        if (draft is null) db.Invoices.Add(invoice);
         var view = InvoiceView.From(invoice);
         Outbox.Add(db, sub.MerchantId, EventTypes.InvoiceCreated, invoice.Id, view with { Status = "draft" }, now);
         foreach (var type in finalize.Events) Outbox.Add(db, sub.MerchantId, type, invoice.Id, view, now);
@@ -53,14 +68,17 @@ public static class InvoiceWriter
         var db = s.Db;
         var start = Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, periodIndex);
         var existing = await db.Invoices.AsNoTracking().SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
-        if (existing is null)
+        if (existing is null or { Status: InvoiceStatus.Draft })
         {
             var product = await db.Products.AsNoTracking().SingleAsync(p => p.Id == sub.ProductId, ct);
             try
             {
                 await using var tx = await db.Database.BeginTransactionAsync(ct);
                 var locked = await Renewals.LockAsync(db, sub.Id, ct, tracked: true);
-                var (invoice, _) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue);
+                var draft = await db.Invoices.Include(i => i.Lines)
+                    .SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start && i.Status == InvoiceStatus.Draft, ct);
+                var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
+                var (invoice, _) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, draft, credit);
                 locked.LatestInvoiceId = invoice.Id;
                 await db.SaveChangesAsync(ct);
                 await tx.CommitAsync(ct);

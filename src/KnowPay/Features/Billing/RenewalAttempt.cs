@@ -24,6 +24,11 @@ public static class RenewalAttempt
     public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct)
     {
         var db = s.Db;
+        if (invoice is { Amount: 0, Status: InvoiceStatus.Open })
+        {
+            await ChangeSubscriptionPrice.PayFromCreditAsync(s, invoice, now, ct);   // covered by the credit balance: no provider
+            return true;
+        }
         if (sub.CollectionMethod != CollectionMethods.ChargeAutomatically)
         {
             // send_invoice: the learner pays through the invoice's checkout link; the first invoice still expires after 23 h.

@@ -196,6 +196,10 @@ public sealed class OpenApiFuzzer
     readonly ConcurrentDictionary<string, byte> customerExternalIds = new();
     // The run's own API keys: never offered to roll or revoke, or the run would lock itself out.
     readonly ConcurrentDictionary<string, byte> ownKeys = new();
+    /// <summary>A product, a one-time price and a monthly price no request can archive: the creates' plausible bodies name them.</summary>
+    readonly ConcurrentDictionary<string, string> kept = new();
+    /// <summary>Test clock times only move forward: each generated frozen_time lies after the ones before (2028 on, within 2000–2199).</summary>
+    long clockTicks;
     static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
 
     public IReadOnlyList<FuzzOperation> Operations { get; }
@@ -251,7 +255,7 @@ public sealed class OpenApiFuzzer
 
     void Remember(string prefix, string id)
     {
-        if (!ownKeys.ContainsKey(id)) RememberAny(prefix, id);
+        if (!ownKeys.ContainsKey(id) && !kept.Values.Contains(id)) RememberAny(prefix, id);
     }
 
     void RememberAny(string prefix, string id) => ids.AddOrUpdate(prefix, [id], (_, known) =>
@@ -399,6 +403,7 @@ public sealed class OpenApiFuzzer
 
         var schema = Resolve(op.BodySchema);
         var valid = ValidObject(schema, op.Path);
+        if (Plausible(op) is { } plausible) valid = Gen.Frequency((1, valid), (1, plausible));
         var properties = schema["properties"]?.AsObject().Select(p => p.Key).ToArray() ?? [];
         var required = schema["required"]?.AsArray().Select(r => (string)r!).ToArray() ?? [];
         var bodies = new List<(int, IGen<(byte[]?, string?, string)>)>
@@ -448,6 +453,36 @@ public sealed class OpenApiFuzzer
         return gen;
     }
 
+    /// <summary>
+    /// For creates whose fields depend on each other (exactly one customer field, a recurring price, a provider's sign
+    /// method), a body that should succeed: the schema alone rarely composes one, and every operation is to reach a 2xx.
+    /// </summary>
+    Gen<JsonObject>? Plausible(FuzzOperation op) => (op.Method, op.Path) switch
+    {
+        ("POST", "/v1/orders") => Gen.Select(Gen.Int[0, 1000], Gen.Bool).Select((i, byId) => Customer(new JsonObject
+        {
+            ["product_id"] = Kept("product"), ["currency"] = "CNY",
+        }, i, byId)),
+        ("POST", "/v1/subscriptions") => Gen.Select(Gen.Int[0, 1000], Gen.Bool, Gen.Int[0, 3]).Select((i, byId, kind) =>
+        {
+            var body = Customer(new JsonObject { ["price_id"] = Kept("monthly") }, i, byId);
+            if (kind == 0) body["collection_method"] = "send_invoice";
+            else { body["provider"] = "sandbox"; body["method"] = kind == 1 ? "qr" : "page"; }
+            if (kind == 3) body["test_clock"] = Kept("clock");
+            return body;
+        }),
+        _ => null,
+    };
+
+    string Kept(string name) => kept.TryGetValue(name, out var id) ? id : name + "_01UNKNOWN";
+
+    JsonObject Customer(JsonObject body, int pick, bool byId)
+    {
+        if (byId) body["customer_id"] = KnownId("cus", pick);
+        else body["customer_external_id"] = ExternalId(pick);
+        return body;
+    }
+
     static readonly Func<JsonNode?>[] NullValue = [() => null];
 
     Gen<Func<JsonNode?>> ValidValue(JsonNode schemaNode, string name, string path)
@@ -469,7 +504,7 @@ public sealed class OpenApiFuzzer
             var (min, max) = name switch
             {
                 "creator_share_bps" => (0L, 10_000L), "period_days" => (1L, 400L), "expires_in_seconds" => (60L, 86_400L),
-                "amount" => (1L, 20_000L), "minimum_amount" => (0L, 10_000L), _ => (0L, 1000L),
+                "amount" => (1L, 20_000L), "minimum_amount" => (0L, 10_000L), "trial_period_days" => (0L, 30L), _ => (0L, 1000L),
             };
             gen = Gen.Long[min, max].Select(n => (Func<JsonNode?>)(() => JsonValue.Create(n)));
         }
@@ -492,7 +527,10 @@ public sealed class OpenApiFuzzer
             "provider" when path.StartsWith("/v1/reconciliation", StringComparison.Ordinal) => Gen.Frequency((8, Gen.OneOf("alipay", "wechatpay")), (1, Gen.OneOf("sandbox", "nope"))),
             "provider" => Gen.Frequency((8, Gen.Const("sandbox")), (1, Gen.OneOf("stripe", "paypal", "alipay", "wechatpay", "nope"))),
             "date" => Gen.Int[-3, 0].Select(d => DateTime.UtcNow.AddHours(8).AddDays(d).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
-            "method" => Gen.OneOf("qr", "qr", "card", "redirect", "app"),
+            "method" => Gen.OneOf("qr", "qr", "card", "redirect", "app", "page"),
+            "collection_method" => Gen.OneOf("charge_automatically", "send_invoice"),
+            "frozen_time" => Gen.Int[1, 48].Select(hours => new DateTime(2028, 2, 1, 0, 0, 0, DateTimeKind.Utc)
+                .AddHours(Interlocked.Add(ref clockTicks, hours)).ToString("O", CultureInfo.InvariantCulture)),
             "external_id" => Gen.Int[0, 30].Select(i => "learner-" + i.ToString(CultureInfo.InvariantCulture)),
             "customer_external_id" => Gen.Int[0, 1000].Select(ExternalId),
             "email" => Word.Select(w => w + "@example.com"),
@@ -644,13 +682,13 @@ public sealed class OpenApiFuzzer
     /// </summary>
     public async Task SeedAsync(HttpClient merchant, HttpClient anonymous, int paidOrders = 3)
     {
-        async Task<JsonObject> Post(string path, JsonObject body)
+        async Task<JsonObject> Post(string path, JsonObject body, bool learn = true)
         {
             var response = await merchant.PostAsync(path, new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
             var text = await response.Content.ReadAsStringAsync();
             if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"seed: POST {path} → {(int)response.StatusCode}: {text}");
             var node = JsonNode.Parse(text)!.AsObject();
-            Learn(node);
+            if (learn) Learn(node);
             return node;
         }
         async Task Get(string path)
@@ -680,6 +718,31 @@ public sealed class OpenApiFuzzer
         var chinaToday = DateTime.UtcNow.AddHours(8).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         await Post("/v1/reconciliation/runs", new JsonObject { ["provider"] = "alipay", ["date"] = chinaToday });
         await Post("/v1/test_clocks", new JsonObject { ["frozen_time"] = "2028-01-31T10:00:00Z" });
+        // Kept objects: learned by no list, so no fuzzed update archives them or advances the clock out of reach.
+        var keptCourse = await Post("/v1/products", new JsonObject
+        {
+            ["creator_id"] = (string)creator["id"]!, ["name"] = "Fuzz Kept Course", ["kind"] = "course", ["creator_share_bps"] = 7000,
+            ["prices"] = new JsonArray(new JsonObject { ["amount"] = 4900, ["currency"] = "CNY" }),
+        }, learn: false);
+        var keptColumn = await Post("/v1/products", new JsonObject
+        {
+            ["creator_id"] = (string)creator["id"]!, ["name"] = "Fuzz Kept Column", ["kind"] = "column", ["creator_share_bps"] = 7000,
+            ["prices"] = new JsonArray(new JsonObject { ["amount"] = 2000, ["currency"] = "CNY", ["recurring"] = new JsonObject { ["interval"] = "month" } }),
+        }, learn: false);
+        var keptClock = await Post("/v1/test_clocks", new JsonObject { ["frozen_time"] = "2028-01-01T00:00:00Z" }, learn: false);
+        kept["product"] = (string)keptCourse["id"]!;
+        kept["product_column"] = (string)keptColumn["id"]!;
+        kept["monthly"] = (string)keptColumn["prices"]![0]!["id"]!;
+        kept["clock"] = (string)keptClock["id"]!;
+        // Subscriptions set to cancel at the period's end: each can be resumed.
+        for (var i = 0; i < 6; i++)
+        {
+            var sub = await Post("/v1/subscriptions", new JsonObject
+            {
+                ["customer_external_id"] = "learner-resume-" + i.ToString(CultureInfo.InvariantCulture), ["price_id"] = monthly, ["collection_method"] = "send_invoice",
+            });
+            await Post($"/v1/subscriptions/{(string)sub["id"]!}/cancel", new JsonObject { ["at_period_end"] = true });
+        }
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-sub", ["price_id"] = monthly, ["provider"] = "sandbox", ["method"] = "page" });
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-inv", ["price_id"] = monthly, ["collection_method"] = "send_invoice" });
         for (var i = 0; i < paidOrders; i++)

@@ -116,6 +116,14 @@ public sealed class ProrationTests(Servers servers)
         Assert.Equal(("active", T0, PeriodEnd), ((string?)changed["status"], (DateTime)changed["current_period_start"]!, (DateTime)changed["current_period_end"]!));
         await AssertLedgerBalancedAsync(server, m);
 
+        // A second invoiced change at the same instant: refused, nothing written (it was a 500).
+        var to60 = await NewPriceAsync(m, s.ProductId, 6000);
+        var invoicesBefore = (await InvoicesAsync(m, s.Id)).Count;
+        var again = await m.PostAsync($"/v1/subscriptions/{s.Id}", new { price_id = to60, proration_behavior = "always_invoice" });
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal("subscription_change_conflict", (string?)Json.Parse(await again.Content.ReadAsStringAsync())["code"]);
+        Assert.Equal(invoicesBefore, (await InvoicesAsync(m, s.Id)).Count);
+
         await AdvanceAsync(m, s.ClockId, PeriodEnd);
         var renewal = (await InvoicesAsync(m, s.Id)).Single(i => (DateTime)i["period_start"]! == PeriodEnd);
         Assert.Equal(("paid", 9000L), ((string?)renewal["status"], (long)renewal["amount_paid"]!));

@@ -109,7 +109,17 @@ public static class ChangeSubscriptionPrice
             if (chargeNow is { Status: InvoiceStatus.Open } && sub.CollectionMethod == CollectionMethods.ChargeAutomatically)
                 sub.LatestInvoiceId = chargeNow.Id;
             Outbox.Add(db, sub.MerchantId, EventTypes.SubscriptionUpdated, sub.Id, SubscriptionView.From(sub), now);
-            await db.SaveChangesAsync(ct);
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+            {
+                // An invoice is unique per subscription and period start: a second change at the same instant writes nothing.
+                db.ChangeTracker.Clear();
+                return Problems.Conflict("subscription_change_conflict",
+                    $"Subscription '{id}' was already changed at this instant; change it again once time has moved on.");
+            }
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
 

@@ -65,7 +65,12 @@ public sealed class ConcurrentPayoutBatchTests(Servers servers)
             foreach (var (kind, answer) in requests)
             {
                 using var response = await answer;
-                answers.Add((kind, response.StatusCode, Json.Parse(await response.Content.ReadAsStringAsync())));
+                var text = await response.Content.ReadAsStringAsync();
+                // Kestrel's own refusal (empty body, connection closed; the fuzzer counts these the same way) never reached KnowPay.
+                if (response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.RequestTimeout && text.Length == 0 && response.Headers.ConnectionClose == true)
+                    continue;
+                Assert.True(text.Length > 0, $"{kind} → {(int)response.StatusCode} with an empty body ({response.Content.Headers.ContentType})");
+                answers.Add((kind, response.StatusCode, Json.Parse(text)));
             }
             var serverErrors = answers.Where(a => (int)a.Status >= 500).ToList();
             Assert.True(serverErrors.Count == 0, string.Join("\n", serverErrors.Select(a => $"{a.Kind} → {(int)a.Status}: {a.Body.ToJsonString()}")));

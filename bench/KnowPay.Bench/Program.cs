@@ -4,7 +4,7 @@ using System.Text.Json;
 using KnowPay.Bench;
 
 // KnowPay benchmark: dotnet run -c Release --project bench/KnowPay.Bench -- --scenario all [--smoke]
-// (--scenario crash [--cycles N]: the crash harness, Crash.cs.)
+// (--scenario crash [--cycles N]: the crash harness, Crash.cs; --scenario renewals [--subscriptions N]: Renewals.cs.)
 // Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
 // against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
 // --fuzz [N]: instead, N requests generated from the OpenAPI document (default 30000) against KnowPay on PostgreSQL (Fuzz.cs).
@@ -23,6 +23,10 @@ var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 if (opts.Scenario == "crash") return await CrashHarness.RunAsync(root, args);
 if (opts.Fuzz is { } fuzzCount) return await Fuzz.RunAsync(root, fuzzCount, opts.PgConf);
+// --scenario renewals [--subscriptions N]: N subscriptions renewed at one instant on PostgreSQL (Renewals.cs); not in "all".
+if (opts.Scenario == "renewals")
+    return await RenewalBench.RunAsync(root, Array.IndexOf(args, "--subscriptions") is var si and >= 0 && si + 1 < args.Length
+        ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds);
 
 if (opts.Scenario == "wire-stress")
 {

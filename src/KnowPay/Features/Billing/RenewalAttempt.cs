@@ -98,7 +98,7 @@ public static class RenewalAttempt
             Status = PaymentStatus.Pending, Amount = invoice.Amount, Currency = invoice.Currency, CreatedAt = s.RealNow,
         };
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await Renewals.LockAsync(db, sub.Id, ct);
+        await Renewals.TakeLockAsync(db, sub.Id, ct);
         var taken = await db.Invoices.Where(i => i.Id == invoice.Id && i.AttemptPaymentId == null && i.Status == InvoiceStatus.Open)
             .ExecuteUpdateAsync(u => u.SetProperty(i => i.AttemptPaymentId, payment.Id).SetProperty(i => i.AttemptCount, i => i.AttemptCount + 1), ct);
         if (taken == 0) return null;

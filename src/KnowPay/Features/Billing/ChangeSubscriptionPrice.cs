@@ -208,7 +208,7 @@ public static class ChangeSubscriptionPrice
     {
         var db = s.Db;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await Renewals.LockAsync(db, invoice.SubscriptionId, ct);
+        await Renewals.TakeLockAsync(db, invoice.SubscriptionId, ct);
         var order = await db.Orders.SingleAsync(o => o.Id == invoice.OrderId, ct);
         var pay = OrderTransitions.Pay(order.Status);
         if (!pay.Allowed) return;

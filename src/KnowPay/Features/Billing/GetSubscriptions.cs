@@ -30,11 +30,7 @@ public static class GetSubscriptions
         var query = db.Subscriptions.AsNoTracking().Where(x => x.MerchantId == merchant.Id);
         if (status is not null)
         {
-            var wanted = Enum.GetValues<SubscriptionStatus>().Where(v => SubscriptionView.Snake(v) == status).ToList();
-            if (wanted.Count == 0)
-                return Problems.Invalid("status_invalid", "status",
-                    $"status is one of {string.Join(", ", Enum.GetValues<SubscriptionStatus>().Select(SubscriptionView.Snake))}.");
-            var one = wanted[0];
+            if (!ListFilters.TryStatus<SubscriptionStatus>(status, out var one)) return ListFilters.StatusProblem<SubscriptionStatus>();
             query = query.Where(x => x.Status == one);
         }
         if (customer is not null) query = query.Where(x => x.CustomerId == customer);

@@ -52,6 +52,7 @@ public static class RenewalAttempt
             return true;
         }
         var payment = invoice.AttemptPaymentId is { } paymentId ? await db.Payments.AsNoTracking().SingleAsync(p => p.Id == paymentId, ct) : null;
+        Mandate? mandate = null;
         switch (payment?.Status)
         {
             case PaymentStatus.Succeeded:
@@ -65,7 +66,7 @@ public static class RenewalAttempt
                     await Renewals.SetNextActionAsync(db, sub.Id, at, ct);
                     return false;
                 }
-                var mandate = sub.MandateId is null ? null : await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == sub.MandateId, ct);
+                mandate = sub.MandateId is null ? null : await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == sub.MandateId, ct);
                 if (mandate is { Status: MandateStatus.Pending } && sub.Status == SubscriptionStatus.Incomplete)
                 {
                     await Renewals.SetNextActionAsync(db, sub.Id, sub.CreatedAt + Renewals.IncompleteExpiry, ct);   // waits for the signing
@@ -85,7 +86,7 @@ public static class RenewalAttempt
                 if (payment is null) return false;   // another node started this attempt
                 break;
         }
-        return await ChargeAsync(s, sub, invoice, payment, now, ct);
+        return await ChargeAsync(s, sub, invoice, payment, mandate, now, ct);
     }
 
     /// <summary>The attempt's payment, pending, recorded on the invoice by a conditional update: one attempt at a time.</summary>
@@ -98,7 +99,7 @@ public static class RenewalAttempt
             Status = PaymentStatus.Pending, Amount = invoice.Amount, Currency = invoice.Currency, CreatedAt = s.RealNow,
         };
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await Renewals.LockAsync(db, sub.Id, ct);
+        await Renewals.TakeLockAsync(db, sub.Id, ct);
         var taken = await db.Invoices.Where(i => i.Id == invoice.Id && i.AttemptPaymentId == null && i.Status == InvoiceStatus.Open)
             .ExecuteUpdateAsync(u => u.SetProperty(i => i.AttemptPaymentId, payment.Id).SetProperty(i => i.AttemptCount, i => i.AttemptCount + 1), ct);
         if (taken == 0) return null;
@@ -110,7 +111,8 @@ public static class RenewalAttempt
         return payment;
     }
 
-    static async Task<bool> ChargeAsync(BillingServices s, Subscription sub, Invoice invoice, Payment payment, DateTime now, CancellationToken ct)
+    /// <param name="mandate">The agreement when the caller has just read it (a new attempt); null re-reads it (a pending attempt asked again).</param>
+    static async Task<bool> ChargeAsync(BillingServices s, Subscription sub, Invoice invoice, Payment payment, Mandate? mandate, DateTime now, CancellationToken ct)
     {
         var db = s.Db;
         var recheck = now.AddSeconds(s.Options.PendingRecheckSeconds);
@@ -121,7 +123,7 @@ public static class RenewalAttempt
             return false;
         }
         var order = await db.Orders.AsNoTracking().SingleAsync(o => o.Id == payment.OrderId, ct);
-        var mandate = await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == sub.MandateId, ct);
+        mandate ??= await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == sub.MandateId, ct);
         var charge = new RecurringCharge(payment, order, mandate, order.Description ?? $"Invoice {invoice.Id}", s.PublicUrl.Combine($"/v1/notify/{provider.Name}"));
         ProviderTradeState state;
         try

@@ -93,10 +93,14 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
     /// </summary>
     public static async Task<Subscription> LockAsync(KnowPayDb db, string subscriptionId, CancellationToken ct, bool tracked = false)
     {
-        await db.Database.ExecuteSqlAsync($"UPDATE subscriptions SET claimed_until = claimed_until WHERE id = {subscriptionId}", ct);
+        await TakeLockAsync(db, subscriptionId, ct);
         var query = tracked ? db.Subscriptions : db.Subscriptions.AsNoTracking();
         return await query.SingleAsync(x => x.Id == subscriptionId, ct);
     }
+
+    /// <summary>The lock of <see cref="LockAsync"/> alone, for a writer that does not need the row.</summary>
+    public static Task TakeLockAsync(KnowPayDb db, string subscriptionId, CancellationToken ct) =>
+        db.Database.ExecuteSqlAsync($"UPDATE subscriptions SET claimed_until = claimed_until WHERE id = {subscriptionId}", ct);
 
     /// <summary>One subscription's due work at <paramref name="now"/>; true when something changed.</summary>
     public static async Task<bool> StepAsync(BillingServices s, string subscriptionId, DateTime now, CancellationToken ct)

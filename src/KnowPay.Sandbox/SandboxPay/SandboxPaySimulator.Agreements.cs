@@ -134,14 +134,7 @@ public sealed partial class SandboxPaySimulator
             a.StopReason = reason;
             a.ChangedAt = DateTimeOffset.UtcNow;
         }
-        var body = JsonSerializer.Serialize(new
-        {
-            id = "ntf_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
-            type = status == "NORMAL" ? "agreement.signed" : "agreement.unsigned", data = View(a),
-        });
-        notifier.Send(new OutgoingNotification("sandboxpay", a.OutAgreementNo, a.NotifyUrl,
-            () => SandboxNotifier.Post(a.NotifyUrl, body, "application/json", [new(SignatureHeader, wire.Sign(body))]),
-            (response, _) => response.IsSuccessStatusCode, SandboxPayWire.RetrySchedule));
+        notifier.Send(Notification(a.OutAgreementNo, a.NotifyUrl, status == "NORMAL" ? "agreement.signed" : "agreement.unsigned", View(a)));
         return Results.Json(View(a));
     }
 

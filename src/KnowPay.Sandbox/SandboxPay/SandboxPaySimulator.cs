@@ -174,11 +174,14 @@ public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxN
         }.Render();
     }
 
-    OutgoingNotification Notification(Trade trade, string type, object data)
+    OutgoingNotification Notification(Trade trade, string type, object data) => Notification(trade.OutTradeNo, trade.NotifyUrl, type, data);
+
+    /// <summary>A signed notification about the merchant's <paramref name="key"/> (a trade or an agreement), retried on the protocol's schedule.</summary>
+    OutgoingNotification Notification(string key, string notifyUrl, string type, object data)
     {
         var body = JsonSerializer.Serialize(new { id = "ntf_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), type, data });
-        return new OutgoingNotification("sandboxpay", trade.OutTradeNo, trade.NotifyUrl,
-            () => SandboxNotifier.Post(trade.NotifyUrl, body, "application/json", [new(SignatureHeader, wire.Sign(body))]),
+        return new OutgoingNotification("sandboxpay", key, notifyUrl,
+            () => SandboxNotifier.Post(notifyUrl, body, "application/json", [new(SignatureHeader, wire.Sign(body))]),
             (response, _) => response.IsSuccessStatusCode, SandboxPayWire.RetrySchedule);
     }
 

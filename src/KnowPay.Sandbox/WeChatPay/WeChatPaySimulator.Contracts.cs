@@ -32,8 +32,9 @@ public sealed partial class WeChatPaySimulator
     public const string SandboxPlanId = "12535";
     static readonly string[] DeviceFields =
         ["device_type", "device_os", "device_id", "device_running_as_root", "device_ip", "weixin_installed", "weixin_version", "days_since_first_login"];
-    readonly ConcurrentDictionary<string, WeChatContract> contracts = new(StringComparer.Ordinal);
-    readonly ConcurrentDictionary<string, WeChatContract> contractsByAlias = new(StringComparer.Ordinal);
+    /// <summary>By out_contract_code, also found by pre_entrustweb_id and contract_id; a terminated contract may be forgotten.</summary>
+    readonly TradeStore<WeChatContract> contracts = new(options, c => c.State != "TERMINATED",
+        c => c.ContractId is { } id ? [c.PreEntrustId, id] : [c.PreEntrustId]);
     Func<DateTimeOffset> papayClock = () => DateTimeOffset.UtcNow;
 
     /// <summary>Test hook: the time the pre-debit window is judged by (null = the real clock); signatures keep the real one.</summary>
@@ -42,13 +43,13 @@ public sealed partial class WeChatPaySimulator
     /// <summary>Test hook: the next <paramref name="count"/> deductions under the contract end PAY_FAIL.</summary>
     public void DeclineDeductions(string outContractCode, int count)
     {
-        if (!contracts.TryGetValue(outContractCode, out var c)) throw new ArgumentException($"no contract {outContractCode}");
+        if (!contracts.TryGet(outContractCode, out var c)) throw new ArgumentException($"no contract {outContractCode}");
         lock (c) c.DeclinesLeft = count;
     }
 
     /// <summary>The contract as the sandbox holds it: state, contract_id, openid and the estimate in force.</summary>
     public (string State, string? ContractId, string? OpenId, long? NoticeAmount)? InspectContract(string outContractCode) =>
-        contracts.TryGetValue(outContractCode, out var c) ? Locked(c, x => (x.State, x.ContractId, x.OpenId, x.Notice?.Amount)) : null;
+        contracts.TryGet(outContractCode, out var c) ? Locked(c, x => (x.State, x.ContractId, x.OpenId, x.Notice?.Amount)) : null;
 
     void MapContracts(IEndpointRouteBuilder g)
     {
@@ -60,17 +61,17 @@ public sealed partial class WeChatPaySimulator
         g.MapGet("/papay/sign/{preEntrustId}", (string preEntrustId) => SignPage(preEntrustId));
         g.MapPost("/papay/sign/{preEntrustId}", (string preEntrustId, HttpContext http) =>
         {
-            if (!contractsByAlias.TryGetValue(preEntrustId, out var c)) return Results.NotFound();
+            if (!contracts.TryGetByAlias(preEntrustId, out var c)) return Results.NotFound();
             var action = http.Request.HasFormContentType ? http.Request.Form["action"].ToString() : "";
             if (action == "terminate") EndContract(c, "USER_TERMINATE", "用户在微信中解约");
             else Sign(c);
             return Results.Redirect(action != "terminate" && c.ReturnUrl is { Length: > 0 } back ? back
                 : $"{options.BasePath}/wechatpay/papay/sign/{Uri.EscapeDataString(preEntrustId)}");
         }).DisableAntiforgery();
-        g.MapPost("/buyer/contracts/{code}/sign", (string code) => contracts.TryGetValue(code, out var c)
+        g.MapPost("/buyer/contracts/{code}/sign", (string code) => contracts.TryGet(code, out var c)
             ? Results.Json(new { contract_id = Sign(c), contract_state = Locked(c, x => x.State) }, SdkJson)
             : Results.Json(new { code = "RESOURCE_NOT_EXISTS" }, SdkJson, statusCode: 404));
-        g.MapPost("/buyer/contracts/{code}/terminate", (string code) => contracts.TryGetValue(code, out var c)
+        g.MapPost("/buyer/contracts/{code}/terminate", (string code) => contracts.TryGet(code, out var c)
             ? Results.Json(new { contract_state = EndContract(c, "USER_TERMINATE", "用户在微信中解约") }, SdkJson)
             : Results.Json(new { code = "RESOURCE_NOT_EXISTS" }, SdkJson, statusCode: 404));
     }
@@ -96,9 +97,9 @@ public sealed partial class WeChatPaySimulator
         if (missing is not null) return wire.Error(400, "PARAM_ERROR", "缺少参数 " + missing);
         return await gate.PassAsync(code, wire.Unavailable, () =>
         {
-            var contract = contracts.GetOrAdd(code, _ => new WeChatContract(code, SandboxPlanId, "pew" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(14)),
+            var contract = contracts.GetOrAdd(code, () => new WeChatContract(code, SandboxPlanId, "pew" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(14)),
                 scene, (string)req["out_user_code"]!, (string)req["contract_display_account"]!, notifyUrl!, (string?)req["return_url"]));
-            contractsByAlias[contract.PreEntrustId] = contract;
+            contracts.Alias(contract.PreEntrustId, contract);
             if (Locked(contract, c => c.State) != "UNSIGNED") return wire.Error(400, "CONTRACT_EXISTED", "该商户签约协议号已存在签约记录", sign: true);
             var answer = new JsonObject { ["pre_entrustweb_id"] = contract.PreEntrustId };
             if (contract.SignScene == "SIGN_SCENE_QRCODE")
@@ -112,7 +113,7 @@ public sealed partial class WeChatPaySimulator
         var (_, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
         if (planId != SandboxPlanId) return wire.Error(400, "PARAM_ERROR", "plan_id 对应的模板不存在");
-        return await gate.PassAsync(code, wire.Unavailable, () => contracts.TryGetValue(code, out var c) && Locked(c, x => x.State) != "UNSIGNED"
+        return await gate.PassAsync(code, wire.Unavailable, () => contracts.TryGet(code, out var c) && Locked(c, x => x.State) != "UNSIGNED"
             ? Signed(200, ContractView(c), code)
             : Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "签约协议不存在" }, code));
     }
@@ -125,7 +126,7 @@ public sealed partial class WeChatPaySimulator
         if (string.IsNullOrEmpty((string?)req?["contract_termination_remark"])) return wire.Error(400, "PARAM_ERROR", "缺少参数 contract_termination_remark");
         return await gate.PassAsync(code, wire.Unavailable, () =>
         {
-            if (!contracts.TryGetValue(code, out var c) || Locked(c, x => x.State) == "UNSIGNED")
+            if (!contracts.TryGet(code, out var c) || Locked(c, x => x.State) == "UNSIGNED")
                 return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "签约协议不存在" }, code);
             EndContract(c, "MCH_API_TERMINATE", (string)req!["contract_termination_remark"]!);
             return Signed(204, null, code);
@@ -145,7 +146,7 @@ public sealed partial class WeChatPaySimulator
         if (count is not (>= 1 and <= 3) || (string?)req["deduct_duration"]?["unit"] != "DAY")
             return wire.Error(400, "PARAM_ERROR", "deduct_duration.count 应为 1-3，unit 应为 DAY");
         if (amount is not > 0 || currency != "CNY") return wire.Error(400, "PARAM_ERROR", "estimated_amount.amount 应大于 0，currency 应为 CNY");
-        if (!contractsByAlias.TryGetValue(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
+        if (!contracts.TryGetByAlias(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
         requests.Record($"wechatpay papay notify signature verified contract_id={contractId} estimated_amount={amount} {currency}");
         var hour = papayClock().ToOffset(WeChatPayWire.CstOffset).Hour;
         if (hour is < 6 or >= 22) return wire.Error(400, "RULE_LIMIT", "预扣费通知仅可在每日 6:00-22:00 发送", sign: true);
@@ -177,7 +178,7 @@ public sealed partial class WeChatPaySimulator
         if (string.IsNullOrEmpty(outTradeNo) || outTradeNo.Length is < 6 or > 32 || total is not > 0 || string.IsNullOrEmpty(notifyUrl)
             || string.IsNullOrEmpty((string?)req["description"]) || string.IsNullOrEmpty(contractId))
             return wire.Error(400, "PARAM_ERROR", "out_trade_no (6-32), description, contract_id, notify_url and amount.total are required");
-        if (!contractsByAlias.TryGetValue(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
+        if (!contracts.TryGetByAlias(contractId, out var c)) return wire.Error(400, "CONTRACT_NOT_EXIST", "委托代扣协议不存在");
         requests.Record($"wechatpay papay apply signature verified contract_id={contractId} out_trade_no={outTradeNo} total={total} {currency}");
         return await gate.PassAsync(outTradeNo, wire.Unavailable, () =>
         {
@@ -239,7 +240,7 @@ public sealed partial class WeChatPaySimulator
             c.OpenId = SandboxOpenId(options.WeChatAppId);
             c.SignedAt = DateTimeOffset.UtcNow;
         }
-        contractsByAlias[c.ContractId] = c;
+        contracts.Alias(c.ContractId, c);
         notifier.Send(wire.Notification(c.OutContractCode, c.NotifyUrl, "ENTRUST.SIGN", "entrust", ContractView(c), "签约成功"));
         return c.ContractId;
     }
@@ -285,7 +286,7 @@ public sealed partial class WeChatPaySimulator
     /// <summary>The phone-sized sign page: what the learner agrees to, 同意并开通 while unsigned, 解约 once signed.</summary>
     IResult SignPage(string preEntrustId)
     {
-        if (!contractsByAlias.TryGetValue(preEntrustId, out var c)) return Results.NotFound();
+        if (!contracts.TryGetByAlias(preEntrustId, out var c)) return Results.NotFound();
         var (state, display) = Locked(c, x => (x.State, x.DisplayAccount));
         var action = $"{options.BasePath}/wechatpay/papay/sign/{Uri.EscapeDataString(preEntrustId)}";
         return new BuyerPage("微信支付 委托代扣 (sandbox)", "开通自动续费 · 微信支付 (sandbox)", $"{display} · 模板 {c.PlanId}", "按月自动扣费", state)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using KnowPay.Domain;
+using KnowPay.Providers.Alipay;
 
 namespace KnowPay.Features.Reconciliation;
 
@@ -44,8 +45,5 @@ public static class BillAmounts
     }
 
     /// <summary>China Standard Time (UTC+8, no daylight saving) as written in Alipay and WeChat Pay bills, to UTC.</summary>
-    public static DateTime? ChinaTime(string text) =>
-        DateTime.TryParseExact(text.Trim(), "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.None, out var t)
-            ? DateTime.SpecifyKind(t.AddHours(-8), DateTimeKind.Utc)
-            : null;
+    public static DateTime? ChinaTime(string text) => AlipaySignature.ParseTimestamp(text.Trim());
 }

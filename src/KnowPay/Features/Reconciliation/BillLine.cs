@@ -37,11 +37,11 @@ public static class BillAmounts
         if (!Domain.Currency.TryFind(currencyCode, out var currency))
             throw new BillFormatException($"unknown currency '{currencyCode}'", line);
         var trimmed = text.Trim();
-        if (!decimal.TryParse(trimmed, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-            throw new BillFormatException($"column {column}: '{trimmed}' is not an amount", line);
-        if (!Money.TryFromDecimal(value, currency, out var money))
-            throw new BillFormatException($"column {column}: '{trimmed}' has more decimals than {currency.Code} allows", line);
-        return money.MinorUnits;
+        if (Money.TryParseDecimal(trimmed, currency, out var money)) return money.MinorUnits;
+        // Only the message tells a number too precise for the currency from no number at all.
+        throw new BillFormatException(decimal.TryParse(trimmed, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+            ? $"column {column}: '{trimmed}' has more decimals than {currency.Code} allows"
+            : $"column {column}: '{trimmed}' is not an amount", line);
     }
 
     /// <summary>China Standard Time (UTC+8, no daylight saving) as written in Alipay and WeChat Pay bills, to UTC.</summary>

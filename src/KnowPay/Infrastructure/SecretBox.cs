@@ -118,21 +118,17 @@ public sealed class SecretBox
     static byte[] GeneratedKey(string path)
     {
         if (File.Exists(path)) return Parse(File.ReadAllText(path).Trim(), path);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
         var fresh = RandomNumberGenerator.GetBytes(KeyBytes);
         var mode = OperatingSystem.IsWindows() ? (FileStreamOptions?)null : new FileStreamOptions
         {
             Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         };
-        using (var writer = mode is null ? new StreamWriter(temp) : new StreamWriter(temp, mode)) writer.Write(Convert.ToBase64String(fresh));
-        try { File.Move(temp, path, overwrite: false); }
-        catch (IOException) when (File.Exists(path))
+        var written = WholeFiles.Write(path, temp =>
         {
-            File.Delete(temp);
-            return Parse(File.ReadAllText(path).Trim(), path);
-        }
-        return fresh;
+            using var writer = mode is null ? new StreamWriter(temp) : new StreamWriter(temp, mode);
+            writer.Write(Convert.ToBase64String(fresh));
+        }, overwrite: false);
+        return written ? fresh : Parse(File.ReadAllText(path).Trim(), path);
     }
 
     static OptionsValidationException Refusal(string message) => new(SecretsOptions.Section, typeof(SecretsOptions), [message]);

@@ -111,10 +111,7 @@ public static class DataProtectionKeyFiles
                 changed = true;
             }
             if (!changed) continue;
-            // Written beside and moved over: a reader never sees half a key file.
-            var temp = file + "." + Guid.NewGuid().ToString("N") + ".tmp";
-            document.Save(temp);
-            File.Move(temp, file, overwrite: true);
+            WholeFiles.Write(file, document.Save);
         }
     }
 

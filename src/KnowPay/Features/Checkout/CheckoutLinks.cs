@@ -76,11 +76,5 @@ public sealed class CheckoutLinks
         return fresh;
     }
 
-    static void Write(string path, string contents)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(temp, contents);
-        File.Move(temp, path, overwrite: true);
-    }
+    static void Write(string path, string contents) => WholeFiles.Write(path, temp => File.WriteAllText(temp, contents));
 }

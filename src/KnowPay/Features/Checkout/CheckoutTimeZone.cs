@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using KnowPay.Providers;
 
 namespace KnowPay.Features.Checkout;
 
@@ -12,7 +13,7 @@ public static partial class CheckoutTimeZone
 {
     public const string QueryKey = "tz";
 
-    static readonly TimeZoneInfo China = TimeZoneInfo.CreateCustomTimeZone("Asia/Shanghai", TimeSpan.FromHours(8), "China Standard Time", "China Standard Time");
+    static readonly TimeZoneInfo China = TimeZoneInfo.CreateCustomTimeZone("Asia/Shanghai", ProviderProtocol.ChinaStandardTimeOffset, "China Standard Time", "China Standard Time");
 
     public static TimeZoneInfo For(string? tz, string lang) =>
         Requested(tz) ?? (lang == "zh-CN" ? China : TimeZoneInfo.Utc);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using KnowPay.Domain;
+using KnowPay.Providers.Alipay;
 
 namespace KnowPay.Features.Reconciliation;
 
@@ -36,16 +37,13 @@ public static class BillAmounts
         if (!Domain.Currency.TryFind(currencyCode, out var currency))
             throw new BillFormatException($"unknown currency '{currencyCode}'", line);
         var trimmed = text.Trim();
-        if (!decimal.TryParse(trimmed, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-            throw new BillFormatException($"column {column}: '{trimmed}' is not an amount", line);
-        if (!Money.TryFromDecimal(value, currency, out var money))
-            throw new BillFormatException($"column {column}: '{trimmed}' has more decimals than {currency.Code} allows", line);
-        return money.MinorUnits;
+        if (Money.TryParseDecimal(trimmed, currency, out var money)) return money.MinorUnits;
+        // Only the message tells a number too precise for the currency from no number at all.
+        throw new BillFormatException(decimal.TryParse(trimmed, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+            ? $"column {column}: '{trimmed}' has more decimals than {currency.Code} allows"
+            : $"column {column}: '{trimmed}' is not an amount", line);
     }
 
     /// <summary>China Standard Time (UTC+8, no daylight saving) as written in Alipay and WeChat Pay bills, to UTC.</summary>
-    public static DateTime? ChinaTime(string text) =>
-        DateTime.TryParseExact(text.Trim(), "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.None, out var t)
-            ? DateTime.SpecifyKind(t.AddHours(-8), DateTimeKind.Utc)
-            : null;
+    public static DateTime? ChinaTime(string text) => AlipaySignature.ParseTimestamp(text.Trim());
 }

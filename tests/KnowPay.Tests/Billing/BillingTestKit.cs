@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using KnowPay.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Tests.Billing;
 
@@ -15,7 +16,9 @@ static class BillingTestKit
             creator_id = (string)creator["id"]!, name = $"Column per {interval}", kind = "column", creator_share_bps = 7000,
             prices = new[] { new { amount, currency, recurring = new { interval, interval_count = count } } },
         });
-        return (string)product["prices"]![0]!["id"]!;
+        var price = product["prices"]![0]!;
+        Assert.Equal(interval, (string?)price["recurring"]!["interval"]);
+        return (string)price["id"]!;
     }
 
     public static async Task<string> ClockAsync(MerchantClient m, DateTime at) =>
@@ -73,5 +76,30 @@ static class BillingTestKit
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == status, $"{(int)response.StatusCode} {text}");
         Assert.Equal(code, (string?)JsonNode.Parse(text)!["code"]);
+    }
+
+    /// <summary>SandboxPay's own record of the agreement signed for <paramref name="mandateId"/>, with its deductions.</summary>
+    public static async Task<JsonObject> SandboxAgreementAsync(KnowPayServer server, string mandateId)
+    {
+        var all = JsonNode.Parse(await server.Anonymous.GetStringAsync("/sandbox/sandboxpay/inspect/agreements"))!.AsArray();
+        return all.Single(a => (string?)a!["out_agreement_no"] == mandateId)!.AsObject();
+    }
+
+    /// <summary>The data of the merchant's events of <paramref name="type"/>, oldest first.</summary>
+    public static async Task<List<JsonObject>> EventDataAsync(KnowPayServer server, MerchantClient m, string type)
+    {
+        var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
+        return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
+    }
+
+    /// <summary>The merchant has <paramref name="count"/> payment_confirmed journals, each balanced over at least three entries.</summary>
+    public static async Task AssertPaymentJournalsBalancedAsync(KnowPayServer server, MerchantClient m, int count)
+    {
+        var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
+            .Select(j => new { Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
+            .ToListAsync());
+        Assert.Equal(count, journals.Count);
+        Assert.All(journals, j => Assert.Equal(0, j.Sum));
+        Assert.All(journals, j => Assert.True(j.Count >= 3));
     }
 }

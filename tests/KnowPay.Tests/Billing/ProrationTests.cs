@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using KnowPay.Domain;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using static KnowPay.Tests.Billing.BillingTestKit;
 
 namespace KnowPay.Tests.Billing;
 
@@ -214,7 +215,7 @@ public sealed class ProrationTests(Servers servers)
             prices = new[] { new { amount = agreementCap, currency = "CNY", recurring = new { interval = "day", interval_count = 30 } } },
         });
         var productId = (string)product["id"]!;
-        var clockId = (string)(await m.PostOkAsync("/v1/test_clocks", new { frozen_time = T0 }))["id"]!;
+        var clockId = await ClockAsync(m, T0);
         var signing = await m.PostOkAsync("/v1/subscriptions", new
         {
             customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = (string)product["prices"]![0]!["id"]!,
@@ -278,34 +279,4 @@ public sealed class ProrationTests(Servers servers)
     static async Task<(int, int, int, int)> CountsAsync(KnowPayServer server, MerchantClient m) => await server.QueryAsync(async d => (
         await d.Invoices.CountAsync(i => i.MerchantId == m.MerchantId), await d.InvoiceLines.CountAsync(l => d.Invoices.Any(i => i.Id == l.InvoiceId && i.MerchantId == m.MerchantId)),
         await d.Journals.CountAsync(j => j.MerchantId == m.MerchantId), await d.Events.CountAsync(e => e.MerchantId == m.MerchantId)));
-
-    static Task<JsonObject> AdvanceAsync(MerchantClient m, string clockId, DateTime to) =>
-        m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = to });
-
-    static async Task<JsonObject> SandboxAgreementAsync(KnowPayServer server, string mandateId)
-    {
-        var all = JsonNode.Parse(await server.Anonymous.GetStringAsync("/sandbox/sandboxpay/inspect/agreements"))!.AsArray();
-        return all.Single(a => (string?)a!["out_agreement_no"] == mandateId)!.AsObject();
-    }
-
-    static async Task<JsonObject> WaitForMandateAsync(MerchantClient m, string mandateId, string status)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        JsonObject mandate;
-        do
-        {
-            mandate = await m.GetOkAsync($"/v1/mandates/{mandateId}");
-            if ((string?)mandate["status"] == status) return mandate;
-            await Task.Delay(50);
-        } while (DateTime.UtcNow < until);
-        Assert.Fail($"mandate {mandateId} is {(string?)mandate["status"]}, not {status}");
-        return mandate;
-    }
-
-    static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{(int)response.StatusCode} {text}");
-        Assert.Equal(code, (string?)JsonNode.Parse(text)!["code"]);
-    }
 }

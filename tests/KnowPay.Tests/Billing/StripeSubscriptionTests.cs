@@ -5,6 +5,7 @@ using KnowPay.Sandbox.Stripe;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using static KnowPay.Tests.Billing.BillingTestKit;
 
 namespace KnowPay.Tests.Billing;
 
@@ -38,12 +39,7 @@ public sealed class StripeSubscriptionTests(Servers servers)
         Assert.All(invoices, i => Assert.Equal(("paid", 3000L), ((string?)i!["status"], (long)i!["amount_paid"]!)));
         Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(T0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
 
-        var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
-            .Select(j => new { Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
-            .ToListAsync());
-        Assert.Equal(12, journals.Count);
-        Assert.All(journals, j => Assert.Equal(0, j.Sum));
-        Assert.All(journals, j => Assert.True(j.Count >= 3));
+        await AssertPaymentJournalsBalancedAsync(server, m, 12);
         Assert.Equal(-12 * 2100, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
             .SumAsync(e => e.Amount)));
 
@@ -89,16 +85,11 @@ public sealed class StripeSubscriptionTests(Servers servers)
     /// <summary>A 30.00 USD monthly column, a test clock at <see cref="T0"/>, a subscription whose card the learner saves at Stripe, its first invoice charged.</summary>
     static async Task<(JsonObject Subscription, string MandateId, string ClockId)> SignedUpAsync(MerchantClient m, string card)
     {
-        var creator = await m.PostOkAsync("/v1/creators", new { name = "Creator " + Guid.NewGuid().ToString("N")[..6] });
-        var product = await m.PostOkAsync("/v1/products", new
-        {
-            creator_id = (string)creator["id"]!, name = "Monthly column", kind = "column", creator_share_bps = 7000,
-            prices = new[] { new { amount = 3000, currency = "USD", recurring = new { interval = "month", interval_count = 1 } } },
-        });
-        var clockId = (string)(await m.PostOkAsync("/v1/test_clocks", new { frozen_time = T0 }))["id"]!;
+        var priceId = await PriceAsync(m, 3000, currency: "USD");
+        var clockId = await ClockAsync(m, T0);
         var sub = await m.PostOkAsync("/v1/subscriptions", new
         {
-            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = (string)product["prices"]![0]!["id"]!,
+            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = priceId,
             collection_method = "charge_automatically", provider = "stripe", test_clock = clockId,
         }, idempotencyKey: Guid.NewGuid().ToString());
         Assert.Equal("incomplete", (string?)sub["status"]);
@@ -115,19 +106,8 @@ public sealed class StripeSubscriptionTests(Servers servers)
             Assert.True(confirmed.IsSuccessStatusCode, text);
             if ((string?)JsonNode.Parse(text)!["status"] == "succeeded") break;
         }
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while ((string?)(await m.GetOkAsync($"/v1/mandates/{mandateId}"))["status"] != "active")
-        {
-            Assert.True(DateTime.UtcNow < until, $"mandate {mandateId} not active");
-            await Task.Delay(50);
-        }
-        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = T0 });
+        await WaitForMandateAsync(m, mandateId, "active");
+        await AdvanceAsync(m, clockId, T0);
         return (await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"), mandateId, clockId);
-    }
-
-    static async Task<List<JsonObject>> EventDataAsync(KnowPayServer server, MerchantClient m, string type)
-    {
-        var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
-        return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using KnowPay.Domain;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using static KnowPay.Tests.Billing.BillingTestKit;
 
 namespace KnowPay.Tests.Billing;
 
@@ -36,12 +37,7 @@ public sealed class SubscriptionTests(Servers servers)
         Assert.Equal(["2028-01-31", "2028-02-29", "2028-03-31", "2028-04-30", "2028-05-31", "2028-06-30", "2028-07-31", "2028-08-31",
             "2028-09-30", "2028-10-31", "2028-11-30", "2028-12-31"], invoices.Select(i => ((DateTime)i!["period_start"]!).ToString("yyyy-MM-dd")));
 
-        var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
-            .Select(j => new { j.Id, Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
-            .ToListAsync());
-        Assert.Equal(12, journals.Count);
-        Assert.All(journals, j => Assert.Equal(0, j.Sum));
-        Assert.All(journals, j => Assert.True(j.Count >= 3));
+        await AssertPaymentJournalsBalancedAsync(server, m, 12);
         var creatorPending = await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
             .SumAsync(e => e.Amount));
         Assert.Equal(-12 * 2100, creatorPending);   // 70 % of 30.00 CNY, twelve times
@@ -176,7 +172,7 @@ public sealed class SubscriptionTests(Servers servers)
         var oneTimePrice = (string)(await m.GetOkAsync($"/v1/products/{oneTimeProduct}"))["prices"]![0]!["id"]!;
         await AssertProblemAsync(await m.PostAsync("/v1/subscriptions", new { customer_external_id = "x", price_id = oneTimePrice, provider = "sandbox" }),
             HttpStatusCode.BadRequest, "price_not_recurring");
-        var price = await RecurringPriceAsync(m, 3000);
+        var price = await PriceAsync(m, 3000);
         await AssertProblemAsync(await m.PostAsync("/v1/subscriptions", new { customer_external_id = "x", price_id = price, provider = "sandbox", currency = "USD" }),
             HttpStatusCode.BadRequest, "currency_unsupported");
         await AssertProblemAsync(await m.PostAsync("/v1/subscriptions", new { customer_external_id = "x", price_id = price, provider = "paypal" }),
@@ -186,7 +182,7 @@ public sealed class SubscriptionTests(Servers servers)
         Assert.Equal(0, await server.QueryAsync(d => d.Orders.CountAsync(x => x.MerchantId == m.MerchantId)));
 
         var (sub, mandateId, clockId) = await SignedUpAsync(m, T0);
-        var dearer = await RecurringPriceAsync(m, 9000);
+        var dearer = await PriceAsync(m, 9000);
         await AssertProblemAsync(await m.PostAsync("/v1/subscriptions", new
         {
             customer_id = (string)sub["customer_id"]!, price_id = dearer, provider = "sandbox", mandate_id = mandateId, test_clock = clockId,
@@ -207,9 +203,8 @@ public sealed class SubscriptionTests(Servers servers)
     /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription signed by the buyer and its first invoice paid.</summary>
     static async Task<(JsonObject Subscription, string MandateId, string ClockId)> SignedUpAsync(MerchantClient m, DateTime start)
     {
-        var price = await RecurringPriceAsync(m, 3000);
-        var clock = await m.PostOkAsync("/v1/test_clocks", new { frozen_time = start });
-        var clockId = (string)clock["id"]!;
+        var price = await PriceAsync(m, 3000);
+        var clockId = await ClockAsync(m, start);
         var sub = await m.PostOkAsync("/v1/subscriptions", new
         {
             customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = price, collection_method = "charge_automatically",
@@ -225,60 +220,5 @@ public sealed class SubscriptionTests(Servers servers)
         await WaitForMandateAsync(m, mandateId, "active");
         await AdvanceAsync(m, clockId, start);
         return (await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"), mandateId, clockId);
-    }
-
-    static async Task<string> RecurringPriceAsync(MerchantClient m, long amount)
-    {
-        var creator = await m.PostOkAsync("/v1/creators", new { name = "Creator " + Guid.NewGuid().ToString("N")[..6] });
-        var product = await m.PostOkAsync("/v1/products", new
-        {
-            creator_id = (string)creator["id"]!, name = "Monthly column", kind = "column", creator_share_bps = 7000,
-            prices = new[] { new { amount, currency = "CNY", recurring = new { interval = "month", interval_count = 1 } } },
-        });
-        var price = product["prices"]![0]!;
-        Assert.Equal("month", (string?)price["recurring"]!["interval"]);
-        return (string)price["id"]!;
-    }
-
-    static Task<JsonObject> AdvanceAsync(MerchantClient m, string clockId, DateTime to) =>
-        m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = to });
-
-    static async Task DeclineNextAsync(KnowPayServer server, string mandateId, int count)
-    {
-        var response = await server.Anonymous.PostAsync($"/sandbox/sandboxpay/agreements/{mandateId}/declines?count={count}", null);
-        Assert.True(response.IsSuccessStatusCode);
-    }
-
-    static async Task<JsonObject> SandboxAgreementAsync(KnowPayServer server, string mandateId)
-    {
-        var all = JsonNode.Parse(await server.Anonymous.GetStringAsync("/sandbox/sandboxpay/inspect/agreements"))!.AsArray();
-        return all.Single(a => (string?)a!["out_agreement_no"] == mandateId)!.AsObject();
-    }
-
-    static async Task<JsonObject> WaitForMandateAsync(MerchantClient m, string mandateId, string status)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        JsonObject mandate;
-        do
-        {
-            mandate = await m.GetOkAsync($"/v1/mandates/{mandateId}");
-            if ((string?)mandate["status"] == status) return mandate;
-            await Task.Delay(50);
-        } while (DateTime.UtcNow < until);
-        Assert.Fail($"mandate {mandateId} is {(string?)mandate["status"]}, not {status}");
-        return mandate;
-    }
-
-    static async Task<List<JsonObject>> EventDataAsync(KnowPayServer server, MerchantClient m, string type)
-    {
-        var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
-        return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
-    }
-
-    static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{(int)response.StatusCode} {text}");
-        Assert.Equal(code, (string?)JsonNode.Parse(text)!["code"]);
     }
 }

@@ -7,6 +7,7 @@ using KnowPay.Sandbox.WeChatPay;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using static KnowPay.Tests.Billing.BillingTestKit;
 
 namespace KnowPay.Tests.Billing;
 
@@ -49,12 +50,7 @@ public sealed partial class WeChatPaySubscriptionTests(Servers servers)
             Assert.All(invoices, i => Assert.Equal(1, (int)i!["attempt_count"]!));
             Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(T0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
 
-            var journals = await server.QueryAsync(d => d.Journals.Where(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")
-                .Select(j => new { j.Id, Sum = d.LedgerEntries.Where(e => e.JournalId == j.Id).Sum(e => e.Amount), Count = d.LedgerEntries.Count(e => e.JournalId == j.Id) })
-                .ToListAsync());
-            Assert.Equal(12, journals.Count);
-            Assert.All(journals, j => Assert.Equal(0, j.Sum));
-            Assert.All(journals, j => Assert.True(j.Count >= 3));
+            await AssertPaymentJournalsBalancedAsync(server, m, 12);
             var creatorPending = await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
                 .SumAsync(e => e.Amount));
             Assert.Equal(-12 * 2100, creatorPending);   // 70 % of 30.00 CNY, twelve times
@@ -200,16 +196,11 @@ public sealed partial class WeChatPaySubscriptionTests(Servers servers)
 
     static async Task<(JsonObject Subscription, string MandateId, string ClockId)> SubscribedAsync(MerchantClient m, DateTime start)
     {
-        var creator = await m.PostOkAsync("/v1/creators", new { name = "Creator " + Guid.NewGuid().ToString("N")[..6] });
-        var product = await m.PostOkAsync("/v1/products", new
-        {
-            creator_id = (string)creator["id"]!, name = "Monthly column", kind = "column", creator_share_bps = 7000,
-            prices = new[] { new { amount = 3000, currency = "CNY", recurring = new { interval = "month", interval_count = 1 } } },
-        });
-        var clockId = (string)(await m.PostOkAsync("/v1/test_clocks", new { frozen_time = start }))["id"]!;
+        var priceId = await PriceAsync(m, 3000);
+        var clockId = await ClockAsync(m, start);
         var sub = await m.PostOkAsync("/v1/subscriptions", new
         {
-            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = (string)product["prices"]![0]!["id"]!,
+            customer_external_id = "learner-" + Guid.NewGuid().ToString("N")[..8], price_id = priceId,
             collection_method = "charge_automatically", provider = "wechatpay", method = "qr", test_clock = clockId,
         }, idempotencyKey: Guid.NewGuid().ToString());
         Assert.Equal("incomplete", (string?)sub["status"]);
@@ -225,9 +216,6 @@ public sealed partial class WeChatPaySubscriptionTests(Servers servers)
         Assert.True(signed.IsSuccessStatusCode, await signed.Content.ReadAsStringAsync());
         await WaitForMandateAsync(m, mandateId, "active");
     }
-
-    static Task<JsonObject> AdvanceAsync(MerchantClient m, string clockId, DateTime to) =>
-        m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = to });
 
     sealed record Deduction(bool Apply, long Amount, string? OutTradeNo);
 
@@ -257,25 +245,5 @@ public sealed partial class WeChatPaySubscriptionTests(Servers servers)
                 Assert.Equal(amount, call.Amount);
             }
         }
-    }
-
-    static async Task<JsonObject> WaitForMandateAsync(MerchantClient m, string mandateId, string status)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        JsonObject mandate;
-        do
-        {
-            mandate = await m.GetOkAsync($"/v1/mandates/{mandateId}");
-            if ((string?)mandate["status"] == status) return mandate;
-            await Task.Delay(50);
-        } while (DateTime.UtcNow < until);
-        Assert.Fail($"mandate {mandateId} is {(string?)mandate["status"]}, not {status}");
-        return mandate;
-    }
-
-    static async Task<List<JsonObject>> EventDataAsync(KnowPayServer server, MerchantClient m, string type)
-    {
-        var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
-        return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
     }
 }

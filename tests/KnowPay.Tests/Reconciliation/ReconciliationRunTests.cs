@@ -119,6 +119,7 @@ public sealed class ReconciliationRunTests(Servers servers)
         Assert.Equal(refund, (string?)items.Single(i => (string?)i["kind"] == "status_mismatch")["refund_id"]);
 
         var onlyMissing = await m.GetOkAsync($"/v1/reconciliation/runs/{run["id"]}/items?kind=missing_at_provider&limit=100");
+        Assert.Contains(onlyMissing["data"]!.AsArray(), i => (string?)i!["payment_id"] == unbilled);
         Assert.All(onlyMissing["data"]!.AsArray(), i => Assert.Equal("missing_at_provider", (string?)i!["kind"]));
         Assert.Equal(HttpStatusCode.BadRequest, (await m.Http.GetAsync($"/v1/reconciliation/runs/{run["id"]}/items?kind=short")).StatusCode);
     }

@@ -26,6 +26,8 @@ public sealed class SandboxOptions
     public string AlipayPrivateKeyPem { get; set; } = "";
     /// <summary>Alipay: the merchant's PID (2088…), sent as seller_id in every notification.</summary>
     public string AlipaySellerId { get; set; } = Alipay.AlipayBills.SellerId;
+    /// <summary>Alipay: the currency the account settles in; a trade priced or settled in another carries the cross-border fields.</summary>
+    public string AlipaySettleCurrency { get; set; } = "CNY";
     /// <summary>WeChat Pay: mchid, appid, the merchant's certificate serial and public key, the platform's key pair serial and private key, the APIv3 key.</summary>
     public string WeChatMchId { get; set; } = "";
     public string WeChatAppId { get; set; } = "";
@@ -45,6 +47,8 @@ public sealed class SandboxOptions
     /// <summary>Stripe: the account's secret API key the sandbox accepts, and the webhook endpoint's signing secret (whsec_…).</summary>
     public string StripeSecretKey { get; set; } = "";
     public string StripeWebhookSecret { get; set; } = "";
+    /// <summary>Stripe: the account's currency, in which balance transactions are stated; null = each charge's own (no conversion).</summary>
+    public string? StripeAccountCurrency { get; set; }
     /// <summary>Stripe's webhook endpoint; null = this host's /v1/notify/stripe.</summary>
     public string? StripeWebhookUrl { get; set; }
     /// <summary>PayPal: the REST app's client credentials the sandbox accepts, and the webhook id it signs with.</summary>

@@ -178,7 +178,10 @@ public sealed partial class AlipaySimulator
         if ((string?)biz["product_code"] != "CYCLE_PAY_AUTH") return AlipayWire.Invalid("product_code 应为 CYCLE_PAY_AUTH");
         if (biz["scene"] is not null || biz["auth_code"] is not null) return AlipayWire.Invalid("scene / auth_code 不能与 agreement_params 同传");
         if (!agreements.TryGetByAlias(agreementNo, out var a)) return AlipayWire.Failure("ACQ.AGREEMENT_NOT_EXIST", "协议不存在");
-        if (!SandboxRsa.TryFen((string?)biz["total_amount"], out var fen)) return AlipayWire.Invalid("total_amount 参数非法");
+        var trans = (string?)biz["trans_currency"] ?? "CNY";
+        if (!SandboxFx.TryMinor((string?)biz["total_amount"], trans, out var priced)) return AlipayWire.Invalid("total_amount 参数非法");
+        // single_amount is in yuan: a price in another currency is held to it at the learner's rate.
+        var fen = SandboxFx.Convert(priced, trans, "CNY", SandboxFx.PayerRate(trans, "CNY"));
         AlipayTrade? trade;
         lock (a)
         {
@@ -193,18 +196,21 @@ public sealed partial class AlipaySimulator
             }
             (trade, var error) = Create(biz, p);
             if (error == "ACQ.CONTEXT_INCONSISTENT") return AlipayWire.Failure("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改");
+            if (error == "ACQ.CURRENCY_NOT_SUPPORT") return AlipayWire.Failure("ACQ.CURRENCY_NOT_SUPPORT", "币种不支持");
             if (trade is null) return AlipayWire.Invalid($"{error} 参数非法");
             a.Deductions++;
         }
         Pay(trade.OutTradeNo);
         lock (trade)
         {
-            return AlipayWire.Ok(new JsonObject
+            var answer = AlipayWire.Ok(new JsonObject
             {
                 ["trade_no"] = trade.TradeNo, ["out_trade_no"] = trade.OutTradeNo, ["buyer_logon_id"] = "lea***@example.com",
-                ["buyer_user_id"] = a.AlipayUserId, ["total_amount"] = SandboxRsa.Yuan(trade.TotalFen), ["receipt_amount"] = SandboxRsa.Yuan(trade.TotalFen),
+                ["buyer_user_id"] = a.AlipayUserId, ["total_amount"] = SandboxFx.Major(trade.TotalFen, trade.TransCurrency), ["receipt_amount"] = SandboxRsa.Yuan(trade.TotalFen),
                 ["buyer_pay_amount"] = SandboxRsa.Yuan(trade.TotalFen), ["gmt_payment"] = SandboxRsa.Beijing(trade.PaidAt ?? DateTimeOffset.UtcNow),
             });
+            foreach (var (k, v) in AlipayWire.CrossBorderFields(trade)) answer[k] = v;
+            return answer;
         }
     }
 }

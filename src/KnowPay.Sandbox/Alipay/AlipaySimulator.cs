@@ -62,7 +62,7 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return wire.ErrorResponse("isv.invalid-biz-content", "biz_content 非法"); }
         var outTradeNo = (string?)biz["out_trade_no"] ?? "";
 
-        if (method is "alipay.trade.pay" || method.StartsWith("alipay.user.agreement.", StringComparison.Ordinal))
+        if (method is "alipay.trade.pay" or "alipay.trade.precreate" || method.StartsWith("alipay.user.agreement.", StringComparison.Ordinal))
             requests.Record($"alipay {method} signature verified biz_content={p.GetValueOrDefault("biz_content")}");
         if (method == "alipay.user.agreement.page.sign") return PageSign(http, biz, p);
         if (method == "alipay.trade.wap.pay") return WapPay(http, biz, p);
@@ -97,11 +97,18 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
     {
         var outTradeNo = (string?)biz["out_trade_no"];
         if (string.IsNullOrEmpty(outTradeNo) || outTradeNo.Length > 64) return (null, "out_trade_no");
-        if (!SandboxRsa.TryFen((string?)biz["total_amount"], out var fen)) return (null, "total_amount");
+        // Only alipay.trade.pay takes the cross-border fields; page, wap, app pay and precreate are priced in CNY.
+        var crossBorder = p.GetValueOrDefault("method") == "alipay.trade.pay";
+        var trans = (string?)biz["trans_currency"] ?? "CNY";
+        var settle = (string?)biz["settle_currency"] ?? options.AlipaySettleCurrency;
+        if (!crossBorder && (biz["trans_currency"] is not null || biz["settle_currency"] is not null)) return (null, "trans_currency");
+        if (!SandboxFx.Supports(trans) || !SandboxFx.Supports(settle)) return (null, "ACQ.CURRENCY_NOT_SUPPORT");
+        if (settle != options.AlipaySettleCurrency) return (null, "settle_currency");
+        if (!SandboxFx.TryMinor((string?)biz["total_amount"], trans, out var fen)) return (null, "total_amount");
         if (string.IsNullOrEmpty((string?)biz["subject"])) return (null, "subject");
         var trade = trades.GetOrAdd(outTradeNo, () => new AlipayTrade(
             DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + "2200" + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(10_000, 99_999).ToString(CultureInfo.InvariantCulture),
-            outTradeNo, fen, (string)biz["subject"]!, p.GetValueOrDefault("notify_url"), DateTimeOffset.UtcNow));
+            outTradeNo, fen, (string)biz["subject"]!, p.GetValueOrDefault("notify_url"), DateTimeOffset.UtcNow) { TransCurrency = trans, SettleCurrency = settle });
         if (p.GetValueOrDefault("return_url") is { Length: > 0 } back) trade.ReturnUrl = back;
         if (trade.TotalFen != fen) return (null, "ACQ.CONTEXT_INCONSISTENT");
         return (trade, null);
@@ -111,6 +118,7 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
     {
         var (trade, error) = Create(biz, p);
         if (error == "ACQ.CONTEXT_INCONSISTENT") return AlipayWire.Failure("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改");
+        if (error == "ACQ.CURRENCY_NOT_SUPPORT") return AlipayWire.Failure("ACQ.CURRENCY_NOT_SUPPORT", "币种不支持");
         if (trade is null) return AlipayWire.Invalid($"{error} 参数非法");
         if (trade.Status is "TRADE_SUCCESS" or "TRADE_FINISHED") return AlipayWire.Failure("ACQ.TRADE_HAS_SUCCESS", "交易已被支付");
         if (trade.Status == "TRADE_CLOSED") return AlipayWire.Failure("ACQ.TRADE_HAS_CLOSE", "交易已经关闭");
@@ -125,13 +133,14 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
             var o = AlipayWire.Ok(new JsonObject
             {
                 ["trade_no"] = t.TradeNo, ["out_trade_no"] = t.OutTradeNo, ["buyer_logon_id"] = "lea***@example.com", ["trade_status"] = t.Status,
-                ["total_amount"] = SandboxRsa.Yuan(t.TotalFen),
+                ["total_amount"] = SandboxFx.Major(t.TotalFen, t.TransCurrency),
             });
             if (t.PaidAt is { } paid)
             {
                 o["buyer_pay_amount"] = SandboxRsa.Yuan(t.TotalFen);
                 o["receipt_amount"] = SandboxRsa.Yuan(t.TotalFen);
                 o["send_pay_date"] = SandboxRsa.Beijing(paid);
+                foreach (var (k, v) in AlipayWire.CrossBorderFields(t)) o[k] = v;
             }
             return o;
         }

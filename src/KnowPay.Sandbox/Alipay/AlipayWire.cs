@@ -12,6 +12,11 @@ sealed record AlipayTrade(string TradeNo, string OutTradeNo, long TotalFen, stri
     public long RefundedFen { get; set; }
     /// <summary>By out_request_no: the fen refunded and when.</summary>
     public Dictionary<string, (long Fen, DateTimeOffset At)> Refunds { get; } = new(StringComparer.Ordinal);
+    /// <summary>The price's currency (TotalFen is in its minor units): CNY, or alipay.trade.pay's trans_currency.</summary>
+    public string TransCurrency { get; init; } = "CNY";
+    /// <summary>What the merchant's account is credited in: the account's currency, or alipay.trade.pay's settle_currency.</summary>
+    public string SettleCurrency { get; init; } = "CNY";
+    public bool CrossBorder => TransCurrency != "CNY" || SettleCurrency != "CNY";
 }
 
 /// <summary>
@@ -55,7 +60,7 @@ sealed class AlipayWire(SandboxOptions options)
         return Results.Text($"{{\"{key}\":{raw},\"sign\":\"{sign}\"}}", "application/json; charset=utf-8");
     }
 
-    public Dictionary<string, string> TradeFields(AlipayTrade t) => new(StringComparer.Ordinal)
+    public Dictionary<string, string> TradeFields(AlipayTrade t) => new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["notify_type"] = "trade_status_sync",
         ["notify_id"] = "2024" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(14)),
@@ -66,7 +71,7 @@ sealed class AlipayWire(SandboxOptions options)
         ["trade_no"] = t.TradeNo,
         ["out_trade_no"] = t.OutTradeNo,
         ["trade_status"] = t.Status,
-        ["total_amount"] = SandboxRsa.Yuan(t.TotalFen),
+        ["total_amount"] = SandboxFx.Major(t.TotalFen, t.TransCurrency),
         ["receipt_amount"] = SandboxRsa.Yuan(t.TotalFen),
         ["buyer_pay_amount"] = SandboxRsa.Yuan(t.TotalFen),
         ["gmt_create"] = SandboxRsa.Beijing(t.CreatedAt),
@@ -74,7 +79,25 @@ sealed class AlipayWire(SandboxOptions options)
         ["seller_id"] = options.AlipaySellerId,
         ["buyer_id"] = "2088102177846880",
         ["subject"] = t.Subject,
-    };
+    }.Concat(CrossBorderFields(t)).ToDictionary(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A paid cross-border trade's conversion (alipay.trade.query's fields, also sent in the notification): settle_amount in
+    /// settle_currency at settle_trans_rate, and what the learner paid in CNY at trans_pay_rate, quoted from <see cref="SandboxFx"/>.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> CrossBorderFields(AlipayTrade t)
+    {
+        if (!t.CrossBorder || t.PaidAt is null) yield break;
+        var settleRate = SandboxFx.SettlementRate(t.TransCurrency, t.SettleCurrency);
+        var payRate = SandboxFx.PayerRate(t.TransCurrency, "CNY");
+        yield return new("trans_currency", t.TransCurrency);
+        yield return new("settle_currency", t.SettleCurrency);
+        yield return new("settle_amount", SandboxFx.Major(SandboxFx.Convert(t.TotalFen, t.TransCurrency, t.SettleCurrency, settleRate), t.SettleCurrency));
+        yield return new("settle_trans_rate", settleRate.ToString(CultureInfo.InvariantCulture));
+        yield return new("pay_currency", "CNY");
+        yield return new("pay_amount", SandboxFx.Major(SandboxFx.Convert(t.TotalFen, t.TransCurrency, "CNY", payRate), "CNY"));
+        yield return new("trans_pay_rate", payRate.ToString(CultureInfo.InvariantCulture));
+    }
 
     /// <summary>Signs Alipay's way (sign and sign_type excluded), re-signed with a fresh notify_time on every attempt; same notify_id.</summary>
     public OutgoingNotification Notification(AlipayTrade t, Dictionary<string, string> fields) => Notification(t.OutTradeNo, t.NotifyUrl!, fields);

@@ -37,7 +37,10 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
         var g = sandbox.MapGroup("/stripe");
         g.MapPost("/v1/payment_intents", (Delegate)((HttpContext http) => wire.MerchantPost(http, TradeKeyOf, CreateIntent)));
         g.MapGet("/v1/payment_intents/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
-            intents.TryGet(id, out var i) ? Ok(View(i)) : Missing("payment_intent", id)));
+            intents.TryGet(id, out var i) ? Ok(Expanded(View(i), i, http.Request.Query["expand[]"])) : Missing("payment_intent", id)));
+        g.MapGet("/v1/charges/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
+            intents.Values.FirstOrDefault(i => i.LatestCharge == id && i.Status == "succeeded") is { } i
+                ? Ok(Expanded(Charge(i), i, http.Request.Query["expand[]"], "")) : Missing("charge", id)));
         g.MapPost("/v1/payment_intents/{id}/cancel", (HttpContext http, string id) => wire.MerchantPost(http, TradeKeyOf, form => Cancel(id, form)));
         g.MapPost("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantPost(http, TradeKeyOf, CreateRefund)));
         g.MapGet("/v1/refunds/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
@@ -166,6 +169,20 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
             return (402, error);
         }
         return (200, View(intent));
+    }
+
+    /// <summary>
+    /// Stripe's expand[]: latest_charge (on a PaymentIntent, <paramref name="prefix"/> "latest_charge.") and its balance_transaction
+    /// become objects; otherwise they stay ids.
+    /// </summary>
+    JsonObject Expanded(JsonObject view, StripeIntent intent, Microsoft.Extensions.Primitives.StringValues expand, string prefix = "latest_charge.")
+    {
+        if (intent.Status != "succeeded") return view;
+        var charge = prefix.Length == 0 ? view : expand.Contains("latest_charge") || expand.Contains("latest_charge.balance_transaction") ? Charge(intent) : null;
+        if (charge is null) return view;
+        charge["balance_transaction"] = expand.Contains(prefix + "balance_transaction") ? wire.BalanceTransaction(intent) : StripeWire.BalanceTransactionId(intent);
+        if (prefix.Length > 0) view["latest_charge"] = charge;
+        return view;
     }
 
     static void Succeed(StripeIntent intent)

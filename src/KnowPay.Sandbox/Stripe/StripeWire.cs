@@ -79,6 +79,30 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
         }
     }
 
+    public static string BalanceTransactionId(StripeIntent i) => "txn_" + i.LatestCharge?[3..];
+
+    /// <summary>
+    /// The charge's balance transaction, in the account's currency (<see cref="SandboxOptions.StripeAccountCurrency"/>): a charge in
+    /// another currency is converted at <see cref="SandboxFx"/>'s settlement rate and states exchange_rate, as Stripe does.
+    /// </summary>
+    public JsonObject BalanceTransaction(StripeIntent i)
+    {
+        lock (i)
+        {
+            var charged = i.Currency.ToUpperInvariant();
+            var account = options.StripeAccountCurrency?.ToUpperInvariant() ?? charged;
+            var converted = account != charged && SandboxFx.Supports(charged) && SandboxFx.Supports(account);
+            var rate = converted ? SandboxFx.SettlementRate(charged, account) : (decimal?)null;
+            var amount = rate is { } r ? SandboxFx.Convert(i.AmountReceived, charged, account, r) : i.AmountReceived;
+            return new JsonObject
+            {
+                ["id"] = BalanceTransactionId(i), ["object"] = "balance_transaction", ["amount"] = amount,
+                ["currency"] = (converted ? account : charged).ToLowerInvariant(), ["exchange_rate"] = rate, ["fee"] = 0, ["net"] = amount,
+                ["reporting_category"] = "charge", ["source"] = i.LatestCharge, ["status"] = "available", ["type"] = "charge",
+            };
+        }
+    }
+
     static JsonObject Metadata(StripeIntent i)
     {
         var m = new JsonObject();

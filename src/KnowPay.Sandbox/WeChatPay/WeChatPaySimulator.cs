@@ -41,6 +41,10 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         g.MapPost("/v3/pay/transactions/native", (Delegate)Native);
         g.MapGet("/v3/pay/transactions/out-trade-no/{outTradeNo}", Query);
         g.MapPost("/v3/pay/transactions/out-trade-no/{outTradeNo}/close", Close);
+        // The cross-border (global) API: its own host at WeChat; here the same simulator, the same keys.
+        g.MapPost("/v3/global/transactions/native", (Delegate)((HttpContext http) => Native(http, global: true)));
+        g.MapGet("/v3/global/transactions/out-trade-no/{outTradeNo}", Query);
+        g.MapPost("/v3/global/transactions/out-trade-no/{outTradeNo}/close", Close);
         g.MapPost("/v3/refund/domestic/refunds", (Delegate)CreateRefund);
         g.MapGet("/v3/refund/domestic/refunds/{outRefundNo}", QueryRefund);
         g.MapGet("/v3/bill/tradebill", (Delegate)BillUrl);
@@ -57,7 +61,9 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         MapContracts(g);
     }
 
-    async Task<IResult> Native(HttpContext http)
+    /// <param name="global">The cross-border API: trade_type NATIVE in the body, the price in a foreign currency the learner pays in CNY
+    /// at <see cref="SandboxFx"/>'s rate. The domestic API takes CNY only.</param>
+    async Task<IResult> Native(HttpContext http, bool global = false)
     {
         var (req, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
@@ -65,8 +71,12 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         var total = (long?)req?["amount"]?["total"];
         var currency = (string?)req?["amount"]?["currency"] ?? "CNY";
         var notifyUrl = (string?)req?["notify_url"];
+        if (global) requests.Record($"wechatpay POST /v3/global/transactions/native signature verified body={req?.ToJsonString()}");
         if ((string?)req?["appid"] != options.WeChatAppId || (string?)req?["mchid"] != options.WeChatMchId)
             return wire.Error(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配");
+        if (!global && currency != "CNY") return wire.Error(400, "PARAM_ERROR", "境内商户号仅支持人民币 (CNY)");
+        if (global && ((string?)req?["trade_type"] != "NATIVE" || currency == "CNY" || !SandboxFx.Supports(currency)))
+            return wire.Error(400, "PARAM_ERROR", "trade_type 应为 NATIVE，amount.currency 应为支持的外币");
         if (string.IsNullOrEmpty(outTradeNo) || outTradeNo.Length is < 6 or > 32 || total is not > 0 || string.IsNullOrEmpty(notifyUrl)
             || string.IsNullOrEmpty((string?)req?["description"]))
             return wire.Error(400, "PARAM_ERROR", "out_trade_no (6-32), description, notify_url and amount.total are required");
@@ -75,9 +85,9 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
             var trade = trades.GetOrAdd(outTradeNo, () => new WeChatTrade(
                 "42000" + DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(1000, 9999).ToString(CultureInfo.InvariantCulture),
                 outTradeNo, "weixin://wxpay/bizpayurl?pr=" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5)),
-                total.Value, currency, (string)req!["description"]!, notifyUrl));
+                total.Value, currency, (string)req!["description"]!, notifyUrl) { Global = global });
             // The same out_trade_no with the same parameters returns the same code_url; anything else is a duplicate order.
-            if (trade.Total != total || trade.Currency != currency) return wire.Error(400, "INVALID_REQUEST", "商户订单号重复");
+            if (trade.Total != total || trade.Currency != currency || trade.Global != global) return wire.Error(400, "INVALID_REQUEST", "商户订单号重复");
             if (trade.State == "SUCCESS") return wire.Error(400, "ORDERPAID", "该订单已支付");
             if (trade.State == "CLOSED") return wire.Error(400, "ORDER_CLOSED", "订单已关闭");
             return Signed(200, new JsonObject { ["code_url"] = trade.CodeUrl }, outTradeNo);

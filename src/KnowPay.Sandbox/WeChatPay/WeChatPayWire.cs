@@ -18,6 +18,8 @@ sealed record WeChatTrade(string TransactionId, string OutTradeNo, string CodeUr
     public string? OpenId { get; init; }
     /// <summary>H5: scene_info.payer_client_ip.</summary>
     public string? PayerClientIp { get; init; }
+    /// <summary>Made through the cross-border API: priced in a foreign currency, paid by the learner in CNY.</summary>
+    public bool Global { get; init; }
 }
 
 /// <summary>One refund of a trade; settles (PROCESSING → SUCCESS) shortly after it is accepted.</summary>
@@ -60,6 +62,18 @@ sealed class WeChatPayWire(SandboxOptions options)
             o["bank_type"] = "OTHERS";
             o["payer"] = new JsonObject { ["openid"] = t.OpenId ?? "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" };
             o["amount"] = new JsonObject { ["total"] = t.Total, ["payer_total"] = t.Total, ["currency"] = t.Currency, ["payer_currency"] = t.Currency };
+            if (t.Global)
+            {
+                // The learner paid CNY at the sandbox's rate (plus its spread); the rate is stated as the ratio × 10^8.
+                var rate = SandboxFx.PayerRate(t.Currency, "CNY");
+                o.Remove("transaction_id");
+                o["id"] = t.TransactionId;
+                o["amount"] = new JsonObject
+                {
+                    ["total"] = t.Total, ["currency"] = t.Currency, ["payer_total"] = SandboxFx.Convert(t.Total, t.Currency, "CNY", rate), ["payer_currency"] = "CNY",
+                };
+                o["exchange_rate"] = new JsonObject { ["type"] = "SETTLEMENT_RATE", ["rate"] = (long)(rate * 100_000_000m) };
+            }
         }
         return o;
     }

@@ -58,7 +58,11 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
 
     protected override void OnModelCreating(ModelBuilder model)
     {
-        model.Entity<Merchant>(e => e.ToTable("merchants"));
+        model.Entity<Merchant>(e =>
+        {
+            e.ToTable("merchants");
+            e.Property(m => m.SettlementCurrency).HasMaxLength(3).HasDefaultValue("CNY");
+        });
         model.Entity<ApiKey>(e =>
         {
             e.ToTable("api_keys");
@@ -113,6 +117,10 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(p => p.QrCode).HasMaxLength(1000);
             e.Property(p => p.ClientSecret).HasMaxLength(500);
             e.Property(p => p.SignedParameters).HasMaxLength(4000);
+            e.Property(p => p.SettlementCurrency).HasMaxLength(3);
+            e.Property(p => p.PayerCurrency).HasMaxLength(3);
+            e.Property(p => p.SettlementRate).HasPrecision(24, 12);
+            e.Property(p => p.PayerRate).HasPrecision(24, 12);
         });
         model.Entity<LedgerJournal>(e =>
         {

@@ -8,6 +8,8 @@ public sealed class Merchant
     public DateTime CreatedAt { get; init; }
     /// <summary>When true, a partial refund also revokes the learner's access (default: only a full refund does).</summary>
     public bool RevokeOnPartialRefund { get; set; }
+    /// <summary>The ISO 4217 currency the merchant is settled in; a provider account may settle in another (its SettleCurrency setting).</summary>
+    public string SettlementCurrency { get; set; } = "CNY";
 }
 
 /// <summary>A secret API key, stored as its SHA-256 hash; the secret itself is shown once.</summary>

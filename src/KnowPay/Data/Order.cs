@@ -55,4 +55,12 @@ public sealed class Payment
     public DateTime? LastQueriedAt { get; set; }
     /// <summary>Set when this payment succeeded on an order already paid by another payment: it is refunded in full automatically (reason "duplicate_payment").</summary>
     public bool Duplicate { get; set; }
+    /// <summary>What the provider credited the merchant's account, in that account's currency, and the rate it used (see ProviderSettlement).</summary>
+    public long? SettlementAmount { get; set; }
+    public string? SettlementCurrency { get; set; }
+    public decimal? SettlementRate { get; set; }
+    /// <summary>What the learner paid in their own currency, when the provider converted it (Alipay pay_*, WeChat Pay global payer_*).</summary>
+    public long? PayerAmount { get; set; }
+    public string? PayerCurrency { get; set; }
+    public decimal? PayerRate { get; set; }
 }

@@ -34,7 +34,28 @@ public sealed record PaymentStarted(string? ProviderTradeNo, string? QrCode = nu
 
 public enum TradeStatus { Pending, Paid, Closed, Failed, NotFound }
 
-public sealed record ProviderTradeState(TradeStatus Status, string? ProviderTradeNo = null, long? Amount = null, string? Currency = null, DateTime? PaidAt = null, string? FailureCode = null);
+public sealed record ProviderTradeState(TradeStatus Status, string? ProviderTradeNo = null, long? Amount = null, string? Currency = null, DateTime? PaidAt = null, string? FailureCode = null)
+{
+    /// <summary>The provider's conversion of the payment, when it reports one (cross-border trades, a charge in another currency than the account's).</summary>
+    public ProviderSettlement? Settlement { get; init; }
+}
+
+/// <summary>
+/// What a provider reports converting a payment into, in minor units of each currency; a rate is units of that currency per one unit
+/// of the payment's currency (amount × rate ≈ the converted amount). Settlement: what the merchant's provider account is credited
+/// (Alipay settle_*, Stripe's balance transaction). Payer: what the learner paid in their own currency (Alipay pay_*, WeChat Pay
+/// global payer_*). Either half may be missing.
+/// </summary>
+public sealed record ProviderSettlement(long? Amount, string? Currency, decimal? Rate, long? PayerAmount = null, string? PayerCurrency = null,
+    decimal? PayerRate = null)
+{
+    /// <summary>Minor units of a decimal string in the named currency (Alipay's "12.34 USD"), or null when either is unreadable.</summary>
+    public static long? MinorUnits(string? amount, string? currency) =>
+        Domain.Currency.TryFind(currency, out var c) && Money.TryParseDecimal(amount, c, out var money) ? money.MinorUnits : null;
+
+    public static decimal? ParseRate(string? rate) =>
+        decimal.TryParse(rate, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var r) && r > 0 ? r : null;
+}
 
 /// <summary>A refund to send: its id doubles as the provider's idempotency key (out_request_no, out_refund_no, …).</summary>
 public sealed record ProviderRefund(Payment Payment, string RefundId, long Amount, string? Reason);

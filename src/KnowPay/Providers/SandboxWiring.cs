@@ -66,6 +66,12 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
         return sandbox.AlipaySellerId;
     }
 
+    /// <summary>The currency the simulated Alipay account settles in: Alipay states it on cross-border trades, not the merchant.</summary>
+    public void AlipaySettleCurrency(string currency) => sandbox.AlipaySettleCurrency = currency;
+
+    /// <summary>The simulated Stripe account's currency: its balance transactions are in it. Null = each charge's own.</summary>
+    public void StripeAccountCurrency(string? currency) => sandbox.StripeAccountCurrency = currency;
+
     /// <summary>The official account's AppSecret the sandbox's OAuth checks: the configured one, else generated.</summary>
     public string WeChatAppSecret(string? appSecret)
     {

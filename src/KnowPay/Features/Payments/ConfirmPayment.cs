@@ -19,9 +19,13 @@ public sealed record ReportedAmount(long MinorUnits, string Currency);
 /// </summary>
 public sealed record PaidFact(string Provider, string PaymentId, string? ProviderTradeNo, ReportedAmount? Amount, DateTime? PaidAt, string Via)
 {
+    /// <summary>The provider's conversion of the payment, recorded on it once confirmed.</summary>
+    public ProviderSettlement? Settlement { get; init; }
+
     public static PaidFact From(string provider, string paymentId, ProviderTradeState state, string via) =>
         new(provider, paymentId, state.ProviderTradeNo,
-            state is { Amount: { } amount, Currency: { } currency } ? new ReportedAmount(amount, currency) : null, state.PaidAt, via);
+            state is { Amount: { } amount, Currency: { } currency } ? new ReportedAmount(amount, currency) : null, state.PaidAt, via)
+        { Settlement = state.Settlement };
 }
 
 public enum ConfirmOutcome { Confirmed, AlreadyConfirmed, UnknownPayment, Mismatch }
@@ -37,6 +41,24 @@ public static class ConfirmPayment
     /// <param name="awaited">When this node started the payment, its remembered rows replace the first read (and are taken,
     /// whichever path — notification or query — confirms it).</param>
     public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
+        AwaitedPayments awaited)
+    {
+        var outcome = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
+        if (outcome is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s)
+            await RecordSettlementAsync(db, fact.PaymentId, s, ct);
+        return outcome;
+    }
+
+    /// <summary>
+    /// The provider's conversion, on the payment once it is confirmed; the first report wins, so a late duplicate changes nothing,
+    /// and a report lost with a crash is written by the next notification or query of the same payment.
+    /// </summary>
+    static Task RecordSettlementAsync(KnowPayDb db, string paymentId, ProviderSettlement s, CancellationToken ct) =>
+        db.Payments.Where(p => p.Id == paymentId && p.SettlementCurrency == null && p.PayerCurrency == null).ExecuteUpdateAsync(u => u
+            .SetProperty(p => p.SettlementAmount, s.Amount).SetProperty(p => p.SettlementCurrency, s.Currency).SetProperty(p => p.SettlementRate, s.Rate)
+            .SetProperty(p => p.PayerAmount, s.PayerAmount).SetProperty(p => p.PayerCurrency, s.PayerCurrency).SetProperty(p => p.PayerRate, s.PayerRate), ct);
+
+    static async Task<ConfirmOutcome> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited)
     {
         // The payment and its order in one read (the order is only a prediction: the write re-checks it).
@@ -72,7 +94,7 @@ public static class ConfirmPayment
             return fast;
         }
         // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
-        if (remembered) return await ApplyAsync(db, fact, provider, clock, log, ct, awaited);
+        if (remembered) return await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
         return await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct);
     }
 

@@ -48,6 +48,8 @@ public sealed class AlipayNotify() : ProviderNotification<AlipaySettings, Dictio
         {
             ["trade_status"] = Get(p, "trade_status"), ["trade_no"] = Get(p, "trade_no"), ["total_amount"] = Get(p, "total_amount"),
             ["trans_currency"] = Get(p, "trans_currency"), ["gmt_payment"] = Get(p, "gmt_payment"),
+            ["settle_currency"] = Get(p, "settle_currency"), ["settle_amount"] = Get(p, "settle_amount"), ["settle_trans_rate"] = Get(p, "settle_trans_rate"),
+            ["pay_currency"] = Get(p, "pay_currency"), ["pay_amount"] = Get(p, "pay_amount"), ["trans_pay_rate"] = Get(p, "trans_pay_rate"),
         });
         return new ProviderNotice.Paid(PaidFact.From(Provider, Get(p, "out_trade_no") ?? "", state, "notification"));
     }

@@ -22,5 +22,7 @@ public sealed class AlipayOptions : ProviderOptions, IBoundOptions
     /// <summary>Deduction agreements: the personal_product_code the learner signs (周期扣款: CYCLE_PAY_AUTH_P).</summary>
     [Required, RegularExpression("^[A-Z0-9_]{1,64}$")] public string PersonalProductCode { get; set; } = "CYCLE_PAY_AUTH_P";
     /// <summary>Deduction agreements: sign_scene, INDUSTRY|… as agreed with Alipay; never DEFAULT|DEFAULT (external_agreement_no is always sent).</summary>
+    /// <summary>The currency the Alipay account settles in (ISO 4217): CNY, or e.g. USD for an overseas-settled (cross-border) merchant.</summary>
+    [Required, RegularExpression("^[A-Z]{3}$")] public string SettleCurrency { get; set; } = "CNY";
     [Required, RegularExpression(@"^(?!DEFAULT\|DEFAULT$)[A-Z0-9_]+\|[A-Z0-9_]+$")] public string SignScene { get; set; } = "INDUSTRY|DIGITAL_MEDIA";
 }

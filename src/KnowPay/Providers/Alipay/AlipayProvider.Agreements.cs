@@ -101,8 +101,9 @@ public sealed partial class AlipayProvider : IRecurringProvider
     public async Task<ProviderTradeState> ChargeAsync(RecurringCharge charge, CancellationToken ct)
     {
         var (payment, mandate) = (charge.Payment, charge.Mandate);
-        if (!string.Equals(payment.Currency, "CNY", StringComparison.OrdinalIgnoreCase))
-            throw new ProviderException(Name, "currency_unsupported", "Alipay deductions are in CNY");
+        // single_amount is in the agreement's currency: a deduction in another could not be held to it.
+        if (!string.Equals(payment.Currency, mandate.Currency, StringComparison.OrdinalIgnoreCase))
+            throw new ProviderException(Name, "currency_unsupported", "an Alipay deduction is in its agreement's currency");
         if (payment.Amount > mandate.MaxAmount)
             throw new ProviderException(Name, RecurringFailures.AmountExceedsMandate, $"{payment.Amount} is above the agreement's single_amount {mandate.MaxAmount}");
         if (mandate.ProviderMandateId is not { Length: > 0 } agreementNo)
@@ -115,6 +116,7 @@ public sealed partial class AlipayProvider : IRecurringProvider
             ["product_code"] = DeductionProductCode,
             ["agreement_params"] = new JsonObject { ["agreement_no"] = agreementNo },
         };
+        CrossBorder(biz, payment);
         var answer = await CallAsync("alipay.trade.pay", biz, ct, settings.NotifyUrl ?? charge.NotifyUrl);
         var tradeNo = (string?)answer["trade_no"];
         switch ((string?)answer["code"])
@@ -123,8 +125,9 @@ public sealed partial class AlipayProvider : IRecurringProvider
             case "10003":   // WAIT_BUYER_PAY: the result comes by notification or query
                 return new ProviderTradeState(TradeStatus.Pending, tradeNo);
             case "10000":
-                long? amount = Money.TryParseDecimal((string?)answer["total_amount"], Cny, out var paid) ? paid.MinorUnits : null;
-                return new ProviderTradeState(TradeStatus.Paid, tradeNo, amount, "CNY", AlipaySignature.ParseTimestamp((string?)answer["gmt_payment"]));
+                var currency = (string?)answer["trans_currency"] ?? "CNY";
+                return new ProviderTradeState(TradeStatus.Paid, tradeNo, ProviderSettlement.MinorUnits((string?)answer["total_amount"], currency), currency,
+                    AlipaySignature.ParseTimestamp((string?)answer["gmt_payment"])) { Settlement = Settlement(answer) };
             case "40004" when SubCode(answer) == "ACQ.TRADE_HAS_SUCCESS":
                 return await QueryAsync(payment, ct);
             case "40004":

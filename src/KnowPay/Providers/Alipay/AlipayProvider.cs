@@ -14,6 +14,8 @@ public sealed record AlipaySettings(string AppId, string GatewayUrl, string Priv
     public string? SellerId { get; init; }
     /// <summary>The deduction agreement contract (周期扣款): product codes and sign scene.</summary>
     public AlipayAgreementSettings Agreements { get; init; } = new();
+    /// <summary>The currency the Alipay account settles in (ISO 4217); not CNY for an overseas-settled (cross-border) merchant.</summary>
+    public string SettleCurrency { get; init; } = "CNY";
 }
 
 /// <summary>
@@ -157,9 +159,38 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
             "WAIT_BUYER_PAY" => TradeStatus.Pending,
             _ => TradeStatus.Failed,
         };
-        long? amount = Money.TryParseDecimal((string?)trade["total_amount"], Cny, out var money) ? money.MinorUnits : null;
-        return new ProviderTradeState(status, (string?)trade["trade_no"], amount, (string?)trade["trans_currency"] ?? "CNY",
-            AlipaySignature.ParseTimestamp((string?)trade["send_pay_date"] ?? (string?)trade["gmt_payment"]));
+        // total_amount is in the price's currency: trans_currency on a cross-border trade, else CNY.
+        var currency = (string?)trade["trans_currency"] ?? "CNY";
+        return new ProviderTradeState(status, (string?)trade["trade_no"], ProviderSettlement.MinorUnits((string?)trade["total_amount"], currency), currency,
+            AlipaySignature.ParseTimestamp((string?)trade["send_pay_date"] ?? (string?)trade["gmt_payment"])) { Settlement = Settlement(trade) };
+    }
+
+    /// <summary>
+    /// A cross-border trade's conversion as alipay.trade.query (and the notification) state it: settle_amount in settle_currency at
+    /// settle_trans_rate, and pay_amount in pay_currency at trans_pay_rate (both per unit of trans_currency). Null on a domestic trade.
+    /// </summary>
+    public static ProviderSettlement? Settlement(JsonObject trade)
+    {
+        string? settleCurrency = (string?)trade["settle_currency"], payCurrency = (string?)trade["pay_currency"];
+        if (settleCurrency is null && payCurrency is null) return null;
+        return new ProviderSettlement(ProviderSettlement.MinorUnits((string?)trade["settle_amount"], settleCurrency), settleCurrency,
+            ProviderSettlement.ParseRate((string?)trade["settle_trans_rate"]), ProviderSettlement.MinorUnits((string?)trade["pay_amount"], payCurrency), payCurrency,
+            ProviderSettlement.ParseRate((string?)trade["trans_pay_rate"]));
+    }
+
+    /// <summary>
+    /// alipay.trade.pay's cross-border fields (the only method that takes them): trans_currency with total_amount in it when the
+    /// price is not in CNY, settle_currency when the price is not in CNY or the account settles in another currency.
+    /// </summary>
+    void CrossBorder(JsonObject biz, Payment payment)
+    {
+        var currency = Currency.Of(payment.Currency);
+        if (currency.Code != "CNY")
+        {
+            biz["trans_currency"] = currency.Code;
+            biz["total_amount"] = new Money(payment.Amount, currency).ToDecimalString();
+        }
+        if (currency.Code != "CNY" || settings.SettleCurrency != "CNY") biz["settle_currency"] = settings.SettleCurrency;
     }
 
     SortedDictionary<string, string?> Signed(string method, JsonObject biz, string? notifyUrl = null, string? returnUrl = null)
@@ -240,7 +271,7 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
             {
                 var configured = new AlipaySettings(options.AppId, ProviderWiring.Given(options.GatewayUrl) ?? DefaultGatewayUrl,
                     ProviderKeys.PrivatePem(options.PrivateKey), ProviderKeys.PublicPem(options.AlipayPublicKey), notifyUrl, options.Fee)
-                { SellerId = ProviderWiring.Given(options.SellerId), Agreements = agreements };
+                { SellerId = ProviderWiring.Given(options.SellerId), Agreements = agreements, SettleCurrency = options.SettleCurrency };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
             catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException or IOException)
@@ -254,8 +285,9 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
             var appId = ProviderWiring.Given(options.AppId) ?? SandboxAppId;
             var (merchantPrivateKey, alipayPublicKey) = sandbox.Alipay(appId);
             var sellerId = sandbox.AlipaySellerId(ProviderWiring.Given(options.SellerId));
+            sandbox.AlipaySettleCurrency(options.SettleCurrency);
             settings = url => new AlipaySettings(appId, sandbox.Url(url, "/alipay/gateway.do"), merchantPrivateKey, alipayPublicKey,
-                notifyUrl ?? url.Combine(NotifyPath), options.Fee) { SellerId = sellerId, Agreements = agreements };
+                notifyUrl ?? url.Combine(NotifyPath), options.Fee) { SellerId = sellerId, Agreements = agreements, SettleCurrency = options.SettleCurrency };
         }
         else
         {

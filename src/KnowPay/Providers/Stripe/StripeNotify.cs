@@ -69,7 +69,7 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
             case "payment_intent.succeeded":
                 var paid = Parse(message, context);
                 if (paid is ProviderNotice.Paid) await StripeSavedCardNotices.SavedByPaymentAsync(message.Data, context, ct);
-                return paid;
+                return paid is ProviderNotice.Paid(var fact) ? new ProviderNotice.Paid(await WithSettlementAsync(fact, message.Data, context, ct)) : paid;
         }
         if (message.Type != "charge.refunded") return Parse(message, context);
         if ((string?)message.Data["id"] is not { Length: > 0 } chargeId || context.Provider is not StripeProvider stripe)
@@ -82,6 +82,25 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
         {
             context.Log.LogWarning("Stripe charge.refunded for {ChargeId}: its refunds could not be listed ({Code}); Stripe will send it again", chargeId, e.Code);
             return NotificationOutcome.Rejected(503, "refunds_unavailable");
+        }
+    }
+
+    /// <summary>
+    /// A charge in another currency than the account's: the event names the charge only, so its balance transaction is read for the
+    /// settlement. Unreadable, the payment is confirmed without it (the money is Stripe's fact either way).
+    /// </summary>
+    static async Task<PaidFact> WithSettlementAsync(PaidFact fact, JsonObject intent, NotificationContext context, CancellationToken ct)
+    {
+        if (context.Provider is not StripeProvider stripe || !stripe.Converted(fact.Amount?.Currency) || StripeProvider.IdOf(intent["latest_charge"]) is not { } chargeId)
+            return fact;
+        try
+        {
+            return fact with { Settlement = await stripe.SettlementAsync(chargeId, ct) };
+        }
+        catch (ProviderException e)
+        {
+            context.Log.LogWarning("Stripe charge {ChargeId}: its balance transaction could not be read ({Code}); confirmed without the settlement", chargeId, e.Code);
+            return fact;
         }
     }
 

@@ -12,4 +12,6 @@ public sealed class StripeOptions : ProviderOptions, IBoundOptions
     public string? SecretKey { get; set; }
     /// <summary>The webhook endpoint's whsec_… signing secret.</summary>
     public string? WebhookSecret { get; set; }
+    /// <summary>The account's currency (ISO 4217): a charge in another is converted by Stripe, and its settlement read from the balance transaction; empty = not read.</summary>
+    [System.ComponentModel.DataAnnotations.RegularExpression("^[A-Za-z]{3}$")] public string? AccountCurrency { get; set; }
 }

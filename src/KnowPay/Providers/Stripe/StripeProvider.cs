@@ -9,7 +9,11 @@ using KnowPay.Domain;
 namespace KnowPay.Providers.Stripe;
 
 /// <summary><c>Providers:Stripe:*</c>: ApiBaseUrl, SecretKey (sk_…), WebhookSecret (whsec_…), FeeBps, FeeFixed.</summary>
-public sealed record StripeSettings(string ApiBaseUrl, string SecretKey, string WebhookSecret, ProviderFee Fee);
+public sealed record StripeSettings(string ApiBaseUrl, string SecretKey, string WebhookSecret, ProviderFee Fee)
+{
+    /// <summary>The Stripe account's currency (upper case): a charge in another is converted by Stripe; null = not read.</summary>
+    public string? AccountCurrency { get; init; }
+}
 
 /// <summary>
 /// Adapter for Stripe PaymentIntents (<c>provider: "stripe"</c>, method <c>card</c>). Form-encoded bodies with bracket
@@ -49,7 +53,22 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
 
     public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct) =>
         payment.ProviderTradeNo is null ? new ProviderTradeState(TradeStatus.NotFound)
-            : State(await SendAsync(HttpMethod.Get, $"/v1/payment_intents/{payment.ProviderTradeNo}", null, null, ct, notFoundIsNull: true));
+            : State(await SendAsync(HttpMethod.Get, $"/v1/payment_intents/{payment.ProviderTradeNo}"
+                + (Converted(payment.Currency) ? "?expand[]=latest_charge.balance_transaction" : ""), null, null, ct, notFoundIsNull: true));
+
+    /// <summary>A charge in this currency is converted into the account's: its balance transaction states the settlement.</summary>
+    public bool Converted(string? currency) =>
+        settings.AccountCurrency is { } account && currency is not null && !string.Equals(account, currency, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The settlement of a charge: GET /v1/charges/{id} with its balance_transaction expanded (amount, currency, exchange_rate).</summary>
+    public async Task<ProviderSettlement?> SettlementAsync(string chargeId, CancellationToken ct) =>
+        Settlement((await SendAsync(HttpMethod.Get, $"/v1/charges/{Uri.EscapeDataString(chargeId)}?expand[]=balance_transaction", null, null, ct))?["balance_transaction"]);
+
+    /// <summary>A balance transaction (in the account's currency): amount, currency and, when Stripe converted the charge, exchange_rate.</summary>
+    static ProviderSettlement? Settlement(JsonNode? balance) =>
+        balance is JsonObject b && (long?)b["amount"] is { } amount && ((string?)b["currency"])?.ToUpperInvariant() is { } currency
+            ? new ProviderSettlement(amount, currency, b["exchange_rate"] is JsonValue rate ? rate.GetValue<decimal>() : 1m)
+            : null;
 
     public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
     {
@@ -129,7 +148,8 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         var amount = status == TradeStatus.Paid ? (long?)intent["amount_received"] : (long?)intent["amount"];
         var currency = ((string?)intent["currency"])?.ToUpperInvariant();
         return new ProviderTradeState(status, (string?)intent["id"], amount, currency, null,
-            status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null);
+            status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null)
+        { Settlement = status == TradeStatus.Paid && intent["latest_charge"] is JsonObject charge ? Settlement(charge["balance_transaction"]) : null };
     }
 
     /// <param name="refusalIsAnswer">A 4xx with Stripe's error object is returned (<c>{"error": …}</c>) instead of thrown: an
@@ -186,8 +206,10 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         var sandbox = wiring.Sandbox;
         if (sandbox is not null) (key, webhookSecret) = sandbox.Stripe(key, webhookSecret);
         var apiBaseUrl = ProviderWiring.Given(options.ApiBaseUrl);
+        var accountCurrency = ProviderWiring.Given(options.AccountCurrency)?.ToUpperInvariant();
+        sandbox?.StripeAccountCurrency(accountCurrency);
         wiring.Add(HttpClientName, options,
-            url => new StripeSettings(apiBaseUrl ?? sandbox?.Url(url, "/stripe") ?? DefaultApiBaseUrl, key!, webhookSecret!, options.Fee),
+            url => new StripeSettings(apiBaseUrl ?? sandbox?.Url(url, "/stripe") ?? DefaultApiBaseUrl, key!, webhookSecret!, options.Fee) { AccountCurrency = accountCurrency },
             (_, http, settings) => new StripeProvider(http, settings));
     }
 }

@@ -20,6 +20,8 @@ public sealed class WeChatPayOptions : ProviderOptions, IBoundOptions
     /// WeChat Pay moves a merchant from platform certificates to the public key, answers and notifications may be signed by either.
     /// </summary>
     public Dictionary<string, string>? MorePlatformKeys { get; set; }
+    /// <summary>The cross-border (global) API's host, where payments priced in another currency than CNY go; empty = https://apihk.mch.weixin.qq.com.</summary>
+    [HttpUrl] public string? GlobalApiBaseUrl { get; set; }
     /// <summary>The 32-byte APIv3 key that decrypts notifications.</summary>
     public string? ApiV3Key { get; set; }
     /// <summary>Empty = <c>{KnowPay:PublicUrl}/v1/notify/wechatpay</c>.</summary>

@@ -22,6 +22,8 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
     public string OAuthApiBaseUrl { get; init; } = WeChatPayProvider.DefaultOAuthApiBaseUrl;
     /// <summary>The papay (委托代扣) template the merchant registered; null = no contracts can be signed.</summary>
     public string? PapayPlanId { get; init; }
+    /// <summary>The cross-border (global) API's host: payments priced in another currency than CNY go there.</summary>
+    public string GlobalApiBaseUrl { get; init; } = WeChatPayProvider.DefaultGlobalApiBaseUrl;
 
     /// <summary>The public key of the serial an answer or notification names; null = a serial we do not hold, refused.</summary>
     public string? PlatformKey(string serial) =>
@@ -39,6 +41,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
 {
     public const string HttpClientName = "provider-wechatpay";
     public const string DefaultApiBaseUrl = "https://api.mch.weixin.qq.com";
+    public const string DefaultGlobalApiBaseUrl = "https://apihk.mch.weixin.qq.com";
     public const string DefaultOAuthBaseUrl = "https://open.weixin.qq.com";
     public const string DefaultOAuthApiBaseUrl = "https://api.weixin.qq.com";
     const string SandboxMchId = "1900000109";
@@ -53,6 +56,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
     public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
     {
         var payment = request.Payment;
+        if (IsGlobal(payment)) return await StartGlobalAsync(request, ct);
         if (payment.Method != PaymentMethods.Qr) return await StartOnPhoneAsync(request, ct);
         var description = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127];
         var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/native", new JsonObject
@@ -114,11 +118,42 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
             "RSA", WeChatPaySignature.Sign(WeChatPaySignature.Message(settings.AppId, timeStamp, nonce, package), settings.PrivateKeyPem)));
     }
 
+    /// <summary>
+    /// A price in another currency than CNY (domestic merchant ids take CNY only): the cross-border API on its own host,
+    /// POST /v3/global/transactions/native with trade_type NATIVE and the amount in the price's currency; the learner pays in
+    /// CNY and the query and notification state payer_total, payer_currency and the exchange rate.
+    /// </summary>
+    async Task<PaymentStarted> StartGlobalAsync(PaymentStart request, CancellationToken ct)
+    {
+        var payment = request.Payment;
+        if (payment.Method != PaymentMethods.Qr)
+            throw new ProviderException(Name, "method_unsupported", $"WeChat Pay cross-border payments are Native (qr) here, not '{payment.Method}'");
+        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/global/transactions/native", new JsonObject
+        {
+            ["appid"] = settings.AppId,
+            ["mchid"] = settings.MchId,
+            ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
+            ["out_trade_no"] = payment.Id,
+            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
+            ["trade_type"] = "NATIVE",
+            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
+        }, ct, baseUrl: settings.GlobalApiBaseUrl);
+        return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
+            ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
+    }
+
+    static bool IsGlobal(Payment payment) => !string.Equals(payment.Currency, "CNY", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The API a payment's trade lives in: /v3/pay on the domestic host, /v3/global on the cross-border one.</summary>
+    (string Prefix, string BaseUrl) TradeApi(Payment payment) =>
+        IsGlobal(payment) ? ("/v3/global/transactions", settings.GlobalApiBaseUrl) : ("/v3/pay/transactions", settings.ApiBaseUrl);
+
     public async Task<ProviderTradeState> QueryAsync(Payment payment, CancellationToken ct)
     {
+        var (prefix, baseUrl) = TradeApi(payment);
         var (status, answer) = await SendAsync(HttpMethod.Get,
-            $"/v3/pay/transactions/out-trade-no/{Uri.EscapeDataString(payment.Id)}?mchid={Uri.EscapeDataString(settings.MchId)}", null, ct,
-            tolerate: "ORDER_NOT_EXIST");
+            $"{prefix}/out-trade-no/{Uri.EscapeDataString(payment.Id)}?mchid={Uri.EscapeDataString(settings.MchId)}", null, ct,
+            tolerate: "ORDER_NOT_EXIST", baseUrl: baseUrl);
         if (status == HttpStatusCode.NotFound || answer is null) return new ProviderTradeState(TradeStatus.NotFound);
         if ((string?)answer["mchid"] != settings.MchId || (string?)answer["appid"] != settings.AppId)
             throw new ProviderException(Name, "merchant_mismatch", "the answer is for another mchid/appid");
@@ -127,8 +162,9 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
 
     public async Task<ProviderTradeState> CloseAsync(Payment payment, CancellationToken ct)
     {
-        var (status, answer) = await SendAsync(HttpMethod.Post, $"/v3/pay/transactions/out-trade-no/{Uri.EscapeDataString(payment.Id)}/close",
-            new JsonObject { ["mchid"] = settings.MchId }, ct, tolerate: "ORDERPAID");
+        var (prefix, baseUrl) = TradeApi(payment);
+        var (status, answer) = await SendAsync(HttpMethod.Post, $"{prefix}/out-trade-no/{Uri.EscapeDataString(payment.Id)}/close",
+            new JsonObject { ["mchid"] = settings.MchId }, ct, tolerate: "ORDERPAID", baseUrl: baseUrl);
         if (status == HttpStatusCode.NoContent) return new ProviderTradeState(TradeStatus.Closed);
         // ORDERPAID: the buyer won the race.
         return (string?)answer?["code"] == "ORDERPAID" ? await QueryAsync(payment, ct) : new ProviderTradeState(TradeStatus.Closed);
@@ -217,15 +253,29 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
         };
         var paidAt = DateTimeOffset.TryParse((string?)t["success_time"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
             ? at.UtcDateTime : (DateTime?)null;
-        return new ProviderTradeState(status, (string?)t["transaction_id"], (long?)t["amount"]?["total"], (string?)t["amount"]?["currency"], paidAt,
-            status != TradeStatus.Failed ? null : (string?)t["trade_state"] == "PAY_FAIL" ? RecurringFailures.Declined : ((string?)t["trade_state"])?.ToLowerInvariant());
+        // The cross-border API names WeChat's transaction id "id".
+        return new ProviderTradeState(status, (string?)t["transaction_id"] ?? (string?)t["id"], (long?)t["amount"]?["total"], (string?)t["amount"]?["currency"], paidAt,
+            status != TradeStatus.Failed ? null : (string?)t["trade_state"] == "PAY_FAIL" ? RecurringFailures.Declined : ((string?)t["trade_state"])?.ToLowerInvariant())
+        { Settlement = PayerConversion(t) };
+    }
+
+    /// <summary>
+    /// A cross-border trade's conversion: the learner paid payer_total in payer_currency at exchange_rate.rate (the ratio × 10^8).
+    /// The merchant is settled in the price's currency, so only the payer's half is reported; null when nothing was converted.
+    /// </summary>
+    public static ProviderSettlement? PayerConversion(JsonObject t)
+    {
+        var (currency, payerCurrency) = ((string?)t["amount"]?["currency"], (string?)t["amount"]?["payer_currency"]);
+        if (payerCurrency is null || string.Equals(currency, payerCurrency, StringComparison.OrdinalIgnoreCase)) return null;
+        decimal? rate = (long?)t["exchange_rate"]?["rate"] is > 0 and var ratio ? ratio / 100_000_000m : null;
+        return new ProviderSettlement(null, null, null, (long?)t["amount"]?["payer_total"], payerCurrency, rate);
     }
 
     async Task<(HttpStatusCode Status, JsonObject? Answer)> SendAsync(HttpMethod method, string pathAndQuery, JsonObject? body, CancellationToken ct,
-        string? tolerate = null)
+        string? tolerate = null, string? baseUrl = null)
     {
         var json = body?.ToJsonString() ?? "";
-        var uri = new Uri(settings.ApiBaseUrl.TrimEnd('/') + pathAndQuery);
+        var uri = new Uri((baseUrl ?? settings.ApiBaseUrl).TrimEnd('/') + pathAndQuery);
         using var request = new HttpRequestMessage(method, uri);
         if (body is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
         request.Headers.Accept.ParseAdd("application/json");
@@ -281,6 +331,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
                     OAuthBaseUrl = ProviderWiring.Given(options.OAuthBaseUrl) ?? DefaultOAuthBaseUrl,
                     OAuthApiBaseUrl = ProviderWiring.Given(options.OAuthApiBaseUrl) ?? DefaultOAuthApiBaseUrl,
                     PapayPlanId = ProviderWiring.Given(options.PapayPlanId),
+                    GlobalApiBaseUrl = ProviderWiring.Given(options.GlobalApiBaseUrl) ?? DefaultGlobalApiBaseUrl,
                 };
                 settings = url => configured with { NotifyUrl = configured.NotifyUrl ?? url.Combine(NotifyPath) };
             }
@@ -302,6 +353,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
                 MorePlatformKeys = keys.MorePlatformKeys, AppSecret = appSecret,
                 OAuthBaseUrl = sandbox.Url(url, "/wechatpay"), OAuthApiBaseUrl = sandbox.Url(url, "/wechatpay"),
                 PapayPlanId = ProviderWiring.Given(options.PapayPlanId) ?? KnowPay.Sandbox.WeChatPay.WeChatPaySimulator.SandboxPlanId,
+                GlobalApiBaseUrl = ProviderWiring.Given(options.GlobalApiBaseUrl) ?? sandbox.Url(url, "/wechatpay"),
             };
         }
         else

@@ -827,6 +827,14 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("boolean")
                         .HasColumnName("revoke_on_partial_refund");
 
+                    b.Property<string>("SettlementCurrency")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasDefaultValue("CNY")
+                        .HasColumnName("settlement_currency");
+
                     b.HasKey("Id")
                         .HasName("pk_merchants");
 
@@ -1050,6 +1058,20 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("order_id");
 
+                    b.Property<long?>("PayerAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("payer_amount");
+
+                    b.Property<string>("PayerCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("payer_currency");
+
+                    b.Property<decimal?>("PayerRate")
+                        .HasPrecision(24, 12)
+                        .HasColumnType("numeric(24,12)")
+                        .HasColumnName("payer_rate");
+
                     b.Property<string>("Provider")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -1078,6 +1100,20 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.Property<long>("RefundedAmount")
                         .HasColumnType("bigint")
                         .HasColumnName("refunded_amount");
+
+                    b.Property<long?>("SettlementAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("settlement_amount");
+
+                    b.Property<string>("SettlementCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("settlement_currency");
+
+                    b.Property<decimal?>("SettlementRate")
+                        .HasPrecision(24, 12)
+                        .HasColumnType("numeric(24,12)")
+                        .HasColumnName("settlement_rate");
 
                     b.Property<string>("SignedParameters")
                         .HasMaxLength(4000)

@@ -818,6 +818,14 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("revoke_on_partial_refund");
 
+                    b.Property<string>("SettlementCurrency")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("CNY")
+                        .HasColumnName("settlement_currency");
+
                     b.HasKey("Id")
                         .HasName("pk_merchants");
 
@@ -1041,6 +1049,20 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("order_id");
 
+                    b.Property<long?>("PayerAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("payer_amount");
+
+                    b.Property<string>("PayerCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payer_currency");
+
+                    b.Property<decimal?>("PayerRate")
+                        .HasPrecision(24, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payer_rate");
+
                     b.Property<string>("Provider")
                         .IsRequired()
                         .HasMaxLength(200)
@@ -1069,6 +1091,20 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<long>("RefundedAmount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("refunded_amount");
+
+                    b.Property<long?>("SettlementAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("settlement_amount");
+
+                    b.Property<string>("SettlementCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("settlement_currency");
+
+                    b.Property<decimal?>("SettlementRate")
+                        .HasPrecision(24, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("settlement_rate");
 
                     b.Property<string>("SignedParameters")
                         .HasMaxLength(4000)

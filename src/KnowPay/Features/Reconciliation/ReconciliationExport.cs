@@ -18,11 +18,15 @@ public static class ReconciliationExport
         "resolution", "resolved_at", "resolved_by", "note", "resolution_note", "created_at",
     ];
 
-    public static async Task<IResult> Csv(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
+    public static async Task<IResult> Csv(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct) =>
+        await FileAsync(db, id, merchant.Id, ct) ?? Problems.NotFound("reconciliation run", id);
+
+    /// <summary>The run's CSV file as the merchant may see it, or null when there is no such run.</summary>
+    public static async Task<IResult?> FileAsync(KnowPayDb db, string id, string merchantId, CancellationToken ct)
     {
         var run = await db.ReconciliationRuns.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id, ct);
-        if (run is null) return Problems.NotFound("reconciliation run", id);
-        var items = await db.ReconciliationItems.AsNoTracking().Where(i => i.RunId == id && (i.MerchantId == merchant.Id || i.MerchantId == null))
+        if (run is null) return null;
+        var items = await db.ReconciliationItems.AsNoTracking().Where(i => i.RunId == id && (i.MerchantId == merchantId || i.MerchantId == null))
             .OrderBy(i => i.Kind).ThenBy(i => i.Id).ToListAsync(ct);
         using var text = new StringWriter(CultureInfo.InvariantCulture);
         using (var csv = CsvWriter.Create(text, new CsvWriterOptions { Injection = CsvInjection.Escape }, true))

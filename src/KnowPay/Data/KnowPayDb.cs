@@ -22,6 +22,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Payment> Payments => Set<Payment>();
     public DbSet<LedgerJournal> Journals => Set<LedgerJournal>();
     public DbSet<LedgerEntry> LedgerEntries => Set<LedgerEntry>();
+    public DbSet<LedgerClose> LedgerCloses => Set<LedgerClose>();
     public DbSet<Entitlement> Entitlements => Set<Entitlement>();
     public DbSet<OutboxEvent> Events => Set<OutboxEvent>();
     public DbSet<PendingFanOut> PendingFanOuts => Set<PendingFanOut>();
@@ -253,6 +254,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(a => a.Outcome).HasMaxLength(16);
         });
         ReconciliationModel.Configure(model);
+        LedgerCloseModel.Configure(model);
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");

@@ -12,6 +12,8 @@ public sealed class LedgerJournal
     public string? PaymentId { get; init; }
     public string? Description { get; init; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>The closed day a later correction concerns: it is posted on an open day and names the closed one here.</summary>
+    public DateOnly? CorrectsDay { get; init; }
     public List<LedgerEntry> Entries { get; init; } = [];
 }
 

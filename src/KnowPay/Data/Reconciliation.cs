@@ -65,10 +65,21 @@ public sealed class ReconciliationItem
     public long? ExpectedAmount { get; init; }
     public long? BillAmount { get; init; }
     public string? Currency { get; init; }
-    /// <summary>What was done about it, e.g. "confirmed" (a provider's success confirmed through the normal path).</summary>
+    /// <summary>The order an entitlement difference concerns (grant); else the payment's order is used.</summary>
+    public string? OrderId { get; init; }
+    /// <summary>The entitlement a difference concerns (revoke); else the order's active one is used.</summary>
+    public string? EntitlementId { get; init; }
+    /// <summary>
+    /// What was done about it: "confirmed" (a provider's success confirmed through the normal path), or an operator's
+    /// acknowledge, grant or revoke (<see cref="ResolvedBy"/>, <see cref="ResolvedAt"/>, <see cref="ResolutionNote"/>).
+    /// </summary>
     public string? Resolution { get; set; }
     public string? Note { get; init; }
     public DateTime CreatedAt { get; init; }
+    public DateTime? ResolvedAt { get; set; }
+    /// <summary>The API key that resolved it.</summary>
+    public string? ResolvedBy { get; set; }
+    public string? ResolutionNote { get; set; }
 }
 
 static class ReconciliationModel
@@ -97,6 +108,7 @@ static class ReconciliationModel
             e.HasIndex(i => new { i.RunId, i.Kind, i.Id });
             e.Property(i => i.Kind).HasMaxLength(32);
             e.Property(i => i.Note).HasMaxLength(1000);
+            e.Property(i => i.ResolutionNote).HasMaxLength(1000);
         });
     }
 }

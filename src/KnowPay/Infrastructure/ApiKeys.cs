@@ -17,7 +17,7 @@ public sealed record AuthenticatedMerchant(string Id, IReadOnlySet<string> Scope
 public static class ApiKeys
 {
     public static readonly string[] AllScopes =
-        ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read",
+        ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read", "ledger:write",
          "payouts:write", "webhooks:write", "events:read", "customers:read", "api_keys:read", "api_keys:write", "audit:read",
          "billing:write", "billing:read"];
 

@@ -43,6 +43,7 @@ public static class KnowPaySettings
         builder.AddBoundOptions<IdempotencyOptions>();
         builder.AddBoundOptions<WebhooksOptions>();
         builder.AddBoundOptions<LedgerOptions>();
+        builder.AddBoundOptions<Features.Ledger.LedgerCloseOptions>();
         builder.AddBoundOptions<PayoutsOptions>();
         builder.AddBoundOptions<MoneyOptions>();
         builder.AddBoundOptions<AlertsOptions>();

@@ -67,6 +67,9 @@ public static class Problems
                 System.Text.Json.JsonException json =>
                     Of(400, "body_invalid", "The request body is not valid JSON: " + json.Message),
                 Features.Ledger.LedgerSumOutOfRangeException sum => Of(409, "ledger_sum_out_of_range", sum.Message),
+                Features.Ledger.PeriodClosedException closed => Of(409, Features.Ledger.LedgerPeriods.ClosedCode, closed.Message),
+                { } e when Features.Ledger.LedgerPeriods.IsPeriodClosed(e) =>
+                    Of(409, Features.Ledger.LedgerPeriods.ClosedCode, "The ledger day is closed; nothing was written."),
                 OperationCanceledException when http.RequestAborted.IsCancellationRequested =>
                     Of(499, "request_aborted", "The client closed the request."),
                 _ => Of(500, "internal_error", "Something went wrong on our side; nothing was changed unless the response said so."),

@@ -56,5 +56,6 @@ public static class AppendOnlyLedger
                 await db.Database.ExecuteSqlRawAsync(noDelete, ct);
             }
         }
+        await LedgerPeriods.EnsureAsync(db, ct);
     }
 }

@@ -12,6 +12,7 @@ public static class LedgerModule
     {
         services.AddSingleton<IJob, HoldRelease>();
         services.AddSingleton<IJob, PayoutSync>();
+        services.AddSingleton<IJob, LedgerCloseJob>();
         services.AddScoped<PayoutRails>();
     }
 
@@ -20,6 +21,8 @@ public static class LedgerModule
         CreatorLedger.Map(v1);
         LedgerReports.Map(v1);
         LedgerInvariants.Map(v1);
+        DailyClose.Map(v1);
+        AdjustmentJournals.Map(v1);
         CreatePayoutBatch.Map(v1);
         PayoutQueries.Map(v1);
         if (notify.ServiceProvider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(SandboxPaySettings)))

@@ -7,11 +7,12 @@ namespace KnowPay.Features.Ledger;
 
 public sealed record EntryView(string Account, string Currency, long Amount);
 
+/// <param name="CorrectsDay">The closed day a later correction concerns (it is posted on an open day).</param>
 public sealed record JournalView(string Id, string Object, string SourceType, string SourceId, string? PaymentId, string? Description, DateTime CreatedAt,
-    IReadOnlyList<EntryView> Entries)
+    IReadOnlyList<EntryView> Entries, DateOnly? CorrectsDay = null)
 {
     public static JournalView From(LedgerJournal j) => new(j.Id, "ledger_journal", j.SourceType, j.SourceId, j.PaymentId, j.Description, j.CreatedAt,
-        j.Entries.OrderBy(e => e.Id).Select(e => new EntryView(e.Account, e.Currency, e.Amount)).ToList());
+        j.Entries.OrderBy(e => e.Id).Select(e => new EntryView(e.Account, e.Currency, e.Amount)).ToList(), j.CorrectsDay);
 }
 
 public sealed record TrialBalanceCurrency(string Currency, IReadOnlyList<EntryView> Accounts, long Total);

@@ -10,7 +10,7 @@ public sealed class Alert
     public required string MerchantId { get; init; }
     /// <summary>The rule's configured name.</summary>
     public required string Rule { get; init; }
-    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike.</summary>
+    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike, reconciliation_difference.</summary>
     public required string Kind { get; init; }
     /// <summary>What the alert is about: a provider name, or "outbox".</summary>
     public required string Subject { get; init; }
@@ -34,7 +34,8 @@ public sealed record AlertView(
 /// success_rate (fires when succeeded ÷ settled &lt; Threshold with at least MinCount settled payments in the window;
 /// a payment still pending PendingGraceSeconds after creation counts as settled and not succeeded),
 /// pending_backlog (payments pending longer than PendingGraceSeconds ≥ Threshold: notifications not arriving),
-/// error_spike (failed payments in the window ≥ Threshold), outbox_lag (oldest pending webhook delivery older than Threshold s).
+/// error_spike (failed payments in the window ≥ Threshold), outbox_lag (oldest pending webhook delivery older than Threshold s),
+/// reconciliation_difference (unresolved missing_at_provider or amount_mismatch items of any run ≥ Threshold, per provider).
 /// Provider limits a payment rule to one provider (default: each provider separately).
 /// </summary>
 public sealed class AlertRule
@@ -53,5 +54,6 @@ public sealed class AlertRule
         new() { Name = "notification_backlog", Kind = "pending_backlog", Threshold = 50, WindowSeconds = 3600, PendingGraceSeconds = 300 },
         new() { Name = "payment_error_spike", Kind = "error_spike", Threshold = 20, WindowSeconds = 300 },
         new() { Name = "outbox_lag", Kind = "outbox_lag", Threshold = 300 },
+        new() { Name = "reconciliation_difference", Kind = "reconciliation_difference", Threshold = 1 },
     ];
 }

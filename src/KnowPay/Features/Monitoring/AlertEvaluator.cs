@@ -139,6 +139,17 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
                 return backlog.Select(b => new Condition(b.MerchantId, rule, "outbox", b.OldestAgeSeconds, b.OldestAgeSeconds >= rule.Threshold,
                     string.Create(CultureInfo.InvariantCulture, $"{b.Undelivered} webhook deliveries pending; oldest {b.OldestAgeSeconds:F0} s")));
             }
+            case "reconciliation_difference":
+            {
+                // Open differences a bill cannot explain: a success the provider never had, or an amount off.
+                var rows = await db.ReconciliationItems.AsNoTracking()
+                    .Where(i => i.Resolution == null && i.MerchantId != null && (i.Kind == "missing_at_provider" || i.Kind == "amount_mismatch"))
+                    .Join(db.ReconciliationRuns, i => i.RunId, r => r.Id, (i, r) => new { i.MerchantId, r.Provider })
+                    .Where(x => rule.Provider == null || rule.Provider == "" || x.Provider == rule.Provider)
+                    .GroupBy(x => new { x.MerchantId, x.Provider }).Select(g => new { g.Key.MerchantId, g.Key.Provider, Count = g.Count() }).ToListAsync(ct);
+                return rows.Select(r => new Condition(r.MerchantId!, rule, r.Provider, r.Count, r.Count >= rule.Threshold,
+                    string.Create(CultureInfo.InvariantCulture, $"{r.Count} {r.Provider} reconciliation differences open (missing at the provider or amount mismatch)")));
+            }
             default:
                 log.LogWarning("Alert rule {Rule} has unknown kind '{Kind}'; ignored", rule.Name, rule.Kind);
                 return [];

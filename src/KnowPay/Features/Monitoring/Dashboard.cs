@@ -32,7 +32,7 @@ public static class Dashboard
         g.MapGet("/stream", Stream);
     }
 
-    sealed record Session(string MerchantId, string KeyId, string SessionId);
+    internal sealed record Session(string MerchantId, string KeyId, string SessionId);
 
     static ITimeLimitedDataProtector Protector(IDataProtectionProvider dp) => dp.CreateProtector("KnowPay.Dashboard.Session.v2").ToTimeLimitedDataProtector();
 
@@ -48,7 +48,7 @@ public static class Dashboard
 
     /// <summary>The session of the request's cookie, if the token is genuine, its session not signed out or expired, and its
     /// key still active. Checked in the database, so a sign-out on one node refuses the cookie on every node.</summary>
-    static async Task<Session?> SessionAsync(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
+    internal static async Task<Session?> SessionAsync(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, TimeProvider clock, CancellationToken ct)
     {
         if (CookieSession(http, dp) is not { } session) return null;
         var now = clock.GetUtcNow().UtcDateTime;
@@ -105,7 +105,7 @@ public static class Dashboard
     }
 
     /// <summary>The page's own links and form targets keep the language the page was shown in.</summary>
-    static string Localized(string path, PageLocale t) => $"{path}?{PageCultures.QueryKey}={t.Lang}";
+    internal static string Localized(string path, PageLocale t) => $"{path}?{PageCultures.QueryKey}={t.Lang}";
 
     static async Task<IResult> Snapshot(HttpContext http, IDataProtectionProvider dp, KnowPayDb db, PageLocale t, TimeProvider clock, CancellationToken ct)
     {
@@ -189,6 +189,7 @@ public static class Dashboard
         <header class="dash-head">
           <h1 class="dash-title"><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></h1>
           <div class="head-right"><span id="live" class="live" data-state="connecting">{{t.Html("Dashboard.Connecting")}}</span>
+            <a id="reconciliation-link" href="{{Localized("/dashboard/reconciliation", t)}}">{{t.Html("Recon.Title")}}</a>
             {{t.LanguageSwitch("/dashboard?")}}
             <form method="post" action="{{Localized("/dashboard/logout", t)}}"><button type="submit" class="link-button">{{t.Html("Dashboard.SignOut")}}</button></form></div>
         </header>

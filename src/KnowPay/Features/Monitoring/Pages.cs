@@ -18,6 +18,7 @@ public static class Pages
     public static void MapKnowPayPages(this WebApplication app)
     {
         Dashboard.Map(app);
+        ReconciliationPage.Map(app);
         CheckoutPage.Map(app);
         app.MapGet("/assets/{name}", Asset).ExcludeFromDescription();
     }

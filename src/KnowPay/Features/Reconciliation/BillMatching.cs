@@ -52,10 +52,10 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
         }
         items.AddRange(await MissingAtProviderAsync(run, ct));
 
-        // A repair already recorded by an earlier run of this day is not recorded twice.
-        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey).ToListAsync(ct))
+        // A difference already resolved by an earlier run of this day (a repair) or an operator is not recorded twice.
+        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey + "|" + i.Kind).ToListAsync(ct))
             .ToHashSet(StringComparer.Ordinal);
-        db.ReconciliationItems.AddRange(items.Where(i => i.Resolution is null || !resolved.Contains(i.LineKey)));
+        db.ReconciliationItems.AddRange(items.Where(i => !resolved.Contains(i.LineKey + "|" + i.Kind)));
         await db.SaveChangesAsync(ct);
         return (matched, items.Count);
     }

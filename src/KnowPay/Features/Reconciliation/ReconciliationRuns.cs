@@ -22,11 +22,12 @@ public sealed record ReconciliationRunView(
 
 public sealed record ReconciliationItemView(
     string Id, string Object, string RunId, string Kind, string? PaymentId, string? RefundId, string? LineKey, long? ExpectedAmount,
-    long? BillAmount, string? Currency, string? Resolution, string? Note, DateTime CreatedAt)
+    long? BillAmount, string? Currency, string? Resolution, string? Note, DateTime CreatedAt,
+    string? OrderId = null, string? EntitlementId = null, DateTime? ResolvedAt = null, string? ResolvedBy = null, string? ResolutionNote = null)
 {
     public static ReconciliationItemView From(ReconciliationItem i) => new(
         i.Id, "reconciliation_item", i.RunId, i.Kind, i.PaymentId, i.RefundId, i.LineKey, i.ExpectedAmount, i.BillAmount, i.Currency,
-        i.Resolution, i.Note, i.CreatedAt);
+        i.Resolution, i.Note, i.CreatedAt, i.OrderId, i.EntitlementId, i.ResolvedAt, i.ResolvedBy, i.ResolutionNote);
 }
 
 /// <summary>
@@ -42,6 +43,8 @@ public static class ReconciliationRuns
         runs.MapPost("", Start).RequireScope("ledger:read");
         runs.MapGet("/{id}", Get).RequireScope("ledger:read");
         runs.MapGet("/{id}/items", Items).RequireScope("ledger:read");
+        runs.MapGet("/{id}/items.csv", ReconciliationExport.Csv).RequireScope("ledger:read");
+        ResolveItem.Map(v1);
     }
 
     static async Task<Results<Ok<ReconciliationRunView>, ProblemHttpResult>> Start(

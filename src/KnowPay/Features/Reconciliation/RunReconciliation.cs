@@ -39,6 +39,7 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
         var (matched, differences) = await matching.MatchAsync(run, lines, ct);
         run.Matched = matched;
         run.Differences = differences;
+        await ReconciliationCompleted.AddAsync(db, run, clock.GetUtcNow().UtcDateTime, ct);
         return await FinishAsync(run, "completed", null, null, ct);
     }
 

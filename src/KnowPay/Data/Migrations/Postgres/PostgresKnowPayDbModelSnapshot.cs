@@ -606,6 +606,107 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.ToTable("invoice_lines", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.LedgerClose", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("ClosedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("closed_at");
+
+                    b.Property<string>("ClosedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("closed_by");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("currency");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_ledger_closes");
+
+                    b.HasIndex("MerchantId", "Currency", "Day")
+                        .IsUnique()
+                        .HasDatabaseName("ix_ledger_closes_merchant_id_currency_day");
+
+                    b.ToTable("ledger_closes", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.LedgerCloseLine", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("AccountClass")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("account_class");
+
+                    b.Property<string>("CloseId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("close_id");
+
+                    b.Property<long>("Closing")
+                        .HasColumnType("bigint")
+                        .HasColumnName("closing");
+
+                    b.Property<long>("Fees")
+                        .HasColumnType("bigint")
+                        .HasColumnName("fees");
+
+                    b.Property<long>("Opening")
+                        .HasColumnType("bigint")
+                        .HasColumnName("opening");
+
+                    b.Property<long>("Other")
+                        .HasColumnType("bigint")
+                        .HasColumnName("other");
+
+                    b.Property<long>("Payments")
+                        .HasColumnType("bigint")
+                        .HasColumnName("payments");
+
+                    b.Property<long>("Payouts")
+                        .HasColumnType("bigint")
+                        .HasColumnName("payouts");
+
+                    b.Property<long>("Refunds")
+                        .HasColumnType("bigint")
+                        .HasColumnName("refunds");
+
+                    b.HasKey("Id")
+                        .HasName("pk_ledger_close_lines");
+
+                    b.HasIndex("CloseId")
+                        .HasDatabaseName("ix_ledger_close_lines_close_id");
+
+                    b.ToTable("ledger_close_lines", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.Property<long>("Id")
@@ -665,6 +766,10 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
                         .HasColumnName("id");
+
+                    b.Property<DateOnly?>("CorrectsDay")
+                        .HasColumnType("date")
+                        .HasColumnName("corrects_day");
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
@@ -1409,6 +1514,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("currency");
 
+                    b.Property<string>("EntitlementId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("entitlement_id");
+
                     b.Property<long?>("ExpectedAmount")
                         .HasColumnType("bigint")
                         .HasColumnName("expected_amount");
@@ -1434,6 +1544,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(1000)")
                         .HasColumnName("note");
 
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("order_id");
+
                     b.Property<string>("PaymentId")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
@@ -1448,6 +1563,20 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
                         .HasColumnName("resolution");
+
+                    b.Property<string>("ResolutionNote")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("resolution_note");
+
+                    b.Property<DateTime?>("ResolvedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("resolved_at");
+
+                    b.Property<string>("ResolvedBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("resolved_by");
 
                     b.Property<string>("RunId")
                         .IsRequired()
@@ -2144,6 +2273,16 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasConstraintName("fk_invoice_lines_invoices_invoice_id");
                 });
 
+            modelBuilder.Entity("KnowPay.Data.LedgerCloseLine", b =>
+                {
+                    b.HasOne("KnowPay.Data.LedgerClose", null)
+                        .WithMany("Lines")
+                        .HasForeignKey("CloseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_ledger_close_lines_ledger_closes_close_id");
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.HasOne("KnowPay.Data.LedgerJournal", null)
@@ -2165,6 +2304,11 @@ namespace KnowPay.Data.Migrations.Postgres
                 });
 
             modelBuilder.Entity("KnowPay.Data.Invoice", b =>
+                {
+                    b.Navigation("Lines");
+                });
+
+            modelBuilder.Entity("KnowPay.Data.LedgerClose", b =>
                 {
                     b.Navigation("Lines");
                 });

@@ -599,6 +599,105 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("invoice_lines", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.LedgerClose", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("ClosedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("closed_at");
+
+                    b.Property<string>("ClosedBy")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("closed_by");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("day");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_ledger_closes");
+
+                    b.HasIndex("MerchantId", "Currency", "Day")
+                        .IsUnique()
+                        .HasDatabaseName("ix_ledger_closes_merchant_id_currency_day");
+
+                    b.ToTable("ledger_closes", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.LedgerCloseLine", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<string>("AccountClass")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("account_class");
+
+                    b.Property<string>("CloseId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("close_id");
+
+                    b.Property<long>("Closing")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("closing");
+
+                    b.Property<long>("Fees")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fees");
+
+                    b.Property<long>("Opening")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("opening");
+
+                    b.Property<long>("Other")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("other");
+
+                    b.Property<long>("Payments")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("payments");
+
+                    b.Property<long>("Payouts")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("payouts");
+
+                    b.Property<long>("Refunds")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("refunds");
+
+                    b.HasKey("Id")
+                        .HasName("pk_ledger_close_lines");
+
+                    b.HasIndex("CloseId")
+                        .HasDatabaseName("ix_ledger_close_lines_close_id");
+
+                    b.ToTable("ledger_close_lines", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.Property<long>("Id")
@@ -656,6 +755,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
+
+                    b.Property<DateOnly?>("CorrectsDay")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("corrects_day");
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT")
@@ -1400,6 +1503,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("currency");
 
+                    b.Property<string>("EntitlementId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("entitlement_id");
+
                     b.Property<long?>("ExpectedAmount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("expected_amount");
@@ -1425,6 +1533,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("note");
 
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("order_id");
+
                     b.Property<string>("PaymentId")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
@@ -1439,6 +1552,20 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
                         .HasColumnName("resolution");
+
+                    b.Property<string>("ResolutionNote")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("resolution_note");
+
+                    b.Property<DateTime?>("ResolvedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("resolved_at");
+
+                    b.Property<string>("ResolvedBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("resolved_by");
 
                     b.Property<string>("RunId")
                         .IsRequired()
@@ -2135,6 +2262,16 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasConstraintName("fk_invoice_lines_invoices_invoice_id");
                 });
 
+            modelBuilder.Entity("KnowPay.Data.LedgerCloseLine", b =>
+                {
+                    b.HasOne("KnowPay.Data.LedgerClose", null)
+                        .WithMany("Lines")
+                        .HasForeignKey("CloseId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_ledger_close_lines_ledger_closes_close_id");
+                });
+
             modelBuilder.Entity("KnowPay.Data.LedgerEntry", b =>
                 {
                     b.HasOne("KnowPay.Data.LedgerJournal", null)
@@ -2156,6 +2293,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                 });
 
             modelBuilder.Entity("KnowPay.Data.Invoice", b =>
+                {
+                    b.Navigation("Lines");
+                });
+
+            modelBuilder.Entity("KnowPay.Data.LedgerClose", b =>
                 {
                     b.Navigation("Lines");
                 });

@@ -11,11 +11,12 @@ using Npgsql;
 namespace KnowPay.Bench;
 
 /// <summary>
-/// <c>--scenario crash [--cycles 20] [--workers 8] [--seed N]</c>: paid orders and refunds under SIGKILL. The node under
+/// <c>--scenario crash [--cycles 20] [--workers 8] [--seed N]</c>: paid orders, refunds and renewals under SIGKILL. The node under
 /// test runs on a throw-away PostgreSQL and is killed every 2–6 s and restarted on the same port; SandboxPay runs in a
 /// second KnowPay process (its own SQLite, never killed), so its trades and refunds outlive every crash and are the
 /// truth the node is checked against. Workers pay orders and refund them (full, partial) with Idempotency-Keys and
 /// retry the same request with the same key after a connection error, a 5xx or a 409 in progress, as a client would.
+/// Meanwhile subscriptions are created, signed and renewed by the node's renewal engine (<see cref="CrashRenewals"/>).
 /// After the last cycle and a settle period the node's database is compared with the provider's trade store; any
 /// violation makes the run exit non-zero.
 /// </summary>
@@ -52,16 +53,19 @@ static class CrashHarness
             var port = Shell.FreePort();
             var nodeSettings = $"--KnowPay:PublicUrl=http://127.0.0.1:{port} --Sandbox:Enabled=false " +
                                $"--Providers:Sandbox:ApiBaseUrl={provider.BaseUrl}/sandbox/sandboxpay --Providers:Sandbox:Secret={sandboxSecret} " +
-                               "--Idempotency:LeaseSeconds=5 --Jobs:IntervalSeconds=0.5 --Jobs:PollAfterSeconds=2 --Jobs:RefundPollAfterSeconds=2 " +
+                               "--Idempotency:LeaseSeconds=5 --Billing:RenewalLeaseSeconds=5 --Billing:PendingRecheckSeconds=2 --Jobs:IntervalSeconds=0.5 --Jobs:PollAfterSeconds=2 --Jobs:RefundPollAfterSeconds=2 " +
                                $"--DataProtection:KeysPath={scratch.FullName}/node-keys";
             node = await KnowPayProcess.StartAsync(root, "postgres", connection, port, nodeSettings);
             var products = await new Load(node.BaseUrl, secret).CatalogAsync(4);
             Console.WriteLine($"[crash] PostgreSQL on {pg.Port}, node {node.BaseUrl}, SandboxPay {provider.BaseUrl}; {workers} workers, {cycles} cycles, seed {seed}");
 
             var client = new CrashClient(node.BaseUrl, secret, provider.BaseUrl, figures);
+            var renewals = new CrashRenewals(client, connection, merchantId, provider.BaseUrl, seed);
+            await renewals.SubscribeAsync(await renewals.PriceAsync());
             using var stop = new CancellationTokenSource();
             var load = Stopwatch.StartNew();
-            var running = Enumerable.Range(0, workers).Select(w => Task.Run(() => client.WorkerAsync(w, seed, products, stop.Token))).ToArray();
+            var running = Enumerable.Range(0, workers).Select(w => Task.Run(() => client.WorkerAsync(w, seed, products, stop.Token)))
+                .Append(Task.Run(() => renewals.DriveAsync(stop.Token))).ToArray();
             var restarts = new List<double>();
             for (var c = 1; c <= cycles; c++)
             {
@@ -88,7 +92,7 @@ static class CrashHarness
             List<string> violations;
             while (true)
             {
-                violations = await checker.RunAsync(figures);
+                violations = [.. await checker.RunAsync(figures), .. await renewals.CheckAsync(figures)];
                 if (violations.Count == 0 || settle.Elapsed > TimeSpan.FromSeconds(90)) break;
                 await Task.Delay(TimeSpan.FromSeconds(2));
             }
@@ -96,6 +100,7 @@ static class CrashHarness
             // Every request again with its key, as a client retrying much later would: each must replay its first answer.
             violations.AddRange(await client.ReplayAllAsync());
             violations.AddRange(await checker.RunAsync(figures));
+            violations.AddRange(await renewals.CheckAsync(figures));
             violations = violations.Distinct().ToList();
             figures.Violations = violations.Count;
 
@@ -127,6 +132,7 @@ sealed class Figures
     public long ConnectionRetries, ServerErrorRetries, InProgressRetries, Replays, ReplayChecked;
     public long PaidInDb, Confirmations, SandboxPaidTrades, OrphanTrades, PendingPayments, DuplicatePayments;
     public long SandboxRefunds, RefundsSucceeded, RefundsPending, RefundsFailed, StuckKeys, KeysTakenOver;
+    public long RenewalSubscriptions, RenewalInvoicesPaid, RenewalLaterPeriodsPaid, RenewalDeductions, RenewalShifts, RenewalsConfirmedByQuery;
     public bool InvariantsPassed;
     public int Violations;
 
@@ -151,6 +157,10 @@ sealed class Figures
         Row("idempotency keys taken over after their attempt's lease", KeysTakenOver);
         Row("idempotency keys stuck in progress", StuckKeys);
         Row("orphan trades (created at SandboxPay, no payment in KnowPay; unpaid)", OrphanTrades);
+        Row("subscriptions signed (daily price) / moved a period back to renew again",
+            $"{RenewalSubscriptions} / {RenewalShifts}");
+        Row("their deductions at SandboxPay = paid invoices (of them renewals after the first; settled by the poller)",
+            $"{RenewalDeductions} = {RenewalInvoicesPaid} ({RenewalLaterPeriodsPaid}; {RenewalsConfirmedByQuery})");
         Row("payments still pending / duplicates", $"{PendingPayments} / {DuplicatePayments}");
         Row("settle, s", FormattableString.Invariant($"{SettleSeconds:F0}"));
         Row("ledger invariants", InvariantsPassed ? "pass" : "FAIL");
@@ -242,7 +252,7 @@ sealed class CrashClient
 
     /// <summary>POST until the node gives an answer that is not a crash's: a connection error, a 5xx (the key is released)
     /// and 409 idempotency_request_in_progress (the dead attempt's lease) are retried with the same key and body.</summary>
-    async Task<(HttpStatusCode Status, JsonObject? Body)> PostAsync(string path, string body, string key, bool countReplays = true)
+    public async Task<(HttpStatusCode Status, JsonObject? Body)> PostAsync(string path, string body, string key, bool countReplays = true)
     {
         var giveUp = Stopwatch.StartNew();
         while (true)

@@ -19,6 +19,10 @@ public sealed class BillingOptions : IBoundOptions
     [Between(1, 365)] public int DaysUntilDue { get; set; } = 7;
     /// <summary>How long a charge with no final answer waits before the engine asks the provider again (same payment, no second charge).</summary>
     [Between(1, 86400)] public int PendingRecheckSeconds { get; set; } = 3600;
+    /// <summary>How many claimed subscriptions one node renews at once (PostgreSQL; SQLite renews one at a time).</summary>
+    [Between(1, 64)] public int RenewalConcurrency { get; set; } = 8;
+    /// <summary>How long a node's claim on due subscriptions holds: after a crash, other nodes renew them once it has passed.</summary>
+    [Between(1, 3600)] public int RenewalLeaseSeconds { get; set; } = 300;
 
     /// <summary>Alipay accepts a period's deduction only within this many days: its retries later than that after the first failure are not made.</summary>
     [Between(0, 31)] public int AlipayDeductionWindowDays { get; set; } = 5;

@@ -17,10 +17,7 @@ public static class InvoicePayment
     public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct)
     {
         // Locked in the order the renewal engine locks them (subscription, then invoice), after the payment and the order.
-        var invoice = await db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == order.InvoiceId, ct);
-        var subscription = await Renewals.LockAsync(db, invoice.SubscriptionId, ct);
-        await db.Database.ExecuteSqlAsync($"UPDATE invoices SET status = status WHERE id = {invoice.Id}", ct);
-        invoice = await db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == order.InvoiceId, ct);
+        var (subscription, invoice) = await LockAsync(db, order.InvoiceId!, ct);
 
         var pay = InvoiceTransitions.Pay(invoice.Status);
         if (pay.Allowed)
@@ -69,5 +66,24 @@ public static class InvoicePayment
         rows.Update(subscription, nameof(Subscription.Status), nameof(Subscription.PeriodIndex), nameof(Subscription.CurrentPeriodStart),
             nameof(Subscription.CurrentPeriodEnd), nameof(Subscription.NextActionAt), nameof(Subscription.EntitlementId));
         return entitlement;
+    }
+
+    /// <summary>The invoice's subscription and then the invoice, each locked and read as locked.</summary>
+    static async Task<(Subscription, Invoice)> LockAsync(KnowPayDb db, string invoiceId, CancellationToken ct)
+    {
+        if (db.IsPostgres)
+        {
+            // Row locks (FOR NO KEY UPDATE, as an UPDATE takes) read in the same statements: two round trips.
+            var locked = await db.Subscriptions.FromSql($"""
+                SELECT * FROM subscriptions WHERE id = (SELECT subscription_id FROM invoices WHERE id = {invoiceId}) FOR NO KEY UPDATE
+                """).AsNoTracking().SingleAsync(ct);
+            var lockedInvoice = await db.Invoices.FromSql($"SELECT * FROM invoices WHERE id = {invoiceId} FOR NO KEY UPDATE")
+                .AsNoTracking().Include(i => i.Lines).SingleAsync(ct);
+            return (locked, lockedInvoice);
+        }
+        var invoice = await db.Invoices.AsNoTracking().SingleAsync(i => i.Id == invoiceId, ct);
+        var subscription = await Renewals.LockAsync(db, invoice.SubscriptionId, ct);
+        await db.Database.ExecuteSqlAsync($"UPDATE invoices SET status = status WHERE id = {invoiceId}", ct);
+        return (subscription, await db.Invoices.AsNoTracking().Include(i => i.Lines).SingleAsync(i => i.Id == invoiceId, ct));
     }
 }

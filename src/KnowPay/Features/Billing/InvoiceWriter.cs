@@ -62,38 +62,47 @@ public static class InvoiceWriter
         return (invoice, order);
     }
 
-    /// <summary>The invoice of period <paramref name="periodIndex"/>, created (with its order) if it does not exist yet, and made the subscription's latest.</summary>
-    public static async Task<Invoice> EnsureAsync(BillingServices s, Subscription sub, int periodIndex, string reason, DateTime now, CancellationToken ct)
+    /// <summary>
+    /// The invoice of period <paramref name="periodIndex"/>, created (with its order, returned too) if it does not exist yet, and
+    /// made the subscription's latest; an existing one comes back without its order.
+    /// </summary>
+    /// <param name="product">The subscription's product when the caller has read it.</param>
+    public static async Task<(Invoice Invoice, Order? Order)> EnsureAsync(BillingServices s, Subscription sub, int periodIndex, string reason, DateTime now,
+        CancellationToken ct, Product? product = null)
     {
         var db = s.Db;
         var start = Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, periodIndex);
-        var existing = await db.Invoices.AsNoTracking().SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
-        if (existing is null or { Status: InvoiceStatus.Draft })
+        product ??= await db.Products.AsNoTracking().SingleAsync(p => p.Id == sub.ProductId, ct);
+        try
         {
-            var product = await db.Products.AsNoTracking().SingleAsync(p => p.Id == sub.ProductId, ct);
-            try
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var locked = await Renewals.LockAsync(db, sub.Id, ct, tracked: true);
+            var period = await db.Invoices.Include(i => i.Lines).SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
+            if (period is not null and not { Status: InvoiceStatus.Draft })
             {
-                await using var tx = await db.Database.BeginTransactionAsync(ct);
-                var locked = await Renewals.LockAsync(db, sub.Id, ct, tracked: true);
-                var draft = await db.Invoices.Include(i => i.Lines)
-                    .SingleOrDefaultAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start && i.Status == InvoiceStatus.Draft, ct);
-                var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
-                var (invoice, _) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, draft, credit);
-                locked.LatestInvoiceId = invoice.Id;
+                // Created before (another node, an earlier try): made the latest, nothing else written.
+                locked.LatestInvoiceId = period.Id;
                 await db.SaveChangesAsync(ct);
                 await tx.CommitAsync(ct);
                 db.ChangeTracker.Clear();
-                return invoice;
+                return (period, null);
             }
-            catch (DbUpdateException e) when (Infrastructure.DbErrors.IsUniqueViolation(e))
-            {
-                db.ChangeTracker.Clear();
-                existing = await db.Invoices.AsNoTracking().SingleAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
-            }
+            var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
+            var (invoice, order) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
+            locked.LatestInvoiceId = invoice.Id;
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            db.ChangeTracker.Clear();
+            return (invoice, order);
         }
-        if (sub.LatestInvoiceId != existing.Id)
+        catch (DbUpdateException e) when (Infrastructure.DbErrors.IsUniqueViolation(e))
+        {
+            // Both databases order writers by the lock above; should another have inserted the period anyway, its invoice stands.
+            db.ChangeTracker.Clear();
+            var existing = await db.Invoices.AsNoTracking().SingleAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
             await db.Subscriptions.Where(x => x.Id == sub.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LatestInvoiceId, existing.Id), ct);
-        return existing;
+            return (existing, null);
+        }
     }
 }
 

@@ -21,7 +21,10 @@ public static class RenewalAttempt
     /// <summary>The failure code of a send_invoice invoice not paid by its due date.</summary>
     public const string PastDue = "invoice_past_due";
 
-    public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct)
+    /// <param name="claimedMandate">The agreement as read with the claim (re-read when absent or not the subscription's).</param>
+    /// <param name="order">The invoice's order when the caller has just written it.</param>
+    public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct,
+        Mandate? claimedMandate = null, Order? order = null)
     {
         var db = s.Db;
         if (invoice is { Amount: 0, Status: InvoiceStatus.Open })
@@ -66,7 +69,8 @@ public static class RenewalAttempt
                     await Renewals.SetNextActionAsync(db, sub.Id, at, ct);
                     return false;
                 }
-                mandate = sub.MandateId is null ? null : await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == sub.MandateId, ct);
+                mandate = sub.MandateId is null ? null : claimedMandate is { } claimed && claimed.Id == sub.MandateId ? claimed
+                    : await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == sub.MandateId, ct);
                 if (mandate is { Status: MandateStatus.Pending } && sub.Status == SubscriptionStatus.Incomplete)
                 {
                     await Renewals.SetNextActionAsync(db, sub.Id, sub.CreatedAt + Renewals.IncompleteExpiry, ct);   // waits for the signing
@@ -86,7 +90,7 @@ public static class RenewalAttempt
                 if (payment is null) return false;   // another node started this attempt
                 break;
         }
-        return await ChargeAsync(s, sub, invoice, payment, mandate, now, ct);
+        return await ChargeAsync(s, sub, invoice, payment, mandate, order, now, ct);
     }
 
     /// <summary>The attempt's payment, pending, recorded on the invoice by a conditional update: one attempt at a time.</summary>
@@ -112,7 +116,9 @@ public static class RenewalAttempt
     }
 
     /// <param name="mandate">The agreement when the caller has just read it (a new attempt); null re-reads it (a pending attempt asked again).</param>
-    static async Task<bool> ChargeAsync(BillingServices s, Subscription sub, Invoice invoice, Payment payment, Mandate? mandate, DateTime now, CancellationToken ct)
+    /// <param name="order">The invoice's order when the caller holds it; null reads it.</param>
+    static async Task<bool> ChargeAsync(BillingServices s, Subscription sub, Invoice invoice, Payment payment, Mandate? mandate, Order? order, DateTime now,
+        CancellationToken ct)
     {
         var db = s.Db;
         var recheck = now.AddSeconds(s.Options.PendingRecheckSeconds);
@@ -122,9 +128,10 @@ public static class RenewalAttempt
             await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
             return false;
         }
-        var order = await db.Orders.AsNoTracking().SingleAsync(o => o.Id == payment.OrderId, ct);
+        var invoiceOrder = order is { } written && written.Id == payment.OrderId ? written
+            : await db.Orders.AsNoTracking().SingleAsync(o => o.Id == payment.OrderId, ct);
         mandate ??= await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == sub.MandateId, ct);
-        var charge = new RecurringCharge(payment, order, mandate, order.Description ?? $"Invoice {invoice.Id}", s.PublicUrl.Combine($"/v1/notify/{provider.Name}"));
+        var charge = new RecurringCharge(payment, invoiceOrder, mandate, invoiceOrder.Description ?? $"Invoice {invoice.Id}", s.PublicUrl.Combine($"/v1/notify/{provider.Name}"));
         ProviderTradeState state;
         try
         {

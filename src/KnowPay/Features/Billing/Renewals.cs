@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Checkout;
@@ -12,13 +13,13 @@ namespace KnowPay.Features.Billing;
 
 /// <summary>What the billing engine works with, resolved from one scope.</summary>
 public sealed record BillingServices(KnowPayDb Db, RecurringProviders Recurring, PaymentProviders Payments, PublicUrl PublicUrl,
-    AwaitedPayments Awaited, CheckoutLinks Checkout, BillingOptions Options, TimeProvider Clock, ILogger Log)
+    AwaitedPayments Awaited, CheckoutLinks Checkout, BillingOptions Options, TimeProvider Clock, ILogger Log, IServiceScopeFactory Scopes)
 {
     public static BillingServices From(IServiceProvider services) => new(
         services.GetRequiredService<KnowPayDb>(), services.GetRequiredService<RecurringProviders>(), services.GetRequiredService<PaymentProviders>(),
         services.GetRequiredService<PublicUrl>(), services.GetRequiredService<AwaitedPayments>(), services.GetRequiredService<CheckoutLinks>(),
         services.GetRequiredService<IOptions<BillingOptions>>().Value, services.GetRequiredService<TimeProvider>(),
-        services.GetRequiredService<ILoggerFactory>().CreateLogger("KnowPay.Billing"));
+        services.GetRequiredService<ILoggerFactory>().CreateLogger("KnowPay.Billing"), services.GetRequiredService<IServiceScopeFactory>());
 
     /// <summary>Real time: leases and rows that real-time jobs (the payment poller) look at.</summary>
     public DateTime RealNow => Clock.GetUtcNow().UtcDateTime;
@@ -37,7 +38,6 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
 
     public static readonly TimeSpan IncompleteExpiry = TimeSpan.FromHours(23);
     const int Batch = 100;
-    static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
@@ -45,34 +45,55 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
         return await RunAsync(BillingServices.From(scope.ServiceProvider), now, testClockId: null, ct);
     }
 
-    /// <summary>Does everything due at <paramref name="now"/> for the subscriptions on <paramref name="testClockId"/> (null = the real clock's).</summary>
+    /// <summary>
+    /// Does everything due at <paramref name="now"/> for the subscriptions on <paramref name="testClockId"/> (null = the real clock's).
+    /// A claimed batch is renewed by up to <see cref="BillingOptions.RenewalConcurrency"/> workers (PostgreSQL; SQLite has one
+    /// writer), each with its own scope and database context; one customer's subscriptions go one after another, since they
+    /// share the customer's credit balance.
+    /// </summary>
     public static async Task<int> RunAsync(BillingServices s, DateTime now, string? testClockId, CancellationToken ct)
     {
         var done = 0;
+        var workers = s.Db.IsPostgres ? s.Options.RenewalConcurrency : 1;
         for (var round = 0; round < 50; round++)
         {
-            var claimed = await ClaimAsync(s.Db, now, testClockId, s.RealNow, ct);
-            foreach (var id in claimed)
+            var claimed = await ClaimAsync(s.Db, now, testClockId, s.RealNow, TimeSpan.FromSeconds(s.Options.RenewalLeaseSeconds), ct);
+            if (claimed.Count == 0) break;
+            var batch = await ReadBatchAsync(s.Db, claimed, ct);
+            var finished = new ConcurrentBag<string>();
+            await Parallel.ForEachAsync(batch.GroupBy(d => d.Subscription.CustomerId),
+                new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, async (customer, ct) =>
             {
-                try
+                await using var scope = s.Scopes.CreateAsyncScope();
+                var w = BillingServices.From(scope.ServiceProvider);
+                // Every engine transaction is rolled back whole on a failed SaveChanges: no savepoint round trips.
+                w.Db.Database.AutoSavepointsEnabled = false;
+                foreach (var due in customer)
                 {
-                    if (await StepAsync(s, id, now, ct)) done++;
+                    try
+                    {
+                        if (await StepAsync(w, due, now, ct)) Interlocked.Increment(ref done);
+                        finished.Add(due.Subscription.Id);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // One subscription that cannot be renewed never holds back the others; its lease delays the next try.
+                        w.Log.LogError(e, "Subscription {SubscriptionId} could not be renewed; will retry", due.Subscription.Id);
+                        w.Db.ChangeTracker.Clear();
+                    }
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // One subscription that cannot be renewed never holds back the others; its lease delays the next try.
-                    s.Log.LogError(e, "Subscription {SubscriptionId} could not be renewed; will retry", id);
-                    s.Db.ChangeTracker.Clear();
-                    continue;
-                }
-                await s.Db.Subscriptions.Where(x => x.Id == id).ExecuteUpdateAsync(u => u.SetProperty(x => x.ClaimedUntil, (DateTime?)null), ct);
-            }
+            });
+            var release = finished.ToList();
+            if (release.Count > 0)
+                await s.Db.Subscriptions.Where(x => release.Contains(x.Id)).ExecuteUpdateAsync(u => u.SetProperty(x => x.ClaimedUntil, (DateTime?)null), ct);
             if (claimed.Count < Batch) break;
         }
         return done;
     }
 
-    static async Task<List<string>> ClaimAsync(KnowPayDb db, DateTime now, string? testClockId, DateTime realNow, CancellationToken ct)
+    /// <summary>Claims up to <see cref="Batch"/> due subscriptions with a lease and returns their rows as claimed.</summary>
+    static async Task<List<Subscription>> ClaimAsync(KnowPayDb db, DateTime now, string? testClockId, DateTime realNow, TimeSpan lease,
+        CancellationToken ct)
     {
         var clock = testClockId is null ? "test_clock_id IS NULL" : "test_clock_id = {3}";
         var skipLocked = db.IsPostgres ? " FOR UPDATE SKIP LOCKED" : "";
@@ -81,10 +102,26 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
               SELECT id FROM subscriptions WHERE next_action_at IS NOT NULL AND next_action_at <= {"{1}"}
                 AND (claimed_until IS NULL OR claimed_until < {"{2}"}) AND {clock}
               ORDER BY next_action_at LIMIT {Batch}{skipLocked})
-            RETURNING id AS "Value"
+            RETURNING *
             """;
-        object[] parameters = testClockId is null ? [realNow + Lease, now, realNow] : [realNow + Lease, now, realNow, testClockId];
-        return await db.Database.SqlQueryRaw<string>(sql, parameters).ToListAsync(ct);
+        object[] parameters = testClockId is null ? [realNow + lease, now, realNow] : [realNow + lease, now, realNow, testClockId];
+        return await db.Subscriptions.FromSqlRaw(sql, parameters).AsNoTracking().ToListAsync(ct);
+    }
+
+    /// <summary>A claimed subscription with what its step reads: its latest invoice, its agreement and its product.</summary>
+    public sealed record DueSubscription(Subscription Subscription, Invoice? LatestInvoice, Mandate? Mandate, Product? Product);
+
+    /// <summary>The claimed subscriptions' latest invoices, agreements and products: three statements for the batch.</summary>
+    static async Task<List<DueSubscription>> ReadBatchAsync(KnowPayDb db, List<Subscription> claimed, CancellationToken ct)
+    {
+        var invoiceIds = claimed.Where(x => x.LatestInvoiceId is not null).Select(x => x.LatestInvoiceId!).Distinct().ToList();
+        var mandateIds = claimed.Where(x => x.MandateId is not null).Select(x => x.MandateId!).Distinct().ToList();
+        var productIds = claimed.Select(x => x.ProductId).Distinct().ToList();
+        var invoices = await db.Invoices.AsNoTracking().Where(i => invoiceIds.Contains(i.Id)).ToDictionaryAsync(i => i.Id, ct);
+        var mandates = await db.Mandates.AsNoTracking().Where(m => mandateIds.Contains(m.Id)).ToDictionaryAsync(m => m.Id, ct);
+        var products = await db.Products.AsNoTracking().Where(p => productIds.Contains(p.Id)).ToDictionaryAsync(p => p.Id, ct);
+        return claimed.Select(x => new DueSubscription(x, x.LatestInvoiceId is { } i ? invoices.GetValueOrDefault(i) : null,
+            x.MandateId is { } m ? mandates.GetValueOrDefault(m) : null, products.GetValueOrDefault(x.ProductId))).ToList();
     }
 
     /// <summary>
@@ -93,6 +130,12 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
     /// </summary>
     public static async Task<Subscription> LockAsync(KnowPayDb db, string subscriptionId, CancellationToken ct, bool tracked = false)
     {
+        if (db.IsPostgres)
+        {
+            // FOR NO KEY UPDATE is the lock TakeLockAsync's UPDATE takes: the same lock and the row in one round trip.
+            var locked = db.Subscriptions.FromSql($"SELECT * FROM subscriptions WHERE id = {subscriptionId} FOR NO KEY UPDATE");
+            return await (tracked ? locked : locked.AsNoTracking()).SingleAsync(ct);
+        }
         await TakeLockAsync(db, subscriptionId, ct);
         var query = tracked ? db.Subscriptions : db.Subscriptions.AsNoTracking();
         return await query.SingleAsync(x => x.Id == subscriptionId, ct);
@@ -108,8 +151,21 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
         var db = s.Db;
         db.ChangeTracker.Clear();
         var sub = await db.Subscriptions.AsNoTracking().SingleAsync(x => x.Id == subscriptionId, ct);
-        if (sub.NextActionAt is not { } due || due > now) return false;
         var invoice = sub.LatestInvoiceId is { } invoiceId ? await db.Invoices.AsNoTracking().SingleAsync(i => i.Id == invoiceId, ct) : null;
+        return await StepAsync(s, new DueSubscription(sub, invoice, null, null), now, ct);
+    }
+
+    /// <summary>
+    /// <see cref="StepAsync(BillingServices, string, DateTime, CancellationToken)"/> from rows read with the claim: every write
+    /// below takes the subscription's lock and re-checks what it changes, so rows read a moment earlier decide nothing alone.
+    /// </summary>
+    static async Task<bool> StepAsync(BillingServices s, DueSubscription read, DateTime now, CancellationToken ct)
+    {
+        var db = s.Db;
+        db.ChangeTracker.Clear();
+        var (sub, invoice, mandate, product) = read;
+        if (sub.NextActionAt is not { } due || due > now) return false;
+        Order? order = null;
         switch (sub.Status)
         {
             case SubscriptionStatus.Unpaid or SubscriptionStatus.Canceled:
@@ -124,22 +180,22 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                     await Dunning.ExpireAsync(s, sub.Id, now, ct);
                     return true;
                 }
-                return invoice is { Status: InvoiceStatus.Open } && await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+                return invoice is { Status: InvoiceStatus.Open } && await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
             case SubscriptionStatus.Trialing when invoice is { Status: InvoiceStatus.Open }:
-                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
             case SubscriptionStatus.Trialing when sub.TrialEnd <= now:
-                invoice = await InvoiceWriter.EnsureAsync(s, sub, 0, "subscription_create", now, ct);
-                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct) || true;
+                (invoice, order) = await InvoiceWriter.EnsureAsync(s, sub, 0, "subscription_create", now, ct, product);
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order) || true;
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when invoice is { Status: InvoiceStatus.Open }:
-                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= RenewalAt(sub):
                 if (sub.CancelAtPeriodEnd)
                 {
                     await Dunning.CancelAtPeriodEndAsync(s, sub.Id, now, ct);
                     return true;
                 }
-                invoice = await InvoiceWriter.EnsureAsync(s, sub, sub.PeriodIndex + 1, "subscription_cycle", now, ct);
-                await RenewalAttempt.RunAsync(s, sub, invoice, now, ct);
+                (invoice, order) = await InvoiceWriter.EnsureAsync(s, sub, sub.PeriodIndex + 1, "subscription_cycle", now, ct, product);
+                await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order);
                 return true;
             default:
                 await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub), ct);

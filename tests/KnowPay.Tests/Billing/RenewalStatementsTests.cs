@@ -1,0 +1,62 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using KnowPay.Domain;
+using KnowPay.Features.Billing;
+using KnowPay.Tests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Xunit.Abstractions;
+using static KnowPay.Tests.Billing.BillingTestKit;
+
+namespace KnowPay.Tests.Billing;
+
+/// <summary>
+/// The renewal engine's round trips on PostgreSQL, counted from Npgsql's activities on the test's database: a claimed batch is
+/// read in a few statements and each renewal writes its invoice, its attempt and its confirmation without re-reading.
+/// </summary>
+[Collection("server")]
+public sealed class RenewalStatementsTests(ITestOutputHelper output)
+{
+    static readonly DateTime T0 = new(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);
+    const int Subscriptions = 4;
+
+    [SkippableFact]
+    public async Task Renewal_OnPostgres_TakesAtMostTwentyStatementsPerSubscription()
+    {
+        await using var server = await KnowPayServer.StartAsync(Db.Postgres);
+        var m = await server.NewMerchantAsync();
+        var price = await PriceAsync(m, 3000);
+        var clock = await ClockAsync(m, T0);
+        var subs = new List<string>();
+        for (var i = 0; i < Subscriptions; i++) subs.Add((await SubscribeAsync(m, clock, price, T0)).Id);
+        var renewal = await server.QueryAsync(d => d.Subscriptions.Where(x => subs.Contains(x.Id)).MaxAsync(x => x.CurrentPeriodEnd));
+
+        var database = new NpgsqlConnectionStringBuilder(server.App.Configuration["ConnectionStrings:KnowPay"]).Database;
+        var statements = new ConcurrentQueue<string>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a =>
+            {
+                // This server's database only; the outbox's fan-out and webhook delivery run on their own schedule.
+                if (!a.TagObjects.Any(t => t.Value as string == database)) return;
+                var text = (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement")) as string;
+                if (text is null || text.Contains("events_to_fan_out", StringComparison.Ordinal) || text.Contains("webhook_", StringComparison.Ordinal)) return;
+                statements.Enqueue(text);
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var scope = server.App.Services.CreateAsyncScope();
+        var renewed = await Renewals.RunAsync(BillingServices.From(scope.ServiceProvider), renewal, clock, CancellationToken.None);
+        listener.Dispose();
+
+        foreach (var s in statements) output.WriteLine(s.ReplaceLineEndings(" "));
+        Assert.Equal(Subscriptions, renewed);
+        var paid = await server.QueryAsync(d => d.Invoices.CountAsync(i => subs.Contains(i.SubscriptionId) && i.Status == InvoiceStatus.Paid));
+        Assert.Equal(2 * Subscriptions, paid);
+        // Includes SandboxPay's notification confirming (or finding confirmed) the same payment in this process.
+        Assert.True(statements.Count <= 20 * Subscriptions, $"{statements.Count} statements for {Subscriptions} renewals");
+    }
+}

@@ -55,7 +55,10 @@ public sealed class ReconciliationItem
 {
     public required string Id { get; init; }
     public required string RunId { get; init; }
-    /// <summary>missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch.</summary>
+    /// <summary>
+    /// missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch,
+    /// ledger_difference, entitlement_missing, entitlement_without_payment.
+    /// </summary>
     public required string Kind { get; init; }
     /// <summary>The merchant whose payment or refund it is; null when the bill names a trade KnowPay does not know.</summary>
     public string? MerchantId { get; init; }
@@ -69,6 +72,13 @@ public sealed class ReconciliationItem
     public string? Resolution { get; set; }
     public string? Note { get; init; }
     public DateTime CreatedAt { get; init; }
+    /// <summary>The order and entitlement an entitlement difference is about.</summary>
+    public string? OrderId { get; init; }
+    public string? EntitlementId { get; init; }
+    /// <summary>The fix offered, never applied by the run: grant or revoke (entitlement differences).</summary>
+    public string? OfferedAction { get; init; }
+    /// <summary>The journal the run posted for it (a fee true-up).</summary>
+    public string? JournalId { get; init; }
 }
 
 static class ReconciliationModel
@@ -97,6 +107,7 @@ static class ReconciliationModel
             e.HasIndex(i => new { i.RunId, i.Kind, i.Id });
             e.Property(i => i.Kind).HasMaxLength(32);
             e.Property(i => i.Note).HasMaxLength(1000);
+            e.Property(i => i.OfferedAction).HasMaxLength(16);
         });
     }
 }

@@ -701,6 +701,9 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
 
+                    b.HasIndex("PaymentId")
+                        .HasDatabaseName("ix_ledger_journals_payment_id");
+
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
                         .HasDatabaseName("ix_ledger_journals_merchant_id_source_type_source_id");
@@ -1373,9 +1376,19 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("currency");
 
+                    b.Property<string>("EntitlementId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("entitlement_id");
+
                     b.Property<long?>("ExpectedAmount")
                         .HasColumnType("bigint")
                         .HasColumnName("expected_amount");
+
+                    b.Property<string>("JournalId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("journal_id");
 
                     b.Property<string>("Kind")
                         .IsRequired()
@@ -1397,6 +1410,16 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasMaxLength(1000)
                         .HasColumnType("character varying(1000)")
                         .HasColumnName("note");
+
+                    b.Property<string>("OfferedAction")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("offered_action");
+
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("order_id");
 
                     b.Property<string>("PaymentId")
                         .HasMaxLength(200)

@@ -692,6 +692,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
 
+                    b.HasIndex("PaymentId")
+                        .HasDatabaseName("ix_ledger_journals_payment_id");
+
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
                         .HasDatabaseName("ix_ledger_journals_merchant_id_source_type_source_id");
@@ -1364,9 +1367,19 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("currency");
 
+                    b.Property<string>("EntitlementId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("entitlement_id");
+
                     b.Property<long?>("ExpectedAmount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("expected_amount");
+
+                    b.Property<string>("JournalId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("journal_id");
 
                     b.Property<string>("Kind")
                         .IsRequired()
@@ -1388,6 +1401,16 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasMaxLength(1000)
                         .HasColumnType("TEXT")
                         .HasColumnName("note");
+
+                    b.Property<string>("OfferedAction")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("offered_action");
+
+                    b.Property<string>("OrderId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("order_id");
 
                     b.Property<string>("PaymentId")
                         .HasMaxLength(200)

@@ -58,9 +58,9 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
         items.AddRange(await MissingAtProviderAsync(run, ct));
 
         // A repair already recorded by an earlier run of this day is not recorded twice.
-        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey).ToListAsync(ct))
+        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.Kind + " " + i.LineKey).ToListAsync(ct))
             .ToHashSet(StringComparer.Ordinal);
-        db.ReconciliationItems.AddRange(items.Where(i => i.Resolution is null || !resolved.Contains(i.LineKey)));
+        db.ReconciliationItems.AddRange(items.Where(i => i.Resolution is null || !resolved.Contains(i.Kind + " " + i.LineKey)));
         await db.SaveChangesAsync(ct);
         return (matched, items.Count);
     }

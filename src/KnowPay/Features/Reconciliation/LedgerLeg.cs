@@ -14,7 +14,8 @@ public static class LedgerLeg
     public static async Task<List<ReconciliationItem>> FindAsync(KnowPayDb db, ReconciliationRun run, DateTime now, CancellationToken ct)
     {
         var lines = db.BillLines.Where(l => l.Provider == run.Provider && l.Day == run.Day && l.Status == "succeeded" &&
-            !db.ReconciliationItems.Any(i => i.RunId == run.Id && i.LineKey == l.Key && i.Kind != ItemKinds.FeeMismatch && i.Resolution != "confirmed"));
+            !db.ReconciliationItems.Any(i => i.RunId == run.Id && i.LineKey == l.Key && i.Kind != ItemKinds.FeeMismatch &&
+                !(i.Kind == ItemKinds.MissingInKnowPay && i.Resolution == "confirmed")));
 
         var billed = await lines.Join(db.Payments, l => l.OutTradeNo, p => p.Id,
                 (l, p) => new { p.MerchantId, l.Currency, Net = l.Kind == "payment" ? l.Amount - l.Fee : l.Fee - l.Amount })

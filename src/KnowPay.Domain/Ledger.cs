@@ -75,6 +75,14 @@ public static class Postings
         new Posting(Accounts.PayoutsInTransit(currency), currency, amount),
         new Posting(Accounts.CreatorAvailable(creatorId, currency), currency, -amount));
 
+    /// <summary>
+    /// The provider's bill states the real fee of a payment: the fee owed to the provider moves from what was posted to what
+    /// was billed, and the platform, which bears provider fees, absorbs the difference (a fee above the estimate costs it).
+    /// </summary>
+    public static IReadOnlyList<Posting> FeeTrueUp(string provider, string currency, long postedFee, long billedFee) => NonZero(
+        new Posting(Accounts.ProviderFees(provider, currency), currency, postedFee - billedFee),
+        new Posting(Accounts.PlatformRevenue(currency), currency, billedFee - postedFee));
+
     public static IReadOnlyList<Posting> NonZero(params Posting[] postings)
     {
         if (postings.GroupBy(p => p.Currency).Any(g => g.Sum(p => p.Amount) != 0))

@@ -127,6 +127,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("ledger_journals");
             e.HasIndex(j => new { j.MerchantId, j.SourceType, j.SourceId }).IsUnique();
+            // Reconciliation reads a day's journals by the payments its bill names.
+            e.HasIndex(j => j.PaymentId);
             e.HasMany(j => j.Entries).WithOne().HasForeignKey(x => x.JournalId);
         });
         model.Entity<LedgerEntry>(e =>

@@ -55,7 +55,10 @@ public sealed class ReconciliationItem
 {
     public required string Id { get; init; }
     public required string RunId { get; init; }
-    /// <summary>missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch.</summary>
+    /// <summary>
+    /// missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch,
+    /// ledger_difference, entitlement_missing, entitlement_without_payment.
+    /// </summary>
     public required string Kind { get; init; }
     /// <summary>The merchant whose payment or refund it is; null when the bill names a trade KnowPay does not know.</summary>
     public string? MerchantId { get; init; }
@@ -80,6 +83,10 @@ public sealed class ReconciliationItem
     /// <summary>The API key that resolved it.</summary>
     public string? ResolvedBy { get; set; }
     public string? ResolutionNote { get; set; }
+    /// <summary>The fix offered, never applied by the run: grant or revoke (entitlement differences).</summary>
+    public string? OfferedAction { get; init; }
+    /// <summary>The journal the run posted for it (a fee true-up).</summary>
+    public string? JournalId { get; init; }
 }
 
 static class ReconciliationModel
@@ -109,6 +116,7 @@ static class ReconciliationModel
             e.Property(i => i.Kind).HasMaxLength(32);
             e.Property(i => i.Note).HasMaxLength(1000);
             e.Property(i => i.ResolutionNote).HasMaxLength(1000);
+            e.Property(i => i.OfferedAction).HasMaxLength(16);
         });
     }
 }

@@ -39,7 +39,8 @@ public static class OpenApiContract
         ("mandates", "Mandates", "Payment agreements: the learner's consent to be charged again without being present."),
         ("test_clocks", "Test clocks", "Sandbox only: frozen times that subscriptions live by, advanced on demand."),
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
-        ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds; the differences found."),
+        ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds, the ledger and entitlements; the differences found, by kind: " +
+            "missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch, ledger_difference, entitlement_missing, entitlement_without_payment."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -17,7 +17,7 @@ namespace KnowPay.Tests.Reconciliation;
 [Collection("server")]
 public sealed class ReconciliationRunTests(Servers servers)
 {
-    const long Price = 12345;   // ¥123.45
+    internal const long Price = 12345;   // ¥123.45
 
     [SkippableTheory]
     [InlineData(Db.Sqlite, "alipay")]
@@ -161,7 +161,7 @@ public sealed class ReconciliationRunTests(Servers servers)
         Assert.Equal(HttpStatusCode.NotFound, (await m.Http.GetAsync("/v1/reconciliation/runs/rec_nosuchrun")).StatusCode);
     }
 
-    static async Task<string> PaidAsync(KnowPayServer server, MerchantClient m, string provider)
+    internal static async Task<string> PaidAsync(KnowPayServer server, MerchantClient m, string provider)
     {
         var (_, productId) = await m.CourseAsync(7000, (Price, "CNY"));
         var order = await m.OrderAsync(productId);
@@ -172,7 +172,7 @@ public sealed class ReconciliationRunTests(Servers servers)
         return paymentId;
     }
 
-    static async Task WaitForRefundAsync(MerchantClient m, string refundId)
+    internal static async Task WaitForRefundAsync(MerchantClient m, string refundId)
     {
         for (var i = 0; i < 100; i++)
         {
@@ -182,7 +182,7 @@ public sealed class ReconciliationRunTests(Servers servers)
         Assert.Fail($"refund {refundId} did not succeed");
     }
 
-    static async Task<JsonObject> RunAsync(MerchantClient m, string provider, DateOnly day) =>
+    internal static async Task<JsonObject> RunAsync(MerchantClient m, string provider, DateOnly day) =>
         await m.PostOkAsync("/v1/reconciliation/runs", new { provider, date = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) });
 
     /// <summary>The run's items about these payments (the shared sandbox bills other tests' trades too).</summary>
@@ -192,9 +192,9 @@ public sealed class ReconciliationRunTests(Servers servers)
         return page["data"]!.AsArray().Select(i => i!.AsObject()).Where(i => paymentIds.Contains((string?)i["payment_id"] ?? "")).ToList();
     }
 
-    static async Task<DateOnly> DayOfAsync(KnowPayServer server, string paymentId) =>
+    internal static async Task<DateOnly> DayOfAsync(KnowPayServer server, string paymentId) =>
         BillDay(await server.QueryAsync(d => d.Payments.Where(p => p.Id == paymentId).Select(p => p.ProviderPaidAt ?? p.SucceededAt ?? DateTime.UtcNow).SingleAsync()));
 
     /// <summary>Alipay and WeChat Pay cut their bills at midnight China Standard Time (UTC+8).</summary>
-    static DateOnly BillDay(DateTime utc) => DateOnly.FromDateTime(utc.AddHours(8));
+    internal static DateOnly BillDay(DateTime utc) => DateOnly.FromDateTime(utc.AddHours(8));
 }

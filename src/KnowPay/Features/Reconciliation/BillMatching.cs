@@ -11,10 +11,14 @@ namespace KnowPay.Features.Reconciliation;
 public static class ItemKinds
 {
     public const string MissingInKnowPay = "missing_in_knowpay", MissingAtProvider = "missing_at_provider", AmountMismatch = "amount_mismatch",
-        StatusMismatch = "status_mismatch", CurrencyMismatch = "currency_mismatch", FeeMismatch = "fee_mismatch";
+        StatusMismatch = "status_mismatch", CurrencyMismatch = "currency_mismatch", FeeMismatch = "fee_mismatch",
+        LedgerDifference = "ledger_difference", EntitlementMissing = "entitlement_missing", EntitlementWithoutPayment = "entitlement_without_payment";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
-        { MissingInKnowPay, MissingAtProvider, AmountMismatch, StatusMismatch, CurrencyMismatch, FeeMismatch };
+    {
+        MissingInKnowPay, MissingAtProvider, AmountMismatch, StatusMismatch, CurrencyMismatch, FeeMismatch,
+        LedgerDifference, EntitlementMissing, EntitlementWithoutPayment,
+    };
 }
 
 /// <summary>
@@ -41,12 +45,13 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
             ids => db.Refunds.AsNoTracking().Where(r => r.Provider == run.Provider && ids.Contains(r.Id)), r => r.Id, ct);
         var refundPayments = await LoadAsync(refunds.Values.Select(r => r.PaymentId),
             ids => db.Payments.AsNoTracking().Where(p => ids.Contains(p.Id)), p => p.Id, ct);
+        var postedFees = await FeeTrueUps.PostedAsync(db, run.Provider, payments.Keys.Concat(refundPayments.Keys), ct);
 
         foreach (var line in lines)
         {
             var item = line.Kind == BillLineKind.Payment
-                ? await MatchPaymentAsync(run, provider, line, payments.GetValueOrDefault(line.OutTradeNo), ct)
-                : await MatchRefundAsync(run, provider, line, refunds.GetValueOrDefault(line.OutRefundNo!), refundPayments, ct);
+                ? await MatchPaymentAsync(run, provider, line, payments.GetValueOrDefault(line.OutTradeNo), postedFees, ct)
+                : await MatchRefundAsync(run, provider, line, refunds.GetValueOrDefault(line.OutRefundNo!), refundPayments, postedFees, ct);
             if (item is null) matched++;
             else items.Add(item);
         }
@@ -60,7 +65,8 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
         return (matched, items.Count);
     }
 
-    async Task<ReconciliationItem?> MatchPaymentAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Payment? payment, CancellationToken ct)
+    async Task<ReconciliationItem?> MatchPaymentAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Payment? payment,
+        IReadOnlyDictionary<string, long> postedFees, CancellationToken ct)
     {
         if (payment is null)
             return Item(run, ItemKinds.MissingInKnowPay, line, null, null, null, "the bill names a payment KnowPay does not know");
@@ -74,10 +80,24 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
             return Item(run, ItemKinds.AmountMismatch, line, payment, null, payment.Amount);
         if (payment.ProviderTradeNo is not null && line.ProviderTradeNo is { Length: > 0 } billed && billed != payment.ProviderTradeNo)
             return Item(run, ItemKinds.StatusMismatch, line, payment, null, payment.Amount, $"the bill's trade {billed} is not KnowPay's {payment.ProviderTradeNo}");
-        var estimated = RevenueSplit.For(payment.Amount, 0, provider.Fee).Fee;
-        if (estimated != line.Fee)
-            return Item(run, ItemKinds.FeeMismatch, line, payment, null, estimated, $"estimated fee {estimated}, billed fee {line.Fee}", billed: line.Fee);
-        return null;
+        return TrueUpFee(run, line, payment, null, postedFees);
+    }
+
+    /// <summary>
+    /// A billed fee other than the one the line's journals carry (the estimate, or an earlier true-up) is a fee_mismatch,
+    /// repaired at once by a true-up journal posted with the item; once posted, a re-run finds the fees equal.
+    /// </summary>
+    ReconciliationItem? TrueUpFee(ReconciliationRun run, BillLine line, Payment payment, Refund? refund, IReadOnlyDictionary<string, long> postedFees)
+    {
+        var posted = postedFees.GetValueOrDefault(line.Key);
+        var billed = FeeTrueUps.Billed(line);
+        if (posted == billed) return null;
+        var journal = FeeTrueUps.Journal(run, payment, refund, posted, billed, clock.GetUtcNow().UtcDateTime);
+        db.Journals.Add(journal);
+        var (postedFee, billedFee) = refund is null ? (posted, billed) : (-posted, -billed);
+        return Item(run, ItemKinds.FeeMismatch, line, payment, refund, postedFee,
+            $"{(refund is null ? "fee" : "fee returned")} posted {postedFee}, billed {billedFee}; trued up", billed: billedFee, resolution: "trued_up",
+            journalId: journal.Id);
     }
 
     /// <summary>The bill says paid, KnowPay does not: the provider is asked, and a confirmed success goes through <see cref="ConfirmPayment"/>.</summary>
@@ -106,7 +126,7 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
     }
 
     async Task<ReconciliationItem?> MatchRefundAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Refund? refund,
-        IReadOnlyDictionary<string, Payment> payments, CancellationToken ct)
+        IReadOnlyDictionary<string, Payment> payments, IReadOnlyDictionary<string, long> postedFees, CancellationToken ct)
     {
         if (refund is null)
             return Item(run, ItemKinds.MissingInKnowPay, line, null, null, null, "the bill names a refund KnowPay does not know");
@@ -135,7 +155,7 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
             return Item(run, ItemKinds.CurrencyMismatch, line, payment, refund, refund.Amount, $"KnowPay {refund.Currency}, the bill {line.Currency}");
         if (refund.Amount != line.Amount)
             return Item(run, ItemKinds.AmountMismatch, line, payment, refund, refund.Amount);
-        return null;
+        return billSucceeded ? TrueUpFee(run, line, payment, refund, postedFees) : null;
     }
 
     /// <summary>
@@ -176,11 +196,11 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
     }
 
     ReconciliationItem Item(ReconciliationRun run, string kind, BillLine line, Payment? payment, Refund? refund, long? expected, string? note = null,
-        long? billed = null, string? resolution = null) => new()
+        long? billed = null, string? resolution = null, string? journalId = null) => new()
     {
         Id = Ids.New("rci"), RunId = run.Id, Kind = kind, MerchantId = payment?.MerchantId, PaymentId = payment?.Id, RefundId = refund?.Id,
         LineKey = line.Key, ExpectedAmount = expected, BillAmount = billed ?? line.Amount, Currency = line.Currency, Note = note, Resolution = resolution,
-        CreatedAt = clock.GetUtcNow().UtcDateTime,
+        JournalId = journalId, CreatedAt = clock.GetUtcNow().UtcDateTime,
     };
 
     /// <summary>Rows by id, read in chunks so that a day of many lines stays within the databases' parameter limits.</summary>

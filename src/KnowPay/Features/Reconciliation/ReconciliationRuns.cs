@@ -20,14 +20,20 @@ public sealed record ReconciliationRunView(
         r.LineCount, r.Checksum, r.Matched, r.Differences, r.Attempts, r.CreatedAt, r.CompletedAt);
 }
 
+/// <param name="Kind">
+/// missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch (trued up by
+/// <see cref="JournalId"/>), ledger_difference (<see cref="ExpectedAmount"/> what the ledger moved, <see cref="BillAmount"/> the
+/// bill's net), entitlement_missing, entitlement_without_payment (<see cref="OfferedAction"/> grant or revoke, never applied by the run).
+/// </param>
 public sealed record ReconciliationItemView(
     string Id, string Object, string RunId, string Kind, string? PaymentId, string? RefundId, string? LineKey, long? ExpectedAmount,
     long? BillAmount, string? Currency, string? Resolution, string? Note, DateTime CreatedAt,
-    string? OrderId = null, string? EntitlementId = null, DateTime? ResolvedAt = null, string? ResolvedBy = null, string? ResolutionNote = null)
+    string? OrderId = null, string? EntitlementId = null, DateTime? ResolvedAt = null, string? ResolvedBy = null, string? ResolutionNote = null,
+    string? OfferedAction = null, string? JournalId = null)
 {
     public static ReconciliationItemView From(ReconciliationItem i) => new(
         i.Id, "reconciliation_item", i.RunId, i.Kind, i.PaymentId, i.RefundId, i.LineKey, i.ExpectedAmount, i.BillAmount, i.Currency,
-        i.Resolution, i.Note, i.CreatedAt, i.OrderId, i.EntitlementId, i.ResolvedAt, i.ResolvedBy, i.ResolutionNote);
+        i.Resolution, i.Note, i.CreatedAt, i.OrderId, i.EntitlementId, i.ResolvedAt, i.ResolvedBy, i.ResolutionNote, i.OfferedAction, i.JournalId);
 }
 
 /// <summary>

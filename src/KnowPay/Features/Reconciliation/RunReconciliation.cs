@@ -38,9 +38,26 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
         run.Checksum = checksum;
         var (matched, differences) = await matching.MatchAsync(run, lines, ct);
         run.Matched = matched;
-        run.Differences = differences;
+        run.Differences = differences + await CheckLegsAsync(run, ct);
         await ReconciliationCompleted.AddAsync(db, run, clock.GetUtcNow().UtcDateTime, ct);
         return await FinishAsync(run, "completed", null, null, ct);
+    }
+
+    /// <summary>
+    /// The ledger and entitlement legs, after the lines are matched (and fees trued up). A difference already resolved by an
+    /// earlier run of this day is not recorded twice.
+    /// </summary>
+    async Task<int> CheckLegsAsync(ReconciliationRun run, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var listsUnattributed = bills.Enabled.Order(StringComparer.Ordinal).FirstOrDefault() == run.Provider;
+        List<ReconciliationItem> items = [.. await LedgerLeg.FindAsync(db, run, now, ct), .. await EntitlementLeg.FindAsync(db, run, listsUnattributed, now, ct)];
+        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey).ToListAsync(ct))
+            .ToHashSet(StringComparer.Ordinal);
+        items.RemoveAll(i => resolved.Contains(i.LineKey));
+        db.ReconciliationItems.AddRange(items);
+        await db.SaveChangesAsync(ct);
+        return items.Count;
     }
 
     /// <summary>The run of this provider's day, created once (the unique index arbitrates between nodes), marked started.</summary>

@@ -24,4 +24,5 @@ public static class EventTypes
     public const string InvoicePaymentFailed = "invoice.payment_failed";
     public const string InvoiceVoided = "invoice.voided";
     public const string InvoiceMarkedUncollectible = "invoice.marked_uncollectible";
+    public const string RiskDecision = "risk.decision";
 }

@@ -55,4 +55,10 @@ public sealed class Payment
     public DateTime? LastQueriedAt { get; set; }
     /// <summary>Set when this payment succeeded on an order already paid by another payment: it is refunded in full automatically (reason "duplicate_payment").</summary>
     public bool Duplicate { get; set; }
+    /// <summary>The learner's context when the payment started (risk signals; dispute evidence).</summary>
+    public string? RiskIp { get; set; }
+    public string? RiskDeviceId { get; set; }
+    public string? RiskUserAgent { get; set; }
+    public DateTime? RiskAccountCreatedAt { get; set; }
+    public string? RiskLoginId { get; set; }
 }

@@ -40,6 +40,8 @@ public static class OpenApiContract
         ("test_clocks", "Test clocks", "Sandbox only: frozen times that subscriptions live by, advanced on demand."),
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds; the differences found."),
+        ("risk", "Risk", "The merchant's risk rules (a Radar-like language), lists, limits and score thresholds."),
+        ("reviews", "Reviews", "Orders and refunds the risk engine holds for a person: approve continues, reject closes."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -235,4 +235,37 @@ public sealed class RiskApiTests(Servers servers)
         await m.OrderAsync(productId, customer: "vip-1");
         await ProblemAsync(await m.PostAsync("/v1/orders", new { customer_external_id = "stranger", product_id = productId, currency = "CNY" }), HttpStatusCode.UnprocessableEntity);
     }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Backtest_ReplaysStoredSignals_CountsWhatACandidateRuleWouldHaveBlocked(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var from = DateTime.UtcNow.AddMinutes(-1);
+        var (_, cheap) = await m.CourseAsync(7000, (1000, "CNY"));
+        var (_, dear) = await m.CourseAsync(7000, (9900, "CNY"));
+        var amounts = new List<long>();
+        for (var i = 0; i < 7; i++)
+        {
+            await m.OrderAsync(i % 3 == 0 ? dear : cheap, customer: $"bt-{i}");
+            amounts.Add(i % 3 == 0 ? 9900 : 1000);
+        }
+        var (refundedOrder, paymentId, _, _) = await KnowPay.Tests.Events.WebhookClient.PaidOrderAsync(m, 9900, "bt-paid");
+        amounts.Add(9900);
+        await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { reason = "requested_by_customer" });
+
+        var result = await m.PostOkAsync("/v1/risk/backtest", new { rules = new[] { new { id = "dear", rule = "block if :amount: > 5000" } }, from, to = DateTime.UtcNow.AddMinutes(1) });
+        Assert.Equal(amounts.Count, (int)result["decisions"]!);
+        Assert.Equal(amounts.Count(a => a > 5000), (int)result["blocked"]!["count"]!);
+        Assert.Equal(amounts.Where(a => a > 5000).Sum(), (long)result["blocked"]!["amount"]!);
+        Assert.Equal(1, (int)result["blocked"]!["later_refunded"]!);
+        Assert.Equal(amounts.Count(a => a > 5000), (int)result["changed"]!);
+        Assert.Equal(amounts.Count(a => a <= 5000), (int)result["allowed"]!["count"]!);
+        var bad = await ProblemAsync(await m.PostAsync("/v1/risk/backtest", new { rules = new[] { new { id = "x", rule = "block if :amount: > 'x'" } }, from, to = DateTime.UtcNow }),
+            HttpStatusCode.BadRequest);
+        Assert.Equal("rule_invalid", (string?)bad["code"]);
+        Assert.NotNull(refundedOrder);
+    }
 }

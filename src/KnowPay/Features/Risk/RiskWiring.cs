@@ -19,5 +19,6 @@ public static class RiskWiring
         RiskSettingsApi.Map(v1);
         RiskReviews.Map(v1);
         EntitlementUsage.Map(v1);
+        RiskBacktest.Map(v1);
     }
 }

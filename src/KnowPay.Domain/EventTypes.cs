@@ -25,4 +25,5 @@ public static class EventTypes
     public const string InvoiceVoided = "invoice.voided";
     public const string InvoiceMarkedUncollectible = "invoice.marked_uncollectible";
     public const string ReconciliationCompleted = "reconciliation.completed";
+    public const string RiskDecision = "risk.decision";
 }

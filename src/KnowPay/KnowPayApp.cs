@@ -50,6 +50,7 @@ public static class KnowPayApp
         builder.Services.AddSingleton<IJob, AlertEvaluator>();
         builder.Services.AddSingleton<IJob, DuplicatePaymentRefunds>();
         builder.Services.AddSingleton<IJob, KnowPay.Features.Billing.Renewals>();
+        KnowPay.Features.Risk.RiskWiring.AddRisk(builder);
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();
@@ -109,6 +110,7 @@ public static class KnowPayApp
         ListAuditEvents.Map(v1);
         KnowPay.Features.Billing.BillingEndpoints.Map(v1);
         ReconciliationRuns.Map(v1);
+        KnowPay.Features.Risk.RiskWiring.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

@@ -13,4 +13,6 @@ public sealed class Entitlement
     public DateTime? ExpiresAt { get; set; }
     public DateTime? RevokedAt { get; set; }
     public string? RevokedReason { get; set; }
+    /// <summary>How much of the content the learner consumed (0–100), as the platform last reported it.</summary>
+    public int? Progress { get; set; }
 }

@@ -41,6 +41,10 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<ReconciliationItem> ReconciliationItems => Set<ReconciliationItem>();
     public DbSet<Features.Monitoring.Alert> Alerts => Set<Features.Monitoring.Alert>();
     public DbSet<Features.Audit.AuditEvent> AuditEvents => Set<Features.Audit.AuditEvent>();
+    public DbSet<RiskPolicy> RiskPolicies => Set<RiskPolicy>();
+    public DbSet<RiskList> RiskLists => Set<RiskList>();
+    public DbSet<RiskDecision> RiskDecisions => Set<RiskDecision>();
+    public DbSet<RiskReview> RiskReviews => Set<RiskReview>();
 
     /// <summary>The subclass says it: <see cref="PostgresKnowPayDb"/> is only ever configured with Npgsql (Database.cs, the
     /// design-time factory). Not <c>Database.ProviderName</c>, which looks up its assembly's name on every call (hot path).</summary>
@@ -54,6 +58,9 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         configuration.Properties<PaymentStatus>().HaveConversion<string>().HaveMaxLength(16);
         configuration.Properties<ProductKind>().HaveConversion<string>().HaveMaxLength(16);
         configuration.Properties<ProductStatus>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<RiskAction>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<RiskStage>().HaveConversion<string>().HaveMaxLength(16);
+        configuration.Properties<RiskReviewStatus>().HaveConversion<string>().HaveMaxLength(16);
         configuration.Properties<string>().HaveMaxLength(200);
     }
 
@@ -64,6 +71,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.ToTable("merchants");
             e.Property(m => m.SettlementCurrency).HasMaxLength(3).HasDefaultValue("CNY");
         });
+        RiskTables.Configure(model);
         model.Entity<ApiKey>(e =>
         {
             e.ToTable("api_keys");

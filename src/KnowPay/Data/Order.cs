@@ -63,4 +63,10 @@ public sealed class Payment
     public long? PayerAmount { get; set; }
     public string? PayerCurrency { get; set; }
     public decimal? PayerRate { get; set; }
+    /// <summary>The learner's context when the payment started (risk signals; dispute evidence).</summary>
+    public string? RiskIp { get; set; }
+    public string? RiskDeviceId { get; set; }
+    public string? RiskUserAgent { get; set; }
+    public DateTime? RiskAccountCreatedAt { get; set; }
+    public string? RiskLoginId { get; set; }
 }

@@ -19,7 +19,7 @@ public static class ApiKeys
     public static readonly string[] AllScopes =
         ["catalog:write", "catalog:read", "orders:write", "orders:read", "refunds:write", "ledger:read", "ledger:write",
          "payouts:write", "webhooks:write", "events:read", "customers:read", "api_keys:read", "api_keys:write", "audit:read",
-         "billing:write", "billing:read"];
+         "billing:write", "billing:read", "risk:read", "risk:write"];
 
     /// <summary>The scopes of a key's <see cref="ApiKey.Scopes"/> column.</summary>
     public static HashSet<string> ScopeSet(string scopes) => scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();

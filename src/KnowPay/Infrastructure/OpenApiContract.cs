@@ -41,6 +41,8 @@ public static class OpenApiContract
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds, the ledger and entitlements; the differences found, by kind: " +
             "missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch, ledger_difference, entitlement_missing, entitlement_without_payment."),
+        ("risk", "Risk", "The merchant's risk rules (a Radar-like language), lists, limits and score thresholds."),
+        ("reviews", "Reviews", "Orders and refunds the risk engine holds for a person: approve continues, reject closes."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -164,8 +164,8 @@ public static class CheckoutPage
             .OrderByDescending(p => p.CreatedAt).FirstOrDefaultAsync(ct);
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
         var payer = await PayerAsync(body.Method, order, http, db, ct);
-        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang), payer), db, providers,
-            publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
+        var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang), payer,
+            Risk.RiskContextInput.FromRequest(http)), db, providers, publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct, services.GetService<Risk.RiskEngine>());
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
 

@@ -15,7 +15,7 @@ namespace KnowPay.Features.Orders;
 public sealed record CreateOrderRequest(
     string? CustomerId, string? CustomerExternalId, [property: Required] string? ProductId, [property: Required] string? Currency, int? ExpiresInSeconds,
     [property: FreeText, ColumnLength(TextInput.OrderDescription)] string? Description,
-    CreatePaymentRequest? Payment = null);
+    CreatePaymentRequest? Payment = null, Risk.RiskContextInput? RiskContext = null);
 
 /// <summary>
 /// POST /v1/orders: locks the product's current price in the currency and sets the expiry. With
@@ -35,7 +35,7 @@ public static class CreateOrder
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult, EmptyHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
         PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited,
-        IOptions<MoneyOptions> money, CancellationToken ct)
+        IOptions<MoneyOptions> money, Risk.RiskEngine risk, CancellationToken ct)
     {
         var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency);
         if (problem is not null) return problem;
@@ -43,15 +43,19 @@ public static class CreateOrder
         // A price stored before the limit existed (or above a lowered one) sells no more.
         if (!money.Value.Limit.Allows(order.Amount, Currency.Of(order.Currency)))
             return Problems.Invalid("amount_too_large", "product_id", money.Value.Limit.Describe(Currency.Of(order.Currency)));
+        var decided = await risk.DecideOrderAsync(db, order, body.CustomerExternalId, body.RiskContext ?? body.Payment?.RiskContext, body.Payment?.Provider, ct);
+        if (decided.Problem is not null) return decided.Problem;
         Payment? payment = null;
         var rows = new StagedRows();
-        if (body.Payment is not null)
+        // A review holds the order: it is written, its payment is not started until the review is approved.
+        if (body.Payment is not null && decided.Action == Domain.RiskAction.Allow)
         {
-            (payment, problem) = await CreatePayment.PrepareAsync(order!, body.Payment, providers, publicUrl, clock, logs.CreateLogger(nameof(CreateOrder)), ct);
+            (payment, problem) = await CreatePayment.PrepareAsync(order!, body.Payment with { RiskContext = body.Payment.RiskContext ?? body.RiskContext }, providers, publicUrl, clock, logs.CreateLogger(nameof(CreateOrder)), ct);
             if (problem is not null) return problem;
             rows.Insert(payment!);
         }
         rows.Insert(order!);
+        decided.Stage(rows, payment);
         var view = OrderView.From(order!, checkout.UrlFor(order!));
         var answer = CreatedJson<OrderView>.For($"/v1/orders/{order!.Id}", payment is null ? view : view with { Payment = PaymentView.From(payment) });
         // Order, payment and the Idempotency-Key's stored answer in ONE commit: on PostgreSQL as ONE statement (data-modifying

@@ -13,7 +13,7 @@ using Microsoft.EntityFrameworkCore;
 namespace KnowPay.Features.Payments;
 
 public sealed record CreatePaymentRequest([property: Required] string? Provider, string? Method, [property: ColumnLength(TextInput.ReturnUrl)] string? ReturnUrl,
-    PayerInput? Payer = null);
+    PayerInput? Payer = null, Risk.RiskContextInput? RiskContext = null);
 
 /// <summary>
 /// The learner as the method needs them: <c>openid</c> (of the merchant's WeChat appid) for <c>jsapi</c> and <c>mini_program</c>,
@@ -33,11 +33,11 @@ public static partial class CreatePayment
 
     static async Task<Results<Created<PaymentView>, ProblemHttpResult>> Handle(
         string orderId, CreatePaymentRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, CancellationToken ct)
+        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, Risk.RiskEngine risk, CancellationToken ct)
     {
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId && o.MerchantId == merchant.Id, ct);
         if (order is null) return Problems.NotFound("order", orderId);
-        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct);
+        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct, risk);
         if (problem is not null) return problem;
         var answer = TypedResults.Created($"/v1/payments/{payment!.Id}", PaymentView.From(payment));
         awaited.Add(payment, order);
@@ -46,11 +46,14 @@ public static partial class CreatePayment
 
     public static async Task<(Payment? Payment, ProblemHttpResult? Problem)> StartAsync(
         Order order, CreatePaymentRequest body, KnowPayDb db, PaymentProviders providers, PublicUrl publicUrl, TimeProvider clock,
-        ILogger log, CancellationToken ct)
+        ILogger log, CancellationToken ct, Risk.RiskEngine? risk = null)
     {
+        var decided = risk is null ? Risk.RiskOutcome.Unchecked : await risk.DecidePaymentAsync(db, order, body.RiskContext, body.Provider, ct);
+        if (decided.Problem is not null) return (null, decided.Problem);
         var (payment, problem) = await PrepareAsync(order, body, providers, publicUrl, clock, log, ct);
         if (problem is not null) return (null, problem);
         db.Payments.Add(payment!);
+        decided.Stage(db, payment);
         await db.SaveChangesAsync(ct);
         Monitoring.KnowPayMetrics.PaymentCreated(payment!);
         return (payment, null);
@@ -103,6 +106,7 @@ public static partial class CreatePayment
         payment.QrCode = started.QrCode;
         payment.RedirectUrl = started.RedirectUrl;
         payment.ClientSecret = started.ClientSecret;
+        Risk.RiskContextInput.Apply(payment, body.RiskContext);
         payment.SignedParameters = started.SignedParameters is { } signed ? JsonSerializer.Serialize(signed, KnowPayJson.Options) : null;
         return (payment, null);
     }

@@ -24,9 +24,9 @@ public static class CreateRefund
 {
     public static void Map(RouteGroupBuilder v1) => v1.MapPost("/payments/{paymentId}/refunds", Handle).RequireScope("refunds:write");
 
-    static async Task<Results<Created<RefundView>, ProblemHttpResult>> Handle(
+    static async Task<Results<Created<RefundView>, Accepted<Risk.RiskReviewView>, ProblemHttpResult>> Handle(
         string paymentId, CreateRefundRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        TimeProvider clock, ILogger<Refund> log, IOptions<MoneyOptions> money, IdempotencyClaim? idempotency, CancellationToken ct)
+        TimeProvider clock, ILogger<Refund> log, IOptions<MoneyOptions> money, IdempotencyClaim? idempotency, Risk.RiskEngine risk, CancellationToken ct)
     {
         if (body.Amount is <= 0) return Problems.Invalid("amount_invalid", "amount", "amount must be a positive integer in minor units.");
         if (body.Reason is { Length: > 500 }) return Problems.Invalid("reason_invalid", "reason", "reason is at most 500 characters.");
@@ -47,6 +47,10 @@ public static class CreateRefund
         if (!providers.TryGet(payment.Provider, out var provider))
             return Problems.Conflict("provider_disabled", $"The provider '{payment.Provider}' is not enabled on this server.");
 
+        var decided = await risk.DecideRefundAsync(db, payment, body.Amount ?? payment.Amount - payment.RefundedAmount, body.Reason, ct);
+        if (decided.Problem is not null) return decided.Problem;
+        // A refund sent to review waits for it: approving the review starts it.
+        if (decided.Review is not null) return TypedResults.Accepted($"/v1/reviews/{decided.Review.Id}", Risk.RiskReviewView.From(decided.Review));
         var stored = await StartAsync(db, provider, payment, body.Amount ?? payment.Amount - payment.RefundedAmount, body.Reason, clock, log, idempotency?.Key);
         if (stored is null)
             return Problems.Conflict("refund_exceeds_captured",

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using KnowPay.Data;
+using KnowPay.Domain;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace KnowPay.Features.Risk;
+
+/// <summary>A rule as the API takes and shows it.</summary>
+public sealed record RuleInput(string? Id, string? Rule);
+
+/// <summary>A merchant's policy ready to decide with: rules parsed and compiled, lists loaded.</summary>
+public sealed record CompiledPolicy(long Version, IReadOnlyList<RiskRule> Rules, IReadOnlyList<RuleInput> Source, RiskLimits Limits,
+    int ReviewThreshold, int BlockThreshold, IReadOnlyDictionary<string, HashSet<string>> Lists);
+
+/// <summary>
+/// Merchants' policies, compiled once per version and kept: the decision path reads the version with its signals (same
+/// query) and only a moved version costs a load and a compile. No row: the built-in defaults.
+/// </summary>
+public sealed class RiskPolicies(IOptions<RiskOptions> options)
+{
+    /// <summary>What a new merchant gets: a card-testing guard, a per-customer daily limit and a refund-abuse review.</summary>
+    public static readonly IReadOnlyList<RuleInput> Defaults =
+    [
+        new("card_testing", "block if :failed_attempts_per_ip_10m: >= 30"),
+        new("customer_daily_limit", "review if :stage: == 'order' and :orders_per_customer_24h: >= 20"),
+        new("refund_abuse", "review if :stage: == 'refund' and :consumed_progress: >= 80"),
+    ];
+
+    readonly ConcurrentDictionary<string, CompiledPolicy> compiled = new();
+    CompiledPolicy? defaults;
+
+    public RiskModel Model { get; } = options.Value.Model();
+
+    public async ValueTask<CompiledPolicy> GetAsync(KnowPayDb db, string merchantId, long? version, CancellationToken ct)
+    {
+        if (version is null) return defaults ??= Compile(0, Defaults, null, new Dictionary<string, HashSet<string>>());
+        if (compiled.TryGetValue(merchantId, out var cached) && cached.Version == version) return cached;
+        var policy = await db.RiskPolicies.AsNoTracking().SingleOrDefaultAsync(p => p.MerchantId == merchantId, ct);
+        if (policy is null) return defaults ??= Compile(0, Defaults, null, new Dictionary<string, HashSet<string>>());
+        var lists = (await db.RiskLists.AsNoTracking().Where(l => l.MerchantId == merchantId).ToListAsync(ct))
+            .ToDictionary(l => l.Name, l => JsonSerializer.Deserialize<string[]>(l.Values)!.ToHashSet(StringComparer.Ordinal));
+        var result = Compile(policy.Version, ReadRules(policy.Rules), policy, lists);
+        compiled[merchantId] = result;
+        return result;
+    }
+
+    public static IReadOnlyList<RuleInput> ReadRules(string json) => JsonSerializer.Deserialize<RuleInput[]>(json) ?? [];
+
+    CompiledPolicy Compile(long version, IReadOnlyList<RuleInput> rules, RiskPolicy? policy, IReadOnlyDictionary<string, HashSet<string>> lists)
+    {
+        var compiledRules = new List<RiskRule>();
+        foreach (var input in rules)
+        {
+            // Rules were checked when saved; one that no longer parses (the language narrowed) is left out, not fatal.
+            var (parsed, _) = RiskRules.Parse(input.Id!, input.Rule);
+            if (parsed is not null) compiledRules.Add(new RiskRule(parsed.Id, parsed.Action, parsed.Text, RiskRules.Compile(parsed)));
+        }
+        var limits = policy is null ? RiskLimits.None
+            : new RiskLimits(policy.SinglePaymentMax, policy.CustomerDailyAmount, policy.CustomerDailyCount, policy.ProductQuantityPerCustomer);
+        return new CompiledPolicy(version, compiledRules, rules, limits,
+            policy?.ReviewThreshold ?? options.Value.ReviewThreshold, policy?.BlockThreshold ?? options.Value.BlockThreshold, lists);
+    }
+
+    /// <summary>The merchant's policy row, created with the defaults on first change; its version moves with every change.</summary>
+    public static async Task<RiskPolicy> ForChangeAsync(KnowPayDb db, string merchantId, DateTime now, CancellationToken ct)
+    {
+        var policy = await db.RiskPolicies.SingleOrDefaultAsync(p => p.MerchantId == merchantId, ct);
+        if (policy is null)
+        {
+            policy = new RiskPolicy { MerchantId = merchantId, Rules = JsonSerializer.Serialize(Defaults) };
+            db.RiskPolicies.Add(policy);
+        }
+        policy.Version++;
+        policy.UpdatedAt = now;
+        return policy;
+    }
+}

@@ -1,0 +1,177 @@
+using System.Data.Common;
+using KnowPay.Data;
+using KnowPay.Domain;
+using KnowPay.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+
+namespace KnowPay.Features.Risk;
+
+/// <summary>Who and what a decision is about.</summary>
+public sealed record RiskSubject(string MerchantId, RiskStage Stage, string OrderId, string CustomerId, string? CustomerExternalId,
+    string ProductId, long Amount, string Currency, string? Provider, RiskContextInput? Context);
+
+/// <summary>The signals, the policy version read with them, and the groups whose query failed.</summary>
+public sealed record SignalRead(Dictionary<string, object?> Signals, long? PolicyVersion, IReadOnlyList<string> Unavailable);
+
+/// <summary>
+/// Every signal of a decision in ONE query: each group is a one-row derived table over an index (risk_decisions by
+/// customer, device or IP and time; entitlements by order or customer and product; the policy row by merchant), all
+/// cross-joined. Counted from earlier decisions, so no counter row is updated per order. If the query fails, each group is
+/// read on its own and the ones that fail are left out and named: a decision never fails for a signal.
+/// </summary>
+public static class RiskSignalsQuery
+{
+    sealed record Group(string Name, string Sql, int Columns, Action<DbDataReader, int, Dictionary<string, object?>> Read);
+
+    static string Velocity(string who, string column) => $"""
+        (SELECT
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS n10,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS n1h,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' THEN 1 ELSE 0 END), 0) AS n24,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN x.amount ELSE 0 END), 0) AS a10,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN x.amount ELSE 0 END), 0) AS a1h,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' THEN x.amount ELSE 0 END), 0) AS a24,
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS f10,
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS f1h,
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' THEN 1 ELSE 0 END), 0) AS f24
+        FROM risk_decisions x LEFT JOIN payments p ON p.id = x.payment_id
+        WHERE x.merchant_id = @merchant AND x.{column} = @{who} AND x.created_at >= @t24) g_{who}
+        """;
+
+    static Group VelocityGroup(string who, string column) => new(who, Velocity(who, column), 9, (r, at, s) =>
+    {
+        var windows = RiskSignals.Windows;
+        for (var w = 0; w < 3; w++)
+        {
+            s[$"orders_per_{who}_{windows[w]}"] = Long(r, at + w);
+            s[$"amount_per_{who}_{windows[w]}"] = Long(r, at + 3 + w);
+            if (who != "device") s[$"failed_attempts_per_{who}_{windows[w]}"] = Long(r, at + 6 + w);
+        }
+    });
+
+    static readonly Group Customer = VelocityGroup("customer", "customer_id");
+    static readonly Group Device = VelocityGroup("device", "device_id");
+    static readonly Group Ip = VelocityGroup("ip", "ip");
+
+    static readonly Group DeviceCustomers = new("device_customers",
+        "(SELECT COUNT(DISTINCT customer_id) AS dc FROM risk_decisions WHERE merchant_id = @merchant AND device_id = @device AND created_at >= @t24) g_dc",
+        1, (r, at, s) => s["distinct_customers_per_device_24h"] = Long(r, at));
+
+    static readonly Group Refunds = new("refunds",
+        "(SELECT COUNT(*) AS rc FROM risk_decisions WHERE merchant_id = @merchant AND customer_id = @customer AND stage = 'Refund' AND created_at >= @t90) g_rf",
+        1, (r, at, s) => s["refunds_per_customer_90d"] = Long(r, at));
+
+    static readonly Group Entitlements = new("entitlements", """
+        (SELECT (SELECT MAX(progress) FROM entitlements WHERE order_id = @order) AS pg,
+                (SELECT COUNT(*) FROM entitlements WHERE merchant_id = @merchant AND customer_id = @customer AND product_id = @product AND revoked_at IS NULL) AS qty,
+                (SELECT created_at FROM customers WHERE id = @customer) AS cc,
+                (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_en
+        """, 4, (r, at, s) =>
+    {
+        s["consumed_progress"] = r.IsDBNull(at) ? 0L : Long(r, at);
+        s["product_quantity_for_customer"] = Long(r, at + 1);
+        s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
+        s["@policy_version"] = r.IsDBNull(at + 3) ? null : Long(r, at + 3);
+    });
+
+    /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
+    static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+
+    public static async Task<SignalRead> ReadAsync(KnowPayDb db, RiskSubject subject, DateTime now, CancellationToken ct)
+    {
+        var groups = new List<Group> { Customer, Refunds, Entitlements };
+        if (subject.Context?.Ip is not null) groups.Add(Ip);
+        if (subject.Context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
+        var signals = Base(subject);
+        var unavailable = new List<string>();
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            try
+            {
+                await ReadGroupsAsync(db, groups, subject, now, signals, ct);
+            }
+            catch (DbException) when (groups.Count > 1)
+            {
+                foreach (var group in groups)
+                {
+                    try
+                    {
+                        await ReadGroupsAsync(db, [group], subject, now, signals, ct);
+                    }
+                    catch (DbException)
+                    {
+                        unavailable.Add(group.Name);
+                    }
+                }
+            }
+        }
+        catch (DbException)
+        {
+            unavailable.AddRange(groups.Select(g => g.Name));
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+        var created = subject.Context?.AccountCreatedAt ?? signals.GetValueOrDefault("@customer_created_at") as DateTime?;
+        signals["account_age_days"] = created is { } at
+            ? (long)Math.Max(0, (now - (at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : at.ToUniversalTime())).TotalDays) : 0L;
+        var version = signals.GetValueOrDefault("@policy_version") as long?;
+        signals.Remove("@customer_created_at");
+        signals.Remove("@policy_version");
+        // Without the policy row's version the merchant's own rules cannot be known to be current: the defaults decide.
+        return new SignalRead(signals, version, unavailable);
+    }
+
+    static Dictionary<string, object?> Base(RiskSubject subject)
+    {
+        var signals = new Dictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["amount"] = subject.Amount,
+            ["customer_external_id"] = subject.CustomerExternalId ?? "",
+            ["customer_id"] = subject.CustomerId,
+            ["product_id"] = subject.ProductId,
+            ["currency"] = subject.Currency,
+            ["provider"] = subject.Provider ?? "",
+            ["stage"] = subject.Stage.ToString().ToLowerInvariant(),
+            ["ip"] = subject.Context?.Ip ?? "",
+            ["device_id"] = subject.Context?.DeviceId ?? "",
+        };
+        // Signals with nobody to count by (no IP or device given) are zero.
+        foreach (var window in RiskSignals.Windows)
+            foreach (var who in new[] { "device", "ip" })
+            {
+                signals[$"orders_per_{who}_{window}"] = 0L;
+                signals[$"amount_per_{who}_{window}"] = 0L;
+                if (who == "ip") signals[$"failed_attempts_per_ip_{window}"] = 0L;
+            }
+        signals["distinct_customers_per_device_24h"] = 0L;
+        return signals;
+    }
+
+    static async Task ReadGroupsAsync(KnowPayDb db, IReadOnlyList<Group> groups, RiskSubject subject, DateTime now,
+        Dictionary<string, object?> signals, CancellationToken ct)
+    {
+        await using var command = db.Database.GetDbConnection().CreateCommand();
+        command.CommandText = "SELECT * FROM " + string.Join("\nCROSS JOIN ", groups.Select(g => g.Sql));
+        command.AddParameter("@merchant", subject.MerchantId);
+        command.AddParameter("@customer", subject.CustomerId);
+        command.AddParameter("@order", subject.OrderId);
+        command.AddParameter("@product", subject.ProductId);
+        command.AddParameter("@ip", (object?)subject.Context?.Ip ?? DBNull.Value);
+        command.AddParameter("@device", (object?)subject.Context?.DeviceId ?? DBNull.Value);
+        command.AddParameter("@t10", now.AddMinutes(-10));
+        command.AddParameter("@t1h", now.AddHours(-1));
+        command.AddParameter("@t24", now.AddHours(-24));
+        command.AddParameter("@t90", now.AddDays(-90));
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return;
+        var at = 0;
+        foreach (var group in groups)
+        {
+            group.Read(reader, at, signals);
+            at += group.Columns;
+        }
+    }
+}

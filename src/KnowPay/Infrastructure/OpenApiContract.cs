@@ -32,7 +32,7 @@ public static class OpenApiContract
         ("events", "Events", "The outbox: every change, written in the same transaction; pulled here or pushed to webhooks."),
         ("webhook-endpoints", "Webhook endpoints", "Where KnowPay sends signed events."),
         ("api-keys", "API keys", "The merchant's secret keys: list, create, roll with an overlap, revoke; a secret is shown once."),
-        ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance and invariant checks."),
+        ("ledger", "Ledger", "The double-entry ledger: journals, balances, trial balance, invariant checks and daily closes."),
         ("payouts", "Payouts", "Batches paying creators their available balances."),
         ("subscriptions", "Subscriptions", "Recurring purchases of a recurring price, renewed by the billing engine under an agreement or by invoice."),
         ("invoices", "Invoices", "What one period of a subscription costs; paid through its own order by the normal payment path."),

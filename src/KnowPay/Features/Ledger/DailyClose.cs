@@ -127,7 +127,7 @@ public static class DailyClose
         if (ParseDay(date) is not { } day) return Problems.Invalid("date_invalid", "date", "date is the UTC ledger day as yyyy-MM-dd.");
         var closes = await db.LedgerCloses.AsNoTracking().Include(c => c.Lines).Where(c => c.MerchantId == merchant.Id && c.Day == day).ToListAsync(ct);
         return closes.Count == 0
-            ? Problems.NotFound("ledger close", date)
+            ? Problems.NotFound("ledger_close", date)
             : TypedResults.Ok(new LedgerCloseList("list", closes.OrderBy(c => c.Currency, StringComparer.Ordinal).Select(LedgerCloseView.From).ToList()));
     }
 

@@ -41,7 +41,7 @@ public static class ResolveItem
         var item = await db.ReconciliationItems.AsNoTracking().SingleOrDefaultAsync(i => i.Id == id, ct);
         // An item of no merchant (a trade the bill names and KnowPay does not know) can only be acknowledged.
         if (item is null || item.MerchantId != merchant.Id && !(item.MerchantId is null && action == Acknowledge))
-            return Problems.NotFound("reconciliation item", id);
+            return Problems.NotFound("reconciliation_item", id);
         if (item.Resolution is { } done)
             return done == action ? TypedResults.Ok(ReconciliationItemView.From(item)) : AlreadyResolved(item);
         if (FixFor.TryGetValue(action, out var fits) && item.Kind != fits)

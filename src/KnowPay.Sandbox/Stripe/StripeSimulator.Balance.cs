@@ -81,7 +81,8 @@ public sealed partial class StripeSimulator
                     charge["payment_intent"] = "pi_" + Derived("extra" + intent.Id, 24);
                     charge["metadata"] = new JsonObject { ["payment_id"] = e.OutTradeNo };
                 }
-                charge["amount"] = charge["amount_captured"] = e.Amount;
+                charge["amount"] = e.Amount;
+                charge["amount_captured"] = e.Amount;
                 source = charge;
             }
             else

@@ -90,9 +90,9 @@ public sealed class BillRoundTripTests
             for (var i = 0; i < rows.Length; i++)
             {
                 var (amount, fee, c, refund) = rows[i];
-                csv.Append(CultureInfo.InvariantCulture, refund
-                    ? $"refund,sbx_{i},pay_{i},sbr_{i},re_{i},{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n"
-                    : $"payment,sbx_{i},pay_{i},,,{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n");
+                csv.Append(refund
+                    ? FormattableString.Invariant($"refund,sbx_{i},pay_{i},sbr_{i},re_{i},{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n")
+                    : FormattableString.Invariant($"payment,sbx_{i},pay_{i},,,{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n"));
             }
             return SandboxPayBill.Parse(csv.ToString()).Select(l => (l.Amount, l.Fee, l.Currency, l.Kind == BillLineKind.Refund))
                 .SequenceEqual(rows.Select(r => (r.Item1, r.Item2, Currencies[r.Item3], r.Item4)));

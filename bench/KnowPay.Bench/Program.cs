@@ -28,6 +28,11 @@ if (opts.Scenario == "renewals")
     return await RenewalBench.RunAsync(root, Array.IndexOf(args, "--subscriptions") is var si and >= 0 && si + 1 < args.Length
         ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds);
 
+// --scenario reconciliation [--payments N]: a day of N payments reconciled on PostgreSQL (Reconciliation.cs); also in "all".
+if (opts.Scenario == "reconciliation")
+    return (await ReconciliationBench.RunAsync(root, Array.IndexOf(args, "--payments") is var pi and >= 0 && pi + 1 < args.Length
+        ? int.Parse(args[pi + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 2_000 : 100_000)).Passed ? 0 : 1;
+
 if (opts.Scenario == "wire-stress")
 {
     await using var pg = await Postgres.StartAsync();
@@ -52,6 +57,12 @@ if (opts.Scenario is "all" or "sqlite")
     var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-{Guid.NewGuid():N}.db");
     try { report.Sqlite = await RunDatabaseAsync("sqlite", $"Data Source={file}"); }
     finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
+}
+
+if (opts.Scenario == "all")
+{
+    report.Reconciliation = await ReconciliationBench.RunAsync(root, opts.Smoke ? 2_000 : 100_000);
+    if (!report.Reconciliation.Passed) failed = true;
 }
 
 report.FinishedAt = DateTime.UtcNow;
@@ -266,12 +277,15 @@ sealed class Report
     public double? PgbenchTpsAtEnd { get; set; }
     public DatabaseReport? Postgres { get; set; }
     public DatabaseReport? Sqlite { get; set; }
+    public ReconciliationBench.Result? Reconciliation { get; set; }
 
     public string Markdown()
     {
         var s = new StringBuilder();
         s.AppendLine(CultureInfo.InvariantCulture, $"KnowPay benchmark {StartedAt:yyyy-MM-dd HH:mm} UTC{(Smoke ? " (SMOKE: tiny, numbers meaningless)" : "")}; {Machine}; load avg at end {LoadAvgAtEnd}; flow: {Flow}");
         s.AppendLine();
+        if (Reconciliation is { } rec)
+            s.AppendLine(CultureInfo.InvariantCulture, $"reconciliation (PostgreSQL, SandboxPay bill): {rec.Payments} payments in **{rec.RunSeconds:F1} s**, {rec.Matched} matched, {rec.Differences} differences; KnowPay RSS {rec.RssBeforeMb:F0} → {rec.RssAfterMb:F0} MB, peak {rec.PeakRssMb:F0} MB; {(rec.Passed ? "checks OK" : "CHECKS FAILED")}");
         if (PgbenchTps is { } tps) s.AppendLine(CultureInfo.InvariantCulture, $"pgbench (TPC-B, -c 8 -j 2, same server, fsync on): **{tps:F0} tps** before the runs, {PgbenchTpsAtEnd:F0} tps after");
         foreach (var d in new[] { Postgres, Sqlite })
         {

@@ -6,7 +6,9 @@ namespace KnowPay.Sandbox;
 /// Faults the simulated providers inject, globally or for one trade (keyed by the merchant's out_trade_no):
 /// drop notifications, duplicate them (optionally ~1 s apart), delay them, answer API calls with 5xx, or stall
 /// them past the caller's timeout (after acting, so that a retry must be idempotent), or answer a refund as still in
-/// progress (after acting: the refund notification or a query must complete it).
+/// progress (after acting: the refund notification or a query must complete it). The Bill* faults change the trade's
+/// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, its refunds
+/// booked on the next day, or an extra trade under another out_trade_no beside it.
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -16,7 +18,12 @@ public sealed record FaultSettings(
     bool ApiError5xx = false,
     int ApiStallMs = 0,
     bool ReorderRefundBeforePayment = false,
-    bool RefundAnswerPending = false);
+    bool RefundAnswerPending = false,
+    bool BillOmits = false,
+    long BillAmountDelta = 0,
+    long BillFeeDelta = 0,
+    bool BillRefundNextDay = false,
+    string? BillExtraTrade = null);
 
 public sealed class SandboxFaults
 {

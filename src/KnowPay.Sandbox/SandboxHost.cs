@@ -19,6 +19,7 @@ public static class SandboxHost
         services.AddSingleton(new SandboxClock(options.TimeCompression));
         services.AddSingleton<SandboxFaults>();
         services.AddSingleton<FaultGate>();
+        services.AddSingleton<SandboxBills>();
         services.AddSingleton<SandboxRequestLog>();
         services.AddSingleton<SandboxNotifier>();
         services.AddSingleton<SandboxPayWire>();
@@ -53,7 +54,8 @@ public static class SandboxHost
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>
         {
             faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
-                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending));
+                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending,
+                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade));
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -65,5 +67,6 @@ public static class SandboxHost
 
     public sealed record FaultRequest(
         string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
-        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false);
+        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false,
+        bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null);
 }

@@ -17,6 +17,8 @@ public sealed class SandboxOptions
     /// the sandbox's memory stays bounded on a long-running node (about 1 KB per trade otherwise kept for ever).
     /// </summary>
     public int MaxTrades { get; set; } = 20_000;
+    /// <summary>The fee each provider bills per payment, by provider name (sandbox, alipay, wechatpay, stripe, paypal); none when absent.</summary>
+    public Dictionary<string, (int BasisPoints, long Fixed)> Fees { get; set; } = new(StringComparer.Ordinal);
     /// <summary>SandboxPay's shared HMAC secret.</summary>
     public string SandboxPaySecret { get; set; } = "";
 

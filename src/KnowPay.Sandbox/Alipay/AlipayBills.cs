@@ -7,7 +7,22 @@ static class AlipayBills
 {
     public const string SellerId = "2088000000000001";
 
-    public static IResult Zip(DateOnly day, IEnumerable<AlipayTrade> trades)
+    /// <summary>Every payment and refund the simulator remembers, as bill rows (the service fee from <see cref="SandboxBills.Fee"/>).</summary>
+    public static List<BillEntry<AlipayTrade>> Entries(IEnumerable<AlipayTrade> trades, SandboxBills bills)
+    {
+        var entries = new List<BillEntry<AlipayTrade>>();
+        foreach (var t in trades.OrderBy(t => t.CreatedAt))
+            lock (t)
+            {
+                if (t.PaidAt is { } paid)
+                    entries.Add(new(BillEntryKind.Payment, t, t.OutTradeNo, null, t.TotalFen, bills.Fee("alipay", t.TotalFen), paid));
+                foreach (var (requestNo, refund) in t.Refunds)
+                    entries.Add(new(BillEntryKind.Refund, t, t.OutTradeNo, requestNo, refund.Fen, 0, refund.At));
+            }
+        return entries;
+    }
+
+    public static IResult Zip(DateOnly day, IEnumerable<BillEntry<AlipayTrade>> rows)
     {
         var gbk = CodePagesEncodingProvider.Instance.GetEncoding("GBK") ?? Encoding.UTF8;
         var csv = new StringBuilder();
@@ -17,22 +32,11 @@ static class AlipayBills
         csv.Append("#-----------------------------------------业务明细列表----------------------------------------\r\n");
         csv.Append("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\r\n");
         int paidCount = 0, refundCount = 0;
-        foreach (var t in trades.OrderBy(t => t.CreatedAt))
+        foreach (var row in rows)
         {
-            lock (t)
-            {
-                if (t.PaidAt is { } paid && DateOnly.FromDateTime(paid.ToOffset(TimeSpan.FromHours(8)).DateTime) == day)
-                {
-                    paidCount++;
-                    csv.Append(Row(t, "交易", t.TotalFen, paid, ""));
-                }
-                foreach (var (requestNo, refund) in t.Refunds)
-                    if (DateOnly.FromDateTime(refund.At.ToOffset(TimeSpan.FromHours(8)).DateTime) == day)
-                    {
-                        refundCount++;
-                        csv.Append(Row(t, "退款", -refund.Fen, refund.At, requestNo));
-                    }
-            }
+            if (row.Kind == BillEntryKind.Payment) paidCount++;
+            else refundCount++;
+            csv.Append(row.Kind == BillEntryKind.Payment ? Row(row, "交易", row.Amount, row.Fee, "") : Row(row, "退款", -row.Amount, -row.Fee, row.OutRefundNo!));
         }
         csv.Append("#-----------------------------------------业务明细列表结束------------------------------------\r\n");
         csv.Append("#交易合计：").Append(paidCount).Append("笔，退款合计：").Append(refundCount).Append("笔\r\n");
@@ -46,12 +50,16 @@ static class AlipayBills
         }
         return Results.File(zip.ToArray(), "application/zip", $"{SellerId}0156_{day:yyyyMMdd}.csv.zip");
 
-        static string Row(AlipayTrade t, string type, long fen, DateTimeOffset at, string requestNo)
+        static string Row(BillEntry<AlipayTrade> row, string type, long fen, long feeFen, string requestNo)
         {
-            var amount = fen < 0 ? "-" + SandboxRsa.Yuan(-fen) : SandboxRsa.Yuan(fen);
-            return string.Join(",", t.TradeNo + "\t", t.OutTradeNo + "\t", type, t.Subject.Replace(',', '，'), SandboxRsa.Beijing(t.CreatedAt),
-                SandboxRsa.Beijing(at), "", "", "", "", "lea***@example.com", amount, amount, "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00",
-                "0.00", requestNo, "0.00", "0.00", "") + "\r\n";
+            var t = row.Source;
+            // An extra trade is a copy of a real one under another out_trade_no, with a trade number of its own.
+            var tradeNo = row.Extra ? "2099" + t.TradeNo[4..] : t.TradeNo;
+            return string.Join(",", tradeNo + "\t", row.OutTradeNo + "\t", type, t.Subject.Replace(',', '，'), SandboxRsa.Beijing(t.CreatedAt),
+                SandboxRsa.Beijing(row.At), "", "", "", "", "lea***@example.com", Yuan(fen), Yuan(fen), "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00",
+                "0.00", requestNo, Yuan(feeFen), "0.00", "") + "\r\n";
         }
+
+        static string Yuan(long fen) => fen < 0 ? "-" + SandboxRsa.Yuan(-fen) : SandboxRsa.Yuan(fen);
     }
 }

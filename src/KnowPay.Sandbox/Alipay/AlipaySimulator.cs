@@ -8,7 +8,7 @@ namespace KnowPay.Sandbox.Alipay;
 /// inner text, notifies form-encoded and signed (sign and sign_type excluded) until the body is exactly
 /// <c>success</c>, on Alipay's schedule, and serves zipped CSV trade bills.
 /// </summary>
-public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests)
+public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests, SandboxBills billing)
 {
     readonly AlipayWire wire = new(options);
     readonly TradeStore<AlipayTrade> trades = new(options, t => t.Status == "WAIT_BUYER_PAY");
@@ -250,7 +250,9 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
         }.Render();
     }
 
-    IResult Bill(string token) => bills.TryRemove(token, out var day) ? AlipayBills.Zip(day, trades.Values) : Results.NotFound();
+    IResult Bill(string token) => bills.TryRemove(token, out var day)
+        ? AlipayBills.Zip(day, billing.Day(day, TimeSpan.FromHours(8), AlipayBills.Entries(trades.Values, billing)))
+        : Results.NotFound();
 
     string QrTarget(string outTradeNo) => $"{options.PublicBaseUrl()}/alipay/qr/{Uri.EscapeDataString(outTradeNo)}";
 

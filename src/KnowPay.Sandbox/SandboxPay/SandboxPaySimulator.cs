@@ -7,7 +7,7 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// responses and notifications carry <c>SandboxPay-Signature: t=…,v1=&lt;hex HMAC of "t.body"&gt;</c>; the timestamp must be
 /// within 300 s. Trades are keyed by the merchant's out_trade_no; a repeat create returns the same trade.
 /// </summary>
-public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire)
+public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxPayWire wire, SandboxBills billing)
 {
     public const string SignatureHeader = SandboxPayWire.SignatureHeader;
 
@@ -24,7 +24,10 @@ public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxN
         public Dictionary<string, Refund> Refunds { get; } = new(StringComparer.Ordinal);
     }
 
-    sealed record Refund(string RefundNo, string OutRefundNo, string OutTradeNo, long Amount, string Status);
+    sealed record Refund(string RefundNo, string OutRefundNo, string OutTradeNo, long Amount, string Status)
+    {
+        public DateTimeOffset At { get; } = DateTimeOffset.UtcNow;
+    }
 
     /// <summary>Trade state as the sandbox holds it (for tests): status, amount, refunded, and the refunds' amounts.</summary>
     public (string Status, long Amount, long Refunded, IReadOnlyList<long> Refunds)? Inspect(string outTradeNo)
@@ -42,6 +45,7 @@ public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxN
         api.MapPost("/trades/{outTradeNo}/pay", (string outTradeNo) => Pay(outTradeNo));
         api.MapPost("/refunds", (Delegate)CreateRefund);
         api.MapGet("/refunds/{outRefundNo}", QueryRefund);
+        api.MapGet("/bills/{day}", Bill);
         // Inspection for test harnesses, unsigned like /faults: every trade still remembered, with its refunds.
         sandbox.MapGet("/sandboxpay/inspect/trades", () => Results.Json(trades.Values.Select(t =>
         {

@@ -30,8 +30,11 @@ public sealed class SandboxPayWire(SandboxOptions options)
     public IResult Signed(object value)
     {
         var json = JsonSerializer.Serialize(value);
-        return new SignedJson(json, Sign(json));
+        return new SignedJson(json, Sign(json), "application/json");
     }
+
+    /// <summary>A text answer (a bill) signed over its exact body like any other.</summary>
+    public IResult SignedText(string text, string contentType) => new SignedJson(text, Sign(text), contentType);
 
     public string Sign(string payload)
     {
@@ -62,12 +65,12 @@ public sealed class SandboxPayWire(SandboxOptions options)
     public static IResult Error(int status, string code, string message) =>
         Results.Json(new { error = code, message }, statusCode: status);
 
-    sealed class SignedJson(string json, string signature) : IResult
+    sealed class SignedJson(string json, string signature, string contentType) : IResult
     {
         public Task ExecuteAsync(HttpContext http)
         {
             http.Response.Headers[SignatureHeader] = signature;
-            http.Response.ContentType = "application/json";
+            http.Response.ContentType = contentType;
             return http.Response.WriteAsync(json);
         }
     }

@@ -11,7 +11,7 @@ namespace KnowPay.Sandbox.Stripe;
 /// The simulated buyer confirms with the client secret and a test card: 4242424242424242 succeeds,
 /// 4000000000000002 declines, 4000000000003220 requires action and succeeds on the next confirm.
 /// </summary>
-public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate)
+public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxBills billing)
 {
     public const string CardSucceeds = "4242424242424242";
     public const string CardDeclines = "4000000000000002";
@@ -64,6 +64,7 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
             return Json(status, body);
         });
         MapSavedCards(g);
+        MapBalanceTransactions(g);
         g.MapGet("/card", CardPage);
         g.MapPost("/card", (Delegate)(async (HttpContext http) =>
         {
@@ -189,6 +190,7 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
     {
         intent.Status = "succeeded";
         intent.AmountReceived = intent.Amount;
+        intent.SucceededAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         intent.LatestCharge = "ch_" + Random(24);
         intent.LastPaymentError = null;
     }

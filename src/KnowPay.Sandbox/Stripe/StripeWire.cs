@@ -16,6 +16,8 @@ sealed class StripeIntent
     public string? Card { get; set; }
     public long AmountReceived { get; set; }
     public long AmountRefunded { get; set; }
+    /// <summary>When the charge succeeded (unix seconds): its balance transaction's created.</summary>
+    public long? SucceededAt { get; set; }
     public string? LatestCharge { get; set; }
     public JsonObject? LastPaymentError { get; set; }
     public long? CanceledAt { get; set; }

@@ -7,7 +7,7 @@ namespace KnowPay.Sandbox.WeChatPay;
 /// trades and refunds, signs every answer with the platform key (Wechatpay-* headers), sends AES-256-GCM encrypted,
 /// signed notifications until answered 2xx on WeChat's schedule, and serves trade bills.
 /// </summary>
-public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests)
+public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests, SandboxBills billing)
 {
     readonly WeChatPayWire wire = new(options);
     readonly TradeStore<WeChatTrade> trades = new(options, t => t.State is "NOTPAY" or "ACCEPT",
@@ -195,8 +195,8 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         if (billType is not ("ALL" or "SUCCESS" or "REFUND")) return wire.Error(400, "PARAM_ERROR", "bill_type 取值应为 ALL、SUCCESS 或 REFUND");
         var tarType = http.Request.Query["tar_type"].ToString();
         if (tarType is not ("" or "GZIP")) return wire.Error(400, "PARAM_ERROR", "tar_type 取值应为 GZIP");
-        var file = Encoding.UTF8.GetBytes(WeChatPayBills.Text(day, billType, options, trades.Values,
-            trades.Values.SelectMany(t => { lock (t) return t.Refunds.Values.ToList(); })));
+        var file = Encoding.UTF8.GetBytes(WeChatPayBills.Text(day, billType, options,
+            billing.Day(day, WeChatPayWire.CstOffset, WeChatPayBills.Entries(trades.Values, billing))));
         foreach (var (expired, _) in bills.Where(b => b.Value.ExpiresAt < DateTimeOffset.UtcNow)) bills.TryRemove(expired, out _);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         bills[token] = new BillFile(file, tarType == "GZIP", DateTimeOffset.UtcNow.AddSeconds(30));

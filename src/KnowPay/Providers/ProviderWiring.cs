@@ -69,6 +69,14 @@ public sealed class ProviderWiring(WebApplicationBuilder builder, SandboxWiring?
         WeChatPayProvider.Register(wiring);
         StripeProvider.Register(wiring);
         PayPalProvider.Register(wiring);
+        // The simulators bill the fees KnowPay books, so that a clean sandbox day reconciles without fee differences.
+        if (wiring.Sandbox is { } sandbox)
+            foreach (var (name, options) in new (string, ProviderOptions)[]
+            {
+                ("sandbox", wiring.Options<SandboxPayOptions>()), ("alipay", wiring.Options<AlipayOptions>()), ("wechatpay", wiring.Options<WeChatPayOptions>()),
+                ("stripe", wiring.Options<StripeOptions>()), ("paypal", wiring.Options<PayPalOptions>()),
+            })
+                sandbox.Fee(name, options.Fee);
         builder.Services.AddSingleton(new DisabledProviders(wiring.Disabled));
     }
 }

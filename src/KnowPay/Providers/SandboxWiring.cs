@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using KnowPay.Sandbox;
 
@@ -38,6 +39,9 @@ public sealed class SandboxWiring(SandboxOptions sandbox)
 
     /// <summary>The absolute URL of a simulator path, e.g. "/stripe".</summary>
     public string Url(PublicUrl publicUrl, string path) => publicUrl.Combine(sandbox.BasePath + path);
+
+    /// <summary>The fee the provider's simulator bills per payment.</summary>
+    public void Fee(string provider, ProviderFee fee) => sandbox.Fees[provider] = (fee.BasisPoints, fee.FixedMinorUnits);
 
     public void Apply(PublicUrl publicUrl) => sandbox.PublicBaseUrl = () => publicUrl.Combine(sandbox.BasePath);
 

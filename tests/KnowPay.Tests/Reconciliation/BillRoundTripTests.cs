@@ -81,4 +81,50 @@ public sealed class BillRoundTripTests
         Assert.Equal(5, Assert.Throws<BillFormatException>(() => PayPalSettlementReport.Parse(good.Replace("\"12345\"", "\"123.45\"", StringComparison.Ordinal))).Line);
         Assert.Contains("Custom Field", Assert.Throws<BillFormatException>(() => PayPalSettlementReport.Parse(good.Replace("\"Custom Field\"", "\"Custom\"", StringComparison.Ordinal))).Reason);
     }
+
+    [Fact]
+    public void SandboxPayBill_OfRandomAmountsInCnyUsdJpyKwd_RoundTrips() =>
+        Gen.Select(Gen.Long[1, 999_999_999_999], Gen.Long[0, 99_999], Gen.Int[0, 3], Gen.Bool).Array[1, 20].Sample(rows =>
+        {
+            var csv = new StringBuilder("type,trade_no,out_trade_no,refund_no,out_refund_no,currency,amount,fee,completed_at\r\n");
+            for (var i = 0; i < rows.Length; i++)
+            {
+                var (amount, fee, c, refund) = rows[i];
+                csv.Append(refund
+                    ? FormattableString.Invariant($"refund,sbx_{i},pay_{i},sbr_{i},re_{i},{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n")
+                    : FormattableString.Invariant($"payment,sbx_{i},pay_{i},,,{Currencies[c]},{amount},{fee},2026-12-02T10:00:00Z\r\n"));
+            }
+            return SandboxPayBill.Parse(csv.ToString()).Select(l => (l.Amount, l.Fee, l.Currency, l.Kind == BillLineKind.Refund))
+                .SequenceEqual(rows.Select(r => (r.Item1, r.Item2, Currencies[r.Item3], r.Item4)));
+        });
+
+    [Fact]
+    public void StripeBalanceTransactions_OfRandomAmountsInCnyUsdJpyKwd_RoundTrip() =>
+        Gen.Select(Gen.Long[1, 999_999_999_999], Gen.Long[0, 99_999], Gen.Int[0, 3], Gen.Bool).Sample((amount, fee, c, refund) =>
+        {
+            var transaction = new System.Text.Json.Nodes.JsonObject
+            {
+                ["id"] = "txn_1", ["object"] = "balance_transaction", ["type"] = refund ? "refund" : "charge", ["amount"] = refund ? -amount : amount,
+                ["fee"] = fee, ["net"] = (refund ? -amount : amount) - fee, ["currency"] = Currencies[c].ToLowerInvariant(), ["created"] = 1_764_700_000L,
+                ["source"] = refund
+                    ? new System.Text.Json.Nodes.JsonObject { ["id"] = "re_1", ["object"] = "refund", ["payment_intent"] = "pi_1", ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["refund_id"] = "ref_1", ["payment_id"] = "pay_1" } }
+                    : new System.Text.Json.Nodes.JsonObject { ["id"] = "ch_1", ["object"] = "charge", ["payment_intent"] = "pi_1", ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["payment_id"] = "pay_1" } },
+            };
+            var line = StripeBalanceTransactions.Line(transaction, 1)!;
+            return (line.Amount, line.Fee, line.Currency, line.Kind, line.OutTradeNo, line.OutRefundNo)
+                == (amount, fee, Currencies[c], refund ? BillLineKind.Refund : BillLineKind.Payment, "pay_1", refund ? "ref_1" : null);
+        });
+
+    [Fact]
+    public void SandboxPayBill_AndStripeTransactions_Malformed_AreErrorsWithTheLine()
+    {
+        const string header = "type,trade_no,out_trade_no,refund_no,out_refund_no,currency,amount,fee,completed_at\r\n";
+        Assert.Equal(2, Assert.Throws<BillFormatException>(() => SandboxPayBill.Parse(header + "payment,sbx_1,pay_1,,,CNY,123.45,0,2026-12-02T10:00:00Z\r\n")).Line);
+        Assert.Contains("currency", Assert.Throws<BillFormatException>(() => SandboxPayBill.Parse(header + "payment,sbx_1,pay_1,,,XXX,12345,0,2026-12-02T10:00:00Z\r\n")).Reason);
+        Assert.Contains("missing column fee", Assert.Throws<BillFormatException>(() => SandboxPayBill.Parse(header.Replace(",fee,", ",charge,", StringComparison.Ordinal))).Reason);
+        Assert.Empty(SandboxPayBill.Parse(header));
+        var notExpanded = new System.Text.Json.Nodes.JsonObject { ["type"] = "charge", ["amount"] = 100, ["fee"] = 0, ["currency"] = "usd", ["source"] = "ch_1" };
+        Assert.Equal(7, Assert.Throws<BillFormatException>(() => StripeBalanceTransactions.Line(notExpanded, 7)).Line);
+        Assert.Null(StripeBalanceTransactions.Line(new System.Text.Json.Nodes.JsonObject { ["type"] = "payout", ["amount"] = -100 }, 1));
+    }
 }

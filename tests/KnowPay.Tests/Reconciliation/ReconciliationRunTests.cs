@@ -129,10 +129,11 @@ public sealed class ReconciliationRunTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task BilledFee_OtherThanTheEstimate_IsFeeMismatch(Db db)
     {
-        // KnowPay books 0.6 % for Alipay here; the sandbox bills no fee.
+        // KnowPay books 0.6 % for Alipay here; the sandbox bills that fee less 0.74 yuan: none.
         await using var server = await KnowPayServer.StartAsync(db, new Dictionary<string, string?> { ["Providers:Alipay:FeeBps"] = "60" });
         var m = await server.NewMerchantAsync();
         var paymentId = await PaidAsync(server, m, "alipay");
+        server.Services.GetRequiredService<SandboxFaults>().Set(paymentId, new FaultSettings(BillFeeDelta: -74));
         var run = await RunAsync(m, "alipay", await DayOfAsync(server, paymentId));
         var item = Assert.Single(await MineAsync(m, run, [paymentId]));
         Assert.Equal("fee_mismatch", (string?)item["kind"]);
@@ -146,15 +147,15 @@ public sealed class ReconciliationRunTests(Servers servers)
     {
         var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
-        var now = DateTime.UtcNow.Date.AddHours(3);   // 11:00 in China, after the default bill hour (10)
+        var now = DateTime.UtcNow.Date.AddHours(11);   // 11:00 UTC, 19:00 in China: after the default bill hour (10) of every provider's day
         var yesterday = BillDay(now).AddDays(-1);
         await server.RunJobAsync("reconciliation", now);
         await server.RunJobAsync("reconciliation", now);
         var runs = await server.QueryAsync(d => d.ReconciliationRuns.Where(r => r.Day == yesterday).ToListAsync());
-        Assert.Equal(["alipay", "wechatpay"], runs.Select(r => r.Provider).Order());
+        Assert.Equal(["alipay", "sandbox", "stripe", "wechatpay"], runs.Select(r => r.Provider).Order());
         Assert.All(runs, r => Assert.Equal(("completed", 1), (r.Status, r.Attempts)));
 
-        Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "stripe", date = "2026-01-01" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "paypal", date = "2026-01-01" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "alipay", date = "01/01/2026" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs",
             new { provider = "alipay", date = BillDay(DateTime.UtcNow).AddDays(2).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) })).StatusCode);

@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using KnowPay.Providers;
 using KnowPay.Providers.Alipay;
+using KnowPay.Providers.Sandbox;
+using KnowPay.Providers.Stripe;
 using KnowPay.Providers.WeChatPay;
 
 namespace KnowPay.Features.Reconciliation;
@@ -16,18 +18,22 @@ public abstract record BillFetch
 /// <summary>Downloads and parses one provider's bill for one of its days, through the provider's adapter.</summary>
 public sealed class BillSources(PaymentProviders providers, IHttpClientFactory http)
 {
-    /// <summary>The providers whose bills KnowPay reads; each bills by the day in China Standard Time.</summary>
-    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay" };
+    /// <summary>The providers whose bills KnowPay reads.</summary>
+    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay", "stripe", "sandbox" };
 
     public IEnumerable<string> Enabled => providers.Names.Where(Billed.Contains);
 
-    /// <summary>The provider's day of an instant (its bills are cut at its midnight: UTC+8 for Alipay and WeChat Pay).</summary>
-    public static DateOnly DayOf(string provider, DateTime utc) => DateOnly.FromDateTime(utc + ProviderProtocol.ChinaStandardTimeOffset);
+    /// <summary>Where a provider cuts its days: China Standard Time for Alipay and WeChat Pay, UTC for Stripe's created ranges and SandboxPay.</summary>
+    public static TimeSpan Offset(string provider) =>
+        provider is "alipay" or "wechatpay" ? ProviderProtocol.ChinaStandardTimeOffset : TimeSpan.Zero;
+
+    /// <summary>The provider's day of an instant (its bills are cut at its midnight, <see cref="Offset"/>).</summary>
+    public static DateOnly DayOf(string provider, DateTime utc) => DateOnly.FromDateTime(utc + Offset(provider));
 
     /// <summary>The UTC instants [from, until) of a provider's day.</summary>
     public static (DateTime From, DateTime Until) Window(string provider, DateOnly day)
     {
-        var from = DateTime.SpecifyKind(day.ToDateTime(TimeOnly.MinValue) - ProviderProtocol.ChinaStandardTimeOffset, DateTimeKind.Utc);
+        var from = DateTime.SpecifyKind(day.ToDateTime(TimeOnly.MinValue) - Offset(provider), DateTimeKind.Utc);
         return (from, from.AddDays(1));
     }
 
@@ -66,6 +72,26 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
                     throw new BillFormatException("the file does not match the signed SHA1 hash_value");
                 }
                 return new BillFetch.Ready(WeChatPayBill.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
+            }
+            case StripeProvider stripe:
+            {
+                // The day's list is the bill: its checksum is over the transactions' ids and amounts in the order Stripe lists them.
+                var (from, until) = Window(provider, day);
+                var lines = new List<BillLine>();
+                var digest = new StringBuilder();
+                var position = 0;
+                await foreach (var transaction in stripe.BalanceTransactionsAsync(from, until, ct))
+                {
+                    position++;
+                    digest.Append(transaction["id"]).Append(':').Append(transaction["amount"]).Append(':').Append(transaction["fee"]).Append('\n');
+                    if (StripeBalanceTransactions.Line(transaction, position) is { } line) lines.Add(line);
+                }
+                return new BillFetch.Ready(lines, Checksum(Encoding.UTF8.GetBytes(digest.ToString())));
+            }
+            case SandboxPayProvider sandbox:
+            {
+                var text = await sandbox.BillAsync(day, ct);
+                return new BillFetch.Ready(SandboxPayBill.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
             }
             default:
                 throw new InvalidOperationException($"{provider} has no bill KnowPay reads");

@@ -7,8 +7,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Reconciliation;
 
-/// <param name="Provider">alipay or wechatpay.</param>
-/// <param name="Date">The provider's day, yyyy-MM-dd (China time for Alipay and WeChat Pay).</param>
+/// <param name="Provider">alipay, wechatpay, stripe or sandbox.</param>
+/// <param name="Date">The provider's day, yyyy-MM-dd (China time for Alipay and WeChat Pay, UTC for Stripe and SandboxPay).</param>
 public sealed record StartReconciliationRequest(string? Provider, string? Date);
 
 public sealed record ReconciliationRunView(

@@ -85,23 +85,28 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
         return run;
     }
 
-    /// <summary>Adds the lines not stored yet for this provider's day; those already there (a re-import) are left as they are.</summary>
+    /// <summary>
+    /// Adds the lines not stored yet for this provider's day; those already there (a re-import) are left as they are.
+    /// Written in chunks that leave the change tracker once saved, so that a day of many lines costs no more per line
+    /// than a day of few (every later SaveChanges would otherwise scan them all).
+    /// </summary>
     async Task StoreAsync(ReconciliationRun run, IReadOnlyList<BillLine> lines, CancellationToken ct)
     {
         var stored = (await db.BillLines.Where(l => l.Provider == run.Provider && l.Day == run.Day).Select(l => l.Key).ToListAsync(ct))
             .ToHashSet(StringComparer.Ordinal);
-        foreach (var line in lines)
+        foreach (var chunk in lines.Where(l => stored.Add(l.Key)).Chunk(5_000))
         {
-            if (!stored.Add(line.Key)) continue;
-            db.BillLines.Add(new BillLineRow
+            var rows = chunk.Select(line => new BillLineRow
             {
                 Provider = run.Provider, Day = run.Day, Key = line.Key, RunId = run.Id, LineNumber = line.LineNumber,
                 Kind = line.Kind == BillLineKind.Payment ? "payment" : "refund", OutTradeNo = line.OutTradeNo, ProviderTradeNo = line.ProviderTradeNo,
                 OutRefundNo = line.OutRefundNo, ProviderRefundNo = line.ProviderRefundNo, Amount = line.Amount, Currency = line.Currency,
                 Fee = line.Fee, Status = line.Status.ToString().ToLowerInvariant(), At = line.At,
-            });
+            }).ToList();
+            db.BillLines.AddRange(rows);
+            await db.SaveChangesAsync(ct);
+            foreach (var row in rows) db.Entry(row).State = EntityState.Detached;
         }
-        await db.SaveChangesAsync(ct);
     }
 
     async Task<ReconciliationRun> FinishAsync(ReconciliationRun run, string status, string? reason, int? line, CancellationToken ct)

@@ -78,7 +78,11 @@ public sealed partial class SandboxPayProvider(HttpClient http, SandboxPaySettin
         return new ProviderTradeState(status, (string?)trade["trade_no"], (long?)trade["amount"], (string?)trade["currency"], paidAt);
     }
 
-    async Task<JsonObject?> SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsNull = false)
+    async Task<JsonObject?> SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsNull = false) =>
+        await SendTextAsync(method, path, body, ct, notFoundIsNull) is { } text ? JsonNode.Parse(text)?.AsObject() : null;
+
+    /// <summary>The answer's body once its signature verified; null for a 404 when <paramref name="notFoundIsNull"/>.</summary>
+    async Task<string?> SendTextAsync(HttpMethod method, string path, JsonObject? body, CancellationToken ct, bool notFoundIsNull = false)
     {
         var json = body?.ToJsonString() ?? "";
         var uri = new Uri(settings.ApiBaseUrl.TrimEnd('/') + path);
@@ -96,7 +100,7 @@ public sealed partial class SandboxPayProvider(HttpClient http, SandboxPaySettin
             var signature = response.Headers.TryGetValues("SandboxPay-Signature", out var values) ? values.FirstOrDefault() : null;
             if (!HmacSignature.Verify(settings.Secret, signature, text, clock.GetUtcNow(), ProviderProtocol.SignatureTolerance))
                 throw new ProviderException(Name, "response_signature_invalid", "the response signature did not verify; the answer is ignored");
-            return JsonNode.Parse(text)?.AsObject();
+            return text;
         }
     }
 

@@ -1,0 +1,53 @@
+
+namespace KnowPay.Sandbox;
+
+public enum BillEntryKind { Payment, Refund }
+
+/// <summary>
+/// One row a simulator's bill carries, before the simulator writes it in its provider's format: the trade it comes from
+/// (<paramref name="Source"/>, for the format's other columns), the merchant's trade key, the amounts in minor units and
+/// the instant the provider books it. <paramref name="Extra"/> marks a row the provider has and the merchant never sent.
+/// </summary>
+public sealed record BillEntry<TSource>(
+    BillEntryKind Kind, TSource Source, string OutTradeNo, string? OutRefundNo, long Amount, long Fee, DateTimeOffset At, bool Extra = false);
+
+/// <summary>
+/// The bill faults of <see cref="SandboxFaults"/> as every simulator applies them to its day's rows, so that the
+/// discrepancies a reconciliation must find are made once for all providers: a trade left off, an extra trade (a copy
+/// of a real one under another out_trade_no), an amount or a fee off, a refund booked on the next day.
+/// </summary>
+public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
+{
+    /// <summary>
+    /// The rows of <paramref name="day"/> (cut at midnight of <paramref name="offset"/>) from every candidate row, faults
+    /// applied. Candidates are all rows the simulator remembers; each is billed on the day of its instant.
+    /// </summary>
+    public List<BillEntry<T>> Day<T>(DateOnly day, TimeSpan offset, IEnumerable<BillEntry<T>> candidates) =>
+        Between(candidates, at => DateOnly.FromDateTime(at.ToOffset(offset).DateTime) == day);
+
+    /// <summary>The rows whose instant (a refund's moved a day later by its fault) <paramref name="inRange"/> takes, faults applied.</summary>
+    public List<BillEntry<T>> Between<T>(IEnumerable<BillEntry<T>> candidates, Func<DateTimeOffset, bool> inRange)
+    {
+        var rows = new List<BillEntry<T>>();
+        foreach (var candidate in candidates)
+        {
+            var fault = faults.For(candidate.OutTradeNo);
+            var entry = candidate;
+            if (entry.Kind == BillEntryKind.Refund && fault.BillRefundNextDay) entry = entry with { At = entry.At.AddDays(1) };
+            if (!inRange(entry.At)) continue;
+            if (entry.Kind == BillEntryKind.Payment)
+            {
+                if (fault.BillExtraTrade is { Length: > 0 } extra) rows.Add(entry with { OutTradeNo = extra, Extra = true });
+                if (fault.BillOmits) continue;
+                entry = entry with { Amount = entry.Amount + fault.BillAmountDelta, Fee = entry.Fee + fault.BillFeeDelta };
+            }
+            rows.Add(entry);
+        }
+        return rows;
+    }
+
+    /// <summary>The fee the provider charges on a payment: what <see cref="SandboxOptions.Fees"/> says for it (none by default).</summary>
+    public long Fee(string provider, long amount) => options.Fees.TryGetValue(provider, out var fee)
+        ? Math.Min(amount, fee.Fixed + (long)Math.Round((decimal)amount * fee.BasisPoints / 10_000m, MidpointRounding.AwayFromZero))
+        : 0;
+}

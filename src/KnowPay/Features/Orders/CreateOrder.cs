@@ -131,7 +131,7 @@ public static class CreateOrder
         CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, IdempotencyClaim? idempotency = null)
     {
         if (!Currency.TryFind(body.Currency, out var currency))
-            return (null, Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency."));
+            return (null, Fx.CurrencyProblems.NotTaken("currency", body.Currency));
         if (body.ExpiresInSeconds is not null and not (>= 60 and <= 7 * 24 * 3600))
             return (null, Problems.Invalid("expiry_invalid", "expires_in_seconds", "expires_in_seconds must be between 60 and 604800."));
         if (body.Description is { Length: > 1000 })

@@ -77,6 +77,10 @@ public static partial class CreatePayment
             return (null, Problems.Invalid("return_url_invalid", "return_url", "return_url must be an absolute URL."));
         if (PayerProblem(method, body.Payer) is { } payerProblem) return (null, payerProblem);
 
+        if (!ProviderAmounts.Fits(provider.Name, new Money(order.Amount, Currency.Of(order.Currency))))
+            return (null, Problems.Of(StatusCodes.Status422UnprocessableEntity, "amount_not_representable",
+                $"{provider.Name} takes {order.Currency} with {ProviderAmounts.Exponent(provider.Name, Currency.Of(order.Currency))} decimals; " +
+                $"{new Money(order.Amount, Currency.Of(order.Currency))} has more."));
         var payment = new Payment
         {
             Id = Ids.New("pay"), MerchantId = order.MerchantId, OrderId = order.Id, Provider = provider.Name, Method = method,

@@ -40,6 +40,7 @@ public static class OpenApiContract
         ("test_clocks", "Test clocks", "Sandbox only: frozen times that subscriptions live by, advanced on demand."),
         ("audit-events", "Audit events", "Who did what to the account, when, from where and with what outcome; append-only."),
         ("reconciliation", "Reconciliation", "Provider bills imported per day and matched with payments and refunds; the differences found."),
+        ("fx", "FX", "Exchange rates (the ECB's and the merchant's own), quotes with the merchant's markup, and converted prices."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -165,7 +165,7 @@ public static class CheckoutPage
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
         var payer = await PayerAsync(body.Method, order, http, db, ct);
         var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang), payer), db, providers,
-            publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct);
+            publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct, services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Fx.FxOptions>>().Value);
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
 

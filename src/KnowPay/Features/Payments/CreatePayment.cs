@@ -33,11 +33,11 @@ public static partial class CreatePayment
 
     static async Task<Results<Created<PaymentView>, ProblemHttpResult>> Handle(
         string orderId, CreatePaymentRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, CancellationToken ct)
+        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, Microsoft.Extensions.Options.IOptions<Fx.FxOptions> fx, CancellationToken ct)
     {
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId && o.MerchantId == merchant.Id, ct);
         if (order is null) return Problems.NotFound("order", orderId);
-        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct);
+        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct, fx.Value);
         if (problem is not null) return problem;
         var answer = TypedResults.Created($"/v1/payments/{payment!.Id}", PaymentView.From(payment));
         awaited.Add(payment, order);
@@ -46,8 +46,10 @@ public static partial class CreatePayment
 
     public static async Task<(Payment? Payment, ProblemHttpResult? Problem)> StartAsync(
         Order order, CreatePaymentRequest body, KnowPayDb db, PaymentProviders providers, PublicUrl publicUrl, TimeProvider clock,
-        ILogger log, CancellationToken ct)
+        ILogger log, CancellationToken ct, Fx.FxOptions? fx = null)
     {
+        // An expired FX quote is refreshed before a new payment starts: the new payment charges the new amount.
+        if (fx is not null && await Fx.ConvertedPrices.RefreshAsync(db, order, fx, clock.GetUtcNow().UtcDateTime, ct) is { } fxProblem) return (null, fxProblem);
         var (payment, problem) = await PrepareAsync(order, body, providers, publicUrl, clock, log, ct);
         if (problem is not null) return (null, problem);
         db.Payments.Add(payment!);

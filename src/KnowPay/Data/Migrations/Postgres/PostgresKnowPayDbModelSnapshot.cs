@@ -378,6 +378,47 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.ToTable("entitlements", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.FxRate", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Source")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Base")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("base");
+
+                    b.Property<string>("Quote")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("quote");
+
+                    b.Property<DateTime>("AsOf")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("as_of");
+
+                    b.Property<decimal>("Rate")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("numeric(28,12)")
+                        .HasColumnName("rate");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("MerchantId", "Source", "Base", "Quote")
+                        .HasName("pk_fx_rates");
+
+                    b.ToTable("fx_rates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.IdempotencyRecord", b =>
                 {
                     b.Property<string>("MerchantId")
@@ -813,9 +854,17 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("id");
 
+                    b.Property<bool>("AllowConvertedPrices")
+                        .HasColumnType("boolean")
+                        .HasColumnName("allow_converted_prices");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
+
+                    b.Property<int>("FxMarkupBps")
+                        .HasColumnType("integer")
+                        .HasColumnName("fx_markup_bps");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -886,6 +935,34 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.Property<DateTime>("ExpiresAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("expires_at");
+
+                    b.Property<DateTime?>("FxExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("fx_expires_at");
+
+                    b.Property<string>("FxFrom")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("fx_from");
+
+                    b.Property<long?>("FxFromAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("fx_from_amount");
+
+                    b.Property<string>("FxQuoteId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("fx_quote_id");
+
+                    b.Property<decimal?>("FxRate")
+                        .HasPrecision(28, 16)
+                        .HasColumnType("numeric(28,16)")
+                        .HasColumnName("fx_rate");
+
+                    b.Property<string>("FxSource")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("fx_source");
 
                     b.Property<string>("InvoiceId")
                         .HasMaxLength(200)

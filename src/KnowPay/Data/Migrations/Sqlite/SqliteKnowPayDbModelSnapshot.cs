@@ -371,6 +371,47 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("entitlements", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.FxRate", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Source")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Base")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("base");
+
+                    b.Property<string>("Quote")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("quote");
+
+                    b.Property<DateTime>("AsOf")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("as_of");
+
+                    b.Property<decimal>("Rate")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rate");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("MerchantId", "Source", "Base", "Quote")
+                        .HasName("pk_fx_rates");
+
+                    b.ToTable("fx_rates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.IdempotencyRecord", b =>
                 {
                     b.Property<string>("MerchantId")
@@ -804,9 +845,17 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<bool>("AllowConvertedPrices")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("allow_converted_prices");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
+
+                    b.Property<int>("FxMarkupBps")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fx_markup_bps");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -877,6 +926,34 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<DateTime>("ExpiresAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("expires_at");
+
+                    b.Property<DateTime?>("FxExpiresAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_expires_at");
+
+                    b.Property<string>("FxFrom")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_from");
+
+                    b.Property<long?>("FxFromAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fx_from_amount");
+
+                    b.Property<string>("FxQuoteId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_quote_id");
+
+                    b.Property<decimal?>("FxRate")
+                        .HasPrecision(28, 16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_rate");
+
+                    b.Property<string>("FxSource")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_source");
 
                     b.Property<string>("InvoiceId")
                         .HasMaxLength(200)

@@ -79,7 +79,7 @@ public sealed class FxRateRefresh(IEnumerable<IFxRateSource> sources, IServiceSc
         return stored;
     }
 
-    /// <summary>Replaces the (merchant, source) rows by <paramref name="rates"/> in one transaction; an older rate never overwrites a newer one.</summary>
+    /// <summary>Replaces the (merchant, source) rows by <paramref name="rates"/> in one transaction; a source's older rate never overwrites a newer one.</summary>
     public static async Task<int> StoreAsync(KnowPayDb db, string merchantId, string source, IReadOnlyList<SourceRate> rates, DateTime now, CancellationToken ct)
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -89,7 +89,7 @@ public sealed class FxRateRefresh(IEnumerable<IFxRateSource> sources, IServiceSc
         {
             if (byPair.TryGetValue((rate.Base, rate.Quote), out var row))
             {
-                if (row.AsOf > rate.AsOf) continue;
+                if (row.AsOf > rate.AsOf && source != FxQuotes.ManualSource) continue; // the merchant's own table is as they PUT it
                 row.Rate = rate.Rate;
                 row.AsOf = rate.AsOf;
                 row.UpdatedAt = now;

@@ -3,6 +3,10 @@ namespace KnowPay.Domain;
 /// <summary>An ISO 4217 currency and the number of digits of its minor unit (CNY 2, JPY 0, KWD 3).</summary>
 public sealed record Currency(string Code, int MinorUnits)
 {
+    /// <summary>The ISO 4217 numeric code (156 for CNY).</summary>
+    public int Numeric { get; init; }
+
+    /// <summary>An active ISO 4217 currency that is money (a minor unit is defined); withdrawn and unknown codes are not found.</summary>
     public static bool TryFind(string? code, out Currency currency)
     {
         if (code is not null && CurrencyTable.ByCode.TryGetValue(code.ToUpperInvariant(), out var found))
@@ -13,6 +17,9 @@ public sealed record Currency(string Code, int MinorUnits)
         currency = null!;
         return false;
     }
+
+    /// <summary>True for a code ISO 4217 withdrew (HRK, MRO, …): refused with its own code rather than "unknown".</summary>
+    public static bool IsWithdrawn(string? code) => code is not null && CurrencyTable.Withdrawn.Contains(code.ToUpperInvariant());
 
     public static Currency Of(string code) =>
         TryFind(code, out var c) ? c : throw new ArgumentException($"unknown currency '{code}'", nameof(code));

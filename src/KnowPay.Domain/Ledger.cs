@@ -13,6 +13,9 @@ public static class Accounts
     /// <summary>What the merchant owes a customer from a downgrade, spent on their next invoices (credit-negative).</summary>
     public static string CustomerCredit(string customerId, string currency) => $"customer:{customerId}:credit:{currency}";
 
+    /// <summary>The FX account of one currency pair (the price's, then the paid one): it holds the position in both currencies.</summary>
+    public static string Fx(string priced, string paid) => $"fx:{priced}:{paid}";
+
     public static bool IsProviderClearing(string account) => account.StartsWith("provider:", StringComparison.Ordinal) && account.Contains(":clearing:", StringComparison.Ordinal);
 }
 

@@ -1,4 +1,5 @@
 using KnowPay.Sandbox.Alipay;
+using KnowPay.Sandbox.Ecb;
 using KnowPay.Sandbox.SandboxPay;
 using KnowPay.Sandbox.WeChatPay;
 using KnowPay.Sandbox.PayPal;
@@ -49,6 +50,7 @@ public static class SandboxHost
         if (options.WeChatPlatformPrivateKeyPem.Length > 0) app.ServiceProvider.GetRequiredService<WeChatPaySimulator>().Map(sandbox);
         app.ServiceProvider.GetRequiredService<StripeSimulator>().Map(sandbox);
         app.ServiceProvider.GetRequiredService<PayPalSimulator>().Map(sandbox);
+        sandbox.MapGet("/ecb/eurofxref-daily.xml", (SandboxClock clock) => Results.Text(EcbReferenceRates.Daily(clock.Now), "text/xml"));
 
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>

@@ -51,6 +51,10 @@ public static class KnowPayApp
         builder.Services.AddSingleton<IJob, DuplicatePaymentRefunds>();
         builder.Services.AddSingleton<IJob, KnowPay.Features.Billing.Renewals>();
         KnowPay.Features.Risk.RiskWiring.AddRisk(builder);
+        builder.Services.AddSingleton<KnowPay.Features.Fx.FxSourceUrl>();
+        builder.Services.AddSingleton<KnowPay.Features.Fx.IFxRateSource, KnowPay.Features.Fx.EcbRateSource>();
+        builder.Services.AddSingleton<IJob, KnowPay.Features.Fx.FxRateRefresh>();
+        builder.Services.AddHttpClient(KnowPay.Features.Fx.EcbRateSource.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddHostedService<JobRunner>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService<WebhookDispatcherService>();
@@ -111,6 +115,7 @@ public static class KnowPayApp
         KnowPay.Features.Billing.BillingEndpoints.Map(v1);
         ReconciliationRuns.Map(v1);
         KnowPay.Features.Risk.RiskWiring.Map(v1);
+        KnowPay.Features.Fx.FxEndpoints.Map(v1);
 
         var notify = v1.MapGroup("/notify");
         notify.MapNotification(new SandboxPayNotify());

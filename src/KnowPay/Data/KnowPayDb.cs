@@ -19,6 +19,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<Product> Products => Set<Product>();
     public DbSet<ProductPrice> ProductPrices => Set<ProductPrice>();
     public DbSet<Order> Orders => Set<Order>();
+    public DbSet<FxRate> FxRates => Set<FxRate>();
     public DbSet<Payment> Payments => Set<Payment>();
     public DbSet<LedgerJournal> Journals => Set<LedgerJournal>();
     public DbSet<LedgerEntry> LedgerEntries => Set<LedgerEntry>();
@@ -115,6 +116,13 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(o => o.ExpiresAt).HasFilter("status = 'Pending'").HasDatabaseName("ix_orders_pending_expires_at");
             e.Property(o => o.Description).HasMaxLength(1000);
         });
+        model.Entity<FxRate>(e =>
+        {
+            e.ToTable("fx_rates");
+            e.HasKey(r => new { r.MerchantId, r.Source, r.Base, r.Quote });
+            e.Property(r => r.Rate).HasPrecision(28, 12);
+        });
+        model.Entity<Order>().Property(o => o.FxRate).HasPrecision(28, 16);
         model.Entity<Payment>(e =>
         {
             e.ToTable("payments");

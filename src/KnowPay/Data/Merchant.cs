@@ -10,6 +10,10 @@ public sealed class Merchant
     public bool RevokeOnPartialRefund { get; set; }
     /// <summary>The ISO 4217 currency the merchant is settled in; a provider account may settle in another (its SettleCurrency setting).</summary>
     public string SettlementCurrency { get; set; } = "CNY";
+    /// <summary>When true, an order in a currency the product has no price in is priced from an FX quote of one it has.</summary>
+    public bool AllowConvertedPrices { get; set; }
+    /// <summary>Added to the mid rate of every FX quote, in basis points (150 = 1.5 %).</summary>
+    public int FxMarkupBps { get; set; }
 }
 
 /// <summary>A secret API key, stored as its SHA-256 hash; the secret itself is shown once.</summary>

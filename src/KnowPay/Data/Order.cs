@@ -11,9 +11,18 @@ public sealed class Order
     public required string ProductId { get; init; }
     public required string PriceId { get; init; }
     public required string CreatorId { get; init; }
-    public long Amount { get; init; }
+    /// <summary>Set only while pending with no payment started, when an expired FX quote is refreshed.</summary>
+    public long Amount { get; set; }
     public required string Currency { get; init; }
     public int CreatorShareBps { get; init; }
+    /// <summary>A converted price: the FX quote locked on the order (fxq_…), null when the product has a price in <see cref="Currency"/>.</summary>
+    public string? FxQuoteId { get; set; }
+    /// <summary>The price's own currency and amount (the creator's), converted into <see cref="Amount"/> at <see cref="FxRate"/>.</summary>
+    public string? FxFrom { get; init; }
+    public long? FxFromAmount { get; init; }
+    public decimal? FxRate { get; set; }
+    public string? FxSource { get; set; }
+    public DateTime? FxExpiresAt { get; set; }
     /// <summary>Memberships: days of access the order grants (locked from the product); null = for ever.</summary>
     public int? AccessDays { get; init; }
     public OrderStatus Status { get; set; }

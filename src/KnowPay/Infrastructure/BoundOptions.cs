@@ -52,6 +52,7 @@ public static class KnowPaySettings
         builder.AddBoundOptions<SecretsOptions>();
         builder.AddBoundOptions<TelemetryOptions>();
         builder.AddBoundOptions<Features.Billing.BillingOptions>();
+        builder.AddBoundOptions<Features.Fx.FxOptions>();
     }
 }
 

@@ -43,6 +43,7 @@ public static class OpenApiContract
             "missing_in_knowpay, missing_at_provider, amount_mismatch, status_mismatch, currency_mismatch, fee_mismatch, ledger_difference, entitlement_missing, entitlement_without_payment."),
         ("risk", "Risk", "The merchant's risk rules (a Radar-like language), lists, limits and score thresholds."),
         ("reviews", "Reviews", "Orders and refunds the risk engine holds for a person: approve continues, reject closes."),
+        ("fx", "FX", "Exchange rates (the ECB's and the merchant's own), quotes with the merchant's markup, and converted prices."),
         ("notify", "Notifications", "Provider notifications (server to server, verified by the provider's signature)."),
     ];
 

@@ -15,7 +15,7 @@ public sealed class OpenApiContractTests(ITestOutputHelper output)
 {
     static readonly string[] ResourceTags =
         ["Orders", "Payments", "Refunds", "Products", "Customers", "Creators", "Entitlements", "Events", "Webhook endpoints", "API keys", "Ledger", "Payouts", "Audit events", "Notifications",
-         "Subscriptions", "Invoices", "Mandates", "Test clocks", "Reconciliation", "Risk", "Reviews"];
+         "Subscriptions", "Invoices", "Mandates", "Test clocks", "Reconciliation", "Risk", "Reviews", "FX"];
 
     [SkippableFact]
     public async Task Document_EveryOperation_HasIdTagProblemsExamplesAndPostsTakeAnIdempotencyKey()

@@ -120,7 +120,7 @@ public static class Products
         {
             var p = prices[i];
             if (!Currency.TryFind(p.Currency, out var currency))
-                return Problems.Invalid("currency_unsupported", $"prices[{i}].currency", $"'{p.Currency}' is not an ISO 4217 currency.");
+                return Fx.CurrencyProblems.NotTaken($"prices[{i}].currency", p.Currency);
             if (p.Amount is not > 0)
                 return Problems.Invalid("amount_invalid", $"prices[{i}].amount", "amount must be a positive integer in the currency's minor unit.");
             if (!limit.Allows(p.Amount.Value, currency))

@@ -165,7 +165,8 @@ public static class CheckoutPage
         if (existing is not null && order.Status == OrderStatus.Pending) return Results.Json(View(existing, services), KnowPayJson.Options);
         var payer = await PayerAsync(body.Method, order, http, db, ct);
         var (payment, problem) = await CreatePayment.StartAsync(order, new CreatePaymentRequest(body.Provider, body.Method, ReturnUrl(publicUrl, orderId, token!, t.Lang), payer,
-            Risk.RiskContextInput.FromRequest(http)), db, providers, publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct, services.GetService<Risk.RiskEngine>());
+            Risk.RiskContextInput.FromRequest(http)), db, providers, publicUrl, clock, logs.CreateLogger(nameof(CheckoutPage)), ct, services.GetService<Risk.RiskEngine>(),
+            services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Fx.FxOptions>>().Value);
         return (IResult?)problem ?? Results.Json(View(payment!, services), KnowPayJson.Options);
     }
 

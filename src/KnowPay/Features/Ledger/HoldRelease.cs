@@ -31,7 +31,7 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOpti
         var due = await db.Payments.AsNoTracking()
             .Where(p => p.CreatedAt >= since && p.SucceededAt != null && p.SucceededAt <= cutoff &&
                         !db.Journals.Any(j => j.MerchantId == p.MerchantId && j.SourceType == SourceType && j.SourceId == p.Id))
-            .Join(db.Orders, p => p.OrderId, o => o.Id, (p, o) => new { p.Id, p.MerchantId, p.Amount, p.RefundedAmount, p.Currency, o.CreatorId, o.CreatorShareBps })
+            .Join(db.Orders, p => p.OrderId, o => o.Id, (p, o) => new { p.Id, p.MerchantId, p.Amount, p.RefundedAmount, p.Currency, o.CreatorId, o.CreatorShareBps, o.FxFrom, o.FxFromAmount })
             .OrderBy(x => x.Id).Take(500).ToListAsync(ct);
         var released = 0;
         foreach (var p in due)
@@ -39,10 +39,14 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOpti
             // One payment (one merchant's ledger) that cannot be released never holds back the others.
             try
             {
-                var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, p.Currency), ct);
-                var amount = Holds.Releasable(p.Amount, p.RefundedAmount, p.CreatorShareBps, pending);
+                // A converted price holds the creator's share in the price's currency: the captured and refunded amounts at the locked rate.
+                var (currency, captured, refunded) = p.FxFrom is { } from && from != p.Currency && p.FxFromAmount is { } priced
+                    ? (from, priced, FxMath.Portion(priced, 0, Math.Min(p.RefundedAmount, p.Amount), p.Amount))
+                    : (p.Currency, p.Amount, p.RefundedAmount);
+                var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, currency), ct);
+                var amount = Holds.Releasable(captured, refunded, p.CreatorShareBps, pending);
                 db.Journals.Add(Journals.Build(p.MerchantId, SourceType, p.Id, $"Hold released for payment {p.Id}",
-                    Postings.HoldReleased(p.CreatorId, p.Currency, amount), now, paymentId: p.Id));
+                    Postings.HoldReleased(p.CreatorId, currency, amount), now, paymentId: p.Id));
                 await db.SaveChangesAsync(ct);
                 released++;
             }

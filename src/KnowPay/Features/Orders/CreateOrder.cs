@@ -35,9 +35,9 @@ public static class CreateOrder
     static async Task<Results<CreatedJson<OrderView>, ProblemHttpResult, EmptyHttpResult>> Handle(
         CreateOrderRequest body, AuthenticatedMerchant merchant, KnowPayDb db, Checkout.CheckoutLinks checkout, TimeProvider clock,
         PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited,
-        IOptions<MoneyOptions> money, Risk.RiskEngine risk, CancellationToken ct)
+        IOptions<MoneyOptions> money, Risk.RiskEngine risk, IOptions<Fx.FxOptions> fx, CancellationToken ct)
     {
-        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency);
+        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency, fx.Value);
         if (problem is not null) return problem;
         if (order is null) return Idempotency.AnsweredByFirstRequest;
         // A price stored before the limit existed (or above a lowered one) sells no more.
@@ -132,10 +132,11 @@ public static class CreateOrder
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
     /// <returns>Neither an order nor a problem: the request's Idempotency-Key is held by an earlier request (<paramref name="idempotency"/> given).</returns>
     public static async Task<(Order? Order, ProblemHttpResult? Problem)> PrepareAsync(
-        CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, IdempotencyClaim? idempotency = null)
+        CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, IdempotencyClaim? idempotency = null,
+        Fx.FxOptions? fx = null)
     {
         if (!Currency.TryFind(body.Currency, out var currency))
-            return (null, Problems.Invalid("currency_unsupported", "currency", $"'{body.Currency}' is not an ISO 4217 currency."));
+            return (null, Fx.CurrencyProblems.NotTaken("currency", body.Currency));
         if (body.ExpiresInSeconds is not null and not (>= 60 and <= 7 * 24 * 3600))
             return (null, Problems.Invalid("expiry_invalid", "expires_in_seconds", "expires_in_seconds must be between 60 and 604800."));
         if (body.Description is { Length: > 1000 })
@@ -157,8 +158,14 @@ public static class CreateOrder
             return (null, Problems.Conflict("product_archived", $"Product '{found.Id}' is archived; it takes no new orders."));
         if (found.Status != ProductStatus.Published)
             return (null, Problems.Conflict("product_not_published", $"Product '{found.Id}' is {found.Status.ToString().ToLowerInvariant()}; only published products sell."));
+        var now = clock.GetUtcNow().UtcDateTime;
+        Fx.ConvertedPrice? converted = null;
         if (found.PriceId is null)
-            return (null, Problems.Invalid("currency_unsupported", "currency", $"Product '{found.Id}' has no price in {currency.Code}."));
+        {
+            if (fx is null) return (null, Problems.Invalid("currency_unsupported", "currency", $"Product '{found.Id}' has no price in {currency.Code}."));
+            (converted, var fxProblem) = await Fx.ConvertedPrices.PriceAsync(db, merchantId, found.Id, currency, fx, now, ct);
+            if (fxProblem is not null) return (null, fxProblem);
+        }
 
         var customerId = found.CustomerId;
         if (customerId is null)
@@ -167,11 +174,13 @@ public static class CreateOrder
             customerId = (await Customers.FindOrCreateAsync(db, merchantId, externalId!, null, null, clock, ct)).Customer.Id;
         }
 
-        var now = clock.GetUtcNow().UtcDateTime;
         return (new Order
         {
-            Id = Ids.New("ord"), MerchantId = merchantId, CustomerId = customerId, ProductId = found.Id, PriceId = found.PriceId,
-            CreatorId = found.CreatorId, Amount = found.PriceAmount, Currency = found.PriceCurrency!, CreatorShareBps = found.CreatorShareBps,
+            Id = Ids.New("ord"), MerchantId = merchantId, CustomerId = customerId, ProductId = found.Id, PriceId = converted?.PriceId ?? found.PriceId!,
+            CreatorId = found.CreatorId, Amount = converted?.Converted.MinorUnits ?? found.PriceAmount, Currency = converted?.Converted.Currency.Code ?? found.PriceCurrency!,
+            CreatorShareBps = found.CreatorShareBps,
+            FxQuoteId = converted?.Quote.Id, FxFrom = converted?.Priced.Currency.Code, FxFromAmount = converted?.Priced.MinorUnits,
+            FxRate = converted?.Quote.Rate, FxSource = converted?.Quote.Source, FxExpiresAt = converted?.Quote.ExpiresAt,
             AccessDays = found.Kind == ProductKind.Membership ? found.PeriodDays : null,
             Status = OrderStatus.Pending, CreatedAt = now,
             ExpiresAt = now + (body.ExpiresInSeconds is { } s ? TimeSpan.FromSeconds(s) : DefaultExpiry),

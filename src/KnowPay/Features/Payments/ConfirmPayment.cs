@@ -171,10 +171,8 @@ public static class ConfirmPayment
             rows.Update(order, nameof(Order.PaidAfterExpiry), nameof(Order.Status), nameof(Order.PaidAt));
         }
 
-        var amount = new Money(payment.Amount, Currency.Of(payment.Currency));
-        var split = RevenueSplit.For(payment.Amount, order.CreatorShareBps, provider.Fee);
         var journal = rows.Insert(Journals.Build(order.MerchantId, "payment_confirmed", payment.Id,
-            $"Payment {payment.Id} for order {order.Id}", Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, split), now));
+            $"Payment {payment.Id} for order {order.Id}", Fx.FxLedger.PaymentConfirmed(payment, order, provider.Fee), now));
         foreach (var entry in journal.Entries) rows.Insert(entry);
 
         payment.Status = confirm.To;

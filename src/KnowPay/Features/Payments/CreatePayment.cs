@@ -33,11 +33,12 @@ public static partial class CreatePayment
 
     static async Task<Results<Created<PaymentView>, ProblemHttpResult>> Handle(
         string orderId, CreatePaymentRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PaymentProviders providers,
-        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, Risk.RiskEngine risk, CancellationToken ct)
+        PublicUrl publicUrl, TimeProvider clock, ILoggerFactory logs, AwaitedPayments awaited, Risk.RiskEngine risk, Microsoft.Extensions.Options.IOptions<Fx.FxOptions> fx,
+        CancellationToken ct)
     {
         var order = await db.Orders.AsNoTracking().SingleOrDefaultAsync(o => o.Id == orderId && o.MerchantId == merchant.Id, ct);
         if (order is null) return Problems.NotFound("order", orderId);
-        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct, risk);
+        var (payment, problem) = await StartAsync(order, body, db, providers, publicUrl, clock, logs.CreateLogger(nameof(CreatePayment)), ct, risk, fx.Value);
         if (problem is not null) return problem;
         var answer = TypedResults.Created($"/v1/payments/{payment!.Id}", PaymentView.From(payment));
         awaited.Add(payment, order);
@@ -46,8 +47,10 @@ public static partial class CreatePayment
 
     public static async Task<(Payment? Payment, ProblemHttpResult? Problem)> StartAsync(
         Order order, CreatePaymentRequest body, KnowPayDb db, PaymentProviders providers, PublicUrl publicUrl, TimeProvider clock,
-        ILogger log, CancellationToken ct, Risk.RiskEngine? risk = null)
+        ILogger log, CancellationToken ct, Risk.RiskEngine? risk = null, Fx.FxOptions? fx = null)
     {
+        // An expired FX quote is refreshed before a new payment starts: the new payment charges the new amount.
+        if (fx is not null && await Fx.ConvertedPrices.RefreshAsync(db, order, fx, clock.GetUtcNow().UtcDateTime, ct) is { } fxProblem) return (null, fxProblem);
         var decided = risk is null ? Risk.RiskOutcome.Unchecked : await risk.DecidePaymentAsync(db, order, body.RiskContext, body.Provider, ct);
         if (decided.Problem is not null) return (null, decided.Problem);
         var (payment, problem) = await PrepareAsync(order, body, providers, publicUrl, clock, log, ct);
@@ -80,6 +83,10 @@ public static partial class CreatePayment
             return (null, Problems.Invalid("return_url_invalid", "return_url", "return_url must be an absolute URL."));
         if (PayerProblem(method, body.Payer) is { } payerProblem) return (null, payerProblem);
 
+        if (!ProviderAmounts.Fits(provider.Name, new Money(order.Amount, Currency.Of(order.Currency))))
+            return (null, Problems.Of(StatusCodes.Status422UnprocessableEntity, "amount_not_representable",
+                $"{provider.Name} takes {order.Currency} with {ProviderAmounts.Exponent(provider.Name, Currency.Of(order.Currency))} decimals; " +
+                $"{new Money(order.Amount, Currency.Of(order.Currency))} has more."));
         var payment = new Payment
         {
             Id = Ids.New("pay"), MerchantId = order.MerchantId, OrderId = order.Id, Provider = provider.Name, Method = method,

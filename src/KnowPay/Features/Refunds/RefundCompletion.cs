@@ -77,11 +77,15 @@ public static class RefundCompletion
         var refundedBefore = await db.Refunds
             .Where(r => r.PaymentId == refund.PaymentId && r.Status == RefundState.Succeeded && r.Id != refund.Id)
             .SumAsync(r => (long?)r.Amount, ct) ?? 0;
-        var creatorPart = RefundSplit.CreatorPart(refundedBefore, refund.Amount, order.CreatorShareBps);
-        var pendingAccount = Accounts.CreatorPending(order.CreatorId, refund.Currency);
+        // A converted price: the creator's part is in the price's currency, at the order's locked rate.
+        var fx = Fx.FxLedger.Of(order, payment);
+        var (pricedPart, creatorPart) = fx is null ? (0, RefundSplit.CreatorPart(refundedBefore, refund.Amount, order.CreatorShareBps))
+            : Fx.FxLedger.RefundParts(fx, refundedBefore, refund.Amount, order.CreatorShareBps);
+        var pendingAccount = Accounts.CreatorPending(order.CreatorId, fx?.Priced.Currency.Code ?? refund.Currency);
         var creatorPending = await LedgerBalances.AccountBalanceAsync(db, refund.MerchantId, pendingAccount, ct);
         db.Journals.Add(Journals.Build(refund.MerchantId, "refund", refund.Id, $"Refund {refund.Id} of payment {refund.PaymentId}",
-            Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending), now,
+            fx is null ? Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending)
+                : FxPostings.RefundSucceeded(refund.Provider, order.CreatorId, fx, refund.Amount, pricedPart, creatorPart, creatorPending), now,
             paymentId: refund.PaymentId));
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);
 

@@ -56,7 +56,7 @@ public sealed partial class AlipayProvider : IRecurringProvider
             ["period_type"] = rule.PeriodType,
             ["period"] = rule.Period,
             ["execute_time"] = rule.ExecuteDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-            ["single_amount"] = new Money(mandate.MaxAmount, Cny).ToDecimalString(),
+            ["single_amount"] = ProviderAmounts.ToProviderDecimal(Name, new Money(mandate.MaxAmount, Cny)),
         };
         var parameters = Signed("alipay.user.agreement.page.sign", biz, settings.NotifyUrl ?? request.NotifyUrl, request.ReturnUrl);
         var url = settings.GatewayUrl + "?" + Query(parameters, includeBizContent: true);
@@ -111,7 +111,7 @@ public sealed partial class AlipayProvider : IRecurringProvider
         var biz = new JsonObject
         {
             ["out_trade_no"] = payment.Id,
-            ["total_amount"] = new Money(payment.Amount, Cny).ToDecimalString(),
+            ["total_amount"] = ProviderAmounts.ToProviderDecimal(Name, new Money(payment.Amount, Cny)),
             ["subject"] = Truncate(charge.Subject, 256),
             ["product_code"] = DeductionProductCode,
             ["agreement_params"] = new JsonObject { ["agreement_no"] = agreementNo },

@@ -44,7 +44,7 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
         var biz = new JsonObject
         {
             ["out_trade_no"] = payment.Id,
-            ["total_amount"] = new Money(payment.Amount, Cny).ToDecimalString(),
+            ["total_amount"] = ProviderAmounts.ToProviderDecimal(Name, new Money(payment.Amount, Cny)),
             ["subject"] = Truncate(request.Subject, 256),
         };
         var notifyUrl = settings.NotifyUrl ?? request.NotifyUrl;
@@ -104,7 +104,7 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
         var biz = new JsonObject
         {
             ["out_trade_no"] = request.Payment.Id,
-            ["refund_amount"] = new Money(request.Amount, Cny).ToDecimalString(),
+            ["refund_amount"] = ProviderAmounts.ToProviderDecimal(Name, new Money(request.Amount, Cny)),
             ["out_request_no"] = request.RefundId,
         };
         if (!string.IsNullOrEmpty(request.Reason)) biz["refund_reason"] = Truncate(request.Reason, 256);

@@ -110,7 +110,7 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
         return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
     }
 
-    public static JsonObject Amount(Money money) => new() { ["currency_code"] = money.Currency.Code, ["value"] = money.ToDecimalString() };
+    public static JsonObject Amount(Money money) => new() { ["currency_code"] = money.Currency.Code, ["value"] = ProviderAmounts.ToProviderDecimal("paypal", money) };
 
     /// <summary>Parses a PayPal amount object exactly; null when the currency is unknown or the value has too many decimals.</summary>
     public static Money? ParseAmount(JsonNode? amount) =>

@@ -124,7 +124,7 @@ public sealed partial class StripeProvider : IRecurringProvider
             throw new ProviderException(Name, RecurringFailures.AmountExceedsMandate, $"{payment.Amount} is above the saved card's cap {mandate.MaxAmount}");
         var answer = await SendAsync(HttpMethod.Post, "/v1/payment_intents", payment.Id,
         [
-            new("amount", payment.Amount.ToString(CultureInfo.InvariantCulture)),
+            new("amount", Units(payment, payment.Amount)),
             new("currency", Currency.Of(payment.Currency).Code.ToLowerInvariant()),
             new("customer", mandate.ProviderCustomerRef),
             new("payment_method", mandate.ProviderMandateId),

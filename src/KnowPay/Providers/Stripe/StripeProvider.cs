@@ -39,7 +39,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         var payment = request.Payment;
         var intent = await SendAsync(HttpMethod.Post, "/v1/payment_intents", $"{payment.Id}:create",
         [
-            new("amount", payment.Amount.ToString(CultureInfo.InvariantCulture)),
+            new("amount", Units(payment, payment.Amount)),
             new("currency", Currency.Of(payment.Currency).Code.ToLowerInvariant()),
             new("payment_method_types[0]", "card"),
             new("description", request.Subject),
@@ -92,7 +92,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         List<KeyValuePair<string, string>> form =
         [
             new("payment_intent", payment.ProviderTradeNo),
-            new("amount", request.Amount.ToString(CultureInfo.InvariantCulture)),
+            new("amount", Units(payment, request.Amount)),
             new("metadata[refund_id]", request.RefundId),
             new("metadata[payment_id]", payment.Id),
         ];
@@ -134,6 +134,10 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         var other => new ProviderRefundResult(RefundStatus.Failed, (string?)refund?["id"], (string?)refund?["failure_reason"] ?? other ?? "unknown"),
     };
 
+    /// <summary>An amount of the payment's currency in Stripe's units (UGX × 100, MGA without decimals).</summary>
+    static string Units(Payment payment, long amount) =>
+        ProviderAmounts.ToProviderUnits("stripe", new Money(amount, Currency.Of(payment.Currency))).ToString(CultureInfo.InvariantCulture);
+
     /// <summary>Maps a PaymentIntent (from an answer or a webhook) to the common trade state.</summary>
     public static ProviderTradeState State(JsonObject? intent)
     {
@@ -147,6 +151,9 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         };
         var amount = status == TradeStatus.Paid ? (long?)intent["amount_received"] : (long?)intent["amount"];
         var currency = ((string?)intent["currency"])?.ToUpperInvariant();
+        // Stripe's units back to ISO minor units; an amount ISO cannot carry stays as sent and fails the amount check.
+        if (amount is { } units && Currency.TryFind(currency, out var c) && ProviderAmounts.TryFromProviderUnits("stripe", units, c, out var iso))
+            amount = iso.MinorUnits;
         return new ProviderTradeState(status, (string?)intent["id"], amount, currency, null,
             status == TradeStatus.Failed ? (string?)intent["last_payment_error"]?["code"] ?? "payment_failed" : null)
         { Settlement = status == TradeStatus.Paid && intent["latest_charge"] is JsonObject charge ? Settlement(charge["balance_transaction"]) : null };

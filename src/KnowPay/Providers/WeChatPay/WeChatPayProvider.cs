@@ -49,6 +49,9 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
     const string NotifyPath = "/v1/notify/wechatpay";
 
     public string Name => "wechatpay";
+
+    /// <summary>An amount of the payment's currency in WeChat Pay's integer units.</summary>
+    long Total(Payment payment, long amount) => ProviderAmounts.ToProviderUnits(Name, new Money(amount, Currency.Of(payment.Currency)));
     public IReadOnlyCollection<string> Methods { get; } =
         [PaymentMethods.Qr, PaymentMethods.Jsapi, PaymentMethods.MiniProgram, PaymentMethods.H5, PaymentMethods.App];
     public ProviderFee Fee => settings.Fee;
@@ -66,7 +69,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
             ["description"] = description,
             ["out_trade_no"] = payment.Id,
             ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
-            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
+            ["amount"] = new JsonObject { ["total"] = Total(payment, payment.Amount), ["currency"] = payment.Currency.ToUpperInvariant() },
         }, ct);
         return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
             ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
@@ -88,7 +91,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
             ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
             ["out_trade_no"] = payment.Id,
             ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
-            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
+            ["amount"] = new JsonObject { ["total"] = Total(payment, payment.Amount), ["currency"] = payment.Currency.ToUpperInvariant() },
         };
         var tradeType = payment.Method switch
         {
@@ -179,7 +182,7 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
             ["notify_url"] = settings.NotifyUrl,
             ["amount"] = new JsonObject
             {
-                ["refund"] = request.Amount, ["total"] = request.Payment.Amount, ["currency"] = request.Payment.Currency.ToUpperInvariant(),
+                ["refund"] = Total(request.Payment, request.Amount), ["total"] = Total(request.Payment, request.Payment.Amount), ["currency"] = request.Payment.Currency.ToUpperInvariant(),
             },
         };
         if (!string.IsNullOrEmpty(request.Reason)) body["reason"] = request.Reason.Length <= 80 ? request.Reason : request.Reason[..80];

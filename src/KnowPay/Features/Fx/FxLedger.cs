@@ -1,0 +1,35 @@
+using KnowPay.Data;
+using KnowPay.Domain;
+
+namespace KnowPay.Features.Fx;
+
+/// <summary>The ledger side of a converted price: which journals a payment and its refunds post (see <see cref="FxPostings"/>).</summary>
+public static class FxLedger
+{
+    /// <summary>The locked conversion of a payment of an order priced in another currency; null for a price in the paid currency.</summary>
+    public static Conversion? Of(Order order, Payment payment) =>
+        order.FxFrom is { } from && from != payment.Currency && order.FxFromAmount is { } priced
+            ? new Conversion(new Money(priced, Currency.Of(from)), new Money(payment.Amount, Currency.Of(payment.Currency)))
+            : null;
+
+    /// <summary>The confirmation's journal: the creator credited in the price's currency at the locked rate, the fee in the paid one.</summary>
+    public static IReadOnlyList<Posting> PaymentConfirmed(Payment payment, Order order, ProviderFee fee)
+    {
+        var amount = new Money(payment.Amount, Currency.Of(payment.Currency));
+        if (Of(order, payment) is not { } fx)
+            return Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, RevenueSplit.For(payment.Amount, order.CreatorShareBps, fee));
+        var pricedSplit = RevenueSplit.For(fx.Priced.MinorUnits, order.CreatorShareBps, ProviderFee.None);
+        return FxPostings.PaymentConfirmed(payment.Provider, order.CreatorId, fx, pricedSplit, RevenueSplit.For(payment.Amount, 0, fee).Fee);
+    }
+
+    /// <summary>
+    /// What a refund of <paramref name="refund"/> (paid currency) after <paramref name="refundedBefore"/> gives back in the price's
+    /// currency and of it the creator's part, both cumulative so that any number of parts returns exactly the price and the share.
+    /// </summary>
+    public static (long PricedPart, long CreatorPart) RefundParts(Conversion fx, long refundedBefore, long refund, int creatorShareBps)
+    {
+        var pricedBefore = FxMath.Portion(fx.Priced.MinorUnits, 0, refundedBefore, fx.Paid.MinorUnits);
+        var pricedPart = FxMath.Portion(fx.Priced.MinorUnits, refundedBefore, refund, fx.Paid.MinorUnits);
+        return (pricedPart, RefundSplit.CreatorPart(pricedBefore, pricedPart, creatorShareBps));
+    }
+}

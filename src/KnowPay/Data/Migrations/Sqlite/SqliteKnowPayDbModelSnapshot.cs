@@ -349,6 +349,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("product_id");
 
+                    b.Property<int?>("Progress")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("progress");
+
                     b.Property<DateTime?>("RevokedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("revoked_at");
@@ -369,6 +373,47 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_entitlements_merchant_id_customer_id_product_id");
 
                     b.ToTable("entitlements", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.FxRate", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Source")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Base")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("base");
+
+                    b.Property<string>("Quote")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("quote");
+
+                    b.Property<DateTime>("AsOf")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("as_of");
+
+                    b.Property<decimal>("Rate")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rate");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("MerchantId", "Source", "Base", "Quote")
+                        .HasName("pk_fx_rates");
+
+                    b.ToTable("fx_rates", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.IdempotencyRecord", b =>
@@ -795,6 +840,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_ledger_journals");
 
+                    b.HasIndex("PaymentId")
+                        .HasDatabaseName("ix_ledger_journals_payment_id");
+
                     b.HasIndex("MerchantId", "SourceType", "SourceId")
                         .IsUnique()
                         .HasDatabaseName("ix_ledger_journals_merchant_id_source_type_source_id");
@@ -907,9 +955,17 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<bool>("AllowConvertedPrices")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("allow_converted_prices");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
+
+                    b.Property<int>("FxMarkupBps")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fx_markup_bps");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -988,6 +1044,34 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<DateTime>("ExpiresAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("expires_at");
+
+                    b.Property<DateTime?>("FxExpiresAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_expires_at");
+
+                    b.Property<string>("FxFrom")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_from");
+
+                    b.Property<long?>("FxFromAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fx_from_amount");
+
+                    b.Property<string>("FxQuoteId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_quote_id");
+
+                    b.Property<decimal?>("FxRate")
+                        .HasPrecision(28, 16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_rate");
+
+                    b.Property<string>("FxSource")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fx_source");
 
                     b.Property<string>("InvoiceId")
                         .HasMaxLength(200)
@@ -1194,6 +1278,30 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<long>("RefundedAmount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("refunded_amount");
+
+                    b.Property<DateTime?>("RiskAccountCreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("risk_account_created_at");
+
+                    b.Property<string>("RiskDeviceId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("risk_device_id");
+
+                    b.Property<string>("RiskIp")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("risk_ip");
+
+                    b.Property<string>("RiskLoginId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("risk_login_id");
+
+                    b.Property<string>("RiskUserAgent")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("risk_user_agent");
 
                     b.Property<long?>("SettlementAmount")
                         .HasColumnType("INTEGER")
@@ -1512,6 +1620,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("expected_amount");
 
+                    b.Property<string>("JournalId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("journal_id");
+
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(32)
@@ -1532,6 +1645,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasMaxLength(1000)
                         .HasColumnType("TEXT")
                         .HasColumnName("note");
+
+                    b.Property<string>("OfferedAction")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("offered_action");
 
                     b.Property<string>("OrderId")
                         .HasMaxLength(200)
@@ -1762,6 +1880,311 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_refunds_status_created_at");
 
                     b.ToTable("refunds", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.RiskDecision", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("action");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("CustomerId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer_id");
+
+                    b.Property<string>("DeviceId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("device_id");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("ip");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("OrderId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("order_id");
+
+                    b.Property<string>("PaymentId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payment_id");
+
+                    b.Property<string>("Reasons")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reasons");
+
+                    b.Property<string>("RefundId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("refund_id");
+
+                    b.Property<string>("RuleHits")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule_hits");
+
+                    b.Property<string>("RuleId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule_id");
+
+                    b.Property<int>("Score")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("score");
+
+                    b.Property<string>("Signals")
+                        .IsRequired()
+                        .HasMaxLength(10000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signals");
+
+                    b.Property<string>("Stage")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("stage");
+
+                    b.Property<string>("Unavailable")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("unavailable");
+
+                    b.HasKey("Id")
+                        .HasName("pk_risk_decisions");
+
+                    b.HasIndex("OrderId")
+                        .HasDatabaseName("ix_risk_decisions_order_id");
+
+                    b.HasIndex("MerchantId", "CreatedAt")
+                        .HasDatabaseName("ix_risk_decisions_merchant_id_created_at");
+
+                    b.HasIndex("MerchantId", "CustomerId", "CreatedAt")
+                        .HasDatabaseName("ix_risk_decisions_merchant_id_customer_id_created_at");
+
+                    b.HasIndex("MerchantId", "DeviceId", "CreatedAt")
+                        .HasDatabaseName("ix_risk_decisions_merchant_id_device_id_created_at")
+                        .HasFilter("device_id IS NOT NULL");
+
+                    b.HasIndex("MerchantId", "Ip", "CreatedAt")
+                        .HasDatabaseName("ix_risk_decisions_merchant_id_ip_created_at")
+                        .HasFilter("ip IS NOT NULL");
+
+                    b.ToTable("risk_decisions", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.RiskList", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.Property<string>("Values")
+                        .IsRequired()
+                        .HasMaxLength(1000000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("values");
+
+                    b.HasKey("MerchantId", "Name")
+                        .HasName("pk_risk_lists");
+
+                    b.ToTable("risk_lists", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.RiskPolicy", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<int?>("BlockThreshold")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("block_threshold");
+
+                    b.Property<long?>("CustomerDailyAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("customer_daily_amount");
+
+                    b.Property<long?>("CustomerDailyCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("customer_daily_count");
+
+                    b.Property<long?>("ProductQuantityPerCustomer")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("product_quantity_per_customer");
+
+                    b.Property<int?>("ReviewThreshold")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("review_threshold");
+
+                    b.Property<string>("Rules")
+                        .IsRequired()
+                        .HasMaxLength(100000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rules");
+
+                    b.Property<long?>("SinglePaymentMax")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("single_payment_max");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.HasKey("MerchantId")
+                        .HasName("pk_risk_policies");
+
+                    b.ToTable("risk_policies", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Data.RiskReview", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<DateTime?>("DecidedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_at");
+
+                    b.Property<string>("DecidedBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by");
+
+                    b.Property<string>("DecisionId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decision_id");
+
+                    b.Property<string>("MerchantId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("OrderId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("order_id");
+
+                    b.Property<string>("PaymentId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payment_id");
+
+                    b.Property<string>("Reasons")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reasons");
+
+                    b.Property<long?>("RefundAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("refund_amount");
+
+                    b.Property<string>("RefundId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("refund_id");
+
+                    b.Property<string>("RefundReason")
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("refund_reason");
+
+                    b.Property<string>("RuleId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule_id");
+
+                    b.Property<int>("Score")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("score");
+
+                    b.Property<string>("Stage")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("stage");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.HasKey("Id")
+                        .HasName("pk_risk_reviews");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_risk_reviews_open_created_at")
+                        .HasFilter("status = 'Open'");
+
+                    b.HasIndex("MerchantId", "Id")
+                        .HasDatabaseName("ix_risk_reviews_merchant_id_id");
+
+                    b.HasIndex("OrderId", "Status")
+                        .HasDatabaseName("ix_risk_reviews_order_id_status");
+
+                    b.ToTable("risk_reviews", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.Subscription", b =>

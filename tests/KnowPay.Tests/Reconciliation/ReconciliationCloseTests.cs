@@ -113,7 +113,7 @@ public sealed partial class ReconciliationCloseTests(Servers servers)
         Assert.Equal(expected.Keys.Order(), report.Keys.Order());
         foreach (var (cls, sums) in expected) Assert.Equal(sums, report[cls]);
         Assert.Equal(0, report.Values.Sum(v => v[6]));   // the closing balances of all classes sum to zero: the day balances
-        Assert.Contains(report.Values, v => v[1] != 0 && v[2] != 0 && v[3] != 0 && v[4] != 0);
+        Assert.All([1, 2, 3, 4, 5], column => Assert.Contains(report.Values, v => v[column] != 0));   // every column carries the day's money
 
         var closedJournal = await m.PostAsync("/v1/ledger/journals", new
         {

@@ -61,9 +61,9 @@ public static class OpenApiContract
         ("403", "The API key lacks the scope this operation needs.", (_, _) => true),
         ("404", "No such object for this merchant: the path's, or one the body names (another merchant's objects are answered the same way).", (_, hasPathId) => hasPathId),
         ("409", "The object's state forbids it, or the Idempotency-Key was used with another body or is still running.", (m, _) => m == HttpMethod.Post),
-        ("413", "The request body is larger than this API accepts.", (m, _) => m == HttpMethod.Post),
-        ("415", "The request body is not `application/json`.", (m, _) => m == HttpMethod.Post),
-        ("422", "The request is well-formed but cannot be processed as asked.", (m, _) => m == HttpMethod.Post),
+        ("413", "The request body is larger than this API accepts.", (m, _) => m == HttpMethod.Post || m == HttpMethod.Put),
+        ("415", "The request body is not `application/json`.", (m, _) => m == HttpMethod.Post || m == HttpMethod.Put),
+        ("422", "The request is well-formed but cannot be processed as asked.", (m, _) => m == HttpMethod.Post || m == HttpMethod.Put),
         ("429", "Too many requests; retry after the time in `Retry-After`.", (_, _) => true),
     ];
 
@@ -458,6 +458,8 @@ public static class OpenApiContract
             "email" => "learner@academy.example",
             "name" => "Rust in 30 days",
             "reason" => "requested_by_customer",
+            "action" when container?.StartsWith("ResolveItem", StringComparison.Ordinal) == true => "acknowledge",
+            "note" => "Checked against the provider's bill",
             "description" => "Rust in 30 days, lifetime access",
             "customer_external_id" or "external_id" => "u_42",
             "secret" when container?.StartsWith("ApiKey", StringComparison.Ordinal) == true => "sk_test_5c1e…",

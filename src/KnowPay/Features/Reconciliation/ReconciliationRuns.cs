@@ -49,7 +49,7 @@ public static class ReconciliationRuns
         runs.MapPost("", Start).RequireScope("ledger:read");
         runs.MapGet("/{id}", Get).RequireScope("ledger:read");
         runs.MapGet("/{id}/items", Items).RequireScope("ledger:read");
-        runs.MapGet("/{id}/items.csv", ReconciliationExport.Csv).RequireScope("ledger:read");
+        runs.MapGet("/{id}/items.csv", ReconciliationExport.Csv).RequireScope("ledger:read").WithName("exportReconciliationRunItems");
         ResolveItem.Map(v1);
     }
 

@@ -3,8 +3,10 @@ using CsCheck;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Ledger;
+using KnowPay.Sandbox;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using static KnowPay.Tests.Reconciliation.ReconciliationRunTests;
 
 namespace KnowPay.Tests.Reconciliation;
@@ -23,10 +25,11 @@ public sealed class ReconciliationLegTests(Servers servers)
     [InlineData(Db.Postgres)]
     public async Task BilledFee_OtherThanThePostedEstimate_PostsOneTrueUp_TrialBalanceZero_AndARunAgainPostsNothingMore(Db db)
     {
-        // KnowPay estimates 0.6 % for Alipay here: 74 fen of ¥123.45 posted at confirmation; the sandbox bills no fee.
+        // KnowPay estimates 0.6 % for Alipay here: 74 fen of ¥123.45 posted at confirmation; the sandbox bills 74 fen less: no fee.
         await using var server = await KnowPayServer.StartAsync(db, new Dictionary<string, string?> { ["Providers:Alipay:FeeBps"] = "60" });
         var m = await server.NewMerchantAsync();
         var paymentId = await PaidAsync(server, m, "alipay");
+        server.Services.GetRequiredService<SandboxFaults>().Set(paymentId, new FaultSettings(BillFeeDelta: -74));
         var day = await DayOfAsync(server, paymentId);
         Assert.Equal(-74, await BalanceAsync(server, m, "provider:alipay:fees:CNY"));
 

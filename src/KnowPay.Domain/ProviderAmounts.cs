@@ -15,6 +15,20 @@ public static class ProviderAmounts
         ["paypal"] = new(StringComparer.Ordinal) { ["HUF"] = 0, ["JPY"] = 0, ["TWD"] = 0 },
     };
 
+    // PayPal's REST API takes only the currencies of its published list ("Currency codes"); anything else is refused there.
+    static readonly Dictionary<string, HashSet<string>> Carried = new(StringComparer.Ordinal)
+    {
+        ["paypal"] = new(StringComparer.Ordinal)
+        {
+            "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN", "TWD", "NZD", "NOK", "PHP",
+            "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
+        },
+    };
+
+    /// <summary>False when the provider is known to refuse the currency outright; a provider without a list takes any.</summary>
+    public static bool Carries(string provider, Currency currency) =>
+        !Carried.TryGetValue(provider, out var codes) || codes.Contains(currency.Code);
+
     /// <summary>The digits after the decimal point that <paramref name="provider"/> uses for the currency.</summary>
     public static int Exponent(string provider, Currency currency) =>
         Overrides.TryGetValue(provider, out var own) && own.TryGetValue(currency.Code, out var e) ? e : currency.MinorUnits;

@@ -127,6 +127,13 @@ public sealed class FxApiTests(Servers servers)
         var hufOrder = await m.OrderAsync(odd, "HUF");
         Assert.Equal("amount_not_representable", await CodeAsync(await m.PostAsync($"/v1/orders/{hufOrder["id"]}/payments", new { provider = "paypal", method = "page" })));
         Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == (string)hufOrder["id"]!)));
+
+        // A currency PayPal does not take at all is refused before PayPal is asked, not answered with its error.
+        var (_, dinar) = await m.CourseAsync(7000, (12345, "KWD"));
+        var kwdOrder = await m.OrderAsync(dinar, "KWD");
+        Assert.Equal("currency_unsupported_by_provider",
+            await CodeAsync(await m.PostAsync($"/v1/orders/{kwdOrder["id"]}/payments", new { provider = "paypal", method = "page" })));
+        Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == (string)kwdOrder["id"]!)));
     }
 
     static async Task PutOkAsync(MerchantClient m, string path, object body)

@@ -83,6 +83,9 @@ public static partial class CreatePayment
             return (null, Problems.Invalid("return_url_invalid", "return_url", "return_url must be an absolute URL."));
         if (PayerProblem(method, body.Payer) is { } payerProblem) return (null, payerProblem);
 
+        if (!ProviderAmounts.Carries(provider.Name, Currency.Of(order.Currency)))
+            return (null, Problems.Of(StatusCodes.Status422UnprocessableEntity, "currency_unsupported_by_provider",
+                $"{provider.Name} does not take {order.Currency}; choose another provider or currency."));
         if (!ProviderAmounts.Fits(provider.Name, new Money(order.Amount, Currency.Of(order.Currency))))
             return (null, Problems.Of(StatusCodes.Status422UnprocessableEntity, "amount_not_representable",
                 $"{provider.Name} takes {order.Currency} with {ProviderAmounts.Exponent(provider.Name, Currency.Of(order.Currency))} decimals; " +

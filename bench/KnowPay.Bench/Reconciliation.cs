@@ -64,7 +64,7 @@ static class ReconciliationBench
         return new Result(count, seedSeconds, runSeconds, matched, differences, stored, rssBefore, rssAfter, peak, passed);
     }
 
-    /// <summary>Orders and their paid payments, spread over the day, written by COPY (binary).</summary>
+    /// <summary>Orders and their paid payments, spread over the day, written by COPY (binary), with their journals and access.</summary>
     static async Task SeedAsync(string connection, string merchantId, int count)
     {
         await using var c = new NpgsqlConnection(connection);
@@ -123,8 +123,25 @@ static class ReconciliationBench
             }
             await payments.CompleteAsync();
         }
-        await using var analyze = new NpgsqlCommand("ANALYZE", c);
-        await analyze.ExecuteNonQueryAsync();
+        // Each payment's confirmation journal (no fee: clearing, the creator's 70 % held, the platform's rest) and the order's
+        // access, as confirmation leaves them, so the ledger and entitlement legs have a clean day to check.
+        await using var books = new NpgsqlCommand("""
+            INSERT INTO ledger_journals (id, merchant_id, source_type, source_id, payment_id, description, created_at)
+            SELECT 'jrn_rec_' || substr(p.id, 9), p.merchant_id, 'payment_confirmed', p.id, p.id, 'seeded', p.succeeded_at
+            FROM payments p WHERE p.id LIKE 'pay_rec_%';
+            INSERT INTO ledger_entries (journal_id, merchant_id, account, currency, amount, created_at)
+            SELECT 'jrn_rec_' || substr(p.id, 9), p.merchant_id, e.account, 'CNY', e.amount, p.succeeded_at
+            FROM payments p JOIN orders o ON o.id = p.order_id
+            CROSS JOIN LATERAL (VALUES ('provider:sandbox:clearing:CNY', p.amount),
+                                       ('creator:' || o.creator_id || ':pending:CNY', -(p.amount * 70 / 100)),
+                                       ('platform:revenue:CNY', -(p.amount - p.amount * 70 / 100))) AS e(account, amount)
+            WHERE p.id LIKE 'pay_rec_%';
+            INSERT INTO entitlements (id, merchant_id, customer_id, product_id, order_id, granted_at)
+            SELECT 'ent_rec_' || substr(o.id, 9), o.merchant_id, o.customer_id, o.product_id, o.id, o.paid_at
+            FROM orders o WHERE o.id LIKE 'ord_rec_%';
+            ANALYZE;
+            """, c);
+        await books.ExecuteNonQueryAsync();
     }
 
     static long Amount(int i) => 9900 + i % 100;

@@ -60,7 +60,7 @@ sealed class Load(string baseUrl, string secret)
                 try
                 {
                     var product = s.Products[rng.Next(s.Products.Count)];
-                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{rng.Next(50)}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}");
+                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{rng.Next(2000)}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}");
                     using (var pay = await http.PostAsync($"/sandbox/sandboxpay/v1/trades/{paymentId}/pay", null))
                         if (!pay.IsSuccessStatusCode) throw new InvalidOperationException($"buyer pay → {(int)pay.StatusCode}");
                     var delay = 2;

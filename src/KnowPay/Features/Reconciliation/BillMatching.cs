@@ -57,12 +57,22 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
         }
         items.AddRange(await MissingAtProviderAsync(run, ct));
 
-        // A difference already resolved by an earlier run of this day (a repair) or an operator is not recorded twice.
+        await RecordUnresolvedAsync(db, run, items, ct);
+        return (matched, items.Count);
+    }
+
+    /// <summary>
+    /// Stores the run's differences but those already resolved by an earlier run of this day (a repair) or an operator, by
+    /// line and class, so a re-run never reopens them; returns how many were stored.
+    /// </summary>
+    public static async Task<int> RecordUnresolvedAsync(KnowPayDb db, ReconciliationRun run, IEnumerable<ReconciliationItem> items, CancellationToken ct)
+    {
         var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey + "|" + i.Kind).ToListAsync(ct))
             .ToHashSet(StringComparer.Ordinal);
-        db.ReconciliationItems.AddRange(items.Where(i => !resolved.Contains(i.LineKey + "|" + i.Kind)));
+        var unresolved = items.Where(i => !resolved.Contains(i.LineKey + "|" + i.Kind)).ToList();
+        db.ReconciliationItems.AddRange(unresolved);
         await db.SaveChangesAsync(ct);
-        return (matched, items.Count);
+        return unresolved.Count;
     }
 
     async Task<ReconciliationItem?> MatchPaymentAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Payment? payment,

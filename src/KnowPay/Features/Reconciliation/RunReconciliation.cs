@@ -52,12 +52,7 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
         var now = clock.GetUtcNow().UtcDateTime;
         var listsUnattributed = bills.Enabled.Order(StringComparer.Ordinal).FirstOrDefault() == run.Provider;
         List<ReconciliationItem> items = [.. await LedgerLeg.FindAsync(db, run, now, ct), .. await EntitlementLeg.FindAsync(db, run, listsUnattributed, now, ct)];
-        var resolved = (await db.ReconciliationItems.Where(i => i.RunId == run.Id && i.Resolution != null).Select(i => i.LineKey).ToListAsync(ct))
-            .ToHashSet(StringComparer.Ordinal);
-        items.RemoveAll(i => resolved.Contains(i.LineKey));
-        db.ReconciliationItems.AddRange(items);
-        await db.SaveChangesAsync(ct);
-        return items.Count;
+        return await BillMatching.RecordUnresolvedAsync(db, run, items, ct);
     }
 
     /// <summary>The run of this provider's day, created once (the unique index arbitrates between nodes), marked started.</summary>

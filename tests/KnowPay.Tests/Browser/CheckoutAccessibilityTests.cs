@@ -82,7 +82,7 @@ public sealed class CheckoutAccessibilityTests(Servers servers, ITestOutputHelpe
 
         // Back from the H5 cashier without paying: the still-pending state with its retry button.
         await page.ClickAsync(".pay-option[data-provider=wechatpay][data-method=h5]");
-        await page.WaitForURLAsync(u => u.Contains("/sandbox/", StringComparison.Ordinal));
+        await chromium.ArriveAsync(page, u => u.Contains("/sandbox/", StringComparison.Ordinal));
         var back = new Uri(page.Url).Query.Split('&').Single(p => p.StartsWith("redirect_url=", StringComparison.Ordinal))["redirect_url=".Length..];
         await page.GotoAsync(Uri.UnescapeDataString(back));
         await Expect(page.Locator("#returned")).ToHaveAttributeAsync("data-state", "pending");

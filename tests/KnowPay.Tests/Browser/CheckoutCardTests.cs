@@ -123,9 +123,9 @@ public sealed class CheckoutCardTests(Servers servers, ITestOutputHelper output)
         await page.GotoAsync(checkoutUrl);
         await Expect(page.Locator("#price")).ToHaveTextAsync("$19.99");   // en: USD is the home currency
         await page.ClickAsync(".pay-option[data-provider=paypal][data-method=page]");
-        await page.WaitForURLAsync("**/sandbox/paypal/checkoutnow?token=*");
+        await chromium.ArriveAsync(page, url => url.Contains("/sandbox/paypal/checkoutnow?token=", StringComparison.Ordinal));
         await page.ClickAsync("#approve");
-        await page.WaitForURLAsync(url => url.StartsWith(checkoutUrl, StringComparison.Ordinal));
+        await chromium.ArriveAsync(page, url => url.StartsWith(checkoutUrl, StringComparison.Ordinal));
         await Expect(page.Locator("#paid")).ToBeVisibleAsync(new() { Timeout = 15_000 });
         Assert.Equal("paid", (string?)(await m.GetOkAsync($"/v1/orders/{usd["id"]}"))["status"]);
         Assert.Equal(("paypal", PaymentStatus.Succeeded), Assert.Single(await Payments(server, (string)usd["id"]!)));

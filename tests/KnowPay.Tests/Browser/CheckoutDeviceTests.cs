@@ -101,10 +101,10 @@ public sealed class CheckoutDeviceTests(Servers servers, ITestOutputHelper outpu
         await Chromium.ScreenshotAsync(page, $"checkout-{locale}-phone-390x844", output);
 
         await page.ClickAsync($".pay-option[data-provider={provider}][data-method={method}]");
-        await page.WaitForURLAsync(u => u.Contains("/sandbox/", StringComparison.Ordinal));
+        await chromium.ArriveAsync(page, u => u.Contains("/sandbox/", StringComparison.Ordinal));
         await Chromium.ScreenshotAsync(page, $"checkout-{locale}-phone-{provider}-{method}-390x844", output);
         await page.ClickAsync("#pay");
-        await page.WaitForURLAsync(u => u.Contains($"/checkout/{orderId}?", StringComparison.Ordinal));
+        await chromium.ArriveAsync(page, u => u.Contains($"/checkout/{orderId}?", StringComparison.Ordinal));
         await Expect(page.Locator("#paid")).ToBeVisibleAsync(new() { Timeout = 15_000 });
         await m.WaitForOrderAsync(orderId, "paid");
         var payment = await server.QueryAsync(d => d.Payments.SingleAsync(p => p.OrderId == orderId));
@@ -126,7 +126,7 @@ public sealed class CheckoutDeviceTests(Servers servers, ITestOutputHelper outpu
         var page = await chromium.NewPageAsync(390, 844, "en", PhoneUserAgent);
         await page.GotoAsync((string)order["checkout_url"]!);
         await page.ClickAsync(".pay-option[data-provider=wechatpay][data-method=h5]");
-        await page.WaitForURLAsync(u => u.Contains("/sandbox/", StringComparison.Ordinal));
+        await chromium.ArriveAsync(page, u => u.Contains("/sandbox/", StringComparison.Ordinal));
         // The learner leaves the cashier without paying: H5's redirect_url is reached whether or not they paid.
         var back = new Uri(page.Url).Query.Split('&').Single(p => p.StartsWith("redirect_url=", StringComparison.Ordinal))["redirect_url=".Length..];
         await page.GotoAsync(Uri.UnescapeDataString(back));

@@ -69,6 +69,25 @@ public sealed class Chromium : IAsyncDisposable
         return page;
     }
 
+    /// <summary>
+    /// Waits until the page's address matches: the navigation committed, not its "load" event, since what comes next waits
+    /// for its own element; a timeout says where the page stayed and what it showed, so a failure can be read.
+    /// </summary>
+    public async Task ArriveAsync(IPage page, Func<string, bool> url, float timeoutMs = 60_000)
+    {
+        try
+        {
+            await page.WaitForURLAsync(url, new() { WaitUntil = WaitUntilState.Commit, Timeout = timeoutMs });
+        }
+        catch (TimeoutException e)
+        {
+            string? shown;
+            try { shown = await page.Locator("#error").TextContentAsync(new() { Timeout = 5_000 }); }
+            catch (PlaywrightException) { shown = "?"; }
+            throw new TimeoutException($"The page stayed at {page.Url} (error text: '{shown}'; page errors: {string.Join("; ", Errors)})", e);
+        }
+    }
+
     /// <summary>Saves a full-page screenshot and prints where it went.</summary>
     public static async Task<string> ScreenshotAsync(IPage page, string name, ITestOutputHelper output)
     {

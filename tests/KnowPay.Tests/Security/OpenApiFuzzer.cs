@@ -270,7 +270,7 @@ public sealed class OpenApiFuzzer
         ["events"] = "evt", ["webhook-endpoints"] = "we", ["journals"] = "jrn", ["payouts"] = "po", ["batches"] = "pob", ["entitlements"] = "ent",
         ["api-keys"] = "key", ["audit-events"] = "aud",
         ["subscriptions"] = "sub", ["invoices"] = "in", ["mandates"] = "mdt", ["test_clocks"] = "clock",
-        ["runs"] = "rec",
+        ["runs"] = "rec", ["items"] = "rci", ["reviews"] = "rev",
     };
 
     static readonly Dictionary<string, string> PrefixOfField = new()
@@ -335,8 +335,11 @@ public sealed class OpenApiFuzzer
         foreach (var p in op.Parameters.Where(p => p.In == "path"))
         {
             var prefix = PrefixFor(op.Path, p.Name) ?? (p.Name == "customer" ? "cus" : null);
+            var valid = prefix is null && p.Name is "name" or "date"
+                ? ValidString(p.Name, op.Path).Select(v => (Value: v, Shape: ""))
+                : Gen.Int[0, 1000].Select(i => (Value: p.Name == "customer" && i % 3 == 0 ? ExternalId(i) : KnownId(prefix ?? "x", i), Shape: ""));
             var value = Gen.Frequency(
-                (85, Gen.Int[0, 1000].Select(i => (Value: p.Name == "customer" && i % 3 == 0 ? ExternalId(i) : KnownId(prefix ?? "x", i), Shape: ""))),
+                (85, valid),
                 (5, Gen.Int[0, 1000].Select(i => (Value: KnownId(PrefixOfCollection.Values.ElementAt(i % PrefixOfCollection.Count), i), Shape: $"{p.Name}:other object"))),
                 (10, HostileString.Select(s => (Value: s is "" or "." or ".." ? s + "x" : s, Shape: $"{p.Name}:hostile"))));
             gen = gen.SelectMany(acc => value.Select(v => (acc.Url.Replace("{" + p.Name + "}", Uri.EscapeDataString(v.Value), StringComparison.Ordinal),
@@ -358,7 +361,8 @@ public sealed class OpenApiFuzzer
         {
             var valid = ValidQueryValue(op, p);
             var value = Gen.Frequency(
-                (55, Gen.Const<(string?, string)>((null, ""))),
+                // A quote's currencies are what it is about: left out, the request can only be refused.
+                (p.Name is "from" or "to" || op.Path == "/v1/fx/quote" ? 5 : 55, Gen.Const<(string?, string)>((null, ""))),
                 (35, valid.Select(v => ((string?)v, ""))),
                 (10, Gen.Frequency(
                     (3, HostileString),
@@ -379,6 +383,8 @@ public sealed class OpenApiFuzzer
             "status" => Gen.OneOf("pending", "paid", "expired", "canceled", "succeeded", "failed", "active", "archived", "draft", "in_transit", "settled"),
             "provider" => Gen.OneOf("sandbox", "stripe", "paypal", "alipay", "wechatpay"),
             "currency" => Gen.OneOf("CNY", "USD"),
+            "from" or "to" => Gen.OneOf("CNY", "USD", "EUR", "JPY"),
+            "amount" => Gen.Int[1, 100_000].Select(i => i.ToString(CultureInfo.InvariantCulture)),
             "type" => Gen.OneOf("order.paid", "payment.succeeded", "refund.succeeded", "order.created"),
             "external_id" => Gen.Int[0, 1000].Select(ExternalId),
             "active" => Gen.OneOf("true", "false"),
@@ -471,8 +477,42 @@ public sealed class OpenApiFuzzer
             if (kind == 3) body["test_clock"] = Kept("clock");
             return body;
         }),
+        ("PUT", "/v1/risk/rules") => Gen.Int[1, 1000].Select(n => new JsonObject { ["rules"] = Rules(n) }),
+        ("POST", "/v1/risk/backtest") => Gen.Select(Gen.Int[1, 1000], Gen.Int[1, 72]).Select((n, hours) => new JsonObject
+        {
+            ["rules"] = Rules(n), ["from"] = DateTime.UtcNow.AddHours(-hours).ToString("O", CultureInfo.InvariantCulture),
+            ["to"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+        }),
+        ("PUT", "/v1/risk/lists/{name}") => Gen.Int[0, 255].Array[0, 4].Select(a => new JsonObject
+        {
+            ["values"] = new JsonArray(a.Select(i => (JsonNode)JsonValue.Create("203.0.113." + i.ToString(CultureInfo.InvariantCulture))).ToArray()),
+        }),
+        ("PUT", "/v1/fx/rates") => Gen.Int[9_500, 10_500].Select(r => new JsonObject { ["rates"] = FxTable(r / 10_000m) }),
+        // Between two adjustment accounts of its own: an operator's correction must not disturb the run's invariants.
+        ("POST", "/v1/ledger/journals") => Gen.Int[1, 10_000].Select(n => new JsonObject
+        {
+            ["description"] = "fuzz correction", ["entries"] = new JsonArray(
+                new JsonObject { ["account"] = "adjustment:fuzz_a:CNY", ["currency"] = "CNY", ["amount"] = n },
+                new JsonObject { ["account"] = "adjustment:fuzz_b:CNY", ["currency"] = "CNY", ["amount"] = -n }),
+        }),
         _ => null,
     };
+
+    /// <summary>Rates between every two of the currencies the quote requests name (CNY per unit × <paramref name="drift"/>).</summary>
+    static JsonArray FxTable(decimal drift)
+    {
+        var cny = new Dictionary<string, decimal> { ["CNY"] = 1m, ["USD"] = 7.1m * drift, ["EUR"] = 7.7m * drift, ["JPY"] = 0.047m * drift };
+        var asOf = DateTime.UtcNow.AddMinutes(-5).ToString("O", CultureInfo.InvariantCulture);
+        return new JsonArray(cny.SelectMany(a => cny.Where(b => b.Key != a.Key).Select(b => (JsonNode)new JsonObject
+        {
+            ["base"] = a.Key, ["quote"] = b.Key, ["rate"] = Math.Round(a.Value / b.Value, 6), ["as_of"] = asOf,
+        })).ToArray());
+    }
+
+    /// <summary>A rule set that parses: the built-in card-testing block and a review no seeded order reaches.</summary>
+    static JsonArray Rules(int n) => new(
+        new JsonObject { ["id"] = "card_testing", ["rule"] = "block if :failed_attempts_per_ip_10m: >= 30" },
+        new JsonObject { ["id"] = "fuzz_large", ["rule"] = $"review if :stage: == 'order' and :amount: >= {1_000_000 + n}" });
 
     string Kept(string name) => kept.TryGetValue(name, out var id) ? id : name + "_01UNKNOWN";
 
@@ -504,7 +544,7 @@ public sealed class OpenApiFuzzer
             var (min, max) = name switch
             {
                 "creator_share_bps" => (0L, 10_000L), "period_days" => (1L, 400L), "expires_in_seconds" => (60L, 86_400L),
-                "amount" => (1L, 20_000L), "minimum_amount" => (0L, 10_000L), "trial_period_days" => (0L, 30L), _ => (0L, 1000L),
+                "amount" => (1L, 20_000L), "minimum_amount" => (0L, 10_000L), "trial_period_days" => (0L, 30L), "progress" => (0L, 100L), _ => (0L, 1000L),
             };
             gen = Gen.Long[min, max].Select(n => (Func<JsonNode?>)(() => JsonValue.Create(n)));
         }
@@ -526,6 +566,8 @@ public sealed class OpenApiFuzzer
             // Bills are imported from the providers that publish them (Alipay, WeChat Pay, PayPal).
             "provider" when path.StartsWith("/v1/reconciliation", StringComparison.Ordinal) => Gen.Frequency((8, Gen.OneOf("alipay", "wechatpay")), (1, Gen.OneOf("sandbox", "nope"))),
             "provider" => Gen.Frequency((8, Gen.Const("sandbox")), (1, Gen.OneOf("stripe", "paypal", "alipay", "wechatpay", "nope"))),
+            "name" when path.StartsWith("/v1/risk/lists", StringComparison.Ordinal) => Gen.OneOf("blocked_ips", "trusted_customers", "Not A Name"),
+            "action" when path.StartsWith("/v1/reconciliation", StringComparison.Ordinal) => Gen.OneOf("acknowledge", "acknowledge", "grant", "revoke", "nope"),
             "date" => Gen.Int[-3, 0].Select(d => DateTime.UtcNow.AddHours(8).AddDays(d).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
             "method" => Gen.OneOf("qr", "qr", "card", "redirect", "app", "page"),
             "collection_method" => Gen.OneOf("charge_automatically", "send_invoice"),
@@ -691,6 +733,11 @@ public sealed class OpenApiFuzzer
             if (learn) Learn(node);
             return node;
         }
+        async Task Put(string path, JsonObject body)
+        {
+            var response = await merchant.PutAsync(path, new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"seed: PUT {path} → {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
         async Task Get(string path)
         {
             var response = await merchant.GetAsync(path);
@@ -745,6 +792,7 @@ public sealed class OpenApiFuzzer
         }
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-sub", ["price_id"] = monthly, ["provider"] = "sandbox", ["method"] = "page" });
         await Post("/v1/subscriptions", new JsonObject { ["customer_external_id"] = "learner-inv", ["price_id"] = monthly, ["collection_method"] = "send_invoice" });
+        var paidPayments = new List<string>();
         for (var i = 0; i < paidOrders; i++)
         {
             var customer = "learner-" + i.ToString(CultureInfo.InvariantCulture);
@@ -761,7 +809,10 @@ public sealed class OpenApiFuzzer
                 await Task.Delay(50);
             }
             if (i == 0) await Post($"/v1/payments/{(string)payment["id"]!}/refunds", new JsonObject { ["amount"] = 100, ["reason"] = "fuzz seed" });
+            paidPayments.Add((string)payment["id"]!);
+            await Get($"/v1/customers/{customer}/entitlements");
         }
+        await SeedRiskFxAndBooksAsync(merchant, anonymous, paidPayments, Post, Put, Get);
         await Post("/v1/orders", new JsonObject { ["customer_external_id"] = "learner-0", ["product_id"] = productId, ["currency"] = "USD" });
         var endpoint = await merchant.PostAsync("/v1/webhook-endpoints", new StringContent(
             new JsonObject { ["url"] = "https://example.com/knowpay", ["event_types"] = new JsonArray("*") }.ToJsonString(), Encoding.UTF8, "application/json"));
@@ -769,6 +820,69 @@ public sealed class OpenApiFuzzer
         await Get("/v1/events?limit=100");
         await Get($"/v1/creators/{(string)creator["id"]!}/statement?limit=100");
         await Get("/v1/payouts");
+    }
+
+    /// <summary>
+    /// Reviews held by a rule only the seed's price meets, a reconciliation item (a paid trade billed one fen more), a
+    /// merchant FX rate, and a closed ledger day two days back: the objects the risk, reconciliation, FX and close
+    /// operations act on, so that their valid requests can succeed.
+    /// </summary>
+    static async Task SeedRiskFxAndBooksAsync(HttpClient merchant, HttpClient anonymous, List<string> paidPayments,
+        Func<string, JsonObject, bool, Task<JsonObject>> post, Func<string, JsonObject, Task> put, Func<string, Task> get)
+    {
+        const long HeldPrice = 4242;
+        var creator = await post("/v1/creators", new JsonObject { ["name"] = "Fuzz Reviewed Creator", ["email"] = "reviewed@example.com" }, false);
+        var held = await post("/v1/products", new JsonObject
+        {
+            ["creator_id"] = (string)creator["id"]!, ["name"] = "Fuzz Held Course", ["kind"] = "course", ["creator_share_bps"] = 7000,
+            ["prices"] = new JsonArray(new JsonObject { ["amount"] = HeldPrice, ["currency"] = "CNY" }),
+        }, false);
+        await put("/v1/risk/rules", new JsonObject
+        {
+            ["rules"] = new JsonArray(new JsonObject { ["id"] = "fuzz_held", ["rule"] = $"review if :stage: == 'order' and :amount: == {HeldPrice}" }),
+        });
+        for (var i = 0; i < 8; i++)
+            await post("/v1/orders", new JsonObject
+            {
+                ["customer_external_id"] = "learner-held-" + i.ToString(CultureInfo.InvariantCulture), ["product_id"] = (string)held["id"]!, ["currency"] = "CNY",
+            }, true);
+        await get("/v1/reviews?limit=100");
+        await put("/v1/risk/lists/blocked_ips", new JsonObject { ["values"] = new JsonArray("203.0.113.250") });
+        await put("/v1/fx/rates", new JsonObject { ["rates"] = FxTable(1m) });
+        var quote = await merchant.GetAsync("/v1/fx/quote?from=CNY&to=JPY&amount=9900");
+        if (!quote.IsSuccessStatusCode) throw new InvalidOperationException($"seed: GET /v1/fx/quote → {(int)quote.StatusCode}: {await quote.Content.ReadAsStringAsync()}");
+
+        if (paidPayments.Count > 1)
+        {
+            var fault = await anonymous.PostAsync("/sandbox/faults", new StringContent(
+                new JsonObject { ["trade"] = paidPayments[1], ["bill_amount_delta"] = 1 }.ToJsonString(), Encoding.UTF8, "application/json"));
+            if (!fault.IsSuccessStatusCode) throw new InvalidOperationException($"seed: sandbox fault → {(int)fault.StatusCode}");
+            var utcToday = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+            var chinaToday = DateTime.UtcNow.AddHours(8).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+            var items = 0;
+            foreach (var day in new[] { utcToday, chinaToday }.Distinct())
+            {
+                // The sandbox's day may be a UTC or a China-time day: the one still to come is refused, the other is run.
+                var answer = await merchant.PostAsync("/v1/reconciliation/runs", new StringContent(
+                    new JsonObject { ["provider"] = "sandbox", ["date"] = day }.ToJsonString(), Encoding.UTF8, "application/json"));
+                if (!answer.IsSuccessStatusCode) continue;
+                var run = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!;
+                var list = JsonNode.Parse(await merchant.GetStringAsync($"/v1/reconciliation/runs/{(string)run["id"]!}/items?limit=100"))!;
+                items += list["data"]!.AsArray().Count;
+                await get($"/v1/reconciliation/runs/{(string)run["id"]!}/items?limit=100");
+            }
+            if (items == 0) throw new InvalidOperationException("seed: the sandbox bill's amount fault left no reconciliation item");
+            await anonymous.PostAsync("/sandbox/faults", new StringContent(new JsonObject { ["trade"] = paidPayments[1] }.ToJsonString(), Encoding.UTF8, "application/json"));
+        }
+
+        var closed = DateTime.UtcNow.AddDays(-2).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await post("/v1/ledger/journals", new JsonObject
+        {
+            ["description"] = "fuzz seed correction", ["date"] = closed, ["entries"] = new JsonArray(
+                new JsonObject { ["account"] = "adjustment:fuzz_a:CNY", ["currency"] = "CNY", ["amount"] = 100 },
+                new JsonObject { ["account"] = "adjustment:fuzz_b:CNY", ["currency"] = "CNY", ["amount"] = -100 }),
+        }, false);
+        await post("/v1/ledger/close", new JsonObject { ["date"] = closed }, false);
     }
 
     /// <summary>Runs the merchant's ledger invariant check and records the outcome in the report.</summary>

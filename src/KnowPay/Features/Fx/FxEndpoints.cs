@@ -36,7 +36,7 @@ public static class FxEndpoints
 {
     public static void Map(RouteGroupBuilder v1)
     {
-        v1.MapGet("/fx/quote", Quote).RequireScope("orders:read");
+        v1.MapGet("/fx/quote", Quote).RequireScope("orders:read").Produces(StatusCodes.Status422UnprocessableEntity); // fx_rate_unavailable, fx_rate_stale
         v1.MapGet("/fx/rates", ListRates).RequireScope("orders:read");
         v1.MapPut("/fx/rates", PutRates).RequireScope("catalog:write");
         v1.MapPut("/fx/settings", PutSettings).RequireScope("catalog:write");

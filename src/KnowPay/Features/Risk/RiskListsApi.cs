@@ -22,7 +22,7 @@ public static partial class RiskListsApi
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapGet("/risk/lists/{name}", Get).RequireScope("risk:read");
-        v1.MapPut("/risk/lists/{name}", Put).RequireScope("risk:write");
+        v1.MapPut("/risk/lists/{name}", Put).RequireScope("risk:write").Produces(StatusCodes.Status409Conflict); // risk_policy_changed
     }
 
     static async Task<Results<Ok<RiskListView>, ProblemHttpResult>> Get(string name, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)

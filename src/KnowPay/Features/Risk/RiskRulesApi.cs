@@ -26,7 +26,7 @@ public static partial class RiskRulesApi
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapGet("/risk/rules", Get).RequireScope("risk:read");
-        v1.MapPut("/risk/rules", Put).RequireScope("risk:write");
+        v1.MapPut("/risk/rules", Put).RequireScope("risk:write").Produces(StatusCodes.Status409Conflict); // risk_policy_changed
     }
 
     static async Task<Ok<RiskRulesView>> Get(AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)

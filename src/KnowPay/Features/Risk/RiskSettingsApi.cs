@@ -19,7 +19,7 @@ public static class RiskSettingsApi
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapGet("/risk/settings", Get).RequireScope("risk:read");
-        v1.MapPut("/risk/settings", Put).RequireScope("risk:write");
+        v1.MapPut("/risk/settings", Put).RequireScope("risk:write").Produces(StatusCodes.Status409Conflict); // risk_policy_changed
     }
 
     static RiskSettingsView View(RiskPolicy? p, RiskOptions o) => new("risk_settings", p?.SinglePaymentMax, p?.CustomerDailyAmount, p?.CustomerDailyCount,

@@ -136,6 +136,33 @@ public sealed class FxApiTests(Servers servers)
         Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == (string)kwdOrder["id"]!)));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task UsdOrder_ToAlipayPageWapAppOrQr_IsRefusedBeforeAlipayIsAsked_WritingNothing(Db db)
+    {
+        var server = await servers.Get(db);
+        var log = server.Services.GetRequiredService<KnowPay.Sandbox.SandboxRequestLog>();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (1999, "USD"), (9900, "CNY"));
+        var order = await m.OrderAsync(productId, "USD");
+        var orderId = (string)order["id"]!;
+        var before = log.Snapshot().Count;
+        foreach (var method in new[] { "page", "wap", "app", "qr" })
+        {
+            var response = await m.PostAsync($"/v1/orders/{orderId}/payments", new { provider = "alipay", method, return_url = "https://shop.example/back" });
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+            Assert.Equal("currency_unsupported_by_provider", await CodeAsync(response));
+        }
+        Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == orderId)));
+        Assert.DoesNotContain(log.Snapshot().Skip(before), e => e.Contains("alipay", StringComparison.OrdinalIgnoreCase));
+
+        // The same course in CNY goes to Alipay as before.
+        var cny = await m.OrderAsync(productId, "CNY");
+        Assert.NotNull((string?)(await m.PaymentAsync((string)cny["id"]!, "alipay", "qr"))["next_action"]!["qr_code"]);
+        Assert.Contains(log.Snapshot().Skip(before), e => e.StartsWith("alipay alipay.trade.precreate signature verified", StringComparison.Ordinal));
+    }
+
     static async Task PutOkAsync(MerchantClient m, string path, object body)
     {
         var response = await m.Http.PutAsJsonAsync(path, body);

@@ -163,6 +163,30 @@ public sealed class FxApiTests(Servers servers)
         Assert.Contains(log.Snapshot().Skip(before), e => e.StartsWith("alipay alipay.trade.precreate signature verified", StringComparison.Ordinal));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SettlementCurrency_IsSetThroughFxSettings_AsAnIso4217Code_AndABadCodeChangesNothing(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        Assert.Equal("CNY", (string?)(await m.GetOkAsync("/v1/fx/settings"))["settlement_currency"]);
+
+        await PutOkAsync(m, "/v1/fx/settings", new { settlement_currency = "usd", markup_bps = 25 });
+        var settings = await m.GetOkAsync("/v1/fx/settings");
+        Assert.Equal(("USD", 25, false), ((string?)settings["settlement_currency"], (int)settings["markup_bps"]!, (bool)settings["allow_converted_prices"]!));
+
+        foreach (var (code, expected) in new[] { ("HRK", "currency_withdrawn"), ("ABC", "currency_unsupported"), ("", "currency_unsupported") })
+        {
+            var response = await m.Http.PutAsJsonAsync("/v1/fx/settings", new { settlement_currency = code, markup_bps = 99, allow_converted_prices = true });
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal(expected, await CodeAsync(response));
+        }
+        settings = await m.GetOkAsync("/v1/fx/settings");
+        Assert.Equal(("USD", 25, false), ((string?)settings["settlement_currency"], (int)settings["markup_bps"]!, (bool)settings["allow_converted_prices"]!));
+        Assert.Equal("USD", await server.QueryAsync(d => d.Merchants.Where(x => x.Id == m.MerchantId).Select(x => x.SettlementCurrency).SingleAsync()));
+    }
+
     static async Task PutOkAsync(MerchantClient m, string path, object body)
     {
         var response = await m.Http.PutAsJsonAsync(path, body);

@@ -29,7 +29,7 @@ public sealed class FxSettlementTests(CnyStripeServers servers) : IClassFixture<
     [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
-    public async Task UsdLearner_CnyPrice_StripeSettlesInCnyAtItsOwnRate_AndTheExactDifferencePostsOnce(Db db)
+    public async Task UsdLearner_CnyPrice_StripeSettlesThePaymentAndItsRefundsInCny_AndEachExactDifferencePostsOnce(Db db)
     {
         var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
@@ -90,6 +90,35 @@ public sealed class FxSettlementTests(CnyStripeServers servers) : IClassFixture<
         Assert.Equal(settled, entries.Where(e => e.Account == "fx:CNY:USD" && e.Currency == "CNY").Sum(e => e.Amount));
         Assert.Equal(-usd, entries.Where(e => e.Account == "fx:CNY:USD" && e.Currency == "USD").Sum(e => e.Amount));
         Assert.Equal(-gain, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account == "fx_gain_loss:CNY").SumAsync(e => e.Amount)));
+
+        // Two refunds (5.00 USD, then the rest): Stripe takes CNY at its rate; the refund journal released the locked-rate part.
+        long refundedBefore = 0, realised = gain, taken = 0;
+        foreach (var amount in new long?[] { 500, null })
+        {
+            var refund = await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", amount is null ? new { } : new { amount });
+            Assert.Equal("succeeded", (string?)refund["status"]);
+            var refundAmount = (long)refund["amount"]!;
+            var pricedPart = KnowPay.Domain.FxMath.Portion(9900, refundedBefore, refundAmount, usd);
+            var stripeTook = (long)Math.Round(refundAmount * stripeRate, 0, MidpointRounding.AwayFromZero);
+            var entriesOf = await server.QueryAsync(d => d.Journals.AsNoTracking()
+                .Where(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.RefundSettledSource && j.SourceId == (string)refund["id"]!)
+                .SelectMany(j => j.Entries).ToListAsync());
+            Assert.Equal(new Dictionary<(string, string), long>
+            {
+                [("fx:CNY:USD", "CNY")] = pricedPart - stripeTook,
+                [("fx_gain_loss:CNY", "CNY")] = stripeTook - pricedPart,   // Stripe took more CNY than the locked rate released: a loss
+            }, entriesOf.ToDictionary(e => (e.Account, e.Currency), e => e.Amount));
+            (refundedBefore, realised, taken) = (refundedBefore + refundAmount, realised + pricedPart - stripeTook, taken + stripeTook);
+        }
+        Assert.Equal(usd, refundedBefore);
+
+        var all = await server.QueryAsync(d => d.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == m.MerchantId).ToListAsync());
+        Assert.All(all.GroupBy(e => e.Currency), g => Assert.Equal(0, g.Sum(e => e.Amount)));
+        Assert.Equal(-realised, all.Where(e => e.Account == "fx_gain_loss:CNY").Sum(e => e.Amount));
+        // Refunded in full: no USD position left; the pair's CNY is what Stripe kept of the round trip, the realised result.
+        Assert.Equal((0L, settled - taken), (all.Where(e => e.Account == "fx:CNY:USD" && e.Currency == "USD").Sum(e => e.Amount),
+            all.Where(e => e.Account == "fx:CNY:USD" && e.Currency == "CNY").Sum(e => e.Amount)));
+        Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.RefundSettledSource)));
     }
 
     static async Task PutOkAsync(MerchantClient m, string path, object body)

@@ -51,4 +51,17 @@ public static class FxLedger
         return postings.Count == 0 ? null : Journals.Build(order.MerchantId, PaymentSettledSource, payment.Id,
             $"FX: {payment.Provider} settled payment {payment.Id} as {settled} {currency} for a price of {fx.Priced.MinorUnits}", postings, now, paymentId: payment.Id);
     }
+
+    /// <summary>
+    /// The FX gain/loss journal of a refund of a converted payment the provider settled in the price's currency: the
+    /// <paramref name="pricedPart"/> its refund journal released at the locked rate less what the provider took (exact); null as for a payment.
+    /// </summary>
+    public static LedgerJournal? RefundSettled(Order order, Payment payment, string refundId, long pricedPart, ProviderSettlement? settlement, DateTime now)
+    {
+        if (Of(order, payment) is not { } fx || settlement is not { Amount: { } taken, Currency: { } currency } || currency != fx.Priced.Currency.Code)
+            return null;
+        var postings = FxPostings.RefundSettled(fx, pricedPart, taken);
+        return postings.Count == 0 ? null : Journals.Build(order.MerchantId, RefundSettledSource, refundId,
+            $"FX: {payment.Provider} settled refund {refundId} as {taken} {currency} for {pricedPart} at the locked rate", postings, now, paymentId: payment.Id);
+    }
 }

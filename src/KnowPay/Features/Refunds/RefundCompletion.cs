@@ -39,6 +39,8 @@ public static class RefundCompletion
             if (refund.Status == RefundState.Failed && result.Status == RefundStatus.Succeeded)
                 log.LogError("Refund {RefundId} was marked failed but {Provider} reports it succeeded ({Via}); needs manual reconciliation",
                     refund.Id, refund.Provider, via);
+            if (refund.Status == RefundState.Succeeded && result is { Status: RefundStatus.Succeeded, Settlement: { } s } && s.Currency != refund.Currency)
+                await RefundSettlement.RecordLateAsync(db, refund, s, clock.GetUtcNow().UtcDateTime, ct);
             return RefundOutcome.AlreadyCompleted;
         }
         var now = clock.GetUtcNow().UtcDateTime;
@@ -87,6 +89,7 @@ public static class RefundCompletion
             fx is null ? Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending)
                 : FxPostings.RefundSucceeded(refund.Provider, order.CreatorId, fx, refund.Amount, pricedPart, creatorPart, creatorPending), now,
             paymentId: refund.PaymentId));
+        if (Fx.FxLedger.RefundSettled(order, payment, refund.Id, pricedPart, result.Settlement, now) is { } settled) db.Journals.Add(settled);
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);
 
         var succeeded = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, ct);

@@ -121,6 +121,52 @@ public sealed class FxSettlementTests(CnyStripeServers servers) : IClassFixture<
         Assert.Equal(2, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.RefundSettledSource)));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ASettlementReportedAfterTheConfirmation_IsRecordedWithItsDifference_ByTheNextQuery_Once(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
+        await PutOkAsync(m, "/v1/fx/settings", new { allow_converted_prices = true, markup_bps = 0 });
+        await PutOkAsync(m, "/v1/fx/rates", new { rates = new[] { new { @base = "USD", quote = "CNY", rate = 7.08m } } });
+        var order = await m.OrderAsync(productId, "USD");
+        var usd = (long)order["amount"]!;
+        var payment = await m.PaymentAsync((string)order["id"]!, "stripe", "card");
+        var paymentId = (string)payment["id"]!;
+        server.Services.GetRequiredService<SandboxFaults>().Set(paymentId, new FaultSettings(DropNotifications: true));
+        await StripeTests.ConfirmAsync(server, (string)payment["next_action"]!["client_secret"]!, StripeSimulator.CardSucceeds);
+
+        await using var scope = server.Services.CreateAsyncScope();
+        var sp = scope.ServiceProvider;
+        var provider = sp.GetRequiredService<PaymentProviders>()["stripe"];
+        async Task<ConfirmOutcome> ApplyAsync(bool withSettlement)
+        {
+            var stored = await server.QueryAsync(d => d.Payments.AsNoTracking().SingleAsync(p => p.Id == paymentId));
+            var state = await provider.QueryAsync(stored, default);
+            var fact = PaidFact.From("stripe", paymentId, state, "query");
+            return await ConfirmPayment.ApplyAsync(sp.GetRequiredService<KnowPayDb>(), withSettlement ? fact : fact with { Settlement = null },
+                provider, TimeProvider.System, NullLogger.Instance, default, sp.GetRequiredService<AwaitedPayments>());
+        }
+        // Confirmed by a report without the settlement (as when Stripe's balance transaction could not be read).
+        Assert.Equal(ConfirmOutcome.Confirmed, await ApplyAsync(withSettlement: false));
+        Assert.Null((await m.GetOkAsync($"/v1/payments/{paymentId}"))["settlement"]);
+        Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.PaymentSettledSource)));
+
+        // The next query brings it: recorded with its difference, once however often it is reported.
+        Assert.Equal(ConfirmOutcome.AlreadyConfirmed, await ApplyAsync(withSettlement: true));
+        Assert.Equal(ConfirmOutcome.AlreadyConfirmed, await ApplyAsync(withSettlement: true));
+        var settled = (long)Math.Round(usd * SandboxFx.SettlementRate("USD", "CNY"), 0, MidpointRounding.AwayFromZero);
+        Assert.Equal(settled, (long)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["settlement"]!["amount"]!);
+        var fx = await server.QueryAsync(d => d.Journals.AsNoTracking().Where(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.PaymentSettledSource)
+            .SelectMany(j => j.Entries).ToListAsync());
+        Assert.Equal(new Dictionary<(string, string), long> { [("fx:CNY:USD", "CNY")] = settled - 9900, [("fx_gain_loss:CNY", "CNY")] = 9900 - settled },
+            fx.ToDictionary(e => (e.Account, e.Currency), e => e.Amount));
+        var all = await server.QueryAsync(d => d.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == m.MerchantId).ToListAsync());
+        Assert.All(all.GroupBy(e => e.Currency), g => Assert.Equal(0, g.Sum(e => e.Amount)));
+    }
+
     static async Task PutOkAsync(MerchantClient m, string path, object body)
     {
         var response = await m.Http.PutAsJsonAsync(path, body);

@@ -117,4 +117,25 @@ public static class FxPostings
             new Posting(Accounts.CreatorAvailable(creatorId, q), q, creatorPart - fromPending),
             new Posting(Accounts.PlatformRevenue(q), q, pricedPart - creatorPart));
     }
+
+    /// <summary>
+    /// The provider settled a payment into the price's currency: <paramref name="settled"/> (its minor units, the provider's
+    /// rounding) against the price the locked quote stood for. The difference revalues the pair's FX account in that currency
+    /// and is realised on the gain/loss account: settled − priced, exact (both are integers of one currency; nothing is rounded here).
+    /// </summary>
+    public static IReadOnlyList<Posting> PaymentSettled(Conversion fx, long settled) => Difference(fx, settled - fx.Priced.MinorUnits);
+
+    /// <summary>
+    /// The provider settled a refund: it took <paramref name="settled"/> of the price's currency where the refund journal
+    /// released <paramref name="pricedPart"/> (the refund's locked-rate counterpart, <see cref="FxMath.Portion"/>). Taking more is a loss.
+    /// </summary>
+    public static IReadOnlyList<Posting> RefundSettled(Conversion fx, long pricedPart, long settled) => Difference(fx, pricedPart - settled);
+
+    static IReadOnlyList<Posting> Difference(Conversion fx, long gain)
+    {
+        var q = fx.Priced.Currency.Code;
+        return Postings.NonZero(
+            new Posting(Accounts.Fx(q, fx.Paid.Currency.Code), q, gain),
+            new Posting(Accounts.FxGainLoss(q), q, -gain));
+    }
 }

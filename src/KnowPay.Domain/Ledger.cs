@@ -15,6 +15,8 @@ public static class Accounts
 
     /// <summary>The FX account of one currency pair (the price's, then the paid one): it holds the position in both currencies.</summary>
     public static string Fx(string priced, string paid) => $"fx:{priced}:{paid}";
+    /// <summary>Realised FX: the provider's conversion less what the locked quote implied (credit-negative = a gain).</summary>
+    public static string FxGainLoss(string currency) => $"fx_gain_loss:{currency}";
 
     public static bool IsProviderClearing(string account) => account.StartsWith("provider:", StringComparison.Ordinal) && account.Contains(":clearing:", StringComparison.Ordinal);
 }

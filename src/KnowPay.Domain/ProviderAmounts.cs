@@ -16,8 +16,10 @@ public static class ProviderAmounts
     };
 
     // PayPal's REST API takes only the currencies of its published list ("Currency codes"); anything else is refused there.
+    // Alipay's page, wap and app pay and precreate take a CNY total_amount (trans_currency exists only on alipay.trade.pay).
     static readonly Dictionary<string, HashSet<string>> Carried = new(StringComparer.Ordinal)
     {
+        ["alipay"] = new(StringComparer.Ordinal) { "CNY" },
         ["paypal"] = new(StringComparer.Ordinal)
         {
             "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN", "TWD", "NZD", "NOK", "PHP",

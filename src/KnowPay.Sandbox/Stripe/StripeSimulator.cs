@@ -44,14 +44,15 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
         g.MapPost("/v1/payment_intents/{id}/cancel", (HttpContext http, string id) => wire.MerchantPost(http, TradeKeyOf, form => Cancel(id, form)));
         g.MapPost("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantPost(http, TradeKeyOf, CreateRefund)));
         g.MapGet("/v1/refunds/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
-            FindRefund(id) is { } r ? Ok(r) : Missing("refund", id)));
+            FindRefund(id) is { } r ? Ok(RefundView(r, http.Request.Query["expand[]"].Contains("balance_transaction"))) : Missing("refund", id)));
         g.MapGet("/v1/refunds", (Delegate)((HttpContext http) => wire.MerchantGet(http, () =>
         {
             var pi = http.Request.Query["payment_intent"].ToString();
             var charge = http.Request.Query["charge"].ToString();
             var refunds = pi.Length > 0 ? RefundsOf(pi) : intents.Values.SelectMany(i => { lock (i) return i.Refunds.ToList(); }).ToList();
             var data = new JsonArray();
-            foreach (var r in refunds.Where(r => charge.Length == 0 || (string?)r["charge"] == charge)) lock (r) data.Add(r.DeepClone());
+            var expand = http.Request.Query["expand[]"].Contains("data.balance_transaction");
+            foreach (var r in refunds.Where(r => charge.Length == 0 || (string?)r["charge"] == charge)) data.Add(RefundView(r, expand));
             return Ok(new JsonObject { ["object"] = "list", ["data"] = data, ["has_more"] = false, ["url"] = "/v1/refunds" });
         })));
 
@@ -227,7 +228,7 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
                 ["id"] = "re_" + Random(24), ["object"] = "refund", ["amount"] = amount, ["currency"] = intent.Currency,
                 ["charge"] = intent.LatestCharge, ["payment_intent"] = intent.Id, ["status"] = pending ? "pending" : "succeeded",
                 ["reason"] = form.GetValueOrDefault("reason"), ["metadata"] = metadata,
-                ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["balance_transaction"] = "txn_" + Random(24),
             };
             intent.Refunds.Add(refund);
             intents.Alias((string)refund["id"]!, intent);
@@ -236,7 +237,16 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
         notifier.Send(wire.Event(intent, "refund.created", Snapshot(refund)));
         notifier.Send(wire.Event(intent, "charge.refunded", Charge(intent)));
         if (pending) _ = Task.Delay(200).ContinueWith(_ => Settle(intent, refund), TaskScheduler.Default);
-        return (200, Snapshot(refund));
+        return (200, RefundView(refund, form.GetValueOrDefault("expand[]") == "balance_transaction"));
+    }
+
+    /// <summary>The refund as Stripe shows it; with expand[] its balance_transaction is the object, in the account's currency.</summary>
+    JsonObject RefundView(JsonObject refund, bool expandBalanceTransaction)
+    {
+        var view = Snapshot(refund);
+        if (expandBalanceTransaction && intents.TryGet((string)view["payment_intent"]!, out var intent))
+            view["balance_transaction"] = wire.RefundBalanceTransaction(intent, refund);
+        return view;
     }
 
     /// <summary>A pending refund succeeds: refund.updated and charge.refund.updated, as Stripe sends them.</summary>

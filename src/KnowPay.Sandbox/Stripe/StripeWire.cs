@@ -89,20 +89,28 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
     /// </summary>
     public JsonObject BalanceTransaction(StripeIntent i)
     {
-        lock (i)
+        lock (i) return InAccountCurrency(BalanceTransactionId(i), i.Currency, i.AmountReceived, i.LatestCharge, "charge");
+    }
+
+    /// <summary>A refund's balance transaction: the refund taken from the balance, converted like its charge (a negative amount).</summary>
+    public JsonObject RefundBalanceTransaction(StripeIntent i, JsonObject refund)
+    {
+        lock (refund) return InAccountCurrency((string)refund["balance_transaction"]!, i.Currency, -(long)refund["amount"]!, (string?)refund["id"], "refund");
+    }
+
+    JsonObject InAccountCurrency(string id, string currency, long units, string? source, string type)
+    {
+        var charged = currency.ToUpperInvariant();
+        var account = options.StripeAccountCurrency?.ToUpperInvariant() ?? charged;
+        var converted = account != charged && SandboxFx.Supports(charged) && SandboxFx.Supports(account);
+        var rate = converted ? SandboxFx.SettlementRate(charged, account) : (decimal?)null;
+        var amount = rate is { } r ? SandboxFx.Convert(units, charged, account, r) : units;
+        return new JsonObject
         {
-            var charged = i.Currency.ToUpperInvariant();
-            var account = options.StripeAccountCurrency?.ToUpperInvariant() ?? charged;
-            var converted = account != charged && SandboxFx.Supports(charged) && SandboxFx.Supports(account);
-            var rate = converted ? SandboxFx.SettlementRate(charged, account) : (decimal?)null;
-            var amount = rate is { } r ? SandboxFx.Convert(i.AmountReceived, charged, account, r) : i.AmountReceived;
-            return new JsonObject
-            {
-                ["id"] = BalanceTransactionId(i), ["object"] = "balance_transaction", ["amount"] = amount,
-                ["currency"] = (converted ? account : charged).ToLowerInvariant(), ["exchange_rate"] = rate, ["fee"] = 0, ["net"] = amount,
-                ["reporting_category"] = "charge", ["source"] = i.LatestCharge, ["status"] = "available", ["type"] = "charge",
-            };
-        }
+            ["id"] = id, ["object"] = "balance_transaction", ["amount"] = amount,
+            ["currency"] = (converted ? account : charged).ToLowerInvariant(), ["exchange_rate"] = rate, ["fee"] = 0, ["net"] = amount,
+            ["reporting_category"] = type, ["source"] = source, ["status"] = "available", ["type"] = type,
+        };
     }
 
     static JsonObject Metadata(StripeIntent i)

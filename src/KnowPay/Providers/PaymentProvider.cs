@@ -62,7 +62,11 @@ public sealed record ProviderRefund(Payment Payment, string RefundId, long Amoun
 
 public enum RefundStatus { Pending, Succeeded, Failed }
 
-public sealed record ProviderRefundResult(RefundStatus Status, string? ProviderRefundId = null, string? FailureReason = null);
+public sealed record ProviderRefundResult(RefundStatus Status, string? ProviderRefundId = null, string? FailureReason = null)
+{
+    /// <summary>What the provider took from the merchant's account for the refund, in that account's currency (a positive amount), when it says.</summary>
+    public ProviderSettlement? Settlement { get; init; }
+}
 
 /// <summary>The provider answered with an error, a bad signature, or not at all. Nothing may be assumed to have succeeded.</summary>
 public sealed class ProviderException(string provider, string code, string message, bool maybeApplied = false)

@@ -62,7 +62,8 @@ public sealed partial class WritePathParityTests(Servers servers)
         var order = await db.Orders.AsNoTracking().SingleAsync(o => o.Id == orderId);
         var provider = scope.ServiceProvider.GetRequiredService<PaymentProviders>()[payment.Provider];
         // Without a trade number (the guard keeps the payment's own): the null parameter must work on either path.
-        var fact = new PaidFact(payment.Provider, payment.Id, null, new ReportedAmount(payment.Amount, payment.Currency), ProviderPaidAt, "parity");
+        var fact = new PaidFact(payment.Provider, payment.Id, null, new ReportedAmount(payment.Amount, payment.Currency), ProviderPaidAt, "parity")
+        { Settlement = new ProviderSettlement(1409, "USD", 0.142345678901m) };   // written by the guard
         var outcome = path == WritePath.OneStatement
             ? await ConfirmPayment.TryOneStatementAsync(db, payment, order, fact, provider, Now, NullLogger.Instance, CancellationToken.None)
             : await ConfirmPayment.ConfirmInTransactionAsync(db, payment, fact, provider, Now, NullLogger.Instance, CancellationToken.None);

@@ -136,6 +136,57 @@ public sealed class FxApiTests(Servers servers)
         Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == (string)kwdOrder["id"]!)));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task UsdOrder_ToAlipayPageWapAppOrQr_IsRefusedBeforeAlipayIsAsked_WritingNothing(Db db)
+    {
+        var server = await servers.Get(db);
+        var log = server.Services.GetRequiredService<KnowPay.Sandbox.SandboxRequestLog>();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (1999, "USD"), (9900, "CNY"));
+        var order = await m.OrderAsync(productId, "USD");
+        var orderId = (string)order["id"]!;
+        var before = log.Snapshot().Count;
+        foreach (var method in new[] { "page", "wap", "app", "qr" })
+        {
+            var response = await m.PostAsync($"/v1/orders/{orderId}/payments", new { provider = "alipay", method, return_url = "https://shop.example/back" });
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+            Assert.Equal("currency_unsupported_by_provider", await CodeAsync(response));
+        }
+        Assert.Equal(0, await server.QueryAsync(d => d.Payments.CountAsync(p => p.OrderId == orderId)));
+        Assert.DoesNotContain(log.Snapshot().Skip(before), e => e.Contains("alipay", StringComparison.OrdinalIgnoreCase));
+
+        // The same course in CNY goes to Alipay as before.
+        var cny = await m.OrderAsync(productId, "CNY");
+        Assert.NotNull((string?)(await m.PaymentAsync((string)cny["id"]!, "alipay", "qr"))["next_action"]!["qr_code"]);
+        Assert.Contains(log.Snapshot().Skip(before), e => e.StartsWith("alipay alipay.trade.precreate signature verified", StringComparison.Ordinal));
+    }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SettlementCurrency_IsSetThroughFxSettings_AsAnIso4217Code_AndABadCodeChangesNothing(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        Assert.Equal("CNY", (string?)(await m.GetOkAsync("/v1/fx/settings"))["settlement_currency"]);
+
+        await PutOkAsync(m, "/v1/fx/settings", new { settlement_currency = "usd", markup_bps = 25 });
+        var settings = await m.GetOkAsync("/v1/fx/settings");
+        Assert.Equal(("USD", 25, false), ((string?)settings["settlement_currency"], (int)settings["markup_bps"]!, (bool)settings["allow_converted_prices"]!));
+
+        foreach (var (code, expected) in new[] { ("HRK", "currency_withdrawn"), ("ABC", "currency_unsupported"), ("", "currency_unsupported") })
+        {
+            var response = await m.Http.PutAsJsonAsync("/v1/fx/settings", new { settlement_currency = code, markup_bps = 99, allow_converted_prices = true });
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal(expected, await CodeAsync(response));
+        }
+        settings = await m.GetOkAsync("/v1/fx/settings");
+        Assert.Equal(("USD", 25, false), ((string?)settings["settlement_currency"], (int)settings["markup_bps"]!, (bool)settings["allow_converted_prices"]!));
+        Assert.Equal("USD", await server.QueryAsync(d => d.Merchants.Where(x => x.Id == m.MerchantId).Select(x => x.SettlementCurrency).SingleAsync()));
+    }
+
     static async Task PutOkAsync(MerchantClient m, string path, object body)
     {
         var response = await m.Http.PutAsJsonAsync(path, body);

@@ -14,8 +14,14 @@ namespace KnowPay.Tests.Providers;
 /// Servers whose provider accounts settle elsewhere: the Alipay account in USD (an overseas-settled cross-border merchant) and
 /// the Stripe account in USD. One per database, started on first use.
 /// </summary>
-public sealed class CrossBorderServers : IAsyncLifetime
+public class CrossBorderServers : IAsyncLifetime
 {
+    protected virtual Dictionary<string, string?> Settings => new()
+    {
+        ["Providers:Alipay:SettleCurrency"] = "USD",
+        ["Providers:Stripe:AccountCurrency"] = "usd",
+    };
+
     readonly Dictionary<Db, Task<KnowPayServer>> started = new();
     readonly object gate = new();
 
@@ -24,11 +30,7 @@ public sealed class CrossBorderServers : IAsyncLifetime
         lock (gate)
         {
             if (!started.TryGetValue(db, out var task))
-                started[db] = task = KnowPayServer.StartAsync(db, new Dictionary<string, string?>
-                {
-                    ["Providers:Alipay:SettleCurrency"] = "USD",
-                    ["Providers:Stripe:AccountCurrency"] = "usd",
-                });
+                started[db] = task = KnowPayServer.StartAsync(db, Settings);
             return task;
         }
     }
@@ -184,7 +186,7 @@ public sealed class CrossBorderTests(CrossBorderServers servers) : IClassFixture
         return (string)payment["id"]!;
     }
 
-    /// <summary>The payment once its settlement shows: it is written just after the confirmation, so the order may be paid a moment before.</summary>
+    /// <summary>The payment once its settlement shows (with the confirmation, or with a later report when the first carried none).</summary>
     static async Task<JsonObject> SettledAsync(MerchantClient m, string paymentId)
     {
         var until = DateTime.UtcNow.AddSeconds(5);

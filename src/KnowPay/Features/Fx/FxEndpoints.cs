@@ -9,16 +9,18 @@ namespace KnowPay.Features.Fx;
 
 public sealed record FxRateInput(string? Base, string? Quote, decimal? Rate, DateTime? AsOf);
 public sealed record PutFxRatesRequest(List<FxRateInput>? Rates);
-public sealed record PutFxSettingsRequest(bool? AllowConvertedPrices, int? MarkupBps);
+public sealed record PutFxSettingsRequest(bool? AllowConvertedPrices, int? MarkupBps, string? SettlementCurrency);
 
 public sealed record FxRateView(string Base, string Quote, decimal Rate, string Source, DateTime AsOf)
 {
     public string Object => "fx_rate";
 }
 
-public sealed record FxSettingsView(bool AllowConvertedPrices, int MarkupBps)
+public sealed record FxSettingsView(bool AllowConvertedPrices, int MarkupBps, string SettlementCurrency)
 {
     public string Object => "fx_settings";
+
+    public static FxSettingsView From(Merchant m) => new(m.AllowConvertedPrices, m.FxMarkupBps, m.SettlementCurrency);
 }
 
 /// <summary>An FX quote as the API shows it; on GET /v1/fx/quote also the amount converted (indicative: nothing is locked).</summary>
@@ -31,7 +33,8 @@ public sealed record FxQuoteView(string Id, string From, string To, decimal Rate
         : new(o.FxQuoteId, o.FxFrom!, o.Currency, o.FxRate!.Value, o.FxSource!, o.FxExpiresAt!.Value, Amount: o.FxFromAmount, ConvertedAmount: o.Amount);
 }
 
-/// <summary>GET /v1/fx/quote, GET and PUT /v1/fx/rates (the merchant's manual table), PUT /v1/fx/settings (markup, converted prices).</summary>
+/// <summary>GET /v1/fx/quote, GET and PUT /v1/fx/rates (the merchant's manual table), GET and PUT /v1/fx/settings (markup, converted
+/// prices, the merchant's settlement currency).</summary>
 public static class FxEndpoints
 {
     public static void Map(RouteGroupBuilder v1)
@@ -39,6 +42,7 @@ public static class FxEndpoints
         v1.MapGet("/fx/quote", Quote).RequireScope("orders:read").Produces(StatusCodes.Status422UnprocessableEntity); // fx_rate_unavailable, fx_rate_stale
         v1.MapGet("/fx/rates", ListRates).RequireScope("orders:read");
         v1.MapPut("/fx/rates", PutRates).RequireScope("catalog:write");
+        v1.MapGet("/fx/settings", GetSettings).RequireScope("orders:read");
         v1.MapPut("/fx/settings", PutSettings).RequireScope("catalog:write");
     }
 
@@ -87,15 +91,22 @@ public static class FxEndpoints
         return TypedResults.Ok(rates.Select(r => new FxRateView(r.Base, r.Quote, r.Rate, FxQuotes.ManualSource, r.AsOf)).ToList());
     }
 
+    static async Task<Ok<FxSettingsView>> GetSettings(AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct) =>
+        TypedResults.Ok(FxSettingsView.From(await db.Merchants.AsNoTracking().SingleAsync(m => m.Id == merchant.Id, ct)));
+
     static async Task<Results<Ok<FxSettingsView>, ProblemHttpResult>> PutSettings(PutFxSettingsRequest body, AuthenticatedMerchant merchant,
         KnowPayDb db, CancellationToken ct)
     {
         if (body.MarkupBps is not null and not (>= 0 and <= 2_000))
             return Problems.Invalid("markup_invalid", "markup_bps", "markup_bps is between 0 and 2000 (20 %).");
+        Currency? settlement = null;
+        if (body.SettlementCurrency is not null && !Currency.TryFind(body.SettlementCurrency, out settlement))
+            return CurrencyProblems.NotTaken("settlement_currency", body.SettlementCurrency);
         var row = await db.Merchants.SingleAsync(m => m.Id == merchant.Id, ct);
         if (body.AllowConvertedPrices is { } allow) row.AllowConvertedPrices = allow;
         if (body.MarkupBps is { } bps) row.FxMarkupBps = bps;
+        if (settlement is not null) row.SettlementCurrency = settlement.Code;
         await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(new FxSettingsView(row.AllowConvertedPrices, row.FxMarkupBps));
+        return TypedResults.Ok(FxSettingsView.From(row));
     }
 }

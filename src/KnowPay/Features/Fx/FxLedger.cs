@@ -1,5 +1,7 @@
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Ledger;
+using KnowPay.Providers;
 
 namespace KnowPay.Features.Fx;
 
@@ -31,5 +33,35 @@ public static class FxLedger
         var pricedBefore = FxMath.Portion(fx.Priced.MinorUnits, 0, refundedBefore, fx.Paid.MinorUnits);
         var pricedPart = FxMath.Portion(fx.Priced.MinorUnits, refundedBefore, refund, fx.Paid.MinorUnits);
         return (pricedPart, RefundSplit.CreatorPart(pricedBefore, pricedPart, creatorShareBps));
+    }
+
+    /// <summary>The journals of the provider's settlement differences, one per payment and one per refund (the unique source key).</summary>
+    public const string PaymentSettledSource = "fx_payment_settled", RefundSettledSource = "fx_refund_settled";
+
+    /// <summary>
+    /// The FX gain/loss journal of a converted payment the provider settled into the price's currency (settled − price, exact);
+    /// null when there is none: a price in the paid currency, a settlement in another currency than the price's (the locked
+    /// quote implies no amount there), or no difference.
+    /// </summary>
+    public static LedgerJournal? PaymentSettled(Order order, Payment payment, ProviderSettlement? settlement, DateTime now)
+    {
+        if (Of(order, payment) is not { } fx || settlement is not { Amount: { } settled, Currency: { } currency } || currency != fx.Priced.Currency.Code)
+            return null;
+        var postings = FxPostings.PaymentSettled(fx, settled);
+        return postings.Count == 0 ? null : Journals.Build(order.MerchantId, PaymentSettledSource, payment.Id,
+            $"FX: {payment.Provider} settled payment {payment.Id} as {settled} {currency} for a price of {fx.Priced.MinorUnits}", postings, now, paymentId: payment.Id);
+    }
+
+    /// <summary>
+    /// The FX gain/loss journal of a refund of a converted payment the provider settled in the price's currency: the
+    /// <paramref name="pricedPart"/> its refund journal released at the locked rate less what the provider took (exact); null as for a payment.
+    /// </summary>
+    public static LedgerJournal? RefundSettled(Order order, Payment payment, string refundId, long pricedPart, ProviderSettlement? settlement, DateTime now)
+    {
+        if (Of(order, payment) is not { } fx || settlement is not { Amount: { } taken, Currency: { } currency } || currency != fx.Priced.Currency.Code)
+            return null;
+        var postings = FxPostings.RefundSettled(fx, pricedPart, taken);
+        return postings.Count == 0 ? null : Journals.Build(order.MerchantId, RefundSettledSource, refundId,
+            $"FX: {payment.Provider} settled refund {refundId} as {taken} {currency} for {pricedPart} at the locked rate", postings, now, paymentId: payment.Id);
     }
 }

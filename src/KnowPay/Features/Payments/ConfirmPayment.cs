@@ -44,19 +44,38 @@ public static class ConfirmPayment
         AwaitedPayments awaited)
     {
         var outcome = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
-        if (outcome is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s)
-            await RecordSettlementAsync(db, fact.PaymentId, s, ct);
+        // A confirmation writes the settlement it carries itself; one reported to a payment confirmed without it is written here.
+        if (outcome is ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s)
+            await RecordLateSettlementAsync(db, fact.PaymentId, s, clock.GetUtcNow().UtcDateTime, ct);
         return outcome;
     }
 
     /// <summary>
-    /// The provider's conversion, on the payment once it is confirmed; the first report wins, so a late duplicate changes nothing,
-    /// and a report lost with a crash is written by the next notification or query of the same payment.
+    /// The provider's conversion, on a payment confirmed without it, and its FX gain/loss journal, in one transaction; the first
+    /// report wins (the update is conditional on none recorded), so a duplicate notification or a re-query writes nothing.
     /// </summary>
-    static Task RecordSettlementAsync(KnowPayDb db, string paymentId, ProviderSettlement s, CancellationToken ct) =>
-        db.Payments.Where(p => p.Id == paymentId && p.SettlementCurrency == null && p.PayerCurrency == null).ExecuteUpdateAsync(u => u
-            .SetProperty(p => p.SettlementAmount, s.Amount).SetProperty(p => p.SettlementCurrency, s.Currency).SetProperty(p => p.SettlementRate, s.Rate)
-            .SetProperty(p => p.PayerAmount, s.PayerAmount).SetProperty(p => p.PayerCurrency, s.PayerCurrency).SetProperty(p => p.PayerRate, s.PayerRate), ct);
+    static async Task RecordLateSettlementAsync(KnowPayDb db, string paymentId, ProviderSettlement s, DateTime now, CancellationToken ct)
+    {
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var won = await db.Payments.Where(p => p.Id == paymentId && p.Status == PaymentStatus.Succeeded && p.SettlementCurrency == null && p.PayerCurrency == null)
+                .ExecuteUpdateAsync(u => u
+                    .SetProperty(p => p.SettlementAmount, s.Amount).SetProperty(p => p.SettlementCurrency, s.Currency).SetProperty(p => p.SettlementRate, s.Rate)
+                    .SetProperty(p => p.PayerAmount, s.PayerAmount).SetProperty(p => p.PayerCurrency, s.PayerCurrency).SetProperty(p => p.PayerRate, s.PayerRate), ct);
+            if (won == 0) return;
+            var read = await db.Payments.AsNoTracking().Where(p => p.Id == paymentId)
+                .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o }).SingleAsync(ct);
+            if (Fx.FxLedger.PaymentSettled(read.Order, read.Payment, s, now) is { } journal)
+            {
+                db.Journals.Add(journal);
+                await db.SaveChangesAsync(ct);
+                db.ChangeTracker.Clear();
+            }
+            await tx.CommitAsync(ct);
+        });
+    }
 
     static async Task<ConfirmOutcome> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited)
@@ -112,8 +131,10 @@ public static class ConfirmPayment
             payment.Status = statusAsRead; // Stage decides from the status as read, also when the strategy runs this again
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // The order is read after the guard, so the payment is not known to be a duplicate yet (flagged below).
+            var s = fact.Settlement;
             var won = await db.Database.ExecuteSqlRawAsync(ConfirmationGuard,
-                [payment.Id, now, fact.PaidAt ?? now, fact.ProviderTradeNo!, fact.Via, false], ct);
+                [payment.Id, now, fact.PaidAt ?? now, fact.ProviderTradeNo!, fact.Via, false,
+                    s?.Amount!, s?.Currency!, s?.Rate!, s?.PayerAmount!, s?.PayerCurrency!, s?.PayerRate!], ct);
             if (won == 0) return ConfirmOutcome.AlreadyConfirmed;
 
             // Locked on PostgreSQL so that two payments of one order confirm one after the other (SQLite's write lock,
@@ -125,7 +146,7 @@ public static class ConfirmPayment
             // An invoice's order pays the invoice and extends the subscription's one entitlement instead of granting a new one.
             var subscriptionAccess = order.InvoiceId is not null && OrderTransitions.Pay(order.Status).Allowed
                 ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct) : null;
-            var paidAnotherWay = Stage(rows, payment, order, provider, now, log, subscriptionAccess);
+            var paidAnotherWay = Stage(rows, payment, order, provider, fact.Settlement, now, log, subscriptionAccess);
             rows.AddTo(db);
             if (paidAnotherWay)
             {
@@ -156,7 +177,8 @@ public static class ConfirmPayment
     /// paid through another payment, only the journal and a payment.duplicate event.
     /// </summary>
     /// <returns>True when the order was already paid another way (the caller flags the payment as a duplicate).</returns>
-    static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, DateTime now, ILogger log, Entitlement? subscriptionAccess = null)
+    static bool Stage(StagedRows rows, Payment payment, Order order, IPaymentProvider provider, ProviderSettlement? settlement, DateTime now, ILogger log,
+        Entitlement? subscriptionAccess = null)
     {
         var confirm = PaymentTransitions.Confirm(payment.Status, order.Status);
         var pay = OrderTransitions.Pay(order.Status);
@@ -174,6 +196,12 @@ public static class ConfirmPayment
         var journal = rows.Insert(Journals.Build(order.MerchantId, "payment_confirmed", payment.Id,
             $"Payment {payment.Id} for order {order.Id}", Fx.FxLedger.PaymentConfirmed(payment, order, provider.Fee), now));
         foreach (var entry in journal.Entries) rows.Insert(entry);
+        // The settlement itself is written by the guard; its difference from the locked quote is booked with the confirmation.
+        if (Fx.FxLedger.PaymentSettled(order, payment, settlement, now) is { } fx)
+        {
+            rows.Insert(fx);
+            foreach (var entry in fx.Entries) rows.Insert(entry);
+        }
 
         payment.Status = confirm.To;
         payment.SucceededAt = now;
@@ -199,11 +227,16 @@ public static class ConfirmPayment
     /// <summary>
     /// The exactly-once guard, the one definition both write paths run: the conditional UPDATE that moves the payment to
     /// Succeeded. Only the write whose UPDATE changes the row writes the confirmation; any other writes nothing.
-    /// Format items: {0} payment id, {1} succeeded_at, {2} provider_paid_at, {3} provider trade no, {4} confirmed_by, {5} duplicate.
+    /// It also records the provider's conversion the confirming fact carries (null columns when none; one reported earlier stays).
+    /// Format items: {0} payment id, {1} succeeded_at, {2} provider_paid_at, {3} provider trade no, {4} confirmed_by, {5} duplicate,
+    /// {6}–{11} settlement amount, currency, rate and payer amount, currency, rate.
     /// </summary>
     internal const string ConfirmationGuard = $$"""
         UPDATE payments SET status = '{{Confirmed}}', succeeded_at = {1}, provider_paid_at = {2},
-          provider_trade_no = COALESCE(provider_trade_no, {3}), confirmed_by = {4}, duplicate = {5}
+          provider_trade_no = COALESCE(provider_trade_no, {3}), confirmed_by = {4}, duplicate = {5},
+          settlement_amount = COALESCE(settlement_amount, {6}), settlement_currency = COALESCE(settlement_currency, {7}),
+          settlement_rate = COALESCE(settlement_rate, {8}), payer_amount = COALESCE(payer_amount, {9}),
+          payer_currency = COALESCE(payer_currency, {10}), payer_rate = COALESCE(payer_rate, {11})
           WHERE id = {0} AND status <> '{{Confirmed}}'
         """;
 
@@ -213,7 +246,8 @@ public static class ConfirmPayment
     // The one-statement path's guard: ConfirmationGuard, and only if the order and the trade number are as read.
     static readonly string ConfirmationHead =
         "WITH o AS (SELECT status FROM orders WHERE id = $1 FOR UPDATE),\n  won AS (" +
-        string.Format(System.Globalization.CultureInfo.InvariantCulture, ConfirmationGuard, "$2", "$4", "$5", "$6", "$7", $"($3 = '{nameof(OrderStatus.Paid)}')") +
+        string.Format(System.Globalization.CultureInfo.InvariantCulture, ConfirmationGuard, "$2", "$4", "$5", "$6", "$7", $"($3 = '{nameof(OrderStatus.Paid)}')",
+            "$8", "$9", "$10", "$11", "$12", "$13") +
         " AND (SELECT status FROM o) = $3\n    AND (provider_trade_no IS NULL OR $6 IS NULL OR provider_trade_no = $6) RETURNING 1)";
     // The payment's status is only read when the statement did not win (an InitPlan runs when first needed).
     const string ConfirmationTail =
@@ -240,7 +274,7 @@ public static class ConfirmPayment
         if (db.Database.CurrentTransaction is not null || order.InvoiceId is not null) return null;
         var statusAsRead = order.Status;
         var rows = new StagedRows();
-        Stage(rows, payment, order, provider, now, log);
+        Stage(rows, payment, order, provider, fact.Settlement, now, log);
         try
         {
             var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
@@ -253,6 +287,13 @@ public static class ConfirmPayment
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.PaidAt ?? now });                        // $5
             p.Add(new Npgsql.NpgsqlParameter { Value = (object?)fact.ProviderTradeNo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }); // $6
             p.Add(new Npgsql.NpgsqlParameter { Value = fact.Via });                                  // $7
+            var s = fact.Settlement;                                                                 // $8–$13
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.Amount ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.Currency ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Varchar });
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.Rate ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Numeric });
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.PayerAmount ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.PayerCurrency ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Varchar });
+            p.Add(new Npgsql.NpgsqlParameter { Value = (object?)s?.PayerRate ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Numeric });
             if (!StagedRowsWriter.TryBuild(db, rows, command, ConfirmationHead, "won", ConfirmationTail)) return null;
             await db.Database.OpenConnectionAsync(ct);
             try

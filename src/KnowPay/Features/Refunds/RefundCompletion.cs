@@ -39,7 +39,7 @@ public static class RefundCompletion
             if (refund.Status == RefundState.Failed && result.Status == RefundStatus.Succeeded)
                 log.LogError("Refund {RefundId} was marked failed but {Provider} reports it succeeded ({Via}); needs manual reconciliation",
                     refund.Id, refund.Provider, via);
-            return RefundOutcome.AlreadyCompleted;
+            return await AlreadyCompletedAsync(db, refund, result, clock, ct);
         }
         var now = clock.GetUtcNow().UtcDateTime;
         try
@@ -48,13 +48,21 @@ public static class RefundCompletion
                 ? await SucceedAsync(db, refund, transition, result, via, now, log, ct)
                 : await FailAsync(db, refund, transition, result, via, now, ct);
             if (outcome is RefundOutcome.Succeeded or RefundOutcome.Failed) KnowPayMetrics.Refund(refund.Provider, outcome == RefundOutcome.Succeeded ? "succeeded" : "failed");
-            return outcome;
+            return outcome == RefundOutcome.AlreadyCompleted ? await AlreadyCompletedAsync(db, refund, result, clock, ct) : outcome;
         }
         catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
         {
             db.ChangeTracker.Clear();
-            return RefundOutcome.AlreadyCompleted;
+            return await AlreadyCompletedAsync(db, refund, result, clock, ct);
         }
+    }
+
+    /// <summary>Another report completed the refund first: a settlement this one carries (and that one did not) is still booked.</summary>
+    static async Task<RefundOutcome> AlreadyCompletedAsync(KnowPayDb db, Refund refund, ProviderRefundResult result, TimeProvider clock, CancellationToken ct)
+    {
+        if (result is { Status: RefundStatus.Succeeded, Settlement: { } s } && s.Currency != refund.Currency)
+            await RefundSettlement.RecordLateAsync(db, refund, s, clock.GetUtcNow().UtcDateTime, ct);
+        return RefundOutcome.AlreadyCompleted;
     }
 
     static async Task<RefundOutcome> SucceedAsync(KnowPayDb db, Refund refund, Transition<RefundState> succeed, ProviderRefundResult result, string via, DateTime now, ILogger log, CancellationToken ct)
@@ -87,6 +95,7 @@ public static class RefundCompletion
             fx is null ? Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending)
                 : FxPostings.RefundSucceeded(refund.Provider, order.CreatorId, fx, refund.Amount, pricedPart, creatorPart, creatorPending), now,
             paymentId: refund.PaymentId));
+        if (Fx.FxLedger.RefundSettled(order, payment, refund.Id, pricedPart, result.Settlement, now) is { } settled) db.Journals.Add(settled);
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);
 
         var succeeded = await db.Refunds.AsNoTracking().SingleAsync(r => r.Id == refund.Id, ct);

@@ -95,6 +95,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
             new("amount", Units(payment, request.Amount)),
             new("metadata[refund_id]", request.RefundId),
             new("metadata[payment_id]", payment.Id),
+            new("expand[]", "balance_transaction"),
         ];
         if (request.Reason is { } reason)
             form.Add(RefundReasons.Contains(reason) ? new("reason", reason) : new("metadata[reason]", reason.Length > 500 ? reason[..500] : reason));
@@ -104,7 +105,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
     public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
     {
         if (request.Payment.ProviderTradeNo is null) return new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found");
-        var list = await SendAsync(HttpMethod.Get, $"/v1/refunds?payment_intent={Uri.EscapeDataString(request.Payment.ProviderTradeNo)}&limit=100", null, null, ct);
+        var list = await SendAsync(HttpMethod.Get, $"/v1/refunds?payment_intent={Uri.EscapeDataString(request.Payment.ProviderTradeNo)}&limit=100&expand[]=data.balance_transaction", null, null, ct);
         var refund = (list?["data"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault(r => (string?)r["metadata"]?["refund_id"] == request.RefundId);
         return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
     }
@@ -118,7 +119,7 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         var refunds = new List<JsonObject>();
         for (string? after = null; ;)
         {
-            var page = await SendAsync(HttpMethod.Get, $"/v1/refunds?charge={Uri.EscapeDataString(chargeId)}&limit=100"
+            var page = await SendAsync(HttpMethod.Get, $"/v1/refunds?charge={Uri.EscapeDataString(chargeId)}&limit=100&expand[]=data.balance_transaction"
                 + (after is null ? "" : "&starting_after=" + Uri.EscapeDataString(after)), null, null, ct);
             var data = (page?["data"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
             refunds.AddRange(data);
@@ -126,10 +127,14 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
         }
     }
 
-    /// <summary>Maps a Stripe refund object (from an answer or a webhook) to the common refund result.</summary>
+    /// <summary>
+    /// Maps a Stripe refund object (from an answer or a webhook) to the common refund result; with its balance_transaction expanded
+    /// (answers and listings, not events) also what the refund took from the balance in the account's currency.
+    /// </summary>
     public static ProviderRefundResult RefundState(JsonObject? refund) => (string?)refund?["status"] switch
     {
-        "succeeded" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)refund!["id"]),
+        "succeeded" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)refund!["id"])
+            { Settlement = Settlement(refund["balance_transaction"]) is { Amount: { } taken } s ? s with { Amount = -taken } : null },
         "pending" or "requires_action" => new ProviderRefundResult(RefundStatus.Pending, (string?)refund!["id"]),
         var other => new ProviderRefundResult(RefundStatus.Failed, (string?)refund?["id"], (string?)refund?["failure_reason"] ?? other ?? "unknown"),
     };

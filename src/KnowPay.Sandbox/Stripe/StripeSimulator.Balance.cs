@@ -96,7 +96,7 @@ public sealed partial class StripeSimulator
         var type = e.Kind == BillEntryKind.Payment ? "charge" : "refund";
         return new JsonObject
         {
-            ["id"] = "txn_" + Derived(sourceId, 24), ["object"] = "balance_transaction", ["amount"] = amount, ["currency"] = intent.Currency,
+            ["id"] = "txn_" + Derived(sourceId, 24), ["object"] = "balance_transaction", ["amount"] = amount, ["currency"] = e.Currency?.ToLowerInvariant() ?? intent.Currency,
             ["fee"] = e.Fee, ["net"] = amount - e.Fee, ["created"] = e.At.ToUnixTimeSeconds(),
             ["available_on"] = e.At.AddDays(2).ToUnixTimeSeconds(), ["status"] = "available", ["type"] = type, ["reporting_category"] = type,
             ["exchange_rate"] = null, ["description"] = intent.Description,

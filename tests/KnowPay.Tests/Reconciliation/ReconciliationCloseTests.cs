@@ -147,6 +147,17 @@ public sealed partial class ReconciliationCloseTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.LedgerCloses.CountAsync()));
     }
 
+    [Fact]
+    public void CloseReportColumns_FollowTheJournalKind_NotWordsInItsName()
+    {
+        Assert.Equal("fees", CloseReport.Column("fee_true_up"));
+        Assert.Equal(("payments", "refunds"), (CloseReport.Column("payment_confirmed"), CloseReport.Column("refund")));
+        Assert.All(["payout", "payout_paid", "payout_failed"], kind => Assert.Equal("payouts", CloseReport.Column(kind)));
+        // Kinds whose names merely hold "fee", "refund" or "payout" are no such movement.
+        Assert.All(["fee_waiver_adjustment", "coffee", "adjustment", "hold_release", "credit_granted", "credit_applied", "refund_fee_estimate", "payouts_report"],
+            kind => Assert.Equal("other", CloseReport.Column(kind)));
+    }
+
     /// <summary>A day of every kind of journal (and one the day before, one the day after), dated as the ledger dates them.</summary>
     internal static async Task PostHistoryAsync(KnowPayServer server, string merchantId, DateOnly day)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Orders;
+using KnowPay.Features.Reconciliation;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -90,19 +91,27 @@ public static class DailyClose
         return new CloseOutcome.Closed(closes);
     }
 
+    /// <summary>
+    /// The report is read and the close written in one transaction that no entry of the day can commit into (SQLite's
+    /// transaction holds the write lock from its start; PostgreSQL's holds the day's lock, <see cref="LedgerPeriods.LockDayAsync"/>),
+    /// so the report holds every entry the day will ever have. A close made meanwhile by another request or node stands.
+    /// </summary>
     static async Task<LedgerClose> InsertAsync(KnowPayDb db, string merchantId, string currency, DateOnly day, string closedBy, DateTime now, CancellationToken ct)
     {
-        var close = new LedgerClose { Id = Ids.New("cls"), MerchantId = merchantId, Currency = currency, Day = day, ClosedAt = now, ClosedBy = closedBy };
-        close.Lines.AddRange(await CloseReport.BuildAsync(db, close.Id, merchantId, currency, day, ct));
-        db.LedgerCloses.Add(close);
         try
         {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await LedgerPeriods.LockDayAsync(db, merchantId, currency, day, ct);
+            if (await FindAsync(db, merchantId, currency, day, ct) is { } closed) return closed;
+            var close = new LedgerClose { Id = Ids.New("cls"), MerchantId = merchantId, Currency = currency, Day = day, ClosedAt = now, ClosedBy = closedBy };
+            close.Lines.AddRange(await CloseReport.BuildAsync(db, close.Id, merchantId, currency, day, ct));
+            db.LedgerCloses.Add(close);
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
             return close;
         }
         catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
         {
-            // Another request or node closed it first: its report stands.
             db.ChangeTracker.Clear();
             return (await FindAsync(db, merchantId, currency, day, ct))!;
         }

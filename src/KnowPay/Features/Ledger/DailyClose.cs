@@ -66,12 +66,15 @@ public static class DailyClose
     {
         if (day >= LedgerPeriods.DayOf(now))
             return new CloseOutcome.Refused("day_not_over", $"{day:yyyy-MM-dd} is not over yet (UTC); a day is closed once it has ended.");
-        var runs = await db.ReconciliationRuns.AsNoTracking().Where(r => r.Day == day).ToListAsync(ct);
+        // The runs whose bill day overlaps this UTC day: a China-time bill day D is the UTC instants [D−1 16:00, D 16:00),
+        // so UTC day D is on the China bills of D and D+1.
+        var (start, end) = (LedgerPeriods.Start(day), LedgerPeriods.Start(day.AddDays(1)));
+        var runs = (await db.ReconciliationRuns.AsNoTracking().Where(r => r.Day >= day.AddDays(-1) && r.Day <= day.AddDays(1)).ToListAsync(ct))
+            .Where(r => BillSources.Window(r.Provider, r.Day) is var (from, until) && from < end && until > start).ToList();
         if (runs.Where(r => r.Status != "completed").ToList() is { Count: > 0 } unfinished)
             return new CloseOutcome.Refused("reconciliation_incomplete",
                 $"Reconciliation of {day:yyyy-MM-dd} is not completed: {string.Join(", ", unfinished.Select(r => $"{r.Provider} {r.Id} ({r.Status})"))}.");
 
-        var end = LedgerPeriods.Start(day.AddDays(1));
         var currencies = currency is not null ? [currency]
             : await db.LedgerEntries.Where(e => e.MerchantId == merchantId && e.CreatedAt < end).Select(e => e.Currency).Distinct().ToListAsync(ct);
         var runIds = runs.Select(r => r.Id).ToList();

@@ -190,6 +190,23 @@ public sealed partial class ReconciliationCloseTests(Servers servers, ITestOutpu
         output.WriteLine($"{db}: {outcomes.Count(o => o.Status == 201)} adjustments posted before their day's close, {outcomes.Count(o => o.Status == 409)} refused after it");
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Close_OfAUtcDay_WaitsForTheNextChinaBillDay_ThatCoversItsLastEightHours_NotForTheNextUtcBill(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var day = RandomPastDay();
+        var china = await AddRunAsync(server, "wechatpay", day.AddDays(1), "waiting");   // [day 16:00, day+1 16:00) UTC
+        await AddRunAsync(server, "stripe", day.AddDays(1), "waiting");                  // [day+1 00:00, day+2 00:00) UTC: another day
+        var refused = await AssertProblemAsync(await m.PostAsync("/v1/ledger/close", new { date = Iso(day), currency = "CNY" }), 409, "reconciliation_incomplete");
+        Assert.Contains(china, (string?)refused["detail"]);
+        Assert.DoesNotContain("stripe", (string?)refused["detail"]);
+        await server.QueryAsync(d => d.ReconciliationRuns.Where(r => r.Id == china).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, "completed")));
+        Assert.Single((await m.PostOkAsync("/v1/ledger/close", new { date = Iso(day), currency = "CNY" }))["data"]!.AsArray());
+    }
+
     [Fact]
     public void CloseReportColumns_FollowTheJournalKind_NotWordsInItsName()
     {

@@ -33,7 +33,7 @@ public abstract record CloseOutcome
 
 /// <summary>
 /// POST /v1/ledger/close {date, currency?} closes a UTC day of the merchant's ledger per currency once it is over, every
-/// reconciliation run of that day is completed and each of their differences of the merchant (or of no one) in that
+/// reconciliation run whose bill day overlaps it is completed and each of their differences of the merchant (or of no one) in that
 /// currency is resolved; GET /v1/ledger/closes and /v1/ledger/closes/{date} read the reports. Closing again answers the
 /// close already made: the unique (merchant, currency, day) arbitrates.
 /// </summary>

@@ -7,8 +7,9 @@ namespace KnowPay.Sandbox;
 /// drop notifications, duplicate them (optionally ~1 s apart), delay them, answer API calls with 5xx, or stall
 /// them past the caller's timeout (after acting, so that a retry must be idempotent), or answer a refund as still in
 /// progress (after acting: the refund notification or a query must complete it). The Bill* faults change the trade's
-/// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, its refunds
-/// booked on the next day, or an extra trade under another out_trade_no beside it.
+/// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, in another
+/// currency, booked as still in progress, its refunds booked on the next day, or an extra trade under another
+/// out_trade_no beside it. Set on a refund's out_refund_no, they change that refund's row alone.
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -23,7 +24,9 @@ public sealed record FaultSettings(
     long BillAmountDelta = 0,
     long BillFeeDelta = 0,
     bool BillRefundNextDay = false,
-    string? BillExtraTrade = null);
+    string? BillExtraTrade = null,
+    string? BillCurrency = null,
+    bool BillPending = false);
 
 public sealed class SandboxFaults
 {
@@ -32,6 +35,9 @@ public sealed class SandboxFaults
 
     public FaultSettings For(string? tradeKey) =>
         tradeKey is not null && perTrade.TryGetValue(tradeKey, out var f) ? f : Global;
+
+    /// <summary>The faults set for exactly this key, or null (no global fallback).</summary>
+    public FaultSettings? Only(string key) => perTrade.GetValueOrDefault(key);
 
     public void Set(string? tradeKey, FaultSettings settings)
     {

@@ -6,15 +6,20 @@ public enum BillEntryKind { Payment, Refund }
 /// <summary>
 /// One row a simulator's bill carries, before the simulator writes it in its provider's format: the trade it comes from
 /// (<paramref name="Source"/>, for the format's other columns), the merchant's trade key, the amounts in minor units and
-/// the instant the provider books it. <paramref name="Extra"/> marks a row the provider has and the merchant never sent.
+/// the instant the provider books it. <paramref name="Extra"/> marks a row the provider has and the merchant never sent;
+/// <paramref name="Currency"/>, when set, is the currency the bill states instead of the trade's; <paramref name="Pending"/>
+/// books the row as still in progress (where the format has a row status).
 /// </summary>
 public sealed record BillEntry<TSource>(
-    BillEntryKind Kind, TSource Source, string OutTradeNo, string? OutRefundNo, long Amount, long Fee, DateTimeOffset At, bool Extra = false);
+    BillEntryKind Kind, TSource Source, string OutTradeNo, string? OutRefundNo, long Amount, long Fee, DateTimeOffset At, bool Extra = false,
+    string? Currency = null, bool Pending = false);
 
 /// <summary>
 /// The bill faults of <see cref="SandboxFaults"/> as every simulator applies them to its day's rows, so that the
 /// discrepancies a reconciliation must find are made once for all providers: a trade left off, an extra trade (a copy
-/// of a real one under another out_trade_no), an amount or a fee off, a refund booked on the next day.
+/// of a real one under another out_trade_no), an amount or a fee off, another currency, a row still in progress, a
+/// refund booked on the next day. A payment row takes its trade's faults; a refund row takes those set on its
+/// out_refund_no (and its trade's next-day booking).
 /// </summary>
 public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
 {
@@ -35,11 +40,16 @@ public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
             var entry = candidate;
             if (entry.Kind == BillEntryKind.Refund && fault.BillRefundNextDay) entry = entry with { At = entry.At.AddDays(1) };
             if (!inRange(entry.At)) continue;
-            if (entry.Kind == BillEntryKind.Payment)
+            if (entry.Kind == BillEntryKind.Payment && fault.BillExtraTrade is { Length: > 0 } extra) rows.Add(entry with { OutTradeNo = extra, Extra = true });
+            var row = entry.Kind == BillEntryKind.Payment ? fault : faults.Only(entry.OutRefundNo!);
+            if (row is not null)
             {
-                if (fault.BillExtraTrade is { Length: > 0 } extra) rows.Add(entry with { OutTradeNo = extra, Extra = true });
-                if (fault.BillOmits) continue;
-                entry = entry with { Amount = entry.Amount + fault.BillAmountDelta, Fee = entry.Fee + fault.BillFeeDelta };
+                if (row.BillOmits) continue;
+                entry = entry with
+                {
+                    Amount = entry.Amount + row.BillAmountDelta, Fee = entry.Fee + row.BillFeeDelta, Currency = row.BillCurrency ?? entry.Currency,
+                    Pending = entry.Pending || row.BillPending,
+                };
             }
             rows.Add(entry);
         }

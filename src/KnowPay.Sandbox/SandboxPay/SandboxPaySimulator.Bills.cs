@@ -40,7 +40,7 @@ public sealed partial class SandboxPaySimulator
                 if (e.OutRefundNo is { } outRefundNo) refundNo = e.Source.Refunds[outRefundNo].RefundNo;
             }
             csv.AppendJoin(',', e.Kind == BillEntryKind.Payment ? "payment" : "refund", tradeNo, Quoted(e.OutTradeNo), refundNo, Quoted(e.OutRefundNo ?? ""),
-                    e.Source.Currency, e.Amount.ToString(CultureInfo.InvariantCulture), e.Fee.ToString(CultureInfo.InvariantCulture),
+                    e.Currency ?? e.Source.Currency, e.Amount.ToString(CultureInfo.InvariantCulture), e.Fee.ToString(CultureInfo.InvariantCulture),
                     e.At.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture))
                 .Append("\r\n");
         }

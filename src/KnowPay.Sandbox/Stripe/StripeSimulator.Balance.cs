@@ -40,7 +40,7 @@ public sealed partial class StripeSimulator
                 foreach (var refund in intent.Refunds)
                     lock (refund)
                         if ((string?)refund["status"] == "succeeded")
-                            candidates.Add(new(BillEntryKind.Refund, intent, intent.TradeKey, (string)refund["id"]!, (long)refund["amount"]!, 0,
+                            candidates.Add(new(BillEntryKind.Refund, intent, intent.TradeKey, RefundKey(refund), (long)refund["amount"]!, 0,
                                 DateTimeOffset.FromUnixTimeSeconds((long)refund["created"]!)));
             }
         var rows = billing.Between(candidates, at =>
@@ -87,7 +87,7 @@ public sealed partial class StripeSimulator
             }
             else
             {
-                var refund = intent.Refunds.First(r => (string?)r["id"] == e.OutRefundNo);
+                var refund = intent.Refunds.First(r => RefundKey(r) == e.OutRefundNo);
                 lock (refund) source = refund.DeepClone();
             }
             sourceId = (string)source["id"]!;
@@ -96,7 +96,7 @@ public sealed partial class StripeSimulator
         var type = e.Kind == BillEntryKind.Payment ? "charge" : "refund";
         return new JsonObject
         {
-            ["id"] = "txn_" + Derived(sourceId, 24), ["object"] = "balance_transaction", ["amount"] = amount, ["currency"] = intent.Currency,
+            ["id"] = "txn_" + Derived(sourceId, 24), ["object"] = "balance_transaction", ["amount"] = amount, ["currency"] = e.Currency?.ToLowerInvariant() ?? intent.Currency,
             ["fee"] = e.Fee, ["net"] = amount - e.Fee, ["created"] = e.At.ToUnixTimeSeconds(),
             ["available_on"] = e.At.AddDays(2).ToUnixTimeSeconds(), ["status"] = "available", ["type"] = type, ["reporting_category"] = type,
             ["exchange_rate"] = null, ["description"] = intent.Description,
@@ -107,6 +107,9 @@ public sealed partial class StripeSimulator
             ["source"] = expand ? source : sourceId,
         };
     }
+
+    /// <summary>The merchant's id of a refund (its metadata refund_id), which bill faults are keyed by; else Stripe's id.</summary>
+    static string RefundKey(JsonObject refund) => (string?)refund["metadata"]?["refund_id"] ?? (string)refund["id"]!;
 
     static string Derived(string from, int length) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(from)))[..length];
 }

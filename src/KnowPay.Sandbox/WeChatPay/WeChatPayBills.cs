@@ -46,7 +46,7 @@ static class WeChatPayBills
                 // An extra trade is a copy of a real one under another out_trade_no, with a transaction id of its own.
                 ["微信订单号"] = e.Extra ? "4299" + t.TransactionId[4..] : t.TransactionId, ["商户订单号"] = e.OutTradeNo,
                 ["用户标识"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", ["交易类型"] = "NATIVE",
-                ["交易状态"] = state, ["付款银行"] = "OTHERS", ["货币种类"] = t.Currency, ["代金券金额"] = "0.00",
+                ["交易状态"] = state, ["付款银行"] = "OTHERS", ["货币种类"] = e.Currency ?? t.Currency, ["代金券金额"] = "0.00",
                 ["商品名称"] = t.Description.Replace(',', '，'), ["商户数据包"] = "", ["手续费"] = SandboxRsa.Yuan(e.Fee), ["费率"] = "0.60%", ["费率备注"] = "",
             };
         }
@@ -78,7 +78,7 @@ static class WeChatPayBills
                 row["退款金额"] = row["申请退款金额"] = SandboxRsa.Yuan(e.Amount);
                 row["充值券退款金额"] = "0.00";
                 row["退款类型"] = "ORIGINAL";
-                row["退款状态"] = r.Status;
+                row["退款状态"] = e.Pending ? "PROCESSING" : r.Status;
                 rows.Add(row);
             }
         }

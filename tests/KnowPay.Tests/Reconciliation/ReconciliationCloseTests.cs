@@ -7,6 +7,7 @@ using KnowPay.Domain;
 using KnowPay.Features.Ledger;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Xunit.Abstractions;
 
 namespace KnowPay.Tests.Reconciliation;
 
@@ -16,7 +17,7 @@ namespace KnowPay.Tests.Reconciliation;
 /// by every merchant of a day.
 /// </summary>
 [Collection("server")]
-public sealed partial class ReconciliationCloseTests(Servers servers)
+public sealed partial class ReconciliationCloseTests(Servers servers, ITestOutputHelper output)
 {
     [SkippableTheory]
     [InlineData(Db.Sqlite)]
@@ -145,6 +146,76 @@ public sealed partial class ReconciliationCloseTests(Servers servers)
         var list = await m.GetOkAsync("/v1/ledger/closes");
         Assert.Equal((string?)close["id"], (string?)list["data"]![0]!["id"]);
         Assert.Equal(1, await server.QueryAsync(d => d.LedgerCloses.CountAsync()));
+    }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task CloseAndBackdatedAdjustments_Concurrently_EachAdjustmentIsRefusedOrInTheReport_NeverPostedAfterIt(Db db)
+    {
+        await using var server = await KnowPayServer.StartAsync(db);
+        var m = await server.NewMerchantAsync();
+        // Oldest first: a day's opening balance is every earlier day's, closed before it.
+        var days = Enumerable.Range(3, 6).Select(n => DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-n)).Order().ToList();
+        var outcomes = new List<(DateOnly Day, int Status, string? Code)>();
+        foreach (var day in days)
+        {
+            // One close and four adjustments into the day, all at once.
+            var adjustments = Enumerable.Range(0, 4).Select(i => m.PostAsync("/v1/ledger/journals", new
+            {
+                description = $"Late bank charge {i}", date = Iso(day),
+                entries = new object[] { new { account = "platform:revenue:CNY", currency = "CNY", amount = 10 + i }, new { account = "provider:alipay:clearing:CNY", currency = "CNY", amount = -(10 + i) } },
+            })).ToList();
+            var close = m.PostAsync("/v1/ledger/close", new { date = Iso(day), currency = "CNY" });
+            Assert.True((await close).IsSuccessStatusCode, await (await close).Content.ReadAsStringAsync());
+            foreach (var response in await Task.WhenAll(adjustments))
+            {
+                var text = await response.Content.ReadAsStringAsync();
+                outcomes.Add((day, (int)response.StatusCode, (string?)JsonNode.Parse(text)!["code"]));
+            }
+        }
+        Assert.All(outcomes, o => Assert.True(o is (_, 201, _) or (_, 409, LedgerPeriods.ClosedCode), $"{o.Day}: {o.Status} {o.Code}"));
+
+        // Whatever the order, the report of each closed day holds every entry dated in it.
+        foreach (var day in days)
+        {
+            var report = (await m.GetOkAsync($"/v1/ledger/closes/{Iso(day)}"))["data"]![0]!["accounts"]!.AsArray().Select(a => a!.AsObject())
+                .ToDictionary(a => (string)a["account_class"]!, a => new[] { "opening", "payments", "refunds", "fees", "payouts", "other", "closing" }.Select(k => (long)a[k]!).ToArray());
+            var expected = await IndependentReportAsync(server, m.MerchantId, day);
+            Assert.Equal(expected.Keys.Order(), report.Keys.Order());
+            foreach (var (cls, sums) in expected) Assert.Equal(sums, report[cls]);
+            var accepted = outcomes.Where(o => o.Day == day && o.Status == 201).Count();
+            Assert.Equal(accepted, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.CreatedAt >= LedgerPeriods.Start(day) && j.CreatedAt < LedgerPeriods.Start(day.AddDays(1)))));
+        }
+        output.WriteLine($"{db}: {outcomes.Count(o => o.Status == 201)} adjustments posted before their day's close, {outcomes.Count(o => o.Status == 409)} refused after it");
+    }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Close_OfAUtcDay_WaitsForTheNextChinaBillDay_ThatCoversItsLastEightHours_NotForTheNextUtcBill(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var day = RandomPastDay();
+        var china = await AddRunAsync(server, "wechatpay", day.AddDays(1), "waiting");   // [day 16:00, day+1 16:00) UTC
+        await AddRunAsync(server, "stripe", day.AddDays(1), "waiting");                  // [day+1 00:00, day+2 00:00) UTC: another day
+        var refused = await AssertProblemAsync(await m.PostAsync("/v1/ledger/close", new { date = Iso(day), currency = "CNY" }), 409, "reconciliation_incomplete");
+        Assert.Contains(china, (string?)refused["detail"]);
+        Assert.DoesNotContain("stripe", (string?)refused["detail"]);
+        await server.QueryAsync(d => d.ReconciliationRuns.Where(r => r.Id == china).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, "completed")));
+        Assert.Single((await m.PostOkAsync("/v1/ledger/close", new { date = Iso(day), currency = "CNY" }))["data"]!.AsArray());
+    }
+
+    [Fact]
+    public void CloseReportColumns_FollowTheJournalKind_NotWordsInItsName()
+    {
+        Assert.Equal("fees", CloseReport.Column("fee_true_up"));
+        Assert.Equal(("payments", "refunds"), (CloseReport.Column("payment_confirmed"), CloseReport.Column("refund")));
+        Assert.All(["payout", "payout_paid", "payout_failed"], kind => Assert.Equal("payouts", CloseReport.Column(kind)));
+        // Kinds whose names merely hold "fee", "refund" or "payout" are no such movement.
+        Assert.All(["fee_waiver_adjustment", "coffee", "adjustment", "hold_release", "credit_granted", "credit_applied", "refund_fee_estimate", "payouts_report"],
+            kind => Assert.Equal("other", CloseReport.Column(kind)));
     }
 
     /// <summary>A day of every kind of journal (and one the day before, one the day after), dated as the ledger dates them.</summary>

@@ -17,15 +17,23 @@ public static class CloseReport
         return head is [("creator" or "customer") and var owner, _, .. var rest] ? string.Join(':', [owner, .. rest]) : string.Join(':', head);
     }
 
-    /// <summary>The report's column of a journal's source type; fee true-ups (any *fee* type) are fees.</summary>
-    public static string Column(string sourceType) => sourceType switch
+    /// <summary>
+    /// The report's column of each kind of journal that has one; every other kind (adjustments, hold releases, credits)
+    /// is "other". Exact kinds, never a pattern of their names: a new kind is "other" until it is placed here.
+    /// </summary>
+    static readonly Dictionary<string, string> ColumnOfKind = new(StringComparer.Ordinal)
     {
-        "payment_confirmed" => "payments",
-        "refund" => "refunds",
-        _ when sourceType.Contains("fee", StringComparison.Ordinal) => "fees",
-        _ when sourceType.StartsWith("payout", StringComparison.Ordinal) => "payouts",
-        _ => "other",
+        ["payment_confirmed"] = "payments",
+        ["refund"] = "refunds",
+        [FeeTrueUpKind] = "fees",
+        ["payout"] = "payouts", ["payout_paid"] = "payouts", ["payout_failed"] = "payouts",
     };
+
+    /// <summary>The kind (source type) of the journal that moves a posted fee to the one the provider billed.</summary>
+    public const string FeeTrueUpKind = "fee_true_up";
+
+    /// <summary>The report's column of a journal of this kind (its source type).</summary>
+    public static string Column(string sourceType) => ColumnOfKind.GetValueOrDefault(sourceType, "other");
 
     public static async Task<List<LedgerCloseLine>> BuildAsync(KnowPayDb db, string closeId, string merchantId, string currency, DateOnly day, CancellationToken ct)
     {

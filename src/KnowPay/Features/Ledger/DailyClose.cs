@@ -2,6 +2,7 @@ using System.Globalization;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Orders;
+using KnowPay.Features.Reconciliation;
 using KnowPay.Infrastructure;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -32,7 +33,7 @@ public abstract record CloseOutcome
 
 /// <summary>
 /// POST /v1/ledger/close {date, currency?} closes a UTC day of the merchant's ledger per currency once it is over, every
-/// reconciliation run of that day is completed and each of their differences of the merchant (or of no one) in that
+/// reconciliation run whose bill day overlaps it is completed and each of their differences of the merchant (or of no one) in that
 /// currency is resolved; GET /v1/ledger/closes and /v1/ledger/closes/{date} read the reports. Closing again answers the
 /// close already made: the unique (merchant, currency, day) arbitrates.
 /// </summary>
@@ -65,12 +66,15 @@ public static class DailyClose
     {
         if (day >= LedgerPeriods.DayOf(now))
             return new CloseOutcome.Refused("day_not_over", $"{day:yyyy-MM-dd} is not over yet (UTC); a day is closed once it has ended.");
-        var runs = await db.ReconciliationRuns.AsNoTracking().Where(r => r.Day == day).ToListAsync(ct);
+        // The runs whose bill day overlaps this UTC day: a China-time bill day D is the UTC instants [D−1 16:00, D 16:00),
+        // so UTC day D is on the China bills of D and D+1.
+        var (start, end) = (LedgerPeriods.Start(day), LedgerPeriods.Start(day.AddDays(1)));
+        var runs = (await db.ReconciliationRuns.AsNoTracking().Where(r => r.Day >= day.AddDays(-1) && r.Day <= day.AddDays(1)).ToListAsync(ct))
+            .Where(r => BillSources.Window(r.Provider, r.Day) is var (from, until) && from < end && until > start).ToList();
         if (runs.Where(r => r.Status != "completed").ToList() is { Count: > 0 } unfinished)
             return new CloseOutcome.Refused("reconciliation_incomplete",
                 $"Reconciliation of {day:yyyy-MM-dd} is not completed: {string.Join(", ", unfinished.Select(r => $"{r.Provider} {r.Id} ({r.Status})"))}.");
 
-        var end = LedgerPeriods.Start(day.AddDays(1));
         var currencies = currency is not null ? [currency]
             : await db.LedgerEntries.Where(e => e.MerchantId == merchantId && e.CreatedAt < end).Select(e => e.Currency).Distinct().ToListAsync(ct);
         var runIds = runs.Select(r => r.Id).ToList();
@@ -90,19 +94,27 @@ public static class DailyClose
         return new CloseOutcome.Closed(closes);
     }
 
+    /// <summary>
+    /// The report is read and the close written in one transaction that no entry of the day can commit into (SQLite's
+    /// transaction holds the write lock from its start; PostgreSQL's holds the day's lock, <see cref="LedgerPeriods.LockDayAsync"/>),
+    /// so the report holds every entry the day will ever have. A close made meanwhile by another request or node stands.
+    /// </summary>
     static async Task<LedgerClose> InsertAsync(KnowPayDb db, string merchantId, string currency, DateOnly day, string closedBy, DateTime now, CancellationToken ct)
     {
-        var close = new LedgerClose { Id = Ids.New("cls"), MerchantId = merchantId, Currency = currency, Day = day, ClosedAt = now, ClosedBy = closedBy };
-        close.Lines.AddRange(await CloseReport.BuildAsync(db, close.Id, merchantId, currency, day, ct));
-        db.LedgerCloses.Add(close);
         try
         {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await LedgerPeriods.LockDayAsync(db, merchantId, currency, day, ct);
+            if (await FindAsync(db, merchantId, currency, day, ct) is { } closed) return closed;
+            var close = new LedgerClose { Id = Ids.New("cls"), MerchantId = merchantId, Currency = currency, Day = day, ClosedAt = now, ClosedBy = closedBy };
+            close.Lines.AddRange(await CloseReport.BuildAsync(db, close.Id, merchantId, currency, day, ct));
+            db.LedgerCloses.Add(close);
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
             return close;
         }
         catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
         {
-            // Another request or node closed it first: its report stands.
             db.ChangeTracker.Clear();
             return (await FindAsync(db, merchantId, currency, day, ct))!;
         }

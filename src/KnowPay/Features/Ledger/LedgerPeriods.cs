@@ -39,6 +39,23 @@ public static class LedgerPeriods
         return (Start(open), day);
     }
 
+    /// <summary>
+    /// On PostgreSQL, takes the (merchant, currency, day) lock until the transaction ends: the period trigger takes it shared
+    /// for every entry it lets in, so no entry of the day commits while a close holds it, and an entry that waited for it
+    /// sees the close. SQLite needs none: a transaction holds the database's one write lock from its start.
+    /// </summary>
+    public static async Task LockDayAsync(KnowPayDb db, string merchantId, string currency, DateOnly day, CancellationToken ct)
+    {
+        if (!db.IsPostgres) return;
+        var key = DayKey(merchantId, currency, day);
+        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({DayLockSpace}, hashtext({key}))", ct);
+    }
+
+    const int DayLockSpace = 742903;
+
+    static string DayKey(string merchantId, string currency, DateOnly day) =>
+        merchantId + ":" + currency + ":" + day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>True when the database refused an entry dated into a closed day (the trigger's message starts with the code).</summary>
     public static bool IsPeriodClosed(Exception e)
     {
@@ -57,6 +74,9 @@ public static class LedgerPeriods
                   PERFORM pg_advisory_xact_lock(7429031101);
                   CREATE OR REPLACE FUNCTION knowpay_ledger_period_open() RETURNS trigger LANGUAGE plpgsql AS $f$
                   BEGIN
+                    -- Shared with other entries, exclusive to a close of the day (LockDayAsync): the check below sees any close that committed first.
+                    PERFORM pg_advisory_xact_lock_shared({{DayLockSpace}},
+                      hashtext(NEW.merchant_id || ':' || NEW.currency || ':' || to_char((NEW.created_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')));
                     IF EXISTS (SELECT 1 FROM ledger_closes c WHERE c.merchant_id = NEW.merchant_id AND c.currency = NEW.currency
                                AND c.day = (NEW.created_at AT TIME ZONE 'UTC')::date) THEN
                       RAISE EXCEPTION '{{ClosedCode}}: the ledger day % in % is closed; post on an open day', (NEW.created_at AT TIME ZONE 'UTC')::date, NEW.currency

@@ -9,13 +9,14 @@ namespace KnowPay.Features.Reconciliation;
 /// on a partial refund) and every paid subscription period running now has an active entitlement; every active
 /// entitlement has such an order or period, or a trial or grace the billing engine gave. Differences carry their fix as an
 /// offered action (grant / revoke) that the run never applies. Each check is one set-based query over the provider's
-/// payments; what belongs to no provider (an entitlement on an order never paid at all) is listed by one provider's run.
+/// payments; what belongs to no billed provider (an entitlement on an order never paid at all, or paid through a provider
+/// without bills) is found by every run, and listed once a day (<see cref="RunReconciliation"/>).
 /// </summary>
 public static class EntitlementLeg
 {
     public const string Grant = "grant", Revoke = "revoke";
 
-    public static async Task<List<ReconciliationItem>> FindAsync(KnowPayDb db, ReconciliationRun run, bool listsUnattributed, DateTime now, CancellationToken ct)
+    public static async Task<List<ReconciliationItem>> FindAsync(KnowPayDb db, ReconciliationRun run, DateTime now, CancellationToken ct)
     {
         var provider = run.Provider;
         var billedProviders = BillSources.Billed.ToArray();
@@ -38,12 +39,12 @@ public static class EntitlementLeg
                 (x, p) => new Row(x.s.MerchantId, x.i.OrderId, p.Id, x.s.EntitlementId, x.i.Amount, x.i.Currency))
             .ToListAsync(ct);
 
-        // An order's provider is its latest payment's; an entitlement on an order never paid at all belongs to none.
+        // An order's provider is its latest payment's; one never paid at all, or paid through a provider without bills, is every run's.
         var orderAccessUnpaid = await active
             .Where(e => !db.Subscriptions.Any(s => s.EntitlementId == e.Id) &&
                         !db.Orders.Any(o => o.Id == e.OrderId && o.Status == OrderStatus.Paid && standing.Any(p => p.OrderId == o.Id)))
             .Select(e => new { e, Provider = db.Payments.Where(p => p.OrderId == e.OrderId).OrderByDescending(p => p.CreatedAt).Select(p => p.Provider).FirstOrDefault() })
-            .Where(x => x.Provider == provider || (x.Provider == null && listsUnattributed))
+            .Where(x => x.Provider == provider || x.Provider == null || !billedProviders.Contains(x.Provider))
             .Select(x => new Row(x.e.MerchantId, x.e.OrderId, null, x.e.Id, null, null))
             .ToListAsync(ct);
 
@@ -52,7 +53,7 @@ public static class EntitlementLeg
         var subscriptionAccessUnpaid = await active
             .Join(db.Subscriptions, e => e.Id, s => s.EntitlementId, (e, s) => new { e, s })
             .Where(x => (x.s.Status == SubscriptionStatus.IncompleteExpired || x.s.Status == SubscriptionStatus.Unpaid || x.s.Status == SubscriptionStatus.Canceled) &&
-                        x.s.NextActionAt == null && (x.s.Provider == provider || (!billedProviders.Contains(x.s.Provider) && listsUnattributed)) &&
+                        x.s.NextActionAt == null && (x.s.Provider == provider || !billedProviders.Contains(x.s.Provider)) &&
                         !db.Invoices.Any(i => i.SubscriptionId == x.s.Id && i.Status == InvoiceStatus.Paid && i.PeriodEnd > now))
             .Select(x => new Row(x.e.MerchantId, x.e.OrderId, null, x.e.Id, null, null))
             .ToListAsync(ct);

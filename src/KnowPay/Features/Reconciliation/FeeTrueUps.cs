@@ -12,7 +12,7 @@ namespace KnowPay.Features.Reconciliation;
 /// </summary>
 public static class FeeTrueUps
 {
-    public const string SourceType = "fee_true_up";
+    public const string SourceType = CloseReport.FeeTrueUpKind;
 
     /// <summary>The net fee the bill states for a line, in minor units.</summary>
     public static long Billed(BillLine line) => line.Kind == BillLineKind.Payment ? line.Fee : -line.Fee;

@@ -8,6 +8,11 @@ namespace KnowPay.Features.Reconciliation;
 /// what the ledger moved for the same lines on that provider's clearing and fees accounts (together, what the provider
 /// owes the merchant). A line another class already reports is left to that item, so a difference is listed once; a
 /// trued-up fee and a repaired missing_in_knowpay are in. One grouped query per side, whatever the size of the day.
+/// Days: a bill day is the provider's (China time for Alipay and WeChat Pay: the UTC instants [day−1 16:00, day 16:00),
+/// <see cref="BillSources.Window"/>), a ledger day is UTC. The leg never cuts the ledger by day: it takes the journals of
+/// the bill's own lines, whenever posted, so both sides cover the same trades and instants, and a China-time day that
+/// spans two UTC ledger days is compared whole. The close of a UTC ledger day waits for every run whose bill day overlaps
+/// it (for China time, that day's and the next day's bills: <see cref="Ledger.DailyClose"/>).
 /// </summary>
 public static class LedgerLeg
 {

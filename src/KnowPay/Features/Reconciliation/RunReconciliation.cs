@@ -45,13 +45,20 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
 
     /// <summary>
     /// The ledger and entitlement legs, after the lines are matched (and fees trued up). A difference already resolved by an
-    /// earlier run of this day is not recorded twice.
+    /// earlier run of this day is not recorded twice. The entitlement leg checks standing state, not the bill: what another
+    /// provider's run of the same day already lists (access that belongs to no billed provider) is listed there alone, so
+    /// each such difference is listed once a day, by whichever run of the day completes first.
     /// </summary>
     async Task<int> CheckLegsAsync(ReconciliationRun run, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        var listsUnattributed = bills.Enabled.Order(StringComparer.Ordinal).FirstOrDefault() == run.Provider;
-        List<ReconciliationItem> items = [.. await LedgerLeg.FindAsync(db, run, now, ct), .. await EntitlementLeg.FindAsync(db, run, listsUnattributed, now, ct)];
+        var entitlements = await EntitlementLeg.FindAsync(db, run, now, ct);
+        var keys = entitlements.Select(i => i.LineKey).ToList();
+        var listedToday = (await db.ReconciliationItems
+                .Where(i => i.RunId != run.Id && keys.Contains(i.LineKey) && db.ReconciliationRuns.Any(r => r.Id == i.RunId && r.Day == run.Day))
+                .Select(i => i.Kind + "|" + i.LineKey).ToListAsync(ct))
+            .ToHashSet(StringComparer.Ordinal);
+        List<ReconciliationItem> items = [.. await LedgerLeg.FindAsync(db, run, now, ct), .. entitlements.Where(i => !listedToday.Contains(i.Kind + "|" + i.LineKey))];
         return await BillMatching.RecordUnresolvedAsync(db, run, items, ct);
     }
 

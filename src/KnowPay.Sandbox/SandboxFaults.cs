@@ -8,7 +8,10 @@ namespace KnowPay.Sandbox;
 /// them past the caller's timeout (after acting, so that a retry must be idempotent), or answer a refund as still in
 /// progress (after acting: the refund notification or a query must complete it). The Bill* faults change the trade's
 /// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, its refunds
-/// booked on the next day, or an extra trade under another out_trade_no beside it.
+/// booked on the next day or giving back a fee off by a delta, or an extra trade under another out_trade_no beside it.
+/// Set under a bill's own key (<see cref="SandboxBills.FaultKey"/>), BillNotReady answers that the bill is still being
+/// made and BillCorrupt serves a file that is not the one vouched for (WeChat Pay: the SHA1 does not match; PayPal: the
+/// file is cut short).
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -23,7 +26,10 @@ public sealed record FaultSettings(
     long BillAmountDelta = 0,
     long BillFeeDelta = 0,
     bool BillRefundNextDay = false,
-    string? BillExtraTrade = null);
+    string? BillExtraTrade = null,
+    bool BillNotReady = false,
+    bool BillCorrupt = false,
+    long BillRefundFeeDelta = 0);
 
 public sealed class SandboxFaults
 {

@@ -57,7 +57,8 @@ public static class SandboxHost
         {
             faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
                 body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending,
-                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade));
+                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade, body.BillNotReady, body.BillCorrupt,
+                body.BillRefundFeeDelta));
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -70,5 +71,6 @@ public static class SandboxHost
     public sealed record FaultRequest(
         string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
         bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false,
-        bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null);
+        bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null,
+        bool BillNotReady = false, bool BillCorrupt = false, long BillRefundFeeDelta = 0);
 }

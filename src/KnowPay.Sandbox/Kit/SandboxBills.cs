@@ -14,7 +14,8 @@ public sealed record BillEntry<TSource>(
 /// <summary>
 /// The bill faults of <see cref="SandboxFaults"/> as every simulator applies them to its day's rows, so that the
 /// discrepancies a reconciliation must find are made once for all providers: a trade left off, an extra trade (a copy
-/// of a real one under another out_trade_no), an amount or a fee off, a refund booked on the next day.
+/// of a real one under another out_trade_no), an amount or a fee off, a refund booked on the next day or giving back a
+/// fee other than none.
 /// </summary>
 public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
 {
@@ -33,7 +34,8 @@ public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
         {
             var fault = faults.For(candidate.OutTradeNo);
             var entry = candidate;
-            if (entry.Kind == BillEntryKind.Refund && fault.BillRefundNextDay) entry = entry with { At = entry.At.AddDays(1) };
+            if (entry.Kind == BillEntryKind.Refund)
+                entry = entry with { At = fault.BillRefundNextDay ? entry.At.AddDays(1) : entry.At, Fee = entry.Fee + fault.BillRefundFeeDelta };
             if (!inRange(entry.At)) continue;
             if (entry.Kind == BillEntryKind.Payment)
             {
@@ -45,6 +47,12 @@ public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
         }
         return rows;
     }
+
+    /// <summary>The fault key of one bill of a day (e.g. wechatpay, fundflowbill), for BillNotReady and BillCorrupt.</summary>
+    public static string FaultKey(string provider, string bill, DateOnly day) => $"bill:{provider}:{bill}:{day:yyyy-MM-dd}";
+
+    /// <summary>The faults set for one bill of a day (<see cref="FaultKey"/>), else the global ones.</summary>
+    public FaultSettings BillFaults(string provider, string bill, DateOnly day) => faults.For(FaultKey(provider, bill, day));
 
     /// <summary>The fee the provider charges on a payment: what <see cref="SandboxOptions.Fees"/> says for it (none by default).</summary>
     public long Fee(string provider, long amount) => options.Fees.TryGetValue(provider, out var fee)

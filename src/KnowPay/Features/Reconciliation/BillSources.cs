@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using KnowPay.Providers;
 using KnowPay.Providers.Alipay;
+using KnowPay.Providers.PayPal;
 using KnowPay.Providers.Sandbox;
 using KnowPay.Providers.Stripe;
 using KnowPay.Providers.WeChatPay;
@@ -19,9 +20,10 @@ public abstract record BillFetch
 public sealed class BillSources(PaymentProviders providers, IHttpClientFactory http)
 {
     /// <summary>The providers whose bills KnowPay reads.</summary>
-    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay", "stripe", "sandbox" };
+    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay", "stripe", "paypal", "sandbox" };
 
-    public IEnumerable<string> Enabled => providers.Names.Where(Billed.Contains);
+    /// <summary>The billed providers configured here; PayPal only with a place to read its settlement reports from.</summary>
+    public IEnumerable<string> Enabled => providers.Names.Where(n => Billed.Contains(n) && providers[n] is not PayPalProvider { ReadsReports: false });
 
     /// <summary>Where a provider cuts its days: China Standard Time for Alipay and WeChat Pay, UTC for Stripe's created ranges and SandboxPay.</summary>
     public static TimeSpan Offset(string provider) =>
@@ -87,6 +89,21 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
                     if (StripeBalanceTransactions.Line(transaction, position) is { } line) lines.Add(line);
                 }
                 return new BillFetch.Ready(lines, Checksum(Encoding.UTF8.GetBytes(digest.ToString())));
+            }
+            case PayPalProvider paypal:
+            {
+                string? text;
+                try
+                {
+                    text = await paypal.SettlementReportAsync(day, ct);
+                }
+                catch (ProviderException e) when (e.Code == "report_not_utf8")
+                {
+                    throw new BillFormatException(e.Message);
+                }
+                return text is null
+                    ? new BillFetch.NotReady($"STL-{day:yyyyMMdd} is not on the report drop yet")
+                    : new BillFetch.Ready(PayPalSettlementReport.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
             }
             case SandboxPayProvider sandbox:
             {

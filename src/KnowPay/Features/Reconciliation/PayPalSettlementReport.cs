@@ -8,11 +8,12 @@ namespace KnowPay.Features.Reconciliation;
 /// counts). Amounts are unsigned minor units with a debit/credit column (JPY in whole yen); a section's per-currency totals
 /// (SF: gross credit, gross debit, fee credit, fee debit) and row count (SC) are checked against its rows, so a truncated
 /// file is an error; T-codes classify rows (T00xx payments, T11xx
-/// refunds; others — transfers, holds — are not matched). KnowPay's payment id is the Custom Field, its refund id the Invoice ID.
+/// refunds; others — transfers, holds — are not matched). KnowPay's payment id is the Custom Field, its refund id the Invoice ID,
+/// its PayPal trade number the order id a payment row references (type ODR).
 /// </summary>
 public static class PayPalSettlementReport
 {
-    const string TransactionId = "Transaction ID", InvoiceId = "Invoice ID", ReferenceId = "PayPal Reference ID", EventCode = "Transaction Event Code",
+    const string TransactionId = "Transaction ID", InvoiceId = "Invoice ID", ReferenceId = "PayPal Reference ID", ReferenceIdType = "PayPal Reference ID Type", EventCode = "Transaction Event Code",
         CompletedAt = "Transaction Completion Date", DebitOrCredit = "Transaction Debit or Credit", Gross = "Gross Transaction Amount",
         Currency = "Gross Transaction Currency", Fee = "Fee Amount", FeeDebitOrCredit = "Fee Debit or Credit", CustomField = "Custom Field";
 
@@ -67,7 +68,9 @@ public static class PayPalSettlementReport
                     var custom = Field(CustomField);
                     if (custom.Length == 0) throw new BillFormatException($"column {CustomField} is empty", line);
                     lines.Add(kind == BillLineKind.Payment
-                        ? new BillLine(line, BillLineKind.Payment, custom, Field(TransactionId), null, null, amount, currency, fee, BillLineStatus.Succeeded, at)
+                        // KnowPay knows a PayPal payment by its order id: the capture's reference of type ODR.
+                        ? new BillLine(line, BillLineKind.Payment, custom, Field(ReferenceIdType) == "ODR" ? Field(ReferenceId) : null, null, null, amount,
+                            currency, fee, BillLineStatus.Succeeded, at)
                         : new BillLine(line, BillLineKind.Refund, custom, Field(ReferenceId), Field(InvoiceId) is { Length: > 0 } inv ? inv : Field(TransactionId),
                             Field(TransactionId), amount, currency, fee, BillLineStatus.Succeeded, at));
                     break;

@@ -115,8 +115,9 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
 
     /// <summary>
     /// The day's settlement report, as UTF-8 text: STL-yyyymmdd.01.008.CSV from <c>ReportsBaseUrl</c> and, while a file
-    /// ends without the report footer (RF), the next sequence (.02, …) appended. PayPal puts the files on an SFTP drop; KnowPay
-    /// reads them over HTTP from a mirror of it. Null when the first file is not there yet (404).
+    /// ends with its file footer (FF) but no report footer (RF), the next sequence (.02, …) appended. PayPal puts the files on an SFTP drop; KnowPay
+    /// reads them over HTTP from a mirror of it. Null when the first file is not there yet (404); a file cut short is returned as
+/// it is, for the parser to refuse.
     /// </summary>
     /// <exception cref="ProviderException">The mirror refused, or a file is not UTF-8.</exception>
     public async Task<string?> SettlementReportAsync(DateOnly day, CancellationToken ct)
@@ -136,9 +137,12 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
             try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes); }
             catch (DecoderFallbackException) { throw new ProviderException(Name, "report_not_utf8", $"{name} is not UTF-8 text"); }
             report.Append(text);
-            if (text.Contains("\n\"RF\"", StringComparison.Ordinal) || text.StartsWith("\"RF\"", StringComparison.Ordinal)) break;
+            // A file of a report split in several ends with its file footer (FF) and no report footer (RF); any other end is the last.
+            if (!Has(text, "FF") || Has(text, "RF")) break;
         }
         return report.ToString();
+
+        static bool Has(string text, string recordType) => text.Contains($"\n\"{recordType}\"", StringComparison.Ordinal);
     }
 
     public static JsonObject Amount(Money money) => new() { ["currency_code"] = money.Currency.Code, ["value"] = ProviderAmounts.ToProviderDecimal("paypal", money) };

@@ -73,7 +73,34 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
                 {
                     throw new BillFormatException("the file does not match the signed SHA1 hash_value");
                 }
-                return new BillFetch.Ready(WeChatPayBill.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
+                var lines = WeChatPayBill.Parse(text);
+                // The BASIC account's fund flow of the same day must be there and whole too; it is read and checked, not yet matched.
+                string fundFlow;
+                try
+                {
+                    fundFlow = await wechat.FundFlowBillAsync(day, "BASIC", ct);
+                }
+                catch (ProviderException e) when (e.Code == "NO_STATEMENT_EXIST")
+                {
+                    fundFlow = "";
+                }
+                catch (ProviderException e) when (e.Code == "STATEMENT_CREATING")
+                {
+                    return new BillFetch.NotReady("STATEMENT_CREATING: the fund-flow bill is being made");
+                }
+                catch (ProviderException e) when (e.Code == "bill_hash_mismatch")
+                {
+                    throw new BillFormatException("the fund-flow bill does not match the signed SHA1 hash_value");
+                }
+                try
+                {
+                    WeChatPayFundFlow.Parse(fundFlow);
+                }
+                catch (BillFormatException e)
+                {
+                    throw new BillFormatException("fund-flow bill: " + e.Reason, e.Line);
+                }
+                return new BillFetch.Ready(lines, Checksum(Encoding.UTF8.GetBytes(text + fundFlow)));
             }
             case StripeProvider stripe:
             {

@@ -28,27 +28,21 @@ public sealed class RefundFeeTests(Servers servers)
         var day = await DayOfAsync(server, provider, paid);
         var currency = provider == "paypal" ? "USD" : "CNY";
         var feesBefore = await FeesAsync(server, m, provider, currency);
+        // Left set: the day's bill stays as the provider issued it for every later run of this shared server's day.
         faults.Set(paid, new FaultSettings(BillRefundFeeDelta: 29));
-        try
+        for (var i = 0; i < 2; i++)
         {
-            for (var i = 0; i < 2; i++)
-            {
-                var run = await m.PostOkAsync("/v1/reconciliation/runs", new { provider, date = Date(day) });
-                Assert.True((string?)run["status"] == "completed", (string?)run["reason"]);
-                var item = Assert.Single(await MineAsync(m, [run], [paid], []));   // no ledger difference once trued up
-                Assert.Equal(("fee_mismatch", "refund:" + refund, refund, "trued_up", 0L, 29L),
-                    ((string?)item["kind"], (string?)item["line_key"], (string?)item["refund_id"], (string?)item["resolution"],
-                     (long)item["expected_amount"]!, (long)item["bill_amount"]!));
-                var journal = await m.GetOkAsync($"/v1/ledger/journals/{item["journal_id"]}");
-                Assert.Equal(("fee_true_up", refund, paid), ((string?)journal["source_type"], (string?)journal["source_id"], (string?)journal["payment_id"]));
-                // The fee given back lowers the fee the merchant bears, and the platform's revenue carries it.
-                Assert.Equal([($"platform:revenue:{currency}", -29L), ($"provider:{provider}:fees:{currency}", 29L)],
-                    journal["entries"]!.AsArray().Select(e => ((string)e!["account"]!, (long)e["amount"]!)).Order());
-            }
-        }
-        finally
-        {
-            faults.Set(paid, new FaultSettings());
+            var run = await m.PostOkAsync("/v1/reconciliation/runs", new { provider, date = Date(day) });
+            Assert.True((string?)run["status"] == "completed", (string?)run["reason"]);
+            var item = Assert.Single(await MineAsync(m, [run], [paid], []));   // no ledger difference once trued up
+            Assert.Equal(("fee_mismatch", "refund:" + refund, refund, "trued_up", 0L, 29L),
+                ((string?)item["kind"], (string?)item["line_key"], (string?)item["refund_id"], (string?)item["resolution"],
+                 (long)item["expected_amount"]!, (long)item["bill_amount"]!));
+            var journal = await m.GetOkAsync($"/v1/ledger/journals/{item["journal_id"]}");
+            Assert.Equal(("fee_true_up", refund, paid), ((string?)journal["source_type"], (string?)journal["source_id"], (string?)journal["payment_id"]));
+            // The fee given back lowers the fee the merchant bears, and the platform's revenue carries it.
+            Assert.Equal([($"platform:revenue:{currency}", -29L), ($"provider:{provider}:fees:{currency}", 29L)],
+                journal["entries"]!.AsArray().Select(e => ((string)e!["account"]!, (long)e["amount"]!)).Order());
         }
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "fee_true_up")));
         Assert.Equal(feesBefore + 29, await FeesAsync(server, m, provider, currency));

@@ -9,7 +9,10 @@ namespace KnowPay.Sandbox;
 /// progress (after acting: the refund notification or a query must complete it). The Bill* faults change the trade's
 /// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, in another
 /// currency, booked as still in progress, its refunds booked on the next day, or an extra trade under another
-/// out_trade_no beside it. Set on a refund's out_refund_no, they change that refund's row alone.
+/// out_trade_no beside it; a refund giving back a fee off by a delta. Set on a refund's out_refund_no, they change
+/// that refund's row alone. Set under a bill's own key (<see cref="SandboxBills.FaultKey"/>), BillNotReady answers that
+/// the bill is still being made and BillCorrupt serves a file that is not the one vouched for (WeChat Pay: the SHA1
+/// does not match; PayPal: the file is cut short).
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -26,7 +29,10 @@ public sealed record FaultSettings(
     bool BillRefundNextDay = false,
     string? BillExtraTrade = null,
     string? BillCurrency = null,
-    bool BillPending = false);
+    bool BillPending = false,
+    bool BillNotReady = false,
+    bool BillCorrupt = false,
+    long BillRefundFeeDelta = 0);
 
 public sealed class SandboxFaults
 {

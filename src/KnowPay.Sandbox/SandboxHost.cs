@@ -57,7 +57,8 @@ public static class SandboxHost
         {
             faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
                 body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending,
-                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade, body.BillCurrency, body.BillPending));
+                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade, body.BillCurrency, body.BillPending,
+                body.BillNotReady, body.BillCorrupt, body.BillRefundFeeDelta));
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -71,5 +72,5 @@ public static class SandboxHost
         string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
         bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false,
         bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null,
-        string? BillCurrency = null, bool BillPending = false);
+        string? BillCurrency = null, bool BillPending = false, bool BillNotReady = false, bool BillCorrupt = false, long BillRefundFeeDelta = 0);
 }

@@ -18,8 +18,8 @@ public sealed record BillEntry<TSource>(
 /// The bill faults of <see cref="SandboxFaults"/> as every simulator applies them to its day's rows, so that the
 /// discrepancies a reconciliation must find are made once for all providers: a trade left off, an extra trade (a copy
 /// of a real one under another out_trade_no), an amount or a fee off, another currency, a row still in progress, a
-/// refund booked on the next day. A payment row takes its trade's faults; a refund row takes those set on its
-/// out_refund_no (and its trade's next-day booking).
+/// refund booked on the next day or giving back a fee other than none. A payment row takes its trade's faults; a refund
+/// row takes those set on its out_refund_no (and its trade's next-day booking and refund fee).
 /// </summary>
 public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
 {
@@ -38,7 +38,8 @@ public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
         {
             var fault = faults.For(candidate.OutTradeNo);
             var entry = candidate;
-            if (entry.Kind == BillEntryKind.Refund && fault.BillRefundNextDay) entry = entry with { At = entry.At.AddDays(1) };
+            if (entry.Kind == BillEntryKind.Refund)
+                entry = entry with { At = fault.BillRefundNextDay ? entry.At.AddDays(1) : entry.At, Fee = entry.Fee + fault.BillRefundFeeDelta };
             if (!inRange(entry.At)) continue;
             if (entry.Kind == BillEntryKind.Payment && fault.BillExtraTrade is { Length: > 0 } extra) rows.Add(entry with { OutTradeNo = extra, Extra = true });
             var row = entry.Kind == BillEntryKind.Payment ? fault : faults.Only(entry.OutRefundNo!);
@@ -55,6 +56,12 @@ public sealed class SandboxBills(SandboxFaults faults, SandboxOptions options)
         }
         return rows;
     }
+
+    /// <summary>The fault key of one bill of a day (e.g. wechatpay, fundflowbill), for BillNotReady and BillCorrupt.</summary>
+    public static string FaultKey(string provider, string bill, DateOnly day) => $"bill:{provider}:{bill}:{day:yyyy-MM-dd}";
+
+    /// <summary>The faults set for one bill of a day (<see cref="FaultKey"/>), else the global ones.</summary>
+    public FaultSettings BillFaults(string provider, string bill, DateOnly day) => faults.For(FaultKey(provider, bill, day));
 
     /// <summary>The fee the provider charges on a payment: what <see cref="SandboxOptions.Fees"/> says for it (none by default).</summary>
     public long Fee(string provider, long amount) => options.Fees.TryGetValue(provider, out var fee)

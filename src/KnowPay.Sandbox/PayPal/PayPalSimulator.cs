@@ -7,9 +7,10 @@ namespace KnowPay.Sandbox.PayPal;
 /// bearer token with an expiry), Orders v2 (create → approve link, buyer approval, capture), captures refunds,
 /// <c>PayPal-Request-Id</c> idempotency (a replayed id returns the first answer), and webhooks signed offline-verifiably:
 /// SHA256withRSA over "transmission_id|transmission_time|webhook_id|crc32(body)" with the key of a self-signed
-/// certificate served at PAYPAL-CERT-URL. Webhooks are retried up to 25 times over about 3 days.
+/// certificate served at PAYPAL-CERT-URL. Webhooks are retried up to 25 times over about 3 days. The daily settlement
+/// report is served as the file drop's HTTP mirror (<see cref="SettlementReport"/>).
 /// </summary>
-public sealed class PayPalSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate) : IDisposable
+public sealed partial class PayPalSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxBills billing) : IDisposable
 {
     readonly PayPalWire wire = new(options, gate);
     /// <summary>Orders by id, and by their capture's id.</summary>
@@ -38,6 +39,7 @@ public sealed class PayPalSimulator(SandboxOptions options, SandboxNotifier noti
             wire.MerchantPost(http, _ => orders.TryGetByAlias(id, out var o) ? o.TradeKey : null, body => Refund(id, body)));
         g.MapGet("/v2/payments/captures/{id}", (HttpContext http, string id) => wire.MerchantGet(http, () =>
             orders.TryGetByAlias(id, out var order) && order.Capture is { } c ? (200, (JsonObject)c.DeepClone()) : NotFound(id)));
+        g.MapGet("/reports/{file}", SettlementReport);
 
         // The buyer's side: the approve page and its API.
         g.MapGet("/checkoutnow", ApprovePage);

@@ -96,3 +96,55 @@ static class WeChatPayBills
         static string Cst(DateTimeOffset t) => t.ToOffset(WeChatPayWire.CstOffset).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
     }
 }
+
+/// <summary>
+/// WeChat's fund-flow bill of the BASIC account (资金账单): the detail header, one backticked row per money movement — a
+/// payment's income (交易), its fee (扣除交易手续费), a refund's expense (退款), a fee given back (退还交易手续费) — with
+/// the running balance, then the summary header (资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额) and its row.
+/// </summary>
+static class WeChatPayFundFlow
+{
+    public static readonly string[] Columns =
+        ["记账时间", "微信支付业务单号", "资金流水单号", "业务名称", "业务类型", "收支类型", "收支金额（元）", "账户结余（元）", "资金变更提交申请人", "备注", "业务凭证号"];
+
+    public static string Text(IEnumerable<BillEntry<WeChatTrade>> entries)
+    {
+        var sb = new StringBuilder().Append(string.Join(",", Columns)).Append("\r\n");
+        long balance = 0, income = 0, expense = 0;
+        int incomes = 0, expenses = 0, flow = 0;
+        void Row(BillEntry<WeChatTrade> e, string businessNo, string name, string type, bool isIncome, long amount, string voucher)
+        {
+            if (amount == 0) return;
+            balance += isIncome ? amount : -amount;
+            if (isIncome) { incomes++; income += amount; }
+            else { expenses++; expense += amount; }
+            flow++;
+            string[] fields = [e.At.ToOffset(WeChatPayWire.CstOffset).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), businessNo,
+                "5000" + e.At.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) + flow.ToString("D6", CultureInfo.InvariantCulture),
+                name, type, isIncome ? "收入" : "支出", SandboxRsa.Yuan(amount), SandboxRsa.Yuan(Math.Abs(balance)), "system", "", voucher];
+            sb.Append(string.Join(",", fields.Select(f => "`" + f))).Append("\r\n");
+        }
+        foreach (var e in entries.OrderBy(e => e.At))
+        {
+            string transactionId;
+            lock (e.Source) transactionId = e.Extra ? "4299" + e.Source.TransactionId[4..] : e.Source.TransactionId;
+            if (e.Kind == BillEntryKind.Payment)
+            {
+                Row(e, transactionId, "交易", "交易", true, e.Amount, e.OutTradeNo);
+                Row(e, transactionId, "交易", "扣除交易手续费", false, e.Fee, e.OutTradeNo);
+            }
+            else
+            {
+                string refundId, status;
+                lock (e.Source) (refundId, status) = (e.Source.Refunds[e.OutRefundNo!].RefundId, e.Source.Refunds[e.OutRefundNo!].Status);
+                if (status != "SUCCESS") continue;   // money moves when the refund succeeds
+                Row(e, refundId, "退款", "退款", false, e.Amount, e.OutRefundNo!);
+                Row(e, refundId, "退款", "退还交易手续费", true, e.Fee, e.OutRefundNo!);
+            }
+        }
+        sb.Append("资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n");
+        sb.Append(string.Join(",", new[] { flow.ToString(CultureInfo.InvariantCulture), incomes.ToString(CultureInfo.InvariantCulture), SandboxRsa.Yuan(income),
+            expenses.ToString(CultureInfo.InvariantCulture), SandboxRsa.Yuan(expense) }.Select(f => "`" + f))).Append("\r\n");
+        return flow == 0 ? "" : sb.ToString();
+    }
+}

@@ -5,7 +5,7 @@ namespace KnowPay.Sandbox.WeChatPay;
 /// WeChat Pay API v3 from the provider's side, at {base}/wechatpay/v3/…. Verifies the merchant's
 /// WECHATPAY2-SHA256-RSA2048 Authorization (401 SIGN_ERROR when wrong, stale or for another mchid/serial), keeps
 /// trades and refunds, signs every answer with the platform key (Wechatpay-* headers), sends AES-256-GCM encrypted,
-/// signed notifications until answered 2xx on WeChat's schedule, and serves trade bills.
+/// signed notifications until answered 2xx on WeChat's schedule, and serves trade and fund-flow bills.
 /// </summary>
 public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxRequestLog requests, SandboxBills billing)
 {
@@ -48,6 +48,7 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         g.MapPost("/v3/refund/domestic/refunds", (Delegate)CreateRefund);
         g.MapGet("/v3/refund/domestic/refunds/{outRefundNo}", QueryRefund);
         g.MapGet("/v3/bill/tradebill", (Delegate)BillUrl);
+        g.MapGet("/v3/bill/fundflowbill", (Delegate)FundFlowBillUrl);
         g.MapGet("/v3/billdownload/file", (Delegate)Bill);
         g.MapGet("/pay/{outTradeNo}", (string outTradeNo) => PayPage(outTradeNo));
         g.MapPost("/pay/{outTradeNo}", (string outTradeNo) =>
@@ -197,12 +198,42 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         if (tarType is not ("" or "GZIP")) return wire.Error(400, "PARAM_ERROR", "tar_type 取值应为 GZIP");
         var file = Encoding.UTF8.GetBytes(WeChatPayBills.Text(day, billType, options,
             billing.Day(day, WeChatPayWire.CstOffset, WeChatPayBills.Entries(trades.Values, billing))));
+        return DownloadUrl(file, tarType == "GZIP", false);
+    }
+
+    /// <summary>
+    /// GET /v3/bill/fundflowbill?bill_date=…[&amp;account_type=BASIC][&amp;tar_type=GZIP]: the BASIC account's fund-flow bill
+    /// (<see cref="WeChatPayFundFlow"/>) as <see cref="BillUrl"/> hands out the trade bill; a day with no movement answers
+    /// 400 NO_STATEMENT_EXIST. Under its bill key, BillNotReady answers 400 STATEMENT_CREATING and BillCorrupt serves a file
+    /// other than the one hash_value vouches for.
+    /// </summary>
+    async Task<IResult> FundFlowBillUrl(HttpContext http)
+    {
+        var (_, refusal) = await wire.VerifyAsync(http);
+        if (refusal is not null) return refusal;
+        if (!DateOnly.TryParseExact(http.Request.Query["bill_date"], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+            return wire.Error(400, "PARAM_ERROR", "bill_date 格式应为 yyyy-MM-dd");
+        if (http.Request.Query["account_type"].ToString() is not ("" or "BASIC")) return wire.Error(400, "PARAM_ERROR", "只提供基本账户（BASIC）的资金账单");
+        var tarType = http.Request.Query["tar_type"].ToString();
+        if (tarType is not ("" or "GZIP")) return wire.Error(400, "PARAM_ERROR", "tar_type 取值应为 GZIP");
+        var faults = billing.BillFaults("wechatpay", "fundflowbill", day);
+        if (faults.BillNotReady) return wire.Error(400, "STATEMENT_CREATING", "账单生成中，请稍后再试");
+        var text = WeChatPayFundFlow.Text(billing.Day(day, WeChatPayWire.CstOffset, WeChatPayBills.Entries(trades.Values, billing)));
+        if (text.Length == 0) return wire.Error(400, "NO_STATEMENT_EXIST", "当日无资金流水，账单不存在");
+        return DownloadUrl([.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(text)], tarType == "GZIP", faults.BillCorrupt);
+    }
+
+    /// <summary>A signed answer naming the file's SHA1 and a download_url valid 30 s; a corrupt file is served with one byte changed.</summary>
+    IResult DownloadUrl(byte[] file, bool gzip, bool corrupt)
+    {
         foreach (var (expired, _) in bills.Where(b => b.Value.ExpiresAt < DateTimeOffset.UtcNow)) bills.TryRemove(expired, out _);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        bills[token] = new BillFile(file, tarType == "GZIP", DateTimeOffset.UtcNow.AddSeconds(30));
+        var hash = Convert.ToHexStringLower(SHA1.HashData(file));
+        if (corrupt) file = [.. file[..^3], (byte)'9', .. file[^2..]];
+        bills[token] = new BillFile(file, gzip, DateTimeOffset.UtcNow.AddSeconds(30));
         return Signed(200, new JsonObject
         {
-            ["hash_type"] = "SHA1", ["hash_value"] = Convert.ToHexStringLower(SHA1.HashData(file)),
+            ["hash_type"] = "SHA1", ["hash_value"] = hash,
             ["download_url"] = $"{options.PublicBaseUrl()}/wechatpay/v3/billdownload/file?token={token}",
         }, "");
     }

@@ -23,7 +23,7 @@ public sealed class BillDiscrepancyTests(Servers servers)
     {
         var data = new TheoryData<Db, string>();
         foreach (var db in new[] { Db.Sqlite, Db.Postgres })
-            foreach (var provider in new[] { "alipay", "wechatpay", "stripe", "sandbox" })
+            foreach (var provider in new[] { "alipay", "wechatpay", "stripe", "paypal", "sandbox" })
                 data.Add(db, provider);
         return data;
     }
@@ -37,10 +37,11 @@ public sealed class BillDiscrepancyTests(Servers servers)
         {
             ["Providers:Alipay:FeeBps"] = "60", ["Providers:WeChatPay:FeeBps"] = "60",
             ["Providers:Stripe:FeeBps"] = "290", ["Providers:Stripe:FeeFixed"] = "30", ["Providers:Sandbox:FeeBps"] = "100",
+            ["Providers:PayPal:FeeBps"] = "349", ["Providers:PayPal:FeeFixed"] = "49",
         });
         var m = await server.NewMerchantAsync();
         foreach (var (provider, fee) in new[] { ("alipay", new ProviderFee(60, 0)), ("wechatpay", new ProviderFee(60, 0)),
-                     ("stripe", new ProviderFee(290, 30)), ("sandbox", new ProviderFee(100, 0)) })
+                     ("stripe", new ProviderFee(290, 30)), ("paypal", new ProviderFee(349, 49)), ("sandbox", new ProviderFee(100, 0)) })
         {
             var paid = new[] { await PaidAsync(server, m, provider, Price), await PaidAsync(server, m, provider, Price + 1) };
             var refund = await RefundAsync(m, paid[0], 2345);
@@ -111,19 +112,20 @@ public sealed class BillDiscrepancyTests(Servers servers)
         Assert.Equal([day.AddDays(1)], await server.QueryAsync(d => d.BillLines.Where(l => l.Provider == provider && l.Key == "refund:" + refund).Select(l => l.Day).ToListAsync()));
     }
 
-    const long Price = 12345;
+    internal const long Price = 12345;
 
-    static async Task<string> PaidAsync(KnowPayServer server, MerchantClient m, string provider, long price)
+    internal static async Task<string> PaidAsync(KnowPayServer server, MerchantClient m, string provider, long price)
     {
-        var currency = provider == "stripe" ? "USD" : "CNY";
+        var currency = provider is "stripe" or "paypal" ? "USD" : "CNY";
         var (_, productId) = await m.CourseAsync(7000, (price, currency));
         var order = await m.OrderAsync(productId, currency);
-        var payment = await m.PaymentAsync((string)order["id"]!, provider, provider == "stripe" ? "card" : "qr");
+        var payment = await m.PaymentAsync((string)order["id"]!, provider, provider switch { "stripe" => "card", "paypal" => "page", _ => "qr" });
         var id = (string)payment["id"]!;
         var paid = provider switch
         {
             "sandbox" => await server.Anonymous.PostAsync($"/sandbox/sandboxpay/v1/trades/{id}/pay", null),
             "stripe" => await StripeTests.ConfirmRawAsync(server, (string)payment["next_action"]!["client_secret"]!, StripeSimulator.CardSucceeds),
+            "paypal" => await server.Anonymous.PostAsync($"/sandbox/paypal/checkoutnow/{payment["provider_trade_no"]}/approve", null),
             _ => await server.Anonymous.PostAsync($"/sandbox/{provider}/buyer/{id}/pay", null),
         };
         Assert.True(paid.IsSuccessStatusCode, await paid.Content.ReadAsStringAsync());
@@ -131,7 +133,7 @@ public sealed class BillDiscrepancyTests(Servers servers)
         return id;
     }
 
-    static async Task<string> RefundAsync(MerchantClient m, string paymentId, long amount)
+    internal static async Task<string> RefundAsync(MerchantClient m, string paymentId, long amount)
     {
         var refundId = (string)(await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { amount }))["id"]!;
         for (var i = 0; i < 100; i++)
@@ -144,7 +146,7 @@ public sealed class BillDiscrepancyTests(Servers servers)
     }
 
     /// <summary>The items of the runs about these payments or bill lines (the shared sandbox bills other tests' trades too).</summary>
-    static async Task<List<JsonObject>> MineAsync(MerchantClient m, JsonObject[] runs, IReadOnlyCollection<string> paymentIds, IReadOnlyCollection<string> lineKeys)
+    internal static async Task<List<JsonObject>> MineAsync(MerchantClient m, JsonObject[] runs, IReadOnlyCollection<string> paymentIds, IReadOnlyCollection<string> lineKeys)
     {
         var mine = new List<JsonObject>();
         foreach (var run in runs)
@@ -159,8 +161,8 @@ public sealed class BillDiscrepancyTests(Servers servers)
         return mine;
     }
 
-    static async Task<DateOnly> DayOfAsync(KnowPayServer server, string provider, string paymentId) =>
+    internal static async Task<DateOnly> DayOfAsync(KnowPayServer server, string provider, string paymentId) =>
         BillSources.DayOf(provider, await server.QueryAsync(d => d.Payments.Where(p => p.Id == paymentId).Select(p => p.ProviderPaidAt ?? p.SucceededAt ?? DateTime.UtcNow).SingleAsync()));
 
-    static string Date(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+    internal static string Date(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 }

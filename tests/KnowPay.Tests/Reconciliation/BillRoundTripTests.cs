@@ -66,7 +66,7 @@ public sealed class BillRoundTripTests
             StlRow("9XY", "", "", "T0400", "DR", 10000, "USD", 0, "withdrawal"),
             StlRow("2AB", "", "", "T0006", "CR", 500, "JPY", 0, "pay_02")));
         Assert.Equal(3, lines.Count);
-        Assert.Equal((BillLineKind.Payment, "pay_01", "8MC585209K746392H", 12345L, 389L, "USD"),
+        Assert.Equal((BillLineKind.Payment, "pay_01", (string?)null, 12345L, 389L, "USD"),   // no order (ODR) reference to compare
             (lines[0].Kind, lines[0].OutTradeNo, lines[0].ProviderTradeNo, lines[0].Amount, lines[0].Fee, lines[0].Currency));
         Assert.Equal((BillLineKind.Refund, "re_01", 2345L), (lines[1].Kind, lines[1].OutRefundNo, lines[1].Amount));
         Assert.Equal((500L, "JPY"), (lines[2].Amount, lines[2].Currency));

@@ -152,10 +152,10 @@ public sealed class ReconciliationRunTests(Servers servers)
         await server.RunJobAsync("reconciliation", now);
         await server.RunJobAsync("reconciliation", now);
         var runs = await server.QueryAsync(d => d.ReconciliationRuns.Where(r => r.Day == yesterday).ToListAsync());
-        Assert.Equal(["alipay", "sandbox", "stripe", "wechatpay"], runs.Select(r => r.Provider).Order());
+        Assert.Equal(["alipay", "paypal", "sandbox", "stripe", "wechatpay"], runs.Select(r => r.Provider).Order());
         Assert.All(runs, r => Assert.Equal(("completed", 1), (r.Status, r.Attempts)));
 
-        Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "paypal", date = "2026-01-01" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "square", date = "2026-01-01" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs", new { provider = "alipay", date = "01/01/2026" })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await m.PostAsync("/v1/reconciliation/runs",
             new { provider = "alipay", date = BillDay(DateTime.UtcNow).AddDays(2).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) })).StatusCode);

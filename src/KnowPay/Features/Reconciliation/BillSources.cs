@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using KnowPay.Providers;
 using KnowPay.Providers.Alipay;
+using KnowPay.Providers.PayPal;
 using KnowPay.Providers.Sandbox;
 using KnowPay.Providers.Stripe;
 using KnowPay.Providers.WeChatPay;
@@ -19,9 +20,10 @@ public abstract record BillFetch
 public sealed class BillSources(PaymentProviders providers, IHttpClientFactory http)
 {
     /// <summary>The providers whose bills KnowPay reads.</summary>
-    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay", "stripe", "sandbox" };
+    public static readonly IReadOnlySet<string> Billed = new HashSet<string>(StringComparer.Ordinal) { "alipay", "wechatpay", "stripe", "paypal", "sandbox" };
 
-    public IEnumerable<string> Enabled => providers.Names.Where(Billed.Contains);
+    /// <summary>The billed providers configured here; PayPal only with a place to read its settlement reports from.</summary>
+    public IEnumerable<string> Enabled => providers.Names.Where(n => Billed.Contains(n) && providers[n] is not PayPalProvider { ReadsReports: false });
 
     /// <summary>Where a provider cuts its days: China Standard Time for Alipay and WeChat Pay, UTC for Stripe's created ranges and SandboxPay.</summary>
     public static TimeSpan Offset(string provider) =>
@@ -71,7 +73,34 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
                 {
                     throw new BillFormatException("the file does not match the signed SHA1 hash_value");
                 }
-                return new BillFetch.Ready(WeChatPayBill.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
+                var lines = WeChatPayBill.Parse(text);
+                // The BASIC account's fund flow of the same day must be there and whole too; it is read and checked, not yet matched.
+                string fundFlow;
+                try
+                {
+                    fundFlow = await wechat.FundFlowBillAsync(day, "BASIC", ct);
+                }
+                catch (ProviderException e) when (e.Code == "NO_STATEMENT_EXIST")
+                {
+                    fundFlow = "";
+                }
+                catch (ProviderException e) when (e.Code == "STATEMENT_CREATING")
+                {
+                    return new BillFetch.NotReady("STATEMENT_CREATING: the fund-flow bill is being made");
+                }
+                catch (ProviderException e) when (e.Code == "bill_hash_mismatch")
+                {
+                    throw new BillFormatException("the fund-flow bill does not match the signed SHA1 hash_value");
+                }
+                try
+                {
+                    WeChatPayFundFlow.Parse(fundFlow);
+                }
+                catch (BillFormatException e)
+                {
+                    throw new BillFormatException("fund-flow bill: " + e.Reason, e.Line);
+                }
+                return new BillFetch.Ready(lines, Checksum(Encoding.UTF8.GetBytes(text + fundFlow)));
             }
             case StripeProvider stripe:
             {
@@ -87,6 +116,21 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
                     if (StripeBalanceTransactions.Line(transaction, position) is { } line) lines.Add(line);
                 }
                 return new BillFetch.Ready(lines, Checksum(Encoding.UTF8.GetBytes(digest.ToString())));
+            }
+            case PayPalProvider paypal:
+            {
+                string? text;
+                try
+                {
+                    text = await paypal.SettlementReportAsync(day, ct);
+                }
+                catch (ProviderException e) when (e.Code == "report_not_utf8")
+                {
+                    throw new BillFormatException(e.Message);
+                }
+                return text is null
+                    ? new BillFetch.NotReady($"STL-{day:yyyyMMdd} is not on the report drop yet")
+                    : new BillFetch.Ready(PayPalSettlementReport.Parse(text), Checksum(Encoding.UTF8.GetBytes(text)));
             }
             case SandboxPayProvider sandbox:
             {

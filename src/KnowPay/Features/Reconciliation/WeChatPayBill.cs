@@ -99,3 +99,62 @@ public static class WeChatPayBill
         return result;
     }
 }
+
+/// <summary>One money movement of a WeChat Pay fund-flow bill, in fen: income (收入) or expense (支出), of a business type.</summary>
+public sealed record FundFlowLine(int LineNumber, string FlowNo, string BusinessNo, string BusinessType, bool Income, long Amount, string Voucher, DateTime? At);
+
+/// <summary>
+/// WeChat Pay's fund-flow bill (GET /v3/bill/fundflowbill): UTF-8 with a BOM, a header row, detail rows whose every field
+/// starts with a backtick (记账时间, 微信支付业务单号, 资金流水单号, 业务名称, 业务类型, 收支类型, 收支金额（元）, 账户结余（元）,
+/// 资金变更提交申请人, 备注, 业务凭证号), then the summary header (资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额) and its
+/// row, checked against the rows so that a truncated file is an error. Columns are mapped by name; the amount's brackets
+/// may be full-width or ASCII.
+/// </summary>
+public static class WeChatPayFundFlow
+{
+    const string Time = "记账时间", BusinessNo = "微信支付业务单号", FlowNo = "资金流水单号", BusinessType = "业务类型", Direction = "收支类型",
+        Amount = "收支金额（元）", Voucher = "业务凭证号", TotalCount = "资金流水总笔数", IncomeCount = "收入笔数", IncomeAmount = "收入金额",
+        ExpenseCount = "支出笔数", ExpenseAmount = "支出金额";
+
+    public static IReadOnlyList<FundFlowLine> Parse(string text)
+    {
+        text = text.TrimStart('\uFEFF').Replace("收支金额(元)", Amount, StringComparison.Ordinal);
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        var lines = text.Split('\n');
+        var totalsAt = Array.FindIndex(lines, l => l.TrimStart().StartsWith(TotalCount, StringComparison.Ordinal));
+        if (totalsAt < 1) throw new BillFormatException($"no summary ({TotalCount}…): the file is truncated");
+        var result = new List<FundFlowLine>();
+        using (var reader = BillCsv.Open(string.Join('\n', lines[..totalsAt]).Replace("`", "", StringComparison.Ordinal)))
+        {
+            var c = BillCsv.Columns(reader, [Time, BusinessNo, FlowNo, BusinessType, Direction, Amount, Voucher]);
+            foreach (var line in BillCsv.Records(reader))
+            {
+                string Field(string name) => reader.GetString(c[name]);
+                var income = Field(Direction) switch
+                {
+                    "收入" => true,
+                    "支出" => false,
+                    var other => throw new BillFormatException($"unknown {Direction} '{other}'", line),
+                };
+                result.Add(new FundFlowLine(line, Field(FlowNo), Field(BusinessNo), Field(BusinessType), income,
+                    BillAmounts.MinorUnits(Field(Amount), "CNY", line, Amount), Field(Voucher), BillAmounts.ChinaTime(Field(Time))));
+            }
+        }
+        using (var reader = BillCsv.Open(string.Join('\n', lines[totalsAt..]).Replace("`", "", StringComparison.Ordinal)))
+        {
+            var c = BillCsv.Columns(reader, [TotalCount, IncomeCount, IncomeAmount, ExpenseCount, ExpenseAmount]);
+            if (!reader.Read()) throw new BillFormatException("the summary row is missing: the file is truncated", totalsAt + 1);
+            var line = totalsAt + (int)reader.LineNumber;
+            string Field(string name) => reader.GetString(c[name]);
+            var (incomes, expenses) = (result.Where(r => r.Income).ToList(), result.Where(r => !r.Income).ToList());
+            if (Field(TotalCount) != result.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) ||
+                Field(IncomeCount) != incomes.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) ||
+                Field(ExpenseCount) != expenses.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                throw new BillFormatException($"the summary counts {Field(TotalCount)}/{Field(IncomeCount)}/{Field(ExpenseCount)} ≠ the rows': the file is truncated", line);
+            if (BillAmounts.MinorUnits(Field(IncomeAmount), "CNY", line, IncomeAmount) != incomes.Sum(r => r.Amount) ||
+                BillAmounts.MinorUnits(Field(ExpenseAmount), "CNY", line, ExpenseAmount) != expenses.Sum(r => r.Amount))
+                throw new BillFormatException("the summary amounts do not add up the rows", line);
+        }
+        return result;
+    }
+}

@@ -2,7 +2,7 @@ using KnowPay.Infrastructure;
 
 namespace KnowPay.Providers.PayPal;
 
-/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret and WebhookId, or none for the embedded simulator.</summary>
+/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret and WebhookId (ReportsBaseUrl optional), or none for the embedded simulator.</summary>
 public sealed class PayPalOptions : ProviderOptions, IBoundOptions
 {
     public static string Section => "Providers:PayPal";
@@ -13,4 +13,9 @@ public sealed class PayPalOptions : ProviderOptions, IBoundOptions
     public string? ClientSecret { get; set; }
     /// <summary>The id of the webhook subscribed to /v1/notify/paypal.</summary>
     public string? WebhookId { get; set; }
+    /// <summary>
+    /// An HTTP(S) mirror of the SFTP drop PayPal puts the daily settlement reports (STL-yyyymmdd.seq.ver.CSV) on; empty =
+    /// the embedded simulator's, or no settlement report read.
+    /// </summary>
+    [HttpUrl] public string? ReportsBaseUrl { get; set; }
 }

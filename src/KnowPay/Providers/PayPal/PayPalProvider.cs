@@ -9,8 +9,8 @@ using KnowPay.Domain;
 
 namespace KnowPay.Providers.PayPal;
 
-/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret, WebhookId, FeeBps, FeeFixed.</summary>
-public sealed record PayPalSettings(string ApiBaseUrl, string ClientId, string ClientSecret, string WebhookId, ProviderFee Fee);
+/// <summary><c>Providers:PayPal:*</c>: ApiBaseUrl, ClientId, ClientSecret, WebhookId, FeeBps, FeeFixed, ReportsBaseUrl (null = no reports read).</summary>
+public sealed record PayPalSettings(string ApiBaseUrl, string ClientId, string ClientSecret, string WebhookId, ProviderFee Fee, string? ReportsBaseUrl = null);
 
 /// <summary>
 /// Adapter for PayPal Orders v2 (<c>provider: "paypal"</c>, method <c>page</c>): an OAuth2 client-credentials token
@@ -110,6 +110,41 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
         return refund is null ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found") : RefundState(refund);
     }
 
+    /// <summary>Whether a settlement report can be fetched (<c>Providers:PayPal:ReportsBaseUrl</c>, or the simulator's).</summary>
+    public bool ReadsReports => settings.ReportsBaseUrl is not null;
+
+    /// <summary>
+    /// The day's settlement report, as UTF-8 text: STL-yyyymmdd.01.008.CSV from <c>ReportsBaseUrl</c> and, while a file
+    /// ends with its file footer (FF) but no report footer (RF), the next sequence (.02, …) appended. PayPal puts the files on an SFTP drop; KnowPay
+    /// reads them over HTTP from a mirror of it. Null when the first file is not there yet (404); a file cut short is returned as
+/// it is, for the parser to refuse.
+    /// </summary>
+    /// <exception cref="ProviderException">The mirror refused, or a file is not UTF-8.</exception>
+    public async Task<string?> SettlementReportAsync(DateOnly day, CancellationToken ct)
+    {
+        var baseUrl = settings.ReportsBaseUrl ?? throw new InvalidOperationException("no Providers:PayPal:ReportsBaseUrl");
+        var report = new StringBuilder();
+        for (var sequence = 1; sequence <= 99; sequence++)
+        {
+            var name = string.Create(CultureInfo.InvariantCulture, $"STL-{day:yyyyMMdd}.{sequence:00}.008.CSV");
+            using var request = new HttpRequestMessage(HttpMethod.Get, baseUrl.TrimEnd('/') + "/" + name);
+            using var response = await ProviderHttp.SendAsync(http, request, Name, false, ct);
+            if (response.StatusCode == HttpStatusCode.NotFound && sequence == 1) return null;
+            if (!response.IsSuccessStatusCode)
+                throw new ProviderException(Name, ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), $"{name} could not be read");
+            var bytes = await response.Content.ReadAsByteArrayAsync(ct);
+            string text;
+            try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes); }
+            catch (DecoderFallbackException) { throw new ProviderException(Name, "report_not_utf8", $"{name} is not UTF-8 text"); }
+            report.Append(text);
+            // A file of a report split in several ends with its file footer (FF) and no report footer (RF); any other end is the last.
+            if (!Has(text, "FF") || Has(text, "RF")) break;
+        }
+        return report.ToString();
+
+        static bool Has(string text, string recordType) => text.Contains($"\n\"{recordType}\"", StringComparison.Ordinal);
+    }
+
     public static JsonObject Amount(Money money) => new() { ["currency_code"] = money.Currency.Code, ["value"] = ProviderAmounts.ToProviderDecimal("paypal", money) };
 
     /// <summary>Parses a PayPal amount object exactly; null when the currency is unknown or the value has too many decimals.</summary>
@@ -207,7 +242,8 @@ public sealed class PayPalProvider(HttpClient http, PayPalSettings settings, Pay
         wiring.Services.AddSingleton<PayPalTokens>();
         wiring.Services.AddSingleton<PayPalWebhookVerifier>();
         wiring.Add(HttpClientName, options,
-            url => new PayPalSettings(apiBaseUrl ?? sandbox!.Url(url, "/paypal"), id!, secret!, webhookId!, options.Fee),
+            url => new PayPalSettings(apiBaseUrl ?? sandbox!.Url(url, "/paypal"), id!, secret!, webhookId!, options.Fee,
+                ProviderWiring.Given(options.ReportsBaseUrl) ?? (apiBaseUrl is null ? sandbox?.Url(url, "/paypal/reports") : null)),
             (provider, http, settings) => new PayPalProvider(http, settings, provider.GetRequiredService<PayPalTokens>(),
                 provider.GetRequiredService<TimeProvider>()));
     }

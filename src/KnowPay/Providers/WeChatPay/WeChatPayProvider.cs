@@ -213,10 +213,19 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
     /// against the signed hash_value instead. Returns WeChat's CSV: a header row, rows whose fields each start with a
     /// backtick, then the totals header and row. <paramref name="billType"/> is ALL, SUCCESS or REFUND.
     /// </summary>
-    public async Task<string> TradeBillAsync(DateOnly billDate, string billType, CancellationToken ct)
+    public Task<string> TradeBillAsync(DateOnly billDate, string billType, CancellationToken ct) =>
+        BillAsync($"/v3/bill/tradebill?bill_date={billDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}&bill_type={Uri.EscapeDataString(billType)}", ct);
+
+    /// <summary>
+    /// The day's fund-flow bill of an account (BASIC, OPERATION or FEES): GET /v3/bill/fundflowbill, then its file, checked
+    /// against the signed SHA1 as <see cref="TradeBillAsync"/> checks the trade bill.
+    /// </summary>
+    public Task<string> FundFlowBillAsync(DateOnly billDate, string accountType, CancellationToken ct) =>
+        BillAsync($"/v3/bill/fundflowbill?bill_date={billDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}&account_type={Uri.EscapeDataString(accountType)}", ct);
+
+    async Task<string> BillAsync(string pathAndQuery, CancellationToken ct)
     {
-        var (_, answer) = await SendAsync(HttpMethod.Get,
-            $"/v3/bill/tradebill?bill_date={billDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}&bill_type={Uri.EscapeDataString(billType)}", null, ct);
+        var (_, answer) = await SendAsync(HttpMethod.Get, pathAndQuery, null, ct);
         if (answer is null || !Uri.TryCreate((string?)answer["download_url"], UriKind.Absolute, out var uri))
             throw new ProviderException(Name, "response_unreadable", "no download_url in the answer");
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);

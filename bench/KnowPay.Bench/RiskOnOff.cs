@@ -46,17 +46,23 @@ static class RiskOnOff
         }
     }
 
-    public static async Task<List<Result>> RunAsync(string root, bool smoke, int rounds, int concurrency, int duration, int history)
+    /// <param name="databases">"postgres", "sqlite" or "both".</param>
+    public static async Task<List<Result>> RunAsync(string root, bool smoke, int rounds, int concurrency, int duration, int history, string databases)
     {
         var results = new List<Result>();
-        await using (var pg = await Postgres.StartAsync())
+        if (databases is "both" or "postgres")
         {
+            await using var pg = await Postgres.StartAsync();
             await pg.CreateDatabaseAsync("knowpay_risk");
+            Console.WriteLine($"[risk postgres] PostgreSQL 15 on port {pg.Port}, database knowpay_risk");
             results.Add(await RunDatabaseAsync(root, "postgres", pg.Database("knowpay_risk"), pg.PostmasterPid, smoke, rounds, concurrency, duration, history));
         }
-        var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-risk-{Guid.NewGuid():N}.db");
-        try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history)); }
-        finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
+        if (databases is "both" or "sqlite")
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-risk-{Guid.NewGuid():N}.db");
+            try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history)); }
+            finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
+        }
         return results;
     }
 

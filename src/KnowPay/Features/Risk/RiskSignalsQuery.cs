@@ -64,22 +64,25 @@ public static class RiskSignalsQuery
     static readonly Group Entitlements = new("entitlements", """
         (SELECT (SELECT MAX(progress) FROM entitlements WHERE order_id = @order) AS pg,
                 (SELECT COUNT(*) FROM entitlements WHERE merchant_id = @merchant AND customer_id = @customer AND product_id = @product AND revoked_at IS NULL) AS qty,
-                (SELECT created_at FROM customers WHERE id = @customer) AS cc,
-                (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_en
-        """, 4, (r, at, s) =>
+                (SELECT created_at FROM customers WHERE id = @customer) AS cc) g_en
+        """, 3, (r, at, s) =>
     {
         s["consumed_progress"] = r.IsDBNull(at) ? 0L : Long(r, at);
         s["product_quantity_for_customer"] = Long(r, at + 1);
         s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
-        s["@policy_version"] = r.IsDBNull(at + 3) ? null : Long(r, at + 3);
     });
+
+    /// <summary>The policy row's version, in a group of its own: a failing signal table must not cost the merchant's rules.</summary>
+    static readonly Group Policy = new("policy",
+        "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
+        1, (r, at, s) => s["@policy_version"] = r.IsDBNull(at) ? null : Long(r, at));
 
     /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
     static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
 
     public static async Task<SignalRead> ReadAsync(KnowPayDb db, RiskSubject subject, DateTime now, CancellationToken ct)
     {
-        var groups = new List<Group> { Customer, Refunds, Entitlements };
+        var groups = new List<Group> { Policy, Customer, Refunds, Entitlements };
         if (subject.Context?.Ip is not null) groups.Add(Ip);
         if (subject.Context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
         var signals = Base(subject);

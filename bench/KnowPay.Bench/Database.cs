@@ -80,6 +80,28 @@ sealed class BenchDb(string provider, string connection)
         await ExecAsync("ANALYZE");
     }
 
+    /// <summary>
+    /// Allowed order decisions of the last 24 h for the history's customers (one in 10 with a device), spread over the day,
+    /// so that the decision path's range scans run over a table and indexes of realistic size. Then ANALYZE.
+    /// </summary>
+    public async Task SeedRecentRiskDecisionsAsync(string merchantId, int decisions)
+    {
+        var at = IsPostgres ? "now() - make_interval(secs => i % 86000)" : "strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || (i % 86000) || ' seconds')";
+        var n = $"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {decisions}) ";
+        const string signals = """'{"amount":9900,"orders_per_customer_24h":1,"amount_per_customer_24h":9900,"failed_attempts_per_customer_1h":0,"account_age_days":30}'""";
+        await ExecAsync(n + $"""
+            INSERT INTO risk_decisions (id, merchant_id, stage, order_id, payment_id, refund_id, customer_id, ip, device_id, amount, currency,
+                                        action, score, rule_id, reasons, signals, rule_hits, unavailable, created_at)
+            SELECT 'rdc_hist_' || i, '{merchantId}', 'Order', 'ord_hist_' || i, 'pay_hist_' || i, NULL, 'cus_hist_' || (i % 5000),
+                   '198.51.' || (i % 200) || '.' || (i % 250), CASE WHEN i % 10 = 0 THEN 'dev_hist_' || (i % 3000) END, 9900, 'CNY',
+                   'Allow', 3, NULL, '[]', {signals}, '[]', NULL, {at} FROM n
+            """);
+        await ExecAsync("ANALYZE");
+    }
+
+    public Task<long> RiskDecisionCountAsync(string merchantId) =>
+        ScalarAsync($"SELECT COUNT(*) FROM risk_decisions WHERE merchant_id = '{merchantId}'");
+
     public Task<long> PaidOrdersAsync(string merchantId) =>
         ScalarAsync($"SELECT COUNT(*) FROM orders WHERE merchant_id = '{merchantId}' AND status = 'Paid'");
 

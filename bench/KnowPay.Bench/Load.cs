@@ -5,7 +5,9 @@ using System.Text.Json.Nodes;
 
 namespace KnowPay.Bench;
 
-sealed record LoadSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, IReadOnlyList<string> Products, bool Combined, double? Rate);
+/// <param name="RiskContext">Each order carries a risk_context (an IP and a device per customer), as a platform sends it.</param>
+sealed record LoadSettings(int Concurrency, TimeSpan Warmup, TimeSpan Duration, IReadOnlyList<string> Products, bool Combined, double? Rate,
+    bool RiskContext = false);
 
 sealed record LoadResult(
     int Concurrency, double? TargetRate, double PaidPerSecond, long Measured, long CountedTotal, long Errors, string? FirstError,
@@ -60,7 +62,9 @@ sealed class Load(string baseUrl, string secret)
                 try
                 {
                     var product = s.Products[rng.Next(s.Products.Count)];
-                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{rng.Next(2000)}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}");
+                    var customer = rng.Next(2000);
+                    var context = s.RiskContext ? new JsonObject { ["ip"] = $"198.18.{vu % 256}.{customer % 256}", ["device_id"] = $"dev-{vu}-{customer}" } : null;
+                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{customer}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}", context);
                     using (var pay = await http.PostAsync($"/sandbox/sandboxpay/v1/trades/{paymentId}/pay", null))
                         if (!pay.IsSuccessStatusCode) throw new InvalidOperationException($"buyer pay → {(int)pay.StatusCode}");
                     var delay = 2;
@@ -126,18 +130,22 @@ sealed class Load(string baseUrl, string secret)
     /// <summary>KnowPay's JIT compilation time so far, in seconds.</summary>
     public async Task<double> JitSecondsAsync() => NotifyHistogram.Sum(await http.GetStringAsync("/metrics"), JitSecondsMetric);
 
-    async Task<(string OrderId, string PaymentId)> StartAsync(string product, string customer, bool combined, string key)
+    async Task<(string OrderId, string PaymentId)> StartAsync(string product, string customer, bool combined, string key, JsonObject? riskContext)
     {
         if (combined)
         {
-            var order = await PostAsync("/v1/orders", new JsonObject
+            var body = new JsonObject
             {
                 ["customer_external_id"] = customer, ["product_id"] = product, ["currency"] = "CNY",
                 ["payment"] = new JsonObject { ["provider"] = "sandbox", ["method"] = "qr" },
-            }, key);
+            };
+            if (riskContext is not null) body["risk_context"] = riskContext;
+            var order = await PostAsync("/v1/orders", body, key);
             return ((string)order["id"]!, (string)order["payment"]!["id"]!);
         }
-        var o = await PostAsync("/v1/orders", new JsonObject { ["customer_external_id"] = customer, ["product_id"] = product, ["currency"] = "CNY" }, key);
+        var separate = new JsonObject { ["customer_external_id"] = customer, ["product_id"] = product, ["currency"] = "CNY" };
+        if (riskContext is not null) separate["risk_context"] = riskContext;
+        var o = await PostAsync("/v1/orders", separate, key);
         var p = await PostAsync($"/v1/orders/{o["id"]}/payments", new JsonObject { ["provider"] = "sandbox", ["method"] = "qr" }, key + "-pay");
         return ((string)o["id"]!, (string)p["id"]!);
     }

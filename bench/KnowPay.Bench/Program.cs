@@ -4,7 +4,8 @@ using System.Text.Json;
 using KnowPay.Bench;
 
 // KnowPay benchmark: dotnet run -c Release --project bench/KnowPay.Bench -- --scenario all [--smoke]
-// (--scenario crash [--cycles N]: the crash harness, Crash.cs; --scenario renewals [--subscriptions N]: Renewals.cs.)
+// (--scenario crash [--cycles N]: the crash harness, Crash.cs; --scenario renewals [--subscriptions N]: Renewals.cs;
+// --scenario risk [--rounds N]: paid orders with the risk check on ÷ off, RiskOnOff.cs.)
 // Starts a throw-away durable PostgreSQL 15, measures pgbench, builds and starts KnowPay (Release, separate process)
 // against it and against SQLite, runs the paid-order scenarios and checks the ledger after each run.
 // --fuzz [N]: instead, N requests generated from the OpenAPI document (default 30000) against KnowPay on PostgreSQL (Fuzz.cs).
@@ -57,6 +58,16 @@ if (opts.Scenario is "all" or "sqlite")
     var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-{Guid.NewGuid():N}.db");
     try { report.Sqlite = await RunDatabaseAsync("sqlite", $"Data Source={file}"); }
     finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
+}
+
+// --scenario risk [--rounds N] [--risk-concurrency C] [--risk-db postgres|sqlite|both]: paid orders with Risk:Enabled on ÷ off, interleaved (RiskOnOff.cs); also in "all".
+if (opts.Scenario is "all" or "risk")
+{
+    report.Risk = await RiskOnOff.RunAsync(root, opts.Smoke, Array.IndexOf(args, "--rounds") is var ri and >= 0 && ri + 1 < args.Length
+            ? int.Parse(args[ri + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 1 : 3,
+        Array.IndexOf(args, "--risk-concurrency") is var rc and >= 0 && rc + 1 < args.Length ? int.Parse(args[rc + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 4 : 32,
+        opts.Duration, opts.History, Array.IndexOf(args, "--risk-db") is var rd and >= 0 && rd + 1 < args.Length ? args[rd + 1] : "both");
+    if (report.Risk.Any(r => !r.Passed)) failed = true;
 }
 
 if (opts.Scenario == "all")
@@ -278,6 +289,7 @@ sealed class Report
     public DatabaseReport? Postgres { get; set; }
     public DatabaseReport? Sqlite { get; set; }
     public ReconciliationBench.Result? Reconciliation { get; set; }
+    public List<RiskOnOff.Result>? Risk { get; set; }
 
     public string Markdown()
     {
@@ -316,6 +328,7 @@ sealed class Report
             if (d.Webhooks is { } w)
                 s.AppendLine(CultureInfo.InvariantCulture, $"webhooks (an endpoint for every event): {w.Deliveries} deliveries; order.paid for {w.PaidOrdersAnnounced} of {w.PaidOrders} paid orders; {w.BadSignatures} bad signatures; {(w.ChecksPassed ? "pass" : "FAIL")}");
         }
+        foreach (var r in Risk ?? []) r.Markdown(s);
         return s.ToString();
     }
 

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Text.RegularExpressions;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
@@ -19,9 +21,16 @@ public sealed record SignalRead(Dictionary<string, object?> Signals, long? Polic
 /// cross-joined. Counted from earlier decisions, so no counter row is updated per order. If the query fails, each group is
 /// read on its own and the ones that fail are left out and named: a decision never fails for a signal.
 /// </summary>
-public static class RiskSignalsQuery
+public static partial class RiskSignalsQuery
 {
     sealed record Group(string Name, string Sql, int Columns, Action<DbDataReader, int, Dictionary<string, object?>> Read);
+
+    /// <summary>A query's text and the parameters it binds, in order: on PostgreSQL positional (<c>$1</c>…), which Npgsql sends
+    /// as it is, where named ones would be rewritten on every call; on SQLite by name.</summary>
+    sealed record Statement(string Text, string[] Parameters);
+
+    /// <summary>Per database and set of groups (a handful: with or without IP and device, or one group on a retry).</summary>
+    static readonly ConcurrentDictionary<(bool Postgres, string Groups), Statement> Statements = new();
 
     static string Velocity(string who, string column) => $"""
         (SELECT
@@ -38,16 +47,20 @@ public static class RiskSignalsQuery
         WHERE x.merchant_id = @merchant AND x.{column} = @{who} AND x.created_at >= @t24) g_{who}
         """;
 
-    static Group VelocityGroup(string who, string column) => new(who, Velocity(who, column), 9, (r, at, s) =>
+    static Group VelocityGroup(string who, string column)
     {
-        var windows = RiskSignals.Windows;
-        for (var w = 0; w < 3; w++)
+        string[] Names(string signal) => [.. RiskSignals.Windows.Select(w => $"{signal}_per_{who}_{w}")];
+        var (orders, amounts, failed) = (Names("orders"), Names("amount"), who == "device" ? null : Names("failed_attempts"));
+        return new(who, Velocity(who, column), 9, (r, at, s) =>
         {
-            s[$"orders_per_{who}_{windows[w]}"] = Long(r, at + w);
-            s[$"amount_per_{who}_{windows[w]}"] = Long(r, at + 3 + w);
-            if (who != "device") s[$"failed_attempts_per_{who}_{windows[w]}"] = Long(r, at + 6 + w);
-        }
-    });
+            for (var w = 0; w < 3; w++)
+            {
+                s[orders[w]] = Long(r, at + w);
+                s[amounts[w]] = Long(r, at + 3 + w);
+                if (failed is not null) s[failed[w]] = Long(r, at + 6 + w);
+            }
+        });
+    }
 
     static readonly Group Customer = VelocityGroup("customer", "customer_id");
     static readonly Group Device = VelocityGroup("device", "device_id");
@@ -64,22 +77,25 @@ public static class RiskSignalsQuery
     static readonly Group Entitlements = new("entitlements", """
         (SELECT (SELECT MAX(progress) FROM entitlements WHERE order_id = @order) AS pg,
                 (SELECT COUNT(*) FROM entitlements WHERE merchant_id = @merchant AND customer_id = @customer AND product_id = @product AND revoked_at IS NULL) AS qty,
-                (SELECT created_at FROM customers WHERE id = @customer) AS cc,
-                (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_en
-        """, 4, (r, at, s) =>
+                (SELECT created_at FROM customers WHERE id = @customer) AS cc) g_en
+        """, 3, (r, at, s) =>
     {
         s["consumed_progress"] = r.IsDBNull(at) ? 0L : Long(r, at);
         s["product_quantity_for_customer"] = Long(r, at + 1);
         s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
-        s["@policy_version"] = r.IsDBNull(at + 3) ? null : Long(r, at + 3);
     });
+
+    /// <summary>The policy row's version, in a group of its own: a failing signal table must not cost the merchant's rules.</summary>
+    static readonly Group Policy = new("policy",
+        "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
+        1, (r, at, s) => s["@policy_version"] = r.IsDBNull(at) ? null : Long(r, at));
 
     /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
     static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
 
     public static async Task<SignalRead> ReadAsync(KnowPayDb db, RiskSubject subject, DateTime now, CancellationToken ct)
     {
-        var groups = new List<Group> { Customer, Refunds, Entitlements };
+        var groups = new List<Group> { Policy, Customer, Refunds, Entitlements };
         if (subject.Context?.Ip is not null) groups.Add(Ip);
         if (subject.Context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
         var signals = Base(subject);
@@ -138,33 +154,46 @@ public static class RiskSignalsQuery
             ["ip"] = subject.Context?.Ip ?? "",
             ["device_id"] = subject.Context?.DeviceId ?? "",
         };
-        // Signals with nobody to count by (no IP or device given) are zero.
-        foreach (var window in RiskSignals.Windows)
-            foreach (var who in new[] { "device", "ip" })
-            {
-                signals[$"orders_per_{who}_{window}"] = 0L;
-                signals[$"amount_per_{who}_{window}"] = 0L;
-                if (who == "ip") signals[$"failed_attempts_per_ip_{window}"] = 0L;
-            }
-        signals["distinct_customers_per_device_24h"] = 0L;
+        foreach (var name in ZeroWithoutContext) signals[name] = Zero;
         return signals;
     }
+
+    /// <summary>Signals with nobody to count by (no IP or device given) are zero.</summary>
+    static readonly string[] ZeroWithoutContext =
+    [
+        .. RiskSignals.Windows.SelectMany(w => new[] { "device", "ip" }.SelectMany(who => new[] { $"orders_per_{who}_{w}", $"amount_per_{who}_{w}" })),
+        .. RiskSignals.Windows.Select(w => $"failed_attempts_per_ip_{w}"),
+        "distinct_customers_per_device_24h",
+    ];
+
+    static readonly object Zero = 0L;
 
     static async Task ReadGroupsAsync(KnowPayDb db, IReadOnlyList<Group> groups, RiskSubject subject, DateTime now,
         Dictionary<string, object?> signals, CancellationToken ct)
     {
         await using var command = db.Database.GetDbConnection().CreateCommand();
-        command.CommandText = "SELECT * FROM " + string.Join("\nCROSS JOIN ", groups.Select(g => g.Sql));
-        command.AddParameter("@merchant", subject.MerchantId);
-        command.AddParameter("@customer", subject.CustomerId);
-        command.AddParameter("@order", subject.OrderId);
-        command.AddParameter("@product", subject.ProductId);
-        command.AddParameter("@ip", (object?)subject.Context?.Ip ?? DBNull.Value);
-        command.AddParameter("@device", (object?)subject.Context?.DeviceId ?? DBNull.Value);
-        command.AddParameter("@t10", now.AddMinutes(-10));
-        command.AddParameter("@t1h", now.AddHours(-1));
-        command.AddParameter("@t24", now.AddHours(-24));
-        command.AddParameter("@t90", now.AddDays(-90));
+        var statement = StatementFor(db.IsPostgres, groups);
+        command.CommandText = statement.Text;
+        foreach (var name in statement.Parameters)
+        {
+            var parameter = command.CreateParameter();
+            if (!db.IsPostgres) parameter.ParameterName = name;
+            parameter.Value = name switch
+            {
+                "@merchant" => subject.MerchantId,
+                "@customer" => subject.CustomerId,
+                "@order" => subject.OrderId,
+                "@product" => subject.ProductId,
+                "@ip" => (object?)subject.Context?.Ip ?? DBNull.Value,
+                "@device" => (object?)subject.Context?.DeviceId ?? DBNull.Value,
+                "@t10" => now.AddMinutes(-10),
+                "@t1h" => now.AddHours(-1),
+                "@t24" => now.AddHours(-24),
+                "@t90" => now.AddDays(-90),
+                _ => throw new InvalidOperationException("Unknown signal parameter " + name),
+            };
+            command.Parameters.Add(parameter);
+        }
         await using var reader = await command.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return;
         var at = 0;
@@ -174,4 +203,20 @@ public static class RiskSignalsQuery
             at += group.Columns;
         }
     }
+
+    static Statement StatementFor(bool postgres, IReadOnlyList<Group> groups) =>
+        Statements.GetOrAdd((postgres, string.Join(',', groups.Select(g => g.Name))), _ =>
+        {
+            var text = "SELECT * FROM " + string.Join("\nCROSS JOIN ", groups.Select(g => g.Sql));
+            var names = new List<string>();
+            text = ParameterName().Replace(text, match =>
+            {
+                if (!names.Contains(match.Value)) names.Add(match.Value);
+                return postgres ? "$" + (names.IndexOf(match.Value) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : match.Value;
+            });
+            return new Statement(text, [.. names]);
+        });
+
+    [GeneratedRegex(@"@[a-z0-9]+")]
+    private static partial Regex ParameterName();
 }

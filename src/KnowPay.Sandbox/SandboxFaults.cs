@@ -8,7 +8,8 @@ namespace KnowPay.Sandbox;
 /// them past the caller's timeout (after acting, so that a retry must be idempotent), or answer a refund as still in
 /// progress (after acting: the refund notification or a query must complete it). The Bill* faults change the trade's
 /// rows on the provider's bill (<see cref="SandboxBills"/>): left off, the amount or fee off by a delta, its refunds
-/// booked on the next day, or an extra trade under another out_trade_no beside it.
+/// booked on the next day, or an extra trade under another out_trade_no beside it. SuccessRate below 1 declines that
+/// share of the buyers' payments (<see cref="SandboxFaults.Declines"/>), in every simulator the same way.
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -23,7 +24,8 @@ public sealed record FaultSettings(
     long BillAmountDelta = 0,
     long BillFeeDelta = 0,
     bool BillRefundNextDay = false,
-    string? BillExtraTrade = null);
+    string? BillExtraTrade = null,
+    double SuccessRate = 1);
 
 public sealed class SandboxFaults
 {
@@ -33,14 +35,30 @@ public sealed class SandboxFaults
     public FaultSettings For(string? tradeKey) =>
         tradeKey is not null && perTrade.TryGetValue(tradeKey, out var f) ? f : Global;
 
+    long attempts;
+
+    /// <summary>
+    /// Whether the buyer's next payment under <see cref="FaultSettings.SuccessRate"/> is declined: of n consecutive payments
+    /// exactly ⌊n · (1 − rate)⌋ fail, spread evenly (not drawn at random), so a test knows the counts. Setting faults restarts the count.
+    /// </summary>
+    public bool Declines(string? tradeKey)
+    {
+        var failBasisPoints = (long)Math.Round((1 - Math.Clamp(For(tradeKey).SuccessRate, 0, 1)) * 10_000);
+        if (failBasisPoints == 0) return false;
+        var n = Interlocked.Increment(ref attempts);
+        return n * failBasisPoints / 10_000 > (n - 1) * failBasisPoints / 10_000;
+    }
+
     public void Set(string? tradeKey, FaultSettings settings)
     {
+        Interlocked.Exchange(ref attempts, 0);
         if (string.IsNullOrEmpty(tradeKey)) Global = settings;
         else perTrade[tradeKey] = settings;
     }
 
     public void Clear()
     {
+        Interlocked.Exchange(ref attempts, 0);
         perTrade.Clear();
         Global = new FaultSettings();
     }

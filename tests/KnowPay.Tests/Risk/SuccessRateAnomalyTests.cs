@@ -101,8 +101,8 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         Assert.Equal("sandbox", alert.Subject);
         Assert.Null(alert.ResolvedAt);
         Assert.InRange(alert.FiredAt, h1.AddHours(2), h1.AddHours(3));
-        Assert.InRange(alert.Value, 0.5, 0.8);
         Assert.InRange(alert.Threshold, 0.97, 1.0);   // the baseline rate it fell from
+        Assert.True(alert.Value <= alert.Threshold - 0.1, $"fired at a success rate of {alert.Value}");   // the window's rate when it fired
         Assert.Single(fired);
 
         // Visible on the dashboard, as the merchant's operator sees it.

@@ -49,13 +49,16 @@ public sealed class ProviderBaseline
 /// <summary>
 /// Folds each finished hour of payments (finished = its end plus the pending grace has passed) into the baselines: one
 /// grouped query per hour over all merchants, then in one transaction every baseline decays (a set-based update of the
-/// rows folded through the hour before) and the hour's counts are added. The decay's condition admits one node per
+/// rows folded through the hour before) and the hour's counts are added, except where a success_rate_anomaly alert is
+/// firing (for at most a day). The decay's condition admits one node per
 /// hour: a node whose decay moves nothing while baselines exist leaves the hour to the node that did it.
 /// </summary>
 public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<RiskAnomalyOptions> options) : IJob
 {
     /// <summary>Catching up after downtime folds at most this many hours; older ones have decayed to little anyway.</summary>
     const int MaxCatchUpHours = 24 * 7;
+    /// <summary>An anomaly this old is the new normal: its hours are folded again, so the baseline follows and the alert clears.</summary>
+    static readonly TimeSpan FreezeAtMost = TimeSpan.FromHours(24);
 
     public string Name => "risk_anomaly_baselines";
     public TimeSpan Every => TimeSpan.FromMinutes(5);
@@ -96,6 +99,12 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
             .GroupBy(p => new { p.MerchantId, p.Provider })
             .Select(g => new { g.Key.MerchantId, g.Key.Provider, Settled = g.Count(), Succeeded = g.Count(p => p.Status == PaymentStatus.Succeeded) })
             .ToListAsync(ct);
+        // While its anomaly alert fires, a baseline only decays: the bad hours must not become the standard they are judged by.
+        var frozenSince = end - FreezeAtMost;
+        var frozen = await db.Alerts.AsNoTracking()
+            .Where(a => a.Rule == SuccessRateAnomalies.Rule && a.ResolvedAt == null && a.FiredAt > frozenSince)
+            .Select(a => new { a.MerchantId, a.Subject }).ToListAsync(ct);
+        counts.RemoveAll(c => frozen.Any(f => f.MerchantId == c.MerchantId && f.Subject == c.Provider));
         var decay = SuccessRateBaseline.Decay(halfLifeHours, 1);
         var previous = hour.AddHours(-1);
         await using var tx = await db.Database.BeginTransactionAsync(ct);

@@ -4,22 +4,23 @@ namespace KnowPay.Domain;
 /// One merchant's payments at one provider as an exponentially weighted history of hourly buckets: every hour the tallies
 /// decay by 2^(−1/half-life) and the hour's settled and succeeded counts are added. The baseline success rate is
 /// <see cref="Succeeded"/> ÷ <see cref="Settled"/>, so a busy hour weighs more than a quiet one, and <see cref="Settled"/>
-/// is the baseline's effective sample size.
+/// is the baseline's effective sample size. <see cref="Hours"/> is the hours' own decayed tally, so that
+/// <see cref="Settled"/> ÷ <see cref="Hours"/> is the weighted mean volume per hour, also over a short history.
 /// </summary>
-public sealed record SuccessRateBaseline(double Settled, double Succeeded)
+public sealed record SuccessRateBaseline(double Settled, double Succeeded, double Hours)
 {
-    public static SuccessRateBaseline Empty { get; } = new(0, 0);
+    public static SuccessRateBaseline Empty { get; } = new(0, 0, 0);
 
     public double Rate => Settled > 0 ? Succeeded / Settled : 1;
 
-    /// <summary>The mean payments per hour the decayed tally stands for (its steady state is volume ÷ (1 − decay)).</summary>
-    public double HourlyVolume(double halfLifeHours) => Settled * (1 - Decay(halfLifeHours, 1));
+    /// <summary>The weighted mean of settled payments per hour.</summary>
+    public double HourlyVolume => Hours > 0 ? Settled / Hours : 0;
 
     /// <summary>Adds an hour's bucket <paramref name="hours"/> after the last one folded (the hours between had no payments).</summary>
     public SuccessRateBaseline Fold(long settled, long succeeded, double halfLifeHours, int hours = 1)
     {
         var decay = Decay(halfLifeHours, hours);
-        return new(Settled * decay + settled, Succeeded * decay + succeeded);
+        return new(Settled * decay + settled, Succeeded * decay + succeeded, Hours * decay + 1);
     }
 
     /// <summary>What an hour's weight is multiplied by after <paramref name="hours"/> hours.</summary>

@@ -28,7 +28,8 @@ public sealed class SuccessRateBaselineTests
     {
         var b = Week();
         Assert.Equal(0.98, b.Rate, 9);
-        Assert.InRange(b.HourlyVolume(168), 49, 51);   // half of the steady state after one half-life: 100 × (1 − ½)
+        Assert.Equal(100, b.HourlyVolume, 9);
+        Assert.Equal(40, SuccessRateBaseline.Empty.Fold(40, 40, 168).HourlyVolume, 9);   // one hour is its own mean
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class SuccessRateAnomalies(IOptions<RiskAnomalyOptions> options)
             var verdict = SuccessRateAnomaly.Judge(b.Baseline, settled, succeeded, thresholds);
             var perHour = settled * 60.0 / o.WindowMinutes;
             return new SuccessRateFinding(b.MerchantId, b.Provider, verdict, string.Create(CultureInfo.InvariantCulture,
-                $"{b.Provider} success rate {verdict.Rate:P1} ({succeeded}/{settled}) over {o.WindowMinutes} min against a baseline of {verdict.BaselineRate:P1} (z = {verdict.Z:F1}); {perHour:F0} payments/h against {b.Baseline.HourlyVolume(o.HalfLifeHours):F0}/h"));
+                $"{b.Provider} success rate {verdict.Rate:P1} ({succeeded}/{settled}) over {o.WindowMinutes} min against a baseline of {verdict.BaselineRate:P1} (z = {verdict.Z:F1}); {perHour:F0} payments/h against {b.Baseline.HourlyVolume:F0}/h"));
         }).ToList();
     }
 }

@@ -35,9 +35,10 @@ public sealed class ProviderBaseline
     public required string Provider { get; init; }
     public double Settled { get; set; }
     public double Succeeded { get; set; }
+    public double Hours { get; set; }
     public DateTime FoldedThrough { get; set; }
 
-    public SuccessRateBaseline Baseline => new(Settled, Succeeded);
+    public SuccessRateBaseline Baseline => new(Settled, Succeeded, Hours);
 
     public static void Configure(ModelBuilder model) => model.Entity<ProviderBaseline>(e =>
     {
@@ -80,7 +81,7 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
             var decay = SuccessRateBaseline.Decay(o.HalfLifeHours, (from.AddHours(-1) - folded!.Value).TotalHours);
             await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough < from.AddHours(-1)).ExecuteUpdateAsync(s => s
                 .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
-                .SetProperty(b => b.FoldedThrough, from.AddHours(-1)), ct);
+                .SetProperty(b => b.Hours, b => b.Hours * decay).SetProperty(b => b.FoldedThrough, from.AddHours(-1)), ct);
         }
         var hours = 0;
         for (var hour = from; hour <= lastFinished; hour = hour.AddHours(1))
@@ -110,7 +111,7 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var decayed = await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough == previous).ExecuteUpdateAsync(s => s
             .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
-            .SetProperty(b => b.FoldedThrough, hour), ct);
+            .SetProperty(b => b.Hours, b => b.Hours * decay + 1).SetProperty(b => b.FoldedThrough, hour), ct);
         var existing = await db.Set<ProviderBaseline>().AsNoTracking().Where(b => b.FoldedThrough >= hour)
             .Select(b => new { b.MerchantId, b.Provider }).ToListAsync(ct);
         if (decayed == 0 && existing.Count > 0) return false;
@@ -120,7 +121,7 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
                 await db.Set<ProviderBaseline>().Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider).ExecuteUpdateAsync(s => s
                     .SetProperty(b => b.Settled, b => b.Settled + c.Settled).SetProperty(b => b.Succeeded, b => b.Succeeded + c.Succeeded), ct);
             else
-                db.Add(new ProviderBaseline { MerchantId = c.MerchantId, Provider = c.Provider, Settled = c.Settled, Succeeded = c.Succeeded, FoldedThrough = hour });
+                db.Add(new ProviderBaseline { MerchantId = c.MerchantId, Provider = c.Provider, Settled = c.Settled, Succeeded = c.Succeeded, Hours = 1, FoldedThrough = hour });
         }
         try
         {

@@ -2694,6 +2694,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("folded_through");
 
+                    b.Property<double>("Hours")
+                        .HasColumnType("REAL")
+                        .HasColumnName("hours");
+
                     b.Property<double>("Settled")
                         .HasColumnType("REAL")
                         .HasColumnName("settled");

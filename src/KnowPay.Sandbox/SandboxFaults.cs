@@ -12,7 +12,8 @@ namespace KnowPay.Sandbox;
 /// out_trade_no beside it; a refund giving back a fee off by a delta. Set on a refund's out_refund_no, they change
 /// that refund's row alone. Set under a bill's own key (<see cref="SandboxBills.FaultKey"/>), BillNotReady answers that
 /// the bill is still being made and BillCorrupt serves a file that is not the one vouched for (WeChat Pay: the SHA1
-/// does not match; PayPal: the file is cut short).
+/// does not match; PayPal: the file is cut short). SuccessRate below 1 declines that share of the buyers' payments
+/// (<see cref="SandboxFaults.Declines"/>), in every simulator the same way.
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,
@@ -32,7 +33,8 @@ public sealed record FaultSettings(
     bool BillPending = false,
     bool BillNotReady = false,
     bool BillCorrupt = false,
-    long BillRefundFeeDelta = 0);
+    long BillRefundFeeDelta = 0,
+    double SuccessRate = 1);
 
 public sealed class SandboxFaults
 {
@@ -45,14 +47,30 @@ public sealed class SandboxFaults
     /// <summary>The faults set for exactly this key, or null (no global fallback).</summary>
     public FaultSettings? Only(string key) => perTrade.GetValueOrDefault(key);
 
+    long attempts;
+
+    /// <summary>
+    /// Whether the buyer's next payment under <see cref="FaultSettings.SuccessRate"/> is declined: of n consecutive payments
+    /// exactly ⌊n · (1 − rate)⌋ fail, spread evenly (not drawn at random), so a test knows the counts. Setting faults restarts the count.
+    /// </summary>
+    public bool Declines(string? tradeKey)
+    {
+        var failBasisPoints = (long)Math.Round((1 - Math.Clamp(For(tradeKey).SuccessRate, 0, 1)) * 10_000);
+        if (failBasisPoints == 0) return false;
+        var n = Interlocked.Increment(ref attempts);
+        return n * failBasisPoints / 10_000 > (n - 1) * failBasisPoints / 10_000;
+    }
+
     public void Set(string? tradeKey, FaultSettings settings)
     {
+        Interlocked.Exchange(ref attempts, 0);
         if (string.IsNullOrEmpty(tradeKey)) Global = settings;
         else perTrade[tradeKey] = settings;
     }
 
     public void Clear()
     {
+        Interlocked.Exchange(ref attempts, 0);
         perTrade.Clear();
         Global = new FaultSettings();
     }

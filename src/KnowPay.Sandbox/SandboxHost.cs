@@ -17,7 +17,7 @@ public static class SandboxHost
     public static IServiceCollection AddKnowPaySandbox(this IServiceCollection services, SandboxOptions options)
     {
         services.AddSingleton(options);
-        services.AddSingleton(new SandboxClock(options.TimeCompression));
+        services.AddSingleton(sp => new SandboxClock(options.TimeCompression, sp.GetService<TimeProvider>()));
         services.AddSingleton<SandboxFaults>();
         services.AddSingleton<FaultGate>();
         services.AddSingleton<SandboxBills>();
@@ -52,13 +52,13 @@ public static class SandboxHost
         app.ServiceProvider.GetRequiredService<PayPalSimulator>().Map(sandbox);
         sandbox.MapGet("/ecb/eurofxref-daily.xml", (SandboxClock clock) => Results.Text(EcbReferenceRates.Daily(clock.Now), "text/xml"));
 
-        // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …}; DELETE clears all.
+        // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …, success_rate}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>
         {
             faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
                 body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending,
                 body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade, body.BillCurrency, body.BillPending,
-                body.BillNotReady, body.BillCorrupt, body.BillRefundFeeDelta));
+                body.BillNotReady, body.BillCorrupt, body.BillRefundFeeDelta, body.SuccessRate));
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -72,5 +72,5 @@ public static class SandboxHost
         string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
         bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false,
         bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null,
-        string? BillCurrency = null, bool BillPending = false, bool BillNotReady = false, bool BillCorrupt = false, long BillRefundFeeDelta = 0);
+        string? BillCurrency = null, bool BillPending = false, bool BillNotReady = false, bool BillCorrupt = false, long BillRefundFeeDelta = 0, double SuccessRate = 1);
 }

@@ -101,11 +101,12 @@ public sealed class SandboxNotifier(IHttpClientFactory http, SandboxFaults fault
 }
 
 /// <summary>The sandbox's sense of time: real time, with retry delays divided by <c>Sandbox:TimeCompression</c>.</summary>
-public sealed class SandboxClock(double compression)
+public sealed class SandboxClock(double compression, TimeProvider? time = null)
 {
     public double Compression { get; } = compression <= 0 ? 1 : compression;
 
     public TimeSpan Compress(TimeSpan delay) => TimeSpan.FromMilliseconds(Math.Max(1, delay.TotalMilliseconds / Compression));
 
-    public DateTimeOffset Now => DateTimeOffset.UtcNow;
+    /// <summary>The host's clock when it has one, so that signature timestamps agree with the merchant's under a test clock.</summary>
+    public DateTimeOffset Now => (time ?? TimeProvider.System).GetUtcNow();
 }

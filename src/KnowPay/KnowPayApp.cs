@@ -18,6 +18,7 @@ using KnowPay.Providers.WeChatPay;
 using KnowPay.Providers.PayPal;
 using KnowPay.Providers.Stripe;
 using KnowPay.Sandbox;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace KnowPay;
 
@@ -35,7 +36,7 @@ public static class KnowPayApp
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails();
         builder.Services.AddKnowPayOpenApi();
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);   // a test may have put its clock in first
         builder.Services.AddSingleton<PublicUrl>();
         builder.Services.AddSingleton<AwaitedPayments>();
         builder.AddKnowPayDatabase();

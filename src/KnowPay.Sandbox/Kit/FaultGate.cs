@@ -25,6 +25,9 @@ public sealed class FaultGate(SandboxFaults faults)
     /// <summary>Whether the trade's calls fail: all a read that is never stalled checks.</summary>
     public bool Failing(string? tradeKey) => faults.For(tradeKey).ApiError5xx;
 
+    /// <summary>Whether the buyer's payment is declined (<see cref="FaultSettings.SuccessRate"/>); each call counts as one payment.</summary>
+    public bool Declines(string? tradeKey) => faults.Declines(tradeKey);
+
     /// <summary>Whether a refund is answered as still in progress (after acting: its notification or a query completes it).</summary>
     public bool AnswersRefundPending(string? tradeKey) => faults.For(tradeKey).RefundAnswerPending;
 }

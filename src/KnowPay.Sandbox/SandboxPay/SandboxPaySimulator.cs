@@ -152,7 +152,7 @@ public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxN
             : Error(404, "refund_not_found", "no such refund");
     }
 
-    /// <summary>The simulated buyer pays. Refused once the trade is closed.</summary>
+    /// <summary>The simulated buyer pays (declined under the SuccessRate fault: FAILED, notified as trade.failed). Refused once the trade is closed.</summary>
     public IResult Pay(string outTradeNo)
     {
         if (!trades.TryGet(outTradeNo, out var trade)) return TradeNotFound();
@@ -160,10 +160,18 @@ public sealed partial class SandboxPaySimulator(SandboxOptions options, SandboxN
         {
             if (trade.Status == "CLOSED") return Error(409, "trade_closed", "the trade is closed and cannot be paid");
             if (trade.Status != "WAIT_PAY") return Results.Json(View(trade));
-            trade.Status = "PAID";
-            trade.PaidAt = DateTimeOffset.UtcNow;
+            if (gate.Declines(outTradeNo))
+            {
+                trade.Status = "FAILED";
+                trade.FailCode = "payment_declined";
+            }
+            else
+            {
+                trade.Status = "PAID";
+                trade.PaidAt = DateTimeOffset.UtcNow;
+            }
         }
-        notifier.SendPayment(Notification(trade, "trade.paid", View(trade)));
+        notifier.SendPayment(Notification(trade, trade.Status == "PAID" ? "trade.paid" : "trade.failed", View(trade)));
         return Results.Json(View(trade));
     }
 

@@ -5,7 +5,7 @@ namespace KnowPay.Sandbox.SandboxPay;
 /// SandboxPay's wire rules, shared by its trade and transfer APIs: request verification ("t.METHOD PATH?QUERY.body"),
 /// signed answers and notifications ("t.body"), the error shape and the notification retry schedule.
 /// </summary>
-public sealed class SandboxPayWire(SandboxOptions options)
+public sealed class SandboxPayWire(SandboxOptions options, SandboxClock clock)
 {
     public const string SignatureHeader = "SandboxPay-Signature";
 
@@ -19,7 +19,7 @@ public sealed class SandboxPayWire(SandboxOptions options)
         var body = await reader.ReadToEndAsync();
         var header = http.Request.Headers[SignatureHeader].ToString();
         var payload = $"{http.Request.Method} {http.Request.Path}{http.Request.QueryString}.{body}";
-        if (!Verify(options.SandboxPaySecret, header, payload, DateTimeOffset.UtcNow))
+        if (!Verify(options.SandboxPaySecret, header, payload, clock.Now))
             return (false, body, Error(401, "invalid_signature", "SandboxPay-Signature is missing, stale or does not match"));
         return (true, body, null);
     }
@@ -38,7 +38,7 @@ public sealed class SandboxPayWire(SandboxOptions options)
 
     public string Sign(string payload)
     {
-        var t = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var t = clock.Now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         return $"t={t},v1={Hmac(options.SandboxPaySecret, t + "." + payload)}";
     }
 

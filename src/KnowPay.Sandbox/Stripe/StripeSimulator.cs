@@ -136,7 +136,8 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
             {
                 var card = (cardNumber ?? "").Replace(" ", "", StringComparison.Ordinal);
                 intent.Card = card;
-                switch (card)
+                // Under the SuccessRate fault a good card is declined like the declining test card.
+                switch (card == CardSucceeds && gate.Declines(intent.TradeKey) ? CardDeclines : card)
                 {
                     case CardSucceeds:
                         Succeed(intent);

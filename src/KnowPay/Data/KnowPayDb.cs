@@ -73,6 +73,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(m => m.SettlementCurrency).HasMaxLength(3).HasDefaultValue("CNY");
         });
         RiskTables.Configure(model);
+        Features.Risk.ProviderBaseline.Configure(model);
         model.Entity<ApiKey>(e =>
         {
             e.ToTable("api_keys");
@@ -130,6 +131,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(p => new { p.Provider, p.ProviderTradeNo }).IsUnique();
             // Only pending payments are polled (PaymentPoller): partial, so confirming a payment adds no entry to it.
             e.HasIndex(p => p.CreatedAt).HasFilter("status = 'Pending'").HasDatabaseName("ix_payments_pending_created_at");
+            // Time windows over all payments (success-rate baselines and alerts) read a range, not the table.
+            e.HasIndex(p => p.CreatedAt, "ix_payments_created_at");
             e.Property(p => p.RedirectUrl).HasMaxLength(4000);
             e.Property(p => p.QrCode).HasMaxLength(1000);
             e.Property(p => p.ClientSecret).HasMaxLength(500);

@@ -81,7 +81,7 @@ public sealed class RiskReview
     public required string Reasons { get; init; }
     public DateTime CreatedAt { get; init; }
     public DateTime? DecidedAt { get; set; }
-    /// <summary>"api" or "timeout".</summary>
+    /// <summary>"api", "dashboard" or "timeout".</summary>
     public string? DecidedBy { get; set; }
 }
 

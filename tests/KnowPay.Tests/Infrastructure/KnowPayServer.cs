@@ -27,7 +27,8 @@ public sealed class KnowPayServer : IAsyncDisposable
     public HttpClient Anonymous { get; } = new();
 
     /// <summary>Starts a server; skips the test when <paramref name="db"/> is PostgreSQL and no server can be had outside CI.</summary>
-    public static async Task<KnowPayServer> StartAsync(Db db, IDictionary<string, string?>? settings = null)
+    /// <summary><paramref name="clock"/>: the server's TimeProvider (and its embedded sandbox's), for tests that move time.</summary>
+    public static async Task<KnowPayServer> StartAsync(Db db, IDictionary<string, string?>? settings = null, TimeProvider? clock = null)
     {
         string connection;
         if (db == Db.Postgres) connection = await PostgresServer.NewDatabaseAsync();
@@ -53,6 +54,7 @@ public sealed class KnowPayServer : IAsyncDisposable
         {
             b.Configuration.AddInMemoryCollection(config);
             b.WebHost.UseUrls("http://127.0.0.1:0");
+            if (clock is not null) b.Services.AddSingleton(clock);
         });
         await app.StartAsync();
         var url = app.Services.GetRequiredService<PublicUrl>().Base;

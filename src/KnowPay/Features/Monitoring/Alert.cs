@@ -10,7 +10,7 @@ public sealed class Alert
     public required string MerchantId { get; init; }
     /// <summary>The rule's configured name.</summary>
     public required string Rule { get; init; }
-    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike, reconciliation_difference.</summary>
+    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike, reconciliation_difference, success_rate_anomaly.</summary>
     public required string Kind { get; init; }
     /// <summary>What the alert is about: a provider name, or "outbox".</summary>
     public required string Subject { get; init; }

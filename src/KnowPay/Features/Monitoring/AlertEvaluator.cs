@@ -2,6 +2,7 @@ using System.Globalization;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Events;
+using KnowPay.Features.Risk;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,8 @@ namespace KnowPay.Features.Monitoring;
 /// <summary>
 /// Evaluates <c>Alerts:Rules</c> from the DATABASE (so every node reaches the same verdict): a newly true condition
 /// inserts an alert and an <c>alert.fired</c> event in one transaction; a cleared one resolves it with
-/// <c>alert.resolved</c>. Concurrent nodes: the filtered unique index admits one open alert, the conditional
+/// <c>alert.resolved</c>. Besides the configured rules it judges the success-rate anomalies of <c>Risk:Anomaly</c>
+/// (<see cref="SuccessRateAnomalies"/>). Concurrent nodes: the filtered unique index admits one open alert, the conditional
 /// resolve admits one resolver.
 /// </summary>
 public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsOptions> alerts, ILogger<AlertEvaluator> log) : IJob
@@ -22,7 +24,11 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
     /// grows with the payment rate and tells nothing new.</summary>
     public TimeSpan Every => TimeSpan.FromSeconds(alerts.Value.EvaluateEverySeconds);
 
-    sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message);
+    /// <summary>Threshold: what the alert stores, when not the rule's. Undecided: too little data to clear an open alert.</summary>
+    sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message,
+        double? Threshold = null, bool Undecided = false);
+
+    static readonly AlertRule AnomalyRule = new() { Name = SuccessRateAnomalies.Rule, Kind = SuccessRateAnomalies.Rule };
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
@@ -46,6 +52,20 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
                 failedRules.Add(rule.Name);
             }
         }
+        if (scope.ServiceProvider.GetService<SuccessRateAnomalies>() is { Enabled: true } anomalies)
+        {
+            try
+            {
+                conditions.AddRange((await anomalies.EvaluateAsync(db, now, ct)).Select(f => new Condition(f.MerchantId, AnomalyRule, f.Provider,
+                    f.Verdict.Rate, f.Verdict.Anomalous, f.Message, f.Verdict.BaselineRate, f.Verdict.TooFew)));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Success-rate anomalies could not be evaluated; the other rules go on");
+                KnowPayMetrics.JobItemFailed(Name, "");
+                failedRules.Add(AnomalyRule.Name);
+            }
+        }
 
         var open = await db.Alerts.AsNoTracking().Where(a => a.ResolvedAt == null).ToListAsync(ct);
         var changes = 0;
@@ -55,7 +75,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
             var alert = new Alert
             {
                 Id = Ids.New("alr"), MerchantId = c.MerchantId, Rule = c.Rule.Name, Kind = c.Rule.Kind, Subject = c.Subject,
-                Value = c.Value, Threshold = c.Rule.Threshold, Message = c.Message, FiredAt = now,
+                Value = c.Value, Threshold = c.Threshold ?? c.Rule.Threshold, Message = c.Message, FiredAt = now,
             };
             db.Add(alert);
             Outbox.Add(db, c.MerchantId, "alert.fired", alert.Id, AlertView.From(alert), now);
@@ -74,7 +94,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
         }
         foreach (var alert in open)
         {
-            var still = conditions.Any(c => c.Firing && c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
+            var still = conditions.Any(c => (c.Firing || c.Undecided) && c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);
             if (still || failedRules.Contains(alert.Rule)) continue;
             // The value at resolution (e.g. the recovered success rate); no data at all keeps the value it fired with.
             var current = conditions.FirstOrDefault(c => c.MerchantId == alert.MerchantId && c.Rule.Name == alert.Rule && c.Subject == alert.Subject);

@@ -190,6 +190,7 @@ public static class Dashboard
           <h1 class="dash-title"><span class="brand">KnowPay</span> <span id="merchant" class="merchant"></span></h1>
           <div class="head-right"><span id="live" class="live" data-state="connecting">{{t.Html("Dashboard.Connecting")}}</span>
             <a id="reconciliation-link" href="{{Localized("/dashboard/reconciliation", t)}}">{{t.Html("Recon.Title")}}</a>
+            <a id="reviews-link" href="{{Localized("/dashboard/reviews", t)}}">{{t.Html("Reviews.Title")}}</a>
             {{t.LanguageSwitch("/dashboard?")}}
             <form method="post" action="{{Localized("/dashboard/logout", t)}}"><button type="submit" class="link-button">{{t.Html("Dashboard.SignOut")}}</button></form></div>
         </header>

@@ -19,6 +19,7 @@ public static class Pages
     {
         Dashboard.Map(app);
         ReconciliationPage.Map(app);
+        ReviewsPage.Map(app);
         CheckoutPage.Map(app);
         app.MapGet("/assets/{name}", Asset).ExcludeFromDescription();
     }

@@ -64,9 +64,15 @@ public static class RiskReviews
     {
         var review = await db.RiskReviews.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id && r.MerchantId == merchant.Id, ct);
         if (review is null) return Problems.NotFound("review", id);
-        var now = clock.GetUtcNow().UtcDateTime;
-        if (!await DecideAsync(db, review, RiskReviewTransitions.Approve(review.Status), now, "api", ct))
+        if (!await ApproveAsync(db, providers, review, clock, "api", log, ct))
             return Problems.Conflict("review_already_decided", $"Review '{id}' is already {review.Status.ToString().ToLowerInvariant()}.");
+        return TypedResults.Ok(RiskReviewView.From(review));
+    }
+
+    /// <summary>Approves an open review: its order takes payments again; a held refund is sent to the provider now.</summary>
+    public static async Task<bool> ApproveAsync(KnowPayDb db, PaymentProviders providers, RiskReview review, TimeProvider clock, string by, ILogger log, CancellationToken ct)
+    {
+        if (!await DecideAsync(db, review, RiskReviewTransitions.Approve(review.Status), clock.GetUtcNow().UtcDateTime, by, ct)) return false;
         if (review.Stage == RiskStage.Refund && review.PaymentId is { } paymentId)
         {
             // The held refund goes to the provider now, the same two-phase way as POST /v1/payments/{id}/refunds.
@@ -80,7 +86,7 @@ public static class RiskReviews
                 review.RefundId = refund.Id;
             }
         }
-        return TypedResults.Ok(RiskReviewView.From(review));
+        return true;
     }
 
     static async Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> Reject(string id, AuthenticatedMerchant merchant, KnowPayDb db,

@@ -10,6 +10,9 @@ public static class RiskWiring
         builder.Services.AddSingleton<RiskPolicies>();
         builder.Services.AddSingleton<RiskEngine>();
         builder.Services.AddSingleton<IJob, RiskReviewTimeout>();
+        builder.AddBoundOptions<RiskAnomalyOptions>();
+        builder.Services.AddSingleton<SuccessRateAnomalies>();
+        builder.Services.AddSingleton<IJob, SuccessRateBaselines>();
     }
 
     public static void Map(RouteGroupBuilder v1)

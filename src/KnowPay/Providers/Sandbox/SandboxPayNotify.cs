@@ -24,6 +24,7 @@ public sealed class SandboxPayNotify() : SignedJsonNotification<SandboxPaySettin
             "refund.succeeded" => new ProviderNotice.Refunds(
                 [new RefundReport((string?)data["out_refund_no"] ?? "", new ProviderRefundResult(RefundStatus.Succeeded, (string?)data["refund_no"]))]),
             "trade.paid" => new ProviderNotice.Paid(PaidFact.From(Provider, (string?)data["out_trade_no"] ?? "", SandboxPayProvider.State(data), "notification")),
+            "trade.failed" => new ProviderNotice.Failed((string?)data["out_trade_no"] ?? "", (string?)data["trade_no"], (string?)data["fail_code"] ?? "payment_declined"),
             "agreement.signed" or "agreement.unsigned" => new ProviderNotice.Mandate((string?)data["out_agreement_no"] ?? "", SandboxPayProvider.AgreementState(data)),
             _ => NotificationOutcome.Ignored(type),
         };

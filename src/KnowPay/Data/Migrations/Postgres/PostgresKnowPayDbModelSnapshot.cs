@@ -1364,6 +1364,9 @@ namespace KnowPay.Data.Migrations.Postgres
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
 
+                    b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
+                        .HasDatabaseName("ix_payments_created_at");
+
                     b.ToTable("payments", (string)null);
                 });
 
@@ -2684,6 +2687,40 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasFilter("resolved_at IS NULL");
 
                     b.ToTable("alerts", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Features.Risk.ProviderBaseline", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime>("FoldedThrough")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("folded_through");
+
+                    b.Property<double>("Hours")
+                        .HasColumnType("double precision")
+                        .HasColumnName("hours");
+
+                    b.Property<double>("Settled")
+                        .HasColumnType("double precision")
+                        .HasColumnName("settled");
+
+                    b.Property<double>("Succeeded")
+                        .HasColumnType("double precision")
+                        .HasColumnName("succeeded");
+
+                    b.HasKey("MerchantId", "Provider")
+                        .HasName("pk_risk_anomaly_baselines");
+
+                    b.ToTable("risk_anomaly_baselines", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.InvoiceLine", b =>

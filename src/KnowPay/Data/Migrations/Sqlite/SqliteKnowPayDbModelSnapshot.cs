@@ -1353,6 +1353,9 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
 
+                    b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
+                        .HasDatabaseName("ix_payments_created_at");
+
                     b.ToTable("payments", (string)null);
                 });
 
@@ -2673,6 +2676,40 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasFilter("resolved_at IS NULL");
 
                     b.ToTable("alerts", (string)null);
+                });
+
+            modelBuilder.Entity("KnowPay.Features.Risk.ProviderBaseline", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime>("FoldedThrough")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("folded_through");
+
+                    b.Property<double>("Hours")
+                        .HasColumnType("REAL")
+                        .HasColumnName("hours");
+
+                    b.Property<double>("Settled")
+                        .HasColumnType("REAL")
+                        .HasColumnName("settled");
+
+                    b.Property<double>("Succeeded")
+                        .HasColumnType("REAL")
+                        .HasColumnName("succeeded");
+
+                    b.HasKey("MerchantId", "Provider")
+                        .HasName("pk_risk_anomaly_baselines");
+
+                    b.ToTable("risk_anomaly_baselines", (string)null);
                 });
 
             modelBuilder.Entity("KnowPay.Data.InvoiceLine", b =>

@@ -4,10 +4,14 @@ using KnowPay.Sandbox.SandboxPay;
 using KnowPay.Sandbox.WeChatPay;
 using KnowPay.Sandbox.PayPal;
 using KnowPay.Sandbox.Stripe;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace KnowPay.Sandbox;
 
@@ -55,10 +59,7 @@ public static class SandboxHost
         // Fault injection: POST {trade?, drop_notifications, duplicate_notifications, …, success_rate}; DELETE clears all.
         sandbox.MapPost("/faults", (FaultRequest body, SandboxFaults faults) =>
         {
-            faults.Set(body.Trade, new FaultSettings(body.DropNotifications, body.DuplicateNotifications, body.DuplicateSpacingMs,
-                body.NotificationDelayMs, body.ApiError5xx, body.ApiStallMs, body.ReorderRefundBeforePayment, body.RefundAnswerPending,
-                body.BillOmits, body.BillAmountDelta, body.BillFeeDelta, body.BillRefundNextDay, body.BillExtraTrade, body.BillCurrency, body.BillPending,
-                body.BillNotReady, body.BillCorrupt, body.BillRefundFeeDelta, body.SuccessRate));
+            faults.Set(body.Trade, body.Settings);
             return Results.NoContent();
         });
         sandbox.MapDelete("/faults", (SandboxFaults faults) =>
@@ -68,9 +69,26 @@ public static class SandboxHost
         });
     }
 
-    public sealed record FaultRequest(
-        string? Trade, bool DropNotifications, int DuplicateNotifications, int DuplicateSpacingMs, int NotificationDelayMs,
-        bool ApiError5xx, int ApiStallMs, bool ReorderRefundBeforePayment, bool RefundAnswerPending = false,
-        bool BillOmits = false, long BillAmountDelta = 0, long BillFeeDelta = 0, bool BillRefundNextDay = false, string? BillExtraTrade = null,
-        string? BillCurrency = null, bool BillPending = false, bool BillNotReady = false, bool BillCorrupt = false, long BillRefundFeeDelta = 0, double SuccessRate = 1);
+    /// <summary>
+    /// The body of POST /faults: <c>trade</c> beside the fields of <see cref="FaultSettings"/> (snake_case, flat), read
+    /// into that record itself so that a new fault is declared once; a body that is not a JSON object answers 400.
+    /// </summary>
+    public sealed record FaultRequest(string? Trade, FaultSettings Settings)
+    {
+        public static async ValueTask<FaultRequest?> BindAsync(HttpContext context)
+        {
+            var json = context.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+            try
+            {
+                if (await context.Request.ReadFromJsonAsync<JsonObject>(json) is not { } body) return null;
+                var trade = body["trade"]?.GetValue<string>();
+                body.Remove("trade");
+                return new FaultRequest(trade, body.Deserialize<FaultSettings>(json) ?? new FaultSettings());
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            {
+                return null;
+            }
+        }
+    }
 }

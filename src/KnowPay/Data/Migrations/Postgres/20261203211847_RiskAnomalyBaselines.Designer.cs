@@ -2708,6 +2708,10 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("folded_through");
 
+                    b.Property<double>("Hours")
+                        .HasColumnType("double precision")
+                        .HasColumnName("hours");
+
                     b.Property<double>("Settled")
                         .HasColumnType("double precision")
                         .HasColumnName("settled");

@@ -19,6 +19,7 @@ namespace KnowPay.Data.Migrations.Postgres
                     provider = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
                     settled = table.Column<double>(type: "double precision", nullable: false),
                     succeeded = table.Column<double>(type: "double precision", nullable: false),
+                    hours = table.Column<double>(type: "double precision", nullable: false),
                     folded_through = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>

@@ -2697,6 +2697,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("folded_through");
 
+                    b.Property<double>("Hours")
+                        .HasColumnType("REAL")
+                        .HasColumnName("hours");
+
                     b.Property<double>("Settled")
                         .HasColumnType("REAL")
                         .HasColumnName("settled");

@@ -19,6 +19,7 @@ namespace KnowPay.Data.Migrations.Sqlite
                     provider = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
                     settled = table.Column<double>(type: "REAL", nullable: false),
                     succeeded = table.Column<double>(type: "REAL", nullable: false),
+                    hours = table.Column<double>(type: "REAL", nullable: false),
                     folded_through = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>

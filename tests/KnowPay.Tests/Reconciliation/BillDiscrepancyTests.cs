@@ -136,7 +136,8 @@ public sealed class BillDiscrepancyTests(Servers servers)
     internal static async Task<string> RefundAsync(MerchantClient m, string paymentId, long amount)
     {
         var refundId = (string)(await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { amount }))["id"]!;
-        for (var i = 0; i < 100; i++)
+        // Up to a minute: a day of hundreds of trades keeps the sandbox's refund notifications queued.
+        for (var i = 0; i < 600; i++)
         {
             if ((string?)(await m.GetOkAsync($"/v1/refunds/{refundId}"))["status"] == "succeeded") return refundId;
             await Task.Delay(100);
@@ -150,15 +151,22 @@ public sealed class BillDiscrepancyTests(Servers servers)
     {
         var mine = new List<JsonObject>();
         foreach (var run in runs)
-            for (string? after = null; ;)
-            {
-                var page = await m.GetOkAsync($"/v1/reconciliation/runs/{run["id"]}/items?limit=100" + (after is null ? "" : "&starting_after=" + after));
-                var data = page["data"]!.AsArray().Select(i => i!.AsObject()).ToList();
-                mine.AddRange(data.Where(i => paymentIds.Contains((string?)i["payment_id"] ?? "") || lineKeys.Contains((string?)i["line_key"] ?? "")));
-                if (page["has_more"]?.GetValue<bool>() != true || data.Count == 0) break;
-                after = (string)data[^1]["id"]!;
-            }
+            mine.AddRange((await ItemsAsync(m, run)).Where(i => paymentIds.Contains((string?)i["payment_id"] ?? "") || lineKeys.Contains((string?)i["line_key"] ?? "")));
         return mine;
+    }
+
+    /// <summary>Every item of a run the merchant can see, page by page.</summary>
+    internal static async Task<List<JsonObject>> ItemsAsync(MerchantClient m, JsonObject run)
+    {
+        var items = new List<JsonObject>();
+        for (string? after = null; ;)
+        {
+            var page = await m.GetOkAsync($"/v1/reconciliation/runs/{run["id"]}/items?limit=100" + (after is null ? "" : "&starting_after=" + after));
+            var data = page["data"]!.AsArray().Select(i => i!.AsObject()).ToList();
+            items.AddRange(data);
+            if (page["has_more"]?.GetValue<bool>() != true || data.Count == 0) return items;
+            after = (string)data[^1]["id"]!;
+        }
     }
 
     internal static async Task<DateOnly> DayOfAsync(KnowPayServer server, string provider, string paymentId) =>

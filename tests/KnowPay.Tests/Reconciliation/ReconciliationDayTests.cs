@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
@@ -12,6 +11,7 @@ using KnowPay.Tests.Providers;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
+using static KnowPay.Tests.Reconciliation.BillDiscrepancyTests;
 
 namespace KnowPay.Tests.Reconciliation;
 
@@ -63,7 +63,7 @@ public sealed class ReconciliationDayTests(ITestOutputHelper output)
         var refunded = paid.GroupBy(p => p.Provider).SelectMany(g => g.Skip(20).Take(Refunds / Billed.Length)).ToArray();
         var refunds = new string[refunded.Length];
         await Parallel.ForEachAsync(Enumerable.Range(0, refunded.Length), new ParallelOptions { MaxDegreeOfParallelism = Parallelism }, async (i, _) =>
-            refunds[i] = await RefundAsync(m, refunded[i].PaymentId));
+            refunds[i] = await RefundAsync(m, refunded[i].PaymentId, RefundAmount));
         output.WriteLine($"{db}: {Payments} payments in {paidIn.TotalSeconds:F1} s, {Refunds} refunds in {(clock.Elapsed - paidIn).TotalSeconds:F1} s");
         Assert.Equal(Refunds, refunds.Distinct().Count());
 
@@ -190,14 +190,6 @@ public sealed class ReconciliationDayTests(ITestOutputHelper output)
         return new Paid(provider, (string)payment["id"]!, order);
     }
 
-    static async Task<string> RefundAsync(MerchantClient m, string paymentId)
-    {
-        var id = (string)(await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { amount = RefundAmount }))["id"]!;
-        for (var i = 0; i < 600 && (string?)(await m.GetOkAsync($"/v1/refunds/{id}"))["status"] != "succeeded"; i++) await Task.Delay(100);
-        Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/refunds/{id}"))["status"]);
-        return id;
-    }
-
     /// <summary>Sets a sandbox fault over HTTP, as an operator of the sandbox would.</summary>
     static async Task FaultAsync(KnowPayServer server, string trade, object settings)
     {
@@ -211,24 +203,11 @@ public sealed class ReconciliationDayTests(ITestOutputHelper output)
     static async Task<JsonObject> RunAsync(KnowPayServer server, MerchantClient m, string provider, DateOnly day)
     {
         if (day <= BillSources.DayOf(provider, DateTime.UtcNow))
-            return await m.PostOkAsync("/v1/reconciliation/runs", new { provider, date = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) });
+            return await m.PostOkAsync("/v1/reconciliation/runs", new { provider, date = Date(day) });
         await using (var scope = server.Services.CreateAsyncScope())
         {
             var run = await scope.ServiceProvider.GetRequiredService<RunReconciliation>().RunAsync(provider, day, CancellationToken.None);
             return await m.GetOkAsync($"/v1/reconciliation/runs/{run.Id}");
-        }
-    }
-
-    static async Task<List<JsonObject>> ItemsAsync(MerchantClient m, JsonObject run)
-    {
-        var items = new List<JsonObject>();
-        for (string? after = null; ;)
-        {
-            var page = await m.GetOkAsync($"/v1/reconciliation/runs/{run["id"]}/items?limit=100" + (after is null ? "" : "&starting_after=" + after));
-            var data = page["data"]!.AsArray().Select(i => i!.AsObject()).ToList();
-            items.AddRange(data);
-            if (page["has_more"]?.GetValue<bool>() != true || data.Count == 0) return items;
-            after = (string)data[^1]["id"]!;
         }
     }
 }

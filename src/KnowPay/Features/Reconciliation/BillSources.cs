@@ -56,42 +56,15 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
             }
             case WeChatPayProvider wechat:
             {
-                string text;
-                try
-                {
-                    text = await wechat.TradeBillAsync(day, "ALL", ct);   // the adapter checks the file against the signed SHA1
-                }
-                catch (ProviderException e) when (e.Code == "NO_STATEMENT_EXIST")
-                {
-                    return new BillFetch.Ready([], "");
-                }
-                catch (ProviderException e) when (e.Code == "STATEMENT_CREATING")
-                {
-                    return new BillFetch.NotReady("STATEMENT_CREATING: the bill is being made");
-                }
-                catch (ProviderException e) when (e.Code == "bill_hash_mismatch")
-                {
-                    throw new BillFormatException("the file does not match the signed SHA1 hash_value");
-                }
+                // The adapter checks each file against the signed SHA1.
+                var (text, notReady) = await WeChatBillAsync(() => wechat.TradeBillAsync(day, "ALL", ct), "bill");
+                if (notReady is not null) return notReady;
+                if (text is null) return new BillFetch.Ready([], "");
                 var lines = WeChatPayBill.Parse(text);
                 // The BASIC account's fund flow of the same day must be there and whole too; it is read and checked, not yet matched.
-                string fundFlow;
-                try
-                {
-                    fundFlow = await wechat.FundFlowBillAsync(day, "BASIC", ct);
-                }
-                catch (ProviderException e) when (e.Code == "NO_STATEMENT_EXIST")
-                {
-                    fundFlow = "";
-                }
-                catch (ProviderException e) when (e.Code == "STATEMENT_CREATING")
-                {
-                    return new BillFetch.NotReady("STATEMENT_CREATING: the fund-flow bill is being made");
-                }
-                catch (ProviderException e) when (e.Code == "bill_hash_mismatch")
-                {
-                    throw new BillFormatException("the fund-flow bill does not match the signed SHA1 hash_value");
-                }
+                var (fundFlow, fundFlowNotReady) = await WeChatBillAsync(() => wechat.FundFlowBillAsync(day, "BASIC", ct), "fund-flow bill");
+                if (fundFlowNotReady is not null) return fundFlowNotReady;
+                fundFlow ??= "";
                 try
                 {
                     WeChatPayFundFlow.Parse(fundFlow);
@@ -139,6 +112,30 @@ public sealed class BillSources(PaymentProviders providers, IHttpClientFactory h
             }
             default:
                 throw new InvalidOperationException($"{provider} has no bill KnowPay reads");
+        }
+    }
+
+    /// <summary>
+    /// One of WeChat Pay's bills of a day: its text, null text when the day has none (NO_STATEMENT_EXIST), or not ready while
+    /// WeChat is still making it (STATEMENT_CREATING); a file other than the signed SHA1 vouches for does not parse.
+    /// </summary>
+    static async Task<(string? Text, BillFetch.NotReady? NotReady)> WeChatBillAsync(Func<Task<string>> download, string name)
+    {
+        try
+        {
+            return (await download(), null);
+        }
+        catch (ProviderException e) when (e.Code == "NO_STATEMENT_EXIST")
+        {
+            return (null, null);
+        }
+        catch (ProviderException e) when (e.Code == "STATEMENT_CREATING")
+        {
+            return (null, new BillFetch.NotReady($"STATEMENT_CREATING: the {name} is being made"));
+        }
+        catch (ProviderException e) when (e.Code == "bill_hash_mismatch")
+        {
+            throw new BillFormatException($"the {name} does not match the signed SHA1 hash_value");
         }
     }
 

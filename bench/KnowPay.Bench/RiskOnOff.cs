@@ -71,10 +71,10 @@ static class RiskOnOff
     {
         var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
         var db = new BenchDb(provider, connection);
-        var recent = history;
-        Console.WriteLine($"[risk {provider}] seeding {history} paid orders of history and {recent} risk decisions of the last 24 h, then ANALYZE…");
+        Console.WriteLine($"[risk {provider}] seeding {history} paid orders of history and as many risk decisions of the last 24 h, then ANALYZE…");
         await db.SeedHistoryAsync(merchantId, history);
-        await db.SeedRecentRiskDecisionsAsync(merchantId, recent);
+        await db.SeedRecentRiskDecisionsAsync(merchantId, history);
+        var recent = (int)await db.RiskDecisionCountAsync(merchantId);   // reported as seeded: what the table holds, not what was asked for
         var result = new Result(provider, concurrency, duration, recent, [], []);
         List<string>? products = null;
         for (var i = 0; i < rounds * 2; i++)

@@ -27,7 +27,7 @@ public sealed class KnowPayServer : IAsyncDisposable
     public HttpClient Anonymous { get; } = new();
 
     /// <summary>Starts a server; skips the test when <paramref name="db"/> is PostgreSQL and no server can be had outside CI.</summary>
-    /// <summary><paramref name="clock"/>: the server's TimeProvider (and its embedded sandbox's), for tests that move time.</summary>
+    /// <param name="clock">The server's TimeProvider (and its embedded sandbox's), for tests that move time.</param>
     public static async Task<KnowPayServer> StartAsync(Db db, IDictionary<string, string?>? settings = null, TimeProvider? clock = null)
     {
         string connection;

@@ -24,6 +24,25 @@ public static class Pages
         app.MapGet("/assets/{name}", Asset).ExcludeFromDescription();
     }
 
+    /// <summary>
+    /// A dashboard page beside the main one (the session's reconciliation, reviews): its title, the way back to the
+    /// dashboard and the language switch for <paramref name="path"/> around <paramref name="panels"/>.
+    /// </summary>
+    internal static IResult DashboardSubpage(PageLocale t, string titleKey, string path, string panels) => CheckoutPage.Html($$"""
+        <!doctype html>
+        <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>{{t.Html(titleKey)}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
+        <body class="dash-body">
+        <header class="dash-head">
+          <h1 class="dash-title"><span class="brand">KnowPay</span> {{t.Html(titleKey)}}</h1>
+          <div class="head-right"><a href="{{Dashboard.Localized("/dashboard", t)}}">{{t.Html("Recon.Back")}}</a> {{t.LanguageSwitch(path + "?")}}</div>
+        </header>
+        <main class="dash">
+        {{panels}}
+        </main>
+        </body></html>
+        """);
+
     static IResult Asset(string name, HttpContext http)
     {
         var stream = typeof(Pages).Assembly.GetManifestResourceStream("wwwroot/" + name);

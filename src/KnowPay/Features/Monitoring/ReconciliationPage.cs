@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using KnowPay.Data;
-using KnowPay.Features.Checkout;
 using KnowPay.Features.Reconciliation;
 using KnowPay.Features.Ledger;
 using Microsoft.AspNetCore.DataProtection;
@@ -65,16 +64,7 @@ public static class ReconciliationPage
         }));
         string Empty(int columns) => $"""<tr><td colspan="{columns}">{t.Html("Recon.None")}</td></tr>""";
 
-        return CheckoutPage.Html($$"""
-            <!doctype html>
-            <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-            <title>{{t.Html("Recon.Title")}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
-            <body class="dash-body">
-            <header class="dash-head">
-              <h1 class="dash-title"><span class="brand">KnowPay</span> {{t.Html("Recon.Title")}}</h1>
-              <div class="head-right"><a href="{{Dashboard.Localized("/dashboard", t)}}">{{t.Html("Recon.Back")}}</a> {{t.LanguageSwitch("/dashboard/reconciliation?")}}</div>
-            </header>
-            <main class="dash">
+        return Pages.DashboardSubpage(t, "Recon.Title", "/dashboard/reconciliation", $$"""
               <section class="panel wide"><h2>{{t.Html("Recon.Runs")}}</h2>
                 <table class="orders" id="runs"><thead><tr><th>{{t.Html("Recon.Provider")}}</th><th>{{t.Html("Recon.Date")}}</th><th>{{t.Html("Recon.Status")}}</th><th>{{t.Html("Recon.Lines")}}</th><th>{{t.Html("Recon.Matched")}}</th><th>{{t.Html("Recon.Differences")}}</th><th>{{t.Html("Recon.Export")}}</th></tr></thead>
                 <tbody>{{(runRows.Length == 0 ? Empty(7) : runRows)}}</tbody></table></section>
@@ -84,8 +74,6 @@ public static class ReconciliationPage
               <section class="panel wide"><h2>{{t.Html("Recon.Closes")}} <small>UTC</small></h2>
                 <table class="orders" id="closes"><thead><tr><th>{{t.Html("Recon.Day")}}</th><th>{{t.Html("Recon.CloseStatus")}}</th></tr></thead>
                 <tbody>{{dayRows}}</tbody></table></section>
-            </main>
-            </body></html>
             """);
     }
 

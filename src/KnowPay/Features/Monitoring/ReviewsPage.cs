@@ -4,7 +4,6 @@ using System.Text.Json;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Audit;
-using KnowPay.Features.Checkout;
 using KnowPay.Features.Risk;
 using KnowPay.Providers;
 using Microsoft.AspNetCore.DataProtection;
@@ -55,16 +54,7 @@ public static class ReviewsPage
             """));
         string Empty(int columns) => $"""<tr><td colspan="{columns}">{t.Html("Reviews.None")}</td></tr>""";
 
-        return CheckoutPage.Html($$"""
-            <!doctype html>
-            <html lang="{{t.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-            <title>{{t.Html("Reviews.Title")}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/pages.css"></head>
-            <body class="dash-body">
-            <header class="dash-head">
-              <h1 class="dash-title"><span class="brand">KnowPay</span> {{t.Html("Reviews.Title")}}</h1>
-              <div class="head-right"><a href="{{Dashboard.Localized("/dashboard", t)}}">{{t.Html("Recon.Back")}}</a> {{t.LanguageSwitch("/dashboard/reviews?")}}</div>
-            </header>
-            <main class="dash">
+        return Pages.DashboardSubpage(t, "Reviews.Title", "/dashboard/reviews", $$"""
               <section class="panel wide"><h2>{{t.Html("Reviews.Open")}}</h2>
                 {{(mayDecide ? "" : $"<p class=\"note\" id=\"no-scope\">{t.Html("Reviews.NoScope", "<code>risk:write</code>")}</p>")}}
                 <table class="orders" id="open-reviews"><thead><tr><th>{{t.Html("Reviews.Order")}}</th><th>{{t.Html("Reviews.Amount")}}</th><th>{{t.Html("Reviews.Rule")}}</th><th>{{t.Html("Reviews.Score")}}</th><th>{{t.Html("Reviews.Reasons")}}</th><th>{{t.Html("Reviews.Age")}}</th><th>{{t.Html("Reviews.Actions")}}</th></tr></thead>
@@ -72,8 +62,6 @@ public static class ReviewsPage
               <section class="panel wide"><h2>{{t.Html("Reviews.Decided")}}</h2>
                 <table class="orders" id="decided-reviews"><thead><tr><th>{{t.Html("Reviews.Order")}}</th><th>{{t.Html("Reviews.Amount")}}</th><th>{{t.Html("Reviews.Rule")}}</th><th>{{t.Html("Reviews.Score")}}</th><th>{{t.Html("Reviews.Status")}}</th><th>{{t.Html("Reviews.DecidedBy")}}</th></tr></thead>
                 <tbody>{{(decidedRows.Length == 0 ? Empty(6) : decidedRows)}}</tbody></table></section>
-            </main>
-            </body></html>
             """);
     }
 

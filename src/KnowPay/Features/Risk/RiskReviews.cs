@@ -59,12 +59,21 @@ public static class RiskReviews
         return review is null ? Problems.NotFound("review", id) : TypedResults.Ok(RiskReviewView.From(review));
     }
 
-    static async Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> Approve(string id, AuthenticatedMerchant merchant, KnowPayDb db,
-        PaymentProviders providers, TimeProvider clock, ILogger<RiskReview> log, CancellationToken ct)
+    static Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> Approve(string id, AuthenticatedMerchant merchant, KnowPayDb db,
+        PaymentProviders providers, TimeProvider clock, ILogger<RiskReview> log, CancellationToken ct) =>
+        DecideByApiAsync(id, merchant, db, review => ApproveAsync(db, providers, review, clock, "api", log, ct), ct);
+
+    static Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> Reject(string id, AuthenticatedMerchant merchant, KnowPayDb db,
+        PaymentProviders providers, TimeProvider clock, ILogger<RiskReview> log, CancellationToken ct) =>
+        DecideByApiAsync(id, merchant, db, review => RejectAsync(db, providers, review, clock.GetUtcNow().UtcDateTime, "api", log, ct), ct);
+
+    /// <summary>The API's side of a decision: the merchant's review, else 404; one already decided, 409; else the decided review.</summary>
+    static async Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> DecideByApiAsync(string id, AuthenticatedMerchant merchant, KnowPayDb db,
+        Func<RiskReview, Task<bool>> decide, CancellationToken ct)
     {
         var review = await db.RiskReviews.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id && r.MerchantId == merchant.Id, ct);
         if (review is null) return Problems.NotFound("review", id);
-        if (!await ApproveAsync(db, providers, review, clock, "api", log, ct))
+        if (!await decide(review))
             return Problems.Conflict("review_already_decided", $"Review '{id}' is already {review.Status.ToString().ToLowerInvariant()}.");
         return TypedResults.Ok(RiskReviewView.From(review));
     }
@@ -87,16 +96,6 @@ public static class RiskReviews
             }
         }
         return true;
-    }
-
-    static async Task<Results<Ok<RiskReviewView>, ProblemHttpResult>> Reject(string id, AuthenticatedMerchant merchant, KnowPayDb db,
-        PaymentProviders providers, TimeProvider clock, ILogger<RiskReview> log, CancellationToken ct)
-    {
-        var review = await db.RiskReviews.AsNoTracking().SingleOrDefaultAsync(r => r.Id == id && r.MerchantId == merchant.Id, ct);
-        if (review is null) return Problems.NotFound("review", id);
-        if (!await RejectAsync(db, providers, review, clock.GetUtcNow().UtcDateTime, "api", log, ct))
-            return Problems.Conflict("review_already_decided", $"Review '{id}' is already {review.Status.ToString().ToLowerInvariant()}.");
-        return TypedResults.Ok(RiskReviewView.From(review));
     }
 
     /// <summary>Rejects an open review; for an order or payment review the order is closed and its pending payments closed at the provider.</summary>

@@ -31,12 +31,11 @@ public sealed class SuccessRateAnomalies(IOptions<RiskAnomalyOptions> options)
             .Where(p => p.CreatedAt > from && p.CreatedAt <= now && (p.Status != PaymentStatus.Pending || p.CreatedAt <= graceCutoff))
             .GroupBy(p => new { p.MerchantId, p.Provider })
             .Select(g => new { g.Key.MerchantId, g.Key.Provider, Settled = g.Count(), Succeeded = g.Count(p => p.Status == PaymentStatus.Succeeded) })
-            .ToListAsync(ct);
+            .ToDictionaryAsync(w => (w.MerchantId, w.Provider), w => (Settled: (long)w.Settled, Succeeded: (long)w.Succeeded), ct);
         var thresholds = o.Thresholds();
         return baselines.Select(b =>
         {
-            var w = windows.FirstOrDefault(w => w.MerchantId == b.MerchantId && w.Provider == b.Provider);
-            long settled = w?.Settled ?? 0, succeeded = w?.Succeeded ?? 0;
+            var (settled, succeeded) = windows.GetValueOrDefault((b.MerchantId, b.Provider));
             var verdict = SuccessRateAnomaly.Judge(b.Baseline, settled, succeeded, thresholds);
             var perHour = settled * 60.0 / o.WindowMinutes;
             return new SuccessRateFinding(b.MerchantId, b.Provider, verdict, string.Create(CultureInfo.InvariantCulture,

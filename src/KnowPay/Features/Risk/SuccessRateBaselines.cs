@@ -102,22 +102,22 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
             .ToListAsync(ct);
         // While its anomaly alert fires, a baseline only decays: the bad hours must not become the standard they are judged by.
         var frozenSince = end - FreezeAtMost;
-        var frozen = await db.Alerts.AsNoTracking()
+        var frozen = (await db.Alerts.AsNoTracking()
             .Where(a => a.Rule == SuccessRateAnomalies.Rule && a.ResolvedAt == null && a.FiredAt > frozenSince)
-            .Select(a => new { a.MerchantId, a.Subject }).ToListAsync(ct);
-        counts.RemoveAll(c => frozen.Any(f => f.MerchantId == c.MerchantId && f.Subject == c.Provider));
+            .Select(a => new { a.MerchantId, a.Subject }).ToListAsync(ct)).Select(a => (a.MerchantId, a.Subject)).ToHashSet();
+        counts.RemoveAll(c => frozen.Contains((c.MerchantId, c.Provider)));
         var decay = SuccessRateBaseline.Decay(halfLifeHours, 1);
         var previous = hour.AddHours(-1);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var decayed = await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough == previous).ExecuteUpdateAsync(s => s
             .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
             .SetProperty(b => b.Hours, b => b.Hours * decay + 1).SetProperty(b => b.FoldedThrough, hour), ct);
-        var existing = await db.Set<ProviderBaseline>().AsNoTracking().Where(b => b.FoldedThrough >= hour)
-            .Select(b => new { b.MerchantId, b.Provider }).ToListAsync(ct);
+        var existing = (await db.Set<ProviderBaseline>().AsNoTracking().Where(b => b.FoldedThrough >= hour)
+            .Select(b => new { b.MerchantId, b.Provider }).ToListAsync(ct)).Select(b => (b.MerchantId, b.Provider)).ToHashSet();
         if (decayed == 0 && existing.Count > 0) return false;
         foreach (var c in counts)
         {
-            if (existing.Any(e => e.MerchantId == c.MerchantId && e.Provider == c.Provider))
+            if (existing.Contains((c.MerchantId, c.Provider)))
                 await db.Set<ProviderBaseline>().Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider).ExecuteUpdateAsync(s => s
                     .SetProperty(b => b.Settled, b => b.Settled + c.Settled).SetProperty(b => b.Succeeded, b => b.Succeeded + c.Succeeded), ct);
             else

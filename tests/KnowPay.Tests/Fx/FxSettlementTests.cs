@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using KnowPay.Data;
 using KnowPay.Features.Fx;
 using KnowPay.Features.Payments;
+using KnowPay.Features.Refunds;
 using KnowPay.Providers;
 using KnowPay.Sandbox;
 using KnowPay.Sandbox.Stripe;
@@ -163,6 +164,62 @@ public sealed class FxSettlementTests(CnyStripeServers servers) : IClassFixture<
             .SelectMany(j => j.Entries).ToListAsync());
         Assert.Equal(new Dictionary<(string, string), long> { [("fx:CNY:USD", "CNY")] = settled - 9900, [("fx_gain_loss:CNY", "CNY")] = 9900 - settled },
             fx.ToDictionary(e => (e.Account, e.Currency), e => e.Amount));
+        var all = await server.QueryAsync(d => d.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == m.MerchantId).ToListAsync());
+        Assert.All(all.GroupBy(e => e.Currency), g => Assert.Equal(0, g.Sum(e => e.Amount)));
+    }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ARefundCompletedByAReportWithoutItsSettlement_BooksTheDifferenceFromTheNextReport_Once(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (9900, "CNY"));
+        await PutOkAsync(m, "/v1/fx/settings", new { allow_converted_prices = true, markup_bps = 0 });
+        await PutOkAsync(m, "/v1/fx/rates", new { rates = new[] { new { @base = "USD", quote = "CNY", rate = 7.08m } } });
+        var order = await m.OrderAsync(productId, "USD");
+        var usd = (long)order["amount"]!;
+        var payment = await m.PaymentAsync((string)order["id"]!, "stripe", "card");
+        var paymentId = (string)payment["id"]!;
+        await StripeTests.ConfirmAsync(server, (string)payment["next_action"]!["client_secret"]!, StripeSimulator.CardSucceeds);
+        await m.WaitForOrderAsync((string)order["id"]!, "paid");
+        // The refund is answered pending and its events are lost: only the reports below complete it.
+        server.Services.GetRequiredService<SandboxFaults>().Set(paymentId, new FaultSettings(DropNotifications: true, RefundAnswerPending: true));
+        var refund = await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { });
+        var refundId = (string)refund["id"]!;
+        Assert.Equal("pending", (string?)refund["status"]);
+
+        await using var scope = server.Services.CreateAsyncScope();
+        var sp = scope.ServiceProvider;
+        Task<RefundOutcome> ApplyAsync(ProviderRefundResult result) => RefundCompletion.ApplyAsync(sp.GetRequiredService<KnowPayDb>(), refundId, result, "query",
+            TimeProvider.System, NullLogger.Instance, default);
+        Task<int> SettledJournalsAsync() => server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.RefundSettledSource));
+        // Completed by a report that names no settlement (a webhook event's): no difference can be booked yet.
+        Assert.Equal(RefundOutcome.Succeeded, await ApplyAsync(new ProviderRefundResult(RefundStatus.Succeeded)));
+        Assert.Equal(0, await SettledJournalsAsync());
+
+        // The provider's own listing carries it: booked by the first such report, and by none after.
+        var stored = await server.QueryAsync(d => d.Payments.AsNoTracking().SingleAsync(p => p.Id == paymentId));
+        var provider = sp.GetRequiredService<PaymentProviders>()["stripe"];
+        ProviderRefundResult queried;
+        for (var tries = 0; ; tries++)   // the sandbox settles a pending refund after 200 ms
+        {
+            queried = await provider.QueryRefundAsync(new ProviderRefund(stored, refundId, usd, null), default);
+            if (queried.Status != RefundStatus.Pending || tries == 100) break;
+            await Task.Delay(50);
+        }
+        var taken = (long)Math.Round(usd * SandboxFx.SettlementRate("USD", "CNY"), 0, MidpointRounding.AwayFromZero);
+        Assert.Equal((RefundStatus.Succeeded, taken, "CNY"), (queried.Status, queried.Settlement?.Amount, queried.Settlement?.Currency));
+        Assert.Equal(RefundOutcome.AlreadyCompleted, await ApplyAsync(queried));
+        Assert.Equal(RefundOutcome.AlreadyCompleted, await ApplyAsync(queried));
+
+        var fx = await server.QueryAsync(d => d.Journals.AsNoTracking().Where(j => j.MerchantId == m.MerchantId && j.SourceType == FxLedger.RefundSettledSource)
+            .SelectMany(j => j.Entries).ToListAsync());
+        // A full refund released the whole 99.00 CNY at the locked rate; Stripe took its own rate's amount.
+        Assert.Equal(new Dictionary<(string, string), long> { [("fx:CNY:USD", "CNY")] = 9900 - taken, [("fx_gain_loss:CNY", "CNY")] = taken - 9900 },
+            fx.ToDictionary(e => (e.Account, e.Currency), e => e.Amount));
+        Assert.Equal(1, await SettledJournalsAsync());
         var all = await server.QueryAsync(d => d.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == m.MerchantId).ToListAsync());
         Assert.All(all.GroupBy(e => e.Currency), g => Assert.Equal(0, g.Sum(e => e.Amount)));
     }

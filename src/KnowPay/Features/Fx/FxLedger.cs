@@ -43,25 +43,27 @@ public static class FxLedger
     /// null when there is none: a price in the paid currency, a settlement in another currency than the price's (the locked
     /// quote implies no amount there), or no difference.
     /// </summary>
-    public static LedgerJournal? PaymentSettled(Order order, Payment payment, ProviderSettlement? settlement, DateTime now)
-    {
-        if (Of(order, payment) is not { } fx || settlement is not { Amount: { } settled, Currency: { } currency } || currency != fx.Priced.Currency.Code)
-            return null;
-        var postings = FxPostings.PaymentSettled(fx, settled);
-        return postings.Count == 0 ? null : Journals.Build(order.MerchantId, PaymentSettledSource, payment.Id,
-            $"FX: {payment.Provider} settled payment {payment.Id} as {settled} {currency} for a price of {fx.Priced.MinorUnits}", postings, now, paymentId: payment.Id);
-    }
+    public static LedgerJournal? PaymentSettled(Order order, Payment payment, ProviderSettlement? settlement, DateTime now) =>
+        InPriceCurrency(order, payment, settlement) is ({ } fx, var settled)
+            ? Journal(order, payment, PaymentSettledSource, payment.Id, FxPostings.PaymentSettled(fx, settled),
+                $"FX: {payment.Provider} settled payment {payment.Id} as {settled} {fx.Priced.Currency.Code} for a price of {fx.Priced.MinorUnits}", now)
+            : null;
 
     /// <summary>
     /// The FX gain/loss journal of a refund of a converted payment the provider settled in the price's currency: the
     /// <paramref name="pricedPart"/> its refund journal released at the locked rate less what the provider took (exact); null as for a payment.
     /// </summary>
-    public static LedgerJournal? RefundSettled(Order order, Payment payment, string refundId, long pricedPart, ProviderSettlement? settlement, DateTime now)
-    {
-        if (Of(order, payment) is not { } fx || settlement is not { Amount: { } taken, Currency: { } currency } || currency != fx.Priced.Currency.Code)
-            return null;
-        var postings = FxPostings.RefundSettled(fx, pricedPart, taken);
-        return postings.Count == 0 ? null : Journals.Build(order.MerchantId, RefundSettledSource, refundId,
-            $"FX: {payment.Provider} settled refund {refundId} as {taken} {currency} for {pricedPart} at the locked rate", postings, now, paymentId: payment.Id);
-    }
+    public static LedgerJournal? RefundSettled(Order order, Payment payment, string refundId, long pricedPart, ProviderSettlement? settlement, DateTime now) =>
+        InPriceCurrency(order, payment, settlement) is ({ } fx, var taken)
+            ? Journal(order, payment, RefundSettledSource, refundId, FxPostings.RefundSettled(fx, pricedPart, taken),
+                $"FX: {payment.Provider} settled refund {refundId} as {taken} {fx.Priced.Currency.Code} for {pricedPart} at the locked rate", now)
+            : null;
+
+    /// <summary>The payment's conversion and the settled amount, when the provider settled in the price's currency.</summary>
+    static (Conversion Fx, long Settled)? InPriceCurrency(Order order, Payment payment, ProviderSettlement? settlement) =>
+        Of(order, payment) is { } fx && settlement is { Amount: { } settled, Currency: { } currency } && currency == fx.Priced.Currency.Code
+            ? (fx, settled) : null;
+
+    static LedgerJournal? Journal(Order order, Payment payment, string sourceType, string sourceId, IReadOnlyList<Posting> postings, string description, DateTime now) =>
+        postings.Count == 0 ? null : Journals.Build(order.MerchantId, sourceType, sourceId, description, postings, now, paymentId: payment.Id);
 }

@@ -43,31 +43,30 @@ public static class ConfirmPayment
     public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited)
     {
-        var outcome = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
-        // A confirmation writes the settlement it carries itself; one reported to a payment confirmed without it is written here.
-        if (outcome is ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s)
-            await RecordLateSettlementAsync(db, fact.PaymentId, s, clock.GetUtcNow().UtcDateTime, ct);
+        var (outcome, payment, order) = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
+        // A confirmation writes the settlement it carries itself; one reported to a payment read without it is written here.
+        if (outcome is ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s && payment is { SettlementCurrency: null, PayerCurrency: null })
+            await RecordLateSettlementAsync(db, payment, order!, s, clock.GetUtcNow().UtcDateTime, ct);
         return outcome;
     }
 
     /// <summary>
     /// The provider's conversion, on a payment confirmed without it, and its FX gain/loss journal, in one transaction; the first
     /// report wins (the update is conditional on none recorded), so a duplicate notification or a re-query writes nothing.
+    /// The payment and order as read before serve the journal: the fields it takes (ids, amounts, currencies, the locked quote) never change.
     /// </summary>
-    static async Task RecordLateSettlementAsync(KnowPayDb db, string paymentId, ProviderSettlement s, DateTime now, CancellationToken ct)
+    static async Task RecordLateSettlementAsync(KnowPayDb db, Payment payment, Order order, ProviderSettlement s, DateTime now, CancellationToken ct)
     {
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var won = await db.Payments.Where(p => p.Id == paymentId && p.Status == PaymentStatus.Succeeded && p.SettlementCurrency == null && p.PayerCurrency == null)
+            var won = await db.Payments.Where(p => p.Id == payment.Id && p.Status == PaymentStatus.Succeeded && p.SettlementCurrency == null && p.PayerCurrency == null)
                 .ExecuteUpdateAsync(u => u
                     .SetProperty(p => p.SettlementAmount, s.Amount).SetProperty(p => p.SettlementCurrency, s.Currency).SetProperty(p => p.SettlementRate, s.Rate)
                     .SetProperty(p => p.PayerAmount, s.PayerAmount).SetProperty(p => p.PayerCurrency, s.PayerCurrency).SetProperty(p => p.PayerRate, s.PayerRate), ct);
             if (won == 0) return;
-            var read = await db.Payments.AsNoTracking().Where(p => p.Id == paymentId)
-                .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o }).SingleAsync(ct);
-            if (Fx.FxLedger.PaymentSettled(read.Order, read.Payment, s, now) is { } journal)
+            if (Fx.FxLedger.PaymentSettled(order, payment, s, now) is { } journal)
             {
                 db.Journals.Add(journal);
                 await db.SaveChangesAsync(ct);
@@ -77,7 +76,8 @@ public static class ConfirmPayment
         });
     }
 
-    static async Task<ConfirmOutcome> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
+    /// <returns>The outcome, and the payment and its order as read (null when unknown).</returns>
+    static async Task<(ConfirmOutcome Outcome, Payment? Payment, Order? Order)> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited)
     {
         // The payment and its order in one read (the order is only a prediction: the write re-checks it).
@@ -92,7 +92,7 @@ public static class ConfirmPayment
         if (read is null)
         {
             log.LogWarning("Security: {Provider} reported payment {PaymentId} which does not exist", fact.Provider, fact.PaymentId);
-            return ConfirmOutcome.UnknownPayment;
+            return (ConfirmOutcome.UnknownPayment, null, null);
         }
         var payment = read.Payment;
         if (fact.Amount is not { } reported || payment.Amount != reported.MinorUnits ||
@@ -101,20 +101,20 @@ public static class ConfirmPayment
         {
             log.LogWarning("Security: {Provider} reported {Amount} {Currency} (trade {Trade}) for payment {PaymentId} of {Expected} {ExpectedCurrency}; refused",
                 fact.Provider, fact.Amount?.MinorUnits, fact.Amount?.Currency, fact.ProviderTradeNo, payment.Id, payment.Amount, payment.Currency);
-            return ConfirmOutcome.Mismatch;
+            return (ConfirmOutcome.Mismatch, payment, read.Order);
         }
         var confirm = PaymentTransitions.Confirm(payment.Status, read.Order.Status);
-        if (!confirm.Allowed) return ConfirmOutcome.AlreadyConfirmed;
+        if (!confirm.Allowed) return (ConfirmOutcome.AlreadyConfirmed, payment, read.Order);
 
         var now = clock.GetUtcNow().UtcDateTime;
         if (db.IsPostgres && await TryOneStatementAsync(db, payment, read.Order, fact, provider, now, log, ct) is { } fast)
         {
             if (fast == ConfirmOutcome.Confirmed) Monitoring.KnowPayMetrics.PaymentSucceeded(payment, fact.PaidAt ?? now, now, fact.Via);
-            return fast;
+            return (fast, payment, read.Order);
         }
         // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
         if (remembered) return await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
-        return await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct);
+        return (await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct), payment, read.Order);
     }
 
     /// <summary>

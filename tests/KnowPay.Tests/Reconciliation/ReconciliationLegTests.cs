@@ -48,6 +48,15 @@ public sealed class ReconciliationLegTests(Servers servers)
 
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "fee_true_up")));
         Assert.Equal(0, await BalanceAsync(server, m, "provider:alipay:fees:CNY"));   // the ledger carries the billed fee
+
+        // The bill's fee changes after its true-up: the run completes and posts no second true-up (one per payment).
+        server.Services.GetRequiredService<SandboxFaults>().Set(paymentId, new FaultSettings(BillFeeDelta: -50));
+        var changed = await RunAsync(m, "alipay", day);
+        Assert.True((string?)changed["status"] == "completed", (string?)changed["reason"]);
+        var kept = Assert.Single(await ItemsAsync(m, changed));   // the day's fee_mismatch stays the one resolved by the true-up
+        Assert.Equal(("fee_mismatch", "trued_up"), ((string?)kept["kind"], (string?)kept["resolution"]));
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "fee_true_up")));
+        Assert.Equal(0, await BalanceAsync(server, m, "provider:alipay:fees:CNY"));
         var trial = await m.GetOkAsync("/v1/ledger/trial-balance");
         Assert.True((bool)trial["balanced"]!);
         Assert.Equal(0, (long)Assert.Single(trial["currencies"]!.AsArray())!["total"]!);

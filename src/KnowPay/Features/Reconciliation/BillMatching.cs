@@ -76,7 +76,7 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
     }
 
     async Task<ReconciliationItem?> MatchPaymentAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Payment? payment,
-        IReadOnlyDictionary<string, long> postedFees, CancellationToken ct)
+        FeeTrueUps.Posted postedFees, CancellationToken ct)
     {
         if (payment is null)
             return Item(run, ItemKinds.MissingInKnowPay, line, null, null, null, "the bill names a payment KnowPay does not know");
@@ -94,20 +94,25 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
     }
 
     /// <summary>
-    /// A billed fee other than the one the line's journals carry (the estimate, or an earlier true-up) is a fee_mismatch,
-    /// repaired at once by a true-up journal posted with the item; once posted, a re-run finds the fees equal.
+    /// A billed fee other than the estimate the line's journals carry is a fee_mismatch, repaired at once by a true-up journal
+    /// posted with the item; once posted, a re-run finds the fees equal. A line is trued up once (the journal's source is
+    /// unique): a bill whose fee changed after its true-up posts nothing; on a later day's run it is a fee_mismatch left for
+    /// an operator, on the same day's the line's resolved fee_mismatch stands (a re-run never reopens a resolved item).
     /// </summary>
-    ReconciliationItem? TrueUpFee(ReconciliationRun run, BillLine line, Payment payment, Refund? refund, IReadOnlyDictionary<string, long> postedFees)
+    ReconciliationItem? TrueUpFee(ReconciliationRun run, BillLine line, Payment payment, Refund? refund, FeeTrueUps.Posted postedFees)
     {
-        var posted = postedFees.GetValueOrDefault(line.Key);
+        var posted = postedFees.Net.GetValueOrDefault(line.Key);
         var billed = FeeTrueUps.Billed(line);
         if (posted == billed) return null;
+        var (postedFee, billedFee) = refund is null ? (posted, billed) : (-posted, -billed);
+        var fee = refund is null ? "fee" : "fee returned";
+        if (postedFees.TruedUp.Contains(line.Key))
+            return Item(run, ItemKinds.FeeMismatch, line, payment, refund, postedFee,
+                $"{fee} posted {postedFee} (trued up before), billed {billedFee}: the bill changed after its true-up", billed: billedFee);
         var journal = FeeTrueUps.Journal(run, payment, refund, posted, billed, clock.GetUtcNow().UtcDateTime);
         db.Journals.Add(journal);
-        var (postedFee, billedFee) = refund is null ? (posted, billed) : (-posted, -billed);
-        return Item(run, ItemKinds.FeeMismatch, line, payment, refund, postedFee,
-            $"{(refund is null ? "fee" : "fee returned")} posted {postedFee}, billed {billedFee}; trued up", billed: billedFee, resolution: "trued_up",
-            journalId: journal.Id);
+        return Item(run, ItemKinds.FeeMismatch, line, payment, refund, postedFee, $"{fee} posted {postedFee}, billed {billedFee}; trued up",
+            billed: billedFee, resolution: "trued_up", journalId: journal.Id);
     }
 
     /// <summary>The bill says paid, KnowPay does not: the provider is asked, and a confirmed success goes through <see cref="ConfirmPayment"/>.</summary>
@@ -136,7 +141,7 @@ public sealed class BillMatching(KnowPayDb db, PaymentProviders providers, IServ
     }
 
     async Task<ReconciliationItem?> MatchRefundAsync(ReconciliationRun run, IPaymentProvider provider, BillLine line, Refund? refund,
-        IReadOnlyDictionary<string, Payment> payments, IReadOnlyDictionary<string, long> postedFees, CancellationToken ct)
+        IReadOnlyDictionary<string, Payment> payments, FeeTrueUps.Posted postedFees, CancellationToken ct)
     {
         if (refund is null)
             return Item(run, ItemKinds.MissingInKnowPay, line, null, null, null, "the bill names a refund KnowPay does not know");

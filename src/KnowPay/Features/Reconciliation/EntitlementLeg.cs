@@ -16,10 +16,12 @@ public static class EntitlementLeg
 {
     public const string Grant = "grant", Revoke = "revoke";
 
-    public static async Task<List<ReconciliationItem>> FindAsync(KnowPayDb db, ReconciliationRun run, DateTime now, CancellationToken ct)
+    /// <param name="billedProviders">The providers whose bills are read here (<see cref="BillSources.Enabled"/>): access paid
+    /// through any other is every run's, so it is never left to a run that does not happen.</param>
+    public static async Task<List<ReconciliationItem>> FindAsync(KnowPayDb db, ReconciliationRun run, string[] billedProviders,
+        DateTime now, CancellationToken ct)
     {
         var provider = run.Provider;
-        var billedProviders = BillSources.Billed.ToArray();
         // The payments that entitle: succeeded and not refunded, or partly refunded where partial refunds keep access.
         var standing = db.Payments.Where(p => p.Status == PaymentStatus.Succeeded &&
             (p.RefundedAmount == 0 || (p.RefundedAmount < p.Amount && !db.Merchants.Any(m => m.Id == p.MerchantId && m.RevokeOnPartialRefund))));

@@ -17,14 +17,18 @@ public static class FeeTrueUps
     /// <summary>The net fee the bill states for a line, in minor units.</summary>
     public static long Billed(BillLine line) => line.Kind == BillLineKind.Payment ? line.Fee : -line.Fee;
 
+    /// <summary>The net fee posted per bill line key (absent: 0), and the keys whose fee was already trued up once.</summary>
+    public sealed record Posted(Dictionary<string, long> Net, HashSet<string> TruedUp);
+
     /// <summary>
     /// The net fee posted for each bill line key (payment:… / refund:…) of these payments: their payment_confirmed,
     /// refund and fee_true_up journals' postings to the provider's fees account. A line with no fee posted is absent (0).
     /// </summary>
-    public static async Task<Dictionary<string, long>> PostedAsync(KnowPayDb db, string provider, IEnumerable<string> paymentIds, CancellationToken ct)
+    public static async Task<Posted> PostedAsync(KnowPayDb db, string provider, IEnumerable<string> paymentIds, CancellationToken ct)
     {
         var fees = $"provider:{provider}:fees:";
         var posted = new Dictionary<string, long>(StringComparer.Ordinal);
+        var truedUp = new HashSet<string>(StringComparer.Ordinal);
         foreach (var chunk in paymentIds.Distinct().Chunk(500))
         {
             var rows = await db.Journals
@@ -37,9 +41,10 @@ public static class FeeTrueUps
             {
                 var key = r.SourceType == "payment_confirmed" || r.SourceId == r.PaymentId ? "payment:" + r.PaymentId : "refund:" + r.SourceId;
                 posted[key] = posted.GetValueOrDefault(key) - r.Sum;   // fees are credits: a fee owed is a negative posting
+                if (r.SourceType == SourceType) truedUp.Add(key);
             }
         }
-        return posted;
+        return new Posted(posted, truedUp);
     }
 
     /// <summary>The balanced journal moving the posted net fee to the billed one, referencing the payment and the run.</summary>

@@ -52,7 +52,7 @@ public sealed class RunReconciliation(KnowPayDb db, BillSources bills, BillMatch
     async Task<int> CheckLegsAsync(ReconciliationRun run, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        var entitlements = await EntitlementLeg.FindAsync(db, run, now, ct);
+        var entitlements = await EntitlementLeg.FindAsync(db, run, [.. bills.Enabled], now, ct);
         var keys = entitlements.Select(i => i.LineKey).ToList();
         var listedToday = (await db.ReconciliationItems
                 .Where(i => i.RunId != run.Id && keys.Contains(i.LineKey) && db.ReconciliationRuns.Any(r => r.Id == i.RunId && r.Day == run.Day))

@@ -13,11 +13,12 @@ namespace KnowPay.Features.Billing;
 /// </summary>
 public static class InvoicePayment
 {
+    /// <param name="locked">The invoice's rows when the caller's transaction has locked and read them (<see cref="Locked"/>); null locks and reads them here.</param>
     /// <returns>The subscription's entitlement (new, or existing with its new expiry) for the confirmation's entitlement.granted.</returns>
-    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct)
+    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct, Locked? locked = null)
     {
         // Locked in the order the renewal engine locks them (subscription, then invoice), after the payment and the order.
-        var (subscription, invoice) = await LockAsync(db, order.InvoiceId!, ct);
+        var (subscription, invoice) = locked is { } l ? (l.Subscription, l.Invoice) : await LockAsync(db, order.InvoiceId!, ct);
 
         var pay = InvoiceTransitions.Pay(invoice.Status);
         if (pay.Allowed)
@@ -31,7 +32,8 @@ public static class InvoicePayment
         }
 
         Entitlement entitlement;
-        var existing = subscription.EntitlementId is { } id ? await db.Entitlements.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id, ct) : null;
+        var existing = locked is not null ? locked.Entitlement
+            : subscription.EntitlementId is { } id ? await db.Entitlements.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id, ct) : null;
         if (existing is not null)
         {
             entitlement = existing;
@@ -67,6 +69,9 @@ public static class InvoicePayment
             nameof(Subscription.CurrentPeriodEnd), nameof(Subscription.NextActionAt), nameof(Subscription.EntitlementId));
         return entitlement;
     }
+
+    /// <summary>An invoice (with its lines), its subscription and the subscription's entitlement, read under the caller's row locks.</summary>
+    public sealed record Locked(Subscription Subscription, Invoice Invoice, Entitlement? Entitlement);
 
     /// <summary>The invoice's subscription and then the invoice, each locked and read as locked.</summary>
     static async Task<(Subscription, Invoice)> LockAsync(KnowPayDb db, string invoiceId, CancellationToken ct)

@@ -40,7 +40,11 @@ public static class InvoicePayment
             if (entitlement.ExpiresAt is null || entitlement.ExpiresAt < invoice.PeriodEnd) entitlement.ExpiresAt = invoice.PeriodEnd;
             entitlement.RevokedAt = null;
             entitlement.RevokedReason = null;
-            rows.Update(entitlement, nameof(Entitlement.ExpiresAt), nameof(Entitlement.RevokedAt), nameof(Entitlement.RevokedReason));
+            // A trial's access, granted before any order (order_id = the subscription's id), belongs to the first paid invoice's
+            // order from then on, so that refunding that order revokes it as it does a paid start's.
+            if (entitlement.OrderId == subscription.Id) entitlement.OrderId = order.Id;
+            rows.Update(entitlement, nameof(Entitlement.ExpiresAt), nameof(Entitlement.RevokedAt), nameof(Entitlement.RevokedReason),
+                nameof(Entitlement.OrderId));
         }
         else
         {

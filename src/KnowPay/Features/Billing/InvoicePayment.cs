@@ -24,7 +24,9 @@ public static class InvoicePayment
         if (pay.Allowed)
         {
             invoice.Status = pay.To;
-            invoice.PaidAt = now;
+            // On a test clock, paid at the clock's time, also when a notification (handled on the real clock) confirms it.
+            invoice.PaidAt = subscription.TestClockId is not { } clockId ? now
+                : locked?.TestClockTime ?? await TestClocks.NowAsync(db, clockId, now, ct);
             invoice.AttemptPaymentId = null;
             invoice.NextAttemptAt = null;
             rows.Update(invoice, nameof(Invoice.Status), nameof(Invoice.PaidAt), nameof(Invoice.AttemptPaymentId), nameof(Invoice.NextAttemptAt));
@@ -75,7 +77,8 @@ public static class InvoicePayment
     }
 
     /// <summary>An invoice (with its lines), its subscription and the subscription's entitlement, read under the caller's row locks.</summary>
-    public sealed record Locked(Subscription Subscription, Invoice Invoice, Entitlement? Entitlement);
+    /// <param name="TestClockTime">The frozen time of the subscription's test clock, when it has one.</param>
+    public sealed record Locked(Subscription Subscription, Invoice Invoice, Entitlement? Entitlement, DateTime? TestClockTime);
 
     /// <summary>The invoice's subscription and then the invoice, each locked and read as locked.</summary>
     static async Task<(Subscription, Invoice)> LockAsync(KnowPayDb db, string invoiceId, CancellationToken ct)

@@ -149,7 +149,7 @@ public static class ConfirmPayment
                 if (read is { Invoice: { } invoice, Subscription: { } subscription })
                 {
                     invoice.Lines.AddRange(read.Lines);
-                    invoiceRows = new(subscription, invoice, read.Entitlement);
+                    invoiceRows = new(subscription, invoice, read.Entitlement, read.TestClockTime);
                 }
             }
             else order = await db.Orders.SingleAsync(o => o.Id == payment.OrderId, ct);   // SQLite's write lock, taken by the guard, serialises
@@ -182,9 +182,10 @@ public static class ConfirmPayment
         });
     }
 
-    sealed record LockedRows(Order Order, Invoice? Invoice, List<InvoiceLine> Lines, Subscription? Subscription, Entitlement? Entitlement);
+    sealed record LockedRows(Order Order, Invoice? Invoice, List<InvoiceLine> Lines, Subscription? Subscription, Entitlement? Entitlement,
+        DateTime? TestClockTime);
 
-    /// <summary>The order and, for an invoice's order, the invoice, its lines, its subscription and its entitlement: one query.</summary>
+    /// <summary>The order and, for an invoice's order, the invoice, its lines, its subscription, its entitlement and its test clock's time: one query.</summary>
     static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) =>
         // Left joins on the keys (index lookups), not correlated EXISTS, which PostgreSQL may answer by scanning a table.
         (from o in db.Orders.AsNoTracking().Where(o => o.Id == orderId)
@@ -194,7 +195,9 @@ public static class ConfirmPayment
          from s in subscriptions.DefaultIfEmpty()
          join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
          from e in entitlements.DefaultIfEmpty()
-         select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e)).SingleAsync(ct);
+         join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
+         from c in clocks.DefaultIfEmpty()
+         select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime)).SingleAsync(ct);
 
     /// <summary>
     /// Stages what a confirmation writes besides the payment row: the order paid (a late success on an expired order is

@@ -18,7 +18,8 @@ static class Cpu
         end.KnowPaySwitches.Sum(t => t.Value - start.KnowPaySwitches.GetValueOrDefault(t.Key));
 
     public static Sample Take(int knowPayPid, int? postmasterPid) =>
-        new(Seconds(knowPayPid), postmasterPid is { } pm ? Seconds(pm) + Children(pm).Sum(Seconds) : 0, Seconds(Environment.ProcessId), Switches(knowPayPid));
+        new(Seconds(knowPayPid), postmasterPid is { } pm ? Seconds(pm, withReapedChildren: true) + Children(pm).Sum(pid => Seconds(pid)) : 0,
+            Seconds(Environment.ProcessId), Switches(knowPayPid));
 
     /// <summary>Context switches (voluntary + involuntary) of each of the process's live threads, from /proc/&lt;pid&gt;/task/*/status:
     /// each is a thread going to sleep or being preempted, so per order they show how often KnowPay's work hops threads.</summary>
@@ -44,14 +45,18 @@ static class Cpu
         return byThread;
     }
 
-    static double Seconds(int pid)
+    /// <param name="withReapedChildren">Adds the CPU of children the process has waited for (cutime, cstime): for the postmaster,
+    /// the backends that exited meanwhile, whose CPU would otherwise vanish from the sum over live processes.</param>
+    static double Seconds(int pid, bool withReapedChildren = false)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             // fields[0] is state (field 3); utime and stime are fields 14 and 15.
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            if (withReapedChildren) ticks += long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture);
+            return ticks / 100.0;
         }
         catch (IOException) { return 0; }
     }

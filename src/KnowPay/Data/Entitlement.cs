@@ -7,7 +7,7 @@ public sealed class Entitlement
     public required string MerchantId { get; init; }
     public required string CustomerId { get; init; }
     public required string ProductId { get; init; }
-    public required string OrderId { get; init; }
+    public required string OrderId { get; set; }
     public DateTime GrantedAt { get; init; }
     /// <summary>Null for courses and columns (for ever); the end of the period for memberships.</summary>
     public DateTime? ExpiresAt { get; set; }

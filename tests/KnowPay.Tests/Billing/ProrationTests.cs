@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using KnowPay.Domain;
+using KnowPay.Features.Billing;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using static KnowPay.Tests.Billing.BillingTestKit;
 
 namespace KnowPay.Tests.Billing;
@@ -94,6 +96,72 @@ public sealed class ProrationTests(Servers servers)
         Assert.Equal(("active", PeriodEnd.AddDays(30)), ((string?)sub["status"], (DateTime)sub["current_period_end"]!));
         var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
         Assert.Equal(PeriodEnd.AddDays(30), entitlement.ExpiresAt);
+    }
+
+    /// <summary>
+    /// Two subscriptions of one customer renewed at the same instant by two transactions (as two nodes would), each able to spend the
+    /// customer's 3000 of credit. A trigger holds every invoice insert until both renewals are in flight, so without the customer's
+    /// lock both read the full balance before either commits.
+    /// </summary>
+    [SkippableFact]
+    public async Task CreditBalance_SpentByTwoRenewalsAtOnceOnPostgres_IsSpentExactlyOnce_AndTheLedgerBalances()
+    {
+        await using var server = await KnowPayServer.StartAsync(Db.Postgres);
+        var m = await server.NewMerchantAsync();
+        var a = await SubscribedAsync(m, amount: 9000, agreementCap: 9000);
+        var price90 = (string)(await m.GetOkAsync($"/v1/subscriptions/{a.Id}"))["price_id"]!;
+        var b = (string)(await m.PostOkAsync("/v1/subscriptions", new
+        {
+            customer_id = a.CustomerId, price_id = price90, collection_method = "charge_automatically", provider = "sandbox", method = "page",
+            mandate_id = a.MandateId, test_clock = a.ClockId,
+        }, idempotencyKey: Guid.NewGuid().ToString()))["id"]!;
+        await AdvanceAsync(m, a.ClockId, Middle);   // b's first period T0 – PeriodEnd paid too
+        await m.PostOkAsync($"/v1/subscriptions/{a.Id}", new { price_id = await NewPriceAsync(m, a.ProductId, 3000) });
+        var credit = Accounts.CustomerCredit(a.CustomerId, "CNY");
+        Assert.Equal(-3000, await BalanceAsync(server, m, credit));
+
+        await using var holder = new Npgsql.NpgsqlConnection(server.App.Configuration["ConnectionStrings:KnowPay"]);
+        await holder.OpenAsync();
+        await Sql(holder, """
+            CREATE FUNCTION hold_invoice_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN PERFORM pg_advisory_xact_lock_shared(2020); RETURN NEW; END $$;
+            CREATE TRIGGER hold_invoice_inserts BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION hold_invoice_inserts();
+            SELECT pg_advisory_lock(2020);
+            """);
+        var renewals = new[] { a.Id, b }.Select(id => Task.Run(async () =>
+        {
+            await using var scope = server.App.Services.CreateAsyncScope();
+            return await Renewals.StepAsync(BillingServices.From(scope.ServiceProvider), id, PeriodEnd, CancellationToken.None);
+        })).ToList();
+        // Both renewals wait: on the held insert, or (with the customer's lock) one of them on the other's lock.
+        var waiting = 0L;
+        for (var i = 0; i < 600 && waiting < 2; i++)
+        {
+            await Task.Delay(100);
+            await using var count = new Npgsql.NpgsqlCommand(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", holder);
+            waiting = (long)(await count.ExecuteScalarAsync())!;
+        }
+        await Sql(holder, "SELECT pg_advisory_unlock(2020)");
+        var stepped = await Task.WhenAll(renewals);
+        await Sql(holder, "DROP TRIGGER hold_invoice_inserts ON invoices; DROP FUNCTION hold_invoice_inserts()");
+        Assert.True(waiting >= 2, $"{waiting} renewals waited");
+        Assert.All(stepped, Assert.True);
+
+        // 3000 of credit spent once, on one of the two renewal invoices: 9000 + 3000 billed, 3000 of it from the balance
+        var renewed = (await InvoicesAsync(m, a.Id)).Concat(await InvoicesAsync(m, b)).Where(i => (DateTime)i["period_start"]! == PeriodEnd).ToList();
+        Assert.Equal(2, renewed.Count);
+        Assert.Equal(-3000, renewed.SelectMany(Lines).Where(l => (string?)l["description"] == "Applied credit balance").Sum(l => (long)l["amount"]!));
+        Assert.Equal(12000 - 3000, renewed.Sum(i => (long)i["amount_due"]!));
+        Assert.Equal(0, await BalanceAsync(server, m, credit));
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "credit_applied")));
+        await AssertLedgerBalancedAsync(server, m);
+
+        static async Task Sql(Npgsql.NpgsqlConnection connection, string sql)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
     }
 
     [SkippableTheory]

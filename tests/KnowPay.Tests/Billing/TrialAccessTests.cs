@@ -48,6 +48,32 @@ public sealed class TrialAccessTests(Servers servers)
         Assert.Null((await EntitlementOfAsync(server, paying)).RevokedAt);
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task Trial_FirstPaidInvoiceRefundedInFull_RevokesAccess(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var clockId = await ClockAsync(m, T0);
+        var (id, _) = await SubscribeAsync(m, clockId, await PriceAsync(m, 3000), T0, trialDays: 14);
+        await AdvanceAsync(m, clockId, T0.AddDays(14));
+        var sub = await m.GetOkAsync($"/v1/subscriptions/{id}");
+        Assert.Equal("active", (string?)sub["status"]);
+        var invoice = Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={id}"))["data"]!.AsArray())!;
+        Assert.Equal("paid", (string?)invoice["status"]);
+        var orderId = await server.QueryAsync(d => d.Invoices.Where(i => i.Id == (string)invoice["id"]!).Select(i => i.OrderId).SingleAsync());
+        Assert.Equal(orderId, (await EntitlementOfAsync(server, id)).OrderId);
+        var paymentId = await server.QueryAsync(d => d.Payments.Where(p => p.OrderId == orderId && p.Status == KnowPay.Domain.PaymentStatus.Succeeded)
+            .Select(p => p.Id).SingleAsync());
+
+        var refund = await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { reason = "requested_by_customer" });
+
+        Assert.Equal(("succeeded", 3000L), ((string?)refund["status"], (long)refund["amount"]!));
+        Assert.False((bool)(await m.GetOkAsync($"/v1/customers/{sub["customer_id"]}/entitlements/{sub["product_id"]}"))["active"]!);
+        Assert.Equal("refunded", (await EntitlementOfAsync(server, id)).RevokedReason);
+    }
+
     static async Task<KnowPay.Data.Entitlement> EntitlementOfAsync(KnowPayServer server, string subscriptionId)
     {
         var id = await server.QueryAsync(d => d.Subscriptions.Where(s => s.Id == subscriptionId).Select(s => s.EntitlementId).SingleAsync());

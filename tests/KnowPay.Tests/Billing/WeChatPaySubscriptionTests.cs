@@ -49,6 +49,8 @@ public sealed partial class WeChatPaySubscriptionTests(Servers servers)
             Assert.All(invoices, i => Assert.Equal(3000, (long)i!["amount_paid"]!));
             Assert.All(invoices, i => Assert.Equal(1, (int)i!["attempt_count"]!));
             Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(T0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
+            // Confirmed by notifications on the real clock, each paid at the test clock's instant of its deduction.
+            Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(T0, n)), invoices.Select(i => (DateTime)i!["paid_at"]!));
 
             await AssertPaymentJournalsBalancedAsync(server, m, 12);
             var creatorPending = await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))

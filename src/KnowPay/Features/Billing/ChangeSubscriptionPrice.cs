@@ -192,12 +192,26 @@ public static class ChangeSubscriptionPrice
         Id = Ids.New("il"), InvoiceId = invoiceId, Description = "Applied credit balance", Amount = -spent, PeriodStart = start, PeriodEnd = end,
     };
 
-    /// <summary>The customer's credit balance in the subscription's currency: what its ledger account holds (credit-negative), as a positive amount.</summary>
+    /// <summary>
+    /// The customer's credit balance in the subscription's currency (its ledger account, credit-negative, as a positive amount),
+    /// to be spent in the caller's transaction. A balance above 0 is read again under the customer's row lock on PostgreSQL, so
+    /// two transactions spending one balance (two subscriptions of the customer, on any nodes) spend it one after the other;
+    /// SQLite's transactions already hold the one write lock from their start.
+    /// </summary>
     public static async Task<long> CreditBalanceAsync(KnowPayDb db, Subscription sub, CancellationToken ct)
     {
-        var account = Accounts.CustomerCredit(sub.CustomerId, sub.Currency);
-        var balance = await db.LedgerEntries.Where(e => e.MerchantId == sub.MerchantId && e.Account == account).SumAsync(e => (long?)e.Amount, ct) ?? 0;
-        return Math.Max(0, -balance);
+        var balance = await SumAsync();
+        if (balance == 0 || !db.IsPostgres) return balance;
+        // A statement of its own: the read after it takes a snapshot that includes what the lock's previous holder committed.
+        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM customers WHERE id = {sub.CustomerId} FOR NO KEY UPDATE", ct);
+        return await SumAsync();
+
+        async Task<long> SumAsync()
+        {
+            var account = Accounts.CustomerCredit(sub.CustomerId, sub.Currency);
+            var sum = await db.LedgerEntries.Where(e => e.MerchantId == sub.MerchantId && e.Account == account).SumAsync(e => (long?)e.Amount, ct) ?? 0;
+            return Math.Max(0, -sum);
+        }
     }
 
     /// <summary>

@@ -13,17 +13,20 @@ namespace KnowPay.Features.Billing;
 /// </summary>
 public static class InvoicePayment
 {
+    /// <param name="locked">The invoice's rows when the caller's transaction has locked and read them (<see cref="Locked"/>); null locks and reads them here.</param>
     /// <returns>The subscription's entitlement (new, or existing with its new expiry) for the confirmation's entitlement.granted.</returns>
-    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct)
+    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct, Locked? locked = null)
     {
         // Locked in the order the renewal engine locks them (subscription, then invoice), after the payment and the order.
-        var (subscription, invoice) = await LockAsync(db, order.InvoiceId!, ct);
+        var (subscription, invoice) = locked is { } l ? (l.Subscription, l.Invoice) : await LockAsync(db, order.InvoiceId!, ct);
 
         var pay = InvoiceTransitions.Pay(invoice.Status);
         if (pay.Allowed)
         {
             invoice.Status = pay.To;
-            invoice.PaidAt = now;
+            // On a test clock, paid at the clock's time, also when a notification (handled on the real clock) confirms it.
+            invoice.PaidAt = subscription.TestClockId is not { } clockId ? now
+                : locked?.TestClockTime ?? await TestClocks.NowAsync(db, clockId, now, ct);
             invoice.AttemptPaymentId = null;
             invoice.NextAttemptAt = null;
             rows.Update(invoice, nameof(Invoice.Status), nameof(Invoice.PaidAt), nameof(Invoice.AttemptPaymentId), nameof(Invoice.NextAttemptAt));
@@ -31,14 +34,19 @@ public static class InvoicePayment
         }
 
         Entitlement entitlement;
-        var existing = subscription.EntitlementId is { } id ? await db.Entitlements.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id, ct) : null;
+        var existing = locked is not null ? locked.Entitlement
+            : subscription.EntitlementId is { } id ? await db.Entitlements.AsNoTracking().SingleOrDefaultAsync(e => e.Id == id, ct) : null;
         if (existing is not null)
         {
             entitlement = existing;
             if (entitlement.ExpiresAt is null || entitlement.ExpiresAt < invoice.PeriodEnd) entitlement.ExpiresAt = invoice.PeriodEnd;
             entitlement.RevokedAt = null;
             entitlement.RevokedReason = null;
-            rows.Update(entitlement, nameof(Entitlement.ExpiresAt), nameof(Entitlement.RevokedAt), nameof(Entitlement.RevokedReason));
+            // A trial's access, granted before any order (order_id = the subscription's id), belongs to the first paid invoice's
+            // order from then on, so that refunding that order revokes it as it does a paid start's.
+            if (entitlement.OrderId == subscription.Id) entitlement.OrderId = order.Id;
+            rows.Update(entitlement, nameof(Entitlement.ExpiresAt), nameof(Entitlement.RevokedAt), nameof(Entitlement.RevokedReason),
+                nameof(Entitlement.OrderId));
         }
         else
         {
@@ -67,6 +75,10 @@ public static class InvoicePayment
             nameof(Subscription.CurrentPeriodEnd), nameof(Subscription.NextActionAt), nameof(Subscription.EntitlementId));
         return entitlement;
     }
+
+    /// <summary>An invoice (with its lines), its subscription and the subscription's entitlement, read under the caller's row locks.</summary>
+    /// <param name="TestClockTime">The frozen time of the subscription's test clock, when it has one.</param>
+    public sealed record Locked(Subscription Subscription, Invoice Invoice, Entitlement? Entitlement, DateTime? TestClockTime);
 
     /// <summary>The invoice's subscription and then the invoice, each locked and read as locked.</summary>
     static async Task<(Subscription, Invoice)> LockAsync(KnowPayDb db, string invoiceId, CancellationToken ct)

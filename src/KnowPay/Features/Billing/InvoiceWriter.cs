@@ -67,8 +67,10 @@ public static class InvoiceWriter
     /// made the subscription's latest; an existing one comes back without its order.
     /// </summary>
     /// <param name="product">The subscription's product when the caller has read it.</param>
-    public static async Task<(Invoice Invoice, Order? Order)> EnsureAsync(BillingServices s, Subscription sub, int periodIndex, string reason, DateTime now,
-        CancellationToken ct, Product? product = null)
+    /// <param name="chargeUnder">The agreement as the caller read it: when <see cref="RenewalAttempt.CanStart"/> holds for a new invoice, its
+    /// first attempt's payment is recorded in the same commit (returned as Attempt), before any charge, saving a transaction.</param>
+    public static async Task<(Invoice Invoice, Order? Order, Payment? Attempt)> EnsureAsync(BillingServices s, Subscription sub, int periodIndex, string reason,
+        DateTime now, CancellationToken ct, Product? product = null, Mandate? chargeUnder = null)
     {
         var db = s.Db;
         var start = Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, periodIndex);
@@ -85,15 +87,24 @@ public static class InvoiceWriter
                 await db.SaveChangesAsync(ct);
                 await tx.CommitAsync(ct);
                 db.ChangeTracker.Clear();
-                return (period, null);
+                return (period, null, null);
             }
             var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
             var (invoice, order) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
             locked.LatestInvoiceId = invoice.Id;
+            Payment? attempt = null;
+            if (RenewalAttempt.CanStart(locked, invoice, chargeUnder))
+            {
+                attempt = RenewalAttempt.NewAttempt(s, locked, invoice);
+                invoice.AttemptPaymentId = attempt.Id;
+                invoice.AttemptCount++;
+                db.Payments.Add(attempt);
+            }
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
-            return (invoice, order);
+            if (attempt is not null) Monitoring.KnowPayMetrics.PaymentCreated(attempt);
+            return (invoice, order, attempt);
         }
         catch (DbUpdateException e) when (Infrastructure.DbErrors.IsUniqueViolation(e))
         {
@@ -101,7 +112,7 @@ public static class InvoiceWriter
             db.ChangeTracker.Clear();
             var existing = await db.Invoices.AsNoTracking().SingleAsync(i => i.SubscriptionId == sub.Id && i.PeriodStart == start, ct);
             await db.Subscriptions.Where(x => x.Id == sub.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LatestInvoiceId, existing.Id), ct);
-            return (existing, null);
+            return (existing, null, null);
         }
     }
 }

@@ -23,9 +23,12 @@ public static class RenewalAttempt
 
     /// <param name="claimedMandate">The agreement as read with the claim (re-read when absent or not the subscription's).</param>
     /// <param name="order">The invoice's order when the caller has just written it.</param>
+    /// <param name="started">The attempt's payment when the caller committed it with the invoice (<see cref="InvoiceWriter.EnsureAsync"/>),
+    /// checked against <paramref name="claimedMandate"/> as <see cref="CanStart"/> says.</param>
     public static async Task<bool> RunAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct,
-        Mandate? claimedMandate = null, Order? order = null)
+        Mandate? claimedMandate = null, Order? order = null, Payment? started = null)
     {
+        if (started is not null) return await ChargeAsync(s, sub, invoice, started, claimedMandate, order, now, ct);
         var db = s.Db;
         if (invoice is { Amount: 0, Status: InvoiceStatus.Open })
         {
@@ -93,15 +96,26 @@ public static class RenewalAttempt
         return await ChargeAsync(s, sub, invoice, payment, mandate, order, now, ct);
     }
 
+    /// <summary>
+    /// Whether a new invoice's first attempt may be started with the invoice, in its transaction: the checks <see cref="RunAsync"/>
+    /// makes before <see cref="StartAsync"/>, on a charge_automatically invoice with something to charge under an active agreement.
+    /// </summary>
+    public static bool CanStart(Subscription sub, Invoice invoice, Mandate? mandate) =>
+        sub.CollectionMethod == CollectionMethods.ChargeAutomatically && invoice is { Amount: > 0, Status: InvoiceStatus.Open, AttemptPaymentId: null }
+        && mandate is { Status: MandateStatus.Active } && mandate.Id == sub.MandateId && invoice.Amount <= mandate.MaxAmount && invoice.Currency == mandate.Currency;
+
+    /// <summary>A new attempt's payment, pending: its id is the provider's idempotency key.</summary>
+    public static Payment NewAttempt(BillingServices s, Subscription sub, Invoice invoice) => new()
+    {
+        Id = Ids.New("pay"), MerchantId = sub.MerchantId, OrderId = invoice.OrderId, Provider = sub.Provider, Method = Method,
+        Status = PaymentStatus.Pending, Amount = invoice.Amount, Currency = invoice.Currency, CreatedAt = s.RealNow,
+    };
+
     /// <summary>The attempt's payment, pending, recorded on the invoice by a conditional update: one attempt at a time.</summary>
     static async Task<Payment?> StartAsync(BillingServices s, Subscription sub, Invoice invoice, CancellationToken ct)
     {
         var db = s.Db;
-        var payment = new Payment
-        {
-            Id = Ids.New("pay"), MerchantId = sub.MerchantId, OrderId = invoice.OrderId, Provider = sub.Provider, Method = Method,
-            Status = PaymentStatus.Pending, Amount = invoice.Amount, Currency = invoice.Currency, CreatedAt = s.RealNow,
-        };
+        var payment = NewAttempt(s, sub, invoice);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         await Renewals.TakeLockAsync(db, sub.Id, ct);
         var taken = await db.Invoices.Where(i => i.Id == invoice.Id && i.AttemptPaymentId == null && i.Status == InvoiceStatus.Open)

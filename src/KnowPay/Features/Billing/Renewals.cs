@@ -184,8 +184,8 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
             case SubscriptionStatus.Trialing when invoice is { Status: InvoiceStatus.Open }:
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
             case SubscriptionStatus.Trialing when sub.TrialEnd <= now:
-                (invoice, order) = await InvoiceWriter.EnsureAsync(s, sub, 0, "subscription_create", now, ct, product);
-                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order) || true;
+                (invoice, order, var started) = await InvoiceWriter.EnsureAsync(s, sub, 0, "subscription_create", now, ct, product, mandate);
+                return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order, started) || true;
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when invoice is { Status: InvoiceStatus.Open }:
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= RenewalAt(sub):
@@ -194,8 +194,8 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                     await Dunning.CancelAtPeriodEndAsync(s, sub.Id, now, ct);
                     return true;
                 }
-                (invoice, order) = await InvoiceWriter.EnsureAsync(s, sub, sub.PeriodIndex + 1, "subscription_cycle", now, ct, product);
-                await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order);
+                (invoice, order, var attempt) = await InvoiceWriter.EnsureAsync(s, sub, sub.PeriodIndex + 1, "subscription_cycle", now, ct, product, mandate);
+                await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order, attempt);
                 return true;
             default:
                 await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub), ct);

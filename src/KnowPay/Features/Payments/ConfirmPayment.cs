@@ -132,20 +132,31 @@ public static class ConfirmPayment
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // The order is read after the guard, so the payment is not known to be a duplicate yet (flagged below).
             var s = fact.Settlement;
-            var won = await db.Database.ExecuteSqlRawAsync(ConfirmationGuard,
-                [payment.Id, now, fact.PaidAt ?? now, fact.ProviderTradeNo!, fact.Via, false,
-                    s?.Amount!, s?.Currency!, s?.Rate!, s?.PayerAmount!, s?.PayerCurrency!, s?.PayerRate!], ct);
+            object[] guard = [payment.Id, now, fact.PaidAt ?? now, fact.ProviderTradeNo!, fact.Via, false,
+                s?.Amount!, s?.Currency!, s?.Rate!, s?.PayerAmount!, s?.PayerCurrency!, s?.PayerRate!];
+            var won = db.IsPostgres
+                ? await db.Database.ExecuteSqlRawAsync(LockingConfirmationGuard, [.. guard, payment.OrderId], ct)
+                : await db.Database.ExecuteSqlRawAsync(ConfirmationGuard, guard, ct);
             if (won == 0) return ConfirmOutcome.AlreadyConfirmed;
 
-            // Locked on PostgreSQL so that two payments of one order confirm one after the other (SQLite's write lock,
-            // taken by the UPDATE above, already serialises them).
-            var order = db.IsPostgres
-                ? await db.Orders.FromSql($"SELECT * FROM orders WHERE id = {payment.OrderId} FOR UPDATE").SingleAsync(ct)
-                : await db.Orders.SingleAsync(o => o.Id == payment.OrderId, ct);
+            Order order;
+            Billing.InvoicePayment.Locked? invoiceRows = null;
+            if (db.IsPostgres)
+            {
+                // Locked by the guard, so that two payments of one order confirm one after the other; read in one round trip.
+                var read = await ReadLockedAsync(db, payment.OrderId, ct);
+                order = read.Order;
+                if (read is { Invoice: { } invoice, Subscription: { } subscription })
+                {
+                    invoice.Lines.AddRange(read.Lines);
+                    invoiceRows = new(subscription, invoice, read.Entitlement, read.TestClockTime);
+                }
+            }
+            else order = await db.Orders.SingleAsync(o => o.Id == payment.OrderId, ct);   // SQLite's write lock, taken by the guard, serialises
             var rows = new StagedRows();
             // An invoice's order pays the invoice and extends the subscription's one entitlement instead of granting a new one.
             var subscriptionAccess = order.InvoiceId is not null && OrderTransitions.Pay(order.Status).Allowed
-                ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct) : null;
+                ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct, invoiceRows) : null;
             var paidAnotherWay = Stage(rows, payment, order, provider, fact.Settlement, now, log, subscriptionAccess);
             rows.AddTo(db);
             if (paidAnotherWay)
@@ -170,6 +181,23 @@ public static class ConfirmPayment
             return ConfirmOutcome.Confirmed;
         });
     }
+
+    sealed record LockedRows(Order Order, Invoice? Invoice, List<InvoiceLine> Lines, Subscription? Subscription, Entitlement? Entitlement,
+        DateTime? TestClockTime);
+
+    /// <summary>The order and, for an invoice's order, the invoice, its lines, its subscription, its entitlement and its test clock's time: one query.</summary>
+    static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) =>
+        // Left joins on the keys (index lookups), not correlated EXISTS, which PostgreSQL may answer by scanning a table.
+        (from o in db.Orders.AsNoTracking().Where(o => o.Id == orderId)
+         join i in db.Invoices.AsNoTracking() on o.InvoiceId equals (string?)i.Id into invoices
+         from i in invoices.DefaultIfEmpty()
+         join s in db.Subscriptions.AsNoTracking() on i!.SubscriptionId equals s.Id into subscriptions
+         from s in subscriptions.DefaultIfEmpty()
+         join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
+         from e in entitlements.DefaultIfEmpty()
+         join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
+         from c in clocks.DefaultIfEmpty()
+         select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime)).SingleAsync(ct);
 
     /// <summary>
     /// Stages what a confirmation writes besides the payment row: the order paid (a late success on an expired order is
@@ -238,6 +266,18 @@ public static class ConfirmPayment
           settlement_rate = COALESCE(settlement_rate, {8}), payer_amount = COALESCE(payer_amount, {9}),
           payer_currency = COALESCE(payer_currency, {10}), payer_rate = COALESCE(payer_rate, {11})
           WHERE id = {0} AND status <> '{{Confirmed}}'
+        """;
+
+    /// <summary>
+    /// <see cref="ConfirmationGuard"/> on PostgreSQL's general path, row-locking first what the confirmation then reads: the
+    /// order ({12}), and for an invoice's order its subscription and then the invoice (the renewal engine's order); each lock's
+    /// CTE reads the one before, so they are taken in this order.
+    /// </summary>
+    internal const string LockingConfirmationGuard = $$"""
+        WITH o AS (SELECT invoice_id FROM orders WHERE id = {12} FOR UPDATE),
+          s AS (SELECT 1 FROM subscriptions WHERE id = (SELECT subscription_id FROM invoices WHERE id = (SELECT invoice_id FROM o)) FOR NO KEY UPDATE),
+          i AS (SELECT 1 FROM invoices WHERE id = (SELECT invoice_id FROM o) AND (SELECT count(*) FROM s) >= 0 FOR NO KEY UPDATE)
+        {{ConfirmationGuard}} AND (SELECT count(*) FROM i) >= 0
         """;
 
     /// <summary>The target of <see cref="PaymentTransitions.Confirm"/>, allowed from every other status (a late success is honoured).</summary>

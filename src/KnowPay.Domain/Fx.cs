@@ -131,6 +131,31 @@ public static class FxPostings
     /// </summary>
     public static IReadOnlyList<Posting> RefundSettled(Conversion fx, long pricedPart, long settled) => Difference(fx, pricedPart - settled);
 
+    /// <summary>
+    /// The creator's lines of <paramref name="postings"/> (a payment's or a refund's, in the share's currency) moved into the
+    /// creator's payout currency through the pair's FX account <c>fx:{payout}:{share}</c>: it takes the share's side in the
+    /// share's currency and gives <paramref name="converted"/> (the locked-rate counterpart, <see cref="CreatorConversion"/>)
+    /// in the payout currency. A credit goes to pending; a claw-back takes pending first, then available, as in the share's currency.
+    /// </summary>
+    public static IReadOnlyList<Posting> CreatorConverted(IReadOnlyList<Posting> postings, string creatorId, CreatorConversion conversion, long converted,
+        long creatorPendingBalance)
+    {
+        var (s, c) = (conversion.Share.Currency.Code, conversion.Converted.Currency.Code);
+        bool IsCreatorsInShare(Posting p) => p.Currency == s && p.Account.StartsWith($"creator:{creatorId}:", StringComparison.Ordinal);
+        var share = postings.Where(IsCreatorsInShare).Sum(p => p.Amount);
+        // A small part of the share may convert to nothing (rounded once, cumulatively); nothing never converts to something.
+        if (converted < 0 || (share == 0 && converted != 0)) throw new InvalidOperationException("the converted part does not match the share");
+        var signed = share < 0 ? -converted : converted;   // credit-negative: the creator earned it; positive: clawed back
+        var fromPending = signed < 0 ? signed : Math.Min(signed, Math.Max(0, -creatorPendingBalance));
+        var account = Accounts.Fx(c, s);
+        return Postings.NonZero([
+            .. postings.Where(p => !IsCreatorsInShare(p)),
+            new Posting(account, s, share),
+            new Posting(account, c, -signed),
+            new Posting(Accounts.CreatorPending(creatorId, c), c, fromPending),
+            new Posting(Accounts.CreatorAvailable(creatorId, c), c, signed - fromPending)]);
+    }
+
     static IReadOnlyList<Posting> Difference(Conversion fx, long gain)
     {
         var q = fx.Priced.Currency.Code;
@@ -138,4 +163,22 @@ public static class FxPostings
             new Posting(Accounts.Fx(q, fx.Paid.Currency.Code), q, gain),
             new Posting(Accounts.FxGainLoss(q), q, -gain));
     }
+}
+
+/// <summary>
+/// A creator paid in another currency than the one its share is computed in (the price's): the share, and the share
+/// converted once at the order's locked rate (<see cref="FxMath.TryConvert"/>). Refunds give back cumulative parts of both.
+/// </summary>
+public sealed record CreatorConversion(Money Share, Money Converted)
+{
+    /// <summary>The share converted at <paramref name="rate"/> (payout units per share unit); null when it does not fit a long.</summary>
+    public static CreatorConversion? At(Money share, Currency payout, decimal rate) =>
+        share.Currency != payout && FxMath.TryConvert(share, payout, rate, out var converted) ? new CreatorConversion(share, converted) : null;
+
+    /// <summary>
+    /// The payout-currency counterpart of <paramref name="part"/> of the share after <paramref name="before"/> of it went back:
+    /// cumulative (<see cref="FxMath.Portion"/>), so that parts summing to the share return exactly <see cref="Converted"/>.
+    /// </summary>
+    public long PartOf(long before, long part) =>
+        Share.MinorUnits == 0 ? 0 : FxMath.Portion(Converted.MinorUnits, before, part, Share.MinorUnits);
 }

@@ -9,6 +9,8 @@ public sealed class Creator
     public required string Name { get; set; }
     public string? ExternalId { get; set; }
     public string? Email { get; set; }
+    /// <summary>ISO 4217: the currency the creator is credited and paid in; null = the price's currency of each sale.</summary>
+    public string? PayoutCurrency { get; set; }
     public DateTime CreatedAt { get; init; }
 }
 

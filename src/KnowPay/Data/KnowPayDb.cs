@@ -89,6 +89,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("creators");
             e.HasIndex(c => new { c.MerchantId, c.Id });
+            e.Property(c => c.PayoutCurrency).HasMaxLength(3);
         });
         model.Entity<Customer>(e =>
         {
@@ -124,6 +125,8 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.Property(r => r.Rate).HasPrecision(28, 12);
         });
         model.Entity<Order>().Property(o => o.FxRate).HasPrecision(28, 16);
+        model.Entity<Order>().Property(o => o.CreatorFxRate).HasPrecision(28, 16);
+        model.Entity<Order>().Property(o => o.CreatorCurrency).HasMaxLength(3);
         model.Entity<Payment>(e =>
         {
             e.ToTable("payments");

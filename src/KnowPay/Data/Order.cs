@@ -23,6 +23,13 @@ public sealed class Order
     public decimal? FxRate { get; set; }
     public string? FxSource { get; set; }
     public DateTime? FxExpiresAt { get; set; }
+    /// <summary>
+    /// The creator's payout currency when it differs from the price's (locked at creation), and the rate its share converts at:
+    /// units of it per unit of the price's currency. Both null: the creator is credited in the price's currency.
+    /// </summary>
+    public string? CreatorCurrency { get; init; }
+    /// <summary>Moves with <see cref="FxRate"/> when a quote refresh re-prices an order whose creator is paid in the paid currency.</summary>
+    public decimal? CreatorFxRate { get; set; }
     /// <summary>Memberships: days of access the order grants (locked from the product); null = for ever.</summary>
     public int? AccessDays { get; init; }
     public OrderStatus Status { get; set; }

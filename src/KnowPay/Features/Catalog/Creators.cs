@@ -8,11 +8,15 @@ using Microsoft.EntityFrameworkCore;
 
 namespace KnowPay.Features.Catalog;
 
-public sealed record CreateCreatorRequest([property: Required] string? Name, string? ExternalId, string? Email);
+/// <param name="PayoutCurrency">ISO 4217: the currency the creator is credited and paid in; absent = each sale's price currency.</param>
+public sealed record CreateCreatorRequest([property: Required] string? Name, string? ExternalId, string? Email, string? PayoutCurrency = null);
 
-public sealed record CreatorView(string Id, string Object, string Name, string? ExternalId, string? Email, DateTime CreatedAt)
+/// <summary>POST /v1/creators/{id}: the payout currency applies to orders created from then on (an order locks its creator's rate).</summary>
+public sealed record UpdateCreatorRequest(string? PayoutCurrency);
+
+public sealed record CreatorView(string Id, string Object, string Name, string? ExternalId, string? Email, DateTime CreatedAt, string? PayoutCurrency)
 {
-    public static CreatorView From(Creator c) => new(c.Id, "creator", c.Name, c.ExternalId, c.Email, c.CreatedAt);
+    public static CreatorView From(Creator c) => new(c.Id, "creator", c.Name, c.ExternalId, c.Email, c.CreatedAt, c.PayoutCurrency);
 }
 
 /// <summary>Creators: the people whose courses sell and who are paid their share.</summary>
@@ -21,6 +25,7 @@ public static class Creators
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapPost("/creators", Create).RequireScope("catalog:write");
+        v1.MapPost("/creators/{id}", Update).RequireScope("catalog:write");
         v1.MapGet("/creators/{id}", Get).RequireScope("catalog:read");
         v1.MapGet("/creators", List).RequireScope("catalog:read");
     }
@@ -30,14 +35,29 @@ public static class Creators
     {
         if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > 200)
             return Problems.Invalid("name_invalid", "name", "name is required (1–200 characters).");
+        Currency? payout = null;
+        if (body.PayoutCurrency is not null && !Currency.TryFind(body.PayoutCurrency, out payout))
+            return Fx.CurrencyProblems.NotTaken("payout_currency", body.PayoutCurrency);
         var creator = new Creator
         {
             Id = Ids.New("cre"), MerchantId = merchant.Id, Name = body.Name.Trim(), ExternalId = body.ExternalId, Email = body.Email,
+            PayoutCurrency = payout?.Code,
             CreatedAt = clock.GetUtcNow().UtcDateTime,
         };
         db.Creators.Add(creator);
         await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/v1/creators/{creator.Id}", CreatorView.From(creator));
+    }
+
+    static async Task<Results<Ok<CreatorView>, ProblemHttpResult>> Update(
+        string id, UpdateCreatorRequest body, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
+    {
+        if (!Currency.TryFind(body.PayoutCurrency, out var payout)) return Fx.CurrencyProblems.NotTaken("payout_currency", body.PayoutCurrency);
+        var creator = await db.Creators.SingleOrDefaultAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct);
+        if (creator is null) return Problems.NotFound("creator", id);
+        creator.PayoutCurrency = payout.Code;
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Ok(CreatorView.From(creator));
     }
 
     static async Task<Results<Ok<CreatorView>, ProblemHttpResult>> Get(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)

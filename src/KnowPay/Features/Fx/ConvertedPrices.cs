@@ -48,11 +48,15 @@ public static class ConvertedPrices
         if (problem is not null) return problem;
         if (!FxMath.TryConvert(priced, to, quote!.Rate, out var converted) || converted.MinorUnits <= 0)
             return Problems.Invalid("amount_invalid", "currency", $"{priced} does not convert to a payable amount of {to.Code}.");
+        // A creator paid in the learner's currency converts at the order's quote: it moves with it.
+        var creatorRate = order.CreatorCurrency == order.Currency ? quote.Rate : order.CreatorFxRate;
         var won = await db.Orders.Where(o => o.Id == order.Id && o.FxQuoteId == order.FxQuoteId && o.Status == OrderStatus.Pending)
             .ExecuteUpdateAsync(s => s.SetProperty(o => o.Amount, converted.MinorUnits).SetProperty(o => o.FxQuoteId, quote.Id)
-                .SetProperty(o => o.FxRate, quote.Rate).SetProperty(o => o.FxSource, quote.Source).SetProperty(o => o.FxExpiresAt, quote.ExpiresAt), ct);
+                .SetProperty(o => o.FxRate, quote.Rate).SetProperty(o => o.FxSource, quote.Source).SetProperty(o => o.FxExpiresAt, quote.ExpiresAt)
+                .SetProperty(o => o.CreatorFxRate, creatorRate), ct);
         if (won == 0) return Problems.Conflict("order_changed", $"Order '{order.Id}' changed meanwhile; try again.");
-        (order.Amount, order.FxQuoteId, order.FxRate, order.FxSource, order.FxExpiresAt) = (converted.MinorUnits, quote.Id, quote.Rate, quote.Source, quote.ExpiresAt);
+        (order.Amount, order.FxQuoteId, order.FxRate, order.FxSource, order.FxExpiresAt, order.CreatorFxRate) =
+            (converted.MinorUnits, quote.Id, quote.Rate, quote.Source, quote.ExpiresAt, creatorRate);
         return null;
     }
 }

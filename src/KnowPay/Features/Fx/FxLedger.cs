@@ -14,14 +14,50 @@ public static class FxLedger
             ? new Conversion(new Money(priced, Currency.Of(from)), new Money(payment.Amount, Currency.Of(payment.Currency)))
             : null;
 
-    /// <summary>The confirmation's journal: the creator credited in the price's currency at the locked rate, the fee in the paid one.</summary>
+    /// <summary>
+    /// The confirmation's journal: the creator's share computed in the price's currency (at the locked rate when the learner paid
+    /// in another), the fee in the paid one; a creator with another payout currency is credited in it (<see cref="CreatorConversionOf(Order, Payment)"/>).
+    /// </summary>
     public static IReadOnlyList<Posting> PaymentConfirmed(Payment payment, Order order, ProviderFee fee)
     {
         var amount = new Money(payment.Amount, Currency.Of(payment.Currency));
+        IReadOnlyList<Posting> postings;
         if (Of(order, payment) is not { } fx)
-            return Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, RevenueSplit.For(payment.Amount, order.CreatorShareBps, fee));
-        var pricedSplit = RevenueSplit.For(fx.Priced.MinorUnits, order.CreatorShareBps, ProviderFee.None);
-        return FxPostings.PaymentConfirmed(payment.Provider, order.CreatorId, fx, pricedSplit, RevenueSplit.For(payment.Amount, 0, fee).Fee);
+            postings = Postings.PaymentConfirmed(payment.Provider, order.CreatorId, amount, RevenueSplit.For(payment.Amount, order.CreatorShareBps, fee));
+        else
+        {
+            var pricedSplit = RevenueSplit.For(fx.Priced.MinorUnits, order.CreatorShareBps, ProviderFee.None);
+            postings = FxPostings.PaymentConfirmed(payment.Provider, order.CreatorId, fx, pricedSplit, RevenueSplit.For(payment.Amount, 0, fee).Fee);
+        }
+        return CreatorConversionOf(order, payment) is { } creator
+            ? FxPostings.CreatorConverted(postings, order.CreatorId, creator, creator.Converted.MinorUnits, creatorPendingBalance: 0)
+            : postings;
+    }
+
+    /// <summary>
+    /// The creator's share of a payment converted into the creator's payout currency at the rate locked on the order; null when
+    /// the creator is credited in the price's currency (no payout currency, the same one, or no rate when the order was created).
+    /// </summary>
+    public static CreatorConversion? CreatorConversionOf(Order order, Payment payment) =>
+        CreatorConversionOf(order.CreatorCurrency, order.CreatorFxRate,
+            Of(order, payment)?.Priced ?? new Money(payment.Amount, Currency.Of(payment.Currency)), order.CreatorShareBps);
+
+    /// <param name="priced">What the share is a share of: the price, in the price's currency.</param>
+    public static CreatorConversion? CreatorConversionOf(string? creatorCurrency, decimal? creatorFxRate, Money priced, int creatorShareBps) =>
+        creatorCurrency is { } payout && creatorFxRate is { } rate
+            ? CreatorConversion.At(new Money(RefundSplit.CreatorPart(0, priced.MinorUnits, creatorShareBps), priced.Currency), Currency.Of(payout), rate)
+            : null;
+
+    /// <summary>
+    /// A refund's <paramref name="postings"/> with the creator's <paramref name="creatorPart"/> (share's currency) given back in the
+    /// payout currency: its cumulative counterpart at the locked rate, so that a full refund in any parts returns exactly what was credited.
+    /// </summary>
+    public static IReadOnlyList<Posting> CreatorRefunded(CreatorConversion creator, Order order, Payment payment, long refundedBefore, long creatorPart,
+        IReadOnlyList<Posting> postings, long creatorPendingBalance)
+    {
+        var pricedBefore = Of(order, payment) is { } fx ? FxMath.Portion(fx.Priced.MinorUnits, 0, refundedBefore, fx.Paid.MinorUnits) : refundedBefore;
+        var shareBefore = RefundSplit.CreatorPart(0, pricedBefore, order.CreatorShareBps);
+        return FxPostings.CreatorConverted(postings, order.CreatorId, creator, creator.PartOf(shareBefore, creatorPart), creatorPendingBalance);
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace KnowPay.Features.Ledger;
 /// <summary>What a creator is owed in one currency: held for the refund window (pending) and payable (available).</summary>
 public sealed record CreatorBalance(string Currency, long Pending, long Available);
 
-public sealed record CreatorBalancesView(string Object, string CreatorId, IReadOnlyList<CreatorBalance> Balances);
+/// <param name="PayoutCurrency">The creator's payout currency (null: each sale's price currency); its balance is listed first.</param>
+public sealed record CreatorBalancesView(string Object, string CreatorId, IReadOnlyList<CreatorBalance> Balances, string? PayoutCurrency = null);
 
 /// <summary>
 /// One line of a creator's statement. <c>Amount</c> is the change in what the creator is owed (positive: earned or
@@ -31,13 +32,15 @@ public static class CreatorLedger
 
     static async Task<Results<Ok<CreatorBalancesView>, ProblemHttpResult>> Balances(string id, AuthenticatedMerchant merchant, KnowPayDb db, CancellationToken ct)
     {
-        if (!await db.Creators.AnyAsync(c => c.Id == id && c.MerchantId == merchant.Id, ct)) return Problems.NotFound("creator", id);
+        var creator = await db.Creators.AsNoTracking().Where(c => c.Id == id && c.MerchantId == merchant.Id).Select(c => new { c.PayoutCurrency }).SingleOrDefaultAsync(ct);
+        if (creator is null) return Problems.NotFound("creator", id);
         var accounts = await LedgerBalances.ByAccountAsync(db, merchant.Id, $"creator:{id}:", ct);
         var balances = accounts.GroupBy(a => a.Currency).Select(g => new CreatorBalance(g.Key,
                 -g.Where(a => a.Account == Accounts.CreatorPending(id, g.Key)).Sum(a => a.Balance),
                 -g.Where(a => a.Account == Accounts.CreatorAvailable(id, g.Key)).Sum(a => a.Balance)))
+            .OrderBy(b => b.Currency == creator.PayoutCurrency ? 0 : 1).ThenBy(b => b.Currency, StringComparer.Ordinal)
             .ToList();
-        return TypedResults.Ok(new CreatorBalancesView("creator_balances", id, balances));
+        return TypedResults.Ok(new CreatorBalancesView("creator_balances", id, balances, creator.PayoutCurrency));
     }
 
     static async Task<Results<Ok<ListPage<StatementLine>>, ProblemHttpResult>> Statement(

@@ -31,7 +31,7 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOpti
         var due = await db.Payments.AsNoTracking()
             .Where(p => p.CreatedAt >= since && p.SucceededAt != null && p.SucceededAt <= cutoff &&
                         !db.Journals.Any(j => j.MerchantId == p.MerchantId && j.SourceType == SourceType && j.SourceId == p.Id))
-            .Join(db.Orders, p => p.OrderId, o => o.Id, (p, o) => new { p.Id, p.MerchantId, p.Amount, p.RefundedAmount, p.Currency, o.CreatorId, o.CreatorShareBps, o.FxFrom, o.FxFromAmount })
+            .Join(db.Orders, p => p.OrderId, o => o.Id, (p, o) => new { p.Id, p.MerchantId, p.Amount, p.RefundedAmount, p.Currency, o.CreatorId, o.CreatorShareBps, o.FxFrom, o.FxFromAmount, o.CreatorCurrency, o.CreatorFxRate })
             .OrderBy(x => x.Id).Take(500).ToListAsync(ct);
         var released = 0;
         foreach (var p in due)
@@ -43,8 +43,12 @@ public sealed class HoldRelease(IServiceScopeFactory scopes, IOptions<LedgerOpti
                 var (currency, captured, refunded) = p.FxFrom is { } from && from != p.Currency && p.FxFromAmount is { } priced
                     ? (from, priced, FxMath.Portion(priced, 0, Math.Min(p.RefundedAmount, p.Amount), p.Amount))
                     : (p.Currency, p.Amount, p.RefundedAmount);
+                // A creator paid in another currency holds the share converted at the order's locked rate, less its refunded parts.
+                var creator = Fx.FxLedger.CreatorConversionOf(p.CreatorCurrency, p.CreatorFxRate, new Money(captured, Currency.Of(currency)), p.CreatorShareBps);
+                if (creator is not null) currency = creator.Converted.Currency.Code;
                 var pending = await LedgerBalances.AccountBalanceAsync(db, p.MerchantId, Accounts.CreatorPending(p.CreatorId, currency), ct);
-                var amount = Holds.Releasable(captured, refunded, p.CreatorShareBps, pending);
+                var amount = creator is null ? Holds.Releasable(captured, refunded, p.CreatorShareBps, pending)
+                    : Math.Max(0, Math.Min(creator.Converted.MinorUnits - creator.PartOf(0, RefundSplit.CreatorPart(0, Math.Min(refunded, captured), p.CreatorShareBps)), -pending));
                 db.Journals.Add(Journals.Build(p.MerchantId, SourceType, p.Id, $"Hold released for payment {p.Id}",
                     Postings.HoldReleased(p.CreatorId, currency, amount), now, paymentId: p.Id));
                 await db.SaveChangesAsync(ct);

@@ -117,13 +117,14 @@ public static class LedgerInvariants
 
     /// <summary>
     /// Every payment journal debits clearing with exactly the captured amount and credits the creator exactly the
-    /// largest-remainder share of the order's basis points; creator + platform + fee = captured follows from balancing.
+    /// largest-remainder share of the order's basis points (of the price at the locked rate, and in the creator's payout
+    /// currency when converted); creator + platform + fee = captured follows from balancing in the paid currency.
     /// </summary>
     static async Task<InvariantResult> PaymentSplitAsync(KnowPayDb db, string merchantId, CancellationToken ct)
     {
         var journals = await db.Journals.AsNoTracking().Where(j => j.MerchantId == merchantId && j.SourceType == "payment_confirmed")
-            .Join(db.Payments, j => j.SourceId, p => p.Id, (j, p) => new { j.Id, PaymentId = p.Id, p.Amount, p.Currency, p.Provider, p.OrderId })
-            .Join(db.Orders, x => x.OrderId, o => o.Id, (x, o) => new { x.Id, x.PaymentId, x.Amount, x.Currency, x.Provider, o.CreatorId, o.CreatorShareBps })
+            .Join(db.Payments, j => j.SourceId, p => p.Id, (j, p) => new { j.Id, Payment = p })
+            .Join(db.Orders, x => x.Payment.OrderId, o => o.Id, (x, o) => new { x.Id, x.Payment, Order = o })
             .ToListAsync(ct);
         var entries = (await db.LedgerEntries.AsNoTracking().Where(e => e.MerchantId == merchantId)
                 .Join(db.Journals.Where(j => j.MerchantId == merchantId && j.SourceType == "payment_confirmed"), e => e.JournalId, j => j.Id, (e, _) => e)
@@ -132,14 +133,18 @@ public static class LedgerInvariants
         var bad = new List<string>();
         foreach (var j in journals)
         {
+            var (p, o) = (j.Payment, j.Order);
             var lines = entries[j.Id].ToList();
-            var clearingAccount = Accounts.ProviderClearing(j.Provider, j.Currency);
+            var clearingAccount = Accounts.ProviderClearing(p.Provider, p.Currency);
             var clearing = lines.Where(e => e.Account == clearingAccount).Sum(e => e.Amount);
-            var creator = -lines.Where(e => e.Account == Accounts.CreatorPending(j.CreatorId, j.Currency)).Sum(e => e.Amount);
-            var parts = -lines.Where(e => e.Account != clearingAccount).Sum(e => e.Amount);   // creator + platform + fee
-            var expectedCreator = RevenueSplit.For(j.Amount, j.CreatorShareBps, ProviderFee.None).Creator;
-            if ((clearing != j.Amount || creator != expectedCreator || parts != j.Amount) && bad.Count < MaxFailures)
-                bad.Add($"{j.PaymentId}: captured {j.Amount}, clearing {clearing}, creator {creator} (expected {expectedCreator}), creator+platform+fee {parts}");
+            var priced = Fx.FxLedger.Of(o, p)?.Priced ?? new Money(p.Amount, Currency.Of(p.Currency));
+            var expected = Fx.FxLedger.CreatorConversionOf(o, p)?.Converted
+                ?? new Money(RevenueSplit.For(priced.MinorUnits, o.CreatorShareBps, ProviderFee.None).Creator, priced.Currency);
+            var creatorCurrency = expected.Currency.Code;
+            var creator = -lines.Where(e => e.Account == Accounts.CreatorPending(o.CreatorId, creatorCurrency)).Sum(e => e.Amount);
+            var parts = -lines.Where(e => e.Account != clearingAccount && e.Currency == p.Currency).Sum(e => e.Amount);   // creator + platform + fee (+ FX)
+            if ((clearing != p.Amount || creator != expected.MinorUnits || parts != p.Amount) && bad.Count < MaxFailures)
+                bad.Add($"{p.Id}: captured {p.Amount}, clearing {clearing}, creator {creator} {creatorCurrency} (expected {expected.MinorUnits}), creator+platform+fee {parts}");
         }
         return new InvariantResult("payment_split_sums", bad.Count == 0, journals.Count, bad);
     }

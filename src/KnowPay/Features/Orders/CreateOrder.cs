@@ -72,7 +72,7 @@ public static class CreateOrder
     }
 
     sealed record ProductRead(string Id, ProductStatus Status, string CreatorId, int CreatorShareBps, ProductKind Kind, int? PeriodDays,
-        string? PriceId, long PriceAmount, string? PriceCurrency, string? CustomerId);
+        string? PriceId, long PriceAmount, string? PriceCurrency, string? CustomerId, string? CreatorPayoutCurrency);
 
     /// <summary>
     /// The product, its active price in the currency and the customer's id in ONE query — and, when the request carries an
@@ -100,7 +100,8 @@ public static class CreateOrder
                 ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
                 : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
             command.CommandText = claim + $"""
-                SELECT p.id, p.status, p.creator_id, p.creator_share_bps, p.kind, p.period_days, x.id, x.amount, x.currency, ({customer})
+                SELECT p.id, p.status, p.creator_id, p.creator_share_bps, p.kind, p.period_days, x.id, x.amount, x.currency, ({customer}),
+                  (SELECT cr.payout_currency FROM creators cr WHERE cr.id = p.creator_id)
                 FROM products p LEFT JOIN product_prices x ON x.product_id = p.id AND x.currency = @currency AND x.active
                 WHERE p.id = @product AND p.merchant_id = @merchant
                 ORDER BY x.version DESC LIMIT 1
@@ -121,7 +122,7 @@ public static class CreateOrder
             return (new ProductRead(reader.GetString(0), Enum.Parse<ProductStatus>(reader.GetString(1)), reader.GetString(2), reader.GetInt32(3),
                 Enum.Parse<ProductKind>(reader.GetString(4)), reader.IsDBNull(5) ? null : reader.GetInt32(5),
                 reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? 0 : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9)), false);
+                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetString(10)), false);
         }
         finally
         {
@@ -167,6 +168,9 @@ public static class CreateOrder
             if (fxProblem is not null) return (null, fxProblem);
         }
 
+        var (creatorCurrency, creatorFxRate) = await Fx.CreatorRates.LockAsync(db, merchantId, found.CreatorPayoutCurrency,
+            converted?.Priced.Currency.Code ?? found.PriceCurrency!, converted, fx ?? new Fx.FxOptions(), now, ct);
+
         var customerId = found.CustomerId;
         if (customerId is null)
         {
@@ -181,6 +185,7 @@ public static class CreateOrder
             CreatorShareBps = found.CreatorShareBps,
             FxQuoteId = converted?.Quote.Id, FxFrom = converted?.Priced.Currency.Code, FxFromAmount = converted?.Priced.MinorUnits,
             FxRate = converted?.Quote.Rate, FxSource = converted?.Quote.Source, FxExpiresAt = converted?.Quote.ExpiresAt,
+            CreatorCurrency = creatorCurrency, CreatorFxRate = creatorFxRate,
             AccessDays = found.Kind == ProductKind.Membership ? found.PeriodDays : null,
             Status = OrderStatus.Pending, CreatedAt = now,
             ExpiresAt = now + (body.ExpiresInSeconds is { } s ? TimeSpan.FromSeconds(s) : DefaultExpiry),

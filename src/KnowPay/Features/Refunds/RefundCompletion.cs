@@ -89,11 +89,14 @@ public static class RefundCompletion
         var fx = Fx.FxLedger.Of(order, payment);
         var (pricedPart, creatorPart) = fx is null ? (0, RefundSplit.CreatorPart(refundedBefore, refund.Amount, order.CreatorShareBps))
             : Fx.FxLedger.RefundParts(fx, refundedBefore, refund.Amount, order.CreatorShareBps);
-        var pendingAccount = Accounts.CreatorPending(order.CreatorId, fx?.Priced.Currency.Code ?? refund.Currency);
+        // A creator paid in another currency gives its part back in that one, at the same locked rate.
+        var creatorFx = Fx.FxLedger.CreatorConversionOf(order, payment);
+        var pendingAccount = Accounts.CreatorPending(order.CreatorId, creatorFx?.Converted.Currency.Code ?? fx?.Priced.Currency.Code ?? refund.Currency);
         var creatorPending = await LedgerBalances.AccountBalanceAsync(db, refund.MerchantId, pendingAccount, ct);
-        db.Journals.Add(Journals.Build(refund.MerchantId, "refund", refund.Id, $"Refund {refund.Id} of payment {refund.PaymentId}",
-            fx is null ? Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending)
-                : FxPostings.RefundSucceeded(refund.Provider, order.CreatorId, fx, refund.Amount, pricedPart, creatorPart, creatorPending), now,
+        var postings = fx is null ? Postings.RefundSucceeded(refund.Provider, order.CreatorId, refund.Currency, refund.Amount, creatorPart, creatorPending)
+            : FxPostings.RefundSucceeded(refund.Provider, order.CreatorId, fx, refund.Amount, pricedPart, creatorPart, creatorPending);
+        if (creatorFx is not null) postings = Fx.FxLedger.CreatorRefunded(creatorFx, order, payment, refundedBefore, creatorPart, postings, creatorPending);
+        db.Journals.Add(Journals.Build(refund.MerchantId, "refund", refund.Id, $"Refund {refund.Id} of payment {refund.PaymentId}", postings, now,
             paymentId: refund.PaymentId));
         if (Fx.FxLedger.RefundSettled(order, payment, refund.Id, pricedPart, result.Settlement, now) is { } settled) db.Journals.Add(settled);
         await db.Refunds.Where(r => r.Id == refund.Id).ExecuteUpdateAsync(s => s.SetProperty(r => r.CreatorPart, creatorPart), ct);

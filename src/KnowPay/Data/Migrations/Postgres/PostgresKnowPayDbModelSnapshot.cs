@@ -217,6 +217,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("name");
 
+                    b.Property<string>("PayoutCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("payout_currency");
+
                     b.HasKey("Id")
                         .HasName("pk_creators");
 
@@ -1024,6 +1029,16 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
+
+                    b.Property<string>("CreatorCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("creator_currency");
+
+                    b.Property<decimal?>("CreatorFxRate")
+                        .HasPrecision(28, 16)
+                        .HasColumnType("numeric(28,16)")
+                        .HasColumnName("creator_fx_rate");
 
                     b.Property<string>("CreatorId")
                         .IsRequired()

@@ -210,6 +210,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("name");
 
+                    b.Property<string>("PayoutCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payout_currency");
+
                     b.HasKey("Id")
                         .HasName("pk_creators");
 
@@ -1013,6 +1018,16 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
+
+                    b.Property<string>("CreatorCurrency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("creator_currency");
+
+                    b.Property<decimal?>("CreatorFxRate")
+                        .HasPrecision(28, 16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("creator_fx_rate");
 
                     b.Property<string>("CreatorId")
                         .IsRequired()

@@ -48,7 +48,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
     {
         _ = servers;
         var clock = new ShiftedClock();
-        var h1 = SuccessRateBaselines.Hour(DateTime.UtcNow).AddHours(1);
+        var h1 = AnomalyBaselines.Hour(DateTime.UtcNow).AddHours(1);
         clock.MoveTo(h1);
         await using var server = await KnowPayServer.StartAsync(db, Settings, clock);
         var busy = await server.NewMerchantAsync();

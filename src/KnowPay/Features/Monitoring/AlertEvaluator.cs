@@ -13,7 +13,7 @@ namespace KnowPay.Features.Monitoring;
 /// Evaluates <c>Alerts:Rules</c> from the DATABASE (so every node reaches the same verdict): a newly true condition
 /// inserts an alert and an <c>alert.fired</c> event in one transaction; a cleared one resolves it with
 /// <c>alert.resolved</c>. Besides the configured rules it judges the success-rate anomalies of <c>Risk:Anomaly</c>
-/// (<see cref="SuccessRateAnomalies"/>). Concurrent nodes: the filtered unique index admits one open alert, the conditional
+/// (<see cref="Anomalies"/>). Concurrent nodes: the filtered unique index admits one open alert, the conditional
 /// resolve admits one resolver.
 /// </summary>
 public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsOptions> alerts, ILogger<AlertEvaluator> log) : IJob
@@ -28,7 +28,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
     sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message,
         double? Threshold = null, bool Undecided = false);
 
-    static readonly AlertRule AnomalyRule = new() { Name = SuccessRateAnomalies.Rule, Kind = SuccessRateAnomalies.Rule };
+    static readonly AlertRule AnomalyRule = new() { Name = Anomalies.Rule, Kind = Anomalies.Rule };
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
@@ -52,7 +52,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
                 failedRules.Add(rule.Name);
             }
         }
-        if (scope.ServiceProvider.GetService<SuccessRateAnomalies>() is { Enabled: true } anomalies)
+        if (scope.ServiceProvider.GetService<Anomalies>() is { Enabled: true } anomalies)
         {
             try
             {

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Options;
 namespace KnowPay.Features.Risk;
 
 /// <summary>
-/// <c>Risk:Anomaly:*</c>: the success-rate baselines (<see cref="SuccessRateBaseline"/>) and when the current window is an
-/// anomaly (<see cref="SuccessRateAnomaly.Judge"/>).
+/// <c>Risk:Anomaly:*</c>: the success-rate baselines (<see cref="AnomalyBaseline"/>) and when the current window is an
+/// anomaly (<see cref="AnomalyJudge.Judge"/>).
 /// </summary>
 public sealed class RiskAnomalyOptions : IBoundOptions
 {
@@ -38,7 +38,7 @@ public sealed class ProviderBaseline
     public double Hours { get; set; }
     public DateTime FoldedThrough { get; set; }
 
-    public SuccessRateBaseline Baseline => new(Settled, Succeeded, Hours);
+    public AnomalyBaseline Baseline => new(Settled, Succeeded, Hours);
 
     public static void Configure(ModelBuilder model) => model.Entity<ProviderBaseline>(e =>
     {
@@ -54,7 +54,7 @@ public sealed class ProviderBaseline
 /// firing (for at most a day). The decay's condition admits one node per
 /// hour: a node whose decay moves nothing while baselines exist leaves the hour to the node that did it.
 /// </summary>
-public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<RiskAnomalyOptions> options) : IJob
+public sealed class AnomalyBaselines(IServiceScopeFactory scopes, IOptions<RiskAnomalyOptions> options) : IJob
 {
     /// <summary>Catching up after downtime folds at most this many hours; older ones have decayed to little anyway.</summary>
     const int MaxCatchUpHours = 24 * 7;
@@ -78,7 +78,7 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
         {
             // Hours skipped beyond the catch-up are folded as empty: the baselines decay over them.
             from = lastFinished.AddHours(-MaxCatchUpHours + 1);
-            var decay = SuccessRateBaseline.Decay(o.HalfLifeHours, (from.AddHours(-1) - folded!.Value).TotalHours);
+            var decay = AnomalyBaseline.Decay(o.HalfLifeHours, (from.AddHours(-1) - folded!.Value).TotalHours);
             await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough < from.AddHours(-1)).ExecuteUpdateAsync(s => s
                 .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
                 .SetProperty(b => b.Hours, b => b.Hours * decay).SetProperty(b => b.FoldedThrough, from.AddHours(-1)), ct);
@@ -103,10 +103,10 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
         // While its anomaly alert fires, a baseline only decays: the bad hours must not become the standard they are judged by.
         var frozenSince = end - FreezeAtMost;
         var frozen = (await db.Alerts.AsNoTracking()
-            .Where(a => a.Rule == SuccessRateAnomalies.Rule && a.ResolvedAt == null && a.FiredAt > frozenSince)
+            .Where(a => a.Rule == Anomalies.Rule && a.ResolvedAt == null && a.FiredAt > frozenSince)
             .Select(a => new { a.MerchantId, a.Subject }).ToListAsync(ct)).Select(a => (a.MerchantId, a.Subject)).ToHashSet();
         counts.RemoveAll(c => frozen.Contains((c.MerchantId, c.Provider)));
-        var decay = SuccessRateBaseline.Decay(halfLifeHours, 1);
+        var decay = AnomalyBaseline.Decay(halfLifeHours, 1);
         var previous = hour.AddHours(-1);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var decayed = await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough == previous).ExecuteUpdateAsync(s => s

@@ -7,9 +7,9 @@ namespace KnowPay.Domain;
 /// is the baseline's effective sample size. <see cref="Hours"/> is the hours' own decayed tally, so that
 /// <see cref="Settled"/> ÷ <see cref="Hours"/> is the weighted mean volume per hour, also over a short history.
 /// </summary>
-public sealed record SuccessRateBaseline(double Settled, double Succeeded, double Hours)
+public sealed record AnomalyBaseline(double Settled, double Succeeded, double Hours)
 {
-    public static SuccessRateBaseline Empty { get; } = new(0, 0, 0);
+    public static AnomalyBaseline Empty { get; } = new(0, 0, 0);
 
     public double Rate => Settled > 0 ? Succeeded / Settled : 1;
 
@@ -17,7 +17,7 @@ public sealed record SuccessRateBaseline(double Settled, double Succeeded, doubl
     public double HourlyVolume => Hours > 0 ? Settled / Hours : 0;
 
     /// <summary>Adds an hour's bucket <paramref name="hours"/> after the last one folded (the hours between had no payments).</summary>
-    public SuccessRateBaseline Fold(long settled, long succeeded, double halfLifeHours, int hours = 1)
+    public AnomalyBaseline Fold(long settled, long succeeded, double halfLifeHours, int hours = 1)
     {
         var decay = Decay(halfLifeHours, hours);
         return new(Settled * decay + settled, Succeeded * decay + succeeded, Hours * decay + 1);
@@ -27,13 +27,13 @@ public sealed record SuccessRateBaseline(double Settled, double Succeeded, doubl
     public static double Decay(double halfLifeHours, double hours) => Math.Pow(2, -hours / halfLifeHours);
 }
 
-/// <summary>When the current window's success rate is an anomaly: see <see cref="SuccessRateAnomaly.Judge"/>.</summary>
+/// <summary>When the current window's success rate is an anomaly: see <see cref="AnomalyJudge.Judge"/>.</summary>
 public sealed record AnomalyThresholds(int MinAttempts, double MinBaselineAttempts, double ZScore, double MinDrop);
 
 /// <summary>The verdict on one window: its rate, the baseline's, the z-score and whether it fires; TooFew = not enough attempts to say either way.</summary>
 public sealed record AnomalyVerdict(double Rate, double BaselineRate, double Z, bool Anomalous, bool TooFew);
 
-public static class SuccessRateAnomaly
+public static class AnomalyJudge
 {
     /// <summary>
     /// A window of <paramref name="settled"/> attempts is anomalous when it has at least MinAttempts, the baseline at least
@@ -42,7 +42,7 @@ public static class SuccessRateAnomaly
     /// the drop is not chance; the absolute drop says it matters, which z alone does not at high volume (98 → 97 % over
     /// 10,000 attempts is z ≈ −7). Too few attempts in the window or the baseline: not anomalous, and TooFew.
     /// </summary>
-    public static AnomalyVerdict Judge(SuccessRateBaseline baseline, long settled, long succeeded, AnomalyThresholds t)
+    public static AnomalyVerdict Judge(AnomalyBaseline baseline, long settled, long succeeded, AnomalyThresholds t)
     {
         var rate = settled > 0 ? (double)succeeded / settled : 1;
         var p0 = baseline.Rate;

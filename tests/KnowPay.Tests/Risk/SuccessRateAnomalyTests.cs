@@ -22,6 +22,8 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         ["Risk:Enabled"] = "false",
         ["Risk:Anomaly:MinAttempts"] = "20",
         ["Risk:Anomaly:MinBaselineAttempts"] = "60",
+        // The quiet merchant's volume moves on purpose here; volume is judged in AnomalyAlertTests.
+        ["Risk:Anomaly:VolumeFactor"] = "0",
         // Only the anomaly judges success here: the fixed 80 % rule would fire on a 60 % hour as well.
         ["Alerts:Rules:0:Name"] = "outbox_lag",
         ["Alerts:Rules:0:Kind"] = "outbox_lag",
@@ -29,7 +31,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
     };
 
     /// <summary>The system clock moved by an offset the test sets; timers run in real time.</summary>
-    sealed class ShiftedClock : TimeProvider
+    internal sealed class ShiftedClock : TimeProvider
     {
         TimeSpan offset;
         public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + offset;
@@ -48,7 +50,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
     {
         _ = servers;
         var clock = new ShiftedClock();
-        var h1 = SuccessRateBaselines.Hour(DateTime.UtcNow).AddHours(1);
+        var h1 = AnomalyBaselines.Hour(DateTime.UtcNow).AddHours(1);
         clock.MoveTo(h1);
         await using var server = await KnowPayServer.StartAsync(db, Settings, clock);
         var busy = await server.NewMerchantAsync();
@@ -91,7 +93,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         await Hour(h1, 0.98, [(busy, busyCourse, 40, 0, 60), (quiet, quietCourse, 40, 0, 20)]);
         await Hour(h1.AddHours(1), 0.98, [(busy, busyCourse, 40, 0, 60), (quiet, quietCourse, 40, 0, 20)]);
         Assert.Empty(fired);
-        var baseline = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId));
+        var baseline = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name));
         Assert.Equal("sandbox", baseline.Provider);
         Assert.InRange(baseline.Baseline.Rate, 0.97, 1.0);   // the first hour (the second is within its grace): 39 or 40 of 40
         Assert.InRange(baseline.Baseline.HourlyVolume, 39.9, 40.1);   // 40 an hour
@@ -119,9 +121,9 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         Assert.Equal(alert.Id, after.Id);
         Assert.NotNull(after.ResolvedAt);
         Assert.InRange(after.ResolvedAt!.Value, h1.AddHours(3), h1.AddHours(4));
-        // Resolved once the window was no longer MinDrop below the baseline, which the bad hour did not drag down.
+        // Resolved once the window was no longer MinRateChange below the baseline, which the bad hour did not drag down.
         Assert.True(after.Value > after.Threshold - 0.1, $"resolved at a success rate of {after.Value} against {after.Threshold}");
-        var frozen = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId));
+        var frozen = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name));
         Assert.InRange(frozen.Baseline.Rate, 0.97, 1.0);
         Assert.Equal(1, await Events(server, busy.MerchantId, "alert.fired"));
         Assert.Equal(1, await Events(server, busy.MerchantId, "alert.resolved"));

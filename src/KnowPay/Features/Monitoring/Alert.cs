@@ -10,9 +10,10 @@ public sealed class Alert
     public required string MerchantId { get; init; }
     /// <summary>The rule's configured name.</summary>
     public required string Rule { get; init; }
-    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike, reconciliation_difference, success_rate_anomaly.</summary>
+    /// <summary>success_rate, pending_backlog, outbox_lag, error_spike, reconciliation_difference, success_rate_anomaly, refund_rate_anomaly,
+    /// risk_block_rate_anomaly, order_volume_anomaly.</summary>
     public required string Kind { get; init; }
-    /// <summary>What the alert is about: a provider name, or "outbox".</summary>
+    /// <summary>What the alert is about: a provider name, "all" (a merchant's risk decisions), or "outbox".</summary>
     public required string Subject { get; init; }
     public double Value { get; set; }
     public double Threshold { get; init; }

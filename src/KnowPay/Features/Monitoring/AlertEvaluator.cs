@@ -12,8 +12,8 @@ namespace KnowPay.Features.Monitoring;
 /// <summary>
 /// Evaluates <c>Alerts:Rules</c> from the DATABASE (so every node reaches the same verdict): a newly true condition
 /// inserts an alert and an <c>alert.fired</c> event in one transaction; a cleared one resolves it with
-/// <c>alert.resolved</c>. Besides the configured rules it judges the success-rate anomalies of <c>Risk:Anomaly</c>
-/// (<see cref="SuccessRateAnomalies"/>). Concurrent nodes: the filtered unique index admits one open alert, the conditional
+/// <c>alert.resolved</c>. Besides the configured rules it judges the anomalies of <c>Risk:Anomaly</c>
+/// (<see cref="Anomalies"/>: success rate, refund rate, risk block rate, order volume). Concurrent nodes: the filtered unique index admits one open alert, the conditional
 /// resolve admits one resolver.
 /// </summary>
 public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsOptions> alerts, ILogger<AlertEvaluator> log) : IJob
@@ -28,7 +28,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
     sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message,
         double? Threshold = null, bool Undecided = false);
 
-    static readonly AlertRule AnomalyRule = new() { Name = SuccessRateAnomalies.Rule, Kind = SuccessRateAnomalies.Rule };
+    static readonly Dictionary<string, AlertRule> AnomalyRules = AnomalyMetric.All.ToDictionary(m => m.Rule, m => new AlertRule { Name = m.Rule, Kind = m.Rule });
 
     public async Task<int> RunOnceAsync(DateTime now, CancellationToken ct)
     {
@@ -52,18 +52,18 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
                 failedRules.Add(rule.Name);
             }
         }
-        if (scope.ServiceProvider.GetService<SuccessRateAnomalies>() is { Enabled: true } anomalies)
+        if (scope.ServiceProvider.GetService<Anomalies>() is { Enabled: true } anomalies)
         {
             try
             {
-                conditions.AddRange((await anomalies.EvaluateAsync(db, now, ct)).Select(f => new Condition(f.MerchantId, AnomalyRule, f.Provider,
+                conditions.AddRange((await anomalies.EvaluateAsync(db, now, ct)).Select(f => new Condition(f.MerchantId, AnomalyRules[f.Rule], f.Provider,
                     f.Verdict.Rate, f.Verdict.Anomalous, f.Message, f.Verdict.BaselineRate, f.Verdict.TooFew)));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogError(e, "Success-rate anomalies could not be evaluated; the other rules go on");
+                log.LogError(e, "Anomalies could not be evaluated; the other rules go on");
                 KnowPayMetrics.JobItemFailed(Name, "");
-                failedRules.Add(AnomalyRule.Name);
+                failedRules.UnionWith(AnomalyRules.Keys);
             }
         }
 

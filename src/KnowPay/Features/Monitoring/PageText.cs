@@ -44,7 +44,7 @@ public sealed class PageLocale(IStringLocalizer<PageText> text)
     public string Alert(AlertView alert)
     {
         if (text["Dashboard.Alert." + alert.Kind] is not { ResourceNotFound: false } template) return alert.Message;
-        var rate = alert.Kind is "success_rate" or "success_rate_anomaly";
+        var rate = alert.Kind is "success_rate" or "success_rate_anomaly" or "refund_rate_anomaly" or "risk_block_rate_anomaly";
         string Figure(double x) => rate ? (x * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%" : x.ToString("0", CultureInfo.InvariantCulture);
         return string.Format(CultureInfo.InvariantCulture, template.Value, Provider(alert.Subject), Figure(alert.Value), Figure(alert.Threshold));
     }

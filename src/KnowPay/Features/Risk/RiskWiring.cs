@@ -11,8 +11,8 @@ public static class RiskWiring
         builder.Services.AddSingleton<RiskEngine>();
         builder.Services.AddSingleton<IJob, RiskReviewTimeout>();
         builder.AddBoundOptions<RiskAnomalyOptions>();
-        builder.Services.AddSingleton<SuccessRateAnomalies>();
-        builder.Services.AddSingleton<IJob, SuccessRateBaselines>();
+        builder.Services.AddSingleton<Anomalies>();
+        builder.Services.AddSingleton<IJob, AnomalyBaselines>();
     }
 
     public static void Map(RouteGroupBuilder v1)

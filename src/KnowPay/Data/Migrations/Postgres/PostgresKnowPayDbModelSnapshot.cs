@@ -2716,23 +2716,32 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("provider");
 
+                    b.Property<string>("Metric")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("metric");
+
+                    b.Property<int>("HourOfDay")
+                        .HasColumnType("integer")
+                        .HasColumnName("hour_of_day");
+
                     b.Property<DateTime>("FoldedThrough")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("folded_through");
+
+                    b.Property<double>("Hits")
+                        .HasColumnType("double precision")
+                        .HasColumnName("hits");
 
                     b.Property<double>("Hours")
                         .HasColumnType("double precision")
                         .HasColumnName("hours");
 
-                    b.Property<double>("Settled")
+                    b.Property<double>("Total")
                         .HasColumnType("double precision")
-                        .HasColumnName("settled");
+                        .HasColumnName("total");
 
-                    b.Property<double>("Succeeded")
-                        .HasColumnType("double precision")
-                        .HasColumnName("succeeded");
-
-                    b.HasKey("MerchantId", "Provider")
+                    b.HasKey("MerchantId", "Provider", "Metric", "HourOfDay")
                         .HasName("pk_risk_anomaly_baselines");
 
                     b.ToTable("risk_anomaly_baselines", (string)null);

@@ -2705,23 +2705,32 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("provider");
 
+                    b.Property<string>("Metric")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("metric");
+
+                    b.Property<int>("HourOfDay")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("hour_of_day");
+
                     b.Property<DateTime>("FoldedThrough")
                         .HasColumnType("TEXT")
                         .HasColumnName("folded_through");
+
+                    b.Property<double>("Hits")
+                        .HasColumnType("REAL")
+                        .HasColumnName("hits");
 
                     b.Property<double>("Hours")
                         .HasColumnType("REAL")
                         .HasColumnName("hours");
 
-                    b.Property<double>("Settled")
+                    b.Property<double>("Total")
                         .HasColumnType("REAL")
-                        .HasColumnName("settled");
+                        .HasColumnName("total");
 
-                    b.Property<double>("Succeeded")
-                        .HasColumnType("REAL")
-                        .HasColumnName("succeeded");
-
-                    b.HasKey("MerchantId", "Provider")
+                    b.HasKey("MerchantId", "Provider", "Metric", "HourOfDay")
                         .HasName("pk_risk_anomaly_baselines");
 
                     b.ToTable("risk_anomaly_baselines", (string)null);

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Options;
 namespace KnowPay.Features.Risk;
 
 /// <summary>
-/// <c>Risk:Anomaly:*</c>: the success-rate baselines (<see cref="SuccessRateBaseline"/>) and when the current window is an
-/// anomaly (<see cref="SuccessRateAnomaly.Judge"/>).
+/// <c>Risk:Anomaly:*</c>: the baselines of every <see cref="AnomalyMetric"/> (<see cref="ProviderBaseline"/>) and when the
+/// current window is an anomaly (<see cref="AnomalyJudge"/>).
 /// </summary>
 public sealed class RiskAnomalyOptions : IBoundOptions
 {
@@ -21,40 +21,51 @@ public sealed class RiskAnomalyOptions : IBoundOptions
     [Between(1, 1_000_000)] public int MinAttempts { get; set; } = 30;
     [Between(1, 10_000_000)] public double MinBaselineAttempts { get; set; } = 200;
     [Between(1, 100)] public double ZScore { get; set; } = 4;
-    [Between(0, 1)] public double MinDrop { get; set; } = 0.1;
+    /// <summary>How far a rate must move, in rate points, besides ZScore: down for success, up for refunds and blocks.</summary>
+    [Between(0, 1)] public double MinRateChange { get; set; } = 0.1;
+    /// <summary>How many times above or below its hour of day's baseline an order volume must be; 0 judges no volume.</summary>
+    [Between(0, 1000)] public double VolumeFactor { get; set; } = 3;
     /// <summary>A payment still pending this long after its creation counts as settled and not succeeded.</summary>
     [Between(0, 86_400)] public int PendingGraceSeconds { get; set; } = 300;
 
-    public AnomalyThresholds Thresholds() => new(MinAttempts, MinBaselineAttempts, ZScore, MinDrop);
+    public AnomalyThresholds Thresholds() => new(MinAttempts, MinBaselineAttempts, ZScore, MinRateChange, VolumeFactor);
 }
 
-/// <summary>One merchant's baseline at one provider, folded through the hour starting at <see cref="FoldedThrough"/>.</summary>
+/// <summary>
+/// One merchant's baseline of one metric at one provider, folded through the hour starting at <see cref="FoldedThrough"/>.
+/// <see cref="HourOfDay"/> is the UTC hour a per-hour-of-day metric's row learns from, or <see cref="AnomalyMetric.EveryHour"/>.
+/// </summary>
 public sealed class ProviderBaseline
 {
     public required string MerchantId { get; init; }
     public required string Provider { get; init; }
-    public double Settled { get; set; }
-    public double Succeeded { get; set; }
+    public required string Metric { get; init; }
+    public int HourOfDay { get; init; }
+    public double Total { get; set; }
+    public double Hits { get; set; }
     public double Hours { get; set; }
     public DateTime FoldedThrough { get; set; }
 
-    public SuccessRateBaseline Baseline => new(Settled, Succeeded, Hours);
+    public AnomalyBaseline Baseline => new(Total, Hits, Hours);
 
     public static void Configure(ModelBuilder model) => model.Entity<ProviderBaseline>(e =>
     {
         e.ToTable("risk_anomaly_baselines");
-        e.HasKey(x => new { x.MerchantId, x.Provider });
+        e.HasKey(x => new { x.MerchantId, x.Provider, x.Metric, x.HourOfDay });
+        e.Property(x => x.Metric).HasMaxLength(32);
     });
 }
 
 /// <summary>
-/// Folds each finished hour of payments (finished = its end plus the pending grace has passed) into the baselines: one
-/// grouped query per hour over all merchants, then in one transaction every baseline decays (a set-based update of the
-/// rows folded through the hour before) and the hour's counts are added, except where a success_rate_anomaly alert is
-/// firing (for at most a day). The decay's condition admits one node per
-/// hour: a node whose decay moves nothing while baselines exist leaves the hour to the node that did it.
+/// Folds each finished hour (finished = its end plus the pending grace has passed) of every <see cref="AnomalyMetric"/>
+/// into the baselines: one count per metric over all merchants, then in one transaction every baseline decays (a
+/// set-based update of the rows folded through the hour before) and the hour's counts are added, to the pooled row of a
+/// rate and to the row of the hour's hour of day of a volume; except where the metric's anomaly alert is firing (for at
+/// most a day). Every row decays every hour, so a per-hour-of-day row has lost a day's decay by its next hour, as it should.
+/// The decay's condition admits one node per hour: a node whose decay moves nothing while baselines exist leaves the hour
+/// to the node that did it.
 /// </summary>
-public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<RiskAnomalyOptions> options) : IJob
+public sealed class AnomalyBaselines(IServiceScopeFactory scopes, IOptions<RiskAnomalyOptions> options) : IJob
 {
     /// <summary>Catching up after downtime folds at most this many hours; older ones have decayed to little anyway.</summary>
     const int MaxCatchUpHours = 24 * 7;
@@ -78,9 +89,9 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
         {
             // Hours skipped beyond the catch-up are folded as empty: the baselines decay over them.
             from = lastFinished.AddHours(-MaxCatchUpHours + 1);
-            var decay = SuccessRateBaseline.Decay(o.HalfLifeHours, (from.AddHours(-1) - folded!.Value).TotalHours);
+            var decay = AnomalyBaseline.Decay(o.HalfLifeHours, (from.AddHours(-1) - folded!.Value).TotalHours);
             await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough < from.AddHours(-1)).ExecuteUpdateAsync(s => s
-                .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
+                .SetProperty(b => b.Total, b => b.Total * decay).SetProperty(b => b.Hits, b => b.Hits * decay)
                 .SetProperty(b => b.Hours, b => b.Hours * decay).SetProperty(b => b.FoldedThrough, from.AddHours(-1)), ct);
         }
         var hours = 0;
@@ -96,32 +107,42 @@ public sealed class SuccessRateBaselines(IServiceScopeFactory scopes, IOptions<R
     static async Task<bool> FoldAsync(KnowPayDb db, DateTime hour, double halfLifeHours, CancellationToken ct)
     {
         var end = hour.AddHours(1);
-        var counts = await db.Payments.AsNoTracking().Where(p => p.CreatedAt >= hour && p.CreatedAt < end)
-            .GroupBy(p => new { p.MerchantId, p.Provider })
-            .Select(g => new { g.Key.MerchantId, g.Key.Provider, Settled = g.Count(), Succeeded = g.Count(p => p.Status == PaymentStatus.Succeeded) })
-            .ToListAsync(ct);
+        var span = new MetricSpan(hour, end, end);
+        var rules = AnomalyMetric.All.ToDictionary(m => m.Rule, m => m.Name);
         // While its anomaly alert fires, a baseline only decays: the bad hours must not become the standard they are judged by.
         var frozenSince = end - FreezeAtMost;
         var frozen = (await db.Alerts.AsNoTracking()
-            .Where(a => a.Rule == SuccessRateAnomalies.Rule && a.ResolvedAt == null && a.FiredAt > frozenSince)
-            .Select(a => new { a.MerchantId, a.Subject }).ToListAsync(ct)).Select(a => (a.MerchantId, a.Subject)).ToHashSet();
-        counts.RemoveAll(c => frozen.Contains((c.MerchantId, c.Provider)));
-        var decay = SuccessRateBaseline.Decay(halfLifeHours, 1);
+            .Where(a => rules.Keys.Contains(a.Rule) && a.ResolvedAt == null && a.FiredAt > frozenSince)
+            .Select(a => new { a.MerchantId, a.Subject, a.Rule }).ToListAsync(ct)).Select(a => (a.MerchantId, a.Subject, rules[a.Rule])).ToHashSet();
+        var counts = new List<(AnomalyMetric Metric, MetricTally Tally)>();
+        foreach (var metric in AnomalyMetric.All)
+            counts.AddRange((await metric.CountAsync(db, span, ct))
+                .Where(t => !frozen.Contains((t.MerchantId, t.Provider, metric.Name))).Select(t => (metric, t)));
+        var decay = AnomalyBaseline.Decay(halfLifeHours, 1);
         var previous = hour.AddHours(-1);
+        var hourOfDay = hour.Hour;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var decayed = await db.Set<ProviderBaseline>().Where(b => b.FoldedThrough == previous).ExecuteUpdateAsync(s => s
-            .SetProperty(b => b.Settled, b => b.Settled * decay).SetProperty(b => b.Succeeded, b => b.Succeeded * decay)
-            .SetProperty(b => b.Hours, b => b.Hours * decay + 1).SetProperty(b => b.FoldedThrough, hour), ct);
+            .SetProperty(b => b.Total, b => b.Total * decay).SetProperty(b => b.Hits, b => b.Hits * decay)
+            .SetProperty(b => b.Hours, b => b.Hours * decay + (b.HourOfDay == AnomalyMetric.EveryHour || b.HourOfDay == hourOfDay ? 1.0 : 0.0))
+            .SetProperty(b => b.FoldedThrough, hour), ct);
         var existing = (await db.Set<ProviderBaseline>().AsNoTracking().Where(b => b.FoldedThrough >= hour)
-            .Select(b => new { b.MerchantId, b.Provider }).ToListAsync(ct)).Select(b => (b.MerchantId, b.Provider)).ToHashSet();
+            .Select(b => new { b.MerchantId, b.Provider, b.Metric, b.HourOfDay }).ToListAsync(ct))
+            .Select(b => (b.MerchantId, b.Provider, b.Metric, b.HourOfDay)).ToHashSet();
         if (decayed == 0 && existing.Count > 0) return false;
-        foreach (var c in counts)
+        foreach (var (metric, c) in counts.Where(c => c.Tally.Total > 0 || c.Tally.Hits > 0))
         {
-            if (existing.Contains((c.MerchantId, c.Provider)))
-                await db.Set<ProviderBaseline>().Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider).ExecuteUpdateAsync(s => s
-                    .SetProperty(b => b.Settled, b => b.Settled + c.Settled).SetProperty(b => b.Succeeded, b => b.Succeeded + c.Succeeded), ct);
+            var slot = metric.PerHourOfDay ? hourOfDay : AnomalyMetric.EveryHour;
+            if (existing.Contains((c.MerchantId, c.Provider, metric.Name, slot)))
+                await db.Set<ProviderBaseline>()
+                    .Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider && b.Metric == metric.Name && b.HourOfDay == slot)
+                    .ExecuteUpdateAsync(s => s.SetProperty(b => b.Total, b => b.Total + c.Total).SetProperty(b => b.Hits, b => b.Hits + c.Hits), ct);
             else
-                db.Add(new ProviderBaseline { MerchantId = c.MerchantId, Provider = c.Provider, Settled = c.Settled, Succeeded = c.Succeeded, Hours = 1, FoldedThrough = hour });
+                db.Add(new ProviderBaseline
+                {
+                    MerchantId = c.MerchantId, Provider = c.Provider, Metric = metric.Name, HourOfDay = slot,
+                    Total = c.Total, Hits = c.Hits, Hours = 1, FoldedThrough = hour,
+                });
         }
         try
         {

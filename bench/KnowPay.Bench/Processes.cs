@@ -175,7 +175,7 @@ sealed class KnowPayProcess : IAsyncDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         using var http = new HttpClient();
-        for (var i = 0; i < 600; i++)
+        for (var i = 0; i < 3000; i++) // 5 min: a start on a machine at load 100 takes more than one
         {
             if (p.HasExited) throw new InvalidOperationException("KnowPay exited:\n" + kp.Log);
             try

@@ -66,7 +66,7 @@ if (opts.Scenario is "all" or "risk")
     report.Risk = await RiskOnOff.RunAsync(root, opts.Smoke, Array.IndexOf(args, "--rounds") is var ri and >= 0 && ri + 1 < args.Length
             ? int.Parse(args[ri + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 1 : 3,
         Array.IndexOf(args, "--risk-concurrency") is var rc and >= 0 && rc + 1 < args.Length ? int.Parse(args[rc + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 4 : 32,
-        opts.Duration, opts.History, Array.IndexOf(args, "--risk-db") is var rd and >= 0 && rd + 1 < args.Length ? args[rd + 1] : "both");
+        opts.Duration, opts.History, Array.IndexOf(args, "--risk-db") is var rd and >= 0 && rd + 1 < args.Length ? args[rd + 1] : "both", pgStats);
     if (report.Risk.Any(r => !r.Passed)) failed = true;
 }
 

@@ -47,27 +47,28 @@ static class RiskOnOff
     }
 
     /// <param name="databases">"postgres", "sqlite" or "both".</param>
-    public static async Task<List<Result>> RunAsync(string root, bool smoke, int rounds, int concurrency, int duration, int history, string databases)
+    public static async Task<List<Result>> RunAsync(string root, bool smoke, int rounds, int concurrency, int duration, int history, string databases,
+        bool pgStats = false)
     {
         var results = new List<Result>();
         if (databases is "both" or "postgres")
         {
-            await using var pg = await Postgres.StartAsync();
+            await using var pg = await Postgres.StartAsync(statementStats: pgStats);
             await pg.CreateDatabaseAsync("knowpay_risk");
             Console.WriteLine($"[risk postgres] PostgreSQL 15 on port {pg.Port}, database knowpay_risk");
-            results.Add(await RunDatabaseAsync(root, "postgres", pg.Database("knowpay_risk"), pg.PostmasterPid, smoke, rounds, concurrency, duration, history));
+            results.Add(await RunDatabaseAsync(root, "postgres", pg.Database("knowpay_risk"), pg.PostmasterPid, smoke, rounds, concurrency, duration, history, pgStats));
         }
         if (databases is "both" or "sqlite")
         {
             var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-risk-{Guid.NewGuid():N}.db");
-            try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history)); }
+            try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history, false)); }
             finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
         }
         return results;
     }
 
     static async Task<Result> RunDatabaseAsync(string root, string provider, string connection, int? postmasterPid, bool smoke, int rounds,
-        int concurrency, int duration, int history)
+        int concurrency, int duration, int history, bool pgStats)
     {
         var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
         var db = new BenchDb(provider, connection);
@@ -89,9 +90,12 @@ static class RiskOnOff
             var loadAvg = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             var before = await db.PaidOrdersAsync(merchantId);
             var decisions0 = await db.RiskDecisionCountAsync(merchantId);
+            if (pgStats) await db.ResetStatementStatsAsync();
             var cpu0 = Cpu.Take(kp.Process.Id, postmasterPid);
             var r = await load.RunAsync(new LoadSettings(concurrency, TimeSpan.FromSeconds(smoke ? 1 : 3), TimeSpan.FromSeconds(duration), products, true, null, RiskContext: true));
             var cpu1 = Cpu.Take(kp.Process.Id, postmasterPid);
+            // --pg-stats: the round's statements per paid order (adds overhead: not for timing).
+            if (pgStats) Console.WriteLine(await db.StatementStatsAsync(r.CountedTotal));
             double Per(double seconds) => r.CountedTotal == 0 ? 0 : seconds * 1000 / r.CountedTotal;
             await Task.Delay(500); // a timed-out order could still be confirmed late
             var inDb = await db.PaidOrdersAsync(merchantId) - before;

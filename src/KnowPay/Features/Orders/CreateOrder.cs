@@ -37,13 +37,15 @@ public static class CreateOrder
         PaymentProviders providers, PublicUrl publicUrl, ILoggerFactory logs, IdempotencyClaim? idempotency, AwaitedPayments awaited,
         IOptions<MoneyOptions> money, Risk.RiskEngine risk, IOptions<Fx.FxOptions> fx, CancellationToken ct)
     {
-        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency, fx.Value);
+        var riskContext = body.RiskContext ?? body.Payment?.RiskContext;
+        var signals = risk.OrderSignals(riskContext);
+        var (order, problem) = await PrepareAsync(body, merchant.Id, db, clock, ct, idempotency, fx.Value, signals);
         if (problem is not null) return problem;
         if (order is null) return Idempotency.AnsweredByFirstRequest;
         // A price stored before the limit existed (or above a lowered one) sells no more.
         if (!money.Value.Limit.Allows(order.Amount, Currency.Of(order.Currency)))
             return Problems.Invalid("amount_too_large", "product_id", money.Value.Limit.Describe(Currency.Of(order.Currency)));
-        var decided = await risk.DecideOrderAsync(db, order, body.CustomerExternalId, body.RiskContext ?? body.Payment?.RiskContext, body.Payment?.Provider, ct);
+        var decided = await risk.DecideOrderAsync(db, order, body.CustomerExternalId, riskContext, body.Payment?.Provider, signals, ct);
         if (decided.Problem is not null) return decided.Problem;
         Payment? payment = null;
         var rows = new StagedRows();
@@ -79,50 +81,28 @@ public static class CreateOrder
     /// Idempotency-Key, the key's claim in front of it in the same round trip (hot path: one round trip for what took
     /// three). Plain SQL, the same on PostgreSQL and SQLite; the price is a LEFT JOIN on product_prices' (product_id,
     /// currency, version) index. Null Read with KeyTaken: an earlier request holds the key, nothing may be written.
+    /// With <paramref name="signals"/>, the risk decision's signals in front of both (same round trip); if they fail, the
+    /// read is made again without them and the decision reads its signals itself, group by group.
     /// </summary>
     static async Task<(ProductRead? Read, bool KeyTaken)> ReadProductAsync(
-        KnowPayDb db, IdempotencyClaim? idempotency, string productId, string merchantId, string currency, string? customerId, string? externalId, CancellationToken ct)
+        KnowPayDb db, IdempotencyClaim? idempotency, string productId, string merchantId, string currency, string? customerId, string? externalId,
+        Risk.RiskSignalsQuery.OrderSignalsBatch? signals, CancellationToken ct)
     {
         await db.Database.OpenConnectionAsync(ct);
         try
         {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            // The claim's commit need not wait for its WAL flush (PostgreSQL: synchronous_commit off for this one implicit
-            // transaction; SQLite: synchronous = NORMAL for this one insert): nothing else is written before the order's own
-            // commit, which is durable and flushes the (append-only) WAL up to and including the claim. A crash that loses the
-            // claim has therefore lost the order as well, and the client's retry with the same key starts afresh, as after any
-            // failure before that commit (at worst the provider was asked for a trade that nobody is shown). One WAL flush
-            // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
-            // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
-            // implicit transaction.)
-            var claim = idempotency?.ClaimStatement(command, asynchronousCommit: true);
-            var customer = customerId is not null
-                ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
-                : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
-            command.CommandText = claim + $"""
-                SELECT p.id, p.status, p.creator_id, p.creator_share_bps, p.kind, p.period_days, x.id, x.amount, x.currency, ({customer}),
-                  (SELECT cr.payout_currency FROM creators cr WHERE cr.id = p.creator_id)
-                FROM products p LEFT JOIN product_prices x ON x.product_id = p.id AND x.currency = @currency AND x.active
-                WHERE p.id = @product AND p.merchant_id = @merchant
-                ORDER BY x.version DESC LIMIT 1
-                """;
-            command.AddParameter("@product", productId);
-            command.AddParameter("@merchant", merchantId);
-            command.AddParameter("@currency", currency);
-            command.AddParameter("@customer", (object?)customerId ?? externalId!);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            if (claim is not null)
+            if (signals is not null)
             {
-                var claimed = await reader.ReadAsync(ct);
-                idempotency!.Claimed(claimed);
-                if (!claimed) return (null, true);
-                await reader.NextResultAsync(ct);
+                try
+                {
+                    return await ReadProductOnceAsync(db, idempotency, productId, merchantId, currency, customerId, externalId, signals, ct);
+                }
+                catch (System.Data.Common.DbException) when (signals.Values is null)
+                {
+                    // The signal statement failed, so nothing after it ran: read again without it.
+                }
             }
-            if (!await reader.ReadAsync(ct)) return (null, false);
-            return (new ProductRead(reader.GetString(0), Enum.Parse<ProductStatus>(reader.GetString(1)), reader.GetString(2), reader.GetInt32(3),
-                Enum.Parse<ProductKind>(reader.GetString(4)), reader.IsDBNull(5) ? null : reader.GetInt32(5),
-                reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? 0 : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetString(10)), false);
+            return await ReadProductOnceAsync(db, idempotency, productId, merchantId, currency, customerId, externalId, null, ct);
         }
         finally
         {
@@ -130,11 +110,61 @@ public static class CreateOrder
         }
     }
 
+    static async Task<(ProductRead? Read, bool KeyTaken)> ReadProductOnceAsync(
+        KnowPayDb db, IdempotencyClaim? idempotency, string productId, string merchantId, string currency, string? customerId, string? externalId,
+        Risk.RiskSignalsQuery.OrderSignalsBatch? signals, CancellationToken ct)
+    {
+        await using var command = db.Database.GetDbConnection().CreateCommand();
+        // The claim's commit need not wait for its WAL flush (PostgreSQL: synchronous_commit off for this one implicit
+        // transaction; SQLite: synchronous = NORMAL for this one insert): nothing else is written before the order's own
+        // commit, which is durable and flushes the (append-only) WAL up to and including the claim. A crash that loses the
+        // claim has therefore lost the order as well, and the client's retry with the same key starts afresh, as after any
+        // failure before that commit (at worst the provider was asked for a trade that nobody is shown). One WAL flush
+        // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
+        // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
+        // implicit transaction.)
+        var claim = idempotency?.ClaimStatement(command, asynchronousCommit: true);
+        var customer = customerId is not null
+            ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
+            : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
+        // First in the batch: if it fails, the claim after it has not run (PostgreSQL: nor anything else of the batch).
+        var risk = signals?.Statement(command, customerId is not null ? "@customer" : "(" + customer + ")");
+        command.CommandText = risk + claim + $"""
+            SELECT p.id, p.status, p.creator_id, p.creator_share_bps, p.kind, p.period_days, x.id, x.amount, x.currency, ({customer}),
+              (SELECT cr.payout_currency FROM creators cr WHERE cr.id = p.creator_id)
+            FROM products p LEFT JOIN product_prices x ON x.product_id = p.id AND x.currency = @currency AND x.active
+            WHERE p.id = @product AND p.merchant_id = @merchant
+            ORDER BY x.version DESC LIMIT 1
+            """;
+        command.AddParameter("@product", productId);
+        command.AddParameter("@merchant", merchantId);
+        command.AddParameter("@currency", currency);
+        command.AddParameter("@customer", (object?)customerId ?? externalId!);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (risk is not null)
+        {
+            await signals!.ReadAsync(reader, ct);
+            await reader.NextResultAsync(ct);
+        }
+        if (claim is not null)
+        {
+            var claimed = await reader.ReadAsync(ct);
+            idempotency!.Claimed(claimed);
+            if (!claimed) return (null, true);
+            await reader.NextResultAsync(ct);
+        }
+        if (!await reader.ReadAsync(ct)) return (null, false);
+        return (new ProductRead(reader.GetString(0), Enum.Parse<ProductStatus>(reader.GetString(1)), reader.GetString(2), reader.GetInt32(3),
+            Enum.Parse<ProductKind>(reader.GetString(4)), reader.IsDBNull(5) ? null : reader.GetInt32(5),
+            reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? 0 : reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetString(8),
+            reader.IsDBNull(9) ? null : reader.GetString(9), reader.IsDBNull(10) ? null : reader.GetString(10)), false);
+    }
+
     /// <summary>Validates the request and builds the order (not yet saved). A problem means nothing may be written.</summary>
     /// <returns>Neither an order nor a problem: the request's Idempotency-Key is held by an earlier request (<paramref name="idempotency"/> given).</returns>
     public static async Task<(Order? Order, ProblemHttpResult? Problem)> PrepareAsync(
         CreateOrderRequest body, string merchantId, KnowPayDb db, TimeProvider clock, CancellationToken ct, IdempotencyClaim? idempotency = null,
-        Fx.FxOptions? fx = null)
+        Fx.FxOptions? fx = null, Risk.RiskSignalsQuery.OrderSignalsBatch? signals = null)
     {
         if (!Currency.TryFind(body.Currency, out var currency))
             return (null, Fx.CurrencyProblems.NotTaken("currency", body.Currency));
@@ -152,7 +182,7 @@ public static class CreateOrder
         if (externalId is { Length: > 200 })
             return (null, Problems.Invalid("customer_invalid", "customer_external_id", "customer_external_id is at most 200 characters."));
         var (found, keyTaken) = await ReadProductAsync(db, idempotency, body.ProductId, merchantId, currency.Code,
-            body.CustomerId is { Length: > 0 } ? body.CustomerId : null, externalId, ct);
+            body.CustomerId is { Length: > 0 } ? body.CustomerId : null, externalId, signals, ct);
         if (keyTaken) return (null, null);
         if (found is null) return (null, Problems.NotFound("product", body.ProductId));
         if (found.Status == ProductStatus.Archived)

@@ -55,14 +55,19 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
 {
     public bool Enabled => options.Value.Enabled;
 
+    /// <summary>The new order's signals for the order's own product read to carry; null when no decision will need them.</summary>
+    public RiskSignalsQuery.OrderSignalsBatch? OrderSignals(RiskContextInput? context) =>
+        Enabled && context?.Problem() is null ? RiskSignalsQuery.ForNewOrder(context, clock.GetUtcNow().UtcDateTime) : null;
+
+    /// <param name="signals">From <see cref="OrderSignals"/>, read with the product; not read (its batch failed): read here.</param>
     public async Task<RiskOutcome> DecideOrderAsync(KnowPayDb db, Order order, string? customerExternalId, RiskContextInput? context, string? provider,
-        CancellationToken ct)
+        RiskSignalsQuery.OrderSignalsBatch? signals, CancellationToken ct)
     {
         if (!Enabled) return RiskOutcome.Unchecked;
         if (context?.Problem() is { } bad) return new RiskOutcome { Problem = bad };
         var subject = new RiskSubject(order.MerchantId, RiskStage.Order, order.Id, order.CustomerId, customerExternalId, order.ProductId,
             order.Amount, order.Currency, provider, context);
-        return await DecideAsync(db, subject, ct);
+        return await DecideAsync(db, subject, ct, batch: signals?.Values is null ? null : signals);
     }
 
     /// <summary>A payment start on an order: an open review holds it (409), an approved one lets it through unscored.</summary>
@@ -110,20 +115,20 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
     }
 
     async Task<RiskOutcome> DecideAsync(KnowPayDb db, RiskSubject subject, CancellationToken ct, Payment? refundOf = null, long? refundAmount = null,
-        string? refundReason = null)
+        string? refundReason = null, RiskSignalsQuery.OrderSignalsBatch? batch = null)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        var read = await RiskSignalsQuery.ReadAsync(db, subject, now, ct);
-        if (read.Unavailable.Count > 0)
-            log.LogWarning("Risk signals {Groups} unavailable for {Stage} of order {OrderId}; deciding from the rest", read.Unavailable, subject.Stage, subject.OrderId);
-        var policy = await policies.GetAsync(db, subject.MerchantId, read.PolicyVersion, ct);
-        var signals = read.Signals;
+        var now = batch?.Now ?? clock.GetUtcNow().UtcDateTime;
+        var signalRead = batch is null ? await RiskSignalsQuery.ReadAsync(db, subject, now, ct) : RiskSignalsQuery.FromBatch(batch, subject);
+        if (signalRead.Unavailable.Count > 0)
+            log.LogWarning("Risk signals {Groups} unavailable for {Stage} of order {OrderId}; deciding from the rest", signalRead.Unavailable, subject.Stage, subject.OrderId);
+        var policy = await policies.GetAsync(db, subject.MerchantId, signalRead.PolicyVersion, ct);
+        var signals = signalRead.Signals;
 
-        if (subject.Stage == RiskStage.Order && !read.Unavailable.Contains("customer") &&
+        if (subject.Stage == RiskStage.Order && !signalRead.Unavailable.Contains("customer") &&
             policy.Limits.Check(subject.Amount, (long)signals["amount_per_customer_24h"]!, (long)signals["orders_per_customer_24h"]!,
-                read.Unavailable.Contains("entitlements") ? 0 : (long)signals["product_quantity_for_customer"]!) is { } exceeded)
+                signalRead.Unavailable.Contains("entitlements") ? 0 : (long)signals["product_quantity_for_customer"]!) is { } exceeded)
         {
-            var limited = Record(subject, read, new RiskVerdict(RiskAction.Block, "limit:" + exceeded.Limit, 0, [exceeded.Limit], []), now);
+            var limited = Record(subject, signalRead, new RiskVerdict(RiskAction.Block, "limit:" + exceeded.Limit, 0, [exceeded.Limit], []), now);
             await WriteBlockAsync(db, limited);
             return new RiskOutcome
             {
@@ -135,7 +140,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
         var parameters = new Dictionary<string, object?>(signals, StringComparer.Ordinal);
         foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
         var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, parameters);
-        var decision = Record(subject, read, verdict, now);
+        var decision = Record(subject, signalRead, verdict, now);
         switch (verdict.Action)
         {
             case RiskAction.Block:

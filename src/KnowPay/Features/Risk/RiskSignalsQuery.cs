@@ -23,7 +23,7 @@ public sealed record SignalRead(Dictionary<string, object?> Signals, long? Polic
 /// </summary>
 public static partial class RiskSignalsQuery
 {
-    sealed record Group(string Name, string Sql, int Columns, Action<DbDataReader, int, Dictionary<string, object?>> Read);
+    internal sealed record Group(string Name, string Sql, int Columns, Action<DbDataReader, int, Dictionary<string, object?>> Read);
 
     /// <summary>A query's text and the parameters it binds, in order: on PostgreSQL positional (<c>$1</c>…), which Npgsql sends
     /// as it is, where named ones would be rewritten on every call; on SQLite by name.</summary>
@@ -85,6 +85,15 @@ public static partial class RiskSignalsQuery
         s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
     });
 
+    /// <summary>The entitlements group of an order not yet written: no entitlement can name it, so its progress is NULL (0).
+    /// Named apart: the name keys the cached statement text (it is never reported unavailable: its batch is read again
+    /// group by group with <see cref="Entitlements"/>).</summary>
+    static readonly Group NewOrderEntitlements = Entitlements with
+    {
+        Name = "entitlements_new_order",
+        Sql = Entitlements.Sql.Replace("(SELECT MAX(progress) FROM entitlements WHERE order_id = @order)", "NULL", StringComparison.Ordinal),
+    };
+
     /// <summary>The policy row's version, in a group of its own: a failing signal table must not cost the merchant's rules.</summary>
     static readonly Group Policy = new("policy",
         "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
@@ -93,11 +102,28 @@ public static partial class RiskSignalsQuery
     /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
     static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
 
+    static List<Group> GroupsFor(RiskContextInput? context, Group entitlements)
+    {
+        var groups = new List<Group> { Policy, Customer, Refunds, entitlements };
+        if (context?.Ip is not null) groups.Add(Ip);
+        if (context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
+        return groups;
+    }
+
+    /// <summary>A new order's signals, to be read in the order's own product-read round trip (<see cref="OrderSignalsBatch"/>).</summary>
+    public static OrderSignalsBatch ForNewOrder(RiskContextInput? context, DateTime now) => new(GroupsFor(context, NewOrderEntitlements), context, now);
+
+    /// <summary>The signals read by <see cref="OrderSignalsBatch"/>, completed like <see cref="ReadAsync"/>'s.</summary>
+    public static SignalRead FromBatch(OrderSignalsBatch batch, RiskSubject subject)
+    {
+        var signals = Base(subject);
+        foreach (var (name, value) in batch.Values!) signals[name] = value;
+        return Complete(signals, subject, batch.Now, []);
+    }
+
     public static async Task<SignalRead> ReadAsync(KnowPayDb db, RiskSubject subject, DateTime now, CancellationToken ct)
     {
-        var groups = new List<Group> { Policy, Customer, Refunds, Entitlements };
-        if (subject.Context?.Ip is not null) groups.Add(Ip);
-        if (subject.Context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
+        var groups = GroupsFor(subject.Context, Entitlements);
         var signals = Base(subject);
         var unavailable = new List<string>();
         await db.Database.OpenConnectionAsync(ct);
@@ -130,6 +156,11 @@ public static partial class RiskSignalsQuery
         {
             await db.Database.CloseConnectionAsync();
         }
+        return Complete(signals, subject, now, unavailable);
+    }
+
+    static SignalRead Complete(Dictionary<string, object?> signals, RiskSubject subject, DateTime now, IReadOnlyList<string> unavailable)
+    {
         var created = subject.Context?.AccountCreatedAt ?? signals.GetValueOrDefault("@customer_created_at") as DateTime?;
         signals["account_age_days"] = created is { } at
             ? (long)Math.Max(0, (now - (at.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : at.ToUniversalTime())).TotalDays) : 0L;
@@ -219,4 +250,66 @@ public static partial class RiskSignalsQuery
 
     [GeneratedRegex(@"@[a-z0-9]+")]
     private static partial Regex ParameterName();
+
+    /// <summary>
+    /// A new order's signals as the FIRST statement of the order's product-read batch: one round trip for both. First, so
+    /// that when it fails nothing after it (the Idempotency-Key's claim) has run and the caller can read again without it.
+    /// The caller binds <c>@merchant</c> and <c>@product</c>, and names the customer by an SQL expression over its own
+    /// parameters (the customer may be given by external id).
+    /// </summary>
+    public sealed class OrderSignalsBatch
+    {
+        static readonly ConcurrentDictionary<(string Groups, string Customer), string> Texts = new();
+
+        readonly IReadOnlyList<Group> groups;
+        readonly RiskContextInput? context;
+
+        internal OrderSignalsBatch(IReadOnlyList<Group> groups, RiskContextInput? context, DateTime now) =>
+            (this.groups, this.context, Now) = (groups, context, now);
+
+        /// <summary>The time the windows are counted back from; the decision's time.</summary>
+        public DateTime Now { get; }
+
+        /// <summary>The groups' values once read; null until then (or when the batch failed: read on their own).</summary>
+        internal Dictionary<string, object?>? Values { get; private set; }
+
+        /// <summary>The statement's text (ending in <c>;</c>) with its own parameters added to <paramref name="command"/>.</summary>
+        public string Statement(DbCommand command, string customerExpression)
+        {
+            var text = Texts.GetOrAdd((string.Join(',', groups.Select(g => g.Name)), customerExpression), key =>
+                StatementFor(false, groups).Text.Replace("@customer", key.Customer, StringComparison.Ordinal) + ";\n");
+            foreach (var name in StatementFor(false, groups).Parameters)
+            {
+                object? value = name switch
+                {
+                    "@ip" => context?.Ip,
+                    "@device" => context?.DeviceId,
+                    "@t10" => Now.AddMinutes(-10),
+                    "@t1h" => Now.AddHours(-1),
+                    "@t24" => Now.AddHours(-24),
+                    "@t90" => Now.AddDays(-90),
+                    "@merchant" or "@customer" or "@product" => null,
+                    _ => throw new InvalidOperationException("Unknown signal parameter " + name),
+                };
+                if (value is not null) command.AddParameter(name, value);
+            }
+            return text;
+        }
+
+        /// <summary>Reads the statement's one row; the reader is left on its result set.</summary>
+        public async Task ReadAsync(DbDataReader reader, CancellationToken ct)
+        {
+            var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+            if (await reader.ReadAsync(ct))
+            {
+                var at = 0;
+                foreach (var group in groups)
+                {
+                    group.Read(reader, at, values);
+                    at += group.Columns;
+                }
+            }
+            Values = values;
+        }
+    }
 }

@@ -38,6 +38,7 @@ public static class RiskSignals
             ["stage"] = SignalKind.Text,
             ["ip"] = SignalKind.Text,
             ["device_id"] = SignalKind.Text,
+            ["card_fingerprint"] = SignalKind.Text,
         };
         foreach (var window in Windows)
         {
@@ -48,6 +49,10 @@ public static class RiskSignals
             }
             catalog[$"failed_attempts_per_ip_{window}"] = SignalKind.Number;
             catalog[$"failed_attempts_per_customer_{window}"] = SignalKind.Number;
+            // Cards (Stripe fingerprints): distinct cards the customer tried; payments and amounts on the customer's latest card.
+            catalog[$"card_count_for_customer_{window}"] = SignalKind.Number;
+            catalog[$"payments_per_card_{window}"] = SignalKind.Number;
+            catalog[$"amount_per_card_{window}"] = SignalKind.Number;
         }
         return catalog;
     }

@@ -99,6 +99,19 @@ public sealed record RiskLimits(long? SinglePaymentMax, long? CustomerDailyAmoun
     }
 }
 
+/// <summary>A merchant's payout limits per creator (null = none), in the payout currency's minor units.</summary>
+public sealed record CreatorPayoutLimits(long? PayoutMax, long? DailyAmount)
+{
+    /// <summary>The first limit a payout of <paramref name="amount"/> would exceed, given what the creator was paid out in the last 24 h.</summary>
+    public LimitExceeded? Check(long amount, long paidOut24h)
+    {
+        if (PayoutMax is { } max && amount > max) return new("creator_payout_max", max);
+        // Compared without adding: a sum near long.MaxValue would overflow.
+        if (DailyAmount is { } daily && amount > daily - Math.Min(daily, paidOut24h)) return new("creator_daily_payout_amount", daily);
+        return null;
+    }
+}
+
 public sealed record LimitExceeded(string Limit, long Value)
 {
     public string Code => "limit_" + Limit;

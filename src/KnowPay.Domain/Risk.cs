@@ -38,6 +38,7 @@ public static class RiskSignals
             ["stage"] = SignalKind.Text,
             ["ip"] = SignalKind.Text,
             ["device_id"] = SignalKind.Text,
+            ["card_fingerprint"] = SignalKind.Text,
         };
         foreach (var window in Windows)
         {
@@ -48,6 +49,10 @@ public static class RiskSignals
             }
             catalog[$"failed_attempts_per_ip_{window}"] = SignalKind.Number;
             catalog[$"failed_attempts_per_customer_{window}"] = SignalKind.Number;
+            // Cards (Stripe fingerprints): distinct cards the customer tried; payments and amounts on the customer's latest card.
+            catalog[$"card_count_for_customer_{window}"] = SignalKind.Number;
+            catalog[$"payments_per_card_{window}"] = SignalKind.Number;
+            catalog[$"amount_per_card_{window}"] = SignalKind.Number;
         }
         return catalog;
     }
@@ -90,6 +95,19 @@ public sealed record RiskLimits(long? SinglePaymentMax, long? CustomerDailyAmoun
         if (CustomerDailyAmount is { } daily && amount > daily - Math.Min(daily, customerAmount24h)) return new("customer_daily_amount", daily);
         if (CustomerDailyCount is { } count && customerOrders24h >= count) return new("customer_daily_count", count);
         if (ProductQuantityPerCustomer is { } quantity && productQuantity >= quantity) return new("product_quantity_per_customer", quantity);
+        return null;
+    }
+}
+
+/// <summary>A merchant's payout limits per creator (null = none), in the payout currency's minor units.</summary>
+public sealed record CreatorPayoutLimits(long? PayoutMax, long? DailyAmount)
+{
+    /// <summary>The first limit a payout of <paramref name="amount"/> would exceed, given what the creator was paid out in the last 24 h.</summary>
+    public LimitExceeded? Check(long amount, long paidOut24h)
+    {
+        if (PayoutMax is { } max && amount > max) return new("creator_payout_max", max);
+        // Compared without adding: a sum near long.MaxValue would overflow.
+        if (DailyAmount is { } daily && amount > daily - Math.Min(daily, paidOut24h)) return new("creator_daily_payout_amount", daily);
         return null;
     }
 }

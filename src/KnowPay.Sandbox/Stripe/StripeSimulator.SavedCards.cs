@@ -7,7 +7,7 @@ namespace KnowPay.Sandbox.Stripe;
 /// PaymentMethods attached to a Customer (detach sends payment_method.detached), and PaymentIntents that charge a saved
 /// card with <c>off_session=true&amp;confirm=true</c>, failing with a 402 card_error as Stripe does. Test cards as Stripe's:
 /// 4000002500003155 asks for authentication unless it was set up for off-session use, 4000002760003184 always does,
-/// 4000000000009995 declines for insufficient funds, 4000000000009979 as stolen, 4000000000000002 generically (also at
+/// 4000000000009995 declines for insufficient funds, 4000000000009979 as stolen, 4000000000009987 as lost, 4000000000000002 generically (also at
 /// setup). <see cref="DeclineNextCharge"/> makes a Customer's next off-session charge decline on demand.
 /// </summary>
 public sealed partial class StripeSimulator
@@ -16,10 +16,11 @@ public sealed partial class StripeSimulator
     public const string CardAlwaysAuthenticate = "4000002760003184";
     public const string CardInsufficientFunds = "4000000000009995";
     public const string CardStolen = "4000000000009979";
+    public const string CardLost = "4000000000009987";
 
     static readonly Dictionary<string, string> DeclineCodes = new(StringComparer.Ordinal)
     {
-        [CardDeclines] = "generic_decline", [CardInsufficientFunds] = "insufficient_funds", [CardStolen] = "stolen_card",
+        [CardDeclines] = "generic_decline", [CardInsufficientFunds] = "insufficient_funds", [CardStolen] = "stolen_card", [CardLost] = "lost_card",
     };
 
     readonly ConcurrentDictionary<string, StripeCustomer> customers = new();
@@ -317,7 +318,7 @@ sealed class StripePaymentMethod
             return new JsonObject
             {
                 ["id"] = Id, ["object"] = "payment_method", ["type"] = "card", ["customer"] = Customer, ["created"] = Created, ["livemode"] = false,
-                ["card"] = new JsonObject { ["brand"] = Card.StartsWith('5') ? "mastercard" : "visa", ["last4"] = Card[^4..], ["exp_month"] = 12, ["exp_year"] = 2034, ["country"] = "US" },
+                ["card"] = StripeWire.CardDetails(Card),
                 ["billing_details"] = new JsonObject(), ["metadata"] = new JsonObject(),
             };
         }

@@ -9,13 +9,20 @@ namespace KnowPay.Sandbox.Stripe;
 /// PaymentIntents (create, retrieve, cancel, confirm), refunds, and webhooks signed with the whsec secret
 /// (<c>Stripe-Signature: t=…,v1=…</c>, re-signed on every retry, retried for up to 3 days).
 /// The simulated buyer confirms with the client secret and a test card: 4242424242424242 succeeds,
-/// 4000000000000002 declines, 4000000000003220 requires action and succeeds on the next confirm.
+/// 5555555555554444 and 4000056655665556 succeed too, 4000000000000002 declines (and the saved-card decline cards with their
+/// decline codes), 4000000000003220 requires action and succeeds on the next confirm. Every charge and decline names the card
+/// (payment_method_details.card, last_payment_error.payment_method.card) with its fingerprint.
 /// </summary>
 public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotifier notifier, FaultGate gate, SandboxBills billing)
 {
     public const string CardSucceeds = "4242424242424242";
     public const string CardDeclines = "4000000000000002";
     public const string CardRequiresAction = "4000000000003220";
+    public const string CardMastercard = "5555555555554444";
+    public const string CardVisaDebit = "4000056655665556";
+
+    /// <summary>Cards other than <see cref="CardSucceeds"/> that succeed, as Stripe's test cards of other brands do.</summary>
+    static readonly HashSet<string> OtherSucceedingCards = [CardMastercard, CardVisaDebit];
 
     readonly StripeWire wire = new(options, gate);
     readonly TradeStore<StripeIntent> intents = new(options, i => i.Open, i => { lock (i) return i.Refunds.Select(r => (string)r["id"]!).ToList(); });
@@ -140,6 +147,7 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
                 switch (card == CardSucceeds && gate.Declines(intent.TradeKey) ? CardDeclines : card)
                 {
                     case CardSucceeds:
+                    case var other when OtherSucceedingCards.Contains(other):
                         Succeed(intent);
                         eventType = "payment_intent.succeeded";
                         break;
@@ -148,13 +156,17 @@ public sealed partial class StripeSimulator(SandboxOptions options, SandboxNotif
                         intent.LastPaymentError = null;
                         eventType = "payment_intent.requires_action";
                         break;
-                    case CardDeclines:
+                    case var declining when DeclineCodes.TryGetValue(declining, out var declineCode):
                         intent.Status = "requires_payment_method";
                         intent.LatestCharge = "ch_" + Random(24);
                         intent.LastPaymentError = new JsonObject
                         {
-                            ["type"] = "card_error", ["code"] = "card_declined", ["decline_code"] = "generic_decline",
+                            ["type"] = "card_error", ["code"] = "card_declined", ["decline_code"] = declineCode,
                             ["message"] = "Your card was declined.",
+                            ["payment_method"] = new JsonObject
+                            {
+                                ["id"] = "pm_" + Random(24), ["object"] = "payment_method", ["type"] = "card", ["card"] = CardDetails(card),
+                            },
                         };
                         eventType = "payment_intent.payment_failed";
                         break;

@@ -77,8 +77,29 @@ sealed partial class StripeWire(SandboxOptions options, FaultGate gate)
                 ["id"] = i.LatestCharge, ["object"] = "charge", ["amount"] = i.Amount, ["amount_captured"] = i.AmountReceived,
                 ["amount_refunded"] = i.AmountRefunded, ["currency"] = i.Currency, ["payment_intent"] = i.Id,
                 ["refunded"] = i.AmountRefunded == i.AmountReceived, ["status"] = "succeeded", ["metadata"] = Metadata(i),
+                ["payment_method_details"] = i.Card is { Length: >= 4 } card ? new JsonObject { ["type"] = "card", ["card"] = CardDetails(card) } : null,
             };
         }
+    }
+
+    /// <summary>
+    /// A card as Stripe describes it (PaymentMethod.card, Charge.payment_method_details.card). The fingerprint is the same for
+    /// the same card number and differs between numbers, as Stripe's does within one account.
+    /// </summary>
+    public static JsonObject CardDetails(string card) => new()
+    {
+        ["brand"] = card.StartsWith('4') ? "visa" : card.StartsWith('5') || card.StartsWith('2') ? "mastercard" : "unknown",
+        ["last4"] = card[^4..], ["exp_month"] = 12, ["exp_year"] = 2034, ["country"] = "US", ["fingerprint"] = Fingerprint(card),
+    };
+
+    static string Fingerprint(string card)
+    {
+        const string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes("card-fingerprint:" + card));
+        return string.Create(16, hash, (span, h) =>
+        {
+            for (var k = 0; k < span.Length; k++) span[k] = alphabet[h[k] % alphabet.Length];
+        });
     }
 
     public static string BalanceTransactionId(StripeIntent i) => "txn_" + i.LatestCharge?[3..];

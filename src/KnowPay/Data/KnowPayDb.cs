@@ -280,6 +280,10 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         ReconciliationModel.Configure(model);
         LedgerCloseModel.Configure(model);
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
+        // Card risk signals count a card's payments over a window; only payments with a card are in it.
+        model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CardFingerprint, p.CreatedAt })
+            .HasFilter("card_fingerprint IS NOT NULL").HasDatabaseName("ix_payments_card_fingerprint");
+        model.Entity<Payment>().Property(p => p.CardFingerprint).HasMaxLength(64);
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");
     }

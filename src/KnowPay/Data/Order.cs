@@ -85,4 +85,6 @@ public sealed class Payment
     public string? RiskUserAgent { get; set; }
     public DateTime? RiskAccountCreatedAt { get; set; }
     public string? RiskLoginId { get; set; }
+    /// <summary>The card the learner presented, as the provider fingerprints it (Stripe): card risk signals.</summary>
+    public string? CardFingerprint { get; set; }
 }

@@ -16,6 +16,9 @@ public sealed class RiskPolicy
     public long? CustomerDailyAmount { get; set; }
     public long? CustomerDailyCount { get; set; }
     public long? ProductQuantityPerCustomer { get; set; }
+    /// <summary>Payout limits per creator, in the payout currency's minor units (null = none).</summary>
+    public long? CreatorPayoutMax { get; set; }
+    public long? CreatorDailyPayoutAmount { get; set; }
     public int? ReviewThreshold { get; set; }
     public int? BlockThreshold { get; set; }
     public long Version { get; set; }

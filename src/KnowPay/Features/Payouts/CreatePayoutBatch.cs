@@ -22,7 +22,8 @@ public sealed record PayoutBatchView(string Id, string Object, string Currency, 
 /// </summary>
 public static class CreatePayoutBatch
 {
-    public static void Map(RouteGroupBuilder v1) => v1.MapPost("/payouts/batches", Handle).RequireScope("payouts:write");
+    public static void Map(RouteGroupBuilder v1) =>
+        v1.MapPost("/payouts/batches", Handle).RequireScope("payouts:write").Produces(StatusCodes.Status422UnprocessableEntity); // limit_creator_*
 
     static async Task<Results<Created<PayoutBatchView>, ProblemHttpResult>> Handle(
         CreatePayoutBatchRequest body, AuthenticatedMerchant merchant, KnowPayDb db, PayoutRails rails, TimeProvider clock,
@@ -44,10 +45,11 @@ public static class CreatePayoutBatch
         var suffix = $":available:{code}";
         var candidates = (await LedgerBalances.ByAccountAsync(db, merchant.Id, "creator:", ct))
             .Where(a => a.Account.EndsWith(suffix, StringComparison.Ordinal) && Holds.Payable(a.Balance, minimum) > 0)
-            .Select(a => a.Account.Split(':')[1]).ToList();
+            .Select(a => (CreatorId: a.Account.Split(':')[1], Amount: Math.Min(Holds.Payable(a.Balance, minimum), limit.MaxMinorUnits(currency)))).ToList();
+        if (await CreatorLimitExceededAsync(db, merchant.Id, code, candidates, clock.GetUtcNow().UtcDateTime, ct) is { } refused) return refused;
 
         var created = new List<Payout>();
-        foreach (var creatorId in candidates)
+        foreach (var (creatorId, _) in candidates)
         {
             if (await StartAsync(db, merchant.Id, batchId, creatorId, code, minimum, limit.MaxMinorUnits(currency), rail.Name, clock.GetUtcNow().UtcDateTime, ct) is { } payout)
                 created.Add(payout);
@@ -59,6 +61,34 @@ public static class CreatePayoutBatch
         var views = (await db.Payouts.AsNoTracking().Where(p => ids.Contains(p.Id)).ToListAsync(ct))
             .OrderBy(p => p.Id, StringComparer.Ordinal).Select(PayoutView.From).ToList();
         return TypedResults.Created($"/v1/payouts?batch_id={batchId}", new PayoutBatchView(batchId, "payout_batch", code, minimum, rail.Name, views));
+    }
+
+    /// <summary>
+    /// The merchant's per-creator payout limits (risk settings), checked for every payout of the batch before any is written:
+    /// one creator over a limit refuses the whole batch with 422 <c>limit_&lt;name&gt;</c>, naming the limit and the creator.
+    /// </summary>
+    static async Task<ProblemHttpResult?> CreatorLimitExceededAsync(KnowPayDb db, string merchantId, string currency,
+        List<(string CreatorId, long Amount)> payouts, DateTime now, CancellationToken ct)
+    {
+        var limits = await db.RiskPolicies.AsNoTracking().Where(p => p.MerchantId == merchantId)
+            .Select(p => new CreatorPayoutLimits(p.CreatorPayoutMax, p.CreatorDailyPayoutAmount)).SingleOrDefaultAsync(ct);
+        if (limits is null or { PayoutMax: null, DailyAmount: null } || payouts.Count == 0) return null;
+        var since = now.AddHours(-24);
+        var creators = payouts.Select(p => p.CreatorId).ToList();
+        var paidOut = limits.DailyAmount is null ? [] : await db.Payouts.AsNoTracking()
+            .Where(p => p.MerchantId == merchantId && p.Currency == currency && p.CreatedAt >= since && p.Status != PayoutStatus.Failed && creators.Contains(p.CreatorId))
+            .GroupBy(p => p.CreatorId).Select(g => new { CreatorId = g.Key, Amount = g.Sum(p => p.Amount) }).ToDictionaryAsync(g => g.CreatorId, g => g.Amount, ct);
+        foreach (var (creatorId, amount) in payouts)
+        {
+            if (limits.Check(amount, paidOut.GetValueOrDefault(creatorId)) is not { } exceeded) continue;
+            var problem = Problems.Of(StatusCodes.Status422UnprocessableEntity, exceeded.Code,
+                $"The payout of {amount} {currency} to creator '{creatorId}' exceeds the merchant's limit {exceeded.Limit} ({exceeded.Value}).");
+            problem.ProblemDetails.Extensions["limit"] = exceeded.Limit;
+            problem.ProblemDetails.Extensions["limit_value"] = exceeded.Value;
+            problem.ProblemDetails.Extensions["creator_id"] = creatorId;
+            return problem;
+        }
+        return null;
     }
 
     /// <summary>

@@ -94,6 +94,44 @@ public static partial class RiskSignalsQuery
         Sql = Entitlements.Sql.Replace("(SELECT MAX(progress) FROM entitlements WHERE order_id = @order)", "NULL", StringComparison.Ordinal),
     };
 
+    static readonly string[][] CardSignals =
+        [.. new[] { "card_count_for_customer", "payments_per_card", "amount_per_card" }.Select(n => RiskSignals.Windows.Select(w => $"{n}_{w}").ToArray())];
+
+    /// <summary>
+    /// Cards (the provider's fingerprint on the customer's payments, through their decisions): distinct cards the customer tried
+    /// per window, and every payment at the merchant on the customer's latest card, whoever made it. Decisions come before the
+    /// learner presents a card, so "the card" is the one the customer used last.
+    /// </summary>
+    static readonly Group Cards = new("cards", """
+        (SELECT c.cc10, c.cc1h, c.cc24, c.fp,
+          COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS pc10,
+          COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS pc1h,
+          COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS pc24,
+          COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN q.amount ELSE 0 END), 0) AS pa10,
+          COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN q.amount ELSE 0 END), 0) AS pa1h,
+          COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN q.amount ELSE 0 END), 0) AS pa24
+        FROM (SELECT
+            COUNT(DISTINCT CASE WHEN x.created_at >= @t10 THEN p.card_fingerprint END) AS cc10,
+            COUNT(DISTINCT CASE WHEN x.created_at >= @t1h THEN p.card_fingerprint END) AS cc1h,
+            COUNT(DISTINCT p.card_fingerprint) AS cc24,
+            (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id
+             WHERE x2.merchant_id = @merchant AND x2.customer_id = @customer AND x2.created_at >= @t24 AND p2.card_fingerprint IS NOT NULL
+             ORDER BY x2.created_at DESC LIMIT 1) AS fp
+          FROM risk_decisions x JOIN payments p ON p.id = x.payment_id
+          WHERE x.merchant_id = @merchant AND x.customer_id = @customer AND x.created_at >= @t24 AND p.card_fingerprint IS NOT NULL) c
+        LEFT JOIN payments q ON q.merchant_id = @merchant AND q.card_fingerprint = c.fp AND q.created_at >= @t24
+        GROUP BY c.cc10, c.cc1h, c.cc24, c.fp) g_cd
+        """, 10, (r, at, s) =>
+    {
+        for (var w = 0; w < 3; w++)
+        {
+            s[CardSignals[0][w]] = Long(r, at + w);
+            s[CardSignals[1][w]] = Long(r, at + 4 + w);
+            s[CardSignals[2][w]] = Long(r, at + 7 + w);
+        }
+        s["card_fingerprint"] = r.IsDBNull(at + 3) ? "" : r.GetString(at + 3);
+    });
+
     /// <summary>The policy row's version, in a group of its own: a failing signal table must not cost the merchant's rules.</summary>
     static readonly Group Policy = new("policy",
         "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
@@ -104,7 +142,7 @@ public static partial class RiskSignalsQuery
 
     static List<Group> GroupsFor(RiskContextInput? context, Group entitlements)
     {
-        var groups = new List<Group> { Policy, Customer, Refunds, entitlements };
+        var groups = new List<Group> { Policy, Customer, Refunds, entitlements, Cards };
         if (context?.Ip is not null) groups.Add(Ip);
         if (context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
         return groups;

@@ -69,7 +69,12 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
             case "payment_intent.succeeded":
                 var paid = Parse(message, context);
                 if (paid is ProviderNotice.Paid) await StripeSavedCardNotices.SavedByPaymentAsync(message.Data, context, ct);
-                return paid is ProviderNotice.Paid(var fact) ? new ProviderNotice.Paid(await WithSettlementAsync(fact, message.Data, context, ct)) : paid;
+                return paid is ProviderNotice.Paid(var fact) ? new ProviderNotice.Paid(await WithChargeAsync(fact, message.Data, context, ct)) : paid;
+            case "payment_intent.payment_failed":
+                var failed = Parse(message, context);
+                if (failed is ProviderNotice.Failed(var failedPaymentId, _, _))
+                    await RecordCardAsync(context, failedPaymentId, StripeProvider.CardFingerprint(message.Data["last_payment_error"]?["payment_method"]?["card"]), ct);
+                return failed;
         }
         if (message.Type != "charge.refunded") return Parse(message, context);
         if ((string?)message.Data["id"] is not { Length: > 0 } chargeId || context.Provider is not StripeProvider stripe)
@@ -86,22 +91,32 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
     }
 
     /// <summary>
-    /// A charge in another currency than the account's: the event names the charge only, so its balance transaction is read for the
-    /// settlement. Unreadable, the payment is confirmed without it (the money is Stripe's fact either way).
+    /// The charge is read for the card's fingerprint (the event names the charge only), and, in another currency than the
+    /// account's, for the settlement. Unreadable, the payment is confirmed without them (the money is Stripe's fact either way).
     /// </summary>
-    static async Task<PaidFact> WithSettlementAsync(PaidFact fact, JsonObject intent, NotificationContext context, CancellationToken ct)
+    static async Task<PaidFact> WithChargeAsync(PaidFact fact, JsonObject intent, NotificationContext context, CancellationToken ct)
     {
-        if (context.Provider is not StripeProvider stripe || !stripe.Converted(fact.Amount?.Currency) || StripeProvider.IdOf(intent["latest_charge"]) is not { } chargeId)
-            return fact;
+        if (context.Provider is not StripeProvider stripe || StripeProvider.IdOf(intent["latest_charge"]) is not { } chargeId) return fact;
+        var converted = stripe.Converted(fact.Amount?.Currency);
         try
         {
-            return fact with { Settlement = await stripe.SettlementAsync(chargeId, ct) };
+            var (settlement, fingerprint) = await stripe.ChargeAsync(chargeId, converted, ct);
+            await RecordCardAsync(context, fact.PaymentId, fingerprint, ct);
+            return converted ? fact with { Settlement = settlement } : fact;
         }
         catch (ProviderException e)
         {
-            context.Log.LogWarning("Stripe charge {ChargeId}: its balance transaction could not be read ({Code}); confirmed without the settlement", chargeId, e.Code);
+            context.Log.LogWarning("Stripe charge {ChargeId} could not be read ({Code}); confirmed without its card and settlement", chargeId, e.Code);
             return fact;
         }
+    }
+
+    /// <summary>The card a payment was tried with, for the card risk signals; the latest attempt's card is the payment's.</summary>
+    static async Task RecordCardAsync(NotificationContext context, string paymentId, string? fingerprint, CancellationToken ct)
+    {
+        if (fingerprint is null) return;
+        await context.Db.Payments.Where(p => p.Id == paymentId && p.Provider == context.Provider.Name)
+            .ExecuteUpdateAsync(u => u.SetProperty(p => p.CardFingerprint, fingerprint), ct);
     }
 
     /// <summary>A refund KnowPay started carries its refund id in metadata; any other is not ours to apply.</summary>

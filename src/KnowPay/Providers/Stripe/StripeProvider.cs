@@ -60,9 +60,19 @@ public sealed partial class StripeProvider(HttpClient http, StripeSettings setti
     public bool Converted(string? currency) =>
         settings.AccountCurrency is { } account && currency is not null && !string.Equals(account, currency, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The settlement of a charge: GET /v1/charges/{id} with its balance_transaction expanded (amount, currency, exchange_rate).</summary>
-    public async Task<ProviderSettlement?> SettlementAsync(string chargeId, CancellationToken ct) =>
-        Settlement((await SendAsync(HttpMethod.Get, $"/v1/charges/{Uri.EscapeDataString(chargeId)}?expand[]=balance_transaction", null, null, ct))?["balance_transaction"]);
+    /// <summary>
+    /// A charge: GET /v1/charges/{id}, its balance_transaction expanded when the settlement is wanted (amount, currency,
+    /// exchange_rate), and the card's fingerprint (payment_method_details.card.fingerprint).
+    /// </summary>
+    public async Task<(ProviderSettlement? Settlement, string? CardFingerprint)> ChargeAsync(string chargeId, bool withSettlement, CancellationToken ct)
+    {
+        var charge = await SendAsync(HttpMethod.Get, $"/v1/charges/{Uri.EscapeDataString(chargeId)}" + (withSettlement ? "?expand[]=balance_transaction" : ""), null, null, ct);
+        return (withSettlement ? Settlement(charge?["balance_transaction"]) : null, CardFingerprint(charge?["payment_method_details"]?["card"]));
+    }
+
+    /// <summary>A card object's fingerprint (PaymentMethod.card, Charge.payment_method_details.card), if it has a usable one.</summary>
+    public static string? CardFingerprint(JsonNode? card) =>
+        card?["fingerprint"] is JsonValue v && v.TryGetValue<string>(out var fingerprint) && fingerprint.Length is > 0 and <= 64 ? fingerprint : null;
 
     /// <summary>A balance transaction (in the account's currency): amount, currency and, when Stripe converted the charge, exchange_rate.</summary>
     static ProviderSettlement? Settlement(JsonNode? balance) =>

@@ -1211,6 +1211,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("bigint")
                         .HasColumnName("amount");
 
+                    b.Property<string>("CardFingerprint")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("card_fingerprint");
+
                     b.Property<string>("ClientSecret")
                         .HasMaxLength(500)
                         .HasColumnType("character varying(500)")
@@ -1378,6 +1383,10 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
+
+                    b.HasIndex("MerchantId", "CardFingerprint", "CreatedAt")
+                        .HasDatabaseName("ix_payments_card_fingerprint")
+                        .HasFilter("card_fingerprint IS NOT NULL");
 
                     b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
                         .HasDatabaseName("ix_payments_created_at");
@@ -2075,6 +2084,14 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.Property<int?>("BlockThreshold")
                         .HasColumnType("integer")
                         .HasColumnName("block_threshold");
+
+                    b.Property<long?>("CreatorDailyPayoutAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("creator_daily_payout_amount");
+
+                    b.Property<long?>("CreatorPayoutMax")
+                        .HasColumnType("bigint")
+                        .HasColumnName("creator_payout_max");
 
                     b.Property<long?>("CustomerDailyAmount")
                         .HasColumnType("bigint")

@@ -1200,6 +1200,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("amount");
 
+                    b.Property<string>("CardFingerprint")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("card_fingerprint");
+
                     b.Property<string>("ClientSecret")
                         .HasMaxLength(500)
                         .HasColumnType("TEXT")
@@ -1367,6 +1372,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasIndex("Provider", "ProviderTradeNo")
                         .IsUnique()
                         .HasDatabaseName("ix_payments_provider_provider_trade_no");
+
+                    b.HasIndex("MerchantId", "CardFingerprint", "CreatedAt")
+                        .HasDatabaseName("ix_payments_card_fingerprint")
+                        .HasFilter("card_fingerprint IS NOT NULL");
 
                     b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
                         .HasDatabaseName("ix_payments_created_at");
@@ -2064,6 +2073,14 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<int?>("BlockThreshold")
                         .HasColumnType("INTEGER")
                         .HasColumnName("block_threshold");
+
+                    b.Property<long?>("CreatorDailyPayoutAmount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("creator_daily_payout_amount");
+
+                    b.Property<long?>("CreatorPayoutMax")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("creator_payout_max");
 
                     b.Property<long?>("CustomerDailyAmount")
                         .HasColumnType("INTEGER")

@@ -59,7 +59,8 @@ public static class FxMath
         return (long)q;
     }
 
-    static decimal Scale(int digits) => digits >= 0 ? Pow10(digits) : 1m / Pow10(-digits);
+    /// <summary>10^digits: moves minor units from one currency's exponent to another's (digits = to − from).</summary>
+    public static decimal Scale(int digits) => digits >= 0 ? Pow10(digits) : 1m / Pow10(-digits);
 
     static decimal Pow10(int n)
     {

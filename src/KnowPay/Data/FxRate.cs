@@ -15,3 +15,18 @@ public sealed class FxRate
     public DateTime AsOf { get; set; }
     public DateTime UpdatedAt { get; set; }
 }
+
+/// <summary>
+/// A source's rate for one UTC day (the day of its <see cref="AsOf"/>), kept after the current <see cref="FxRate"/> row moves
+/// on, so a report converts each day's money at that day's rate. One row per (merchant, source, base, quote, day).
+/// </summary>
+public sealed class FxDailyRate
+{
+    public required string MerchantId { get; init; }
+    public required string Source { get; init; }
+    public required string Base { get; init; }
+    public required string Quote { get; init; }
+    public DateOnly Day { get; init; }
+    public decimal Rate { get; set; }
+    public DateTime AsOf { get; set; }
+}

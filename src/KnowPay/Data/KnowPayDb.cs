@@ -20,6 +20,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
     public DbSet<ProductPrice> ProductPrices => Set<ProductPrice>();
     public DbSet<Order> Orders => Set<Order>();
     public DbSet<FxRate> FxRates => Set<FxRate>();
+    public DbSet<FxDailyRate> FxDailyRates => Set<FxDailyRate>();
     public DbSet<Payment> Payments => Set<Payment>();
     public DbSet<LedgerJournal> Journals => Set<LedgerJournal>();
     public DbSet<LedgerEntry> LedgerEntries => Set<LedgerEntry>();
@@ -122,6 +123,12 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         {
             e.ToTable("fx_rates");
             e.HasKey(r => new { r.MerchantId, r.Source, r.Base, r.Quote });
+            e.Property(r => r.Rate).HasPrecision(28, 12);
+        });
+        model.Entity<FxDailyRate>(e =>
+        {
+            e.ToTable("fx_daily_rates");
+            e.HasKey(r => new { r.MerchantId, r.Source, r.Day, r.Base, r.Quote });
             e.Property(r => r.Rate).HasPrecision(28, 12);
         });
         model.Entity<Order>().Property(o => o.FxRate).HasPrecision(28, 16);

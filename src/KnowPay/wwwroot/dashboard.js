@@ -101,6 +101,10 @@
     $("kpi-volume").textContent = s.volume.join(" · ");
     $("kpi-refunds").textContent = String(s.refunds);
     $("kpi-refunded").textContent = s.refunded.join(" · ");
+    $("kpi-volume-converted").textContent = s.volume_in_settlement?.label ?? "";
+    $("kpi-volume-unconverted").textContent = s.volume_in_settlement?.unconverted_label ?? "";
+    $("kpi-refunded-converted").textContent = s.refunded_in_settlement?.label ?? "";
+    $("kpi-refunded-unconverted").textContent = s.refunded_in_settlement?.unconverted_label ?? "";
     const subs = s.subscriptions;
     $("kpi-subs-active").textContent = String(subs.active);
     $("kpi-subs-trialing").textContent = subs.trialing ? t("Js.Trialing", subs.trialing) : "";

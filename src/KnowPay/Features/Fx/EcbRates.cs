@@ -98,6 +98,7 @@ public sealed class FxRateRefresh(IEnumerable<IFxRateSource> sources, IServiceSc
         }
         if (source == FxQuotes.ManualSource)
             db.FxRates.RemoveRange(existing.Where(r => !rates.Any(x => x.Base == r.Base && x.Quote == r.Quote)));
+        await StoreDaysAsync(db, merchantId, source, rates, ct);
         try
         {
             await db.SaveChangesAsync(ct);
@@ -108,5 +109,27 @@ public sealed class FxRateRefresh(IEnumerable<IFxRateSource> sources, IServiceSc
         }
         await tx.CommitAsync(ct);
         return rates.Count;
+    }
+
+    /// <summary>
+    /// Keeps each rate as its UTC day's rate too (FxDailyRate), which a later refresh or PUT leaves in place: the latest
+    /// as_of of a day wins for a source, and the merchant's own table is as they last PUT it for that day.
+    /// </summary>
+    static async Task StoreDaysAsync(KnowPayDb db, string merchantId, string source, IReadOnlyList<SourceRate> rates, CancellationToken ct)
+    {
+        var days = rates.Select(r => DateOnly.FromDateTime(r.AsOf)).Distinct().ToList();
+        var stored = (await db.FxDailyRates.Where(r => r.MerchantId == merchantId && r.Source == source && days.Contains(r.Day)).ToListAsync(ct))
+            .ToDictionary(r => (r.Day, r.Base, r.Quote));
+        foreach (var rate in rates)
+        {
+            var day = DateOnly.FromDateTime(rate.AsOf);
+            if (stored.TryGetValue((day, rate.Base, rate.Quote), out var row))
+            {
+                if (row.AsOf > rate.AsOf && source != FxQuotes.ManualSource) continue;
+                row.Rate = rate.Rate;
+                row.AsOf = rate.AsOf;
+            }
+            else db.FxDailyRates.Add(new FxDailyRate { MerchantId = merchantId, Source = source, Base = rate.Base, Quote = rate.Quote, Day = day, Rate = rate.Rate, AsOf = rate.AsOf });
+        }
     }
 }

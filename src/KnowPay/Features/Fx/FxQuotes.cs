@@ -35,16 +35,26 @@ public static class FxQuotes
     {
         var manual = await db.FxRates.AsNoTracking()
             .Where(r => r.MerchantId == merchantId && r.Source == ManualSource && (r.Base == from && r.Quote == to || r.Base == to && r.Quote == from))
-            .ToListAsync(ct);
-        if (manual.FirstOrDefault(r => r.Base == from) is { } direct) return (direct.Rate, direct.AsOf, ManualSource);
-        if (manual.FirstOrDefault() is { } inverse) return (Math.Round(1m / inverse.Rate, FxMath.CrossRateDecimals, MidpointRounding.AwayFromZero), inverse.AsOf, ManualSource);
-
+            .Select(r => new SourceRate(r.Base, r.Quote, r.Rate, r.AsOf)).ToListAsync(ct);
         var euro = await db.FxRates.AsNoTracking()
             .Where(r => r.MerchantId == "" && r.Source == EcbSource && r.Base == "EUR" && (r.Quote == from || r.Quote == to))
-            .ToListAsync(ct);
-        var unit = new FxRate { MerchantId = "", Source = EcbSource, Base = "EUR", Quote = "EUR", Rate = 1, AsOf = DateTime.MaxValue };
-        var f = from == "EUR" ? unit : euro.FirstOrDefault(r => r.Quote == from);
-        var t = to == "EUR" ? unit : euro.FirstOrDefault(r => r.Quote == to);
+            .Select(r => new SourceRate(r.Base, r.Quote, r.Rate, r.AsOf)).ToListAsync(ct);
+        return Mid(manual, euro, from, to);
+    }
+
+    /// <summary>
+    /// The mid rate from→to out of a merchant's manual rates (the pair, else its inverse) and the ECB's euro rates (crossed
+    /// through EUR); none when neither has both currencies.
+    /// </summary>
+    public static (decimal? Mid, DateTime AsOf, string? Source) Mid(IReadOnlyCollection<SourceRate> manual, IReadOnlyCollection<SourceRate> euro, string from, string to)
+    {
+        if (manual.FirstOrDefault(r => r.Base == from && r.Quote == to) is { } direct) return (direct.Rate, direct.AsOf, ManualSource);
+        if (manual.FirstOrDefault(r => r.Base == to && r.Quote == from) is { } inverse)
+            return (Math.Round(1m / inverse.Rate, FxMath.CrossRateDecimals, MidpointRounding.AwayFromZero), inverse.AsOf, ManualSource);
+
+        var unit = new SourceRate("EUR", "EUR", 1, DateTime.MaxValue);
+        var f = from == "EUR" ? unit : euro.FirstOrDefault(r => r.Base == "EUR" && r.Quote == from);
+        var t = to == "EUR" ? unit : euro.FirstOrDefault(r => r.Base == "EUR" && r.Quote == to);
         if (f is null || t is null) return (null, default, null);
         return (FxMath.Cross(f.Rate, t.Rate), f.AsOf < t.AsOf ? f.AsOf : t.AsOf, EcbSource);
     }

@@ -157,9 +157,23 @@ public static class Dashboard
         return hit.ByLanguage.GetOrAdd(t.Lang, _ => InLanguage(hit.Figures(t.Culture), t));
     }
 
-    /// <summary>The alerts' text in the viewer's language (the API keeps the stored English message).</summary>
-    static DashboardSnapshot InLanguage(DashboardSnapshot snapshot, PageLocale t) =>
-        snapshot with { Alerts = [.. snapshot.Alerts.Select(a => a with { Message = t.Alert(a) })] };
+    /// <summary>The alerts' text and the converted totals' labels in the viewer's language (the API keeps the stored English message).</summary>
+    static DashboardSnapshot InLanguage(DashboardSnapshot snapshot, PageLocale t) => snapshot with
+    {
+        Alerts = [.. snapshot.Alerts.Select(a => a with { Message = t.Alert(a) })],
+        VolumeInSettlement = Labelled(snapshot.VolumeInSettlement, t),
+        RefundedInSettlement = Labelled(snapshot.RefundedInSettlement, t),
+    };
+
+    /// <summary>"≈ $91.81 at the day's manual rate" and "Not converted (no rate for the day): JPY 2026-12-04", so an estimate never reads as a sum.</summary>
+    static ConvertedTotal? Labelled(ConvertedTotal? total, PageLocale t) => total is null ? null : total with
+    {
+        Label = total.Sources.Count == 0 ? null
+            : t.Text("Dashboard.ConvertedAtDayRate", total.Formatted, string.Join("/", total.Sources.Select(s => t.Text("Dashboard.RateSource." + s)))),
+        UnconvertedLabel = total.Unconverted.Count == 0 ? null
+            : t.Text("Dashboard.NotConverted", string.Join(", ", total.Unconverted.Select(u =>
+                u.Days.Count == 0 ? u.Currency : $"{u.Currency} {string.Join(" ", u.Days.Select(d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)))}"))),
+    };
 
     /// <summary>The sign-in page; <paramref name="error"/> is already HTML-safe.</summary>
     static IResult SignIn(PageLocale t, string? error, int status = 200) => CheckoutPage.Html($$"""
@@ -200,8 +214,8 @@ public static class Dashboard
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.SuccessRate")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-success">–</span></div>
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ConfirmationP50")}}</span><span class="kpi-value" id="kpi-p50">–</span></div>
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ConfirmationP99")}}</span><span class="kpi-value" id="kpi-p99">–</span></div>
-            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Paid")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span></div>
-            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Refunds")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Paid")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-succeeded">–</span><span class="kpi-sub" id="kpi-volume"></span><span class="kpi-sub" id="kpi-volume-converted"></span><span class="kpi-sub" id="kpi-volume-unconverted"></span></div>
+            <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.Refunds")}} <small>{{t.Html("Dashboard.LastHour")}}</small></span><span class="kpi-value" id="kpi-refunds">–</span><span class="kpi-sub" id="kpi-refunded"></span><span class="kpi-sub" id="kpi-refunded-converted"></span><span class="kpi-sub" id="kpi-refunded-unconverted"></span></div>
           </section>
           <section class="kpis subs" aria-label="{{t.Html("Dashboard.Subscriptions")}}">
             <div class="kpi"><span class="kpi-label">{{t.Html("Dashboard.ActiveSubscriptions")}}</span><span class="kpi-value" id="kpi-subs-active">–</span><span class="kpi-sub" id="kpi-subs-trialing"></span></div>

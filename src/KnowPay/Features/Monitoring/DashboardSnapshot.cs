@@ -1,6 +1,7 @@
 using System.Globalization;
 using KnowPay.Data;
 using KnowPay.Domain;
+using KnowPay.Features.Fx;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 
@@ -16,7 +17,20 @@ public sealed record DashboardSnapshot(
     DateTime At, string Merchant, double SucceededPerSecond, double CreatedPerSecond, int Created, int Succeeded, int Failed, int Pending,
     double? SuccessRate, double? LatencyP50Ms, double? LatencyP99Ms, int LatencySamples, IReadOnlyList<string> Volume, int Refunds,
     IReadOnlyList<string> Refunded, IReadOnlyList<RateBucket> Series, IReadOnlyList<ProviderHealth> Providers,
-    IReadOnlyList<RecentOrder> RecentOrders, IReadOnlyList<AlertView> Alerts, SubscriptionFigures Subscriptions);
+    IReadOnlyList<RecentOrder> RecentOrders, IReadOnlyList<AlertView> Alerts, SubscriptionFigures Subscriptions,
+    ConvertedTotal? VolumeInSettlement = null, ConvertedTotal? RefundedInSettlement = null);
+
+/// <summary>
+/// A per-currency total in the merchant's settlement currency at each day's rate (<see cref="SettlementTotals"/>):
+/// <see cref="Amount"/> in minor units, <see cref="Formatted"/>, and in the viewer's language <see cref="Label"/> (null when
+/// nothing was converted) and <see cref="UnconvertedLabel"/> (null when every currency was).
+/// </summary>
+public sealed record ConvertedTotal(string Currency, decimal Amount, string Formatted, IReadOnlyList<string> Converted, IReadOnlyList<string> Sources,
+    IReadOnlyList<UnconvertedCurrency> Unconverted, string? Label = null, string? UnconvertedLabel = null)
+{
+    public static ConvertedTotal? Of(SettlementTotal? total, CultureInfo culture) => total is null ? null
+        : new(total.Currency, total.Amount, MoneyFormat.Format(total.Amount, total.Currency, culture), total.Converted, total.Sources, total.Unconverted);
+}
 
 /// <summary>Monthly recurring revenue in one currency: <see cref="Amount"/> in minor units, <see cref="Formatted"/> for the viewer.</summary>
 public sealed record MrrTotal(string Currency, long Amount, string Formatted);
@@ -31,8 +45,8 @@ public sealed record SubscriptionFigures(
 /// (merchant_id, created_at) index), a 5-minute rate series in 10-second buckets, success rate per provider
 /// (a payment pending over 5 minutes counts as not succeeded), confirmation latency percentiles (provider paid
 /// time → confirmed), refunds that succeeded in the last hour (from the refunds table), the newest orders, open and
-/// recently resolved alerts, and the subscription figures (<see cref="SubscriptionsAsync"/>). Read once per merchant; only
-/// the amounts depend on the viewer's language.
+/// recently resolved alerts, the subscription figures (<see cref="SubscriptionsAsync"/>), and the paid and refunded totals
+/// in the merchant's settlement currency at each day's rate. Read once per merchant; only the amounts depend on the viewer's language.
 /// </summary>
 public static class DashboardSnapshots
 {
@@ -47,7 +61,8 @@ public static class DashboardSnapshots
             .OrderByDescending(p => p.CreatedAt).Take(50_000)
             .Select(p => new { p.Provider, p.Status, p.CreatedAt, p.SucceededAt, p.ProviderPaidAt, p.Amount, p.Currency })
             .ToListAsync(ct);
-        var merchant = await db.Merchants.AsNoTracking().Where(m => m.Id == merchantId).Select(m => m.Name).SingleOrDefaultAsync(ct) ?? merchantId;
+        var account = await db.Merchants.AsNoTracking().Where(m => m.Id == merchantId).Select(m => new { m.Name, m.SettlementCurrency }).SingleOrDefaultAsync(ct);
+        var merchant = account?.Name ?? merchantId;
 
         var seriesStart = Floor(now, BucketSeconds).AddSeconds(-BucketSeconds * (Buckets - 1));
         var series = Enumerable.Range(0, Buckets).Select(i =>
@@ -78,7 +93,7 @@ public static class DashboardSnapshots
             .ToListAsync(ct);
         var refunds = await db.Refunds.AsNoTracking()
             .Where(r => r.MerchantId == merchantId && r.Status == RefundState.Succeeded && r.CompletedAt >= hourAgo)
-            .Select(r => new { r.Amount, r.Currency }).ToListAsync(ct);
+            .Select(r => new { r.Amount, r.Currency, r.CompletedAt }).ToListAsync(ct);
         var alerts = await db.Alerts.AsNoTracking().Where(a => a.MerchantId == merchantId && (a.ResolvedAt == null || a.ResolvedAt >= hourAgo))
             .OrderByDescending(a => a.FiredAt).Take(10).ToListAsync(ct);
 
@@ -86,6 +101,11 @@ public static class DashboardSnapshots
 
         var volume = Totals(rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => (r.Amount, r.Currency)));
         var refunded = Totals(refunds.Select(r => (r.Amount, r.Currency)));
+        var paidAt = rows.Where(r => r.Status == PaymentStatus.Succeeded).Select(r => new DatedAmount(r.Amount, r.Currency, r.SucceededAt ?? r.CreatedAt)).ToList();
+        var refundedAt = refunds.Select(r => new DatedAmount(r.Amount, r.Currency, r.CompletedAt ?? now)).ToList();
+        var rates = await DailyRates.ReadAsync(db, merchantId, paidAt.Concat(refundedAt).Where(a => a.Currency != account?.SettlementCurrency).Select(a => DateOnly.FromDateTime(a.At)), ct);
+        var volumeInSettlement = account is null ? null : SettlementTotals.Convert(paidAt, account.SettlementCurrency, rates);
+        var refundedInSettlement = account is null ? null : SettlementTotals.Convert(refundedAt, account.SettlementCurrency, rates);
         var alertViews = alerts.Select(AlertView.From).ToList();
         recent = [.. recent.OrderByDescending(o => o.Id, StringComparer.Ordinal)];
         return culture => new DashboardSnapshot(
@@ -99,7 +119,8 @@ public static class DashboardSnapshots
             recent.Select(o => new RecentOrder(o.Id, o.Status.ToString().ToLowerInvariant(),
                 MoneyFormat.Format(o.Amount, o.Currency, culture), o.Name, o.CreatedAt, o.PaidAt)).ToList(),
             alertViews,
-            subscriptions with { Mrr = [.. subscriptions.Mrr.Select(m => m with { Formatted = MoneyFormat.Format(m.Amount, m.Currency, culture) })] });
+            subscriptions with { Mrr = [.. subscriptions.Mrr.Select(m => m with { Formatted = MoneyFormat.Format(m.Amount, m.Currency, culture) })] },
+            ConvertedTotal.Of(volumeInSettlement, culture), ConvertedTotal.Of(refundedInSettlement, culture));
     }
 
     /// <summary>

@@ -27,6 +27,9 @@ public sealed class PageLocale(IStringLocalizer<PageText> text)
     /// <summary>The text HTML-encoded; <paramref name="html"/> fills its {0}, {1}… as given (already-safe markup).</summary>
     public string Html(string key, params object[] html) => string.Format(CultureInfo.InvariantCulture, WebUtility.HtmlEncode(this[key]), html);
 
+    /// <summary>The plain text with <paramref name="args"/> in its {0}, {1}… (for JSON the page's script shows as text).</summary>
+    public string Text(string key, params object[] args) => string.Format(CultureInfo.InvariantCulture, this[key], args);
+
     public string Provider(string provider) => text["Provider." + provider] is { ResourceNotFound: false } s ? s.Value : provider;
 
     public string Method(string provider, string method) =>

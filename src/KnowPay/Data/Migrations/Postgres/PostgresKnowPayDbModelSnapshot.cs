@@ -387,6 +387,47 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.ToTable("entitlements", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.FxDailyRate", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Source")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("source");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("date")
+                        .HasColumnName("day");
+
+                    b.Property<string>("Base")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("base");
+
+                    b.Property<string>("Quote")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("quote");
+
+                    b.Property<DateTime>("AsOf")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("as_of");
+
+                    b.Property<decimal>("Rate")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("numeric(28,12)")
+                        .HasColumnName("rate");
+
+                    b.HasKey("MerchantId", "Source", "Day", "Base", "Quote")
+                        .HasName("pk_fx_daily_rates");
+
+                    b.ToTable("fx_daily_rates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.FxRate", b =>
                 {
                     b.Property<string>("MerchantId")

@@ -380,6 +380,47 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.ToTable("entitlements", (string)null);
                 });
 
+            modelBuilder.Entity("KnowPay.Data.FxDailyRate", b =>
+                {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("Source")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.Property<DateOnly>("Day")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("day");
+
+                    b.Property<string>("Base")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("base");
+
+                    b.Property<string>("Quote")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("quote");
+
+                    b.Property<DateTime>("AsOf")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("as_of");
+
+                    b.Property<decimal>("Rate")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rate");
+
+                    b.HasKey("MerchantId", "Source", "Day", "Base", "Quote")
+                        .HasName("pk_fx_daily_rates");
+
+                    b.ToTable("fx_daily_rates", (string)null);
+                });
+
             modelBuilder.Entity("KnowPay.Data.FxRate", b =>
                 {
                     b.Property<string>("MerchantId")

@@ -129,6 +129,37 @@ public sealed class WeChatPayGlobalTests(Servers servers)
         Assert.Equal(hkd, await server.QueryAsync(d => d.Payments.Where(p => p.Id == paymentId).Select(p => p.RefundedAmount).SingleAsync()));
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite, "CNY", 422, "refund_currency_mismatch")]
+    [InlineData(Db.Postgres, "CNY", 422, "refund_currency_mismatch")]
+    [InlineData(Db.Sqlite, "XYZ", 400, "currency_unsupported")]
+    [InlineData(Db.Postgres, "HRK", 400, "currency_withdrawn")]
+    public async Task ARefundOfAGlobalPayment_InAnotherCurrencyThanItsPrice_IsRefusedWithAStableCode_AndNothingIsWrittenOrSent(
+        Db db, string currency, int status, string code)
+    {
+        var server = await servers.Get(db);
+        var log = server.Services.GetRequiredService<SandboxRequestLog>();
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync(7000, (10850, "HKD"));
+        var orderId = (string)(await m.OrderAsync(productId, "HKD"))["id"]!;
+        var paymentId = (string)(await PayAsync(server, m, orderId, "jsapi"))["id"]!;
+        await m.WaitForOrderAsync(orderId, "paid");
+        var before = log.Snapshot().Count;
+
+        var refused = await m.PostAsync($"/v1/payments/{paymentId}/refunds", new { amount = 1000, currency });
+        Assert.Equal(status, (int)refused.StatusCode);
+        var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+        Assert.Equal(code, (string?)problem["code"]);
+
+        Assert.DoesNotContain(log.Snapshot().Skip(before), e => e.Contains("/refunds", StringComparison.Ordinal));
+        Assert.Equal(0, await server.QueryAsync(d => d.Refunds.CountAsync(r => r.PaymentId == paymentId)));
+        Assert.Equal(0, await server.QueryAsync(d => d.Payments.Where(p => p.Id == paymentId).Select(p => p.RefundedAmount).SingleAsync()));
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+        // The same refund in the payment's own currency (any case) goes through.
+        var refund = await m.PostOkAsync($"/v1/payments/{paymentId}/refunds", new { amount = 1000, currency = "hkd" });
+        await WaitForRefundAsync(m, (string)refund["id"]!, "succeeded");
+    }
+
     /// <summary>Starts a WeChat Pay payment of the order on a phone and pays it as the learner's client would, with what KnowPay signed.</summary>
     static async Task<JsonObject> PayAsync(KnowPayServer server, MerchantClient m, string orderId, string method)
     {

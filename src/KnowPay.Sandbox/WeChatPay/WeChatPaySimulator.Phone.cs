@@ -17,6 +17,10 @@ public sealed partial class WeChatPaySimulator
         g.MapPost("/v3/pay/transactions/jsapi", (Delegate)((HttpContext http) => PrepayAsync(http, "JSAPI")));
         g.MapPost("/v3/pay/transactions/app", (Delegate)((HttpContext http) => PrepayAsync(http, "APP")));
         g.MapPost("/v3/pay/transactions/h5", (Delegate)((HttpContext http) => PrepayAsync(http, "MWEB")));
+        // The cross-border API's phone payments: trade_type in the body, H5 named mweb.
+        g.MapPost("/v3/global/transactions/jsapi", (Delegate)((HttpContext http) => PrepayAsync(http, "JSAPI", global: true)));
+        g.MapPost("/v3/global/transactions/app", (Delegate)((HttpContext http) => PrepayAsync(http, "APP", global: true)));
+        g.MapPost("/v3/global/transactions/mweb", (Delegate)((HttpContext http) => PrepayAsync(http, "MWEB", global: true)));
         g.MapGet("/h5/checkmweb", (HttpContext http) => H5Page(http, http.Request.Query["prepay_id"].ToString(), http.Request.Query["redirect_url"].ToString()));
         g.MapPost("/h5/checkmweb", (Delegate)H5PayAsync).DisableAntiforgery();
         g.MapGet("/jsapi/bridge.js", () => Results.Text(BridgeScript, "text/javascript; charset=utf-8"));
@@ -26,11 +30,16 @@ public sealed partial class WeChatPaySimulator
         g.MapPost("/app/pay", (Delegate)AppPayAsync).DisableAntiforgery();
     }
 
-    /// <summary>Creates the trade as Native does, for another trade type, and answers prepay_id (JSAPI, APP) or h5_url (MWEB).</summary>
-    async Task<IResult> PrepayAsync(HttpContext http, string tradeType)
+    /// <summary>
+    /// Creates the trade as Native does, for another trade type, and answers prepay_id (JSAPI, APP) or h5_url (MWEB).
+    /// <paramref name="global"/>: the cross-border API, as <see cref="Native"/> takes it (trade_type, a supported foreign currency).
+    /// </summary>
+    async Task<IResult> PrepayAsync(HttpContext http, string tradeType, bool global = false)
     {
         var (req, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
+        if (global) requests.Record($"wechatpay POST /v3/global/transactions/{(tradeType == "MWEB" ? "mweb" : tradeType.ToLowerInvariant())} signature verified body={req?.ToJsonString()}");
+        if (CurrencyRefusal(req, tradeType, global) is { } wrongCurrency) return wrongCurrency;
         var outTradeNo = (string?)req?["out_trade_no"];
         var total = (long?)req?["amount"]?["total"];
         var currency = (string?)req?["amount"]?["currency"] ?? "CNY";
@@ -51,10 +60,10 @@ public sealed partial class WeChatPaySimulator
                 "42000" + DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(100_000_000, 999_999_999).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(1000, 9999).ToString(CultureInfo.InvariantCulture),
                 outTradeNo, "", total.Value, currency, (string)req!["description"]!, notifyUrl)
             {
-                TradeType = tradeType, OpenId = openId, PayerClientIp = payerIp,
+                TradeType = tradeType, OpenId = openId, PayerClientIp = payerIp, Global = global,
                 PrepayId = "wx" + DateTimeOffset.UtcNow.ToOffset(WeChatPayWire.CstOffset).ToString("ddHHmmss", CultureInfo.InvariantCulture) + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(13)),
             });
-            if (trade.TradeType != tradeType || trade.Total != total || trade.Currency != currency) return wire.Error(400, "INVALID_REQUEST", "商户订单号重复");
+            if (trade.TradeType != tradeType || trade.Total != total || trade.Currency != currency || trade.Global != global) return wire.Error(400, "INVALID_REQUEST", "商户订单号重复");
             if (trade.State == "SUCCESS") return wire.Error(400, "ORDERPAID", "该订单已支付");
             if (trade.State == "CLOSED") return wire.Error(400, "ORDER_CLOSED", "订单已关闭");
             trades.Alias(trade.PrepayId!, trade);

@@ -45,8 +45,10 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         g.MapPost("/v3/global/transactions/native", (Delegate)((HttpContext http) => Native(http, global: true)));
         g.MapGet("/v3/global/transactions/out-trade-no/{outTradeNo}", Query);
         g.MapPost("/v3/global/transactions/out-trade-no/{outTradeNo}/close", Close);
-        g.MapPost("/v3/refund/domestic/refunds", (Delegate)CreateRefund);
-        g.MapGet("/v3/refund/domestic/refunds/{outRefundNo}", QueryRefund);
+        g.MapPost("/v3/refund/domestic/refunds", (Delegate)((HttpContext http) => CreateRefund(http)));
+        g.MapGet("/v3/refund/domestic/refunds/{outRefundNo}", (HttpContext http, string outRefundNo) => QueryRefund(http, outRefundNo));
+        g.MapPost("/v3/global/refunds", (Delegate)((HttpContext http) => CreateRefund(http, global: true)));
+        g.MapGet("/v3/global/refunds/out-refund-no/{outRefundNo}", (HttpContext http, string outRefundNo) => QueryRefund(http, outRefundNo, global: true));
         g.MapGet("/v3/bill/tradebill", (Delegate)BillUrl);
         g.MapGet("/v3/bill/fundflowbill", (Delegate)FundFlowBillUrl);
         g.MapGet("/v3/billdownload/file", (Delegate)Bill);
@@ -75,9 +77,7 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         if (global) requests.Record($"wechatpay POST /v3/global/transactions/native signature verified body={req?.ToJsonString()}");
         if ((string?)req?["appid"] != options.WeChatAppId || (string?)req?["mchid"] != options.WeChatMchId)
             return wire.Error(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配");
-        if (!global && currency != "CNY") return wire.Error(400, "PARAM_ERROR", "境内商户号仅支持人民币 (CNY)");
-        if (global && ((string?)req?["trade_type"] != "NATIVE" || currency == "CNY" || !SandboxFx.Supports(currency)))
-            return wire.Error(400, "PARAM_ERROR", "trade_type 应为 NATIVE，amount.currency 应为支持的外币");
+        if (CurrencyRefusal(req, "NATIVE", global) is { } wrongCurrency) return wrongCurrency;
         if (string.IsNullOrEmpty(outTradeNo) || outTradeNo.Length is < 6 or > 32 || total is not > 0 || string.IsNullOrEmpty(notifyUrl)
             || string.IsNullOrEmpty((string?)req?["description"]))
             return wire.Error(400, "PARAM_ERROR", "out_trade_no (6-32), description, notify_url and amount.total are required");
@@ -93,6 +93,15 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
             if (trade.State == "CLOSED") return wire.Error(400, "ORDER_CLOSED", "订单已关闭");
             return Signed(200, new JsonObject { ["code_url"] = trade.CodeUrl }, outTradeNo);
         });
+    }
+
+    /// <summary>The domestic API takes CNY only; the cross-border one its trade_type in the body and a supported foreign currency.</summary>
+    IResult? CurrencyRefusal(JsonObject? req, string tradeType, bool global)
+    {
+        var currency = (string?)req?["amount"]?["currency"] ?? "CNY";
+        if (!global) return currency == "CNY" ? null : wire.Error(400, "PARAM_ERROR", "境内商户号仅支持人民币 (CNY)");
+        return (string?)req?["trade_type"] == tradeType && currency != "CNY" && SandboxFx.Supports(currency) ? null
+            : wire.Error(400, "PARAM_ERROR", $"trade_type 应为 {tradeType}，amount.currency 应为支持的外币");
     }
 
     async Task<IResult> Query(HttpContext http, string outTradeNo)
@@ -122,7 +131,9 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         });
     }
 
-    async Task<IResult> CreateRefund(HttpContext http)
+    /// <param name="global">POST /v3/global/refunds: names mchid and appid, and the amount's currency must be the trade's (the price's);
+    /// the answer states what the learner gets back in CNY and what the merchant's account gives. Each API knows only its own trades.</param>
+    async Task<IResult> CreateRefund(HttpContext http, bool global = false)
     {
         var (req, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
@@ -130,21 +141,28 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         var outRefundNo = (string?)req?["out_refund_no"];
         var amount = (long?)req?["amount"]?["refund"];
         var total = (long?)req?["amount"]?["total"];
-        if (string.IsNullOrEmpty(outRefundNo) || amount is not > 0 || total is null) return wire.Error(400, "PARAM_ERROR", "out_refund_no, amount.refund and amount.total are required");
+        var currency = (string?)req?["amount"]?["currency"];
+        if (global) requests.Record($"wechatpay POST /v3/global/refunds signature verified body={req?.ToJsonString()}");
+        if (global && ((string?)req?["appid"] != options.WeChatAppId || (string?)req?["mchid"] != options.WeChatMchId))
+            return wire.Error(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配");
+        if (string.IsNullOrEmpty(outRefundNo) || amount is not > 0 || total is null || global && currency is null)
+            return wire.Error(400, "PARAM_ERROR", "out_refund_no, amount.refund, amount.total and (global) amount.currency are required");
         return await gate.PassAsync(outTradeNo, wire.Unavailable, () =>
         {
-            if (!trades.TryGet(outTradeNo, out var t)) return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "订单不存在" }, outTradeNo);
+            if (!trades.TryGet(outTradeNo, out var t) || t.Global != global) return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "订单不存在" }, outTradeNo);
             WeChatRefund refund;
             lock (t)
             {
                 if (trades.TryGetByAlias(outRefundNo, out var owner) && owner.Refunds.TryGetValue(outRefundNo, out var existing)) refund = existing;
                 else
                 {
+                    if (currency is not null && currency != t.Currency)
+                        return wire.Error(400, "PARAM_ERROR", global ? "退款币种必须和标价币种一致" : "退款币种目前只支持人民币 (CNY)", sign: true);
                     if (t.State is not ("SUCCESS" or "REFUND")) return wire.Error(400, "INVALID_REQUEST", "订单未支付", sign: true);
                     if (total != t.Total) return wire.Error(400, "INVALID_REQUEST", "订单金额不一致", sign: true);
                     if (t.Refunded + amount > t.Total) return wire.Error(400, "NOT_ENOUGH", "申请退款金额超过订单可退金额", sign: true);
                     refund = new WeChatRefund("50000" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), outRefundNo, t, amount.Value,
-                        (string?)req!["notify_url"] ?? t.NotifyUrl);
+                        (string?)req!["notify_url"] ?? t.NotifyUrl) { PayerRefund = WeChatPayWire.PayerRefund(t, amount.Value) };
                     t.Refunds[outRefundNo] = refund;
                     trades.Alias(outRefundNo, t);
                     t.Refunded += amount.Value;
@@ -153,7 +171,7 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
                     _ = Task.Delay(200).ContinueWith(_ => Settle(refund), TaskScheduler.Default);
                 }
             }
-            return Signed(200, WeChatPayWire.RefundView(refund), outTradeNo);
+            return Signed(200, global ? WeChatPayWire.GlobalRefundView(refund, created: true) : WeChatPayWire.RefundView(refund), outTradeNo);
         });
     }
 
@@ -165,21 +183,26 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
             refund.SucceededAt = DateTimeOffset.UtcNow;
         }
         if (refund.NotifyUrl is null) return;
+        var amount = new JsonObject { ["total"] = refund.Trade.Total, ["refund"] = refund.Amount, ["payer_total"] = refund.Trade.Total, ["payer_refund"] = refund.Amount };
+        if (refund.Trade.Global) amount = WeChatPayWire.GlobalRefundAmount(refund, notification: true);
         notifier.SendRefund(wire.Notification(refund.Trade, refund.NotifyUrl, "REFUND.SUCCESS", "refund", new JsonObject
         {
             ["mchid"] = options.WeChatMchId, ["out_trade_no"] = refund.Trade.OutTradeNo, ["transaction_id"] = refund.Trade.TransactionId,
             ["out_refund_no"] = refund.OutRefundNo, ["refund_id"] = refund.RefundId, ["refund_status"] = "SUCCESS",
             ["success_time"] = WeChatPayWire.Rfc3339(refund.SucceededAt!.Value), ["user_received_account"] = "支付用户零钱",
-            ["amount"] = new JsonObject { ["total"] = refund.Trade.Total, ["refund"] = refund.Amount, ["payer_total"] = refund.Trade.Total, ["payer_refund"] = refund.Amount },
+            ["amount"] = amount,
         }, "退款成功"));
     }
 
-    async Task<IResult> QueryRefund(HttpContext http, string outRefundNo)
+    async Task<IResult> QueryRefund(HttpContext http, string outRefundNo, bool global = false)
     {
         var (_, refusal) = await wire.VerifyAsync(http);
         if (refusal is not null) return refusal;
-        if (!trades.TryGetByAlias(outRefundNo, out var owner) || !owner.Refunds.TryGetValue(outRefundNo, out var refund)) return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "退款单不存在" }, null);
-        return await gate.PassAsync(refund.Trade.OutTradeNo, wire.Unavailable, () => Signed(200, WeChatPayWire.RefundView(refund), refund.Trade.OutTradeNo));
+        if (global && http.Request.Query["mchid"] != options.WeChatMchId) return wire.Error(400, "PARAM_ERROR", "mchid");
+        if (!trades.TryGetByAlias(outRefundNo, out var owner) || !owner.Refunds.TryGetValue(outRefundNo, out var refund) || owner.Global != global)
+            return Signed(404, new JsonObject { ["code"] = "RESOURCE_NOT_EXISTS", ["message"] = "退款单不存在" }, null);
+        return await gate.PassAsync(refund.Trade.OutTradeNo, wire.Unavailable, () =>
+            Signed(200, global ? WeChatPayWire.GlobalRefundView(refund, created: false) : WeChatPayWire.RefundView(refund), refund.Trade.OutTradeNo));
     }
 
     /// <summary>

@@ -28,6 +28,8 @@ sealed record WeChatRefund(string RefundId, string OutRefundNo, WeChatTrade Trad
     public string Status { get; set; } = "PROCESSING";
     public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     public DateTimeOffset? SucceededAt { get; set; }
+    /// <summary>What the learner gets back in the currency they paid (the amount itself for a CNY trade).</summary>
+    public long PayerRefund { get; init; }
 }
 
 /// <summary>
@@ -64,17 +66,68 @@ sealed class WeChatPayWire(SandboxOptions options)
             o["amount"] = new JsonObject { ["total"] = t.Total, ["payer_total"] = t.Total, ["currency"] = t.Currency, ["payer_currency"] = t.Currency };
             if (t.Global)
             {
-                // The learner paid CNY at the sandbox's rate (plus its spread); the rate is stated as the ratio × 10^8.
-                var rate = SandboxFx.PayerRate(t.Currency, "CNY");
                 o.Remove("transaction_id");
                 o["id"] = t.TransactionId;
                 o["amount"] = new JsonObject
                 {
-                    ["total"] = t.Total, ["currency"] = t.Currency, ["payer_total"] = SandboxFx.Convert(t.Total, t.Currency, "CNY", rate), ["payer_currency"] = "CNY",
+                    ["total"] = t.Total, ["currency"] = t.Currency, ["payer_total"] = PayerTotal(t), ["payer_currency"] = "CNY",
                 };
-                o["exchange_rate"] = new JsonObject { ["type"] = "SETTLEMENT_RATE", ["rate"] = (long)(rate * 100_000_000m) };
+                o["exchange_rate"] = ExchangeRate(t);
             }
         }
+        return o;
+    }
+
+    /// <summary>A cross-border trade's learner paid CNY at the sandbox's rate (plus its spread), fixed for the trade.</summary>
+    static decimal PayerRate(WeChatTrade t) => SandboxFx.PayerRate(t.Currency, "CNY");
+
+    static long PayerTotal(WeChatTrade t) => t.Global ? SandboxFx.Convert(t.Total, t.Currency, "CNY", PayerRate(t)) : t.Total;
+
+    /// <summary>The rate as WeChat states it: the ratio × 10^8, an integer.</summary>
+    static JsonObject ExchangeRate(WeChatTrade t) => new() { ["type"] = "SETTLEMENT_RATE", ["rate"] = (long)(PayerRate(t) * 100_000_000m) };
+
+    /// <summary>
+    /// What a refund gives the learner back in CNY at the payment's rate; the refund that completes the trade's refunds gives
+    /// the rest of payer_total, so the parts add up to what was paid. Call with the trade locked, before the refund is added.
+    /// </summary>
+    public static long PayerRefund(WeChatTrade t, long amount) =>
+        !t.Global ? amount
+        : t.Refunded + amount == t.Total ? PayerTotal(t) - t.Refunds.Values.Sum(r => r.PayerRefund)
+        : SandboxFx.Convert(amount, t.Currency, "CNY", PayerRate(t));
+
+    /// <summary>
+    /// A cross-border refund's amount: the refund in the price's currency, payer_refund in CNY, and the merchant's side,
+    /// settled in the price's currency here; a notification states the totals too.
+    /// </summary>
+    public static JsonObject GlobalRefundAmount(WeChatRefund r, bool notification)
+    {
+        var a = new JsonObject
+        {
+            ["refund"] = r.Amount, ["currency"] = r.Trade.Currency, ["payer_refund"] = r.PayerRefund, ["payer_currency"] = "CNY",
+        };
+        if (notification) (a["total"], a["payer_total"]) = (r.Trade.Total, PayerTotal(r.Trade));
+        else (a["settlement_refund"], a["settlement_currency"]) = (r.Amount, r.Trade.Currency);
+        a["exchange_rate"] = ExchangeRate(r.Trade);
+        return a;
+    }
+
+    /// <summary>
+    /// POST /v3/global/refunds answers id, out_refund_no, create_time and the amount, no status yet (<paramref name="created"/>);
+    /// the refund query adds the trade, the channel, the status and its time.
+    /// </summary>
+    public static JsonObject GlobalRefundView(WeChatRefund r, bool created)
+    {
+        var o = new JsonObject { ["id"] = r.RefundId, ["out_refund_no"] = r.OutRefundNo, ["create_time"] = Rfc3339(r.CreatedAt) };
+        if (!created)
+        {
+            o["transaction_id"] = r.Trade.TransactionId;
+            o["out_trade_no"] = r.Trade.OutTradeNo;
+            o["channel"] = "ORIGINAL";
+            o["recv_account"] = "支付用户零钱";
+            o["status"] = r.Status;
+            if (r.SucceededAt is { } s) o["success_time"] = Rfc3339(s);
+        }
+        o["amount"] = GlobalRefundAmount(r, notification: false);
         return o;
     }
 

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 
 namespace KnowPay.Features.Refunds;
 
-public sealed record CreateRefundRequest(long? Amount, [property: FreeText, ColumnLength(TextInput.RefundReason)] string? Reason);
+/// <param name="Currency">Optional: the currency the caller means; a refund is in the payment's currency, anything else is refused.</param>
+public sealed record CreateRefundRequest(long? Amount, [property: FreeText, ColumnLength(TextInput.RefundReason)] string? Reason, string? Currency = null);
 
 /// <summary>
 /// POST /v1/payments/{id}/refunds. Two-phase: (1) in one transaction the amount is reserved on the payment by a
@@ -42,6 +43,11 @@ public static class CreateRefund
         if (payment is null) return Problems.NotFound("payment", paymentId);
         if (payment.Status != PaymentTransitions.Refundable)
             return Problems.Conflict("payment_not_refundable", $"Only a succeeded payment can be refunded; this one is {payment.Status.ToString().ToLowerInvariant()}.");
+        // Refused before anything is written: the providers refund only in the price's currency (WeChat Pay global says so).
+        if (body.Currency is { } named && !Currency.TryFind(named, out _)) return Fx.CurrencyProblems.NotTaken("currency", named);
+        if (body.Currency is { } other && !string.Equals(other, payment.Currency, StringComparison.OrdinalIgnoreCase))
+            return Problems.Of(StatusCodes.Status422UnprocessableEntity, "refund_currency_mismatch",
+                $"Payment {payment.Id} is in {payment.Currency}; it is refunded in {payment.Currency}, not {other.ToUpperInvariant()}.");
         if (body.Amount is { } asked && !money.Value.Limit.Allows(asked, Currency.Of(payment.Currency)))
             return Problems.Invalid("amount_too_large", "amount", money.Value.Limit.Describe(Currency.Of(payment.Currency)));
         if (!providers.TryGet(payment.Provider, out var provider))

@@ -31,7 +31,8 @@ public sealed record WeChatPaySettings(string MchId, string AppId, string ApiBas
 }
 
 /// <summary>
-/// WeChat Pay API v3 adapter: Native pay (code_url), query, close, domestic refunds. Requests carry the
+/// WeChat Pay API v3 adapter: Native, JSAPI, H5 and app pay, query, close, refunds; a price in another currency than CNY goes
+/// to the cross-border (global) API on its own host, every call about that trade too. Requests carry the
 /// WECHATPAY2-SHA256-RSA2048 Authorization and name the platform key KnowPay verifies with (Wechatpay-Serial); every
 /// answer's Wechatpay-Signature is verified with the key its Wechatpay-Serial names (unknown refused, ±5 min)
 /// before it is read. All calls are idempotent at WeChat Pay (same out_trade_no with the same parameters returns the
@@ -59,40 +60,41 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
     public async Task<PaymentStarted> StartAsync(PaymentStart request, CancellationToken ct)
     {
         var payment = request.Payment;
-        if (IsGlobal(payment)) return await StartGlobalAsync(request, ct);
         if (payment.Method != PaymentMethods.Qr) return await StartOnPhoneAsync(request, ct);
-        var description = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127];
-        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/native", new JsonObject
-        {
-            ["appid"] = settings.AppId,
-            ["mchid"] = settings.MchId,
-            ["description"] = description,
-            ["out_trade_no"] = payment.Id,
-            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
-            ["amount"] = new JsonObject { ["total"] = Total(payment, payment.Amount), ["currency"] = payment.Currency.ToUpperInvariant() },
-        }, ct);
+        var (prefix, baseUrl) = TradeApi(payment);
+        var body = OrderBody(request);
+        if (IsGlobal(payment)) body["trade_type"] = "NATIVE";
+        var (_, answer) = await SendAsync(HttpMethod.Post, prefix + "/native", body, ct, baseUrl: baseUrl);
         return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
             ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
     }
 
     /// <summary>
-    /// jsapi and mini_program: /v3/pay/transactions/jsapi with payer.openid → prepay_id → the bridge's parameters, signed
-    /// "appId\ntimeStamp\nnonceStr\npackage\n"; app: /v3/pay/transactions/app → the app SDK's parameters, signed
-    /// "appid\ntimestamp\nnoncestr\nprepayid\n"; h5: /v3/pay/transactions/h5 with scene_info.payer_client_ip → h5_url, with
-    /// the return page appended as redirect_url (reached whether or not the learner paid).
+    /// What every order placement carries. A price in another currency than CNY (domestic merchant ids take CNY only) goes to
+    /// the cross-border API on its own host with the amount in the price's currency and a trade_type; the learner pays in
+    /// CNY and the query and notification state payer_total, payer_currency and the exchange rate.
+    /// </summary>
+    JsonObject OrderBody(PaymentStart request) => new()
+    {
+        ["appid"] = settings.AppId,
+        ["mchid"] = settings.MchId,
+        ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
+        ["out_trade_no"] = request.Payment.Id,
+        ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
+        ["amount"] = new JsonObject { ["total"] = Total(request.Payment, request.Payment.Amount), ["currency"] = request.Payment.Currency.ToUpperInvariant() },
+    };
+
+    /// <summary>
+    /// jsapi and mini_program: …/jsapi with payer.openid → prepay_id → the bridge's parameters, signed
+    /// "appId\ntimeStamp\nnonceStr\npackage\n"; app: …/app → the app SDK's parameters, signed
+    /// "appid\ntimestamp\nnoncestr\nprepayid\n"; h5: …/h5 (the global API's …/mweb) with scene_info.payer_client_ip → h5_url,
+    /// with the return page appended as redirect_url (reached whether or not the learner paid). The global API takes the same
+    /// bodies plus trade_type JSAPI, APP or MWEB, and its prepay_id is signed for the client the same way.
     /// </summary>
     async Task<PaymentStarted> StartOnPhoneAsync(PaymentStart request, CancellationToken ct)
     {
         var payment = request.Payment;
-        var body = new JsonObject
-        {
-            ["appid"] = settings.AppId,
-            ["mchid"] = settings.MchId,
-            ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
-            ["out_trade_no"] = payment.Id,
-            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
-            ["amount"] = new JsonObject { ["total"] = Total(payment, payment.Amount), ["currency"] = payment.Currency.ToUpperInvariant() },
-        };
+        var body = OrderBody(request);
         var tradeType = payment.Method switch
         {
             PaymentMethods.Jsapi or PaymentMethods.MiniProgram => "jsapi",
@@ -103,7 +105,10 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
         if (tradeType == "jsapi") body["payer"] = new JsonObject { ["openid"] = request.Payer?.OpenId };
         if (tradeType == "h5")
             body["scene_info"] = new JsonObject { ["payer_client_ip"] = request.Payer?.Ip, ["h5_info"] = new JsonObject { ["type"] = "Wap" } };
-        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/pay/transactions/" + tradeType, body, ct);
+        var (prefix, baseUrl) = TradeApi(payment);
+        var global = IsGlobal(payment);
+        if (global) body["trade_type"] = tradeType == "h5" ? "MWEB" : tradeType.ToUpperInvariant();
+        var (_, answer) = await SendAsync(HttpMethod.Post, $"{prefix}/{(global && tradeType == "h5" ? "mweb" : tradeType)}", body, ct, baseUrl: baseUrl);
         if (tradeType == "h5")
         {
             var h5Url = (string?)answer?["h5_url"] ?? throw new ProviderException(Name, "response_unreadable", "no h5_url in the answer");
@@ -119,30 +124,6 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
         var package = "prepay_id=" + prepayId;
         return new PaymentStarted(null, SignedParameters: new Features.Payments.WeChatJsapiNextAction(settings.AppId, timeStamp, nonce, package,
             "RSA", WeChatPaySignature.Sign(WeChatPaySignature.Message(settings.AppId, timeStamp, nonce, package), settings.PrivateKeyPem)));
-    }
-
-    /// <summary>
-    /// A price in another currency than CNY (domestic merchant ids take CNY only): the cross-border API on its own host,
-    /// POST /v3/global/transactions/native with trade_type NATIVE and the amount in the price's currency; the learner pays in
-    /// CNY and the query and notification state payer_total, payer_currency and the exchange rate.
-    /// </summary>
-    async Task<PaymentStarted> StartGlobalAsync(PaymentStart request, CancellationToken ct)
-    {
-        var payment = request.Payment;
-        if (payment.Method != PaymentMethods.Qr)
-            throw new ProviderException(Name, "method_unsupported", $"WeChat Pay cross-border payments are Native (qr) here, not '{payment.Method}'");
-        var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/global/transactions/native", new JsonObject
-        {
-            ["appid"] = settings.AppId,
-            ["mchid"] = settings.MchId,
-            ["description"] = request.Subject.Length <= 127 ? request.Subject : request.Subject[..127],
-            ["out_trade_no"] = payment.Id,
-            ["notify_url"] = settings.NotifyUrl ?? request.NotifyUrl,
-            ["trade_type"] = "NATIVE",
-            ["amount"] = new JsonObject { ["total"] = payment.Amount, ["currency"] = payment.Currency.ToUpperInvariant() },
-        }, ct, baseUrl: settings.GlobalApiBaseUrl);
-        return new PaymentStarted(null, QrCode: (string?)answer?["code_url"]
-            ?? throw new ProviderException(Name, "response_unreadable", "no code_url in the answer"));
     }
 
     static bool IsGlobal(Payment payment) => !string.Equals(payment.Currency, "CNY", StringComparison.OrdinalIgnoreCase);
@@ -173,8 +154,14 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
         return (string?)answer?["code"] == "ORDERPAID" ? await QueryAsync(payment, ct) : new ProviderTradeState(TradeStatus.Closed);
     }
 
+    /// <summary>
+    /// Domestic: POST /v3/refund/domestic/refunds. Cross-border: POST /v3/global/refunds on the global host, naming mchid and
+    /// appid, the amount in the price's currency (WeChat refuses another); its answer has no status yet (accepted = pending)
+    /// and states payer_refund in payer_currency and the merchant's settlement_refund, reported as the refund's settlement.
+    /// </summary>
     public async Task<ProviderRefundResult> RefundAsync(ProviderRefund request, CancellationToken ct)
     {
+        var global = IsGlobal(request.Payment);
         var body = new JsonObject
         {
             ["out_trade_no"] = request.Payment.Id,
@@ -185,12 +172,15 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
                 ["refund"] = Total(request.Payment, request.Amount), ["total"] = Total(request.Payment, request.Payment.Amount), ["currency"] = request.Payment.Currency.ToUpperInvariant(),
             },
         };
+        if (global) (body["mchid"], body["appid"]) = (settings.MchId, settings.AppId);
         if (!string.IsNullOrEmpty(request.Reason)) body["reason"] = request.Reason.Length <= 80 ? request.Reason : request.Reason[..80];
         if (body["notify_url"] is null) body.Remove("notify_url");
         try
         {
-            var (_, answer) = await SendAsync(HttpMethod.Post, "/v3/refund/domestic/refunds", body, ct);
-            return RefundState(answer);
+            var (_, answer) = global
+                ? await SendAsync(HttpMethod.Post, "/v3/global/refunds", body, ct, baseUrl: settings.GlobalApiBaseUrl)
+                : await SendAsync(HttpMethod.Post, "/v3/refund/domestic/refunds", body, ct);
+            return RefundState(answer, accepted: global);
         }
         catch (ProviderException e) when (!e.MaybeApplied && e.Code is "INVALID_REQUEST" or "NOT_ENOUGH" or "PARAM_ERROR" or "RESOURCE_NOT_EXISTS")
         {
@@ -200,8 +190,11 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
 
     public async Task<ProviderRefundResult> QueryRefundAsync(ProviderRefund request, CancellationToken ct)
     {
-        var (status, answer) = await SendAsync(HttpMethod.Get, $"/v3/refund/domestic/refunds/{Uri.EscapeDataString(request.RefundId)}", null, ct,
-            tolerate: "RESOURCE_NOT_EXISTS");
+        var refundNo = Uri.EscapeDataString(request.RefundId);
+        var (status, answer) = IsGlobal(request.Payment)
+            ? await SendAsync(HttpMethod.Get, $"/v3/global/refunds/out-refund-no/{refundNo}?mchid={Uri.EscapeDataString(settings.MchId)}", null, ct,
+                tolerate: "RESOURCE_NOT_EXISTS", baseUrl: settings.GlobalApiBaseUrl)
+            : await SendAsync(HttpMethod.Get, $"/v3/refund/domestic/refunds/{refundNo}", null, ct, tolerate: "RESOURCE_NOT_EXISTS");
         return status == HttpStatusCode.NotFound
             ? new ProviderRefundResult(RefundStatus.Failed, FailureReason: "refund_not_found")
             : RefundState(answer);
@@ -244,13 +237,42 @@ public sealed partial class WeChatPayProvider(HttpClient http, WeChatPaySettings
         return await reader.ReadToEndAsync(ct);
     }
 
-    /// <summary>Maps a refund object (an API answer or a decrypted REFUND.* resource) to the common refund result.</summary>
-    public static ProviderRefundResult RefundState(JsonObject? r) => ((string?)r?["status"] ?? (string?)r?["refund_status"]) switch
+    /// <summary>
+    /// Maps a refund object (an API answer or a decrypted REFUND.* resource) to the common refund result. The cross-border
+    /// refund's id is "id" (the notification's refund_id), and its creation answer carries no status: <paramref name="accepted"/>
+    /// reads that as pending.
+    /// </summary>
+    public static ProviderRefundResult RefundState(JsonObject? r, bool accepted = false)
     {
-        "SUCCESS" => new ProviderRefundResult(RefundStatus.Succeeded, (string?)r!["refund_id"]),
-        "PROCESSING" => new ProviderRefundResult(RefundStatus.Pending, (string?)r!["refund_id"]),
-        var other => new ProviderRefundResult(RefundStatus.Failed, (string?)r?["refund_id"], (other ?? "unknown").ToLowerInvariant()),
-    };
+        var refundId = (string?)r?["refund_id"] ?? (string?)r?["id"];
+        var result = ((string?)r?["status"] ?? (string?)r?["refund_status"]) switch
+        {
+            "SUCCESS" => new ProviderRefundResult(RefundStatus.Succeeded, refundId),
+            "PROCESSING" => new ProviderRefundResult(RefundStatus.Pending, refundId),
+            null when accepted && refundId is not null => new ProviderRefundResult(RefundStatus.Pending, refundId),
+            var other => new ProviderRefundResult(RefundStatus.Failed, refundId, (other ?? "unknown").ToLowerInvariant()),
+        };
+        return r is null ? result : result with { Settlement = RefundConversion(r) };
+    }
+
+    /// <summary>
+    /// A cross-border refund's conversion: what the learner gets back (payer_refund in payer_currency, at exchange_rate.rate, the
+    /// ratio × 10^8, found in the amount or beside it) and what the merchant's account gives (settlement_refund in
+    /// settlement_currency, when that is not the price's currency). Null when neither was converted.
+    /// </summary>
+    public static ProviderSettlement? RefundConversion(JsonObject r)
+    {
+        var amount = r["amount"];
+        var currency = (string?)amount?["currency"];
+        bool Converted(string? other) => other is not null && !string.Equals(other, currency, StringComparison.OrdinalIgnoreCase);
+        var (payerCurrency, settlementCurrency) = ((string?)amount?["payer_currency"], (string?)amount?["settlement_currency"]);
+        if (!Converted(payerCurrency) && !Converted(settlementCurrency)) return null;
+        decimal? rate = (long?)(amount?["exchange_rate"] ?? r["exchange_rate"])?["rate"] is > 0 and var ratio ? ratio / 100_000_000m : null;
+        return Converted(settlementCurrency)
+            ? new ProviderSettlement((long?)amount?["settlement_refund"], settlementCurrency, null,
+                Converted(payerCurrency) ? (long?)amount?["payer_refund"] : null, Converted(payerCurrency) ? payerCurrency : null, Converted(payerCurrency) ? rate : null)
+            : new ProviderSettlement(null, null, null, (long?)amount?["payer_refund"], payerCurrency, rate);
+    }
 
     /// <summary>Maps a transaction object (query answer or decrypted TRANSACTION.* resource) to the common trade state.</summary>
     public static ProviderTradeState State(JsonObject t)

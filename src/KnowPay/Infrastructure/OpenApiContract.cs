@@ -449,6 +449,7 @@ public static class OpenApiContract
         return name switch
         {
             "currency" => "CNY",
+            "payout_currency" or "settlement_currency" => "USD",
             "object" when container?.StartsWith("ListPageOf", StringComparison.Ordinal) == true => "list",
             "object" => resource.Schema is null ? "object" : System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(resource.Schema),
             "provider" => "sandbox",

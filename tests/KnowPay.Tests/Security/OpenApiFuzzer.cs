@@ -477,6 +477,17 @@ public sealed class OpenApiFuzzer
             if (kind == 3) body["test_clock"] = Kept("clock");
             return body;
         }),
+        // A one-time price or a monthly one: the schema's independent fields rarely compose a product that validates.
+        ("POST", "/v1/products") => Gen.Select(Gen.Int[0, 1000], Gen.Int[1, 100_000], Gen.Bool).Select((i, amount, monthly) =>
+        {
+            var price = new JsonObject { ["amount"] = amount, ["currency"] = "CNY" };
+            if (monthly) price["recurring"] = new JsonObject { ["interval"] = "month" };
+            return new JsonObject
+            {
+                ["creator_id"] = KnownId("cre", i), ["name"] = "Fuzz course " + i.ToString(CultureInfo.InvariantCulture),
+                ["kind"] = monthly ? "membership" : "course", ["creator_share_bps"] = 7000, ["prices"] = new JsonArray(price),
+            };
+        }),
         ("PUT", "/v1/risk/rules") => Gen.Int[1, 1000].Select(n => new JsonObject { ["rules"] = Rules(n) }),
         ("POST", "/v1/risk/backtest") => Gen.Select(Gen.Int[1, 1000], Gen.Int[1, 72]).Select((n, hours) => new JsonObject
         {
@@ -563,6 +574,7 @@ public sealed class OpenApiFuzzer
         return name switch
         {
             "currency" => Gen.Frequency((4, Gen.Const("CNY")), (2, Gen.Const("USD")), (1, Gen.OneOf("EUR", "JPY", "cny", "XXX"))),
+            "payout_currency" or "settlement_currency" => Gen.Frequency((4, Gen.OneOf("CNY", "USD")), (1, Gen.OneOf("EUR", "JPY", "usd", "XXX"))),
             // Bills are imported from the providers that publish them (Alipay, WeChat Pay, PayPal).
             "provider" when path.StartsWith("/v1/reconciliation", StringComparison.Ordinal) => Gen.Frequency((8, Gen.OneOf("alipay", "wechatpay")), (1, Gen.OneOf("sandbox", "nope"))),
             "provider" => Gen.Frequency((8, Gen.Const("sandbox")), (1, Gen.OneOf("stripe", "paypal", "alipay", "wechatpay", "nope"))),

@@ -13,7 +13,8 @@ namespace KnowPay.Sandbox;
 /// that refund's row alone. Set under a bill's own key (<see cref="SandboxBills.FaultKey"/>), BillNotReady answers that
 /// the bill is still being made and BillCorrupt serves a file that is not the one vouched for (WeChat Pay: the SHA1
 /// does not match; PayPal: the file is cut short). SuccessRate below 1 declines that share of the buyers' payments
-/// (<see cref="SandboxFaults.Declines"/>) the same way where a simulator asks its <see cref="FaultGate"/>: SandboxPay and Stripe.
+/// (<see cref="SandboxFaults.Declines"/>) the same way where a simulator asks its <see cref="FaultGate"/>: SandboxPay and Stripe,
+/// Alipay (the trade closes unpaid), WeChat Pay (PAYERROR, not notified) and PayPal (the capture is DECLINED).
 /// </summary>
 public sealed record FaultSettings(
     bool DropNotifications = false,

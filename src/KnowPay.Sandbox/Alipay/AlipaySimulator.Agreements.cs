@@ -200,7 +200,7 @@ public sealed partial class AlipaySimulator
             if (trade is null) return AlipayWire.Invalid($"{error} 参数非法");
             a.Deductions++;
         }
-        Pay(trade.OutTradeNo);
+        Pay(trade.OutTradeNo, declinable: false);
         lock (trade)
         {
             var answer = AlipayWire.Ok(new JsonObject

@@ -225,16 +225,26 @@ public sealed partial class AlipaySimulator(SandboxOptions options, SandboxNotif
         return AlipayWire.Ok(new JsonObject { ["bill_download_url"] = $"{options.PublicBaseUrl()}/alipay/bills/{token}" });
     }
 
-    /// <summary>The simulated buyer pays (scan or cashier). Refused once the trade is closed.</summary>
-    public IResult Pay(string outTradeNo)
+    /// <summary>
+    /// The simulated buyer pays (scan, cashier, phone). Declined under the SuccessRate fault: the trade closes unpaid
+    /// (TRADE_CLOSED, notified as Alipay notifies a closed trade), as it would once the buyer gave up. Refused once the trade is closed.
+    /// </summary>
+    public IResult Pay(string outTradeNo) => Pay(outTradeNo, declinable: true);
+
+    /// <param name="declinable">False for a deduction under an agreement: the SuccessRate fault judges buyers' payments only, as SandboxPay's does.</param>
+    IResult Pay(string outTradeNo, bool declinable)
     {
         if (!trades.TryGet(outTradeNo, out var t)) return Results.Json(new { error = "trade_not_found" }, statusCode: 404);
         lock (t)
         {
             if (t.Status == "TRADE_CLOSED") return Results.Json(new { error = "trade_closed" }, statusCode: 409);
             if (t.Status != "WAIT_BUYER_PAY") return Results.Json(new { out_trade_no = t.OutTradeNo, trade_status = t.Status });
-            t.Status = "TRADE_SUCCESS";
-            t.PaidAt = DateTimeOffset.UtcNow;
+            if (declinable && gate.Declines(outTradeNo)) t.Status = "TRADE_CLOSED";
+            else
+            {
+                t.Status = "TRADE_SUCCESS";
+                t.PaidAt = DateTimeOffset.UtcNow;
+            }
         }
         if (t.NotifyUrl is not null) notifier.SendPayment(wire.Notification(t, wire.TradeFields(t)));
         return Results.Json(new { out_trade_no = t.OutTradeNo, trade_no = t.TradeNo, trade_status = t.Status });

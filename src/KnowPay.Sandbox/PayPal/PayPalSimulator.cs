@@ -87,7 +87,8 @@ public sealed partial class PayPalSimulator(SandboxOptions options, SandboxNotif
             if (order.Status is "APPROVED" or "COMPLETED") return (200, wire.View(order));
             if (order.Status != "CREATED") return Unprocessable("ORDER_NOT_APPROVABLE", null, $"the order is {order.Status}");
             order.Status = "APPROVED";
-            order.DeclineCapture = declineCapture;
+            // Under the SuccessRate fault an approving buyer's funding fails like a declineCapture buyer's: the capture is DECLINED.
+            order.DeclineCapture = declineCapture || gate.Declines(order.TradeKey);
         }
         notifier.Send(wire.Event(order, "CHECKOUT.ORDER.APPROVED", "checkout-order", wire.View(order), "An order has been approved by buyer"));
         return (200, wire.View(order));

@@ -275,7 +275,10 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         return Results.Bytes(gz.ToArray(), "application/octet-stream");
     }
 
-    /// <summary>The simulated buyer scans and pays. Refused once the trade is closed.</summary>
+    /// <summary>
+    /// The simulated buyer scans and pays. Declined under the SuccessRate fault: the trade ends PAYERROR and, as at WeChat
+    /// (which notifies successes only), nothing is notified; a query reads it. Refused once the trade is closed.
+    /// </summary>
     public IResult Pay(string outTradeNo)
     {
         if (!trades.TryGet(outTradeNo, out var t)) return Results.Json(new { code = "ORDER_NOT_EXIST" }, statusCode: 404);
@@ -283,6 +286,11 @@ public sealed partial class WeChatPaySimulator(SandboxOptions options, SandboxNo
         {
             if (t.State == "CLOSED") return Results.Json(new { code = "ORDER_CLOSED", message = "trade_closed" }, statusCode: 409);
             if (t.State != "NOTPAY") return Results.Json(new { out_trade_no = t.OutTradeNo, trade_state = t.State });
+            if (gate.Declines(outTradeNo))
+            {
+                t.State = "PAYERROR";
+                return Results.Json(new { out_trade_no = t.OutTradeNo, trade_state = t.State });
+            }
             t.State = "SUCCESS";
             t.PaidAt = DateTimeOffset.UtcNow;
         }

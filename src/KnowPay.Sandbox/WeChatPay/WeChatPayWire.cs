@@ -54,7 +54,7 @@ sealed class WeChatPayWire(SandboxOptions options)
         {
             ["appid"] = options.WeChatAppId, ["mchid"] = options.WeChatMchId, ["out_trade_no"] = t.OutTradeNo, ["trade_type"] = t.TradeType,
             ["trade_state"] = t.State,
-            ["trade_state_desc"] = t.State switch { "SUCCESS" => "支付成功", "NOTPAY" => "未支付", "ACCEPT" => "已接收，等待扣款", "PAY_FAIL" => "余额不足", _ => t.State },
+            ["trade_state_desc"] = t.State switch { "SUCCESS" => "支付成功", "NOTPAY" => "未支付", "ACCEPT" => "已接收，等待扣款", "PAY_FAIL" => "余额不足", "PAYERROR" => "支付失败(其他原因，如银行返回失败)", _ => t.State },
             ["amount"] = new JsonObject { ["total"] = t.Total, ["currency"] = t.Currency },
         };
         if (t.PaidAt is { } paid)

@@ -116,7 +116,7 @@ public static class RiskTables
             e.HasIndex(x => new { x.MerchantId, x.DeviceId, x.CreatedAt }).HasFilter("device_id IS NOT NULL");
             e.HasIndex(x => new { x.MerchantId, x.Ip, x.CreatedAt }).HasFilter("ip IS NOT NULL");
             e.HasIndex(x => new { x.MerchantId, x.CreatedAt });
-            e.HasIndex(x => x.OrderId);
+            // No index on order_id: nothing reads decisions by order, and every decision on the paid-order path would pay for one.
         });
         model.Entity<RiskReview>(e =>
         {

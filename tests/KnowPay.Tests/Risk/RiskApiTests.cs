@@ -210,7 +210,7 @@ public sealed class RiskApiTests(Servers servers)
         var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var defaults = await m.GetOkAsync("/v1/risk/rules");
-        Assert.Equal(["card_testing", "customer_daily_limit", "refund_abuse"], defaults["rules"]!.AsArray().Select(r => (string?)r!["id"]));
+        Assert.Equal(["card_testing", "card_testing_cards", "customer_daily_limit", "refund_abuse"], defaults["rules"]!.AsArray().Select(r => (string?)r!["id"]));
 
         var bad = await ProblemAsync(await PutAsync(m, "/v1/risk/rules", new { rules = new[] { new { id = "x", rule = "block if :amount: > 5" }, new { id = "y", rule = "review if :amount: > 'big'" } } }),
             HttpStatusCode.BadRequest);
@@ -219,7 +219,7 @@ public sealed class RiskApiTests(Servers servers)
         Assert.NotNull(bad["errors"]!["rules[1].rule"]);
         var unknown = await ProblemAsync(await PutAsync(m, "/v1/risk/rules", new { rules = new[] { new { id = "x", rule = "block if :cards_per_moon: > 5" } } }), HttpStatusCode.BadRequest);
         Assert.Equal(10, (int)unknown["column"]!);
-        Assert.Equal(3, (await m.GetOkAsync("/v1/risk/rules"))["rules"]!.AsArray().Count); // nothing written
+        Assert.Equal(4, (await m.GetOkAsync("/v1/risk/rules"))["rules"]!.AsArray().Count); // nothing written
 
         var saved = await PutAsync(m, "/v1/risk/rules", new
         {

@@ -81,4 +81,44 @@ public sealed class RiskCardSignalTests(Servers servers)
         Assert.Equal(paidCard, (string?)Json.Parse(allowed)["card_fingerprint"]);
         Assert.Equal(1, (long)Json.Parse(allowed)["payments_per_card_24h"]!);
     }
+
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task NewMerchantDefaults_CustomerDeclinedOnFourCardsWithinAnHour_NextOrderBlockedByBuiltInGuard_OtherCustomerUnaffected(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        Assert.Contains("card_testing_cards", (await m.GetOkAsync("/v1/risk/rules"))["rules"]!.AsArray().Select(r => (string?)r!["id"]));
+        var (_, productId) = await m.CourseAsync(7000, (199, "USD"));
+        object Order(string customer) => new
+        {
+            customer_external_id = customer, product_id = productId, currency = "USD", payment = new { provider = "stripe", method = "card" },
+        };
+
+        string[] cards = [StripeSimulator.CardDeclines, StripeSimulator.CardInsufficientFunds, StripeSimulator.CardStolen, StripeSimulator.CardLost];
+        foreach (var card in cards)
+        {
+            var payment = (await m.PostOkAsync("/v1/orders", Order("cycler")))["payment"]!;
+            var declined = await StripeTests.ConfirmRawAsync(server, (string)payment["next_action"]!["client_secret"]!, card);
+            Assert.Equal(HttpStatusCode.PaymentRequired, declined.StatusCode);
+            await WaitForPaymentAsync(m, (string)payment["id"]!, "failed");
+        }
+
+        var blocked = await m.PostAsync("/v1/orders", Order("cycler"));
+        var problem = Json.Parse(await blocked.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, blocked.StatusCode);
+        Assert.Equal("risk_blocked", (string?)problem["code"]);
+        Assert.Equal("card_testing_cards", (string?)problem["rule_id"]);
+        var decision = await server.QueryAsync(d => d.RiskDecisions.SingleAsync(x => x.MerchantId == m.MerchantId && x.Action == RiskAction.Block));
+        Assert.Equal(4, (long)Json.Parse(decision.Signals)["card_count_for_customer_1h"]!);
+        Assert.Equal(4, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+
+        // Another customer of the same merchant pays on its card as usual.
+        var other = await m.PostOkAsync("/v1/orders", Order("learner"));
+        await StripeTests.ConfirmAsync(server, (string)other["payment"]!["next_action"]!["client_secret"]!, StripeSimulator.CardSucceeds);
+        await m.WaitForOrderAsync((string)other["id"]!, "paid");
+        Assert.Equal("pending", (string?)(await m.PostOkAsync("/v1/orders", Order("learner")))["status"]);
+        Assert.Equal(1, await server.QueryAsync(d => d.RiskDecisions.CountAsync(x => x.MerchantId == m.MerchantId && x.Action == RiskAction.Block)));
+    }
 }

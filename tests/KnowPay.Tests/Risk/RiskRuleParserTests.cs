@@ -40,6 +40,13 @@ public sealed class RiskRuleParserTests
         Assert.Equal(action, parsed!.Action);
     }
 
+    [Fact]
+    public void BuiltInDefaults_AllParse()
+    {
+        // A default that no longer parses is dropped silently when compiled: the merchant would lose the guard unseen.
+        foreach (var rule in RiskPolicies.Defaults) Assert.Null(RiskRules.Parse(rule.Id!, rule.Rule).Error);
+    }
+
     [Theory]
     [InlineData("block if :amount: > 'x'", 22)]            // number compared with text: the text side's column
     [InlineData("block if :amount_x: > 5", 10)]            // unknown signal

@@ -20,10 +20,15 @@ public sealed record CompiledPolicy(long Version, IReadOnlyList<RiskRule> Rules,
 /// </summary>
 public sealed class RiskPolicies(IOptions<RiskOptions> options)
 {
-    /// <summary>What a new merchant gets: a card-testing guard, a per-customer daily limit and a refund-abuse review.</summary>
+    /// <summary>
+    /// What a new merchant gets: a card-testing guard (many declines from one IP, or one customer cycling through cards, as
+    /// Radar's <c>:card_count_for_customer_hourly: &gt; 3</c>), a per-customer daily limit and a refund-abuse review. The card
+    /// guard leaves refunds alone: refunding a charge on a tested card is how the merchant avoids its dispute.
+    /// </summary>
     public static readonly IReadOnlyList<RuleInput> Defaults =
     [
         new("card_testing", "block if :failed_attempts_per_ip_10m: >= 30"),
+        new("card_testing_cards", "block if :stage: != 'refund' and :card_count_for_customer_1h: > 3"),
         new("customer_daily_limit", "review if :stage: == 'order' and :orders_per_customer_24h: >= 20"),
         new("refund_abuse", "review if :stage: == 'refund' and :consumed_progress: >= 80"),
     ];

@@ -2056,9 +2056,6 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_risk_decisions");
 
-                    b.HasIndex("OrderId")
-                        .HasDatabaseName("ix_risk_decisions_order_id");
-
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_risk_decisions_merchant_id_created_at");
 

@@ -33,9 +33,20 @@ public enum AnomalyDirection { Falls, Rises }
 
 /// <summary>
 /// When a window is an anomaly: see <see cref="AnomalyJudge"/>. MinRateChange is in rate points (0.1 = ten points);
-/// VolumeFactor is how many times above or below its expected volume a window must be.
+/// VolumeFactor is how many times above or below its expected volume a window must be; MinSameHourSamples is how many
+/// days an hour of day's rate baseline must have learnt from before a rate is judged against it.
 /// </summary>
-public sealed record AnomalyThresholds(int MinAttempts, double MinBaselineAttempts, double ZScore, double MinRateChange, double VolumeFactor = 3);
+public sealed record AnomalyThresholds(int MinAttempts, double MinBaselineAttempts, double ZScore, double MinRateChange, double VolumeFactor = 3,
+    int MinSameHourSamples = 7);
+
+/// <summary>Which baseline a window was judged against: its hours of day's, or the pooled one of every hour.</summary>
+public enum AnomalyBaselineKind { SameHour, EveryHour }
+
+/// <summary>
+/// An hour of day's baseline as a window sees it: how many hours (one a day) it has learnt from, and the share of the
+/// window that falls in that hour of day.
+/// </summary>
+public sealed record HourOfDayBaseline(AnomalyBaseline Baseline, int Samples, double Share);
 
 /// <summary>
 /// The verdict on one window: its value (a rate, or a count for volume), the baseline's (the baseline rate, or the expected
@@ -61,6 +72,21 @@ public static class AnomalyJudge
         var z = (rate - p0) / Math.Sqrt(smoothed * (1 - smoothed) / total);
         var beyond = direction == AnomalyDirection.Falls ? z <= -t.ZScore && p0 - rate >= t.MinRateChange : z >= t.ZScore && rate - p0 >= t.MinRateChange;
         return new(rate, p0, z, beyond, false);
+    }
+
+    /// <summary>
+    /// The baseline a rate's window is judged against: the blend of the hours of day it covers, each weighted by its share
+    /// of the window, once every one of them has learnt from MinSameHourSamples days and holds MinBaselineAttempts; before,
+    /// the pooled baseline of every hour. An hour of day learns once a day, so it warms up in weeks, the pool in hours.
+    /// </summary>
+    public static (AnomalyBaseline Baseline, AnomalyBaselineKind Kind) RateBaseline(AnomalyBaseline everyHour,
+        IReadOnlyList<HourOfDayBaseline> hours, AnomalyThresholds t)
+    {
+        var warm = hours.Count > 0 && hours.All(h => h.Samples >= t.MinSameHourSamples && h.Baseline.Total >= t.MinBaselineAttempts);
+        if (!warm) return (everyHour, AnomalyBaselineKind.EveryHour);
+        var share = hours.Sum(h => h.Share);
+        return (new(hours.Sum(h => h.Baseline.Total * h.Share) / share, hours.Sum(h => h.Baseline.Hits * h.Share) / share,
+            hours.Sum(h => h.Baseline.Hours * h.Share) / share), AnomalyBaselineKind.SameHour);
     }
 
     /// <summary>

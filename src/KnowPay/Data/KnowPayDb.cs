@@ -275,6 +275,7 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
             e.HasIndex(a => new { a.MerchantId, a.Rule, a.Subject }).IsUnique().HasFilter("resolved_at IS NULL");
             e.HasIndex(a => new { a.MerchantId, a.FiredAt });
             e.Property(a => a.Message).HasMaxLength(1000);
+            e.Property(a => a.Baseline).HasMaxLength(16);
         });
         model.Entity<Features.Audit.AuditEvent>(e =>
         {

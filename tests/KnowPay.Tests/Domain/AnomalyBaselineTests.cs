@@ -104,4 +104,46 @@ public sealed class AnomalyBaselineTests
         Assert.False(v.Anomalous);
         Assert.True(v.TooFew);
     }
+    /// <summary>Days of 03:00 with 100 decisions and 30 blocked: 30 %, the usual at that hour.</summary>
+    static HourOfDayBaseline ThreeOClock(int days, double share = 1)
+    {
+        var b = AnomalyBaseline.Empty;
+        for (var d = 0; d < days; d++) b = b.Fold(100, 30, halfLifeHours: 168, hours: 24);
+        return new(b, days, share);
+    }
+
+    [Fact]
+    public void ARateUsualAtItsHourOfDay_IsJudgedAgainstThatHourOnceWarm_NotAgainstThePool()
+    {
+        var pool = Week(rate: 0.02);   // 2 % over every hour
+        var (baseline, kind) = AnomalyJudge.RateBaseline(pool, [ThreeOClock(days: 7)], Defaults);
+        Assert.Equal(AnomalyBaselineKind.SameHour, kind);
+        Assert.Equal(0.3, baseline.Rate, 9);
+        // 30 % of 40: z = 0 against its hour; against the pool z = (0.3 − 0.02) ÷ √(s(1 − s) ÷ 40) with s ≈ 0.02, ≈ 12.6.
+        Assert.False(AnomalyJudge.Rate(baseline, 40, 12, AnomalyDirection.Rises, Defaults).Anomalous);
+        Assert.True(AnomalyJudge.Rate(pool, 40, 12, AnomalyDirection.Rises, Defaults).Anomalous);
+    }
+
+    [Fact]
+    public void BeforeItsHourOfDayHasLearntEnoughDays_ARateIsJudgedAgainstThePool()
+    {
+        var pool = Week(rate: 0.02);
+        Assert.Equal((pool, AnomalyBaselineKind.EveryHour), AnomalyJudge.RateBaseline(pool, [ThreeOClock(days: 6)], Defaults));
+        // Enough days but too few attempts (MinBaselineAttempts 200): still the pool.
+        var quiet = new HourOfDayBaseline(new AnomalyBaseline(150, 45, 7), 7, 1);
+        Assert.Equal(AnomalyBaselineKind.EveryHour, AnomalyJudge.RateBaseline(pool, [quiet], Defaults).Kind);
+        Assert.Equal(AnomalyBaselineKind.EveryHour, AnomalyJudge.RateBaseline(pool, [], Defaults).Kind);
+    }
+
+    [Fact]
+    public void AWindowAcrossTwoHoursOfDay_BlendsThemByItsShareInEach_OnlyWhenBothAreWarm()
+    {
+        var pool = Week(rate: 0.02);
+        var four = new HourOfDayBaseline(new AnomalyBaseline(400, 40, 7), 7, 0.75);   // 10 %
+        var (blend, kind) = AnomalyJudge.RateBaseline(pool, [ThreeOClock(days: 8, share: 0.25), four], Defaults);
+        Assert.Equal(AnomalyBaselineKind.SameHour, kind);
+        var three = ThreeOClock(days: 8).Baseline;
+        Assert.Equal((0.25 * three.Hits + 0.75 * 40) / (0.25 * three.Total + 0.75 * 400), blend.Rate, 9);
+        Assert.Equal(AnomalyBaselineKind.EveryHour, AnomalyJudge.RateBaseline(pool, [ThreeOClock(days: 6, share: 0.25), four], Defaults).Kind);
+    }
 }

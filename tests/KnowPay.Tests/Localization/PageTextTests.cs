@@ -68,5 +68,27 @@ public sealed class PageTextTests
         }
     }
 
+    [Theory]
+    [InlineData("en", "Alipay refund rate 40%, far above its usual 5% at this hour of day", "Alipay refund rate 40%, far above its usual 5% over all hours (this hour of day is still learning)")]
+    [InlineData("zh-CN", "支付宝 退款率 40%，远高于平常的 5%（同一时段）", "支付宝 退款率 40%，远高于平常的 5%（全天基线，该时段仍在积累）")]
+    public void ARateAnomalyOnTheDashboard_SaysWhichBaselineItWasJudgedAgainst(string culture, string sameHour, string everyHour)
+    {
+        var before = CultureInfo.CurrentUICulture;
+        try
+        {
+            CultureInfo.CurrentUICulture = new CultureInfo(culture);
+            var t = new PageLocale(new StringLocalizer<PageText>(new ResourceManagerStringLocalizerFactory(
+                Options.Create(new LocalizationOptions()), NullLoggerFactory.Instance)));
+            AlertView Alert(string baseline) =>
+                new("alr_1", "alert", "refund_rate_anomaly", "refund_rate_anomaly", "alipay", "firing", 0.4, 0.05, "stored English", DateTime.UnixEpoch, null, baseline);
+            Assert.Equal(sameHour, t.Alert(Alert("same_hour")));
+            Assert.Equal(everyHour, t.Alert(Alert("every_hour")));
+        }
+        finally
+        {
+            CultureInfo.CurrentUICulture = before;
+        }
+    }
+
     static string[] Placeholders(string s) => Regex.Matches(s, @"\{\d+\}").Select(m => m.Value).Order(StringComparer.Ordinal).ToArray();
 }

@@ -92,9 +92,14 @@ public sealed class AnomalyAlertTests(Servers servers)
         await Hour(h1, 10);
         await Hour(h1.AddHours(1), 10);
         Assert.Empty(hours.Seen);
-        var baseline = await hours.Server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking()
-            .SingleAsync(b => b.MerchantId == m.MerchantId && b.Metric == AnomalyMetric.RefundRate.Name));
-        Assert.Equal(0.1, baseline.Baseline.Rate, 9);   // the first hour: 4 refunds of 40 paid
+        var baselines = await hours.Server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking()
+            .Where(b => b.MerchantId == m.MerchantId && b.Metric == AnomalyMetric.RefundRate.Name).ToListAsync());
+        // The first hour (4 refunds of 40 paid), learnt by the pooled baseline and by its own hour of day's.
+        var pooled = Assert.Single(baselines, b => b.HourOfDay == AnomalyMetric.EveryHour);
+        Assert.Equal(0.1, pooled.Baseline.Rate, 9);
+        var sameHour = Assert.Single(baselines, b => b.HourOfDay == h1.Hour);
+        Assert.Equal(0.1, sameHour.Baseline.Rate, 9);
+        Assert.Equal(1, sameHour.Samples);
 
         await Hour(h1.AddHours(2), 2);
         var alert = Assert.Single(hours.Seen);
@@ -103,6 +108,7 @@ public sealed class AnomalyAlertTests(Servers servers)
         Assert.Null(alert.ResolvedAt);
         Assert.InRange(alert.FiredAt, h1.AddHours(2), h1.AddHours(3));
         Assert.Equal(0.1, alert.Threshold, 9);   // the baseline rate it rose from
+        Assert.Equal("every_hour", alert.Baseline);   // h1's hour of day has learnt one day, not Risk:Anomaly:MinSameHourSamples
         Assert.True(alert.Value >= alert.Threshold + 0.1, $"fired at a refund rate of {alert.Value}");
 
         await Hour(h1.AddHours(3), 10);
@@ -111,7 +117,7 @@ public sealed class AnomalyAlertTests(Servers servers)
         Assert.InRange(after.ResolvedAt!.Value, h1.AddHours(3), h1.AddHours(4));
         // The surge hour was not learnt: the baseline is still the 10 % of the calm hours.
         var frozen = await hours.Server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking()
-            .SingleAsync(b => b.MerchantId == m.MerchantId && b.Metric == AnomalyMetric.RefundRate.Name));
+            .SingleAsync(b => b.MerchantId == m.MerchantId && b.Metric == AnomalyMetric.RefundRate.Name && b.HourOfDay == AnomalyMetric.EveryHour));
         Assert.Equal(0.1, frozen.Baseline.Rate, 9);
         Assert.Equal(1, await Events(hours.Server, m.MerchantId, "alert.fired"));
         Assert.Equal(1, await Events(hours.Server, m.MerchantId, "alert.resolved"));

@@ -93,7 +93,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         await Hour(h1, 0.98, [(busy, busyCourse, 40, 0, 60), (quiet, quietCourse, 40, 0, 20)]);
         await Hour(h1.AddHours(1), 0.98, [(busy, busyCourse, 40, 0, 60), (quiet, quietCourse, 40, 0, 20)]);
         Assert.Empty(fired);
-        var baseline = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name));
+        var baseline = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name && b.HourOfDay == AnomalyMetric.EveryHour));
         Assert.Equal("sandbox", baseline.Provider);
         Assert.InRange(baseline.Baseline.Rate, 0.97, 1.0);   // the first hour (the second is within its grace): 39 or 40 of 40
         Assert.InRange(baseline.Baseline.HourlyVolume, 39.9, 40.1);   // 40 an hour
@@ -105,6 +105,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         Assert.Null(alert.ResolvedAt);
         Assert.InRange(alert.FiredAt, h1.AddHours(2), h1.AddHours(3));
         Assert.InRange(alert.Threshold, 0.97, 1.0);   // the baseline rate it fell from
+        Assert.Equal("every_hour", alert.Baseline);   // its hour of day has learnt one day of Risk:Anomaly:MinSameHourSamples
         Assert.True(alert.Value <= alert.Threshold - 0.1, $"fired at a success rate of {alert.Value}");   // the window's rate when it fired
         Assert.Single(fired);
 
@@ -123,7 +124,7 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         Assert.InRange(after.ResolvedAt!.Value, h1.AddHours(3), h1.AddHours(4));
         // Resolved once the window was no longer MinRateChange below the baseline, which the bad hour did not drag down.
         Assert.True(after.Value > after.Threshold - 0.1, $"resolved at a success rate of {after.Value} against {after.Threshold}");
-        var frozen = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name));
+        var frozen = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == busy.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name && b.HourOfDay == AnomalyMetric.EveryHour));
         Assert.InRange(frozen.Baseline.Rate, 0.97, 1.0);
         Assert.Equal(1, await Events(server, busy.MerchantId, "alert.fired"));
         Assert.Equal(1, await Events(server, busy.MerchantId, "alert.resolved"));

@@ -17,6 +17,9 @@ public sealed class Alert
     public required string Subject { get; init; }
     public double Value { get; set; }
     public double Threshold { get; init; }
+    /// <summary>An anomaly's: which baseline Threshold comes from, <c>same_hour</c> (its hours of day) or <c>every_hour</c>
+    /// (the pool, while those hours warm up); null for the configured rules.</summary>
+    public string? Baseline { get; init; }
     public required string Message { get; set; }
     public DateTime FiredAt { get; init; }
     public DateTime? ResolvedAt { get; set; }
@@ -24,10 +27,10 @@ public sealed class Alert
 
 public sealed record AlertView(
     string Id, string Object, string Rule, string Kind, string Subject, string Status, double Value, double Threshold,
-    string Message, DateTime FiredAt, DateTime? ResolvedAt)
+    string Message, DateTime FiredAt, DateTime? ResolvedAt, string? Baseline = null)
 {
     public static AlertView From(Alert a) => new(a.Id, "alert", a.Rule, a.Kind, a.Subject, a.ResolvedAt is null ? "firing" : "resolved",
-        a.Value, a.Threshold, a.Message, a.FiredAt, a.ResolvedAt);
+        a.Value, a.Threshold, a.Message, a.FiredAt, a.ResolvedAt, a.Baseline);
 }
 
 /// <summary>

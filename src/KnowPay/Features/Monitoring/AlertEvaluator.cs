@@ -24,9 +24,10 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
     /// grows with the payment rate and tells nothing new.</summary>
     public TimeSpan Every => TimeSpan.FromSeconds(alerts.Value.EvaluateEverySeconds);
 
-    /// <summary>Threshold: what the alert stores, when not the rule's. Undecided: too little data to clear an open alert.</summary>
+    /// <summary>Threshold: what the alert stores, when not the rule's. Undecided: too little data to clear an open alert.
+    /// Baseline: an anomaly's baseline the threshold comes from.</summary>
     sealed record Condition(string MerchantId, AlertRule Rule, string Subject, double Value, bool Firing, string Message,
-        double? Threshold = null, bool Undecided = false);
+        double? Threshold = null, bool Undecided = false, string? Baseline = null);
 
     static readonly Dictionary<string, AlertRule> AnomalyRules = AnomalyMetric.All.ToDictionary(m => m.Rule, m => new AlertRule { Name = m.Rule, Kind = m.Rule });
 
@@ -57,7 +58,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
             try
             {
                 conditions.AddRange((await anomalies.EvaluateAsync(db, now, ct)).Select(f => new Condition(f.MerchantId, AnomalyRules[f.Rule], f.Provider,
-                    f.Verdict.Rate, f.Verdict.Anomalous, f.Message, f.Verdict.BaselineRate, f.Verdict.TooFew)));
+                    f.Verdict.Rate, f.Verdict.Anomalous, f.Message, f.Verdict.BaselineRate, f.Verdict.TooFew, BaselineName(f.Baseline))));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -75,7 +76,7 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
             var alert = new Alert
             {
                 Id = Ids.New("alr"), MerchantId = c.MerchantId, Rule = c.Rule.Name, Kind = c.Rule.Kind, Subject = c.Subject,
-                Value = c.Value, Threshold = c.Threshold ?? c.Rule.Threshold, Message = c.Message, FiredAt = now,
+                Value = c.Value, Threshold = c.Threshold ?? c.Rule.Threshold, Baseline = c.Baseline, Message = c.Message, FiredAt = now,
             };
             db.Add(alert);
             Outbox.Add(db, c.MerchantId, "alert.fired", alert.Id, AlertView.From(alert), now);
@@ -117,6 +118,8 @@ public sealed class AlertEvaluator(IServiceScopeFactory scopes, IOptions<AlertsO
         }
         return changes;
     }
+
+    static string BaselineName(AnomalyBaselineKind kind) => kind == AnomalyBaselineKind.SameHour ? "same_hour" : "every_hour";
 
     async Task<IEnumerable<Condition>> EvaluateAsync(KnowPayDb db, IServiceProvider services, AlertRule rule, DateTime now, CancellationToken ct)
     {

@@ -49,7 +49,10 @@ public sealed class PageLocale(IStringLocalizer<PageText> text)
         if (text["Dashboard.Alert." + alert.Kind] is not { ResourceNotFound: false } template) return alert.Message;
         var rate = alert.Kind is "success_rate" or "success_rate_anomaly" or "refund_rate_anomaly" or "risk_block_rate_anomaly";
         string Figure(double x) => rate ? (x * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%" : x.ToString("0", CultureInfo.InvariantCulture);
-        return string.Format(CultureInfo.InvariantCulture, template.Value, Provider(alert.Subject), Figure(alert.Value), Figure(alert.Threshold));
+        var message = string.Format(CultureInfo.InvariantCulture, template.Value, Provider(alert.Subject), Figure(alert.Value), Figure(alert.Threshold));
+        // A rate anomaly says which baseline it was judged against; a volume's text already says "at this time of day".
+        return rate && alert.Baseline is { } baseline && text["Dashboard.Alert.Baseline." + baseline] is { ResourceNotFound: false } against
+            ? message + against.Value : message;
     }
 
     /// <summary>

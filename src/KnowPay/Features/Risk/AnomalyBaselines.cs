@@ -27,13 +27,15 @@ public sealed class RiskAnomalyOptions : IBoundOptions
     [Between(0, 1000)] public double VolumeFactor { get; set; } = 3;
     /// <summary>A payment still pending this long after its creation counts as settled and not succeeded.</summary>
     [Between(0, 86_400)] public int PendingGraceSeconds { get; set; } = 300;
+    /// <summary>Days an hour of day's rate baseline must have learnt from before a rate is judged against it (a week: every weekday once).</summary>
+    [Between(1, 365)] public int MinSameHourSamples { get; set; } = 7;
 
-    public AnomalyThresholds Thresholds() => new(MinAttempts, MinBaselineAttempts, ZScore, MinRateChange, VolumeFactor);
+    public AnomalyThresholds Thresholds() => new(MinAttempts, MinBaselineAttempts, ZScore, MinRateChange, VolumeFactor, MinSameHourSamples);
 }
 
 /// <summary>
 /// One merchant's baseline of one metric at one provider, folded through the hour starting at <see cref="FoldedThrough"/>.
-/// <see cref="HourOfDay"/> is the UTC hour a per-hour-of-day metric's row learns from, or <see cref="AnomalyMetric.EveryHour"/>.
+/// <see cref="HourOfDay"/> is the UTC hour the row learns from, or <see cref="AnomalyMetric.EveryHour"/> for a rate's pooled row.
 /// </summary>
 public sealed class ProviderBaseline
 {
@@ -44,6 +46,8 @@ public sealed class ProviderBaseline
     public double Total { get; set; }
     public double Hits { get; set; }
     public double Hours { get; set; }
+    /// <summary>Hours whose counts the row has learnt, undecayed: days for an hour of day's row (its warm-up).</summary>
+    public int Samples { get; set; }
     public DateTime FoldedThrough { get; set; }
 
     public AnomalyBaseline Baseline => new(Total, Hits, Hours);
@@ -59,9 +63,9 @@ public sealed class ProviderBaseline
 /// <summary>
 /// Folds each finished hour (finished = its end plus the pending grace has passed) of every <see cref="AnomalyMetric"/>
 /// into the baselines: one count per metric over all merchants, then in one transaction every baseline decays (a
-/// set-based update of the rows folded through the hour before) and the hour's counts are added, to the pooled row of a
-/// rate and to the row of the hour's hour of day of a volume; except where the metric's anomaly alert is firing (for at
-/// most a day). Every row decays every hour, so a per-hour-of-day row has lost a day's decay by its next hour, as it should.
+/// set-based update of the rows folded through the hour before) and the hour's counts are added to the row of the hour's
+/// hour of day and, for a rate, to its pooled row; except where the metric's anomaly alert is firing (for at most a day).
+/// Every row decays every hour, so a per-hour-of-day row has lost a day's decay by its next hour, as it should.
 /// The decay's condition admits one node per hour: a node whose decay moves nothing while baselines exist leaves the hour
 /// to the node that did it.
 /// </summary>
@@ -131,19 +135,20 @@ public sealed class AnomalyBaselines(IServiceScopeFactory scopes, IOptions<RiskA
             .Select(b => (b.MerchantId, b.Provider, b.Metric, b.HourOfDay)).ToHashSet();
         if (decayed == 0 && existing.Count > 0) return false;
         foreach (var (metric, c) in counts.Where(c => c.Tally.Total > 0 || c.Tally.Hits > 0))
-        {
-            var slot = metric.PerHourOfDay ? hourOfDay : AnomalyMetric.EveryHour;
-            if (existing.Contains((c.MerchantId, c.Provider, metric.Name, slot)))
-                await db.Set<ProviderBaseline>()
-                    .Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider && b.Metric == metric.Name && b.HourOfDay == slot)
-                    .ExecuteUpdateAsync(s => s.SetProperty(b => b.Total, b => b.Total + c.Total).SetProperty(b => b.Hits, b => b.Hits + c.Hits), ct);
-            else
-                db.Add(new ProviderBaseline
-                {
-                    MerchantId = c.MerchantId, Provider = c.Provider, Metric = metric.Name, HourOfDay = slot,
-                    Total = c.Total, Hits = c.Hits, Hours = 1, FoldedThrough = hour,
-                });
-        }
+            foreach (var slot in metric.Slots(hourOfDay))
+            {
+                if (existing.Contains((c.MerchantId, c.Provider, metric.Name, slot)))
+                    await db.Set<ProviderBaseline>()
+                        .Where(b => b.MerchantId == c.MerchantId && b.Provider == c.Provider && b.Metric == metric.Name && b.HourOfDay == slot)
+                        .ExecuteUpdateAsync(s => s.SetProperty(b => b.Total, b => b.Total + c.Total).SetProperty(b => b.Hits, b => b.Hits + c.Hits)
+                            .SetProperty(b => b.Samples, b => b.Samples + 1), ct);
+                else
+                    db.Add(new ProviderBaseline
+                    {
+                        MerchantId = c.MerchantId, Provider = c.Provider, Metric = metric.Name, HourOfDay = slot,
+                        Total = c.Total, Hits = c.Hits, Hours = 1, Samples = 1, FoldedThrough = hour,
+                    });
+            }
         try
         {
             await db.SaveChangesAsync(ct);

@@ -14,20 +14,25 @@ public sealed record MetricTally(string MerchantId, string Provider, long Total,
 public sealed record MetricSpan(DateTime From, DateTime To, DateTime GraceCutoff);
 
 /// <summary>
-/// A metric with a baseline and an alert (its <see cref="Rule"/>): how a span is counted, and whether its baseline pools
-/// every hour (a rate) or keeps one per hour of day (a volume, which follows the day's rhythm). A rate is judged in its
-/// <see cref="Direction"/>; a volume both ways. The same baselines job, freeze and alert engine serve them all.
+/// A metric with a baseline and an alert (its <see cref="Rule"/>): how a span is counted, and which baselines it keeps.
+/// Every metric keeps one per hour of day, as rates and volumes follow the day's rhythm; a rate also keeps the pooled one
+/// of every hour (<see cref="KeepsEveryHour"/>), judged by until its hour of day has learnt enough days. A rate is judged
+/// in its <see cref="Direction"/>; a volume both ways. The same baselines job, freeze and alert engine serve them all.
 /// </summary>
 public sealed record AnomalyMetric(string Name, string Rule, string What, AnomalyDirection? Direction,
     Func<KnowPayDb, MetricSpan, CancellationToken, Task<List<MetricTally>>> CountAsync)
 {
-    /// <summary>Baselines of a pooled metric carry this hour of day.</summary>
+    /// <summary>A pooled baseline carries this hour of day.</summary>
     public const int EveryHour = -1;
 
     /// <summary>Risk decisions are mostly made before a provider is chosen (at order creation): their baseline is per merchant.</summary>
     public const string AllProviders = "all";
 
-    public bool PerHourOfDay => Direction is null;
+    /// <summary>A volume has no pooled fallback: against the day's mean volume, every night would be an anomaly.</summary>
+    public bool KeepsEveryHour => Direction is not null;
+
+    /// <summary>The baselines (their hour of day) an hour starting at <paramref name="hourOfDay"/> is folded into.</summary>
+    public int[] Slots(int hourOfDay) => KeepsEveryHour ? [EveryHour, hourOfDay] : [hourOfDay];
 
     /// <summary>Succeeded ÷ settled payments; falls when a provider or method breaks.</summary>
     public static readonly AnomalyMetric SuccessRate = new("success_rate", "success_rate_anomaly", "success rate", AnomalyDirection.Falls,

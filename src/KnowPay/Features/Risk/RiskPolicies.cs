@@ -23,7 +23,9 @@ public sealed class RiskPolicies(IOptions<RiskOptions> options)
     /// <summary>
     /// What a new merchant gets: a card-testing guard (many declines from one IP, or one customer cycling through cards, as
     /// Radar's <c>:card_count_for_customer_hourly: &gt; 3</c>), a per-customer daily limit and a refund-abuse review. The card
-    /// guard leaves refunds alone: refunding a charge on a tested card is how the merchant avoids its dispute.
+    /// guard leaves refunds alone: refunding a charge on a tested card is how the merchant avoids its dispute. A policy
+    /// row keeps the rules it was stored with: a rule added here reaches stored defaults only by a data migration
+    /// (<see cref="Data.Migrations.CardTestingCardsBackfill"/>).
     /// </summary>
     public static readonly IReadOnlyList<RuleInput> Defaults =
     [

@@ -2699,6 +2699,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("id");
 
+                    b.Property<string>("Baseline")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("baseline");
+
                     b.Property<DateTime>("FiredAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("fired_at");
@@ -2791,6 +2796,10 @@ namespace KnowPay.Data.Migrations.Postgres
                     b.Property<double>("Hours")
                         .HasColumnType("double precision")
                         .HasColumnName("hours");
+
+                    b.Property<int>("Samples")
+                        .HasColumnType("integer")
+                        .HasColumnName("samples");
 
                     b.Property<double>("Total")
                         .HasColumnType("double precision")

@@ -2688,6 +2688,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<string>("Baseline")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("baseline");
+
                     b.Property<DateTime>("FiredAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("fired_at");
@@ -2780,6 +2785,10 @@ namespace KnowPay.Data.Migrations.Sqlite
                     b.Property<double>("Hours")
                         .HasColumnType("REAL")
                         .HasColumnName("hours");
+
+                    b.Property<int>("Samples")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("samples");
 
                     b.Property<double>("Total")
                         .HasColumnType("REAL")

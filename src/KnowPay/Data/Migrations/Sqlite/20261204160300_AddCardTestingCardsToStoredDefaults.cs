@@ -1,0 +1,21 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace KnowPay.Data.Migrations.Sqlite
+{
+    /// <summary>Stored policies with the three earlier built-in rules get card_testing_cards: see <see cref="CardTestingCardsBackfill"/>.</summary>
+    public partial class AddCardTestingCardsToStoredDefaults : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.Sql(CardTestingCardsBackfill.Up);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+        }
+    }
+}

@@ -96,8 +96,8 @@ static class RiskOnOff
             await using var kp = await KnowPayProcess.StartAsync(root, provider, connection, settings: $"--Risk:Enabled={(riskOn ? "true" : "false")}");
             var load = new Load(kp.BaseUrl, secret);
             products ??= await load.CatalogAsync(smoke ? 10 : 1000);
-            // Warm-up, not measured: the JIT tiers up in every new process.
-            await load.RunAsync(new LoadSettings(concurrency, TimeSpan.Zero, TimeSpan.FromSeconds(smoke ? 1 : 15), products, true, null, RiskContext: true));
+            // Warm-up, not measured: the JIT tiers up in every new process, and risk on has more code to tier up.
+            await load.WarmUpAsync(new LoadSettings(concurrency, TimeSpan.Zero, TimeSpan.Zero, products, true, null, RiskContext: true), smoke);
             var loadAvg = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             var before = await db.PaidOrdersAsync(merchantId);
             var decisions0 = await db.RiskDecisionCountAsync(merchantId);

@@ -89,7 +89,7 @@ sealed class Load(string baseUrl, string secret)
                 catch (Exception e)
                 {
                     Interlocked.Increment(ref errors);
-                    Interlocked.CompareExchange(ref firstError, e.GetType().Name + ": " + e.Message, null);
+                    Interlocked.CompareExchange(ref firstError, e.GetType().Name + ": " + e.Message + " " + e.StackTrace?.Split('\n').FirstOrDefault()?.Trim(), null);
                 }
             }
         }

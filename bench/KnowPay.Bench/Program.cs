@@ -154,20 +154,8 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
         return r;
     }
 
-    // Warm-up, not reported, so that the JIT's tier-up is not charged to the first measured run: 20 s, then on in 5 s
-    // steps while KnowPay still spends more than 2 % of a step compiling (up to 60 s more), because with the cores loaded
-    // the JIT's background thread drains its tier-up queue slowly.
-    var warmup = System.Diagnostics.Stopwatch.StartNew();
-    await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(opts.Smoke ? 1 : 20), spread, opts.Combined, null));
-    var jitSeconds = opts.Smoke ? 0 : await load.JitSecondsAsync();
-    for (var step = 0; step < (opts.Smoke ? 0 : 12); step++)
-    {
-        await load.RunAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.FromSeconds(5), spread, opts.Combined, null));
-        var stepStart = jitSeconds;
-        jitSeconds = await load.JitSecondsAsync();
-        if ((jitSeconds - stepStart) * 1000 < 100) break;
-    }
-    Console.WriteLine($"[{provider}] warm-up {warmup.Elapsed.TotalSeconds:F0} s" + (opts.Smoke ? " (smoke: no wait for the JIT)" : " (until KnowPay's JIT compiled < 2 % of a 5 s step)"));
+    var warmup = await load.WarmUpAsync(new LoadSettings(opts.Concurrency[0], TimeSpan.Zero, TimeSpan.Zero, spread, opts.Combined, null), opts.Smoke);
+    Console.WriteLine($"[{provider}] warm-up {warmup.TotalSeconds:F0} s" + (opts.Smoke ? " (smoke: no wait for the JIT)" : " (until KnowPay's JIT compiled < 2 % of a 5 s step)"));
     // Statement and WAL statistics from here on, so that they cover exactly the orders the runs count (warm-up excluded).
     if (pgStats && provider == "postgres") await db.ResetStatementStatsAsync();
     foreach (var c in opts.Concurrency)

@@ -314,8 +314,12 @@ public static partial class RiskSignalsQuery
         /// <summary>The statement's text (ending in <c>;</c>) with its own parameters added to <paramref name="command"/>.</summary>
         public string Statement(DbCommand command, string customerExpression)
         {
+            // A customer named by an expression (a look-up by external id) is resolved once, not once per group that counts by customer.
             var text = Texts.GetOrAdd((string.Join(',', groups.Select(g => g.Name)), customerExpression), key =>
-                StatementFor(false, groups).Text.Replace("@customer", key.Customer, StringComparison.Ordinal) + ";\n");
+                key.Customer.StartsWith('@')
+                    ? StatementFor(false, groups).Text.Replace("@customer", key.Customer, StringComparison.Ordinal) + ";\n"
+                    : $"WITH cu AS MATERIALIZED (SELECT {key.Customer} AS id)\n" +
+                      StatementFor(false, groups).Text.Replace("@customer", "(SELECT id FROM cu)", StringComparison.Ordinal) + ";\n");
             foreach (var name in StatementFor(false, groups).Parameters)
             {
                 object? value = name switch

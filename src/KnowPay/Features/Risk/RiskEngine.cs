@@ -137,9 +137,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
             };
         }
 
-        var parameters = new Dictionary<string, object?>(signals, StringComparer.Ordinal);
-        foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
-        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, parameters);
+        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, Parameters(signals, policy));
         var decision = Record(subject, signalRead, verdict, now);
         switch (verdict.Action)
         {
@@ -163,7 +161,15 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
         }
     }
 
-    static RiskDecision Record(RiskSubject subject, SignalRead read, RiskVerdict verdict, DateTime now) => new()
+    /// <summary>What the rules read: the signals, and the merchant's lists as <c>@name</c>.</summary>
+    internal static IReadOnlyDictionary<string, object?> Parameters(Dictionary<string, object?> signals, CompiledPolicy policy)
+    {
+        var parameters = new Dictionary<string, object?>(signals, StringComparer.Ordinal);
+        foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
+        return parameters;
+    }
+
+    internal static RiskDecision Record(RiskSubject subject, SignalRead read, RiskVerdict verdict, DateTime now) => new()
     {
         Id = Ids.New("rdc"), MerchantId = subject.MerchantId, Stage = subject.Stage, OrderId = subject.OrderId, CustomerId = subject.CustomerId,
         Ip = subject.Context?.Ip, DeviceId = subject.Context?.DeviceId, Amount = subject.Amount, Currency = subject.Currency,

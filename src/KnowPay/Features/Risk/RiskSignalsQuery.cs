@@ -5,6 +5,7 @@ using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace KnowPay.Features.Risk;
 
@@ -27,10 +28,15 @@ public static partial class RiskSignalsQuery
 
     /// <summary>A query's text and the parameters it binds, in order: on PostgreSQL positional (<c>$1</c>…), which Npgsql sends
     /// as it is, where named ones would be rewritten on every call; on SQLite by name.</summary>
-    sealed record Statement(string Text, string[] Parameters);
+    sealed record Statement(string Text, string[] Parameters)
+    {
+        /// <summary>The text ending in <c>;</c>, to go in front of another statement.</summary>
+        public string Batched { get; } = Text + ";\n";
+    }
 
-    /// <summary>Per database and set of groups (a handful: with or without IP and device, or one group on a retry).</summary>
-    static readonly ConcurrentDictionary<(bool Postgres, string Groups), Statement> Statements = new();
+    /// <summary>Per database, set of groups (a handful: with or without IP and device, or one group on a retry) and how the
+    /// customer is named (by id, or by the order's sub-query over its external id).</summary>
+    static readonly ConcurrentDictionary<(bool Postgres, string Groups, string Customer), Statement> Statements = new();
 
     static string Velocity(string who, string column) => $"""
         (SELECT
@@ -241,7 +247,7 @@ public static partial class RiskSignalsQuery
         Dictionary<string, object?> signals, CancellationToken ct)
     {
         await using var command = db.Database.GetDbConnection().CreateCommand();
-        var statement = StatementFor(db.IsPostgres, groups);
+        var statement = StatementFor(db.IsPostgres, groups, "@customer");
         command.CommandText = statement.Text;
         foreach (var name in statement.Parameters)
         {
@@ -273,10 +279,13 @@ public static partial class RiskSignalsQuery
         }
     }
 
-    static Statement StatementFor(bool postgres, IReadOnlyList<Group> groups) =>
-        Statements.GetOrAdd((postgres, string.Join(',', groups.Select(g => g.Name))), _ =>
+    /// <param name="customer">The SQL that names the customer: <c>@customer</c>, or an expression over <c>@customer</c> and
+    /// <c>@merchant</c> (the caller's sub-query by external id).</param>
+    static Statement StatementFor(bool postgres, IReadOnlyList<Group> groups, string customer) =>
+        Statements.GetOrAdd((postgres, string.Join(',', groups.Select(g => g.Name)), customer), key =>
         {
             var text = "SELECT * FROM " + string.Join("\nCROSS JOIN ", groups.Select(g => g.Sql));
+            if (key.Customer != "@customer") text = text.Replace("@customer", key.Customer, StringComparison.Ordinal);
             var names = new List<string>();
             text = ParameterName().Replace(text, match =>
             {
@@ -290,15 +299,12 @@ public static partial class RiskSignalsQuery
     private static partial Regex ParameterName();
 
     /// <summary>
-    /// A new order's signals as the FIRST statement of the order's product-read batch: one round trip for both. First, so
+    /// A new order's signals as the FIRST statement of the order's product-read round trip: one round trip for both. First, so
     /// that when it fails nothing after it (the Idempotency-Key's claim) has run and the caller can read again without it.
-    /// The caller binds <c>@merchant</c> and <c>@product</c>, and names the customer by an SQL expression over its own
-    /// parameters (the customer may be given by external id).
+    /// The customer is named by an SQL expression over <c>@customer</c> and <c>@merchant</c> (it may be given by external id).
     /// </summary>
     public sealed class OrderSignalsBatch
     {
-        static readonly ConcurrentDictionary<(string Groups, string Customer), string> Texts = new();
-
         readonly IReadOnlyList<Group> groups;
         readonly RiskContextInput? context;
 
@@ -311,28 +317,47 @@ public static partial class RiskSignalsQuery
         /// <summary>The groups' values once read; null until then (or when the batch failed: read on their own).</summary>
         internal Dictionary<string, object?>? Values { get; private set; }
 
-        /// <summary>The statement's text (ending in <c>;</c>) with its own parameters added to <paramref name="command"/>.</summary>
+        /// <summary>SQLite: the statement's text (ending in <c>;</c>) to put in front of the caller's, with the parameters the
+        /// caller does not bind itself (<c>@merchant</c>, <c>@customer</c> and <c>@product</c> it does) added to <paramref name="command"/>.</summary>
         public string Statement(DbCommand command, string customerExpression)
         {
-            var text = Texts.GetOrAdd((string.Join(',', groups.Select(g => g.Name)), customerExpression), key =>
-                StatementFor(false, groups).Text.Replace("@customer", key.Customer, StringComparison.Ordinal) + ";\n");
-            foreach (var name in StatementFor(false, groups).Parameters)
-            {
-                object? value = name switch
-                {
-                    "@ip" => context?.Ip,
-                    "@device" => context?.DeviceId,
-                    "@t10" => Now.AddMinutes(-10),
-                    "@t1h" => Now.AddHours(-1),
-                    "@t24" => Now.AddHours(-24),
-                    "@t90" => Now.AddDays(-90),
-                    "@merchant" or "@customer" or "@product" => null,
-                    _ => throw new InvalidOperationException("Unknown signal parameter " + name),
-                };
-                if (value is not null) command.AddParameter(name, value);
-            }
-            return text;
+            var statement = StatementFor(false, groups, customerExpression);
+            foreach (var name in statement.Parameters)
+                if (name is not ("@merchant" or "@customer" or "@product") && Value(name) is { } value) command.AddParameter(name, value);
+            return statement.Batched;
         }
+
+        /// <summary>PostgreSQL: the statement as a batch command of its own with positional parameters, which Npgsql sends as
+        /// they are (a named one's text, here thousands of characters, is rewritten on every call).</summary>
+        /// <param name="customer">The customer's id, or external id when <paramref name="customerExpression"/> looks it up by that.</param>
+        public NpgsqlBatchCommand Command(string customerExpression, string merchantId, string productId, string customer)
+        {
+            var statement = StatementFor(true, groups, customerExpression);
+            var command = new NpgsqlBatchCommand(statement.Text);
+            foreach (var name in statement.Parameters)
+                command.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = name switch
+                    {
+                        "@merchant" => merchantId,
+                        "@customer" => customer,
+                        "@product" => productId,
+                        _ => Value(name) ?? DBNull.Value,
+                    },
+                });
+            return command;
+        }
+
+        object? Value(string name) => name switch
+        {
+            "@ip" => context?.Ip,
+            "@device" => context?.DeviceId,
+            "@t10" => Now.AddMinutes(-10),
+            "@t1h" => Now.AddHours(-1),
+            "@t24" => Now.AddHours(-24),
+            "@t90" => Now.AddDays(-90),
+            _ => throw new InvalidOperationException("Unknown signal parameter " + name),
+        };
 
         /// <summary>Reads the statement's one row; the reader is left on its result set.</summary>
         public async Task ReadAsync(DbDataReader reader, CancellationToken ct)

@@ -88,7 +88,7 @@ public sealed class RiskDecisionAllocationTests(Servers servers, ITestOutputHelp
             $"alloc-{i % Customers}", productId, 9900, "CNY", null, Context(i % Customers));
         var policy = await policies.GetAsync(db, m.MerchantId, null, ct);
         var signalReads = Enumerable.Range(0, Customers).Select(c => RiskSignalsQuery.FromBatch(read[c].Signals, Subject(c))).ToArray();
-        var parameters = signalReads.Select(s => RiskEngine.Parameters(s.Signals, policy)).ToArray();
+        var parameters = signalReads.Select(s => policy.Parameters(s.Signals)).ToArray();
         var verdicts = parameters.Select(p => RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, p)).ToArray();
 
         // What the decisions are: three earlier orders per customer, IP and device, one customer per device; no rule matches.
@@ -108,7 +108,7 @@ public sealed class RiskDecisionAllocationTests(Servers servers, ITestOutputHelp
         await MeasureAsync("order read without risk (claim + product)", i => ReadAsync(i % Customers, risk: false));
         await MeasureAsync("order read with the signal statement", i => ReadAsync(i % Customers, risk: true));
         Measure("  signals (FromBatch)", i => RiskSignalsQuery.FromBatch(read[i % Customers].Signals, Subject(i)));
-        Measure("  parameters (signals + lists)", i => RiskEngine.Parameters(signalReads[i % Customers].Signals, policy));
+        Measure("  parameters (signals + lists)", i => policy.Parameters(signalReads[i % Customers].Signals));
         Measure("  rules (4 built-in)", i =>
         {
             foreach (var rule in policy.Rules) rule.Matches(parameters[i % Customers]);

@@ -137,7 +137,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
             };
         }
 
-        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, Parameters(signals, policy));
+        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, policy.Parameters(signals));
         var decision = Record(subject, signalRead, verdict, now);
         switch (verdict.Action)
         {
@@ -159,14 +159,6 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
             default:
                 return new RiskOutcome { Action = RiskAction.Allow, Decision = decision };
         }
-    }
-
-    /// <summary>What the rules read: the signals, and the merchant's lists as <c>@name</c>.</summary>
-    internal static IReadOnlyDictionary<string, object?> Parameters(Dictionary<string, object?> signals, CompiledPolicy policy)
-    {
-        var parameters = new Dictionary<string, object?>(signals, StringComparer.Ordinal);
-        foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
-        return parameters;
     }
 
     internal static RiskDecision Record(RiskSubject subject, SignalRead read, RiskVerdict verdict, DateTime now) => new()

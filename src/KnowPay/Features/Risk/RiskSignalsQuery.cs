@@ -86,7 +86,7 @@ public static partial class RiskSignalsQuery
                 (SELECT created_at FROM customers WHERE id = @customer) AS cc) g_en
         """, 3, (r, at, s) =>
     {
-        s["consumed_progress"] = r.IsDBNull(at) ? 0L : Long(r, at);
+        s["consumed_progress"] = r.IsDBNull(at) ? Zero : Long(r, at);
         s["product_quantity_for_customer"] = Long(r, at + 1);
         s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
     });
@@ -143,8 +143,19 @@ public static partial class RiskSignalsQuery
         "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
         1, (r, at, s) => s["@policy_version"] = r.IsDBNull(at) ? null : Long(r, at));
 
-    /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
-    static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long,
+    /// boxed once (small values, most counts, share their boxes).</summary>
+    static object Long(DbDataReader reader, int ordinal)
+    {
+        var type = reader.GetFieldType(ordinal);
+        var value = type == typeof(long) ? reader.GetInt64(ordinal)
+            : type == typeof(decimal) ? Convert.ToInt64(reader.GetDecimal(ordinal))
+            : Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+        return value is >= 0 and < SmallCount ? SmallLongs[value] : value;
+    }
+
+    const int SmallCount = 256;
+    static readonly object[] SmallLongs = [.. Enumerable.Range(0, SmallCount).Select(n => (object)(long)n)];
 
     static List<Group> GroupsFor(RiskContextInput? context, Group entitlements)
     {
@@ -217,7 +228,7 @@ public static partial class RiskSignalsQuery
 
     static Dictionary<string, object?> Base(RiskSubject subject)
     {
-        var signals = new Dictionary<string, object?>(StringComparer.Ordinal)
+        var signals = new Dictionary<string, object?>(Capacity, StringComparer.Ordinal)
         {
             ["amount"] = subject.Amount,
             ["customer_external_id"] = subject.CustomerExternalId ?? "",
@@ -242,6 +253,9 @@ public static partial class RiskSignalsQuery
     ];
 
     static readonly object Zero = 0L;
+
+    /// <summary>Room for every signal and the two read for the decision itself, so that filling a dictionary never grows it.</summary>
+    static readonly int Capacity = RiskSignals.Catalog.Count + 2;
 
     static async Task ReadGroupsAsync(KnowPayDb db, IReadOnlyList<Group> groups, RiskSubject subject, DateTime now,
         Dictionary<string, object?> signals, CancellationToken ct)
@@ -362,7 +376,7 @@ public static partial class RiskSignalsQuery
         /// <summary>Reads the statement's one row; the reader is left on its result set.</summary>
         public async Task ReadAsync(DbDataReader reader, CancellationToken ct)
         {
-            var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+            var values = new Dictionary<string, object?>(Capacity, StringComparer.Ordinal);
             if (await reader.ReadAsync(ct))
             {
                 var at = 0;

@@ -145,6 +145,23 @@ public sealed class RiskRuleParserTests
     }
 
     [Fact]
+    public void ScoreReasons_AreTheLargestPositiveContributions_TiesByName()
+    {
+        string[] names = ["a", "b", "c", "d", "e", "f"];
+        var weights = Gen.Select(Gen.OneOf(Gen.Const(0.5), Gen.Const(-0.3), Gen.Const(0.0), Gen.Double[-2, 2]).Array[names.Length], Gen.Long[-3, 20_000].Array[names.Length],
+            Gen.Int[0, 4]);
+        weights.Sample(t =>
+        {
+            var (w, values, top) = t;
+            var model = new RiskModel(-1, names.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => w[x.i]));
+            var signals = names.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => (object?)values[x.i]);
+            var expected = names.Select((n, i) => (Name: n, Value: w[i] * Math.Log(1 + Math.Max(0, values[i])))).Where(c => c.Value > 0)
+                .OrderByDescending(c => c.Value).ThenBy(c => c.Name, StringComparer.Ordinal).Take(top).Select(c => c.Name).ToList();
+            Assert.Equal(expected, model.Score(signals, top).Reasons);
+        }, iter: 5_000);
+    }
+
+    [Fact]
     public void Decide_AllowBeatsBlockBeatsReview_ThenTheScore()
     {
         static RiskRule Rule(string id, RiskAction action, bool match) => new(id, action, id, _ => match);

@@ -68,17 +68,24 @@ public sealed record RiskModel(double Intercept, IReadOnlyDictionary<string, dou
     public (int Score, IReadOnlyList<string> Reasons) Score(IReadOnlyDictionary<string, object?> signals, int topReasons = 3)
     {
         var z = Intercept;
-        var contributions = new List<(string Name, double Value)>();
+        // The largest positive contributions so far, largest first (ties by name), at most topReasons of them.
+        var top = new List<(string Name, double Value)>(topReasons + 1);
         foreach (var (name, weight) in Weights)
         {
             if (!signals.TryGetValue(name, out var value) || value is not long number) continue;
             var contribution = weight * Math.Log(1 + Math.Max(0, number));
             z += contribution;
-            if (contribution > 0) contributions.Add((name, contribution));
+            if (contribution <= 0 || topReasons <= 0) continue;
+            var at = top.Count;
+            while (at > 0 && (contribution > top[at - 1].Value || contribution == top[at - 1].Value && string.CompareOrdinal(name, top[at - 1].Name) < 0)) at--;
+            if (at >= topReasons) continue;
+            top.Insert(at, (name, contribution));
+            if (top.Count > topReasons) top.RemoveAt(topReasons);
         }
         var score = (int)Math.Floor(99 / (1 + Math.Exp(-z)));
-        return (Math.Clamp(score, 0, 99),
-            contributions.OrderByDescending(c => c.Value).ThenBy(c => c.Name, StringComparer.Ordinal).Take(topReasons).Select(c => c.Name).ToList());
+        var reasons = new string[top.Count];
+        for (var i = 0; i < top.Count; i++) reasons[i] = top[i].Name;
+        return (Math.Clamp(score, 0, 99), reasons);
     }
 }
 
@@ -124,6 +131,8 @@ public sealed record RiskVerdict(RiskAction Action, string? RuleId, int Score, I
 
 public static class RiskPolicyEvaluation
 {
+    static readonly RiskAction[] Precedence = [RiskAction.Allow, RiskAction.Block, RiskAction.Review];
+
     /// <summary>
     /// Rules in the order allow → block → review (within each, as the merchant listed them); the first match wins. With no
     /// match the score decides: ≥ block threshold blocks, ≥ review threshold reviews. A rule that cannot be evaluated (a signal
@@ -133,7 +142,7 @@ public static class RiskPolicyEvaluation
         IReadOnlyDictionary<string, object?> signals)
     {
         var (score, reasons) = model.Score(signals);
-        foreach (var action in new[] { RiskAction.Allow, RiskAction.Block, RiskAction.Review })
+        foreach (var action in Precedence)
             foreach (var rule in rules)
             {
                 if (rule.Action != action || !Matches(rule, signals)) continue;

@@ -55,7 +55,7 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
         try
         {
             await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.CommandText = Statement(command, asynchronousCommit: false);
+            command.CommandText = Statement(command.AddParameter, command is Npgsql.NpgsqlCommand, asynchronousCommit: false);
             Claimed(await command.ExecuteScalarAsync(ct) is not null);
         }
         finally
@@ -79,18 +79,28 @@ public sealed class IdempotencyClaim(string merchantId, string key, string reque
     /// run twice if a crash loses the claim (see CreateOrder).
     /// </summary>
     public string? ClaimStatement(DbCommand command, bool asynchronousCommit) =>
-        state == State.Unclaimed ? Statement(command, asynchronousCommit) : null;
+        state == State.Unclaimed ? Statement(command.AddParameter, command is Npgsql.NpgsqlCommand, asynchronousCommit) : null;
 
-    string Statement(DbCommand command, bool asynchronousCommit)
+    /// <summary><see cref="ClaimStatement"/> as a batch command, for a handler whose first round trip on PostgreSQL is an
+    /// <see cref="Npgsql.NpgsqlBatch"/>. Null when already claimed.</summary>
+    public Npgsql.NpgsqlBatchCommand? ClaimCommand(bool asynchronousCommit)
     {
-        command.AddParameter("@ik_merchant", MerchantId);
-        command.AddParameter("@ik_key", Key);
-        command.AddParameter("@ik_hash", RequestHash);
-        command.AddParameter("@ik_path", Path);
-        command.AddParameter("@ik_created", CreatedAt);
-        command.AddParameter("@ik_lease_expired", CreatedAt - Lease);
+        if (state != State.Unclaimed) return null;
+        var command = new Npgsql.NpgsqlBatchCommand();
+        command.CommandText = Statement((name, value) => command.Parameters.AddWithValue(name, value), postgres: true, asynchronousCommit);
+        return command;
+    }
+
+    string Statement(Action<string, object> addParameter, bool postgres, bool asynchronousCommit)
+    {
+        addParameter("@ik_merchant", MerchantId);
+        addParameter("@ik_key", Key);
+        addParameter("@ik_hash", RequestHash);
+        addParameter("@ik_path", Path);
+        addParameter("@ik_created", CreatedAt);
+        addParameter("@ik_lease_expired", CreatedAt - Lease);
         if (!asynchronousCommit) return ClaimInsert + " 1;\n";
-        return command is Npgsql.NpgsqlCommand
+        return postgres
             ? ClaimInsert + " set_config('synchronous_commit', 'off', true);\n"
             : "PRAGMA synchronous = NORMAL;\n" + ClaimInsert + " 1;\nPRAGMA synchronous = FULL;\n";
     }

@@ -28,6 +28,65 @@ public sealed class RiskRuleParserTests
         }, iter: 20_000);
     }
 
+    /// <summary>A compiled rule decides exactly as a fresh NCalc <see cref="NCalc.Expression"/> over the same tree and
+    /// parameters (its defaults, the invariant culture): the same match, or the same exception out of both.</summary>
+    [Fact]
+    public void CompiledRule_DecidesAsAFreshNCalcExpression()
+    {
+        static string? Reference(ParsedRule rule, IDictionary<string, object?> parameters)
+        {
+            try
+            {
+                var expression = new NCalc.Expression(rule.Expression, new NCalc.ExpressionConfiguration(),
+                    new NCalc.ExpressionContext { Parameters = parameters }, System.Globalization.CultureInfo.InvariantCulture,
+                    new NCalc.Factories.EvaluationVisitorFactory());
+                return (expression.Evaluate() is true).ToString();
+            }
+            catch (NCalc.Exceptions.NCalcException)
+            {
+                return "False";
+            }
+            catch (Exception e)
+            {
+                return e.GetType().Name;
+            }
+        }
+        static string? Compiled(ParsedRule rule, IDictionary<string, object?> parameters)
+        {
+            try
+            {
+                return RiskRules.Compile(rule)((IReadOnlyDictionary<string, object?>)parameters).ToString();
+            }
+            catch (Exception e)
+            {
+                return e.GetType().Name;
+            }
+        }
+        string[] atoms =
+        [
+            ":amount: > 5", ":amount: >= 50000", ":account_age_days: < 1", ":amount: * 2 >= 100", ":amount: / :account_age_days: > 1",
+            ":amount: % 7 == 1", ":amount: - 99999999999 < 0", ":amount: + 9223372036854775807 > 0", ":customer_external_id: in @trusted",
+            ":customer_external_id: in ('x', 'y')", ":ip: == '203.0.113.7'", ":ip: != ''", ":customer_external_id: == 'X'",
+            ":orders_per_ip_10m: > 1", "-:amount: < 0", ":amount: == 5.0", ":amount: > 1.5",
+        ];
+        var condition = Gen.Select(Gen.Int[0, atoms.Length - 1].Array[1, 4], Gen.Bool.Array[4], Gen.Bool.Array[4], (parts, ors, nots) =>
+            string.Concat(parts.Select((a, i) => (i == 0 ? "" : ors[i] ? " or " : " and ") + (nots[i] ? "not (" + atoms[a] + ")" : atoms[a]))));
+        var parameters = Gen.Select(Gen.OneOf(Gen.Const(0L), Gen.Const(5L), Gen.Const(50_000L), Gen.Long), Gen.OneOf(Gen.Const(0L), Gen.Const(1L), Gen.Long[-5, 5]),
+            Gen.OneOf(Gen.Const("x"), Gen.Const(""), Gen.Const("vip-1"), Gen.String[0, 3]), Gen.OneOf(Gen.Const("203.0.113.7"), Gen.Const("")), Gen.Bool,
+            (amount, age, external, ip, withList) =>
+            {
+                var p = new Dictionary<string, object?> { ["amount"] = amount, ["account_age_days"] = age, ["customer_external_id"] = external, ["ip"] = ip };
+                if (withList) p["@trusted"] = new HashSet<string> { "x", "vip-1" };
+                return p;
+            });
+        Gen.Select(condition, parameters).Sample(t =>
+        {
+            var (rule, error) = RiskRules.Parse("diff", "block if " + t.Item1);
+            Assert.Null(error);
+            Assert.Equal(Reference(rule!, t.Item2), Compiled(rule!, t.Item2));
+        }, iter: 5_000);
+    }
+
     [Theory]
     [InlineData("block if :failed_attempts_per_ip_1h: > 5", RiskAction.Block)]
     [InlineData("review if :amount: > 50000 and :account_age_days: < 1", RiskAction.Review)]
@@ -83,6 +142,23 @@ public sealed class RiskRuleParserTests
         var z = -2 + 0.1 * Math.Log(9901) + Math.Log(4);
         Assert.Equal((int)Math.Floor(99 / (1 + Math.Exp(-z))), score);
         Assert.Equal(["orders_per_ip_10m", "amount"], reasons);
+    }
+
+    [Fact]
+    public void ScoreReasons_AreTheLargestPositiveContributions_TiesByName()
+    {
+        string[] names = ["a", "b", "c", "d", "e", "f"];
+        var weights = Gen.Select(Gen.OneOf(Gen.Const(0.5), Gen.Const(-0.3), Gen.Const(0.0), Gen.Double[-2, 2]).Array[names.Length], Gen.Long[-3, 20_000].Array[names.Length],
+            Gen.Int[0, 4]);
+        weights.Sample(t =>
+        {
+            var (w, values, top) = t;
+            var model = new RiskModel(-1, names.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => w[x.i]));
+            var signals = names.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => (object?)values[x.i]);
+            var expected = names.Select((n, i) => (Name: n, Value: w[i] * Math.Log(1 + Math.Max(0, values[i])))).Where(c => c.Value > 0)
+                .OrderByDescending(c => c.Value).ThenBy(c => c.Name, StringComparer.Ordinal).Take(top).Select(c => c.Name).ToList();
+            Assert.Equal(expected, model.Score(signals, top).Reasons);
+        }, iter: 5_000);
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using KnowPay.Providers;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace KnowPay.Features.Orders;
 
@@ -114,7 +115,6 @@ public static class CreateOrder
         KnowPayDb db, IdempotencyClaim? idempotency, string productId, string merchantId, string currency, string? customerId, string? externalId,
         Risk.RiskSignalsQuery.OrderSignalsBatch? signals, CancellationToken ct)
     {
-        await using var command = db.Database.GetDbConnection().CreateCommand();
         // The claim's commit need not wait for its WAL flush (PostgreSQL: synchronous_commit off for this one implicit
         // transaction; SQLite: synchronous = NORMAL for this one insert): nothing else is written before the order's own
         // commit, which is durable and flushes the (append-only) WAL up to and including the claim. A crash that loses the
@@ -123,30 +123,56 @@ public static class CreateOrder
         // fewer per order (on SQLite, where each flush holds the single write lock, a third of them). (PostgreSQL:
         // set_config(…, true) in the claim's RETURNING rather than SET LOCAL, which would log a warning: the batch is an
         // implicit transaction.)
-        var claim = idempotency?.ClaimStatement(command, asynchronousCommit: true);
         var customer = customerId is not null
             ? "SELECT c.id FROM customers c WHERE c.id = @customer AND c.merchant_id = @merchant"
             : "SELECT c.id FROM customers c WHERE c.merchant_id = @merchant AND c.external_id = @customer";
-        // First in the batch: if it fails, the claim after it has not run (PostgreSQL: nor anything else of the batch).
-        var risk = signals?.Statement(command, customerId is not null ? "@customer" : "(" + customer + ")");
-        command.CommandText = risk + claim + $"""
+        var read = $"""
             SELECT p.id, p.status, p.creator_id, p.creator_share_bps, p.kind, p.period_days, x.id, x.amount, x.currency, ({customer}),
               (SELECT cr.payout_currency FROM creators cr WHERE cr.id = p.creator_id)
             FROM products p LEFT JOIN product_prices x ON x.product_id = p.id AND x.currency = @currency AND x.active
             WHERE p.id = @product AND p.merchant_id = @merchant
             ORDER BY x.version DESC LIMIT 1
             """;
-        command.AddParameter("@product", productId);
-        command.AddParameter("@merchant", merchantId);
-        command.AddParameter("@currency", currency);
-        command.AddParameter("@customer", (object?)customerId ?? externalId!);
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        if (risk is not null)
+        // How the signal statement names the customer: as the product read does.
+        string CustomerExpression() => customerId is not null ? "@customer" : "(" + customer + ")";
+        void AddReadParameters(Action<string, object> add)
+        {
+            add("@product", productId);
+            add("@merchant", merchantId);
+            add("@currency", currency);
+            add("@customer", (object?)customerId ?? externalId!);
+        }
+        // The signal statement first in the round trip: if it fails, the claim after it has not run (PostgreSQL: nor anything
+        // else of the batch). With it, on PostgreSQL, the statements go as one batch, so that the signal statement keeps its
+        // positional parameters; otherwise as one command.
+        await using var batch = db.IsPostgres && signals is not null ? ((NpgsqlConnection)db.Database.GetDbConnection()).CreateBatch() : null;
+        await using var command = batch is null ? db.Database.GetDbConnection().CreateCommand() : null;
+        bool risk, claim;
+        if (batch is not null)
+        {
+            batch.BatchCommands.Add(signals!.Command(CustomerExpression(), merchantId, productId, customerId ?? externalId!));
+            var claimCommand = idempotency?.ClaimCommand(asynchronousCommit: true);
+            if (claimCommand is not null) batch.BatchCommands.Add(claimCommand);
+            var product = new NpgsqlBatchCommand(read);
+            AddReadParameters((name, value) => product.Parameters.AddWithValue(name, value));
+            batch.BatchCommands.Add(product);
+            (risk, claim) = (true, claimCommand is not null);
+        }
+        else
+        {
+            var claimText = idempotency?.ClaimStatement(command!, asynchronousCommit: true);
+            var riskText = signals?.Statement(command!, CustomerExpression());
+            command!.CommandText = riskText + claimText + read;
+            AddReadParameters(command.AddParameter);
+            (risk, claim) = (riskText is not null, claimText is not null);
+        }
+        await using var reader = batch is not null ? await batch.ExecuteReaderAsync(ct) : await command!.ExecuteReaderAsync(ct);
+        if (risk)
         {
             await signals!.ReadAsync(reader, ct);
             await reader.NextResultAsync(ct);
         }
-        if (claim is not null)
+        if (claim)
         {
             var claimed = await reader.ReadAsync(ct);
             idempotency!.Claimed(claimed);

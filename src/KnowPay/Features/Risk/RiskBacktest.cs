@@ -52,9 +52,7 @@ public static class RiskBacktest
         var changed = 0;
         foreach (var decision in decisions)
         {
-            var parameters = Signals(decision.Signals);
-            foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
-            var verdict = RiskPolicyEvaluation.Decide(rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, parameters);
+            var verdict = RiskPolicyEvaluation.Decide(rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, policy.Parameters(Signals(decision.Signals)));
             var (count, amount, later) = tally.GetValueOrDefault(verdict.Action);
             tally[verdict.Action] = (count + 1, amount + decision.Amount, later + (refunded.Contains(decision.OrderId) ? 1 : 0));
             if (verdict.Action != decision.Action) changed++;

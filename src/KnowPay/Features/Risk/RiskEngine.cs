@@ -137,9 +137,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
             };
         }
 
-        var parameters = new Dictionary<string, object?>(signals, StringComparer.Ordinal);
-        foreach (var (name, values) in policy.Lists) parameters["@" + name] = values;
-        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, parameters);
+        var verdict = RiskPolicyEvaluation.Decide(policy.Rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, policy.Parameters(signals));
         var decision = Record(subject, signalRead, verdict, now);
         switch (verdict.Action)
         {
@@ -163,7 +161,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
         }
     }
 
-    static RiskDecision Record(RiskSubject subject, SignalRead read, RiskVerdict verdict, DateTime now) => new()
+    internal static RiskDecision Record(RiskSubject subject, SignalRead read, RiskVerdict verdict, DateTime now) => new()
     {
         Id = Ids.New("rdc"), MerchantId = subject.MerchantId, Stage = subject.Stage, OrderId = subject.OrderId, CustomerId = subject.CustomerId,
         Ip = subject.Context?.Ip, DeviceId = subject.Context?.DeviceId, Amount = subject.Amount, Currency = subject.Currency,

@@ -12,7 +12,55 @@ public sealed record RuleInput(string? Id, string? Rule);
 
 /// <summary>A merchant's policy ready to decide with: rules parsed and compiled, lists loaded.</summary>
 public sealed record CompiledPolicy(long Version, IReadOnlyList<RiskRule> Rules, IReadOnlyList<RuleInput> Source, RiskLimits Limits,
-    int ReviewThreshold, int BlockThreshold, IReadOnlyDictionary<string, HashSet<string>> Lists);
+    int ReviewThreshold, int BlockThreshold, IReadOnlyDictionary<string, HashSet<string>> Lists)
+{
+    readonly Dictionary<string, object?> listParameters = Lists.ToDictionary(l => "@" + l.Key, l => (object?)l.Value, StringComparer.Ordinal);
+
+    /// <summary>What the rules and the score read: the signals, and the lists as <c>@name</c> (a list before a signal of the
+    /// same name). Neither is copied: a decision's parameters are a view over both.</summary>
+    public IReadOnlyDictionary<string, object?> Parameters(Dictionary<string, object?> signals) =>
+        listParameters.Count == 0 ? signals : new RuleParameters(listParameters, signals);
+}
+
+/// <summary>Two dictionaries read as one, the first before the second; read-only (NCalc takes its parameters as an
+/// <see cref="IDictionary{TKey,TValue}"/> and only reads them).</summary>
+sealed class RuleParameters(Dictionary<string, object?> first, Dictionary<string, object?> second)
+    : IDictionary<string, object?>, IReadOnlyDictionary<string, object?>
+{
+    public bool TryGetValue(string key, out object? value) => first.TryGetValue(key, out value) || second.TryGetValue(key, out value);
+
+    public bool ContainsKey(string key) => first.ContainsKey(key) || second.ContainsKey(key);
+
+    public object? this[string key]
+    {
+        get => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"The parameter '{key}' is not there.");
+        set => throw ReadOnly();
+    }
+
+    IEnumerable<KeyValuePair<string, object?>> All => first.Concat(second.Where(p => !first.ContainsKey(p.Key)));
+
+    public int Count => first.Count + second.Keys.Count(k => !first.ContainsKey(k));
+    public ICollection<string> Keys => [.. All.Select(p => p.Key)];
+    public ICollection<object?> Values => [.. All.Select(p => p.Value)];
+    IEnumerable<string> IReadOnlyDictionary<string, object?>.Keys => Keys;
+    IEnumerable<object?> IReadOnlyDictionary<string, object?>.Values => Values;
+    public bool IsReadOnly => true;
+    public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => All.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    public bool Contains(KeyValuePair<string, object?> item) => TryGetValue(item.Key, out var value) && Equals(value, item.Value);
+
+    public void CopyTo(KeyValuePair<string, object?>[] array, int arrayIndex)
+    {
+        foreach (var pair in All) array[arrayIndex++] = pair;
+    }
+
+    public void Add(string key, object? value) => throw ReadOnly();
+    public void Add(KeyValuePair<string, object?> item) => throw ReadOnly();
+    public bool Remove(string key) => throw ReadOnly();
+    public bool Remove(KeyValuePair<string, object?> item) => throw ReadOnly();
+    public void Clear() => throw ReadOnly();
+    static NotSupportedException ReadOnly() => new("A decision's parameters are read-only.");
+}
 
 /// <summary>
 /// Merchants' policies, compiled once per version and kept: the decision path reads the version with its signals (same

@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -5,6 +6,7 @@ using KnowPay.Domain;
 using NCalc;
 using NCalc.Exceptions;
 using NCalc.Factories;
+using NCalc.Handlers;
 using NCalc.Visitors;
 
 namespace KnowPay.Features.Risk;
@@ -82,20 +84,36 @@ public static partial class RiskRules
     }
 
     /// <summary>The predicate over a decision's parameters (signals, and the lists as <c>@name</c>). A rule that cannot be
-    /// evaluated (a signal missing because its query failed) does not match.</summary>
+    /// evaluated (a signal missing because its query failed) does not match. The parsed tree is walked by NCalc's own
+    /// visitor with NCalc's default options, as <see cref="Expression.Evaluate"/> does; only the visitor and its context
+    /// are made per call (they hold the call's parameters), so decisions may evaluate a rule concurrently.</summary>
     public static Func<IReadOnlyDictionary<string, object?>, bool> Compile(ParsedRule rule) => parameters =>
     {
         try
         {
-            var context = new ExpressionContext { Parameters = (IDictionary<string, object?>)parameters };
-            var expression = new Expression(rule.Expression, new ExpressionConfiguration(), context, CultureInfo.InvariantCulture, new EvaluationVisitorFactory());
-            return expression.Evaluate() is true;
+            var context = new ExpressionContext(parameters: parameters as IDictionary<string, object?> ?? new Dictionary<string, object?>(parameters),
+                dynamicParameters: NoDynamicParameters, functions: NoFunctions, asyncFunctions: NoAsyncFunctions, asyncParameters: NoAsyncParameters);
+            return rule.Expression.Accept(new EvaluationVisitor(context, Evaluation, CultureInfo.InvariantCulture)) is true;
         }
         catch (NCalcException)
         {
             return false;
         }
+        catch (InvalidCastException)
+        {
+            // Expression.Evaluate turns this one into an NCalcException.
+            return false;
+        }
     };
+
+    /// <summary>NCalc's defaults, immutable: shared by every evaluation.</summary>
+    static readonly ExpressionEvaluationOptions Evaluation = new ExpressionConfiguration().Evaluation;
+
+    // Rules name no functions or dynamic parameters (the type check refuses them): empty and read-only, shared.
+    static readonly IDictionary<string, ExpressionParameter> NoDynamicParameters = new ReadOnlyDictionary<string, ExpressionParameter>(new Dictionary<string, ExpressionParameter>());
+    static readonly IDictionary<string, ExpressionFunction> NoFunctions = new ReadOnlyDictionary<string, ExpressionFunction>(new Dictionary<string, ExpressionFunction>());
+    static readonly IDictionary<string, AsyncExpressionFunction> NoAsyncFunctions = new ReadOnlyDictionary<string, AsyncExpressionFunction>(new Dictionary<string, AsyncExpressionFunction>());
+    static readonly IDictionary<string, AsyncExpressionParameter> NoAsyncParameters = new ReadOnlyDictionary<string, AsyncExpressionParameter>(new Dictionary<string, AsyncExpressionParameter>());
 
     static (string Translated, List<int> Positions, List<string> Lists, RuleError? Error) Translate(string text, int start)
     {

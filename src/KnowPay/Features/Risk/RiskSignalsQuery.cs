@@ -5,6 +5,7 @@ using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace KnowPay.Features.Risk;
 
@@ -27,10 +28,15 @@ public static partial class RiskSignalsQuery
 
     /// <summary>A query's text and the parameters it binds, in order: on PostgreSQL positional (<c>$1</c>…), which Npgsql sends
     /// as it is, where named ones would be rewritten on every call; on SQLite by name.</summary>
-    sealed record Statement(string Text, string[] Parameters);
+    sealed record Statement(string Text, string[] Parameters)
+    {
+        /// <summary>The text ending in <c>;</c>, to go in front of another statement.</summary>
+        public string Batched { get; } = Text + ";\n";
+    }
 
-    /// <summary>Per database and set of groups (a handful: with or without IP and device, or one group on a retry).</summary>
-    static readonly ConcurrentDictionary<(bool Postgres, string Groups), Statement> Statements = new();
+    /// <summary>Per database, set of groups (a handful: with or without IP and device, or one group on a retry) and how the
+    /// customer is named (by id, or by the order's sub-query over its external id).</summary>
+    static readonly ConcurrentDictionary<(bool Postgres, string Groups, string Customer), Statement> Statements = new();
 
     static string Velocity(string who, string column) => $"""
         (SELECT
@@ -80,7 +86,7 @@ public static partial class RiskSignalsQuery
                 (SELECT created_at FROM customers WHERE id = @customer) AS cc) g_en
         """, 3, (r, at, s) =>
     {
-        s["consumed_progress"] = r.IsDBNull(at) ? 0L : Long(r, at);
+        s["consumed_progress"] = r.IsDBNull(at) ? Zero : Long(r, at);
         s["product_quantity_for_customer"] = Long(r, at + 1);
         s["@customer_created_at"] = r.IsDBNull(at + 2) ? null : r.GetDateTime(at + 2);
     });
@@ -137,8 +143,19 @@ public static partial class RiskSignalsQuery
         "(SELECT (SELECT version FROM risk_policies WHERE merchant_id = @merchant) AS pv) g_pv",
         1, (r, at, s) => s["@policy_version"] = r.IsDBNull(at) ? null : Long(r, at));
 
-    /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long.</summary>
-    static long Long(DbDataReader reader, int ordinal) => Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>SUM over bigint is numeric on PostgreSQL, COUNT is bigint, SQLite's integers are long: read every number as long,
+    /// boxed once (small values, most counts, share their boxes).</summary>
+    static object Long(DbDataReader reader, int ordinal)
+    {
+        var type = reader.GetFieldType(ordinal);
+        var value = type == typeof(long) ? reader.GetInt64(ordinal)
+            : type == typeof(decimal) ? Convert.ToInt64(reader.GetDecimal(ordinal))
+            : Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
+        return value is >= 0 and < SmallCount ? SmallLongs[value] : value;
+    }
+
+    const int SmallCount = 256;
+    static readonly object[] SmallLongs = [.. Enumerable.Range(0, SmallCount).Select(n => (object)(long)n)];
 
     static List<Group> GroupsFor(RiskContextInput? context, Group entitlements)
     {
@@ -211,7 +228,7 @@ public static partial class RiskSignalsQuery
 
     static Dictionary<string, object?> Base(RiskSubject subject)
     {
-        var signals = new Dictionary<string, object?>(StringComparer.Ordinal)
+        var signals = new Dictionary<string, object?>(Capacity, StringComparer.Ordinal)
         {
             ["amount"] = subject.Amount,
             ["customer_external_id"] = subject.CustomerExternalId ?? "",
@@ -237,11 +254,14 @@ public static partial class RiskSignalsQuery
 
     static readonly object Zero = 0L;
 
+    /// <summary>Room for every signal and the two read for the decision itself, so that filling a dictionary never grows it.</summary>
+    static readonly int Capacity = RiskSignals.Catalog.Count + 2;
+
     static async Task ReadGroupsAsync(KnowPayDb db, IReadOnlyList<Group> groups, RiskSubject subject, DateTime now,
         Dictionary<string, object?> signals, CancellationToken ct)
     {
         await using var command = db.Database.GetDbConnection().CreateCommand();
-        var statement = StatementFor(db.IsPostgres, groups);
+        var statement = StatementFor(db.IsPostgres, groups, "@customer");
         command.CommandText = statement.Text;
         foreach (var name in statement.Parameters)
         {
@@ -273,10 +293,15 @@ public static partial class RiskSignalsQuery
         }
     }
 
-    static Statement StatementFor(bool postgres, IReadOnlyList<Group> groups) =>
-        Statements.GetOrAdd((postgres, string.Join(',', groups.Select(g => g.Name))), _ =>
+    /// <param name="customer">The SQL that names the customer: <c>@customer</c>, or an expression over <c>@customer</c> and
+    /// <c>@merchant</c> (the caller's sub-query by external id).</param>
+    static Statement StatementFor(bool postgres, IReadOnlyList<Group> groups, string customer) =>
+        Statements.GetOrAdd((postgres, string.Join(',', groups.Select(g => g.Name)), customer), key =>
         {
             var text = "SELECT * FROM " + string.Join("\nCROSS JOIN ", groups.Select(g => g.Sql));
+            // A customer named by an expression (a look-up by external id) is resolved once, not once per group that counts by customer.
+            if (key.Customer != "@customer")
+                text = $"WITH cu AS MATERIALIZED (SELECT {key.Customer} AS id)\n" + text.Replace("@customer", "(SELECT id FROM cu)", StringComparison.Ordinal);
             var names = new List<string>();
             text = ParameterName().Replace(text, match =>
             {
@@ -290,15 +315,12 @@ public static partial class RiskSignalsQuery
     private static partial Regex ParameterName();
 
     /// <summary>
-    /// A new order's signals as the FIRST statement of the order's product-read batch: one round trip for both. First, so
+    /// A new order's signals as the FIRST statement of the order's product-read round trip: one round trip for both. First, so
     /// that when it fails nothing after it (the Idempotency-Key's claim) has run and the caller can read again without it.
-    /// The caller binds <c>@merchant</c> and <c>@product</c>, and names the customer by an SQL expression over its own
-    /// parameters (the customer may be given by external id).
+    /// The customer is named by an SQL expression over <c>@customer</c> and <c>@merchant</c> (it may be given by external id).
     /// </summary>
     public sealed class OrderSignalsBatch
     {
-        static readonly ConcurrentDictionary<(string Groups, string Customer), string> Texts = new();
-
         readonly IReadOnlyList<Group> groups;
         readonly RiskContextInput? context;
 
@@ -311,37 +333,52 @@ public static partial class RiskSignalsQuery
         /// <summary>The groups' values once read; null until then (or when the batch failed: read on their own).</summary>
         internal Dictionary<string, object?>? Values { get; private set; }
 
-        /// <summary>The statement's text (ending in <c>;</c>) with its own parameters added to <paramref name="command"/>.</summary>
+        /// <summary>SQLite: the statement's text (ending in <c>;</c>) to put in front of the caller's, with the parameters the
+        /// caller does not bind itself (<c>@merchant</c>, <c>@customer</c> and <c>@product</c> it does) added to <paramref name="command"/>.</summary>
         public string Statement(DbCommand command, string customerExpression)
         {
-            // A customer named by an expression (a look-up by external id) is resolved once, not once per group that counts by customer.
-            var text = Texts.GetOrAdd((string.Join(',', groups.Select(g => g.Name)), customerExpression), key =>
-                key.Customer.StartsWith('@')
-                    ? StatementFor(false, groups).Text.Replace("@customer", key.Customer, StringComparison.Ordinal) + ";\n"
-                    : $"WITH cu AS MATERIALIZED (SELECT {key.Customer} AS id)\n" +
-                      StatementFor(false, groups).Text.Replace("@customer", "(SELECT id FROM cu)", StringComparison.Ordinal) + ";\n");
-            foreach (var name in StatementFor(false, groups).Parameters)
-            {
-                object? value = name switch
-                {
-                    "@ip" => context?.Ip,
-                    "@device" => context?.DeviceId,
-                    "@t10" => Now.AddMinutes(-10),
-                    "@t1h" => Now.AddHours(-1),
-                    "@t24" => Now.AddHours(-24),
-                    "@t90" => Now.AddDays(-90),
-                    "@merchant" or "@customer" or "@product" => null,
-                    _ => throw new InvalidOperationException("Unknown signal parameter " + name),
-                };
-                if (value is not null) command.AddParameter(name, value);
-            }
-            return text;
+            var statement = StatementFor(false, groups, customerExpression);
+            foreach (var name in statement.Parameters)
+                if (name is not ("@merchant" or "@customer" or "@product") && Value(name) is { } value) command.AddParameter(name, value);
+            return statement.Batched;
         }
+
+        /// <summary>PostgreSQL: the statement as a batch command of its own with positional parameters, which Npgsql sends as
+        /// they are (a named one's text, here thousands of characters, is rewritten on every call).</summary>
+        /// <param name="customer">The customer's id, or external id when <paramref name="customerExpression"/> looks it up by that.</param>
+        public NpgsqlBatchCommand Command(string customerExpression, string merchantId, string productId, string customer)
+        {
+            var statement = StatementFor(true, groups, customerExpression);
+            var command = new NpgsqlBatchCommand(statement.Text);
+            foreach (var name in statement.Parameters)
+                command.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = name switch
+                    {
+                        "@merchant" => merchantId,
+                        "@customer" => customer,
+                        "@product" => productId,
+                        _ => Value(name) ?? DBNull.Value,
+                    },
+                });
+            return command;
+        }
+
+        object? Value(string name) => name switch
+        {
+            "@ip" => context?.Ip,
+            "@device" => context?.DeviceId,
+            "@t10" => Now.AddMinutes(-10),
+            "@t1h" => Now.AddHours(-1),
+            "@t24" => Now.AddHours(-24),
+            "@t90" => Now.AddDays(-90),
+            _ => throw new InvalidOperationException("Unknown signal parameter " + name),
+        };
 
         /// <summary>Reads the statement's one row; the reader is left on its result set.</summary>
         public async Task ReadAsync(DbDataReader reader, CancellationToken ct)
         {
-            var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+            var values = new Dictionary<string, object?>(Capacity, StringComparer.Ordinal);
             if (await reader.ReadAsync(ct))
             {
                 var at = 0;

@@ -34,11 +34,11 @@ static class RiskOnOff
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture, $"### risk on ÷ off, {Database} (spread, c = {Concurrency}, {DurationSeconds:F0} s per round, {RecentDecisionsSeeded} decisions of the last 24 h seeded)");
             s.AppendLine();
-            s.AppendLine("| round | risk | load avg | paid/s | flow p50 / p99 ms | CPU ms/order KnowPay / PG | alloc KB/order | errors | paid counted |");
-            s.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            s.AppendLine("| round | risk | load avg | paid/s | flow p50 / p99 ms | CPU ms/order KnowPay / PG | alloc KB/order | errors | held for review | paid counted |");
+            s.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var r in Rounds)
                 s.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {r.Index} | {(r.RiskOn ? "on" : "off")} | {r.LoadAvg} | {r.Result.PaidPerSecond:F1} | {r.Result.FlowP50:F0} / {r.Result.FlowP99:F0} | {r.KnowPayCpuMs:F2} / {r.PostgresCpuMs:F2} | {r.Result.AllocKbPerOrder:F0} | {r.Result.Errors} | {r.Result.CountedTotal} |");
+                    $"| {r.Index} | {(r.RiskOn ? "on" : "off")} | {r.LoadAvg} | {r.Result.PaidPerSecond:F1} | {r.Result.FlowP50:F0} / {r.Result.FlowP99:F0} | {r.KnowPayCpuMs:F2} / {r.PostgresCpuMs:F2} | {r.Result.AllocKbPerOrder:F0} | {r.Result.Errors} | {r.Result.HeldForReview} | {r.Result.CountedTotal} |");
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture,
                 $"paid/s on ÷ off **{ThroughputRatio:F3}** (target ≥ 0.95: {(ThroughputRatio >= 0.95 ? "met" : "not met")}); flow p50 on ÷ off {FlowP50Ratio:F3}, p99 {FlowP99Ratio:F3}; " +
@@ -122,7 +122,7 @@ static class RiskOnOff
             var round = new Round(i, riskOn, r, Per(cpu1.KnowPay - cpu0.KnowPay), Math.Max(0, Per(cpu1.Postgres - cpu0.Postgres)), loadAvg);
             result.Rounds.Add(round);
             Console.WriteLine($"[risk {provider}] round {i} risk {(riskOn ? "on " : "off")} c={concurrency}: {r.PaidPerSecond,7:F1} paid/s  flow p50 {r.FlowP50:F0} p99 {r.FlowP99:F0} ms  " +
-                              $"CPU ms/order KnowPay {round.KnowPayCpuMs:F2} PG {round.PostgresCpuMs:F2}  load avg {loadAvg}  errors {r.Errors}  " +
+                              $"CPU ms/order KnowPay {round.KnowPayCpuMs:F2} PG {round.PostgresCpuMs:F2}  load avg {loadAvg}  errors {r.Errors}  held for review {r.HeldForReview}  " +
                               (problems.Count == 0 ? "checks OK" : "CHECKS FAILED: " + string.Join("; ", problems)));
         }
         Console.WriteLine($"[risk {provider}] paid/s on ÷ off {result.ThroughputRatio:F3}; flow p50 on ÷ off {result.FlowP50Ratio:F3}, p99 {result.FlowP99Ratio:F3}");

@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace KnowPay.Tests.Data;
 
 /// <summary>
-/// Migration AddCardTestingCardsToStoredDefaults: a merchant whose policy row was stored with the three built-in rules that
+/// Migration AnomalySameHourRates (its data step): a merchant whose policy row was stored with the three built-in rules that
 /// preceded <c>card_testing_cards</c> (by changing a limit) gets today's four, with a new version; a merchant who edited
 /// its rules keeps them, version and all. The database is taken back to the migration before, the rows written as the
 /// older code wrote them, then migrated up again, as an upgrade does.
@@ -43,8 +43,8 @@ public sealed class StoredDefaultRulesMigrationTests(Servers servers)
         await server.QueryAsync(async d =>
         {
             var migrations = d.Database.GetMigrations().ToList();
-            var backfill = migrations.FindIndex(m => m.EndsWith("_AddCardTestingCardsToStoredDefaults", StringComparison.Ordinal));
-            Assert.True(backfill > 0, "migration AddCardTestingCardsToStoredDefaults not found");
+            var backfill = migrations.FindIndex(m => m.EndsWith("_AnomalySameHourRates", StringComparison.Ordinal));
+            Assert.True(backfill > 0, "migration AnomalySameHourRates not found");
             await d.GetService<IMigrator>().MigrateAsync(migrations[backfill - 1]);
             d.RiskPolicies.AddRange(
                 new RiskPolicy { MerchantId = untouched.MerchantId, Rules = JsonSerializer.Serialize<IReadOnlyList<RuleInput>>(EarlierDefaults), SinglePaymentMax = 500_000, Version = 1, UpdatedAt = DateTime.UtcNow },

@@ -1,7 +1,7 @@
 namespace KnowPay.Data.Migrations;
 
 /// <summary>
-/// Migration AddCardTestingCardsToStoredDefaults (both databases): a policy whose rules are exactly the three built-in
+/// Migration AnomalySameHourRates (both databases): a policy whose rules are exactly the three built-in
 /// rules that preceded <c>card_testing_cards</c>, as System.Text.Json stored them, gets today's four (the same text a new
 /// merchant's first change stores); rules a merchant edited never match. The version moves so every node's compiled
 /// policy reloads. The texts are frozen here, not read from <c>RiskPolicies.Defaults</c>, so what the migration did does

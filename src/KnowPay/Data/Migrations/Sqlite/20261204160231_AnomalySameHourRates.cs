@@ -4,7 +4,8 @@
 
 namespace KnowPay.Data.Migrations.Sqlite
 {
-    /// <inheritdoc />
+    /// <summary>Rates' same-hour baselines (samples, the alert's baseline); and stored policies with the three earlier built-in
+    /// rules get card_testing_cards (see <see cref="CardTestingCardsBackfill"/>), a data step that needs no model of its own.</summary>
     public partial class AnomalySameHourRates : Migration
     {
         /// <inheritdoc />
@@ -23,6 +24,8 @@ namespace KnowPay.Data.Migrations.Sqlite
                 type: "TEXT",
                 maxLength: 16,
                 nullable: true);
+
+            migrationBuilder.Sql(CardTestingCardsBackfill.Up);
         }
 
         /// <inheritdoc />

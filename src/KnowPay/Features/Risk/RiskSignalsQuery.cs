@@ -18,8 +18,8 @@ public sealed record SignalRead(Dictionary<string, object?> Signals, long? Polic
 
 /// <summary>
 /// Every signal of a decision in ONE query: each group is a one-row derived table over an index (risk_decisions by
-/// customer, device or IP and time; entitlements by order or customer and product; the policy row by merchant), all
-/// cross-joined. Counted from earlier decisions, so no counter row is updated per order. If the query fails, each group is
+/// customer, device or IP and time, one pass per subject with every window a conditional aggregate; entitlements by order
+/// or customer and product; payments by card; the policy row by merchant), all cross-joined. Counted from earlier decisions, so no counter row is updated per order. If the query fails, each group is
 /// read on its own and the ones that fail are left out and named: a decision never fails for a signal.
 /// </summary>
 public static partial class RiskSignalsQuery
@@ -38,47 +38,95 @@ public static partial class RiskSignalsQuery
     /// customer is named (by id, or by the order's sub-query over its external id).</summary>
     static readonly ConcurrentDictionary<(bool Postgres, string Groups, string Customer), Statement> Statements = new();
 
-    static string Velocity(string who, string column) => $"""
+    /// <summary>
+    /// One pass over a subject's decisions of the last <paramref name="since"/>, every window a conditional aggregate of it:
+    /// orders and amounts (orders not blocked) per 10 min / 1 h / 24 h, and what <paramref name="more"/> adds over the same rows.
+    /// </summary>
+    static string Pass(string who, string column, string since, string join, string more) => $"""
         (SELECT
           COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS n10,
           COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS n1h,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' THEN 1 ELSE 0 END), 0) AS n24,
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24 THEN 1 ELSE 0 END), 0) AS n24,
           COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN x.amount ELSE 0 END), 0) AS a10,
           COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN x.amount ELSE 0 END), 0) AS a1h,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' THEN x.amount ELSE 0 END), 0) AS a24,
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS f10,
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS f1h,
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' THEN 1 ELSE 0 END), 0) AS f24
-        FROM risk_decisions x LEFT JOIN payments p ON p.id = x.payment_id
-        WHERE x.merchant_id = @merchant AND x.{column} = @{who} AND x.created_at >= @t24) g_{who}
+          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24 THEN x.amount ELSE 0 END), 0) AS a24,
+          {more}
+        FROM risk_decisions x{join}
+        WHERE x.merchant_id = @merchant AND x.{column} = @{who} AND x.created_at >= {since}) g_{who}
         """;
 
-    static Group VelocityGroup(string who, string column)
+    const string Failed = """
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS f10,
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS f1h,
+          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t24 THEN 1 ELSE 0 END), 0) AS f24
+        """;
+
+    const string WithPayments = " LEFT JOIN payments p ON p.id = x.payment_id";
+
+    static string[] Names(string signal, string who) => [.. RiskSignals.Windows.Select(w => $"{signal}_per_{who}_{w}")];
+
+    static void ReadVelocity(DbDataReader r, int at, Dictionary<string, object?> s, string[] orders, string[] amounts)
     {
-        string[] Names(string signal) => [.. RiskSignals.Windows.Select(w => $"{signal}_per_{who}_{w}")];
-        var (orders, amounts, failed) = (Names("orders"), Names("amount"), who == "device" ? null : Names("failed_attempts"));
-        return new(who, Velocity(who, column), 9, (r, at, s) =>
+        for (var w = 0; w < 3; w++)
         {
+            s[orders[w]] = Long(r, at + w);
+            s[amounts[w]] = Long(r, at + 3 + w);
+        }
+    }
+
+    /// <summary>
+    /// The customer's decisions of the last 90 days, once: velocity and failed payments over 24 h, refund requests over 90
+    /// days, and the distinct cards (the provider's fingerprint on the decisions' payments) tried per window.
+    /// </summary>
+    static readonly Group Customer = CustomerGroup();
+
+    static Group CustomerGroup()
+    {
+        var (orders, amounts, failed) = (Names("orders", "customer"), Names("amount", "customer"), Names("failed_attempts", "customer"));
+        var cards = RiskSignals.Windows.Select(w => $"card_count_for_customer_{w}").ToArray();
+        return new("customer", Pass("customer", "customer_id", "@t90", WithPayments, Failed + """
+              ,
+              COALESCE(SUM(CASE WHEN x.stage = 'Refund' THEN 1 ELSE 0 END), 0) AS rc,
+              COUNT(DISTINCT CASE WHEN x.created_at >= @t10 THEN p.card_fingerprint END) AS cc10,
+              COUNT(DISTINCT CASE WHEN x.created_at >= @t1h THEN p.card_fingerprint END) AS cc1h,
+              COUNT(DISTINCT CASE WHEN x.created_at >= @t24 THEN p.card_fingerprint END) AS cc24
+            """), 13, (r, at, s) =>
+        {
+            ReadVelocity(r, at, s, orders, amounts);
             for (var w = 0; w < 3; w++)
             {
-                s[orders[w]] = Long(r, at + w);
-                s[amounts[w]] = Long(r, at + 3 + w);
-                if (failed is not null) s[failed[w]] = Long(r, at + 6 + w);
+                s[failed[w]] = Long(r, at + 6 + w);
+                s[cards[w]] = Long(r, at + 10 + w);
             }
+            s["refunds_per_customer_90d"] = Long(r, at + 9);
         });
     }
 
-    static readonly Group Customer = VelocityGroup("customer", "customer_id");
-    static readonly Group Device = VelocityGroup("device", "device_id");
-    static readonly Group Ip = VelocityGroup("ip", "ip");
+    /// <summary>The IP's decisions of the last 24 h, once: velocity and failed payments.</summary>
+    static readonly Group Ip = IpGroup();
 
-    static readonly Group DeviceCustomers = new("device_customers",
-        "(SELECT COUNT(DISTINCT customer_id) AS dc FROM risk_decisions WHERE merchant_id = @merchant AND device_id = @device AND created_at >= @t24) g_dc",
-        1, (r, at, s) => s["distinct_customers_per_device_24h"] = Long(r, at));
+    static Group IpGroup()
+    {
+        var (orders, amounts, failed) = (Names("orders", "ip"), Names("amount", "ip"), Names("failed_attempts", "ip"));
+        return new("ip", Pass("ip", "ip", "@t24", WithPayments, Failed), 9, (r, at, s) =>
+        {
+            ReadVelocity(r, at, s, orders, amounts);
+            for (var w = 0; w < 3; w++) s[failed[w]] = Long(r, at + 6 + w);
+        });
+    }
 
-    static readonly Group Refunds = new("refunds",
-        "(SELECT COUNT(*) AS rc FROM risk_decisions WHERE merchant_id = @merchant AND customer_id = @customer AND stage = 'Refund' AND created_at >= @t90) g_rf",
-        1, (r, at, s) => s["refunds_per_customer_90d"] = Long(r, at));
+    /// <summary>The device's decisions of the last 24 h, once: velocity and the distinct customers seen on it.</summary>
+    static readonly Group Device = DeviceGroup();
+
+    static Group DeviceGroup()
+    {
+        var (orders, amounts) = (Names("orders", "device"), Names("amount", "device"));
+        return new("device", Pass("device", "device_id", "@t24", "", "COUNT(DISTINCT x.customer_id) AS dc"), 7, (r, at, s) =>
+        {
+            ReadVelocity(r, at, s, orders, amounts);
+            s["distinct_customers_per_device_24h"] = Long(r, at + 6);
+        });
+    }
 
     static readonly Group Entitlements = new("entitlements", """
         (SELECT (SELECT MAX(progress) FROM entitlements WHERE order_id = @order) AS pg,
@@ -101,41 +149,34 @@ public static partial class RiskSignalsQuery
     };
 
     static readonly string[][] CardSignals =
-        [.. new[] { "card_count_for_customer", "payments_per_card", "amount_per_card" }.Select(n => RiskSignals.Windows.Select(w => $"{n}_{w}").ToArray())];
+        [.. new[] { "payments_per_card", "amount_per_card" }.Select(n => RiskSignals.Windows.Select(w => $"{n}_{w}").ToArray())];
 
     /// <summary>
-    /// Cards (the provider's fingerprint on the customer's payments, through their decisions): distinct cards the customer tried
-    /// per window, and every payment at the merchant on the customer's latest card, whoever made it. Decisions come before the
-    /// learner presents a card, so "the card" is the one the customer used last.
+    /// Every payment at the merchant on the customer's latest card (the provider's fingerprint on the customer's payments,
+    /// through their decisions), whoever made it. Decisions come before the learner presents a card, so "the card" is the one
+    /// the customer used last.
     /// </summary>
     static readonly Group Cards = new("cards", """
-        (SELECT c.cc10, c.cc1h, c.cc24, c.fp,
+        (SELECT c.fp,
           COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS pc10,
           COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS pc1h,
           COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS pc24,
           COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN q.amount ELSE 0 END), 0) AS pa10,
           COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN q.amount ELSE 0 END), 0) AS pa1h,
           COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN q.amount ELSE 0 END), 0) AS pa24
-        FROM (SELECT
-            COUNT(DISTINCT CASE WHEN x.created_at >= @t10 THEN p.card_fingerprint END) AS cc10,
-            COUNT(DISTINCT CASE WHEN x.created_at >= @t1h THEN p.card_fingerprint END) AS cc1h,
-            COUNT(DISTINCT p.card_fingerprint) AS cc24,
-            (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id
+        FROM (SELECT (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id
              WHERE x2.merchant_id = @merchant AND x2.customer_id = @customer AND x2.created_at >= @t24 AND p2.card_fingerprint IS NOT NULL
-             ORDER BY x2.created_at DESC LIMIT 1) AS fp
-          FROM risk_decisions x JOIN payments p ON p.id = x.payment_id
-          WHERE x.merchant_id = @merchant AND x.customer_id = @customer AND x.created_at >= @t24 AND p.card_fingerprint IS NOT NULL) c
+             ORDER BY x2.created_at DESC LIMIT 1) AS fp) c
         LEFT JOIN payments q ON q.merchant_id = @merchant AND q.card_fingerprint = c.fp AND q.created_at >= @t24
-        GROUP BY c.cc10, c.cc1h, c.cc24, c.fp) g_cd
-        """, 10, (r, at, s) =>
+        GROUP BY c.fp) g_cd
+        """, 7, (r, at, s) =>
     {
+        s["card_fingerprint"] = r.IsDBNull(at) ? "" : r.GetString(at);
         for (var w = 0; w < 3; w++)
         {
-            s[CardSignals[0][w]] = Long(r, at + w);
+            s[CardSignals[0][w]] = Long(r, at + 1 + w);
             s[CardSignals[1][w]] = Long(r, at + 4 + w);
-            s[CardSignals[2][w]] = Long(r, at + 7 + w);
         }
-        s["card_fingerprint"] = r.IsDBNull(at + 3) ? "" : r.GetString(at + 3);
     });
 
     /// <summary>The policy row's version, in a group of its own: a failing signal table must not cost the merchant's rules.</summary>
@@ -159,9 +200,9 @@ public static partial class RiskSignalsQuery
 
     static List<Group> GroupsFor(RiskContextInput? context, Group entitlements)
     {
-        var groups = new List<Group> { Policy, Customer, Refunds, entitlements, Cards };
+        var groups = new List<Group> { Policy, Customer, entitlements, Cards };
         if (context?.Ip is not null) groups.Add(Ip);
-        if (context?.DeviceId is not null) groups.AddRange([Device, DeviceCustomers]);
+        if (context?.DeviceId is not null) groups.Add(Device);
         return groups;
     }
 

@@ -56,7 +56,7 @@ public sealed class RiskDecision
     public string? RuleId { get; init; }
     /// <summary>JSON array of the score's top reasons.</summary>
     public required string Reasons { get; init; }
-    /// <summary>JSON object of every signal's value.</summary>
+    /// <summary>JSON object of the signals' values, those at their default (0, "") left out unless a group was unavailable (<see cref="KnowPay.Features.Risk.StoredSignals"/>).</summary>
     public required string Signals { get; init; }
     /// <summary>JSON array of the ids of the rules that matched.</summary>
     public required string RuleHits { get; init; }

@@ -44,7 +44,7 @@ public static class RiskBacktest
         var decisions = await db.RiskDecisions.AsNoTracking()
             .Where(d => d.MerchantId == merchant.Id && d.Stage == RiskStage.Order && d.CreatedAt >= from && d.CreatedAt < to)
             .OrderBy(d => d.CreatedAt).Take(MaxDecisions)
-            .Select(d => new { d.OrderId, d.Amount, d.Action, d.Signals }).ToListAsync(ct);
+            .Select(d => new { d.OrderId, d.Amount, d.Action, d.Signals, d.Unavailable }).ToListAsync(ct);
         var refunded = (await db.Refunds.AsNoTracking().Where(r => r.MerchantId == merchant.Id && r.CreatedAt >= from)
             .Select(r => r.OrderId).Distinct().ToListAsync(ct)).ToHashSet(StringComparer.Ordinal);
 
@@ -52,26 +52,12 @@ public static class RiskBacktest
         var changed = 0;
         foreach (var decision in decisions)
         {
-            var verdict = RiskPolicyEvaluation.Decide(rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, policy.Parameters(Signals(decision.Signals)));
+            var verdict = RiskPolicyEvaluation.Decide(rules, policies.Model, policy.ReviewThreshold, policy.BlockThreshold, policy.Parameters(StoredSignals.Read(decision.Signals, decision.Unavailable)));
             var (count, amount, later) = tally.GetValueOrDefault(verdict.Action);
             tally[verdict.Action] = (count + 1, amount + decision.Amount, later + (refunded.Contains(decision.OrderId) ? 1 : 0));
             if (verdict.Action != decision.Action) changed++;
         }
         RiskBacktestAction Of(RiskAction action) => tally.GetValueOrDefault(action) is var (c, a, r) ? new(c, a, r) : new(0, 0, 0);
         return TypedResults.Ok(new RiskBacktestView("risk_backtest", decisions.Count, Of(RiskAction.Block), Of(RiskAction.Review), Of(RiskAction.Allow), changed));
-    }
-
-    /// <summary>A stored decision's signals as the rules read them: numbers as long, text as string.</summary>
-    static Dictionary<string, object?> Signals(string json)
-    {
-        var signals = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var (name, value) in JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!)
-            signals[name] = value.ValueKind switch
-            {
-                JsonValueKind.Number when value.TryGetInt64(out var n) => n,
-                JsonValueKind.String => value.GetString(),
-                _ => null,
-            };
-        return signals;
     }
 }

@@ -167,7 +167,7 @@ public sealed class RiskEngine(RiskPolicies policies, IOptions<RiskOptions> opti
         Ip = subject.Context?.Ip, DeviceId = subject.Context?.DeviceId, Amount = subject.Amount, Currency = subject.Currency,
         Action = verdict.Action, Score = verdict.Score, RuleId = verdict.RuleId,
         Reasons = JsonSerializer.Serialize(verdict.Reasons), RuleHits = JsonSerializer.Serialize(verdict.RuleHits),
-        Signals = JsonSerializer.Serialize(read.Signals), Unavailable = read.Unavailable.Count == 0 ? null : string.Join(",", read.Unavailable),
+        Signals = StoredSignals.Write(read.Signals, dense: read.Unavailable.Count > 0), Unavailable = read.Unavailable.Count == 0 ? null : string.Join(",", read.Unavailable),
         CreatedAt = now,
     };
 
@@ -204,5 +204,60 @@ public sealed record RiskDecisionView(string Id, string Object, string Stage, st
     public static RiskDecisionView From(RiskDecision d, RiskReview? review) => new(
         d.Id, "risk_decision", d.Stage.ToString().ToLowerInvariant(), d.Action.ToString().ToLowerInvariant(), d.OrderId, d.PaymentId, d.CustomerId,
         d.Amount, d.Currency, d.Score, d.RuleId, JsonSerializer.Deserialize<string[]>(d.Reasons)!, JsonSerializer.Deserialize<string[]>(d.RuleHits)!,
-        d.Unavailable?.Split(',') ?? [], review?.Id, JsonSerializer.Deserialize<JsonElement>(d.Signals), d.CreatedAt);
+        d.Unavailable?.Split(',') ?? [], review?.Id, JsonSerializer.SerializeToElement(StoredSignals.Read(d.Signals, d.Unavailable)), d.CreatedAt);
+}
+
+/// <summary>
+/// A decision's signals as stored: a JSON object without the signals at their catalog default (0, ""), which a new learner's
+/// counts mostly are, so a decision row is a third of its full size; read back complete. Dense when a group was unavailable:
+/// an absent signal then means "not read", not 0.
+/// </summary>
+public static class StoredSignals
+{
+    public static string Write(Dictionary<string, object?> signals, bool dense)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            foreach (var (name, value) in signals)
+                switch (value)
+                {
+                    case long number when dense || number != 0:
+                        json.WriteNumber(name, number);
+                        break;
+                    case string text when dense || text.Length > 0:
+                        json.WriteString(name, text);
+                        break;
+                    case long or string:
+                        break;
+                    default:
+                        json.WritePropertyName(name);
+                        JsonSerializer.Serialize(json, value);
+                        break;
+                }
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Numbers as long, text as string; every catalog signal present (its default when not stored) unless the
+    /// decision had unavailable groups.</summary>
+    public static Dictionary<string, object?> Read(string json, string? unavailable)
+    {
+        var stored = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!)
+            stored[name] = value.ValueKind switch
+            {
+                JsonValueKind.Number when value.TryGetInt64(out var n) => n,
+                JsonValueKind.String => value.GetString(),
+                _ => null,
+            };
+        if (unavailable is not null) return stored;
+        var complete = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
+        foreach (var (name, kind) in RiskSignals.Catalog)
+            complete[name] = stored.TryGetValue(name, out var value) ? value : kind == SignalKind.Number ? 0L : "";
+        foreach (var (name, value) in stored) complete.TryAdd(name, value);
+        return complete;
+    }
 }

@@ -95,7 +95,7 @@ async Task<DatabaseReport> RunDatabaseAsync(string provider, string connection, 
     var result = new DatabaseReport { Database = provider };
     var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
     var db = new BenchDb(provider, connection);
-    Console.WriteLine($"[{provider}] seeding {opts.History} paid orders of history, then ANALYZE…");
+    Console.WriteLine($"[{provider}] seeding {opts.History} paid orders of history, then VACUUM ANALYZE…");
     await db.SeedHistoryAsync(merchantId, opts.History);
     await using var kp = await KnowPayProcess.StartAsync(root, provider, connection);
     var load = new Load(kp.BaseUrl, secret);

@@ -92,14 +92,7 @@ public static class InvoiceWriter
             var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
             var (invoice, order) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
             locked.LatestInvoiceId = invoice.Id;
-            Payment? attempt = null;
-            if (RenewalAttempt.CanStart(locked, invoice, chargeUnder))
-            {
-                attempt = RenewalAttempt.NewAttempt(s, locked, invoice);
-                invoice.AttemptPaymentId = attempt.Id;
-                invoice.AttemptCount++;
-                db.Payments.Add(attempt);
-            }
+            var attempt = AddFirstAttempt(s, locked, invoice, chargeUnder);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
@@ -114,6 +107,92 @@ public static class InvoiceWriter
             await db.Subscriptions.Where(x => x.Id == sub.Id).ExecuteUpdateAsync(u => u.SetProperty(x => x.LatestInvoiceId, existing.Id), ct);
             return (existing, null, null);
         }
+    }
+
+    /// <summary>What <see cref="EnsureAsync"/> returns, for one subscription of a batch.</summary>
+    public sealed record Ensured(Invoice Invoice, Order? Order, Payment? Attempt);
+
+    /// <summary>
+    /// <see cref="EnsureAsync"/> for every subscription of a claimed batch whose step would call it (<see cref="Renewals.InvoiceDue"/>),
+    /// in ONE transaction of a fixed number of round trips (PostgreSQL): their rows locked in id order (every other writer locks
+    /// one subscription at a time, so none waits in a cycle), the periods' invoices and the customers' credit balances read in
+    /// one query each, one SaveChanges. Left to <see cref="EnsureAsync"/> in their own step: a customer with credit (spent under
+    /// the customer's lock), a subscription changed since the claim, and the whole batch when its transaction fails (nothing of
+    /// it is written; an invoice's unique period start guards the retry, even after a commit whose answer was lost).
+    /// </summary>
+    public static async Task<Dictionary<string, Ensured>> EnsureBatchAsync(BillingServices s, IReadOnlyList<Renewals.DueSubscription> batch,
+        DateTime now, CancellationToken ct)
+    {
+        var due = batch.Where(d => d.Product is not null)
+            .Select(d => (Read: d, Period: Renewals.InvoiceDue(d.Subscription, d.LatestInvoice, now))).Where(x => x.Period is not null).ToList();
+        if (due.Count == 0) return new();
+        await using var scope = s.Scopes.CreateAsyncScope();
+        var w = BillingServices.From(scope.ServiceProvider);
+        var db = w.Db;
+        db.Database.AutoSavepointsEnabled = false;   // a failed SaveChanges rolls the batch back whole
+        var ids = due.Select(x => x.Read.Subscription.Id).ToArray();
+        var ensured = new Dictionary<string, Ensured>();
+        try
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var locked = await db.Subscriptions.FromSql($"SELECT * FROM subscriptions WHERE id = ANY({ids}) ORDER BY id FOR NO KEY UPDATE")
+                .ToDictionaryAsync(x => x.Id, ct);
+            var starts = due.Select(x => Renewals.Schedule(x.Read.Subscription).PeriodStart(x.Read.Subscription.BillingCycleAnchor, x.Period!.Value.PeriodIndex))
+                .Distinct().ToList();
+            var periods = await db.Invoices.Include(i => i.Lines).Where(i => ids.Contains(i.SubscriptionId) && starts.Contains(i.PeriodStart))
+                .ToDictionaryAsync(i => (i.SubscriptionId, i.PeriodStart), ct);
+            // The balances above 0 only (ChangeSubscriptionPrice.CreditBalanceAsync's sum): one index probe per customer.
+            var merchants = due.Select(x => x.Read.Subscription.MerchantId).Distinct().ToList();
+            var accounts = due.Select(x => Accounts.CustomerCredit(x.Read.Subscription.CustomerId, x.Read.Subscription.Currency)).Distinct().ToList();
+            var withCredit = (await db.LedgerEntries.Where(e => merchants.Contains(e.MerchantId) && accounts.Contains(e.Account))
+                .GroupBy(e => new { e.MerchantId, e.Account }).Where(g => g.Sum(e => e.Amount) < 0).Select(g => g.Key).ToListAsync(ct))
+                .Select(k => (k.MerchantId, k.Account)).ToHashSet();
+            foreach (var (read, period) in due)
+            {
+                var sub = read.Subscription;
+                // Changed since the claim (a payment, a cancellation, the API): its own step decides from the row as it is.
+                if (!locked.TryGetValue(sub.Id, out var row) || row.LatestInvoiceId != sub.LatestInvoiceId || Renewals.InvoiceDue(row, read.LatestInvoice, now) != period)
+                    continue;
+                if (withCredit.Contains((sub.MerchantId, Accounts.CustomerCredit(sub.CustomerId, sub.Currency)))) continue;
+                var (index, reason) = period!.Value;
+                var existing = periods.GetValueOrDefault((sub.Id, Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, index)));
+                if (existing is not null and not { Status: InvoiceStatus.Draft })
+                {
+                    // Created before (another node, an earlier try): made the latest, nothing else written.
+                    row.LatestInvoiceId = existing.Id;
+                    ensured[sub.Id] = new(existing, null, null);
+                    continue;
+                }
+                var (invoice, order) = Add(db, row, read.Product!, index, reason, now, w.RealNow, w.Options.DaysUntilDue, existing);
+                row.LatestInvoiceId = invoice.Id;
+                ensured[sub.Id] = new(invoice, order, AddFirstAttempt(w, row, invoice, read.Mandate));
+            }
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        }
+        catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException)
+        {
+            // A period written meanwhile (unique violation), a serialization failure or deadlock: each step writes its own.
+            w.Log.LogWarning(e, "The invoices of {Count} due renewals could not be written together; each is written in its own step", due.Count);
+            return new();
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+        }
+        foreach (var attempt in ensured.Values) if (attempt.Attempt is { } payment) Monitoring.KnowPayMetrics.PaymentCreated(payment);
+        return ensured;
+    }
+
+    /// <summary>A new invoice's first attempt, pending, added to its commit when <see cref="RenewalAttempt.CanStart"/> holds.</summary>
+    static Payment? AddFirstAttempt(BillingServices s, Subscription sub, Invoice invoice, Mandate? chargeUnder)
+    {
+        if (!RenewalAttempt.CanStart(sub, invoice, chargeUnder)) return null;
+        var attempt = RenewalAttempt.NewAttempt(s, sub, invoice);
+        invoice.AttemptPaymentId = attempt.Id;
+        invoice.AttemptCount++;
+        s.Db.Payments.Add(attempt);
+        return attempt;
     }
 }
 

@@ -60,6 +60,8 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
             var claimed = await ClaimAsync(s.Db, now, testClockId, s.RealNow, TimeSpan.FromSeconds(s.Options.RenewalLeaseSeconds), ct);
             if (claimed.Count == 0) break;
             var batch = await ReadBatchAsync(s.Db, claimed, ct);
+            // PostgreSQL: the batch's due invoices and first attempts in one transaction; the rest take their step alone.
+            var ensured = s.Db.IsPostgres ? await InvoiceWriter.EnsureBatchAsync(s, batch, now, ct) : new Dictionary<string, InvoiceWriter.Ensured>();
             var finished = new ConcurrentBag<string>();
             await Parallel.ForEachAsync(batch.GroupBy(d => d.Subscription.CustomerId),
                 new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, async (customer, ct) =>
@@ -72,7 +74,9 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 {
                     try
                     {
-                        if (await StepAsync(w, due, now, ct)) Interlocked.Increment(ref done);
+                        var renewed = ensured.TryGetValue(due.Subscription.Id, out var written)
+                            ? await ChargeAsync(w, due, written, now, ct) : await StepAsync(w, due, now, ct);
+                        if (renewed) Interlocked.Increment(ref done);
                         finished.Add(due.Subscription.Id);
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
@@ -201,6 +205,27 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub), ct);
                 return false;
         }
+    }
+
+    /// <summary>
+    /// The period invoice that <see cref="StepAsync(BillingServices, DueSubscription, DateTime, CancellationToken)"/> ensures for
+    /// <paramref name="sub"/> at <paramref name="now"/> (a trial's end or a plain renewal), or null when its step does something else.
+    /// </summary>
+    public static (int PeriodIndex, string Reason)? InvoiceDue(Subscription sub, Invoice? latest, DateTime now) => sub switch
+    {
+        _ when sub.NextActionAt is not { } due || due > now || latest is { Status: InvoiceStatus.Open } => null,
+        { Status: SubscriptionStatus.Trialing } when sub.TrialEnd <= now => (0, "subscription_create"),
+        { Status: SubscriptionStatus.Active or SubscriptionStatus.PastDue, CancelAtPeriodEnd: false } when now >= RenewalAt(sub) =>
+            (sub.PeriodIndex + 1, "subscription_cycle"),
+        _ => null,
+    };
+
+    /// <summary>The rest of the step of a subscription whose invoice <see cref="InvoiceWriter.EnsureBatchAsync"/> wrote or found: its charge.</summary>
+    static async Task<bool> ChargeAsync(BillingServices s, DueSubscription read, InvoiceWriter.Ensured written, DateTime now, CancellationToken ct)
+    {
+        s.Db.ChangeTracker.Clear();
+        await RenewalAttempt.RunAsync(s, read.Subscription, written.Invoice, now, ct, read.Mandate, written.Order, written.Attempt);
+        return true;
     }
 
     /// <summary>When the renewal after the current period is charged: its end, or a cancellation at period end then.</summary>

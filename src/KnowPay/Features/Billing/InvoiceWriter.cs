@@ -124,7 +124,9 @@ public static class InvoiceWriter
         DateTime now, CancellationToken ct)
     {
         var due = batch.Where(d => d.Product is not null)
-            .Select(d => (Read: d, Period: Renewals.InvoiceDue(d.Subscription, d.LatestInvoice, now))).Where(x => x.Period is not null).ToList();
+            .Select(d => (Read: d, Period: Renewals.InvoiceDue(d.Subscription, d.LatestInvoice, now))).Where(x => x.Period is not null)
+            .Select(x => (x.Read, x.Period, Start: Renewals.Schedule(x.Read.Subscription).PeriodStart(x.Read.Subscription.BillingCycleAnchor, x.Period!.Value.PeriodIndex)))
+            .ToList();
         if (due.Count == 0) return new();
         await using var scope = s.Scopes.CreateAsyncScope();
         var w = BillingServices.From(scope.ServiceProvider);
@@ -137,8 +139,7 @@ public static class InvoiceWriter
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var locked = await db.Subscriptions.FromSql($"SELECT * FROM subscriptions WHERE id = ANY({ids}) ORDER BY id FOR NO KEY UPDATE")
                 .ToDictionaryAsync(x => x.Id, ct);
-            var starts = due.Select(x => Renewals.Schedule(x.Read.Subscription).PeriodStart(x.Read.Subscription.BillingCycleAnchor, x.Period!.Value.PeriodIndex))
-                .Distinct().ToList();
+            var starts = due.Select(x => x.Start).Distinct().ToList();
             var periods = await db.Invoices.Include(i => i.Lines).Where(i => ids.Contains(i.SubscriptionId) && starts.Contains(i.PeriodStart))
                 .ToDictionaryAsync(i => (i.SubscriptionId, i.PeriodStart), ct);
             // The balances above 0 only (ChangeSubscriptionPrice.CreditBalanceAsync's sum): one index probe per customer.
@@ -147,7 +148,7 @@ public static class InvoiceWriter
             var withCredit = (await db.LedgerEntries.Where(e => merchants.Contains(e.MerchantId) && accounts.Contains(e.Account))
                 .GroupBy(e => new { e.MerchantId, e.Account }).Where(g => g.Sum(e => e.Amount) < 0).Select(g => g.Key).ToListAsync(ct))
                 .Select(k => (k.MerchantId, k.Account)).ToHashSet();
-            foreach (var (read, period) in due)
+            foreach (var (read, period, start) in due)
             {
                 var sub = read.Subscription;
                 // Changed since the claim (a payment, a cancellation, the API): its own step decides from the row as it is.
@@ -155,7 +156,7 @@ public static class InvoiceWriter
                     continue;
                 if (withCredit.Contains((sub.MerchantId, Accounts.CustomerCredit(sub.CustomerId, sub.Currency)))) continue;
                 var (index, reason) = period!.Value;
-                var existing = periods.GetValueOrDefault((sub.Id, Renewals.Schedule(sub).PeriodStart(sub.BillingCycleAnchor, index)));
+                var existing = periods.GetValueOrDefault((sub.Id, start));
                 if (existing is not null and not { Status: InvoiceStatus.Draft })
                 {
                     // Created before (another node, an earlier try): made the latest, nothing else written.

@@ -245,19 +245,16 @@ public static class StoredSignals
     /// decision had unavailable groups.</summary>
     public static Dictionary<string, object?> Read(string json, string? unavailable)
     {
-        var stored = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
+        var signals = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
         foreach (var (name, value) in JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!)
-            stored[name] = value.ValueKind switch
+            signals[name] = value.ValueKind switch
             {
                 JsonValueKind.Number when value.TryGetInt64(out var n) => n,
                 JsonValueKind.String => value.GetString(),
                 _ => null,
             };
-        if (unavailable is not null) return stored;
-        var complete = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
-        foreach (var (name, kind) in RiskSignals.Catalog)
-            complete[name] = stored.TryGetValue(name, out var value) ? value : kind == SignalKind.Number ? 0L : "";
-        foreach (var (name, value) in stored) complete.TryAdd(name, value);
-        return complete;
+        if (unavailable is null)
+            foreach (var (name, kind) in RiskSignals.Catalog) signals.TryAdd(name, kind == SignalKind.Number ? 0L : "");
+        return signals;
     }
 }

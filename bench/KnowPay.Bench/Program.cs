@@ -24,10 +24,10 @@ var pgStats = opts.PgStats;
 if (!opts.SkipBuild && KnowPayProcess.Override is null) await KnowPayProcess.BuildAsync(root);
 if (opts.Scenario == "crash") return await CrashHarness.RunAsync(root, args);
 if (opts.Fuzz is { } fuzzCount) return await Fuzz.RunAsync(root, fuzzCount, opts.PgConf);
-// --scenario renewals [--subscriptions N]: N subscriptions renewed at one instant on PostgreSQL (Renewals.cs); not in "all".
+// --scenario renewals [--subscriptions N] [--pg-stats]: N subscriptions renewed at one instant on PostgreSQL (Renewals.cs); not in "all".
 if (opts.Scenario == "renewals")
     return await RenewalBench.RunAsync(root, Array.IndexOf(args, "--subscriptions") is var si and >= 0 && si + 1 < args.Length
-        ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds);
+        ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds, pgStats);
 
 // --scenario reconciliation [--payments N]: a day of N payments reconciled on PostgreSQL (Reconciliation.cs); also in "all".
 if (opts.Scenario == "reconciliation")

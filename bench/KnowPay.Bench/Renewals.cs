@@ -17,9 +17,9 @@ static class RenewalBench
 {
     static readonly DateTime T0 = new(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);
 
-    public static async Task<int> RunAsync(string root, int count, int pgbenchSeconds)
+    public static async Task<int> RunAsync(string root, int count, int pgbenchSeconds, bool pgStats)
     {
-        await using var pg = await Postgres.StartAsync();
+        await using var pg = await Postgres.StartAsync(statementStats: pgStats);
         var tps = await pg.PgbenchAsync(pgbenchSeconds);
         Console.WriteLine($"PostgreSQL 15 on port {pg.Port}; pgbench -c 8 -j 2 -T {pgbenchSeconds}: {tps:F0} tps");
         await pg.CreateDatabaseAsync("knowpay_bench");
@@ -83,6 +83,9 @@ static class RenewalBench
             var tpsBefore = await pg.PgbenchAsync(pgbenchSeconds, initialize: false);
             Console.WriteLine($"pgbench just before the advance: {tpsBefore:F0} tps (load avg {loadBefore})");
             Console.WriteLine($"{due} of {count} subscriptions due at {renewal:O}; advancing the clock there (KnowPay pid {kp.Process.Id})");
+            // --pg-stats: the advance's statements per renewal (adds overhead: not for timing).
+            var stats = new BenchDb("postgres", connection);
+            if (pgStats) await stats.ResetStatementStatsAsync();
             var cpu0 = Cpu.Take(kp.Process.Id, pg.PostmasterPid);
             var clockTime = Stopwatch.StartNew();
             var advance = Post(http, $"/v1/test_clocks/{clock}/advance", new { frozen_time = renewal.ToUniversalTime() });
@@ -105,6 +108,7 @@ static class RenewalBench
             var span = (lastAt ?? 0) - (firstAt ?? 0);
             var rate = span > 0 ? (seen - 1) / span : 0;
             var loadAfterAdvance = LoadAverage();
+            if (pgStats) Console.WriteLine((await stats.StatementStatsAsync(seen)).Replace("paid orders", "renewals").Replace("paid order", "renewal"));
             var tpsAfter = await pg.PgbenchAsync(pgbenchSeconds, initialize: false);
             var tpsMean = (tpsBefore + tpsAfter) / 2;
             double Ratio(double baseline) => baseline > 0 ? rate / baseline : 0;

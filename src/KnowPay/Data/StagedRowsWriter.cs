@@ -197,6 +197,25 @@ public static class StagedRowsWriter
         await SaveThroughChangeTrackerAsync(db, rows, ct);
     }
 
+    /// <summary>
+    /// The staged rows inside the caller's open transaction, which has already decided that they are written (its guard won):
+    /// on PostgreSQL as ONE statement (one parse, one round trip, no change tracking), else — or when the statement cannot
+    /// express them — through SaveChanges. A unique violation surfaces as the <see cref="PostgresException"/> itself.
+    /// </summary>
+    public static async Task SaveInTransactionAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
+    {
+        if (db.IsPostgres && db.Database.CurrentTransaction is not null)
+        {
+            await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
+            if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1"))
+            {
+                await command.ExecuteNonQueryAsync(ct);
+                return;
+            }
+        }
+        await SaveThroughChangeTrackerAsync(db, rows, ct);
+    }
+
     /// <summary>The general path of <see cref="SaveAsync"/>: the staged rows through SaveChanges, in its transaction.</summary>
     internal static async Task SaveThroughChangeTrackerAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
     {

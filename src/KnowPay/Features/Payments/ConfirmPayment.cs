@@ -119,7 +119,7 @@ public static class ConfirmPayment
 
     /// <summary>
     /// The general path (SQLite, or when the one-statement path did not decide): <see cref="ConfirmationGuard"/> first, then
-    /// the order read under lock and the staged rows through SaveChanges, in one transaction.
+    /// the order read under lock and the staged rows (one statement on PostgreSQL, else SaveChanges), in one transaction.
     /// </summary>
     internal static async Task<ConfirmOutcome> ConfirmInTransactionAsync(KnowPayDb db, Payment payment, PaidFact fact, IPaymentProvider provider,
         DateTime now, ILogger log, CancellationToken ct)
@@ -158,7 +158,6 @@ public static class ConfirmPayment
             var subscriptionAccess = order.InvoiceId is not null && OrderTransitions.Pay(order.Status).Allowed
                 ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct, invoiceRows) : null;
             var paidAnotherWay = Stage(rows, payment, order, provider, fact.Settlement, now, log, subscriptionAccess);
-            rows.AddTo(db);
             if (paidAnotherWay)
             {
                 // Paid another way: flag it in this transaction; DuplicatePaymentRefunds refunds it in full through the
@@ -167,10 +166,10 @@ public static class ConfirmPayment
             }
             try
             {
-                await db.SaveChangesAsync(ct);
+                await StagedRowsWriter.SaveInTransactionAsync(db, rows, ct);
                 await tx.CommitAsync(ct);
             }
-            catch (DbUpdateException e) when (DbErrors.IsUniqueViolation(e))
+            catch (Exception e) when (DbErrors.IsUniqueViolation(e))
             {
                 await tx.RollbackAsync(CancellationToken.None);
                 db.ChangeTracker.Clear();

@@ -77,4 +77,38 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
         Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
     }
+
+    /// <summary>Payments are found by id and the provider checked on the row: one provider's signature never moves another's payment.</summary>
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task SandboxPayNotification_NamingAnAlipayPayment_IsRefused_AndChangesNothing(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var payment = await m.PaymentAsync(orderId, provider: "alipay");
+        var paymentId = (string)payment["id"]!;
+        server.Services.GetRequiredService<AwaitedPayments>().TryTake(paymentId, "alipay", out _, out _);   // read from the database, as another node would
+
+        foreach (var (type, status) in new[] { ("trade.paid", "PAID"), ("trade.failed", "FAILED") })
+        {
+            var body = System.Text.Json.JsonSerializer.Serialize(new
+            {
+                id = "ntf_" + type, type,
+                data = new { trade_no = "sbx_forged", out_trade_no = paymentId, status, amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
+            });
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
+            using var response = await server.Anonymous.SendAsync(request);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Contains("unknown_trade", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
+        Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+        Assert.Equal(0, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+    }
 }

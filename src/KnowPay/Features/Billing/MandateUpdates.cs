@@ -23,8 +23,9 @@ public sealed class MandateUpdates(KnowPayDb db, TimeProvider clock, ILogger<Man
 {
     public async Task ApplyAsync(string provider, string mandateId, MandateState state, CancellationToken ct)
     {
-        var mandate = await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == mandateId && m.Provider == provider, ct);
-        if (mandate is null)
+        // By the primary key alone (see KnowPayDb.PaymentOfAsync: the (provider, provider_mandate_id) index would be scanned).
+        var mandate = await db.Mandates.AsNoTracking().SingleOrDefaultAsync(m => m.Id == mandateId, ct);
+        if (mandate is null || mandate.Provider != provider)
         {
             log.LogWarning("Security: {Provider} reported agreement {MandateId} which does not exist for it; ignored", provider, mandateId);
             return;

@@ -86,10 +86,11 @@ public static class ConfirmPayment
         var remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
         var read = remembered
             ? new { Payment = rememberedPayment!, Order = rememberedOrder! }
-            : await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId && p.Provider == fact.Provider)
+            : await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId)
                 .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o })
                 .SingleOrDefaultAsync(ct);
-        if (read is null)
+        // The provider is checked on the row, not in the WHERE: see KnowPayDb.PaymentOfAsync.
+        if (read is null || read.Payment.Provider != fact.Provider)
         {
             log.LogWarning("Security: {Provider} reported payment {PaymentId} which does not exist", fact.Provider, fact.PaymentId);
             return (ConfirmOutcome.UnknownPayment, null, null);

@@ -136,7 +136,7 @@ public abstract class ProviderNotification<TSettings, TMessage>(string provider)
                 };
             case ProviderNotice.Failed(var paymentId, var providerTradeNo, var code):
             {
-                var payment = await context.Db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.Provider == Provider, ct);
+                var payment = await context.Db.PaymentOfAsync(paymentId, Provider, ct);
                 if (payment is null)
                 {
                     context.Log.LogWarning("Security: {Provider} reported payment {PaymentId} which does not exist", Provider, paymentId);

@@ -71,7 +71,7 @@ public sealed class PayPalNotify() : SignedJsonNotification<PayPalWebhookVerifie
     async Task<(Payment? Payment, NotificationOutcome? Refusal)> MatchAsync(NotificationContext context, string? paymentId, string? orderId, Money? amount, CancellationToken ct)
     {
         var payment = paymentId is null ? null
-            : await context.Db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == paymentId && p.Provider == Provider, ct);
+            : await context.Db.PaymentOfAsync(paymentId, Provider, ct);
         if (payment is null)
         {
             context.Log.LogWarning("Security: PayPal reported payment {PaymentId} which does not exist", paymentId);

@@ -51,7 +51,7 @@ public sealed class WeChatPayNotify() : SignedJsonNotification<WeChatPaySettings
         if (state.Status == TradeStatus.Paid) return new ProviderNotice.Paid(PaidFact.From(Provider, outTradeNo, state, "notification"));
         if ((string?)data["trade_state"] != "PAY_FAIL") return NotificationOutcome.Ignored(eventType);
         // A papay deduction that failed (PAY_FAIL): our payment, same amount and currency, or a forgery.
-        var payment = await context.Db.Payments.AsNoTracking().SingleOrDefaultAsync(p => p.Id == outTradeNo && p.Provider == Provider, ct);
+        var payment = await context.Db.PaymentOfAsync(outTradeNo, Provider, ct);
         if (payment is null) return NotificationOutcome.UnknownPayment;
         if (payment.Amount != state.Amount || !string.Equals(payment.Currency, state.Currency, StringComparison.OrdinalIgnoreCase))
         {

@@ -147,14 +147,14 @@ sealed class BenchDb(string provider, string connection)
         await using var c = Open();
         await using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT calls, total_exec_time, total_plan_time, plans, wal_bytes::float8, wal_fpi, left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements
+            SELECT calls, total_exec_time, total_plan_time, plans, wal_bytes::float8, wal_fpi, left(regexp_replace(query, '\s+', ' ', 'g'), 150), shared_blks_hit + shared_blks_read FROM pg_stat_statements
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time + total_plan_time DESC LIMIT 30
             """;
-        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, plan ms/order, plans/order, WAL bytes/order, WAL full-page images/order, statement\n");
+        var s = new System.Text.StringBuilder($"pg_stat_statements over {paidOrders} paid orders: calls/order, exec ms/order, plan ms/order, plans/order, WAL bytes/order, WAL full-page images/order, buffers read/order, statement\n");
         await using var r = await cmd.ExecuteReaderAsync();
         var n = Math.Max(1, paidOrders);
         while (await r.ReadAsync())
-            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2} {r.GetDouble(4) / n,7:F0} {r.GetInt64(5) / (double)n,5:F2}  {r.GetString(6)}\n");
+            s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2} {r.GetDouble(4) / n,7:F0} {r.GetInt64(5) / (double)n,5:F2} {r.GetInt64(7) / (double)n,7:F1}  {r.GetString(6)}\n");
         await r.CloseAsync();
         // The whole server's WAL (every statement, commit records, checkpoints' full-page images), per paid order.
         cmd.CommandText = "SELECT wal_records, wal_fpi, wal_bytes::float8, wal_write, wal_sync FROM pg_stat_wal";

@@ -27,7 +27,7 @@ if (opts.Fuzz is { } fuzzCount) return await Fuzz.RunAsync(root, fuzzCount, opts
 // --scenario renewals [--subscriptions N] [--pg-stats]: N subscriptions renewed at one instant on PostgreSQL (Renewals.cs); not in "all".
 if (opts.Scenario == "renewals")
     return await RenewalBench.RunAsync(root, Array.IndexOf(args, "--subscriptions") is var si and >= 0 && si + 1 < args.Length
-        ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds, pgStats);
+        ? int.Parse(args[si + 1], CultureInfo.InvariantCulture) : 10_000, opts.PgbenchSeconds, pgStats, opts.PgConf, opts.PgLog);
 
 // --scenario reconciliation [--payments N]: a day of N payments reconciled on PostgreSQL (Reconciliation.cs); also in "all".
 if (opts.Scenario == "reconciliation")

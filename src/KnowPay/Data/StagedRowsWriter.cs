@@ -169,19 +169,21 @@ public static class StagedRowsWriter
 
     /// <summary>
     /// Commits the staged rows: on PostgreSQL as ONE statement instead of SaveChanges' one statement per row (its own
-    /// implicit transaction, all or nothing), else — another database, a caller's open transaction, or rows the statement
-    /// cannot express — through SaveChanges (<see cref="StagedRows.AddTo"/>). For a use case whose rows are all new, or
-    /// updated by key, with nothing to decide in between: order creation's order, payment and Idempotency-Key answer.
-    /// Unlike SaveChanges the statement's UPDATE of a row that does not exist is no error, so only stage updates of rows
-    /// known to exist (the request's own claimed key).
+    /// implicit transaction, or a part of the caller's open one; all or nothing either way), else — another database, or
+    /// rows the statement cannot express — through SaveChanges (<see cref="StagedRows.AddTo"/>). For rows all new, or
+    /// updated by key, with nothing to decide in between: order creation's order, payment and Idempotency-Key answer; a
+    /// confirmation's rows once its guard has won. Unlike SaveChanges the statement's UPDATE of a row that does not exist is
+    /// no error, so only stage updates of rows known to exist (the request's own claimed key, rows read under lock), and a
+    /// unique violation surfaces as the <see cref="PostgresException"/> itself (<c>DbErrors.IsUniqueViolation</c> reads both).
     /// </summary>
     public static async Task SaveAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
     {
-        if (db.IsPostgres && db.Database.CurrentTransaction is null)
+        if (db.IsPostgres)
         {
             await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
             if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1"))
             {
+                // EF counts opens and closes: inside the caller's transaction the connection stays open for it.
                 await db.Database.OpenConnectionAsync(ct);
                 try
                 {
@@ -191,25 +193,6 @@ public static class StagedRowsWriter
                 {
                     await db.Database.CloseConnectionAsync();
                 }
-                return;
-            }
-        }
-        await SaveThroughChangeTrackerAsync(db, rows, ct);
-    }
-
-    /// <summary>
-    /// The staged rows inside the caller's open transaction, which has already decided that they are written (its guard won):
-    /// on PostgreSQL as ONE statement (one parse, one round trip, no change tracking), else — or when the statement cannot
-    /// express them — through SaveChanges. A unique violation surfaces as the <see cref="PostgresException"/> itself.
-    /// </summary>
-    public static async Task SaveInTransactionAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
-    {
-        if (db.IsPostgres && db.Database.CurrentTransaction is not null)
-        {
-            await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
-            if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1"))
-            {
-                await command.ExecuteNonQueryAsync(ct);
                 return;
             }
         }

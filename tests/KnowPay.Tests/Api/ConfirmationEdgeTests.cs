@@ -60,14 +60,8 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         var awaited = server.Services.GetRequiredService<AwaitedPayments>();
         Assert.True(awaited.Remembers((string)payment["id"]!));
         // The provider had taken the money before it closed the trade: its (late) notification still arrives.
-        var body = System.Text.Json.JsonSerializer.Serialize(new
-        {
-            id = "ntf_late", type = "trade.paid",
-            data = new { trade_no = (string)payment["provider_trade_no"]!, out_trade_no = (string)payment["id"]!, status = "PAID", amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
-        });
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
-        Assert.Equal(HttpStatusCode.OK, (await server.Anonymous.SendAsync(request)).StatusCode);
+        using var late = await SandboxPayNotifyAsync(server, "trade.paid", (string)payment["id"]!, (string)payment["provider_trade_no"]!, "PAID");
+        Assert.Equal(HttpStatusCode.OK, late.StatusCode);
         Assert.False(awaited.Remembers((string)payment["id"]!));
 
         var order = await m.GetOkAsync($"/v1/orders/{orderId}");
@@ -94,14 +88,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
 
         foreach (var (type, status) in new[] { ("trade.paid", "PAID"), ("trade.failed", "FAILED") })
         {
-            var body = System.Text.Json.JsonSerializer.Serialize(new
-            {
-                id = "ntf_" + type, type,
-                data = new { trade_no = "sbx_forged", out_trade_no = paymentId, status, amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
-            });
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
-            using var response = await server.Anonymous.SendAsync(request);
+            using var response = await SandboxPayNotifyAsync(server, type, paymentId, "sbx_forged", status);
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
             Assert.Contains("unknown_trade", await response.Content.ReadAsStringAsync());
         }
@@ -110,5 +97,18 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
         Assert.Equal(0, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
         Assert.Equal(0, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+    }
+
+    /// <summary>A SandboxPay notification of <paramref name="type"/> for 99.00 CNY on <paramref name="paymentId"/>, signed with the sandbox's secret.</summary>
+    static async Task<HttpResponseMessage> SandboxPayNotifyAsync(KnowPayServer server, string type, string paymentId, string tradeNo, string status)
+    {
+        var body = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            id = "ntf_" + type + "_" + paymentId, type,
+            data = new { trade_no = tradeNo, out_trade_no = paymentId, status, amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
+        return await server.Anonymous.SendAsync(request);
     }
 }

@@ -208,10 +208,27 @@ public static class ChangeSubscriptionPrice
 
         async Task<long> SumAsync()
         {
-            var account = Accounts.CustomerCredit(sub.CustomerId, sub.Currency);
+            var account = CreditAccount(sub);
             var sum = await db.LedgerEntries.Where(e => e.MerchantId == sub.MerchantId && e.Account == account).SumAsync(e => (long?)e.Amount, ct) ?? 0;
             return Math.Max(0, -sum);
         }
+    }
+
+    /// <summary>The ledger account of the customer's credit balance in the subscription's currency.</summary>
+    public static string CreditAccount(Subscription sub) => Accounts.CustomerCredit(sub.CustomerId, sub.Currency);
+
+    /// <summary>
+    /// The (merchant, credit account) of those subscriptions' customers whose balance is above 0: <see cref="CreditBalanceAsync"/>'s
+    /// sum for many at once, without its lock (the renewal batch leaves such customers to their own step, which takes it).
+    /// </summary>
+    public static async Task<HashSet<(string MerchantId, string Account)>> CreditAccountsWithBalanceAsync(KnowPayDb db, IEnumerable<Subscription> subs,
+        CancellationToken ct)
+    {
+        var merchants = subs.Select(x => x.MerchantId).Distinct().ToList();
+        var accounts = subs.Select(CreditAccount).Distinct().ToList();
+        return (await db.LedgerEntries.Where(e => merchants.Contains(e.MerchantId) && accounts.Contains(e.Account))
+            .GroupBy(e => new { e.MerchantId, e.Account }).Where(g => g.Sum(e => e.Amount) < 0).Select(g => g.Key).ToListAsync(ct))
+            .Select(k => (k.MerchantId, k.Account)).ToHashSet();
     }
 
     /// <summary>

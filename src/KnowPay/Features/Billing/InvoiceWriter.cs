@@ -142,19 +142,14 @@ public static class InvoiceWriter
             var starts = due.Select(x => x.Start).Distinct().ToList();
             var periods = await db.Invoices.Include(i => i.Lines).Where(i => ids.Contains(i.SubscriptionId) && starts.Contains(i.PeriodStart))
                 .ToDictionaryAsync(i => (i.SubscriptionId, i.PeriodStart), ct);
-            // The balances above 0 only (ChangeSubscriptionPrice.CreditBalanceAsync's sum): one index probe per customer.
-            var merchants = due.Select(x => x.Read.Subscription.MerchantId).Distinct().ToList();
-            var accounts = due.Select(x => Accounts.CustomerCredit(x.Read.Subscription.CustomerId, x.Read.Subscription.Currency)).Distinct().ToList();
-            var withCredit = (await db.LedgerEntries.Where(e => merchants.Contains(e.MerchantId) && accounts.Contains(e.Account))
-                .GroupBy(e => new { e.MerchantId, e.Account }).Where(g => g.Sum(e => e.Amount) < 0).Select(g => g.Key).ToListAsync(ct))
-                .Select(k => (k.MerchantId, k.Account)).ToHashSet();
+            var withCredit = await ChangeSubscriptionPrice.CreditAccountsWithBalanceAsync(db, due.Select(x => x.Read.Subscription), ct);
             foreach (var (read, period, start) in due)
             {
                 var sub = read.Subscription;
                 // Changed since the claim (a payment, a cancellation, the API): its own step decides from the row as it is.
                 if (!locked.TryGetValue(sub.Id, out var row) || row.LatestInvoiceId != sub.LatestInvoiceId || Renewals.InvoiceDue(row, read.LatestInvoice, now) != period)
                     continue;
-                if (withCredit.Contains((sub.MerchantId, Accounts.CustomerCredit(sub.CustomerId, sub.Currency)))) continue;
+                if (withCredit.Contains((sub.MerchantId, ChangeSubscriptionPrice.CreditAccount(sub)))) continue;
                 var (index, reason) = period!.Value;
                 var existing = periods.GetValueOrDefault((sub.Id, start));
                 if (existing is not null and not { Status: InvoiceStatus.Draft })

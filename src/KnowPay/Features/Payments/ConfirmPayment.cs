@@ -167,7 +167,7 @@ public static class ConfirmPayment
             }
             try
             {
-                await StagedRowsWriter.SaveInTransactionAsync(db, rows, ct);
+                await StagedRowsWriter.SaveAsync(db, rows, ct);
                 await tx.CommitAsync(ct);
             }
             catch (Exception e) when (DbErrors.IsUniqueViolation(e))

@@ -241,20 +241,23 @@ public static class StoredSignals
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    /// <summary>Numbers as long, text as string; every catalog signal present (its default when not stored) unless the
-    /// decision had unavailable groups.</summary>
+    /// <summary>Numbers as long, text as string; every catalog signal present, in catalog order (its default when not stored),
+    /// unless the decision had unavailable groups; then anything stored outside the catalog, as stored.</summary>
     public static Dictionary<string, object?> Read(string json, string? unavailable)
     {
+        var stored = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!;
         var signals = new Dictionary<string, object?>(RiskSignals.Catalog.Count, StringComparer.Ordinal);
-        foreach (var (name, value) in JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!)
-            signals[name] = value.ValueKind switch
-            {
-                JsonValueKind.Number when value.TryGetInt64(out var n) => n,
-                JsonValueKind.String => value.GetString(),
-                _ => null,
-            };
         if (unavailable is null)
-            foreach (var (name, kind) in RiskSignals.Catalog) signals.TryAdd(name, kind == SignalKind.Number ? 0L : "");
+            foreach (var (name, kind) in RiskSignals.Catalog)
+                signals[name] = stored.TryGetValue(name, out var value) ? ValueOf(value) : kind == SignalKind.Number ? 0L : "";
+        foreach (var (name, value) in stored) signals.TryAdd(name, ValueOf(value));
         return signals;
+
+        static object? ValueOf(JsonElement value) => value.ValueKind switch
+        {
+            JsonValueKind.Number when value.TryGetInt64(out var n) => n,
+            JsonValueKind.String => value.GetString(),
+            _ => null,
+        };
     }
 }

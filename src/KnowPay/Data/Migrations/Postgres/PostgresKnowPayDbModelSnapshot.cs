@@ -1963,6 +1963,20 @@ namespace KnowPay.Data.Migrations.Postgres
 
             modelBuilder.Entity("KnowPay.Data.RiskDecision", b =>
                 {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("CustomerId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("customer_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
                     b.Property<string>("Id")
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
@@ -1978,21 +1992,11 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("bigint")
                         .HasColumnName("amount");
 
-                    b.Property<DateTime>("CreatedAt")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("created_at");
-
                     b.Property<string>("Currency")
                         .IsRequired()
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
                         .HasColumnName("currency");
-
-                    b.Property<string>("CustomerId")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
-                        .HasColumnName("customer_id");
 
                     b.Property<string>("DeviceId")
                         .HasMaxLength(200)
@@ -2003,12 +2007,6 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)")
                         .HasColumnName("ip");
-
-                    b.Property<string>("MerchantId")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
-                        .HasColumnName("merchant_id");
 
                     b.Property<string>("OrderId")
                         .IsRequired()
@@ -2064,14 +2062,13 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasColumnType("character varying(1000)")
                         .HasColumnName("unavailable");
 
-                    b.HasKey("Id")
+                    b.HasKey("MerchantId", "CustomerId", "CreatedAt", "Id")
                         .HasName("pk_risk_decisions");
 
                     b.HasIndex("MerchantId", "CreatedAt")
                         .HasDatabaseName("ix_risk_decisions_merchant_id_created_at");
 
-                    b.HasIndex("MerchantId", "CustomerId", "CreatedAt")
-                        .HasDatabaseName("ix_risk_decisions_merchant_id_customer_id_created_at");
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("MerchantId", "CreatedAt"), "brin");
 
                     b.HasIndex("MerchantId", "DeviceId", "CreatedAt")
                         .HasDatabaseName("ix_risk_decisions_merchant_id_device_id_created_at")

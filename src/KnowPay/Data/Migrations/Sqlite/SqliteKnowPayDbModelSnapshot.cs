@@ -1952,6 +1952,20 @@ namespace KnowPay.Data.Migrations.Sqlite
 
             modelBuilder.Entity("KnowPay.Data.RiskDecision", b =>
                 {
+                    b.Property<string>("MerchantId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("merchant_id");
+
+                    b.Property<string>("CustomerId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
                     b.Property<string>("Id")
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
@@ -1967,21 +1981,11 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("amount");
 
-                    b.Property<DateTime>("CreatedAt")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("created_at");
-
                     b.Property<string>("Currency")
                         .IsRequired()
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
                         .HasColumnName("currency");
-
-                    b.Property<string>("CustomerId")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("customer_id");
 
                     b.Property<string>("DeviceId")
                         .HasMaxLength(200)
@@ -1992,12 +1996,6 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasMaxLength(200)
                         .HasColumnType("TEXT")
                         .HasColumnName("ip");
-
-                    b.Property<string>("MerchantId")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("merchant_id");
 
                     b.Property<string>("OrderId")
                         .IsRequired()
@@ -2053,14 +2051,12 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("unavailable");
 
-                    b.HasKey("Id")
+                    b.HasKey("MerchantId", "CustomerId", "CreatedAt", "Id")
                         .HasName("pk_risk_decisions");
 
                     b.HasIndex("MerchantId", "CreatedAt")
-                        .HasDatabaseName("ix_risk_decisions_merchant_id_created_at");
-
-                    b.HasIndex("MerchantId", "CustomerId", "CreatedAt")
-                        .HasDatabaseName("ix_risk_decisions_merchant_id_customer_id_created_at");
+                        .HasDatabaseName("ix_risk_decisions_merchant_id_created_at")
+                        .HasAnnotation("Npgsql:IndexMethod", "brin");
 
                     b.HasIndex("MerchantId", "DeviceId", "CreatedAt")
                         .HasDatabaseName("ix_risk_decisions_merchant_id_device_id_created_at")

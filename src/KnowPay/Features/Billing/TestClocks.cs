@@ -87,7 +87,13 @@ public static class TestClocks
                 await db.TestClocks.Where(c => c.Id == id).ExecuteUpdateAsync(u => u.SetProperty(c => c.FrozenTime, at), CancellationToken.None);
                 var ran = await Renewals.RunAsync(s, at, id, CancellationToken.None);
                 await SettleAsync(s, id, at, settleUntil);
-                if (ran == 0 && await StillDueAsync(db, id, at)) break;
+                if (ran == 0 && await StillDueAsync(db, id, at))
+                {
+                    // Said, because the clock still moves to the target: the operator should know what it left behind.
+                    s.Log.LogWarning("Test clock {TestClockId} left work due at {At:O} undone (a charge waiting at its provider, or a renewal " +
+                                     "that failed and keeps its claim until the lease ends); moving to {Target:O}", id, at, target);
+                    break;
+                }
             }
         }
         finally

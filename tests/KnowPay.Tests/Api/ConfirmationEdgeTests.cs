@@ -107,8 +107,6 @@ public sealed class ConfirmationEdgeTests(Servers servers)
             id = "ntf_" + type + "_" + paymentId, type,
             data = new { trade_no = tradeNo, out_trade_no = paymentId, status, amount = 9900, currency = "CNY", paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
         });
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
-        return await server.Anonymous.SendAsync(request);
+        return await server.PostSandboxPayAsync("/v1/notify/sandbox", body);
     }
 }

@@ -68,7 +68,7 @@ public sealed class PaidOrderTests(Servers servers)
         var paymentId = (string)payment["id"]!;
 
         var body = Notification(paymentId, (string)payment["provider_trade_no"]!, 9900, "CNY");
-        var responses = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => PostNotification(server, body, Sign(server, body))));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => server.PostSandboxPayAsync("/v1/notify/sandbox", body, server.SandboxPaySign(body))));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
 
         await m.WaitForOrderAsync((string)order["id"]!, "paid");
@@ -91,16 +91,16 @@ public sealed class PaidOrderTests(Servers servers)
         var tradeNo = (string)payment["provider_trade_no"]!;
 
         var good = Notification(paymentId, tradeNo, 9900, "CNY");
-        var badSignature = await PostNotification(server, good, Sign(server, good).Replace("v1=", "v1=00"));
+        var badSignature = await server.PostSandboxPayAsync("/v1/notify/sandbox", good, server.SandboxPaySign(good).Replace("v1=", "v1=00"));
         Assert.Equal(HttpStatusCode.Unauthorized, badSignature.StatusCode);
-        var signedByOther = await PostNotification(server, good, HmacSignature.Sign("not-the-secret", good, DateTimeOffset.UtcNow));
+        var signedByOther = await server.PostSandboxPayAsync("/v1/notify/sandbox", good, HmacSignature.Sign("not-the-secret", good, DateTimeOffset.UtcNow));
         Assert.Equal(HttpStatusCode.Unauthorized, signedByOther.StatusCode);
         var wrongAmount = Notification(paymentId, tradeNo, 1, "CNY");
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostNotification(server, wrongAmount, Sign(server, wrongAmount))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.PostSandboxPayAsync("/v1/notify/sandbox", wrongAmount, server.SandboxPaySign(wrongAmount))).StatusCode);
         var wrongCurrency = Notification(paymentId, tradeNo, 9900, "USD");
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostNotification(server, wrongCurrency, Sign(server, wrongCurrency))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await server.PostSandboxPayAsync("/v1/notify/sandbox", wrongCurrency, server.SandboxPaySign(wrongCurrency))).StatusCode);
         var unknown = Notification("pay_doesnotexist", tradeNo, 9900, "CNY");
-        Assert.Equal(HttpStatusCode.NotFound, (await PostNotification(server, unknown, Sign(server, unknown))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await server.PostSandboxPayAsync("/v1/notify/sandbox", unknown, server.SandboxPaySign(unknown))).StatusCode);
 
         var after = await m.GetOkAsync($"/v1/orders/{order["id"]}");
         Assert.Equal("pending", (string?)after["status"]);
@@ -174,14 +174,4 @@ public sealed class PaidOrderTests(Servers servers)
             data = new { trade_no = tradeNo, out_trade_no = paymentId, status = "PAID", amount, currency, paid_at = DateTimeOffset.UtcNow.ToUnixTimeSeconds() },
         });
 
-    /// <summary>Signed as SandboxPay signs: with the sandbox's own secret.</summary>
-    static string Sign(KnowPayServer server, string body) =>
-        HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow);
-
-    static Task<HttpResponseMessage> PostNotification(KnowPayServer server, string body, string signature)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("SandboxPay-Signature", signature);
-        return server.Anonymous.SendAsync(request);
-    }
 }

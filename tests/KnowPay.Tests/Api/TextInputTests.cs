@@ -99,7 +99,7 @@ public sealed class TextInputTests(Servers servers)
         ];
         foreach (var body in bodies)
         {
-            var response = await SendSignedAsync(server, body.ToJsonString());
+            var response = await server.PostSandboxPayAsync("/v1/notify/sandbox", body.ToJsonString());
             Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{body.ToJsonString()} → {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         }
         Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/orders/{orderId}"))["status"]);
@@ -239,12 +239,6 @@ public sealed class TextInputTests(Servers servers)
         },
     };
 
-    static async Task<HttpResponseMessage> SendSignedAsync(KnowPayServer server, string body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/notify/sandbox") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add("SandboxPay-Signature", HmacSignature.Sign(server.Services.GetRequiredService<SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow));
-        return await server.Anonymous.SendAsync(request);
-    }
 
     static async Task<string> PaidPaymentAsync(MerchantClient m, string productId)
     {

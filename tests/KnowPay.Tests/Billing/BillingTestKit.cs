@@ -68,6 +68,16 @@ static class BillingTestKit
         return mandate;
     }
 
+    /// <summary>The subscription's current period ends at <paramref name="expected"/>; if not, the failure names the row's next
+    /// action and claim, which tell why an advance stopped early (a claim still held by a renewal that threw, or an action left due).</summary>
+    public static async Task AssertPeriodEndAsync(KnowPayServer server, JsonObject subscription, DateTime expected)
+    {
+        var actual = (DateTime)subscription["current_period_end"]!;
+        if (actual == expected) return;
+        var row = await server.QueryAsync(d => d.Subscriptions.AsNoTracking().SingleAsync(x => x.Id == (string)subscription["id"]!));
+        Assert.Fail($"current_period_end {actual:O}, expected {expected:O}; next action {row.NextActionAt:O}, claimed until {row.ClaimedUntil:O}");
+    }
+
     public static async Task<string> StatusAsync(MerchantClient m, string subscriptionId) =>
         (string)(await m.GetOkAsync($"/v1/subscriptions/{subscriptionId}"))["status"]!;
 

@@ -82,6 +82,18 @@ public sealed class KnowPayServer : IAsyncDisposable
     public Task<int> RunJobAsync(string name, DateTime now) =>
         Services.GetServices<IJob>().Single(j => j.Name == name).RunOnceAsync(now, CancellationToken.None);
 
+    /// <summary>SandboxPay's signature of <paramref name="body"/>: signed as the sandbox signs its notifications, with its own secret.</summary>
+    public string SandboxPaySign(string body) =>
+        HmacSignature.Sign(Services.GetRequiredService<global::KnowPay.Sandbox.SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow);
+
+    /// <summary>Posts a SandboxPay notification to <paramref name="path"/>, signed with <paramref name="signature"/> (SandboxPay's own when null).</summary>
+    public Task<HttpResponseMessage> PostSandboxPayAsync(string path, string body, string? signature = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("SandboxPay-Signature", signature ?? SandboxPaySign(body));
+        return Anonymous.SendAsync(request);
+    }
+
     /// <summary>Queries the database directly (for assertions on what was or was not written).</summary>
     public async Task<T> QueryAsync<T>(Func<KnowPayDb, Task<T>> query)
     {

@@ -190,7 +190,7 @@ public sealed class ServerErrorLogProvider(ServerErrorLog log) : ILoggerProvider
 public sealed class OpenApiFuzzer
 {
     readonly JsonObject components;
-    readonly ConcurrentDictionary<string, JsonSchema> validators = new();
+    readonly Dictionary<string, JsonSchema> validators = new();   // under schemaLock
     readonly string schemaBase = $"https://fuzz.knowpay.invalid/{Guid.NewGuid():N}/";
     readonly ConcurrentDictionary<string, string[]> ids = new();   // id prefix → known ids (a bounded sample)
     readonly ConcurrentDictionary<string, byte> customerExternalIds = new();
@@ -201,6 +201,10 @@ public sealed class OpenApiFuzzer
     /// <summary>Test clock times only move forward: each generated frozen_time lies after the ones before (2028 on, within 2000–2199).</summary>
     long clockTicks;
     static readonly EvaluationOptions Evaluation = new() { OutputFormat = OutputFormat.List };
+    // JsonSchema.Net's registry is a plain Dictionary that a $ref reads while a new schema registers: the fuzzer's own
+    // registry, and building and evaluating under one lock, or a parallel run loses a registration (RefResolutionException).
+    readonly BuildOptions build = new() { SchemaRegistry = new SchemaRegistry() };
+    readonly Lock schemaLock = new();
 
     public IReadOnlyList<FuzzOperation> Operations { get; }
     public Gen<FuzzRequest> Requests { get; }
@@ -715,14 +719,19 @@ public sealed class OpenApiFuzzer
     string? Validate(JsonNode schema, JsonElement instance)
     {
         var key = schema.ToJsonString();
-        var validator = validators.GetOrAdd(key, k =>
+        EvaluationResults result;
+        lock (schemaLock)
         {
-            var root = new JsonObject { ["$schema"] = "https://json-schema.org/draft/2020-12/schema", ["$defs"] = components.DeepClone() };
-            foreach (var (name, value) in JsonNode.Parse(k)!.AsObject()) root[name] = value?.DeepClone();
-            var text = root.ToJsonString().Replace("#/components/schemas/", "#/$defs/", StringComparison.Ordinal);
-            return JsonSchema.FromText(text, baseUri: new Uri(schemaBase + validators.Count.ToString(CultureInfo.InvariantCulture) + "/" + Guid.NewGuid().ToString("N")));
-        });
-        var result = validator.Evaluate(instance, Evaluation);
+            if (!validators.TryGetValue(key, out var validator))
+            {
+                var root = new JsonObject { ["$schema"] = "https://json-schema.org/draft/2020-12/schema", ["$defs"] = components.DeepClone() };
+                foreach (var (name, value) in JsonNode.Parse(key)!.AsObject()) root[name] = value?.DeepClone();
+                var text = root.ToJsonString().Replace("#/components/schemas/", "#/$defs/", StringComparison.Ordinal);
+                validator = JsonSchema.FromText(text, build, new Uri(schemaBase + validators.Count.ToString(CultureInfo.InvariantCulture)));
+                validators.Add(key, validator);
+            }
+            result = validator.Evaluate(instance, Evaluation);
+        }
         if (result.IsValid) return null;
         var detail = result.Details?.FirstOrDefault(d => d.Errors is { Count: > 0 });
         return detail is null ? "invalid" : $"{detail.InstanceLocation} {string.Join("; ", detail.Errors!.Values)} ({detail.EvaluationPath})";

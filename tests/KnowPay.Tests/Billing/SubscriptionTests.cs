@@ -201,6 +201,35 @@ public sealed class SubscriptionTests(Servers servers)
     }
 
     /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription signed by the buyer and its first invoice paid.</summary>
+    [SkippableFact]
+    public async Task AdvanceWhileAnotherTransactionHoldsTheSubscriptionRow_WaitsForIt_AndRenewsEveryPeriod()
+    {
+        var server = await servers.Get(Db.Postgres);
+        var m = await server.NewMerchantAsync();
+        var (sub, _, clockId) = await SignedUpAsync(m, T0);
+
+        // As a provider's notification confirming the last charge does: the claim's SKIP LOCKED passes the row by.
+        await using var holder = new Npgsql.NpgsqlConnection(server.App.Configuration["ConnectionStrings:KnowPay"]);
+        await holder.OpenAsync();
+        await using var lockHeld = await holder.BeginTransactionAsync();
+        await using (var take = new Npgsql.NpgsqlCommand("SELECT 1 FROM subscriptions WHERE id = @id FOR NO KEY UPDATE", holder, lockHeld))
+        {
+            take.Parameters.AddWithValue("id", (string)sub["id"]!);
+            await take.ExecuteNonQueryAsync();
+        }
+        var advance = AdvanceAsync(m, clockId, Monthly.PeriodStart(T0, 3));
+        await Task.Delay(500);
+        Assert.False(advance.IsCompleted, "the advance returned while a due renewal's row was locked");
+        await lockHeld.CommitAsync();
+        await advance;
+
+        var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        await AssertPeriodEndAsync(server, after, Monthly.PeriodEnd(T0, 3));
+        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray();
+        Assert.Equal(4, invoices.Count);
+        Assert.All(invoices, i => Assert.Equal("paid", (string?)i!["status"]));
+    }
+
     static async Task<(JsonObject Subscription, string MandateId, string ClockId)> SignedUpAsync(MerchantClient m, DateTime start)
     {
         var price = await PriceAsync(m, 3000);

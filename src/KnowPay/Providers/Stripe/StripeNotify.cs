@@ -111,12 +111,17 @@ public sealed class StripeNotify() : SignedJsonNotification<StripeSettings>("str
         }
     }
 
-    /// <summary>The card a payment was tried with, for the card risk signals; the latest attempt's card is the payment's.</summary>
+    /// <summary>
+    /// The card a payment was tried with, for the card risk signals; the latest attempt's card is the payment's. By the primary
+    /// key alone, the provider checked on the row (as <see cref="KnowPayDb.PaymentOfAsync"/>): a provider in the WHERE lets a
+    /// generic plan take the (provider, provider_trade_no) index.
+    /// </summary>
     static async Task RecordCardAsync(NotificationContext context, string paymentId, string? fingerprint, CancellationToken ct)
     {
         if (fingerprint is null) return;
-        await context.Db.Payments.Where(p => p.Id == paymentId && p.Provider == context.Provider.Name)
-            .ExecuteUpdateAsync(u => u.SetProperty(p => p.CardFingerprint, fingerprint), ct);
+        var provider = context.Provider.Name;
+        await context.Db.Payments.Where(p => p.Id == paymentId)
+            .ExecuteUpdateAsync(u => u.SetProperty(p => p.CardFingerprint, p => p.Provider == provider ? fingerprint : p.CardFingerprint), ct);
     }
 
     /// <summary>A refund KnowPay started carries its refund id in metadata; any other is not ours to apply.</summary>

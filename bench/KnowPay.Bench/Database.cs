@@ -156,6 +156,15 @@ sealed class BenchDb(string provider, string connection)
         while (await r.ReadAsync())
             s.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r.GetInt64(0) / (double)n,7:F2} {r.GetDouble(1) / n,7:F3} {r.GetDouble(2) / n,7:F3} {r.GetInt64(3) / (double)n,6:F2} {r.GetDouble(4) / n,7:F0} {r.GetInt64(5) / (double)n,5:F2} {r.GetInt64(7) / (double)n,7:F1}  {r.GetString(6)}\n");
         await r.CloseAsync();
+        // Every statement, not only the top: how many distinct ones the connections prepare (Max Auto Prepare) and re-plan.
+        cmd.CommandText = """
+            SELECT count(*), COALESCE(sum(plans), 0)::int8, COALESCE(sum(total_plan_time), 0)::float8, COALESCE(sum(calls), 0)::int8 FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """;
+        await using (var all = await cmd.ExecuteReaderAsync())
+            if (await all.ReadAsync())
+                s.Append(System.Globalization.CultureInfo.InvariantCulture,
+                    $"all statements: {all.GetInt64(0)} distinct, {all.GetInt64(3) / (double)n:F1} calls, {all.GetInt64(1) / (double)n:F2} plans and {all.GetDouble(2) / n:F3} ms planning per paid order\n");
         // The whole server's WAL (every statement, commit records, checkpoints' full-page images), per paid order.
         cmd.CommandText = "SELECT wal_records, wal_fpi, wal_bytes::float8, wal_write, wal_sync FROM pg_stat_wal";
         await using var w = await cmd.ExecuteReaderAsync();

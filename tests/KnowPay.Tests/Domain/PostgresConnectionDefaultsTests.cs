@@ -12,7 +12,7 @@ public sealed class PostgresConnectionDefaultsTests
         var b = new NpgsqlConnectionStringBuilder(Database.TunedForHotPath("Host=db;Database=knowpay;Username=knowpay"));
         Assert.True(b.Multiplexing);
         Assert.True(b.NoResetOnClose);
-        Assert.Equal(50, b.MaxAutoPrepare);
+        Assert.Equal(128, b.MaxAutoPrepare);
         Assert.Equal(16, b.MaxPoolSize);
         Assert.Equal("db", b.Host);
     }

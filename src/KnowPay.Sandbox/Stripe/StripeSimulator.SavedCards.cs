@@ -35,6 +35,10 @@ public sealed partial class StripeSimulator
     public IReadOnlyList<JsonObject> IntentsOfCustomer(string customerId) =>
         intents.Values.Where(i => i.Customer == customerId).Select(View).ToList();
 
+    /// <summary>The Customer's PaymentIntents confirmed off-session (the learner not present), by id.</summary>
+    public IReadOnlyList<string> OffSessionIntentsOfCustomer(string customerId) =>
+        intents.Values.Where(i => i.Customer == customerId && i.ChargedOffSession).Select(i => i.Id).ToList();
+
     /// <summary>The next off-session charge on the Customer declines with <paramref name="declineCode"/> (once).</summary>
     public void DeclineNextCharge(string customerId, string declineCode = "insufficient_funds") =>
         customers[customerId].NextDecline = declineCode;
@@ -193,6 +197,7 @@ public sealed partial class StripeSimulator
         lock (intent)
         {
             intent.Card = method.Card;
+            intent.ChargedOffSession = offSession;
             var onDemand = offSession ? Interlocked.Exchange(ref customer.NextDecline, null) : null;
             var mustAuthenticate = method.Card is CardAlwaysAuthenticate or CardRequiresAction
                 || (method.Card == CardAuthenticateUnlessSetUp && !method.SetUpForOffSession);

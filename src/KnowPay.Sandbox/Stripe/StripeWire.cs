@@ -25,6 +25,8 @@ sealed class StripeIntent
     /// <summary>The saved card it charges (pm_…), or the card the buyer's confirmation saved (setup_future_usage).</summary>
     public string? PaymentMethod { get; set; }
     public string? SetupFutureUsage { get; init; }
+    /// <summary>Confirmed with <c>off_session=true</c>: the simulator's record, since Stripe's object does not show it.</summary>
+    public bool ChargedOffSession { get; set; }
     public List<JsonObject> Refunds { get; } = [];
     public string TradeKey => Metadata.GetValueOrDefault("payment_id") ?? Id;
     /// <summary>Still waiting for its buyer: not succeeded nor canceled.</summary>

@@ -51,8 +51,11 @@ public sealed class StripeSubscriptionTests(Servers servers)
         // Each renewal: one PaymentIntent at Stripe on the saved card of the mandate's Customer, succeeded, for a paid payment.
         var mandate = await server.QueryAsync(d => d.Mandates.AsNoTracking().SingleAsync(x => x.Id == mandateId));
         Assert.StartsWith("cus_", mandate.ProviderCustomerRef);
-        var intents = server.Services.GetRequiredService<StripeSimulator>().IntentsOfCustomer(mandate.ProviderCustomerRef!);
+        var stripe = server.Services.GetRequiredService<StripeSimulator>();
+        var intents = stripe.IntentsOfCustomer(mandate.ProviderCustomerRef!);
         Assert.Equal(12, intents.Count);
+        // Charged with the learner away: every renewal confirmed off_session=true, as a saved card's charge must be.
+        Assert.Equal(intents.Select(i => (string)i["id"]!).Order(), stripe.OffSessionIntentsOfCustomer(mandate.ProviderCustomerRef!).Order());
         Assert.All(intents, i => Assert.Equal(("succeeded", mandate.ProviderMandateId, 3000L), ((string?)i["status"], (string?)i["payment_method"], (long)i["amount"]!)));
         var paymentIds = await server.QueryAsync(d => d.Payments.Where(p => p.MerchantId == m.MerchantId && p.Status == PaymentStatus.Succeeded)
             .Select(p => p.Id).ToListAsync());

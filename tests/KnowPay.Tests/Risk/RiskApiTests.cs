@@ -83,14 +83,18 @@ public sealed class RiskApiTests(Servers servers)
             HttpStatusCode.UnprocessableEntity);
         Assert.Equal("limit_single_payment_max", (string?)big["code"]);
         Assert.Equal("single_payment_max", (string?)big["limit"]);
-        Assert.Equal(0, await server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId)));
+        // A refusal writes no order, for every limit: a half-created order would count against the customer's next purchase.
+        Task<int> OrdersAsync() => server.QueryAsync(d => d.Orders.CountAsync(o => o.MerchantId == m.MerchantId));
+        Assert.Equal(0, await OrdersAsync());
 
         Assert.True((await PutAsync(m, "/v1/risk/settings", new { customer_daily_count = 2 })).IsSuccessStatusCode);
         await m.OrderAsync(productId, customer: "lim-2");
         await m.OrderAsync(productId, customer: "lim-2");
+        Assert.Equal(2, await OrdersAsync());
         var third = await ProblemAsync(await m.PostAsync("/v1/orders", new { customer_external_id = "lim-2", product_id = productId, currency = "CNY" }),
             HttpStatusCode.UnprocessableEntity);
         Assert.Equal("limit_customer_daily_count", (string?)third["code"]);
+        Assert.Equal(2, await OrdersAsync());
         await m.OrderAsync(productId, customer: "lim-3"); // another customer is not limited by lim-2's orders
 
         Assert.True((await PutAsync(m, "/v1/risk/settings", new { product_quantity_per_customer = 1 })).IsSuccessStatusCode);
@@ -98,9 +102,11 @@ public sealed class RiskApiTests(Servers servers)
         var payment = await m.PaymentAsync((string)order["id"]!);
         await m.BuyerPaysAsync((string)payment["id"]!);
         await m.WaitForOrderAsync((string)order["id"]!, "paid");
+        Assert.Equal(4, await OrdersAsync());
         var again = await ProblemAsync(await m.PostAsync("/v1/orders", new { customer_external_id = "lim-4", product_id = productId, currency = "CNY" }),
             HttpStatusCode.UnprocessableEntity);
         Assert.Equal("limit_product_quantity_per_customer", (string?)again["code"]);
+        Assert.Equal(4, await OrdersAsync());
 
         var bad = await ProblemAsync(await PutAsync(m, "/v1/risk/settings", new { customer_daily_count = -1 }), HttpStatusCode.BadRequest);
         Assert.Equal("limit_invalid", (string?)bad["code"]);

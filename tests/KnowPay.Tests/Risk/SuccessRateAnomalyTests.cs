@@ -108,6 +108,12 @@ public sealed class SuccessRateAnomalyTests(Servers servers)
         Assert.Equal("every_hour", alert.Baseline);   // its hour of day has learnt one day of Risk:Anomaly:MinSameHourSamples
         Assert.True(alert.Value <= alert.Threshold - 0.1, $"fired at a success rate of {alert.Value}");   // the window's rate when it fired
         Assert.Single(fired);
+        // The quiet merchant's silence in that hour is the low volume's, not a missing baseline's: its two 98 % hours were
+        // learnt, enough to judge against (MinBaselineAttempts = 60), so only its 10 payments (under MinAttempts) kept it quiet.
+        var quietBaseline = await server.QueryAsync(d => d.Set<ProviderBaseline>().AsNoTracking().SingleAsync(b => b.MerchantId == quiet.MerchantId && b.Metric == AnomalyMetric.SuccessRate.Name && b.HourOfDay == AnomalyMetric.EveryHour));
+        Assert.Equal("sandbox", quietBaseline.Provider);
+        Assert.InRange(quietBaseline.Baseline.Rate, 0.97, 1.0);
+        Assert.True(quietBaseline.Baseline.Total >= 60, $"the quiet merchant's baseline holds {quietBaseline.Baseline.Total} attempts");
 
         // Visible on the dashboard, as the merchant's operator sees it.
         using var browser = DashboardLogoutTests.Browser(server);

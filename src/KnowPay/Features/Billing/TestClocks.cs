@@ -88,12 +88,12 @@ public static class TestClocks
                 await db.TestClocks.Where(c => c.Id == id).ExecuteUpdateAsync(u => u.SetProperty(c => c.FrozenTime, at), CancellationToken.None);
                 var ran = await Renewals.RunAsync(s, at, id, CancellationToken.None);
                 await SettleAsync(s, id, at, settleUntil);
-                if (ran == 0 && await StillDueAsync(db, id, at))
+                if (ran == 0 && await DueLeftAsync(db, id, at, s.RealNow) is { } unclaimed)
                 {
                     // The claim skips a row another transaction holds locked (PostgreSQL's SKIP LOCKED): the provider's
                     // notification confirming the charge just made. Unclaimed due work is tried again while that commits.
                     if (skipped.At != at) skipped = (at, s.RealNow + LockedRowWait);
-                    if (db.IsPostgres && s.RealNow < skipped.Until && await UnclaimedDueAsync(db, id, at, s.RealNow))
+                    if (unclaimed && db.IsPostgres && s.RealNow < skipped.Until)
                     {
                         await Task.Delay(20);
                         continue;
@@ -136,12 +136,11 @@ public static class TestClocks
     /// <summary>The real time an advance retries, at one instant, due work the claim skipped because its row was locked.</summary>
     static readonly TimeSpan LockedRowWait = TimeSpan.FromSeconds(2);
 
-    /// <summary>Something due at <paramref name="at"/> that no renewal holds a claim on: it was skipped, not failed.</summary>
-    static Task<bool> UnclaimedDueAsync(KnowPayDb db, string id, DateTime at, DateTime realNow) =>
-        db.Subscriptions.AnyAsync(x => x.TestClockId == id && x.NextActionAt != null && x.NextActionAt <= at
-                                       && (x.ClaimedUntil == null || x.ClaimedUntil < realNow));
-
-    /// <summary>Something is due at <paramref name="at"/> that a run changed nothing about (a waiting charge): stop rather than spin.</summary>
-    static Task<bool> StillDueAsync(KnowPayDb db, string id, DateTime at) =>
-        db.Subscriptions.AnyAsync(x => x.TestClockId == id && x.NextActionAt != null && x.NextActionAt <= at);
+    /// <summary>
+    /// What a run left due at <paramref name="at"/>: null when nothing, true when some of it has no renewal's claim on it
+    /// (skipped, not failed), false when every row is claimed (a renewal that failed keeps its claim until the lease ends).
+    /// </summary>
+    static Task<bool?> DueLeftAsync(KnowPayDb db, string id, DateTime at, DateTime realNow) =>
+        db.Subscriptions.Where(x => x.TestClockId == id && x.NextActionAt != null && x.NextActionAt <= at)
+            .Select(x => (bool?)(x.ClaimedUntil == null || x.ClaimedUntil < realNow)).OrderByDescending(unclaimed => unclaimed).FirstOrDefaultAsync();
 }

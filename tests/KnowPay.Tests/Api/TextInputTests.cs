@@ -239,7 +239,6 @@ public sealed class TextInputTests(Servers servers)
         },
     };
 
-
     static async Task<string> PaidPaymentAsync(MerchantClient m, string productId)
     {
         var orderId = (string)(await m.OrderAsync(productId, customer: "payer"))["id"]!;

@@ -200,7 +200,6 @@ public sealed class SubscriptionTests(Servers servers)
         Assert.Equal(events, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId)));
     }
 
-    /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription signed by the buyer and its first invoice paid.</summary>
     [SkippableFact]
     public async Task AdvanceWhileAnotherTransactionHoldsTheSubscriptionRow_WaitsForIt_AndRenewsEveryPeriod()
     {
@@ -230,6 +229,7 @@ public sealed class SubscriptionTests(Servers servers)
         Assert.All(invoices, i => Assert.Equal("paid", (string?)i!["status"]));
     }
 
+    /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription signed by the buyer and its first invoice paid.</summary>
     static async Task<(JsonObject Subscription, string MandateId, string ClockId)> SignedUpAsync(MerchantClient m, DateTime start)
     {
         var price = await PriceAsync(m, 3000);

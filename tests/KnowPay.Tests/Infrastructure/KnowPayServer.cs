@@ -87,11 +87,11 @@ public sealed class KnowPayServer : IAsyncDisposable
         HmacSignature.Sign(Services.GetRequiredService<global::KnowPay.Sandbox.SandboxOptions>().SandboxPaySecret, body, DateTimeOffset.UtcNow);
 
     /// <summary>Posts a SandboxPay notification to <paramref name="path"/>, signed with <paramref name="signature"/> (SandboxPay's own when null).</summary>
-    public Task<HttpResponseMessage> PostSandboxPayAsync(string path, string body, string? signature = null)
+    public async Task<HttpResponseMessage> PostSandboxPayAsync(string path, string body, string? signature = null)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
         request.Headers.Add("SandboxPay-Signature", signature ?? SandboxPaySign(body));
-        return Anonymous.SendAsync(request);
+        return await Anonymous.SendAsync(request);
     }
 
     /// <summary>Queries the database directly (for assertions on what was or was not written).</summary>

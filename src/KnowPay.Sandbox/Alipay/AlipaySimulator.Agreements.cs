@@ -25,9 +25,9 @@ public sealed partial class AlipaySimulator
         g.MapPost("/buyer/agreements/{key}/decline", (string key, int? times) => DeclineDeductions(key, times ?? 1));
     }
 
-    /// <summary>The agreement as the sandbox holds it (for tests): status, agreement_no, deductions made.</summary>
-    public (string Status, string? AgreementNo, int Deductions)? InspectAgreement(string key) =>
-        Find(key) is { } a ? (a.Status, a.AgreementNo, a.Deductions) : null;
+    /// <summary>The agreement as the sandbox holds it (for tests): status, agreement_no, deductions made, its period rule.</summary>
+    public (string Status, string? AgreementNo, int Deductions, string PeriodType, int Period, DateOnly ExecuteDate)? InspectAgreement(string key) =>
+        Find(key) is { } a ? (a.Status, a.AgreementNo, a.Deductions, a.Request.PeriodType, a.Request.Period, a.Request.ExecuteDate) : null;
 
     /// <summary>The buyer's balance will not cover the next <paramref name="times"/> deductions (−1: none): ACQ.BUYER_BALANCE_NOT_ENOUGH.</summary>
     public IResult DeclineDeductions(string key, int times)

@@ -41,7 +41,17 @@ public interface IRecurringProvider
     /// <see cref="RecurringFailures"/> names the codes the billing engine acts on.
     /// </summary>
     Task<ProviderTradeState> ChargeAsync(RecurringCharge charge, CancellationToken ct);
+
+    /// <summary>
+    /// When the renewal of a period ending at <paramref name="periodEnd"/> is charged, and the last moment the provider accepts
+    /// a retry of it. Most providers charge at the period's end and accept retries whenever the dunning schedule makes them.
+    /// </summary>
+    RenewalDates RenewalDates(string interval, DateTime periodEnd) => new(periodEnd, null);
 }
+
+/// <param name="ChargeAt">When the renewal is first charged (UTC).</param>
+/// <param name="LastRetryAt">The last moment a failed charge may be retried (UTC); null: whenever the dunning schedule says.</param>
+public sealed record RenewalDates(DateTime ChargeAt, DateTime? LastRetryAt);
 
 /// <param name="Interval">day, week, month or year; with <paramref name="IntervalCount"/>, the schedule the agreement allows.</param>
 /// <param name="FirstChargeAt">When the first charge under the agreement is due (UTC).</param>
@@ -94,6 +104,9 @@ public sealed class RecurringProviders(PaymentProviders providers)
     readonly Dictionary<string, IRecurringProvider> byName = providers.All.OfType<IRecurringProvider>().ToDictionary(p => p.Name, StringComparer.Ordinal);
 
     public bool TryGet(string? name, out IRecurringProvider provider) => byName.TryGetValue(name ?? "", out provider!);
+
+    /// <summary>The provider named, or null when it cannot charge under an agreement (or is not enabled).</summary>
+    public IRecurringProvider? Of(string? name) => byName.GetValueOrDefault(name ?? "");
 
     public IReadOnlyCollection<string> Names => byName.Keys;
 }

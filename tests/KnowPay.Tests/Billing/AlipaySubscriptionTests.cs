@@ -41,7 +41,10 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(12, invoices.Count);
         Assert.All(invoices, i => Assert.Equal(("paid", 3000L), ((string?)i!["status"], (long)i!["amount_paid"]!)));
         Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
-        Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["created_at"]!));
+        // The first invoice at sign-up; each renewal charged 5 days (Providers:Alipay:DeductionWindowDays) before its period starts.
+        Assert.Equal(Enumerable.Range(0, 12).Select(n => n == 0 ? t0 : Monthly.PeriodStart(t0, n).AddDays(-5)),
+            invoices.Select(i => (DateTime)i!["created_at"]!));
+        AssertInsideDeductionWindows(server, agreementNo, invoices.Select(i => (DateTime)i!["created_at"]!));
 
         await AssertPaymentJournalsBalancedAsync(server, m, 12);
         Assert.Equal(-12 * 2100, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
@@ -66,25 +69,28 @@ public sealed class AlipaySubscriptionTests(Servers servers)
     [SkippableTheory]
     [InlineData(Db.Sqlite)]
     [InlineData(Db.Postgres)]
-    public async Task AnchoredOnJan31_InALeapYear_IsDeductedOnThe28th_WhilePeriodsEndOnFeb29AndMar31(Db db)
+    public async Task AnchoredOnJan31_InALeapYear_IsDeductedInTheWindowBeforeThe28th_WhilePeriodsEndOnFeb29AndMar31(Db db)
     {
         var server = await servers.Get(db);
         var m = await server.NewMerchantAsync();
         var t0 = new DateTime(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);   // 18:00 in China
-        var (sub, _, clockId) = await SignedUpAsync(m, t0);
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
 
-        // The day before the 28th nothing is charged; on the 28th the next period is.
-        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 2, 28, 9, 0, 0, DateTimeKind.Utc) });
+        // The agreement deducts on the 28th or in the 5 days before it: nothing is charged an hour before the window opens
+        // on the 23rd; then the next period is.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 2, 23, 9, 0, 0, DateTimeKind.Utc) });
         Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray());
-        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 4, 27, 0, 0, 0, DateTimeKind.Utc) });
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 4, 22, 0, 0, 0, DateTimeKind.Utc) });
 
         var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
         Assert.Equal(3, invoices.Count);
         Assert.All(invoices, i => Assert.Equal("paid", (string?)i!["status"]));
         Assert.Equal(["2028-01-31", "2028-02-29", "2028-03-31"], invoices.Select(i => ((DateTime)i!["period_start"]!).ToString("yyyy-MM-dd")));
         Assert.Equal(["2028-02-29", "2028-03-31", "2028-04-30"], invoices.Select(i => ((DateTime)i!["period_end"]!).ToString("yyyy-MM-dd")));
-        Assert.Equal([t0, new DateTime(2028, 2, 28, 10, 0, 0, DateTimeKind.Utc), new DateTime(2028, 3, 28, 10, 0, 0, DateTimeKind.Utc)],
+        Assert.Equal([t0, new DateTime(2028, 2, 23, 10, 0, 0, DateTimeKind.Utc), new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc)],
             invoices.Select(i => (DateTime)i!["created_at"]!));
+        // The renewals (the sign-up's charge on the 31st follows the agreement's first date, the 28th, as before).
+        AssertInsideDeductionWindows(server, agreementNo, invoices.Skip(1).Select(i => (DateTime)i!["created_at"]!));
         var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), (DateTime)after["current_period_end"]!);
         var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
@@ -105,10 +111,31 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(20) });
         var unpaid = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal("unpaid", (string?)unpaid["status"]);
-        // The renewal, then the retries on days 1, 3 and 5 (Billing:AlipayDeductionWindowDays = 5); day 7 is outside the window.
+        // Charged when the window opens 5 days before the agreement's date, retried on days 1, 3 and 5 of Billing:RetryDays
+        // (the last on the date itself); day 7 would be after the date, where Alipay refuses the deduction.
         Assert.Equal(4, (int)unpaid["latest_invoice"]!["attempt_count"]!);
         var attempts = await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId && p.Status == PaymentStatus.Failed));
         Assert.Equal(4, attempts);
+        var failedAt = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == "invoice.payment_failed")
+            .OrderBy(e => e.Id).Select(e => e.CreatedAt).ToListAsync());
+        Assert.Equal([renewal.AddDays(-5), renewal.AddDays(-4), renewal.AddDays(-2), renewal], failedAt);
+        AssertInsideDeductionWindows(server, agreementNo, failedAt);
+    }
+
+    /// <summary>
+    /// Each deduction falls on a date the agreement at the sandbox schedules (its execute_time, then every period) or in the
+    /// 5 days before one (China dates): the deduction window real Alipay enforces.
+    /// </summary>
+    static void AssertInsideDeductionWindows(KnowPayServer server, string agreementNo, IEnumerable<DateTime> deductedAt)
+    {
+        var agreement = server.Services.GetRequiredService<AlipaySimulator>().InspectAgreement(agreementNo)!.Value;
+        Assert.Equal("MONTH", agreement.PeriodType);
+        foreach (var at in deductedAt)
+        {
+            var date = DateOnly.FromDateTime(at.AddHours(8));
+            var scheduled = Enumerable.Range(0, 100).Select(k => agreement.ExecuteDate.AddMonths(k * agreement.Period)).First(d => d >= date);
+            Assert.True(scheduled.DayNumber - date.DayNumber <= 5, $"deducted on {date}, {scheduled.DayNumber - date.DayNumber} days before the scheduled {scheduled}");
+        }
     }
 
     /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription whose agreement the buyer signs at Alipay, its first invoice paid.</summary>

@@ -24,9 +24,6 @@ public sealed class BillingOptions : IBoundOptions
     /// <summary>How long a node's claim on due subscriptions holds: after a crash, other nodes renew them once it has passed.</summary>
     [Between(1, 3600)] public int RenewalLeaseSeconds { get; set; } = 300;
 
-    /// <summary>Alipay accepts a period's deduction only within this many days: its retries later than that after the first failure are not made.</summary>
-    [Between(0, 31)] public int AlipayDeductionWindowDays { get; set; } = 5;
-
     public DunningSchedule Dunning => RetryDays is { Count: > 0 } days ? new DunningSchedule(days) : DunningSchedule.Default;
     public bool CancelAfterRetries => AfterRetries == "canceled";
 

@@ -235,7 +235,7 @@ public static class ChangeSubscriptionPrice
     /// An open invoice of 0 (its lines covered by the credit balance, whose journal was written with the line): paid without the
     /// provider, with what a paid invoice brings (the period advanced, the entitlement extended, events) in one commit.
     /// </summary>
-    public static async Task PayFromCreditAsync(BillingServices s, Invoice invoice, DateTime now, CancellationToken ct)
+    public static async Task PayFromCreditAsync(BillingServices s, Subscription sub, Invoice invoice, DateTime now, CancellationToken ct)
     {
         var db = s.Db;
         await using var tx = await db.Database.BeginTransactionAsync(ct);
@@ -244,7 +244,7 @@ public static class ChangeSubscriptionPrice
         var pay = OrderTransitions.Pay(order.Status);
         if (!pay.Allowed) return;
         var rows = new StagedRows();
-        var entitlement = await InvoicePayment.StageAsync(db, rows, order, now, ct);
+        var entitlement = await InvoicePayment.StageAsync(db, rows, order, s.Recurring.Of(sub.Provider), now, ct);
         order.Status = pay.To;
         order.PaidAt = now;
         Outbox.Add(rows, order.MerchantId, EventTypes.EntitlementGranted, entitlement.Id, EntitlementView.From(entitlement, now), now);

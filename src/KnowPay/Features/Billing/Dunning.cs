@@ -30,8 +30,8 @@ public static class Dunning
         var retryable = sub.Status != SubscriptionStatus.Incomplete &&
             code is not (RecurringFailures.MandateRevoked or RecurringFailures.HardDecline or RenewalAttempt.AmountExceeded);
         var next = retryable ? s.Options.Dunning.NextAttemptAt(invoice.FirstFailedAt.Value, invoice.AttemptCount) : null;
-        if (sub.Provider == "alipay" && next > invoice.FirstFailedAt.Value.AddDays(s.Options.AlipayDeductionWindowDays))
-            next = null;   // outside Alipay's deduction window the deduction is refused: the dunning ends
+        if (next > s.Recurring.Of(sub.Provider)?.RenewalDates(sub.Interval, invoice.PeriodStart).LastRetryAt)
+            next = null;   // the provider would refuse it (Alipay's deduction window has closed): the dunning ends
         invoice.NextAttemptAt = next;
         var order = await db.Orders.AsNoTracking().SingleAsync(o => o.Id == invoice.OrderId, ct);
         foreach (var type in failed.Events) Outbox.Add(db, sub.MerchantId, type, invoice.Id, InvoiceView.From(invoice, s.Checkout.UrlFor(order)), now);

@@ -1,4 +1,5 @@
 using KnowPay.Data;
+using KnowPay.Providers;
 using KnowPay.Domain;
 using KnowPay.Features.Events;
 using Microsoft.EntityFrameworkCore;
@@ -15,7 +16,9 @@ public static class InvoicePayment
 {
     /// <param name="locked">The invoice's rows when the caller's transaction has locked and read them (<see cref="Locked"/>); null locks and reads them here.</param>
     /// <returns>The subscription's entitlement (new, or existing with its new expiry) for the confirmation's entitlement.granted.</returns>
-    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, DateTime now, CancellationToken ct, Locked? locked = null)
+    /// <param name="recurring">The subscription's provider, which says when its next renewal is charged.</param>
+    public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, IRecurringProvider? recurring, DateTime now,
+        CancellationToken ct, Locked? locked = null)
     {
         // Locked in the order the renewal engine locks them (subscription, then invoice), after the payment and the order.
         var (subscription, invoice) = locked is { } l ? (l.Subscription, l.Invoice) : await LockAsync(db, order.InvoiceId!, ct);
@@ -67,7 +70,7 @@ public static class InvoicePayment
             subscription.CurrentPeriodStart = invoice.PeriodStart;
             subscription.CurrentPeriodEnd = invoice.PeriodEnd;
             // Next: the renewal at the period's end (or the cancellation asked for then).
-            subscription.NextActionAt = Renewals.RenewalAt(subscription);
+            subscription.NextActionAt = Renewals.RenewalAt(subscription, recurring);
             foreach (var type in advance.Events)
                 Outbox.Add(rows, order.MerchantId, type, subscription.Id, SubscriptionView.From(subscription), now);
         }

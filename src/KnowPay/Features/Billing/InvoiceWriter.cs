@@ -124,7 +124,7 @@ public static class InvoiceWriter
         DateTime now, CancellationToken ct)
     {
         var due = batch.Where(d => d.Product is not null)
-            .Select(d => (Read: d, Period: Renewals.InvoiceDue(d.Subscription, d.LatestInvoice, now))).Where(x => x.Period is not null)
+            .Select(d => (Read: d, Period: Renewals.InvoiceDue(d.Subscription, d.LatestInvoice, now, s.Recurring))).Where(x => x.Period is not null)
             .Select(x => (x.Read, x.Period, Start: Renewals.Schedule(x.Read.Subscription).PeriodStart(x.Read.Subscription.BillingCycleAnchor, x.Period!.Value.PeriodIndex)))
             .ToList();
         if (due.Count == 0) return new();
@@ -147,7 +147,7 @@ public static class InvoiceWriter
             {
                 var sub = read.Subscription;
                 // Changed since the claim (a payment, a cancellation, the API): its own step decides from the row as it is.
-                if (!locked.TryGetValue(sub.Id, out var row) || row.LatestInvoiceId != sub.LatestInvoiceId || Renewals.InvoiceDue(row, read.LatestInvoice, now) != period)
+                if (!locked.TryGetValue(sub.Id, out var row) || row.LatestInvoiceId != sub.LatestInvoiceId || Renewals.InvoiceDue(row, read.LatestInvoice, now, s.Recurring) != period)
                     continue;
                 if (withCredit.Contains((sub.MerchantId, ChangeSubscriptionPrice.CreditAccount(sub)))) continue;
                 var (index, reason) = period!.Value;

@@ -32,7 +32,7 @@ public static class RenewalAttempt
         var db = s.Db;
         if (invoice is { Amount: 0, Status: InvoiceStatus.Open })
         {
-            await ChangeSubscriptionPrice.PayFromCreditAsync(s, invoice, now, ct);   // covered by the credit balance: no provider
+            await ChangeSubscriptionPrice.PayFromCreditAsync(s, sub, invoice, now, ct);   // covered by the credit balance: no provider
             return true;
         }
         if (sub.CollectionMethod != CollectionMethods.ChargeAutomatically)

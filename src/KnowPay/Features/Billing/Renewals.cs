@@ -192,7 +192,7 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order, started) || true;
             case SubscriptionStatus.Active or SubscriptionStatus.PastDue when invoice is { Status: InvoiceStatus.Open }:
                 return await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate);
-            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= RenewalAt(sub):
+            case SubscriptionStatus.Active or SubscriptionStatus.PastDue when now >= RenewalAt(sub, s.Recurring.Of(sub.Provider)):
                 if (sub.CancelAtPeriodEnd)
                 {
                     await Dunning.CancelAtPeriodEndAsync(s, sub.Id, now, ct);
@@ -202,7 +202,7 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
                 await RenewalAttempt.RunAsync(s, sub, invoice, now, ct, mandate, order, attempt);
                 return true;
             default:
-                await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub), ct);
+                await SetNextActionAsync(db, sub.Id, sub.Status is SubscriptionStatus.Trialing ? sub.TrialEnd : RenewalAt(sub, s.Recurring.Of(sub.Provider)), ct);
                 return false;
         }
     }
@@ -211,11 +211,11 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
     /// The period invoice that <see cref="StepAsync(BillingServices, DueSubscription, DateTime, CancellationToken)"/> ensures for
     /// <paramref name="sub"/> at <paramref name="now"/> (a trial's end or a plain renewal), or null when its step does something else.
     /// </summary>
-    public static (int PeriodIndex, string Reason)? InvoiceDue(Subscription sub, Invoice? latest, DateTime now) => sub switch
+    public static (int PeriodIndex, string Reason)? InvoiceDue(Subscription sub, Invoice? latest, DateTime now, RecurringProviders recurring) => sub switch
     {
         _ when sub.NextActionAt is not { } due || due > now || latest is { Status: InvoiceStatus.Open } => null,
         { Status: SubscriptionStatus.Trialing } when sub.TrialEnd <= now => (0, "subscription_create"),
-        { Status: SubscriptionStatus.Active or SubscriptionStatus.PastDue, CancelAtPeriodEnd: false } when now >= RenewalAt(sub) =>
+        { Status: SubscriptionStatus.Active or SubscriptionStatus.PastDue, CancelAtPeriodEnd: false } when now >= RenewalAt(sub, recurring.Of(sub.Provider)) =>
             (sub.PeriodIndex + 1, "subscription_cycle"),
         _ => null,
     };
@@ -228,21 +228,14 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
         return true;
     }
 
-    /// <summary>When the renewal after the current period is charged: its end, or a cancellation at period end then.</summary>
-    public static DateTime RenewalAt(Subscription sub) =>
-        sub.CancelAtPeriodEnd ? sub.CurrentPeriodEnd : ChargeAt(sub.Provider, sub.Interval, sub.CurrentPeriodEnd);
-
     /// <summary>
-    /// When a renewal for a period ending at <paramref name="periodEnd"/> is charged. Alipay's MONTH agreements execute on
-    /// min(day, 28) in China time (<see cref="AlipayProvider.LastMonthlyExecuteDay"/>), so a period ending on the 29th–31st is
-    /// charged on the 28th of that month at the same time of day; periods themselves stay anchored.
+    /// When the renewal after the current period is due: charged when its provider says (<see cref="IRecurringProvider.RenewalDates"/>),
+    /// invoiced (send_invoice) at the period's end, or a cancellation at period end then.
     /// </summary>
-    public static DateTime ChargeAt(string provider, string interval, DateTime periodEnd)
-    {
-        if (provider != "alipay" || interval is not ("month" or "year")) return periodEnd;
-        var day = (periodEnd + ProviderProtocol.ChinaStandardTimeOffset).Day;
-        return day > AlipayProvider.LastMonthlyExecuteDay ? periodEnd.AddDays(AlipayProvider.LastMonthlyExecuteDay - day) : periodEnd;
-    }
+    public static DateTime RenewalAt(Subscription sub, IRecurringProvider? provider) =>
+        sub is { CancelAtPeriodEnd: false, CollectionMethod: CollectionMethods.ChargeAutomatically } && provider is not null
+            ? provider.RenewalDates(sub.Interval, sub.CurrentPeriodEnd).ChargeAt
+            : sub.CurrentPeriodEnd;
 
     public static Task SetNextActionAsync(KnowPayDb db, string subscriptionId, DateTime? at, CancellationToken ct) =>
         db.Subscriptions.Where(x => x.Id == subscriptionId).ExecuteUpdateAsync(u => u.SetProperty(x => x.NextActionAt, at), ct);

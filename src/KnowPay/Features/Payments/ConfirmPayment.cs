@@ -157,7 +157,7 @@ public static class ConfirmPayment
             var rows = new StagedRows();
             // An invoice's order pays the invoice and extends the subscription's one entitlement instead of granting a new one.
             var subscriptionAccess = order.InvoiceId is not null && OrderTransitions.Pay(order.Status).Allowed
-                ? await Billing.InvoicePayment.StageAsync(db, rows, order, now, ct, invoiceRows) : null;
+                ? await Billing.InvoicePayment.StageAsync(db, rows, order, provider as IRecurringProvider, now, ct, invoiceRows) : null;
             var paidAnotherWay = Stage(rows, payment, order, provider, fact.Settlement, now, log, subscriptionAccess);
             if (paidAnotherWay)
             {

@@ -22,7 +22,9 @@ public sealed class AlipayOptions : ProviderOptions, IBoundOptions
     /// <summary>Deduction agreements: the personal_product_code the learner signs (周期扣款: CYCLE_PAY_AUTH_P).</summary>
     [Required, RegularExpression("^[A-Z0-9_]{1,64}$")] public string PersonalProductCode { get; set; } = "CYCLE_PAY_AUTH_P";
     /// <summary>Deduction agreements: sign_scene, INDUSTRY|… as agreed with Alipay; never DEFAULT|DEFAULT (external_agreement_no is always sent).</summary>
+    [Required, RegularExpression(@"^(?!DEFAULT\|DEFAULT$)[A-Z0-9_]+\|[A-Z0-9_]+$")] public string SignScene { get; set; } = "INDUSTRY|DIGITAL_MEDIA";
+    /// <summary>Deduction agreements: the days before an agreement's scheduled date on which Alipay accepts its deduction (5 in the 2024 docs, 3 in older ones).</summary>
+    [Between(0, 10)] public int DeductionWindowDays { get; set; } = 5;
     /// <summary>The currency the Alipay account settles in (ISO 4217): CNY, or e.g. USD for an overseas-settled (cross-border) merchant.</summary>
     [Required, RegularExpression("^[A-Z]{3}$")] public string SettleCurrency { get; set; } = "CNY";
-    [Required, RegularExpression(@"^(?!DEFAULT\|DEFAULT$)[A-Z0-9_]+\|[A-Z0-9_]+$")] public string SignScene { get; set; } = "INDUSTRY|DIGITAL_MEDIA";
 }

@@ -6,11 +6,12 @@ using KnowPay.Domain;
 namespace KnowPay.Providers.Alipay;
 
 /// <summary>
-/// The merchant's 周期扣款 contract with Alipay: its product codes and scene are per contract, so they are settings.
-/// <paramref name="SignScene"/> must not be DEFAULT|DEFAULT, because KnowPay always sends external_agreement_no.
+/// The merchant's 周期扣款 contract with Alipay: its product codes, scene and deduction window are per contract, so they are
+/// settings. <paramref name="SignScene"/> must not be DEFAULT|DEFAULT, because KnowPay always sends external_agreement_no.
 /// </summary>
+/// <param name="DeductionWindowDays">Alipay deducts on an agreement's scheduled date or up to this many days before it.</param>
 public sealed record AlipayAgreementSettings(string ProductCode = "GENERAL_WITHHOLDING", string PersonalProductCode = "CYCLE_PAY_AUTH_P",
-    string SignScene = "INDUSTRY|DIGITAL_MEDIA");
+    string SignScene = "INDUSTRY|DIGITAL_MEDIA", int DeductionWindowDays = 5);
 
 /// <summary>
 /// Alipay deduction agreements (周期扣款): signing through alipay.user.agreement.page.sign with period_rule_params, the
@@ -29,6 +30,20 @@ public sealed partial class AlipayProvider : IRecurringProvider
     };
 
     public IReadOnlyCollection<string> SignMethods { get; } = [PaymentMethods.Page, PaymentMethods.Qr, PaymentMethods.App];
+
+    /// <summary>
+    /// A deduction is accepted only on the agreement's scheduled date or in the window of days before it, so a month or year
+    /// renewal is charged at the window's start and its retries stop at the scheduled date. That date is the period's end,
+    /// or for a MONTH agreement on a day after the 28th the 28th of that month (China time, the period end's time of day).
+    /// A day or week renewal is charged on the date itself: the window would reach back into the period being served.
+    /// </summary>
+    public RenewalDates RenewalDates(string interval, DateTime periodEnd)
+    {
+        if (interval is not ("month" or "year")) return new(periodEnd, periodEnd);
+        var day = (periodEnd + ProviderProtocol.ChinaStandardTimeOffset).Day;
+        var scheduled = day > LastMonthlyExecuteDay ? periodEnd.AddDays(LastMonthlyExecuteDay - day) : periodEnd;
+        return new(scheduled.AddDays(-settings.Agreements.DeductionWindowDays), scheduled);
+    }
 
     /// <summary>
     /// page: a signed redirect to Alipay's sign page (a QR or SMS on a desktop); qr: the same signed URL as the QR payload,

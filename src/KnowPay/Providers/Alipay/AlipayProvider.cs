@@ -263,7 +263,8 @@ public sealed partial class AlipayProvider(HttpClient http, AlipaySettings setti
     {
         var options = wiring.Options<AlipayOptions>();
         var notifyUrl = string.IsNullOrWhiteSpace(options.NotifyUrl) ? null : options.NotifyUrl;
-        var agreements = new AlipayAgreementSettings(options.AgreementProductCode, options.PersonalProductCode, options.SignScene);
+        var agreements = new AlipayAgreementSettings(options.AgreementProductCode, options.PersonalProductCode, options.SignScene,
+            options.DeductionWindowDays);
         Func<PublicUrl, AlipaySettings> settings;
         if (options is { AppId.Length: > 0, PrivateKey.Length: > 0, AlipayPublicKey.Length: > 0 })
         {

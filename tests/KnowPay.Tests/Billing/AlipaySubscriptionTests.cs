@@ -122,6 +122,47 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         AssertInsideDeductionWindows(server, agreementNo, failedAt);
     }
 
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task DeclinedTwiceAtAlipay_IsPastDueInsideTheWindow_ThenActiveWhenTheSecondRetryPaysBeforeTheDate(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
+        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=2", null);
+        Assert.True(declined.IsSuccessStatusCode);
+        var renewal = Monthly.PeriodStart(t0, 1);
+
+        // Charged when the window opens, 5 days before the agreement's date; declined; retried on day 1 of Billing:RetryDays.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(-5) });
+        var pastDue = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal("past_due", (string?)pastDue["status"]);
+        Assert.Equal(1, (int)pastDue["latest_invoice"]!["attempt_count"]!);
+        Assert.Equal(renewal.AddDays(-4), (DateTime)pastDue["latest_invoice"]!["next_payment_attempt"]!);
+        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        Assert.Equal(renewal, entitlement.ExpiresAt);   // the learner's paid period still runs
+
+        // Declined again on day 1; the retry on day 3 (two days before the date) pays.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(1) });
+        var active = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal("active", (string?)active["status"]);
+        var invoice = active["latest_invoice"]!;
+        Assert.Equal(("paid", 3), ((string?)invoice["status"], (int)invoice["attempt_count"]!));
+        Assert.Equal(renewal.AddDays(-2), (DateTime)invoice["paid_at"]!);
+        Assert.Equal(Monthly.PeriodEnd(t0, 1), (DateTime)active["current_period_end"]!);
+        var statuses = (await EventDataAsync(server, m, "customer.subscription.updated")).Select(e => (string?)e["status"]).ToList();
+        Assert.Equal(["active", "past_due", "active"], statuses);
+        var failedAt = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == "invoice.payment_failed")
+            .OrderBy(e => e.Id).Select(e => e.CreatedAt).ToListAsync());
+        Assert.Equal([renewal.AddDays(-5), renewal.AddDays(-4)], failedAt);
+        AssertInsideDeductionWindows(server, agreementNo, [.. failedAt, renewal.AddDays(-2)]);
+        Assert.Equal(2, server.Services.GetRequiredService<AlipaySimulator>().InspectAgreement(agreementNo)!.Value.Deductions);
+        entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        Assert.Equal(Monthly.PeriodEnd(t0, 1), entitlement.ExpiresAt);
+    }
+
     /// <summary>
     /// Each deduction falls on a date the agreement at the sandbox schedules (its execute_time, then every period) or in the
     /// 5 days before one (China dates): the deduction window real Alipay enforces.

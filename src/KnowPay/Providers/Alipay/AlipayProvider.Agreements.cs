@@ -179,7 +179,8 @@ public sealed partial class AlipayProvider : IRecurringProvider
 /// <summary>
 /// An agreement's period_rule_params from a subscription's interval: day → DAY n, week → DAY 7n, month → MONTH n,
 /// year → MONTH 12n. execute_time is the first charge's date in China time; for MONTH, a day after the 28th becomes the
-/// 28th (Alipay refuses later days), so a subscription anchored on the 29th–31st is deducted on the 28th of each month.
+/// 28th (Alipay refuses later days), so a subscription anchored on the 29th–31st is deducted in the window before the 28th
+/// of each month (<see cref="AlipayProvider.RenewalDates"/>).
 /// </summary>
 public sealed record AlipayPeriodRule(string PeriodType, int Period, DateOnly ExecuteDate)
 {

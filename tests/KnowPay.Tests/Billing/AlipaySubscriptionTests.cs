@@ -163,6 +163,36 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(Monthly.PeriodEnd(t0, 1), entitlement.ExpiresAt);
     }
 
+    [SkippableFact]
+    public async Task PaidThroughTheInvoiceLinkWithAnotherProvider_TheNextRenewalIsStillChargedWhenAlipaysWindowOpens()
+    {
+        var server = await servers.Get(Db.Sqlite);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
+        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=-1", null);
+        Assert.True(declined.IsSuccessStatusCode);
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 3, 1, 0, 0, 0, DateTimeKind.Utc) });
+        Assert.Equal("unpaid", (string?)(await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"))["status"]);
+
+        // The learner pays the open invoice through its link with SandboxPay; the balance is back for the next deduction.
+        await PayAtCheckoutAsync(m, (string)sub["id"]!);
+        var active = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
+        Assert.Equal("active", (string?)active["status"]);
+        Assert.Equal(new DateTime(2028, 3, 31, 10, 0, 0, DateTimeKind.Utc), (DateTime)active["current_period_end"]!);
+        var declinesOff = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=0", null);
+        Assert.True(declinesOff.IsSuccessStatusCode);
+
+        // The period ending Mar 31 renews under the agreement when the window before the 28th opens, not at the period's end.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc) });
+        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        Assert.Equal(3, invoices.Count);
+        var renewal = invoices[2]!;
+        Assert.Equal(("paid", new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc)), ((string?)renewal["status"], (DateTime)renewal["created_at"]!));
+        Assert.Equal(new DateTime(2028, 3, 31, 10, 0, 0, DateTimeKind.Utc), (DateTime)renewal["period_start"]!);
+        AssertInsideDeductionWindows(server, agreementNo, [(DateTime)renewal["created_at"]!]);
+    }
+
     /// <summary>
     /// Each deduction falls on a date the agreement at the sandbox schedules (its execute_time, then every period) or in the
     /// 5 days before one (China dates): the deduction window real Alipay enforces.

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
@@ -100,6 +101,25 @@ static class BillingTestKit
     {
         var rows = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == type).OrderBy(e => e.Id).Select(e => e.Data).ToListAsync());
         return rows.Select(r => JsonNode.Parse(r)!.AsObject()).ToList();
+    }
+
+    /// <summary>The learner opens the latest invoice's hosted checkout link, starts a SandboxPay payment there and pays it; waits until the invoice is paid.</summary>
+    public static async Task PayAtCheckoutAsync(MerchantClient m, string subscriptionId)
+    {
+        var invoice = (await m.GetOkAsync($"/v1/subscriptions/{subscriptionId}"))["latest_invoice"]!;
+        var link = new Uri((string)invoice["hosted_invoice_url"]!);
+        using var learner = new HttpClient { BaseAddress = new Uri(m.Server.BaseUrl) };
+        Assert.Equal(HttpStatusCode.OK, (await learner.GetAsync(link.PathAndQuery)).StatusCode);
+        var started = await learner.PostAsJsonAsync($"{link.AbsolutePath}/payments{link.Query}", new { provider = "sandbox", method = "qr" });
+        var body = await started.Content.ReadAsStringAsync();
+        Assert.True(started.IsSuccessStatusCode, body);
+        await m.BuyerPaysAsync((string)JsonNode.Parse(body)!["id"]!);
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while ((string?)(await m.GetOkAsync($"/v1/invoices/{invoice["id"]}"))["status"] != "paid")
+        {
+            Assert.True(DateTime.UtcNow < until, $"invoice {invoice["id"]} not paid");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>The merchant has <paramref name="count"/> payment_confirmed journals, each balanced over at least three entries.</summary>

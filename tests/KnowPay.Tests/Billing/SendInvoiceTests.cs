@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
@@ -97,25 +96,6 @@ public sealed class SendInvoiceTests(Servers servers)
         }, idempotencyKey: Guid.NewGuid().ToString());
         Assert.Equal("incomplete", (string?)sub["status"]);
         Assert.StartsWith(server.BaseUrl + "/checkout/", (string?)sub["latest_invoice"]!["hosted_invoice_url"]);
-    }
-
-    /// <summary>The learner opens the latest invoice's hosted checkout link, starts a SandboxPay payment there and pays it; waits until the invoice is paid.</summary>
-    static async Task PayAtCheckoutAsync(MerchantClient m, string subscriptionId)
-    {
-        var invoice = (await m.GetOkAsync($"/v1/subscriptions/{subscriptionId}"))["latest_invoice"]!;
-        var link = new Uri((string)invoice["hosted_invoice_url"]!);
-        using var learner = new HttpClient { BaseAddress = new Uri(m.Server.BaseUrl) };
-        Assert.Equal(HttpStatusCode.OK, (await learner.GetAsync(link.PathAndQuery)).StatusCode);
-        var started = await learner.PostAsJsonAsync($"{link.AbsolutePath}/payments{link.Query}", new { provider = "sandbox", method = "qr" });
-        var body = await started.Content.ReadAsStringAsync();
-        Assert.True(started.IsSuccessStatusCode, body);
-        await m.BuyerPaysAsync((string)JsonNode.Parse(body)!["id"]!);
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while ((string?)(await m.GetOkAsync($"/v1/invoices/{invoice["id"]}"))["status"] != "paid")
-        {
-            Assert.True(DateTime.UtcNow < until, $"invoice {invoice["id"]} not paid");
-            await Task.Delay(50);
-        }
     }
 
     static async Task<KnowPay.Data.Entitlement> EntitlementAsync(KnowPayServer server, MerchantClient m) =>

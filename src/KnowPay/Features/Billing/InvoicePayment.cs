@@ -16,7 +16,7 @@ public static class InvoicePayment
 {
     /// <param name="locked">The invoice's rows when the caller's transaction has locked and read them (<see cref="Locked"/>); null locks and reads them here.</param>
     /// <returns>The subscription's entitlement (new, or existing with its new expiry) for the confirmation's entitlement.granted.</returns>
-    /// <param name="recurring">The subscription's provider, which says when its next renewal is charged.</param>
+    /// <param name="recurring">The provider that took the payment: when it is the subscription's, it says when the next renewal is charged.</param>
     public static async Task<Entitlement> StageAsync(KnowPayDb db, StagedRows rows, Order order, IRecurringProvider? recurring, DateTime now,
         CancellationToken ct, Locked? locked = null)
     {
@@ -69,8 +69,11 @@ public static class InvoicePayment
             subscription.PeriodIndex = invoice.PeriodIndex;
             subscription.CurrentPeriodStart = invoice.PeriodStart;
             subscription.CurrentPeriodEnd = invoice.PeriodEnd;
-            // Next: the renewal at the period's end (or the cancellation asked for then).
-            subscription.NextActionAt = Renewals.RenewalAt(subscription, recurring);
+            // Next: the renewal when the subscription's provider charges it (or the cancellation asked for at the period's end).
+            // Paid through another provider (the invoice's link): the engine, which has the subscription's, sets it on its next step.
+            subscription.NextActionAt = recurring?.Name == subscription.Provider || subscription.CollectionMethod != CollectionMethods.ChargeAutomatically
+                ? Renewals.RenewalAt(subscription, recurring)
+                : invoice.PeriodStart;
             foreach (var type in advance.Events)
                 Outbox.Add(rows, order.MerchantId, type, subscription.Id, SubscriptionView.From(subscription), now);
         }

@@ -193,6 +193,31 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         AssertInsideDeductionWindows(server, agreementNo, [(DateTime)renewal["created_at"]!]);
     }
 
+    [SkippableFact]
+    public async Task CanceledAtPeriodEnd_ThenResumedInsideTheWindow_IsChargedThen_NotAtThePeriodsEnd()
+    {
+        var server = await servers.Get(Db.Sqlite);
+        var m = await server.NewMerchantAsync();
+        var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
+        var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
+        var renewal = Monthly.PeriodStart(t0, 1);
+        await m.PostOkAsync($"/v1/subscriptions/{sub["id"]}/cancel", new { at_period_end = true });
+
+        // The window opens at −5 days while the subscription is to end: nothing is charged. Resumed at −4 days, it renews then.
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(-4) });
+        Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray());
+        await m.PostOkAsync($"/v1/subscriptions/{sub["id"]}/resume", new { });
+        await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(-4).AddHours(1) });
+
+        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        Assert.Equal(2, invoices.Count);
+        Assert.Equal(("paid", renewal), ((string?)invoices[1]!["status"], (DateTime)invoices[1]!["period_start"]!));
+        var chargedAt = (DateTime)invoices[1]!["created_at"]!;
+        Assert.InRange(chargedAt, renewal.AddDays(-4), renewal.AddDays(-4).AddHours(1));
+        AssertInsideDeductionWindows(server, agreementNo, [chargedAt]);
+        Assert.Equal("active", (string?)(await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"))["status"]);
+    }
+
     /// <summary>
     /// Each deduction falls on a date the agreement at the sandbox schedules (its execute_time, then every period) or in the
     /// 5 days before one (China dates): the deduction window real Alipay enforces.

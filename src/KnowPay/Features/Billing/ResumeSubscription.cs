@@ -24,6 +24,10 @@ public static class ResumeSubscription
             var now = await TestClocks.NowAsync(db, sub.TestClockId, s.RealNow, ct);
             sub.CancelAtPeriodEnd = false;
             sub.CanceledAt = null;
+            // While it was to end, the engine waited for the period's end: a renewal its provider charges earlier (Alipay's
+            // window) is due from that time again.
+            if (sub.Status == SubscriptionStatus.Active && sub.NextActionAt == sub.CurrentPeriodEnd)
+                sub.NextActionAt = Renewals.RenewalAt(sub, s.Recurring.Of(sub.Provider));
             Events.Outbox.Add(db, sub.MerchantId, EventTypes.SubscriptionUpdated, sub.Id, SubscriptionView.From(sub), now);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);

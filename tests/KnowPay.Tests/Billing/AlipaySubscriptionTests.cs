@@ -104,8 +104,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         var m = await server.NewMerchantAsync();
         var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
         var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
-        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=-1", null);
-        Assert.True(declined.IsSuccessStatusCode);
+        await DeclineDeductionsAsync(server, agreementNo, -1);
         var renewal = Monthly.PeriodStart(t0, 1);
 
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(20) });
@@ -131,8 +130,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         var m = await server.NewMerchantAsync();
         var t0 = new DateTime(2027, 3, 15, 2, 0, 0, DateTimeKind.Utc);
         var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
-        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=2", null);
-        Assert.True(declined.IsSuccessStatusCode);
+        await DeclineDeductionsAsync(server, agreementNo, 2);
         var renewal = Monthly.PeriodStart(t0, 1);
 
         // Charged when the window opens, 5 days before the agreement's date; declined; retried on day 1 of Billing:RetryDays.
@@ -170,8 +168,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         var m = await server.NewMerchantAsync();
         var t0 = new DateTime(2028, 1, 31, 10, 0, 0, DateTimeKind.Utc);
         var (sub, agreementNo, clockId) = await SignedUpAsync(m, t0);
-        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=-1", null);
-        Assert.True(declined.IsSuccessStatusCode);
+        await DeclineDeductionsAsync(server, agreementNo, -1);
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 3, 1, 0, 0, 0, DateTimeKind.Utc) });
         Assert.Equal("unpaid", (string?)(await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}"))["status"]);
 
@@ -180,8 +177,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         var active = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal("active", (string?)active["status"]);
         Assert.Equal(new DateTime(2028, 3, 31, 10, 0, 0, DateTimeKind.Utc), (DateTime)active["current_period_end"]!);
-        var declinesOff = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times=0", null);
-        Assert.True(declinesOff.IsSuccessStatusCode);
+        await DeclineDeductionsAsync(server, agreementNo, 0);
 
         // The period ending Mar 31 renews under the agreement when the window before the 28th opens, not at the period's end.
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc) });
@@ -232,6 +228,13 @@ public sealed class AlipaySubscriptionTests(Servers servers)
             var scheduled = Enumerable.Range(0, 100).Select(k => agreement.ExecuteDate.AddMonths(k * agreement.Period)).First(d => d >= date);
             Assert.True(scheduled.DayNumber - date.DayNumber <= 5, $"deducted on {date}, {scheduled.DayNumber - date.DayNumber} days before the scheduled {scheduled}");
         }
+    }
+
+    /// <summary>The learner's balance will not cover the next <paramref name="times"/> deductions at the Alipay sandbox (−1: none; 0: all covered again).</summary>
+    static async Task DeclineDeductionsAsync(KnowPayServer server, string agreementNo, int times)
+    {
+        var declined = await server.Anonymous.PostAsync($"/sandbox/alipay/buyer/agreements/{agreementNo}/decline?times={times}", null);
+        Assert.True(declined.IsSuccessStatusCode, await declined.Content.ReadAsStringAsync());
     }
 
     /// <summary>A 30.00 CNY monthly column, a test clock at <paramref name="start"/>, a subscription whose agreement the buyer signs at Alipay, its first invoice paid.</summary>

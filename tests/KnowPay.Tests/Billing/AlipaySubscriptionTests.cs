@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using KnowPay.Domain;
+using KnowPay.Providers;
 using KnowPay.Providers.Alipay;
 using KnowPay.Sandbox;
 using KnowPay.Sandbox.Alipay;
@@ -37,7 +38,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal("active", (string?)after["status"]);
         await AssertPeriodEndAsync(server, after, Monthly.PeriodEnd(t0, 11));
-        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        var invoices = await InvoicesAsync(m, (string)sub["id"]!);
         Assert.Equal(12, invoices.Count);
         Assert.All(invoices, i => Assert.Equal(("paid", 3000L), ((string?)i!["status"], (long)i!["amount_paid"]!)));
         Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodStart(t0, n)), invoices.Select(i => (DateTime)i!["period_start"]!));
@@ -50,7 +51,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(-12 * 2100, await server.QueryAsync(d => d.LedgerEntries.Where(e => e.MerchantId == m.MerchantId && e.Account.StartsWith("creator:"))
             .SumAsync(e => e.Amount)));
 
-        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        var entitlement = await EntitlementAsync(server, m);
         Assert.Equal(Monthly.PeriodEnd(t0, 11), entitlement.ExpiresAt);
         var granted = await EventDataAsync(server, m, "entitlement.granted");
         Assert.Equal(Enumerable.Range(0, 12).Select(n => Monthly.PeriodEnd(t0, n)), granted.Select(g => (DateTime)g["expires_at"]!));
@@ -79,10 +80,10 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         // The agreement deducts on the 28th or in the 5 days before it: nothing is charged an hour before the window opens
         // on the 23rd; then the next period is.
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 2, 23, 9, 0, 0, DateTimeKind.Utc) });
-        Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray());
+        Assert.Single(await InvoicesAsync(m, (string)sub["id"]!));
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 4, 22, 0, 0, 0, DateTimeKind.Utc) });
 
-        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        var invoices = await InvoicesAsync(m, (string)sub["id"]!);
         Assert.Equal(3, invoices.Count);
         Assert.All(invoices, i => Assert.Equal("paid", (string?)i!["status"]));
         Assert.Equal(["2028-01-31", "2028-02-29", "2028-03-31"], invoices.Select(i => ((DateTime)i!["period_start"]!).ToString("yyyy-MM-dd")));
@@ -93,7 +94,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         AssertInsideDeductionWindows(server, agreementNo, invoices.Skip(1).Select(i => (DateTime)i!["created_at"]!));
         var after = await m.GetOkAsync($"/v1/subscriptions/{sub["id"]}");
         Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), (DateTime)after["current_period_end"]!);
-        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        var entitlement = await EntitlementAsync(server, m);
         Assert.Equal(new DateTime(2028, 4, 30, 10, 0, 0, DateTimeKind.Utc), entitlement.ExpiresAt);
     }
 
@@ -115,8 +116,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(4, (int)unpaid["latest_invoice"]!["attempt_count"]!);
         var attempts = await server.QueryAsync(d => d.Payments.CountAsync(p => p.MerchantId == m.MerchantId && p.Status == PaymentStatus.Failed));
         Assert.Equal(4, attempts);
-        var failedAt = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == "invoice.payment_failed")
-            .OrderBy(e => e.Id).Select(e => e.CreatedAt).ToListAsync());
+        var failedAt = await FailedChargesAtAsync(server, m);
         Assert.Equal([renewal.AddDays(-5), renewal.AddDays(-4), renewal.AddDays(-2), renewal], failedAt);
         AssertInsideDeductionWindows(server, agreementNo, failedAt);
     }
@@ -139,7 +139,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal("past_due", (string?)pastDue["status"]);
         Assert.Equal(1, (int)pastDue["latest_invoice"]!["attempt_count"]!);
         Assert.Equal(renewal.AddDays(-4), (DateTime)pastDue["latest_invoice"]!["next_payment_attempt"]!);
-        var entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        var entitlement = await EntitlementAsync(server, m);
         Assert.Equal(renewal, entitlement.ExpiresAt);   // the learner's paid period still runs
 
         // Declined again on day 1; the retry on day 3 (two days before the date) pays.
@@ -152,12 +152,11 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal(Monthly.PeriodEnd(t0, 1), (DateTime)active["current_period_end"]!);
         var statuses = (await EventDataAsync(server, m, "customer.subscription.updated")).Select(e => (string?)e["status"]).ToList();
         Assert.Equal(["active", "past_due", "active"], statuses);
-        var failedAt = await server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == "invoice.payment_failed")
-            .OrderBy(e => e.Id).Select(e => e.CreatedAt).ToListAsync());
+        var failedAt = await FailedChargesAtAsync(server, m);
         Assert.Equal([renewal.AddDays(-5), renewal.AddDays(-4)], failedAt);
-        AssertInsideDeductionWindows(server, agreementNo, [.. failedAt, renewal.AddDays(-2)]);
+        AssertInsideDeductionWindows(server, agreementNo, [.. failedAt, (DateTime)invoice["paid_at"]!]);
         Assert.Equal(2, server.Services.GetRequiredService<AlipaySimulator>().InspectAgreement(agreementNo)!.Value.Deductions);
-        entitlement = Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+        entitlement = await EntitlementAsync(server, m);
         Assert.Equal(Monthly.PeriodEnd(t0, 1), entitlement.ExpiresAt);
     }
 
@@ -181,7 +180,7 @@ public sealed class AlipaySubscriptionTests(Servers servers)
 
         // The period ending Mar 31 renews under the agreement when the window before the 28th opens, not at the period's end.
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc) });
-        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        var invoices = await InvoicesAsync(m, (string)sub["id"]!);
         Assert.Equal(3, invoices.Count);
         var renewal = invoices[2]!;
         Assert.Equal(("paid", new DateTime(2028, 3, 23, 10, 0, 0, DateTimeKind.Utc)), ((string?)renewal["status"], (DateTime)renewal["created_at"]!));
@@ -201,11 +200,11 @@ public sealed class AlipaySubscriptionTests(Servers servers)
 
         // The window opens at −5 days while the subscription is to end: nothing is charged. Resumed at −4 days, it renews then.
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(-4) });
-        Assert.Single((await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray());
+        Assert.Single(await InvoicesAsync(m, (string)sub["id"]!));
         await m.PostOkAsync($"/v1/subscriptions/{sub["id"]}/resume", new { });
         await m.PostOkAsync($"/v1/test_clocks/{clockId}/advance", new { frozen_time = renewal.AddDays(-4).AddHours(1) });
 
-        var invoices = (await m.GetOkAsync($"/v1/invoices?subscription={sub["id"]}&limit=100"))["data"]!.AsArray().Reverse().ToList();
+        var invoices = await InvoicesAsync(m, (string)sub["id"]!);
         Assert.Equal(2, invoices.Count);
         Assert.Equal(("paid", renewal), ((string?)invoices[1]!["status"], (DateTime)invoices[1]!["period_start"]!));
         var chargedAt = (DateTime)invoices[1]!["created_at"]!;
@@ -224,11 +223,16 @@ public sealed class AlipaySubscriptionTests(Servers servers)
         Assert.Equal("MONTH", agreement.PeriodType);
         foreach (var at in deductedAt)
         {
-            var date = DateOnly.FromDateTime(at.AddHours(8));
+            var date = DateOnly.FromDateTime(at + ProviderProtocol.ChinaStandardTimeOffset);
             var scheduled = Enumerable.Range(0, 100).Select(k => agreement.ExecuteDate.AddMonths(k * agreement.Period)).First(d => d >= date);
             Assert.True(scheduled.DayNumber - date.DayNumber <= 5, $"deducted on {date}, {scheduled.DayNumber - date.DayNumber} days before the scheduled {scheduled}");
         }
     }
+
+    /// <summary>When each charge of the merchant's invoices failed (invoice.payment_failed, at the clock's time), oldest first.</summary>
+    static Task<List<DateTime>> FailedChargesAtAsync(KnowPayServer server, MerchantClient m) =>
+        server.QueryAsync(d => d.Events.Where(e => e.MerchantId == m.MerchantId && e.Type == "invoice.payment_failed")
+            .OrderBy(e => e.Id).Select(e => e.CreatedAt).ToListAsync());
 
     /// <summary>The learner's balance will not cover the next <paramref name="times"/> deductions at the Alipay sandbox (−1: none; 0: all covered again).</summary>
     static async Task DeclineDeductionsAsync(KnowPayServer server, string agreementNo, int times)

@@ -122,6 +122,14 @@ static class BillingTestKit
         }
     }
 
+    /// <summary>The subscription's invoices through the API, oldest first (the API lists the newest first).</summary>
+    public static async Task<List<JsonObject>> InvoicesAsync(MerchantClient m, string subscriptionId) =>
+        (await m.GetOkAsync($"/v1/invoices?subscription={subscriptionId}&limit=100"))["data"]!.AsArray().Select(i => i!.AsObject()).Reverse().ToList();
+
+    /// <summary>The merchant's one entitlement (a subscription keeps one and extends it).</summary>
+    public static async Task<KnowPay.Data.Entitlement> EntitlementAsync(KnowPayServer server, MerchantClient m) =>
+        Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
+
     /// <summary>The merchant has <paramref name="count"/> payment_confirmed journals, each balanced over at least three entries.</summary>
     public static async Task AssertPaymentJournalsBalancedAsync(KnowPayServer server, MerchantClient m, int count)
     {

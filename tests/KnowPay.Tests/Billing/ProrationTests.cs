@@ -324,9 +324,6 @@ public sealed class ProrationTests(Servers servers)
         return (string)product["prices"]!.AsArray().Single(p => (string?)p!["currency"] == "CNY")!["id"]!;
     }
 
-    static async Task<List<JsonObject>> InvoicesAsync(MerchantClient m, string subscriptionId) =>
-        (await m.GetOkAsync($"/v1/invoices?subscription={subscriptionId}&limit=100"))["data"]!.AsArray().Select(i => i!.AsObject()).ToList();
-
     static IEnumerable<JsonObject> Lines(JsonObject invoice) =>
         invoice["lines"]!.AsArray().Select(l => l!.AsObject()).OrderBy(l => (long)l["amount"]!);
 

@@ -97,7 +97,4 @@ public sealed class SendInvoiceTests(Servers servers)
         Assert.Equal("incomplete", (string?)sub["status"]);
         Assert.StartsWith(server.BaseUrl + "/checkout/", (string?)sub["latest_invoice"]!["hosted_invoice_url"]);
     }
-
-    static async Task<KnowPay.Data.Entitlement> EntitlementAsync(KnowPayServer server, MerchantClient m) =>
-        Assert.Single(await server.QueryAsync(d => d.Entitlements.Where(e => e.MerchantId == m.MerchantId).ToListAsync()));
 }

@@ -99,6 +99,38 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal(0, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
     }
 
+    /// <summary>
+    /// Reports of one payment arriving together on one node: the first is applied, the others with the same trade take its
+    /// outcome, and one naming another trade is still checked against the payment and refused, whichever comes first.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(Db.Sqlite)]
+    [InlineData(Db.Postgres)]
+    public async Task ConcurrentReportsOfOnePayment_ConfirmOnce_AndAnotherTradeIsRefused(Db db)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var payment = await m.PaymentAsync(orderId);
+        var (paymentId, tradeNo) = ((string)payment["id"]!, (string)payment["provider_trade_no"]!);
+
+        var reports = Enumerable.Range(0, 8).Select(i => i % 4 == 3 ? "sbx_forged" : tradeNo).ToArray();
+        var responses = await Task.WhenAll(reports.Select(async trade =>
+        {
+            using var response = await SandboxPayNotifyAsync(server, "trade.paid", paymentId, trade, "PAID");
+            return (trade, response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        foreach (var (trade, status, body) in responses)
+            if (trade == tradeNo) Assert.Equal(HttpStatusCode.OK, status);
+            else Assert.True(status == HttpStatusCode.BadRequest && body.Contains("amount_mismatch"), $"{status} {body}");
+        Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
+    }
+
     /// <summary>A SandboxPay notification of <paramref name="type"/> for 99.00 CNY on <paramref name="paymentId"/>, signed with the sandbox's secret.</summary>
     static async Task<HttpResponseMessage> SandboxPayNotifyAsync(KnowPayServer server, string type, string paymentId, string tradeNo, string status)
     {

@@ -11,6 +11,9 @@ namespace KnowPay.Features.Payments;
 /// the confirming write itself, and when that check fails the confirmation starts over from the database. Another node's
 /// notification simply misses and reads the database, so nothing depends on the notification reaching this node.
 /// An entry is taken once (a concurrent duplicate notification reads the database) and dropped when its order expires.
+/// It also knows the confirmations running on this node, so that a second report of the same payment while the first is
+/// being confirmed (a renewal's answer and its notification arrive together) takes the first's outcome instead of waiting
+/// on its row locks and finding the payment confirmed.
 /// </summary>
 public sealed class AwaitedPayments(TimeProvider clock)
 {
@@ -18,6 +21,7 @@ public sealed class AwaitedPayments(TimeProvider clock)
     public const int Capacity = 20_000;
 
     readonly ConcurrentDictionary<string, (Payment Payment, Order Order)> entries = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, Confirmation> confirming = new(StringComparer.Ordinal);
     int count; // kept by hand: ConcurrentDictionary.Count takes every lock of the table
     int sweeping;
 
@@ -44,6 +48,24 @@ public sealed class AwaitedPayments(TimeProvider clock)
         return false;
     }
 
+    /// <summary>
+    /// Registers a confirmation of <paramref name="fact"/>'s payment on this node: true when none was running (the caller
+    /// confirms, then calls <see cref="EndConfirming"/>), false with the one running.
+    /// </summary>
+    public bool TryStartConfirming(PaidFact fact, out Confirmation confirmation)
+    {
+        var mine = new Confirmation(fact);
+        confirmation = confirming.GetOrAdd(fact.PaymentId, mine);
+        return ReferenceEquals(confirmation, mine);
+    }
+
+    /// <summary>Publishes the outcome (null: it failed) to those waiting and forgets the confirmation.</summary>
+    public void EndConfirming(Confirmation confirmation, ConfirmOutcome? outcome)
+    {
+        confirming.TryRemove(new KeyValuePair<string, Confirmation>(confirmation.Fact.PaymentId, confirmation));
+        confirmation.End(outcome);
+    }
+
     /// <summary>Whether the payment is remembered (not yet taken).</summary>
     public bool Remembers(string paymentId) => entries.ContainsKey(paymentId);
 
@@ -57,5 +79,28 @@ public sealed class AwaitedPayments(TimeProvider clock)
                 if (entry.Order.ExpiresAt < now && entries.TryRemove(id, out _)) Interlocked.Decrement(ref count);
         }
         finally { Volatile.Write(ref sweeping, 0); }
+    }
+}
+
+/// <summary>A confirmation running on this node: the fact it applies and, once done, its outcome.</summary>
+public sealed class Confirmation(PaidFact fact)
+{
+    readonly TaskCompletionSource<ConfirmOutcome?> done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public PaidFact Fact { get; } = fact;
+
+    internal void End(ConfirmOutcome? outcome) => done.TrySetResult(outcome);
+
+    /// <summary>
+    /// AlreadyConfirmed when this confirmation left the payment in a final state and <paramref name="other"/> states nothing it
+    /// did not (same provider, amount and trade, no settlement of its own) — what <see cref="ConfirmPayment"/> would answer
+    /// after reading it back; null when <paramref name="other"/> must be applied from the database.
+    /// </summary>
+    public async Task<ConfirmOutcome?> CoversAsync(PaidFact other, CancellationToken ct)
+    {
+        if (other.Provider != Fact.Provider || other.Amount is null || other.Amount != Fact.Amount
+            || (other.ProviderTradeNo is not null && other.ProviderTradeNo != Fact.ProviderTradeNo)
+            || (other.Settlement is not null && Fact.Settlement is null)) return null;
+        return await done.Task.WaitAsync(ct) is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed ? ConfirmOutcome.AlreadyConfirmed : null;
     }
 }

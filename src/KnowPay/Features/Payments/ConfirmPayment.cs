@@ -43,6 +43,16 @@ public static class ConfirmPayment
     public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited)
     {
+        if (!awaited.TryStartConfirming(fact, out var running))
+            return await running.CoversAsync(fact, ct) ?? await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited);
+        ConfirmOutcome? outcome = null;
+        try { return (outcome = await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited)).Value; }
+        finally { awaited.EndConfirming(running, outcome); }
+    }
+
+    static async Task<ConfirmOutcome> ApplyOnceAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
+        AwaitedPayments awaited)
+    {
         var (outcome, payment, order) = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
         // A confirmation writes the settlement it carries itself; one reported to a payment read without it is written here.
         if (outcome is ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s && payment is { SettlementCurrency: null, PayerCurrency: null })

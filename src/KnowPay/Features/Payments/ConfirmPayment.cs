@@ -94,11 +94,7 @@ public static class ConfirmPayment
         Payment? rememberedPayment = null;
         Order? rememberedOrder = null;
         var remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
-        var read = remembered
-            ? new { Payment = rememberedPayment!, Order = rememberedOrder! }
-            : await db.Payments.AsNoTracking().Where(p => p.Id == fact.PaymentId)
-                .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new { Payment = p, Order = o })
-                .SingleOrDefaultAsync(ct);
+        var read = remembered ? new PaymentRows(rememberedPayment!, rememberedOrder!) : await PaymentRowsOf.For(db)(db, fact.PaymentId, ct);
         // The provider is checked on the row, not in the WHERE: see KnowPayDb.PaymentOfAsync.
         if (read is null || read.Payment.Provider != fact.Provider)
         {
@@ -192,22 +188,35 @@ public static class ConfirmPayment
         });
     }
 
+    sealed record PaymentRows(Payment Payment, Order Order);
+
+    /// <summary>A payment and its order: one query, compiled (performance: every confirmation not started on this node reads it).</summary>
+    static readonly CompiledQuery<Func<KnowPayDb, string, CancellationToken, Task<PaymentRows?>>> PaymentRowsOf = new(() => EF.CompileAsyncQuery(
+        (KnowPayDb db, string paymentId, CancellationToken ct) => db.Payments.AsNoTracking().Where(p => p.Id == paymentId)
+            .Join(db.Orders.AsNoTracking(), p => p.OrderId, o => o.Id, (p, o) => new PaymentRows(p, o)).SingleOrDefault()));
+
     sealed record LockedRows(Order Order, Invoice? Invoice, List<InvoiceLine> Lines, Subscription? Subscription, Entitlement? Entitlement,
         DateTime? TestClockTime);
 
-    /// <summary>The order and, for an invoice's order, the invoice, its lines, its subscription, its entitlement and its test clock's time: one query.</summary>
-    static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) =>
-        // Left joins on the keys (index lookups), not correlated EXISTS, which PostgreSQL may answer by scanning a table.
-        (from o in db.Orders.AsNoTracking().Where(o => o.Id == orderId)
-         join i in db.Invoices.AsNoTracking() on o.InvoiceId equals (string?)i.Id into invoices
-         from i in invoices.DefaultIfEmpty()
-         join s in db.Subscriptions.AsNoTracking() on i!.SubscriptionId equals s.Id into subscriptions
-         from s in subscriptions.DefaultIfEmpty()
-         join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
-         from e in entitlements.DefaultIfEmpty()
-         join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
-         from c in clocks.DefaultIfEmpty()
-         select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime)).SingleAsync(ct);
+    /// <summary>
+    /// The order and, for an invoice's order, the invoice, its lines, its subscription, its entitlement and its test clock's time:
+    /// one query, compiled (performance: no LINQ translation on every renewal).
+    /// </summary>
+    static readonly CompiledQuery<Func<KnowPayDb, string, CancellationToken, Task<LockedRows>>> LockedRowsOf = new(() => EF.CompileAsyncQuery(
+        (KnowPayDb db, string orderId, CancellationToken ct) =>
+            // Left joins on the keys (index lookups), not correlated EXISTS, which PostgreSQL may answer by scanning a table.
+            (from o in db.Orders.AsNoTracking().Where(o => o.Id == orderId)
+             join i in db.Invoices.AsNoTracking() on o.InvoiceId equals (string?)i.Id into invoices
+             from i in invoices.DefaultIfEmpty()
+             join s in db.Subscriptions.AsNoTracking() on i!.SubscriptionId equals s.Id into subscriptions
+             from s in subscriptions.DefaultIfEmpty()
+             join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
+             from e in entitlements.DefaultIfEmpty()
+             join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
+             from c in clocks.DefaultIfEmpty()
+             select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime)).Single()));
+
+    static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) => LockedRowsOf.For(db)(db, orderId, ct);
 
     /// <summary>
     /// Stages what a confirmation writes besides the payment row: the order paid (a late success on an expired order is

@@ -85,6 +85,7 @@ public sealed class AwaitedPayments(TimeProvider clock)
 /// <summary>A confirmation running on this node: the fact it applies and, once done, its outcome.</summary>
 public sealed class Confirmation(PaidFact fact)
 {
+    static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
     readonly TaskCompletionSource<ConfirmOutcome?> done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public PaidFact Fact { get; } = fact;
@@ -101,6 +102,11 @@ public sealed class Confirmation(PaidFact fact)
         if (other.Provider != Fact.Provider || other.Amount is null || other.Amount != Fact.Amount
             || (other.ProviderTradeNo is not null && other.ProviderTradeNo != Fact.ProviderTradeNo)
             || (other.Settlement is not null && Fact.Settlement is null)) return null;
-        return await done.Task.WaitAsync(ct) is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed ? ConfirmOutcome.AlreadyConfirmed : null;
+        ConfirmOutcome? outcome;
+        // Bounded: a caller waiting here while holding row locks the running one needs would otherwise wait where PostgreSQL's
+        // deadlock detection cannot see it; after the bound it goes to the database like any other report.
+        try { outcome = await done.Task.WaitAsync(MaxWait, ct); }
+        catch (TimeoutException) { return null; }
+        return outcome is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed ? ConfirmOutcome.AlreadyConfirmed : null;
     }
 }

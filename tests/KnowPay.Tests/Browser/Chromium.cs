@@ -83,7 +83,7 @@ public sealed class Chromium : IAsyncDisposable
         {
             string? shown;
             try { shown = await page.Locator("#error").TextContentAsync(new() { Timeout = 5_000 }); }
-            catch (PlaywrightException) { shown = "?"; }
+            catch (Exception none) when (none is PlaywrightException or TimeoutException) { shown = "?"; }   // Playwright's timeouts are System.TimeoutException
             throw new TimeoutException($"The page stayed at {page.Url} (error text: '{shown}'; page errors: {string.Join("; ", Errors)})", e);
         }
     }

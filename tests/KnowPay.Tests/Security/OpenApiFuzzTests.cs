@@ -32,6 +32,9 @@ public sealed class OpenApiFuzzTests(ITestOutputHelper output)
         await fuzzer.SeedAsync(m.Http, server.Anonymous);
 
         var report = await fuzzer.RunAsync(m.Http, server.Anonymous, Count, serverLog: serverLog);
+        // ≈ 24 random requests per operation leave one without a 2xx now and then: each such gets 100 more of its own, checked
+        // alike, before it counts as never reached.
+        foreach (var id in NeverSucceeded(fuzzer, report)) await fuzzer.RunOperationAsync(m.Http, server.Anonymous, id, 100, report);
         await OpenApiFuzzer.CheckInvariantsAsync(m.Http, report);
         output.WriteLine($"{fuzzer.Operations.Count} operations on {db}");
         output.WriteLine(report.Summary());
@@ -42,8 +45,13 @@ public sealed class OpenApiFuzzTests(ITestOutputHelper output)
         // The valid share reaches past validation: nearly every operation answered 2xx at least once. Two need a state a
         // random run rarely reaches: a payout (a creator balance past its hold) and a plan change (an active subscription
         // and another active price of its product, currency and interval); of the rest, at most two may miss by chance.
-        var succeeded = report.StatusesPerOperation.Where(s => s.Key.Split(' ')[1].StartsWith('2')).Select(s => s.Key.Split(' ')[0]).ToHashSet();
-        var never = fuzzer.Operations.Select(o => o.Id).Where(id => !succeeded.Contains(id) && id is not ("getPayout" or "updateSubscription")).ToList();
+        var never = NeverSucceeded(fuzzer, report);
         Assert.True(never.Count <= 2, "never 2xx: " + string.Join(", ", never));
+    }
+
+    static List<string> NeverSucceeded(OpenApiFuzzer fuzzer, FuzzReport report)
+    {
+        var succeeded = report.StatusesPerOperation.Where(s => s.Key.Split(' ')[1].StartsWith('2')).Select(s => s.Key.Split(' ')[0]).ToHashSet();
+        return fuzzer.Operations.Select(o => o.Id).Where(id => !succeeded.Contains(id) && id is not ("getPayout" or "updateSubscription")).ToList();
     }
 }

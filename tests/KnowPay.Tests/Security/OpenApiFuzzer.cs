@@ -633,6 +633,11 @@ public sealed class OpenApiFuzzer
         return report;
     }
 
+    /// <summary><paramref name="count"/> more requests of one operation only, checked into <paramref name="report"/>.</summary>
+    public Task RunOperationAsync(HttpClient merchant, HttpClient anonymous, string operationId, int count, FuzzReport report) =>
+        RequestFor(Operations.Single(o => o.Id == operationId))
+            .SampleAsync(async request => await SendAsync(request.Anonymous ? anonymous : merchant, request, report), iter: count, threads: 4);
+
     public async Task SendAsync(HttpClient http, FuzzRequest r, FuzzReport report)
     {
         HttpRequestMessage Message()

@@ -65,7 +65,7 @@ public sealed class StagedRows
 /// </summary>
 public static class StagedRowsWriter
 {
-    sealed record Column(string Property, IClrPropertyGetter Getter, string Name, string Cast, ValueConverter? Converter, bool StoreGeneratedKey);
+    sealed record Column(string Property, IClrPropertyGetter Getter, string Name, string Cast, ValueConverter? Converter, bool StoreGeneratedKey, Type ProviderType);
     sealed record Table(int Number, string Qualified, Column[] Columns, Column[] Key);
 
     static readonly ConcurrentDictionary<(IModel Model, Type Type), Table?> Tables = new(); // per model: one process may host both databases (the tests do)
@@ -79,8 +79,14 @@ public static class StagedRowsWriter
     /// its table and indexes, so the journal's entries and the events go in as one INSERT each) — and
     /// <paramref name="tail"/>, and appends the rows' values as parameters after those the caller already added.
     /// False (nothing added) when the staged rows cannot be expressed this way.
+    /// <para>
+    /// With <paramref name="asArrays"/>, each table's new rows (and each table's updated rows with the same columns) go as one
+    /// array parameter per column through <c>unnest</c>: the text then does not grow with the number of rows, so a batch of any
+    /// size is one prepared statement planned once, where a hundred rows of VALUES would be a new text, planned anew, per batch.
+    /// Updated rows of one group must have distinct keys (else false).
+    /// </para>
     /// </summary>
-    public static bool TryBuild(KnowPayDb db, StagedRows rows, NpgsqlCommand command, string head, string guard, string tail)
+    public static bool TryBuild(KnowPayDb db, StagedRows rows, NpgsqlCommand command, string head, string guard, string tail, bool asArrays = false)
     {
         var staged = new List<(object Entity, bool Added, Table Table, ulong Columns)>(rows.All.Count);
         foreach (var (entity, updated) in rows.All)
@@ -101,6 +107,7 @@ public static class StagedRowsWriter
                 throw new InvalidOperationException($"{entity.GetType().Name}: not every one of {string.Join(", ", updated)} is a mapped column");
             staged.Add((entity, updated is null, table, columns));
         }
+        if (asArrays) return TryBuildArrays(staged, command, head, guard, tail);
 
         // The shape: per staged row new or updated, its table and shipped columns; the rows' parameters are numbered after
         // the caller's own, so where those end is part of it too.
@@ -132,6 +139,90 @@ public static class StagedRowsWriter
         }
         command.CommandText = text;
         return true;
+    }
+
+    /// <summary>The <c>unnest</c> form of <see cref="TryBuild"/>: one CTE per table and column set, one array per column.</summary>
+    static bool TryBuildArrays(List<(object Entity, bool Added, Table Table, ulong Columns)> staged, NpgsqlCommand command, string head, string guard,
+        string tail)
+    {
+        var groups = new List<(bool Added, Table Table, ulong Columns, List<object> Rows)>();
+        foreach (var (entity, added, table, columns) in staged)
+        {
+            if (!added && columns == 0) continue;
+            var index = groups.FindIndex(g => g.Added == added && g.Table == table && g.Columns == columns);
+            if (index < 0) groups.Add((added, table, columns, [entity]));
+            else groups[index].Rows.Add(entity);
+        }
+        foreach (var (added, table, _, group) in groups)
+        {
+            // UPDATE … FROM unnest(…) changes a row once however often it is named: one update per key, or not this way.
+            if (added) continue;
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var entity in group)
+                if (!keys.Add(string.Join('\u0001', table.Key.Select(k => Convert.ToString(k.Getter.GetClrValue(entity), System.Globalization.CultureInfo.InvariantCulture)))))
+                    return false;
+        }
+        var first = command.Parameters.Count;
+        var shape = new StringBuilder("arrays:").Append(first);
+        foreach (var (added, table, columns, _) in groups) shape.Append(added ? ",A" : ",M").Append(table.Number).Append(':').Append(columns.ToString("x"));
+        var key = (head, guard, tail, shape.ToString());
+        foreach (var (added, table, columns, group) in groups)
+        {
+            for (var c = 0; c < table.Columns.Length; c++)
+                if ((columns & (1UL << c)) != 0) AddArray(command, table.Columns[c], group);
+            if (!added)
+                foreach (var column in table.Key) AddArray(command, column, group);
+        }
+        if (!Statements.TryGetValue(key, out var text))
+        {
+            text = BuildArrays(groups.Select(g => (g.Added, g.Table, g.Columns)).ToList(), first, head, guard, tail);
+            if (Statements.Count < MaxStatements) Statements.TryAdd(key, text);
+        }
+        command.CommandText = text;
+        return true;
+    }
+
+    static string BuildArrays(List<(bool Added, Table Table, ulong Columns)> groups, int first, string head, string guard, string tail)
+    {
+        var sql = new StringBuilder(head);
+        var number = first;
+        var i = 0;
+        foreach (var (added, table, columns) in groups)
+        {
+            var shipped = table.Columns.Where((_, c) => (columns & (1UL << c)) != 0).ToList();
+            sql.Append(",\n  a").Append(i++).Append(" AS (");
+            if (added)
+            {
+                sql.Append("INSERT INTO ").Append(table.Qualified).Append(" (").AppendJoin(", ", shipped.Select(c => c.Name))
+                    .Append(") SELECT * FROM unnest(").AppendJoin(", ", shipped.Select(c => $"${++number}::{c.Cast}[]"))
+                    .Append(") WHERE EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+                continue;
+            }
+            var arrays = shipped.Concat(table.Key).Select(c => $"${++number}::{c.Cast}[]");
+            var names = shipped.Select((_, c) => $"c{c}").Concat(table.Key.Select((_, k) => $"k{k}"));
+            sql.Append("UPDATE ").Append(table.Qualified).Append(" AS t SET ").AppendJoin(", ", shipped.Select((c, n) => $"{c.Name} = v.c{n}"))
+                .Append(" FROM unnest(").AppendJoin(", ", arrays).Append(") AS v(").AppendJoin(", ", names).Append(") WHERE ")
+                .AppendJoin(" AND ", table.Key.Select((c, k) => $"t.{c.Name} = v.k{k}"))
+                .Append(" AND EXISTS (SELECT 1 FROM ").Append(guard).Append("))");
+        }
+        return sql.Append(tail).ToString();
+    }
+
+    /// <summary>One column of <paramref name="rows"/> as a typed array (what <c>unnest</c> takes), nulls kept.</summary>
+    static void AddArray(NpgsqlCommand command, Column column, List<object> rows)
+    {
+        var values = Array.CreateInstance(column.ProviderType, rows.Count);
+        for (var r = 0; r < rows.Count; r++)
+        {
+            var raw = column.Getter.GetClrValue(rows[r]);
+            values.SetValue(raw is null ? null : column.Converter is null ? raw : column.Converter.ConvertToProvider(raw), r);
+        }
+        var parameter = new NpgsqlParameter { Value = values };
+        // A DateTime's type is read from its Kind, which an array of nulls does not have: named from the column instead.
+        if ((Nullable.GetUnderlyingType(column.ProviderType) ?? column.ProviderType) == typeof(DateTime))
+            parameter.NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | (column.Cast.StartsWith("timestamp with time zone", StringComparison.Ordinal)
+                ? NpgsqlTypes.NpgsqlDbType.TimestampTz : NpgsqlTypes.NpgsqlDbType.Timestamp);
+        command.Parameters.Add(parameter);
     }
 
     static string Build(List<(object Entity, bool Added, Table Table, ulong Columns)> staged, int first, string head, string guard, string tail)
@@ -176,12 +267,12 @@ public static class StagedRowsWriter
     /// no error, so only stage updates of rows known to exist (the request's own claimed key, rows read under lock), and a
     /// unique violation surfaces as the <see cref="PostgresException"/> itself (<c>DbErrors.IsUniqueViolation</c> reads both).
     /// </summary>
-    public static async Task SaveAsync(KnowPayDb db, StagedRows rows, CancellationToken ct)
+    public static async Task SaveAsync(KnowPayDb db, StagedRows rows, CancellationToken ct, bool asArrays = false)
     {
         if (db.IsPostgres)
         {
             await using var command = ((NpgsqlConnection)db.Database.GetDbConnection()).CreateCommand();
-            if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1"))
+            if (TryBuild(db, rows, command, "WITH go AS (SELECT 1)", "go", "\nSELECT 1", asArrays))
             {
                 // EF counts opens and closes: inside the caller's transaction the connection stays open for it.
                 await db.Database.OpenConnectionAsync(ct);
@@ -211,8 +302,15 @@ public static class StagedRowsWriter
     {
         if (key.Model.FindEntityType(key.Type) is not { } type || type.GetTableName() is not { } name) return null;
         var store = StoreObjectIdentifier.Table(name, type.GetSchema());
-        Column ColumnOf(IProperty p) => new(p.Name, p.GetGetter(), Quote(p.GetColumnName(store)!), p.GetColumnType(), p.GetTypeMapping().Converter,
-            p.IsKey() && p.ValueGenerated != ValueGenerated.Never);
+        Column ColumnOf(IProperty p)
+        {
+            var converter = p.GetTypeMapping().Converter;
+            // The array element type: the value as the database gets it, nullable when the column is.
+            var provider = converter?.ProviderClrType ?? p.ClrType;
+            if (p.IsNullable && provider.IsValueType && Nullable.GetUnderlyingType(provider) is null) provider = typeof(Nullable<>).MakeGenericType(provider);
+            return new(p.Name, p.GetGetter(), Quote(p.GetColumnName(store)!), p.GetColumnType(), converter, p.IsKey() && p.ValueGenerated != ValueGenerated.Never,
+                provider);
+        }
         var columns = type.GetProperties().Select(ColumnOf).ToArray();
         if (columns.Length > 64) return null;
         return new Table(Interlocked.Increment(ref tableNumbers),

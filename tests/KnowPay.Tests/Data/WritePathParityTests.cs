@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using KnowPay.Data;
+using KnowPay.Features.Billing;
 using KnowPay.Features.Orders;
 using KnowPay.Features.Payments;
 using KnowPay.Infrastructure;
@@ -44,6 +45,56 @@ public sealed partial class WritePathParityTests(Servers servers)
             if (await servers.Get(db) is { } server)
                 written.Add(($"{db} {path}", await CreateOrderAsync(server, path)));
         AssertSameRows(written, "orders", "payments", "idempotency_keys");
+    }
+
+    /// <summary>
+    /// A renewal batch's rows (<see cref="InvoiceWriter.EnsureBatchAsync"/>): invoices with their lines, orders, a credit journal
+    /// with its entries, events and the subscriptions' latest invoice, written as arrays (one <c>unnest</c> per table) on PostgreSQL
+    /// and through SaveChanges: the same rows, nulls and converted values included.
+    /// </summary>
+    [SkippableFact]
+    public async Task RenewalInvoices_ArraysAndSaveChanges_WriteTheSameRows_OnSqliteAndPostgres()
+    {
+        var written = new List<(string Path, List<string> Rows)>();
+        foreach (var (db, path) in Paths)
+            if (await servers.Get(db) is { } server)
+                written.Add(($"{db} {path}", await RenewInvoicesAsync(server, path)));
+        AssertSameRows(written, "invoices", "invoice_lines", "orders", "ledger_journals", "ledger_entries", "events", "subscriptions");
+        // Each path wrote the second period of both subscriptions, one with the credit line.
+        Assert.All(written, w => Assert.Equal(2, w.Rows.Count(r => r.StartsWith("invoices:", StringComparison.Ordinal) && r.Contains("period_index=1", StringComparison.Ordinal))));
+    }
+
+    static async Task<List<string>> RenewInvoicesAsync(KnowPayServer server, WritePath path)
+    {
+        var m = await server.NewMerchantAsync();
+        var price = await Billing.BillingTestKit.PriceAsync(m, 3000);
+        var clock = await Billing.BillingTestKit.ClockAsync(m, Now);
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++) ids.Add((await Billing.BillingTestKit.SubscribeAsync(m, clock, price, Now, sign: false)).Id);
+
+        await using var scope = server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<KnowPayDb>();
+        // The setup's Idempotency-Keys are random by nature and not the write under test.
+        await db.IdempotencyRecords.Where(r => r.MerchantId == m.MerchantId).ExecuteDeleteAsync();
+        var rows = new StagedRows();
+        foreach (var (id, credit) in ids.Zip([500L, 0L]))
+        {
+            var sub = await db.Subscriptions.AsNoTracking().SingleAsync(x => x.Id == id);
+            var product = await db.Products.AsNoTracking().SingleAsync(x => x.Id == sub.ProductId);
+            var (invoice, _) = InvoiceWriter.Add(rows, sub, product, 1, "subscription_cycle", Now, Now, 7, creditBalance: credit);
+            sub.LatestInvoiceId = invoice.Id;
+            rows.Update(sub, nameof(Subscription.LatestInvoiceId));
+        }
+        if (path == WritePath.OneStatement)
+        {
+            Assert.True(db.IsPostgres);
+            await using var tx = await db.Database.BeginTransactionAsync();
+            await StagedRowsWriter.SaveAsync(db, rows, CancellationToken.None, asArrays: true);
+            await tx.CommitAsync();
+            Assert.Empty(db.ChangeTracker.Entries()); // the statement, not SaveChanges, wrote them
+        }
+        else await StagedRowsWriter.SaveThroughChangeTrackerAsync(db, rows, CancellationToken.None);
+        return await RowsOfAsync(db, m.MerchantId);
     }
 
     /// <summary>SQLite has one path (SaveChanges); PostgreSQL has both.</summary>
@@ -121,6 +172,9 @@ public sealed partial class WritePathParityTests(Servers servers)
         await AddAsync(db.Entitlements.Where(r => r.MerchantId == merchantId));
         await AddAsync(db.Events.Where(r => r.MerchantId == merchantId)); // not events_to_fan_out: the webhook fan-out consumes it meanwhile
         await AddAsync(db.IdempotencyRecords.Where(r => r.MerchantId == merchantId));
+        await AddAsync(db.Subscriptions.Where(r => r.MerchantId == merchantId));
+        await AddAsync(db.Invoices.Where(r => r.MerchantId == merchantId));
+        await AddAsync(db.InvoiceLines.Where(r => db.Invoices.Any(i => i.Id == r.InvoiceId && i.MerchantId == merchantId)));
         return lines;
 
         async Task AddAsync<T>(IQueryable<T> query) where T : class

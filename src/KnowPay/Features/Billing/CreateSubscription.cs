@@ -158,7 +158,12 @@ public static class CreateSubscription
         db.Subscriptions.Add(sub);
         if (newMandate) db.Mandates.Add(mandate!);
         Outbox.Add(db, merchant.Id, EventTypes.SubscriptionCreated, sub.Id, SubscriptionView.From(sub), now);
-        if (trialEnd is null) sub.LatestInvoiceId = InvoiceWriter.Add(db, sub, product, 0, "subscription_create", now, s.RealNow, s.Options.DaysUntilDue).Invoice.Id;
+        if (trialEnd is null)
+        {
+            var rows = new StagedRows();
+            sub.LatestInvoiceId = InvoiceWriter.Add(rows, sub, product, 0, "subscription_create", now, s.RealNow, s.Options.DaysUntilDue).Invoice.Id;
+            rows.AddTo(db);
+        }
         await db.SaveChangesAsync(ct);
         db.ChangeTracker.Clear();
 

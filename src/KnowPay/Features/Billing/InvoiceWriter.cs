@@ -13,10 +13,11 @@ namespace KnowPay.Features.Billing;
 /// </summary>
 public static class InvoiceWriter
 {
-    /// <summary>The invoice and its order, not yet saved, with the events invoice.created and invoice.finalized added to <paramref name="db"/>.</summary>
-    /// <param name="draft">The period's draft (tracked, with its lines: prorations of a plan change), finalized here instead of a new invoice.</param>
+    /// <summary>The invoice and its order, not yet saved, staged in <paramref name="rows"/> with their lines and the events invoice.created
+    /// and invoice.finalized.</summary>
+    /// <param name="draft">The period's draft (with its lines: prorations of a plan change), finalized here instead of a new invoice.</param>
     /// <param name="creditBalance">The customer's credit balance, spent on this invoice up to its total (a line and its journal).</param>
-    public static (Invoice Invoice, Order Order) Add(KnowPayDb db, Subscription sub, Product product, int periodIndex, string reason, DateTime now,
+    public static (Invoice Invoice, Order Order) Add(StagedRows rows, Subscription sub, Product product, int periodIndex, string reason, DateTime now,
         DateTime realNow, int daysUntilDue, Invoice? draft = null, long creditBalance = 0)
     {
         var schedule = Renewals.Schedule(sub);
@@ -32,8 +33,9 @@ public static class InvoiceWriter
         if (credit > 0)
         {
             lines.Add(ChangeSubscriptionPrice.CreditLine(invoiceId, credit, start, end));
-            db.Journals.Add(Journals.Build(sub.MerchantId, ChangeSubscriptionPrice.CreditApplied, invoiceId, $"Credit balance spent on invoice {invoiceId}",
+            var journal = rows.Insert(Journals.Build(sub.MerchantId, ChangeSubscriptionPrice.CreditApplied, invoiceId, $"Credit balance spent on invoice {invoiceId}",
                 CreditBalance.Applied(sub.CustomerId, product.CreatorId, sub.Currency, credit, product.CreatorShareBps), now));
+            foreach (var entry in journal.Entries) rows.Insert(entry);
         }
         var amount = subtotal - credit;
         var order = new Order
@@ -54,11 +56,14 @@ public static class InvoiceWriter
         invoice.Amount = amount;
         invoice.FinalizedAt = now;
         invoice.Lines.AddRange(lines);
-        db.Orders.Add(order);
-        if (draft is null) db.Invoices.Add(invoice);
+        rows.Insert(order);
+        // A draft's first attempt may be recorded on it after this (AddFirstAttempt): its columns are read when the rows are written.
+        if (draft is null) rows.Insert(invoice);
+        else rows.Update(invoice, nameof(Invoice.Status), nameof(Invoice.Amount), nameof(Invoice.FinalizedAt), nameof(Invoice.AttemptPaymentId), nameof(Invoice.AttemptCount));
+        foreach (var line in lines) rows.Insert(line);
         var view = InvoiceView.From(invoice);
-        Outbox.Add(db, sub.MerchantId, EventTypes.InvoiceCreated, invoice.Id, view with { Status = "draft" }, now);
-        foreach (var type in finalize.Events) Outbox.Add(db, sub.MerchantId, type, invoice.Id, view, now);
+        Outbox.Add(rows, sub.MerchantId, EventTypes.InvoiceCreated, invoice.Id, view with { Status = "draft" }, now);
+        foreach (var type in finalize.Events) Outbox.Add(rows, sub.MerchantId, type, invoice.Id, view, now);
         return (invoice, order);
     }
 
@@ -90,9 +95,11 @@ public static class InvoiceWriter
                 return (period, null, null);
             }
             var credit = await ChangeSubscriptionPrice.CreditBalanceAsync(db, locked, ct);
-            var (invoice, order) = Add(db, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
+            var rows = new StagedRows();
+            var (invoice, order) = Add(rows, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
             locked.LatestInvoiceId = invoice.Id;
-            var attempt = AddFirstAttempt(s, locked, invoice, chargeUnder);
+            var attempt = AddFirstAttempt(s, rows, locked, invoice, chargeUnder);
+            rows.AddTo(db);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
@@ -116,7 +123,8 @@ public static class InvoiceWriter
     /// <see cref="EnsureAsync"/> for every subscription of a claimed batch whose step would call it (<see cref="Renewals.InvoiceDue"/>),
     /// in ONE transaction of a fixed number of round trips (PostgreSQL): their rows locked in id order (every other writer locks
     /// one subscription at a time, so none waits in a cycle), the periods' invoices and the customers' credit balances read in
-    /// one query each, one SaveChanges. Left to <see cref="EnsureAsync"/> in their own step: a customer with credit (spent under
+    /// one query each, the rows written by one statement of arrays (<see cref="StagedRowsWriter"/>), planned once whatever the
+    /// batch's size. Left to <see cref="EnsureAsync"/> in their own step: a customer with credit (spent under
     /// the customer's lock), a subscription changed since the claim, and the whole batch when its transaction fails (nothing of
     /// it is written; an invoice's unique period start guards the retry, even after a commit whose answer was lost).
     /// </summary>
@@ -138,10 +146,11 @@ public static class InvoiceWriter
         {
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             var locked = await db.Subscriptions.FromSql($"SELECT * FROM subscriptions WHERE id = ANY({ids}) ORDER BY id FOR NO KEY UPDATE")
-                .ToDictionaryAsync(x => x.Id, ct);
+                .AsNoTracking().ToDictionaryAsync(x => x.Id, ct);
             var starts = due.Select(x => x.Start).Distinct().ToList();
-            var periods = await db.Invoices.Include(i => i.Lines).Where(i => ids.Contains(i.SubscriptionId) && starts.Contains(i.PeriodStart))
+            var periods = await db.Invoices.AsNoTracking().Include(i => i.Lines).Where(i => ids.Contains(i.SubscriptionId) && starts.Contains(i.PeriodStart))
                 .ToDictionaryAsync(i => (i.SubscriptionId, i.PeriodStart), ct);
+            var rows = new StagedRows();
             var withCredit = await ChangeSubscriptionPrice.CreditAccountsWithBalanceAsync(db, due.Select(x => x.Read.Subscription), ct);
             foreach (var (read, period, start) in due)
             {
@@ -156,14 +165,16 @@ public static class InvoiceWriter
                 {
                     // Created before (another node, an earlier try): made the latest, nothing else written.
                     row.LatestInvoiceId = existing.Id;
+                    rows.Update(row, nameof(Subscription.LatestInvoiceId));
                     ensured[sub.Id] = new(existing, null, null);
                     continue;
                 }
-                var (invoice, order) = Add(db, row, read.Product!, index, reason, now, w.RealNow, w.Options.DaysUntilDue, existing);
+                var (invoice, order) = Add(rows, row, read.Product!, index, reason, now, w.RealNow, w.Options.DaysUntilDue, existing);
                 row.LatestInvoiceId = invoice.Id;
-                ensured[sub.Id] = new(invoice, order, AddFirstAttempt(w, row, invoice, read.Mandate));
+                rows.Update(row, nameof(Subscription.LatestInvoiceId));
+                ensured[sub.Id] = new(invoice, order, AddFirstAttempt(w, rows, row, invoice, read.Mandate));
             }
-            await db.SaveChangesAsync(ct);
+            await StagedRowsWriter.SaveAsync(db, rows, ct, asArrays: true);
             await tx.CommitAsync(ct);
         }
         catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException)
@@ -181,13 +192,13 @@ public static class InvoiceWriter
     }
 
     /// <summary>A new invoice's first attempt, pending, added to its commit when <see cref="RenewalAttempt.CanStart"/> holds.</summary>
-    static Payment? AddFirstAttempt(BillingServices s, Subscription sub, Invoice invoice, Mandate? chargeUnder)
+    static Payment? AddFirstAttempt(BillingServices s, StagedRows rows, Subscription sub, Invoice invoice, Mandate? chargeUnder)
     {
         if (!RenewalAttempt.CanStart(sub, invoice, chargeUnder)) return null;
         var attempt = RenewalAttempt.NewAttempt(s, sub, invoice);
         invoice.AttemptPaymentId = attempt.Id;
         invoice.AttemptCount++;
-        s.Db.Payments.Add(attempt);
+        rows.Insert(attempt);
         return attempt;
     }
 }

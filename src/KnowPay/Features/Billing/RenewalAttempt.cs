@@ -172,8 +172,9 @@ public static class RenewalAttempt
         switch (state.Status)
         {
             case TradeStatus.Paid:
+                // The attempt and its order as held here serve the confirmation's first read; its transaction re-reads the rest under lock.
                 var outcome = await ConfirmPayment.ApplyAsync(db, PaidFact.From(provider.Name, payment.Id, state, "answer"), paymentProvider,
-                    new FrozenClock(now), s.Log, ct, s.Awaited);
+                    new FrozenClock(now), s.Log, ct, s.Awaited, (payment, invoiceOrder));
                 if (outcome == ConfirmOutcome.Mismatch) await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
                 return true;
             case TradeStatus.Failed or TradeStatus.Closed:

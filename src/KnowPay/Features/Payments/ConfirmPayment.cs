@@ -40,20 +40,22 @@ public static class ConfirmPayment
 {
     /// <param name="awaited">When this node started the payment, its remembered rows replace the first read (and are taken,
     /// whichever path — notification or query — confirms it).</param>
+    /// <param name="started">The payment and its order as the caller holds them, having started the payment itself (the renewal
+    /// engine): they replace the first read as remembered rows do.</param>
     public static async Task<ConfirmOutcome> ApplyAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
-        AwaitedPayments awaited)
+        AwaitedPayments awaited, (Payment Payment, Order Order)? started = null)
     {
         if (!awaited.TryStartConfirming(fact, out var running))
-            return await running.CoversAsync(fact, ct) ?? await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited);
+            return await running.CoversAsync(fact, ct) ?? await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited, started);
         ConfirmOutcome? outcome = null;
-        try { return (outcome = await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited)).Value; }
+        try { return (outcome = await ApplyOnceAsync(db, fact, provider, clock, log, ct, awaited, started)).Value; }
         finally { awaited.EndConfirming(running, outcome); }
     }
 
     static async Task<ConfirmOutcome> ApplyOnceAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
-        AwaitedPayments awaited)
+        AwaitedPayments awaited, (Payment Payment, Order Order)? started)
     {
-        var (outcome, payment, order) = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
+        var (outcome, payment, order) = await ConfirmAsync(db, fact, provider, clock, log, ct, awaited, started);
         // A confirmation writes the settlement it carries itself; one reported to a payment read without it is written here.
         if (outcome is ConfirmOutcome.AlreadyConfirmed && fact.Settlement is { } s && payment is { SettlementCurrency: null, PayerCurrency: null })
             await RecordLateSettlementAsync(db, payment, order!, s, clock.GetUtcNow().UtcDateTime, ct);
@@ -88,12 +90,18 @@ public static class ConfirmPayment
 
     /// <returns>The outcome, and the payment and its order as read (null when unknown).</returns>
     static async Task<(ConfirmOutcome Outcome, Payment? Payment, Order? Order)> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
-        AwaitedPayments awaited)
+        AwaitedPayments awaited, (Payment Payment, Order Order)? started = null)
     {
         // The payment and its order in one read (the order is only a prediction: the write re-checks it).
         Payment? rememberedPayment = null;
         Order? rememberedOrder = null;
-        var remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
+        bool remembered;
+        if (started is { } given && given.Payment.Id == fact.PaymentId)
+        {
+            (rememberedPayment, rememberedOrder) = given;
+            remembered = true;
+        }
+        else remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
         var read = remembered ? new PaymentRows(rememberedPayment!, rememberedOrder!) : await PaymentRowsOf.For(db)(db, fact.PaymentId, ct);
         // The provider is checked on the row, not in the WHERE: see KnowPayDb.PaymentOfAsync.
         if (read is null || read.Payment.Provider != fact.Provider)
@@ -120,7 +128,8 @@ public static class ConfirmPayment
             return (fast, payment, read.Order);
         }
         // The rows as remembered no longer hold (the order changed, or the trade number was set since): start over from the database.
-        if (remembered) return await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
+        // An invoice's order never takes the one statement: the transaction below reads every row it decides from under lock.
+        if (remembered && read.Order.InvoiceId is null) return await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
         return (await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct), payment, read.Order);
     }
 

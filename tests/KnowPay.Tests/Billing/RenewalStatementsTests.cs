@@ -23,7 +23,7 @@ public sealed class RenewalStatementsTests(ITestOutputHelper output)
     const int Subscriptions = 4;
 
     [SkippableFact]
-    public async Task Renewal_OnPostgres_TakesAtMostSixStatementsPerSubscription()
+    public async Task Renewal_OnPostgres_TakesAtMostFiveStatementsPerSubscription()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Postgres);
         var m = await server.NewMerchantAsync();
@@ -60,7 +60,9 @@ public sealed class RenewalStatementsTests(ITestOutputHelper output)
         // The listener saw the renewals (each confirms its payment at least): with nothing counted any budget would pass.
         Assert.True(statements.Count >= Subscriptions, $"{statements.Count} statements seen for {Subscriptions} renewals");
         // Includes SandboxPay's notification of the same payment in this process: it takes the running confirmation's outcome,
-        // or finds the payment confirmed in one read; it never runs the locking guard a second time.
-        Assert.True(statements.Count <= 6 * Subscriptions, $"{statements.Count} statements for {Subscriptions} renewals");
+        // or finds the payment confirmed in one read; it never runs the locking guard a second time. Seen: the batch's 8 and
+        // 2 per renewal (guard, locked read; the engine starts from the attempt it holds), and a notification's read each
+        // time one comes after its confirmation ended: 16–20 for 4 (27–28 before one confirmation per payment per node).
+        Assert.True(statements.Count <= 5 * Subscriptions, $"{statements.Count} statements for {Subscriptions} renewals");
     }
 }

@@ -110,21 +110,19 @@ sealed class Load(string baseUrl, string secret)
         {
             // The histogram's cumulative buckets at the start and at the end of the measured window; the difference is the window.
             // Also KnowPay's allocated bytes, GC count and pauses, and JIT time (runtime meter), for the same window.
-            async Task<(NotifyHistogram Notify, double Allocated, double Gcs, double Paused, double Jit)> Snapshot(TimeSpan at)
+            async Task<(NotifyHistogram Notify, RuntimeCounters Runtime)> Snapshot(TimeSpan at)
             {
                 var wait = at - clock.Elapsed;
                 if (wait > TimeSpan.Zero) await Task.Delay(wait);
                 var text = await http.GetStringAsync("/metrics");
-                return (NotifyHistogram.Parse(text, "sandbox"), NotifyHistogram.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
-                    NotifyHistogram.Sum(text, "dotnet_gc_collections_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"),
-                    NotifyHistogram.Sum(text, JitSecondsMetric));
+                return (NotifyHistogram.Parse(text, "sandbox"), RuntimeCounters.Parse(text));
             }
             var start = await Snapshot(measureFrom);
             var end = await Snapshot(measureTo);
-            return (end.Notify.Minus(start.Notify), end.Allocated - start.Allocated, end.Gcs - start.Gcs, end.Paused - start.Paused, end.Jit - start.Jit);
+            return (end.Notify.Minus(start.Notify), end.Runtime.Minus(start.Runtime));
         });
         await Task.WhenAll(Enumerable.Range(0, s.Concurrency).Select(vu => Task.Run(() => Learner(vu))));
-        var (notify, allocated, gcs, paused, jit) = await notifyTask;
+        var (notify, (allocated, gcs, paused, jit)) = await notifyTask;
 
         var all = flows.SelectMany(f => f).Order().ToArray();
         double P(double q) => all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];

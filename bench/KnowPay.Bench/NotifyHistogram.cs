@@ -93,3 +93,15 @@ sealed class NotifyHistogram
         return max * 1000;
     }
 }
+
+/// <summary>KnowPay's runtime meter at <c>/metrics</c>: cumulative allocated bytes, GC count, GC pause and JIT seconds.</summary>
+readonly record struct RuntimeCounters(double Allocated, double Gcs, double Paused, double Jit)
+{
+    public static RuntimeCounters Parse(string text) => new(NotifyHistogram.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"),
+        NotifyHistogram.Sum(text, "dotnet_gc_collections_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"),
+        NotifyHistogram.Sum(text, Load.JitSecondsMetric));
+
+    /// <summary>What happened between two readings.</summary>
+    public RuntimeCounters Minus(RuntimeCounters earlier) =>
+        new(Allocated - earlier.Allocated, Gcs - earlier.Gcs, Paused - earlier.Paused, Jit - earlier.Jit);
+}

@@ -89,13 +89,8 @@ static class RenewalBench
             Console.WriteLine($"{due} of {count} subscriptions due at {renewal:O}; advancing the clock there (KnowPay pid {kp.Process.Id})");
             // --pg-stats: the advance's statements per renewal (adds overhead: not for timing).
             if (pgStats) await stats.ResetStatementStatsAsync();
-            // KnowPay's allocation and GC pauses over the advance (its runtime meter on /metrics).
-            async Task<(double Allocated, double Paused)> Runtime()
-            {
-                var text = await http.GetStringAsync("/metrics");
-                return (NotifyHistogram.Sum(text, "dotnet_gc_heap_total_allocated_bytes_total"), NotifyHistogram.Sum(text, "dotnet_gc_pause_time_seconds_total"));
-            }
-            var runtime0 = await Runtime();
+            // KnowPay's allocation and GC pauses over the advance.
+            var runtime0 = RuntimeCounters.Parse(await http.GetStringAsync("/metrics"));
             var cpu0 = Cpu.Take(kp.Process.Id, pg.PostmasterPid);
             var clockTime = Stopwatch.StartNew();
             var advance = Post(http, $"/v1/test_clocks/{clock}/advance", new { frozen_time = renewal.ToUniversalTime() });
@@ -115,7 +110,7 @@ static class RenewalBench
             await advance;
             var settled = clockTime.Elapsed.TotalSeconds;
             var cpu1 = Cpu.Take(kp.Process.Id, pg.PostmasterPid);
-            var runtime1 = await Runtime();
+            var runtime = RuntimeCounters.Parse(await http.GetStringAsync("/metrics")).Minus(runtime0);
             var span = (lastAt ?? 0) - (firstAt ?? 0);
             var rate = span > 0 ? (seen - 1) / span : 0;
             var loadAfterAdvance = LoadAverage();
@@ -144,7 +139,7 @@ static class RenewalBench
             Console.WriteLine($"renewals/s (first to last paid): {rate:F1}; pgbench tps at the start {tps:F0}, just before the advance {tpsBefore:F0}, just after {tpsAfter:F0}, mean of the two {tpsMean:F0}");
             Console.WriteLine($"renewals/s ÷ pgbench tps (mean of just before and after): **{Ratio(tpsMean):F3}** (target ≥ 0.25: {(Ratio(tpsMean) >= 0.25 ? "met" : "not met")}; ÷ before {Ratio(tpsBefore):F3}, ÷ after {Ratio(tpsAfter):F3})");
             Console.WriteLine($"CPU during the advance: KnowPay {(cpu1.KnowPay - cpu0.KnowPay) * 1000 / Math.Max(1, seen):F2} ms/renewal, PostgreSQL {Math.Max(0, cpu1.Postgres - cpu0.Postgres) * 1000 / Math.Max(1, seen):F2} ms/renewal, over {settled:F1} s wall; " +
-                $"KnowPay allocated {(runtime1.Allocated - runtime0.Allocated) / 1024 / Math.Max(1, seen):F0} KB/renewal, GC pauses {(runtime1.Paused - runtime0.Paused) * 1000 / Math.Max(1, seen):F3} ms/renewal");
+                $"KnowPay allocated {runtime.Allocated / 1024 / Math.Max(1, seen):F0} KB/renewal, GC pauses {runtime.Paused * 1000 / Math.Max(1, seen):F3} ms/renewal");
             Console.WriteLine(problems.Count == 0 ? "checks OK: one paid renewal invoice and one renewal deduction per subscription, ledger balanced" : "CHECKS FAILED: " + string.Join("; ", problems));
             return problems.Count == 0 && seen == count ? 0 : 1;
         }

@@ -122,7 +122,6 @@ public static class StagedRowsWriter
             shape.AppendFormatted(columns, "x");
         }
         var key = (head, guard, tail, shape.ToStringAndClear());
-        var text = Statements.TryGetValue(key, out var known) ? known : null;
         // Values: in exactly the order in which Build numbers them (an updated row with nothing named is "SELECT 1").
         foreach (var (entity, added, table, columns) in staged)
         {
@@ -132,13 +131,15 @@ public static class StagedRowsWriter
             if (!added)
                 foreach (var column in table.Key) Add(command, column, entity);
         }
-        if (text is null)
-        {
-            text = Build(staged, first, head, guard, tail);
-            if (Statements.Count < MaxStatements) Statements.TryAdd(key, text);
-        }
-        command.CommandText = text;
+        command.CommandText = Statements.TryGetValue(key, out var text) ? text : Keep(key, Build(staged, first, head, guard, tail));
         return true;
+    }
+
+    /// <summary>A shape's statement text, kept for the next call of that shape while there is room.</summary>
+    static string Keep((string Head, string Guard, string Tail, string Shape) key, string text)
+    {
+        if (Statements.Count < MaxStatements) Statements.TryAdd(key, text);
+        return text;
     }
 
     /// <summary>The <c>unnest</c> form of <see cref="TryBuild"/>: one CTE per table and column set, one array per column.</summary>
@@ -173,12 +174,8 @@ public static class StagedRowsWriter
             if (!added)
                 foreach (var column in table.Key) AddArray(command, column, group);
         }
-        if (!Statements.TryGetValue(key, out var text))
-        {
-            text = BuildArrays(groups.Select(g => (g.Added, g.Table, g.Columns)).ToList(), first, head, guard, tail);
-            if (Statements.Count < MaxStatements) Statements.TryAdd(key, text);
-        }
-        command.CommandText = text;
+        command.CommandText = Statements.TryGetValue(key, out var text) ? text
+            : Keep(key, BuildArrays(groups.Select(g => (g.Added, g.Table, g.Columns)).ToList(), first, head, guard, tail));
         return true;
     }
 

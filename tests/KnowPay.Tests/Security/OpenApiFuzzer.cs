@@ -628,15 +628,16 @@ public sealed class OpenApiFuzzer
         ServerErrorLog? serverLog = null)
     {
         var report = new FuzzReport { ServerLog = serverLog };
-        await Requests.SampleAsync(async request => await SendAsync(request.Anonymous ? anonymous : merchant, request, report),
-            iter: count, threads: threads, seed: seed);
+        await SendAllAsync(Requests, merchant, anonymous, count, threads, seed, report);
         return report;
     }
 
     /// <summary><paramref name="count"/> more requests of one operation only, checked into <paramref name="report"/>.</summary>
     public Task RunOperationAsync(HttpClient merchant, HttpClient anonymous, string operationId, int count, FuzzReport report) =>
-        RequestFor(Operations.Single(o => o.Id == operationId))
-            .SampleAsync(async request => await SendAsync(request.Anonymous ? anonymous : merchant, request, report), iter: count, threads: 4);
+        SendAllAsync(RequestFor(Operations.Single(o => o.Id == operationId)), merchant, anonymous, count, threads: 4, seed: null, report);
+
+    Task SendAllAsync(Gen<FuzzRequest> requests, HttpClient merchant, HttpClient anonymous, int count, int threads, string? seed, FuzzReport report) =>
+        requests.SampleAsync(async request => await SendAsync(request.Anonymous ? anonymous : merchant, request, report), iter: count, threads: threads, seed: seed);
 
     public async Task SendAsync(HttpClient http, FuzzRequest r, FuzzReport report)
     {

@@ -99,8 +99,7 @@ public static class InvoiceWriter
             var (invoice, order) = Add(rows, locked, product, periodIndex, reason, now, s.RealNow, s.Options.DaysUntilDue, period, credit);
             locked.LatestInvoiceId = invoice.Id;
             var attempt = AddFirstAttempt(s, rows, locked, invoice, chargeUnder);
-            rows.AddTo(db);
-            await db.SaveChangesAsync(ct);
+            await StagedRowsWriter.SaveThroughChangeTrackerAsync(db, rows, ct);   // with the locked row's tracked change
             await tx.CommitAsync(ct);
             db.ChangeTracker.Clear();
             if (attempt is not null) Monitoring.KnowPayMetrics.PaymentCreated(attempt);

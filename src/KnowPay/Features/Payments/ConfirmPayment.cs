@@ -92,17 +92,16 @@ public static class ConfirmPayment
     static async Task<(ConfirmOutcome Outcome, Payment? Payment, Order? Order)> ConfirmAsync(KnowPayDb db, PaidFact fact, IPaymentProvider provider, TimeProvider clock, ILogger log, CancellationToken ct,
         AwaitedPayments awaited, (Payment Payment, Order Order)? started = null)
     {
-        // The payment and its order in one read (the order is only a prediction: the write re-checks it).
-        Payment? rememberedPayment = null;
-        Order? rememberedOrder = null;
-        bool remembered;
-        if (started is { } given && given.Payment.Id == fact.PaymentId)
+        // The payment and its order in one read (the order is only a prediction: the write re-checks it), unless held or remembered.
+        PaymentRows? read;
+        var remembered = true;
+        if (started is { } held && held.Payment.Id == fact.PaymentId) read = new(held.Payment, held.Order);
+        else if (awaited.TryTake(fact.PaymentId, fact.Provider, out var rememberedPayment, out var rememberedOrder)) read = new(rememberedPayment, rememberedOrder);
+        else
         {
-            (rememberedPayment, rememberedOrder) = given;
-            remembered = true;
+            remembered = false;
+            read = await PaymentRowsOf.For(db)(db, fact.PaymentId, ct);
         }
-        else remembered = awaited.TryTake(fact.PaymentId, fact.Provider, out rememberedPayment, out rememberedOrder);
-        var read = remembered ? new PaymentRows(rememberedPayment!, rememberedOrder!) : await PaymentRowsOf.For(db)(db, fact.PaymentId, ct);
         // The provider is checked on the row, not in the WHERE: see KnowPayDb.PaymentOfAsync.
         if (read is null || read.Payment.Provider != fact.Provider)
         {

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KnowPay.Data;
 using KnowPay.Domain;
@@ -50,6 +51,49 @@ public sealed class RenewalBatchTests
             Assert.Equal([(T0, InvoiceStatus.Paid), (PeriodEnd, InvoiceStatus.Paid)], invoices.Select(i => (i.PeriodStart, i.Status)));
             Assert.Equal(2, (await SandboxAgreementAsync(server, mandateId))["deductions"]!.AsArray().Count);
         }
+        var check = JsonNode.Parse(await m.Http.GetStringAsync("/v1/ledger/invariants/check"))!;
+        Assert.True((bool?)check["passed"] == true, check.ToJsonString());
+    }
+
+    [SkippableFact]
+    public async Task PaidRenewals_ConfirmedAsOneGroup_AndOneByOneWhenTheGroupFails_EachPaidOnce()
+    {
+        await using var server = await KnowPayServer.StartAsync(Db.Postgres);
+        var m = await server.NewMerchantAsync();
+        var price = await PriceAsync(m, 3000, "day", 30);
+        var clock = await ClockAsync(m, T0);
+        var subs = new List<(string Id, string MandateId)>();
+        for (var i = 0; i < 6; i++) subs.Add(await SubscribeAsync(m, clock, price, T0));
+        // Without SandboxPay's notifications only the engine's answers confirm: every renewal reaches the group.
+        (await server.Anonymous.PostAsJsonAsync("/sandbox/faults", new { drop_notifications = true })).EnsureSuccessStatusCode();
+
+        // The first statement that writes more than one journal (the group's) fails: its transaction rolls back whole.
+        await using var db = new Npgsql.NpgsqlConnection(server.App.Configuration["ConnectionStrings:KnowPay"]);
+        await db.OpenAsync();
+        await SqlAsync(db, """
+            CREATE SEQUENCE journal_groups;
+            CREATE FUNCTION fail_first_journal_group() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN
+                IF (SELECT count(*) FROM added) > 1 THEN
+                  IF nextval('journal_groups') = 1 THEN RAISE EXCEPTION 'the group fails'; END IF;
+                END IF;
+                RETURN NULL;
+              END $$;
+            CREATE TRIGGER fail_first_journal_group AFTER INSERT ON ledger_journals REFERENCING NEW TABLE AS added
+              FOR EACH STATEMENT EXECUTE FUNCTION fail_first_journal_group();
+            """);
+
+        await AdvanceAsync(m, clock, PeriodEnd);
+
+        foreach (var (id, mandateId) in subs)
+        {
+            var invoices = await server.QueryAsync(d => d.Invoices.Where(i => i.SubscriptionId == id).OrderBy(i => i.PeriodStart).ToListAsync());
+            Assert.Equal([(T0, InvoiceStatus.Paid), (PeriodEnd, InvoiceStatus.Paid)], invoices.Select(i => (i.PeriodStart, i.Status)));
+            Assert.Equal(2, (await SandboxAgreementAsync(server, mandateId))["deductions"]!.AsArray().Count);
+        }
+        // The group was tried (and failed) once; its payments were then confirmed one by one, each once.
+        Assert.Equal(1L, await SqlAsync(db, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM journal_groups"));
+        Assert.Equal(12, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")));
         var check = JsonNode.Parse(await m.Http.GetStringAsync("/v1/ledger/invariants/check"))!;
         Assert.True((bool?)check["passed"] == true, check.ToJsonString());
     }

@@ -15,6 +15,9 @@ namespace KnowPay.Features.Billing;
 public sealed record BillingServices(KnowPayDb Db, RecurringProviders Recurring, PaymentProviders Payments, PublicUrl PublicUrl,
     AwaitedPayments Awaited, CheckoutLinks Checkout, BillingOptions Options, TimeProvider Clock, ILogger Log, IServiceScopeFactory Scopes)
 {
+    /// <summary>Where the engine's run collects its attempts answered Paid, to confirm them in groups; null confirms each at once.</summary>
+    public PaidAttempts? Paid { get; init; }
+
     public static BillingServices From(IServiceProvider services) => new(
         services.GetRequiredService<KnowPayDb>(), services.GetRequiredService<RecurringProviders>(), services.GetRequiredService<PaymentProviders>(),
         services.GetRequiredService<PublicUrl>(), services.GetRequiredService<AwaitedPayments>(), services.GetRequiredService<CheckoutLinks>(),
@@ -63,30 +66,39 @@ public sealed class Renewals(IServiceScopeFactory scopes) : IJob
             // PostgreSQL: the batch's due invoices and first attempts in one transaction; the rest take their step alone.
             var ensured = s.Db.IsPostgres ? await InvoiceWriter.EnsureBatchAsync(s, batch, now, ct) : new Dictionary<string, InvoiceWriter.Ensured>();
             var finished = new ConcurrentBag<string>();
-            await Parallel.ForEachAsync(batch.GroupBy(d => d.Subscription.CustomerId),
-                new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, async (customer, ct) =>
+            var paid = s.Db.IsPostgres ? new PaidAttempts() : null;
+            try
             {
-                await using var scope = s.Scopes.CreateAsyncScope();
-                var w = BillingServices.From(scope.ServiceProvider);
-                // Every engine transaction is rolled back whole on a failed SaveChanges: no savepoint round trips.
-                w.Db.Database.AutoSavepointsEnabled = false;
-                foreach (var due in customer)
+                await Parallel.ForEachAsync(batch.GroupBy(d => d.Subscription.CustomerId),
+                    new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, async (customer, ct) =>
                 {
-                    try
+                    await using var scope = s.Scopes.CreateAsyncScope();
+                    var w = BillingServices.From(scope.ServiceProvider) with { Paid = paid };
+                    // Every engine transaction is rolled back whole on a failed SaveChanges: no savepoint round trips.
+                    w.Db.Database.AutoSavepointsEnabled = false;
+                    foreach (var due in customer)
                     {
-                        var renewed = ensured.TryGetValue(due.Subscription.Id, out var written)
-                            ? await ChargeAsync(w, due, written, now, ct) : await StepAsync(w, due, now, ct);
-                        if (renewed) Interlocked.Increment(ref done);
-                        finished.Add(due.Subscription.Id);
+                        try
+                        {
+                            var renewed = ensured.TryGetValue(due.Subscription.Id, out var written)
+                                ? await ChargeAsync(w, due, written, now, ct) : await StepAsync(w, due, now, ct);
+                            if (renewed) Interlocked.Increment(ref done);
+                            finished.Add(due.Subscription.Id);
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            // One subscription that cannot be renewed never holds back the others; its lease delays the next try.
+                            w.Log.LogError(e, "Subscription {SubscriptionId} could not be renewed; will retry", due.Subscription.Id);
+                            w.Db.ChangeTracker.Clear();
+                        }
                     }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        // One subscription that cannot be renewed never holds back the others; its lease delays the next try.
-                        w.Log.LogError(e, "Subscription {SubscriptionId} could not be renewed; will retry", due.Subscription.Id);
-                        w.Db.ChangeTracker.Clear();
-                    }
-                }
-            });
+                });
+            }
+            finally
+            {
+                // Before the claims are released: a payment left unconfirmed by a failure here is charged again (same id) on the next run.
+                if (paid is not null) await paid.ConfirmRestAsync(s, now, ct);
+            }
             var release = finished.ToList();
             if (release.Count > 0)
                 await s.Db.Subscriptions.Where(x => release.Contains(x.Id)).ExecuteUpdateAsync(u => u.SetProperty(x => x.ClaimedUntil, (DateTime?)null), ct);

@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using KnowPay.Data;
 using KnowPay.Domain;
 using KnowPay.Features.Entitlements;
@@ -7,6 +8,7 @@ using KnowPay.Features.Orders;
 using KnowPay.Infrastructure;
 using KnowPay.Providers;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
 
 namespace KnowPay.Features.Payments;
 
@@ -29,6 +31,12 @@ public sealed record PaidFact(string Provider, string PaymentId, string? Provide
 }
 
 public enum ConfirmOutcome { Confirmed, AlreadyConfirmed, UnknownPayment, Mismatch }
+
+/// <summary>
+/// A payment its caller started and holds with its order, reported paid by <paramref name="Fact"/> through
+/// <paramref name="Provider"/>, its confirmation registered as running on this node (<see cref="ConfirmPayment.Hold"/>).
+/// </summary>
+public sealed record HeldPayment(PaidFact Fact, Payment Payment, Order Order, IPaymentProvider Provider, Confirmation Running);
 
 /// <summary>
 /// Confirms a payment exactly once. In ONE transaction: payment succeeded (conditional on not being succeeded
@@ -109,9 +117,7 @@ public static class ConfirmPayment
             return (ConfirmOutcome.UnknownPayment, null, null);
         }
         var payment = read.Payment;
-        if (fact.Amount is not { } reported || payment.Amount != reported.MinorUnits ||
-            !string.Equals(payment.Currency, reported.Currency, StringComparison.OrdinalIgnoreCase) ||
-            (payment.ProviderTradeNo is not null && fact.ProviderTradeNo is not null && payment.ProviderTradeNo != fact.ProviderTradeNo))
+        if (!Reports(fact, payment))
         {
             log.LogWarning("Security: {Provider} reported {Amount} {Currency} (trade {Trade}) for payment {PaymentId} of {Expected} {ExpectedCurrency}; refused",
                 fact.Provider, fact.Amount?.MinorUnits, fact.Amount?.Currency, fact.ProviderTradeNo, payment.Id, payment.Amount, payment.Currency);
@@ -130,6 +136,146 @@ public static class ConfirmPayment
         // An invoice's order never takes the one statement: the transaction below reads every row it decides from under lock.
         if (remembered && read.Order.InvoiceId is null) return await ConfirmAsync(db, fact, provider, clock, log, ct, awaited);
         return (await ConfirmInTransactionAsync(db, payment, fact, provider, now, log, ct), payment, read.Order);
+    }
+
+    /// <summary>Whether <paramref name="fact"/> states <paramref name="payment"/>'s amount and currency (and its trade, once known).</summary>
+    static bool Reports(PaidFact fact, Payment payment) =>
+        fact.Amount is { } reported && payment.Amount == reported.MinorUnits
+        && string.Equals(payment.Currency, reported.Currency, StringComparison.OrdinalIgnoreCase)
+        && (payment.ProviderTradeNo is null || fact.ProviderTradeNo is null || payment.ProviderTradeNo == fact.ProviderTradeNo);
+
+    /// <summary>
+    /// Confirms payments their caller started and holds with their orders (the renewal engine's attempts, answered Paid) with
+    /// the outcomes <see cref="ApplyAsync"/> gives one by one, but on PostgreSQL in ONE transaction for the group (performance:
+    /// four round trips and one commit per group instead of per payment): <see cref="GroupConfirmationGuard"/> for all, taking
+    /// the single guard's locks in its order (orders, then subscriptions, then invoices; each kind in key order), one read of
+    /// the locked rows, every payment's staged rows as one statement of arrays. Whatever the group cannot decide from that
+    /// alone — a report already being confirmed on this node, a fact that does not match, a payment the guard did not win,
+    /// an order no longer payable, any failure of the group's transaction (rolled back whole) — takes ApplyAsync's path.
+    /// </summary>
+    public static async Task<ConfirmOutcome[]> ApplyHeldAsync(KnowPayDb db, IReadOnlyList<HeldPayment> held, TimeProvider clock, ILogger log,
+        AwaitedPayments awaited, CancellationToken ct)
+    {
+        var outcomes = new ConfirmOutcome?[held.Count];
+        try
+        {
+            var group = new List<int>(held.Count);
+            var orders = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < held.Count; i++)
+            {
+                var (fact, payment, order, _, _) = held[i];
+                if (db.IsPostgres && fact.Provider == payment.Provider && fact.PaymentId == payment.Id && Reports(fact, payment) && order.InvoiceId is not null
+                    && PaymentTransitions.Confirm(payment.Status, order.Status).Allowed && orders.Add(order.Id))
+                    group.Add(i);
+            }
+            var now = clock.GetUtcNow().UtcDateTime;
+            if (group.Count > 0) await TryConfirmGroupAsync(db, held, group, outcomes, now, log, ct);
+            for (var i = 0; i < held.Count; i++)
+                outcomes[i] ??= await ApplyOnceAsync(db, held[i].Fact, held[i].Provider, clock, log, ct, awaited, (held[i].Payment, held[i].Order));
+        }
+        finally
+        {
+            for (var i = 0; i < held.Count; i++) awaited.EndConfirming(held[i].Running, outcomes[i]);
+        }
+        return [.. outcomes.Select(o => o!.Value)];
+    }
+
+    /// <summary>
+    /// Registers the confirmation of a payment its caller holds (for <see cref="ApplyHeldAsync"/>, which ends it), so that a
+    /// report of it arriving meanwhile takes its outcome; null when one is already running on this node (apply the fact
+    /// through <see cref="ApplyAsync"/>, which waits for it).
+    /// </summary>
+    public static HeldPayment? Hold(PaidFact fact, Payment payment, Order order, IPaymentProvider provider, AwaitedPayments awaited) =>
+        awaited.TryStartConfirming(fact, out var running) ? new(fact, payment, order, provider, running) : null;
+
+    /// <summary>
+    /// The group's transaction: sets Confirmed for each payment it confirmed, AlreadyConfirmed for none (a guard not won is
+    /// decided by the one-by-one path, which also records a late settlement); leaves every outcome unset when it rolled back.
+    /// </summary>
+    static async Task TryConfirmGroupAsync(KnowPayDb db, IReadOnlyList<HeldPayment> held, List<int> group, ConfirmOutcome?[] outcomes, DateTime now,
+        ILogger log, CancellationToken ct)
+    {
+        var statuses = group.Select(i => held[i].Payment.Status).ToList();
+        var confirmed = new List<int>(group.Count);
+        var committed = false;
+        try
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var won = await GuardGroupAsync(db, [.. group.Select(i => held[i])], now, ct);
+            var locked = won.Count == 0 ? []
+                : await LockedRowsOfGroup.For(db)(db, [.. group.Where(i => won.Contains(held[i].Payment.Id)).Select(i => held[i].Order.Id)])
+                    .ToDictionaryAsync(r => r.Order.Id, StringComparer.Ordinal, ct);
+            var rows = new StagedRows();
+            foreach (var i in group)
+            {
+                var (fact, payment, _, provider, _) = held[i];
+                if (!won.Contains(payment.Id)) continue;
+                // Paid another way meanwhile (or no longer an invoice's): the one-by-one path flags or decides it.
+                if (locked[held[i].Order.Id] is not { Invoice: { } invoice, Subscription: { } subscription } read || !OrderTransitions.Pay(read.Order.Status).Allowed)
+                {
+                    await tx.RollbackAsync(CancellationToken.None);
+                    return;
+                }
+                invoice.Lines.AddRange(read.Lines);
+                var access = await Billing.InvoicePayment.StageAsync(db, rows, read.Order, provider as IRecurringProvider, now, ct,
+                    new(subscription, invoice, read.Entitlement, read.TestClockTime));
+                Stage(rows, payment, read.Order, provider, fact.Settlement, now, log, access);
+                confirmed.Add(i);
+            }
+            await StagedRowsWriter.SaveAsync(db, rows, ct, asArrays: true);
+            await tx.CommitAsync(ct);
+            committed = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning(e, "A group of {Count} held payments could not be confirmed together; confirming them one by one", group.Count);
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+            // Rolled back: the payments as held again (Stage moved them), for the one-by-one path to decide from.
+            if (!committed)
+                for (var k = 0; k < group.Count; k++) held[group[k]].Payment.Status = statuses[k];
+        }
+        if (!committed) return;
+        foreach (var i in confirmed)
+        {
+            outcomes[i] = ConfirmOutcome.Confirmed;
+            Monitoring.KnowPayMetrics.PaymentSucceeded(held[i].Payment, held[i].Fact.PaidAt ?? now, now, held[i].Fact.Via);
+        }
+    }
+
+    /// <summary><see cref="GroupConfirmationGuard"/> for the held payments; the ids of those whose guard won.</summary>
+    static async Task<HashSet<string>> GuardGroupAsync(KnowPayDb db, HeldPayment[] held, DateTime now, CancellationToken ct)
+    {
+        var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
+        await using var command = connection.CreateCommand();
+        command.CommandText = GroupConfirmationGuard;
+        var p = command.Parameters;
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Order.Id).ToArray() });
+        p.Add(new Npgsql.NpgsqlParameter { Value = now, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Payment.Id).ToArray() });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.PaidAt ?? now).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.TimestampTz });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.ProviderTradeNo).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Via).ToArray() });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.Amount).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.Currency).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.Rate).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Numeric });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.PayerAmount).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Bigint });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.PayerCurrency).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+        p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.PayerRate).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Numeric });
+        var won = new HashSet<string>(StringComparer.Ordinal);
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) won.Add(reader.GetString(0));
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+        return won;
     }
 
     /// <summary>
@@ -207,24 +353,39 @@ public static class ConfirmPayment
         DateTime? TestClockTime);
 
     /// <summary>
-    /// The order and, for an invoice's order, the invoice, its lines, its subscription, its entitlement and its test clock's time:
-    /// one query, compiled (performance: no LINQ translation on every renewal).
+    /// What the confirmation reads under lock for the orders it is given: each order and, for an invoice's order, the invoice,
+    /// its lines, its subscription, its entitlement and its test clock's time. Left joins on the keys (index lookups), not
+    /// correlated EXISTS, which PostgreSQL may answer by scanning a table.
     /// </summary>
-    static readonly CompiledQuery<Func<KnowPayDb, string, CancellationToken, Task<LockedRows>>> LockedRowsOf = new(() => EF.CompileAsyncQuery(
-        (KnowPayDb db, string orderId, CancellationToken ct) =>
-            // Left joins on the keys (index lookups), not correlated EXISTS, which PostgreSQL may answer by scanning a table.
-            (from o in db.Orders.AsNoTracking().Where(o => o.Id == orderId)
-             join i in db.Invoices.AsNoTracking() on o.InvoiceId equals (string?)i.Id into invoices
-             from i in invoices.DefaultIfEmpty()
-             join s in db.Subscriptions.AsNoTracking() on i!.SubscriptionId equals s.Id into subscriptions
-             from s in subscriptions.DefaultIfEmpty()
-             join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
-             from e in entitlements.DefaultIfEmpty()
-             join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
-             from c in clocks.DefaultIfEmpty()
-             select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime)).Single()));
+    static readonly Expression<Func<KnowPayDb, IQueryable<Order>, IQueryable<LockedRows>>> LockedRowsOfOrders = (db, orders) =>
+        from o in orders
+        join i in db.Invoices.AsNoTracking() on o.InvoiceId equals (string?)i.Id into invoices
+        from i in invoices.DefaultIfEmpty()
+        join s in db.Subscriptions.AsNoTracking() on i!.SubscriptionId equals s.Id into subscriptions
+        from s in subscriptions.DefaultIfEmpty()
+        join e in db.Entitlements.AsNoTracking() on s!.EntitlementId equals (string?)e.Id into entitlements
+        from e in entitlements.DefaultIfEmpty()
+        join c in db.TestClocks.AsNoTracking() on s!.TestClockId equals (string?)c.Id into clocks
+        from c in clocks.DefaultIfEmpty()
+        select new LockedRows(o, i, db.InvoiceLines.Where(l => l.InvoiceId == o.InvoiceId).ToList(), s, e, (DateTime?)c!.FrozenTime);
 
-    static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) => LockedRowsOf.For(db)(db, orderId, ct);
+    /// <summary>
+    /// <see cref="LockedRowsOfOrders"/> for the orders <paramref name="orders"/> selects by its parameter, compiled (performance: no
+    /// LINQ translation on every renewal). One order and a group are two statements: PostgreSQL plans <c>id = $1</c> once, where
+    /// <c>id = ANY($1)</c> would be planned for each call.
+    /// </summary>
+    static CompiledQuery<Func<KnowPayDb, TKey, IAsyncEnumerable<LockedRows>>> LockedRowsWhere<TKey>(Expression<Func<KnowPayDb, TKey, IQueryable<Order>>> orders) =>
+        new(() => EF.CompileAsyncQuery(Expression.Lambda<Func<KnowPayDb, TKey, IQueryable<LockedRows>>>(
+            new ReplacingExpressionVisitor([.. LockedRowsOfOrders.Parameters], [orders.Parameters[0], orders.Body]).Visit(LockedRowsOfOrders.Body),
+            orders.Parameters)));
+
+    static readonly CompiledQuery<Func<KnowPayDb, string, IAsyncEnumerable<LockedRows>>> LockedRowsOf =
+        LockedRowsWhere<string>((db, orderId) => db.Orders.AsNoTracking().Where(o => o.Id == orderId));
+
+    static readonly CompiledQuery<Func<KnowPayDb, string[], IAsyncEnumerable<LockedRows>>> LockedRowsOfGroup =
+        LockedRowsWhere<string[]>((db, orderIds) => db.Orders.AsNoTracking().Where(o => orderIds.Contains(o.Id)));
+
+    static Task<LockedRows> ReadLockedAsync(KnowPayDb db, string orderId, CancellationToken ct) => LockedRowsOf.For(db)(db, orderId).SingleAsync(ct).AsTask();
 
     /// <summary>
     /// Stages what a confirmation writes besides the payment row: the order paid (a late success on an expired order is
@@ -305,6 +466,27 @@ public static class ConfirmPayment
           s AS (SELECT 1 FROM subscriptions WHERE id = (SELECT subscription_id FROM invoices WHERE id = (SELECT invoice_id FROM o)) FOR NO KEY UPDATE),
           i AS (SELECT 1 FROM invoices WHERE id = (SELECT invoice_id FROM o) AND (SELECT count(*) FROM s) >= 0 FOR NO KEY UPDATE)
         {{ConfirmationGuard}} AND (SELECT count(*) FROM i) >= 0
+        """;
+
+    /// <summary>
+    /// <see cref="LockingConfirmationGuard"/> for a group of invoices' payments: every order ($1) locked, then their
+    /// subscriptions, then their invoices, each kind in key order, so that it waits on a single confirmation of one of them
+    /// and never the other way round; then the same exactly-once UPDATE for each payment ($3 with its fact's values $4–$12,
+    /// $2 succeeded_at), returning the ids it moved.
+    /// </summary>
+    const string GroupConfirmationGuard = $$"""
+        WITH o AS (SELECT invoice_id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE),
+          s AS (SELECT 1 FROM subscriptions WHERE id IN (SELECT subscription_id FROM invoices WHERE id IN (SELECT invoice_id FROM o)) ORDER BY id FOR NO KEY UPDATE),
+          i AS (SELECT 1 FROM invoices WHERE id IN (SELECT invoice_id FROM o) AND (SELECT count(*) FROM s) >= 0 ORDER BY id FOR NO KEY UPDATE)
+        UPDATE payments AS p SET status = '{{Confirmed}}', succeeded_at = $2, provider_paid_at = v.paid_at,
+          provider_trade_no = COALESCE(p.provider_trade_no, v.trade_no), confirmed_by = v.via, duplicate = false,
+          settlement_amount = COALESCE(p.settlement_amount, v.settlement_amount), settlement_currency = COALESCE(p.settlement_currency, v.settlement_currency),
+          settlement_rate = COALESCE(p.settlement_rate, v.settlement_rate), payer_amount = COALESCE(p.payer_amount, v.payer_amount),
+          payer_currency = COALESCE(p.payer_currency, v.payer_currency), payer_rate = COALESCE(p.payer_rate, v.payer_rate)
+        FROM unnest($3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::numeric[], $10::bigint[], $11::text[], $12::numeric[])
+          AS v(id, paid_at, trade_no, via, settlement_amount, settlement_currency, settlement_rate, payer_amount, payer_currency, payer_rate)
+        WHERE p.id = v.id AND p.status <> '{{Confirmed}}' AND (SELECT count(*) FROM i) >= 0
+        RETURNING p.id
         """;
 
     /// <summary>The target of <see cref="PaymentTransitions.Confirm"/>, allowed from every other status (a late success is honoured).</summary>

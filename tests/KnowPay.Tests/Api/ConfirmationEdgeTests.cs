@@ -6,6 +6,7 @@ using KnowPay.Sandbox;
 using KnowPay.Tests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KnowPay.Tests.Api;
 
@@ -128,6 +129,54 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
         Assert.Equal(1, await server.QueryAsync(d => d.Entitlements.CountAsync(e => e.MerchantId == m.MerchantId)));
+        Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
+    }
+
+    /// <summary>
+    /// A notification that comes while this node's renewal engine awaits the answer to its charge of the same payment waits for
+    /// the engine's confirmation and takes its outcome (no confirmation of its own); when the charge is not answered Paid, it
+    /// is applied from the database itself. Either way the payment is confirmed once.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(Db.Sqlite, true)]
+    [InlineData(Db.Sqlite, false)]
+    [InlineData(Db.Postgres, true)]
+    [InlineData(Db.Postgres, false)]
+    public async Task NotificationDuringACharge_WaitsForTheChargesConfirmation_OrAppliesItselfWithoutOne(Db db, bool answeredPaid)
+    {
+        var server = await servers.Get(db);
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var payment = await m.PaymentAsync(orderId);
+        var (paymentId, tradeNo) = ((string)payment["id"]!, (string)payment["provider_trade_no"]!);
+        var awaited = server.Services.GetRequiredService<AwaitedPayments>();
+        Assert.True(awaited.TryStartCharging(paymentId, out var charging));
+
+        var notification = SandboxPayNotifyAsync(server, "trade.paid", paymentId, tradeNo, "PAID");
+        await Task.Delay(500);
+        Assert.False(notification.IsCompleted);
+        Assert.Equal("pending", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
+
+        if (answeredPaid)
+        {
+            await using var scope = server.Services.CreateAsyncScope();
+            var context = scope.ServiceProvider.GetRequiredService<KnowPay.Data.KnowPayDb>();
+            var (held, order) = await server.QueryAsync(async d => (await d.Payments.SingleAsync(p => p.Id == paymentId), await d.Orders.SingleAsync(o => o.Id == orderId)));
+            var fact = new PaidFact("sandbox", paymentId, tradeNo, new ReportedAmount(9900, "CNY"), DateTime.UtcNow, "answer");
+            var provider = scope.ServiceProvider.GetRequiredService<KnowPay.Providers.PaymentProviders>()["sandbox"];
+            var outcomes = await ConfirmPayment.ApplyHeldAsync(context, [ConfirmPayment.Hold(fact, held, order, provider, awaited, charging)!],
+                TimeProvider.System, NullLogger.Instance, awaited, CancellationToken.None);
+            Assert.Equal([ConfirmOutcome.Confirmed], outcomes);
+        }
+        else awaited.EndConfirming(charging, null);
+
+        using var response = await notification;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("succeeded", (string?)(await m.GetOkAsync($"/v1/payments/{paymentId}"))["status"]);
+        var confirmedBy = await server.QueryAsync(d => d.Payments.Where(p => p.Id == paymentId).Select(p => p.ConfirmedBy).SingleAsync());
+        Assert.Equal(answeredPaid ? "answer" : "notification", confirmedBy);
+        Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
         Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
     }
 

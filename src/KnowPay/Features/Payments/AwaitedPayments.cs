@@ -13,7 +13,8 @@ namespace KnowPay.Features.Payments;
 /// An entry is taken once (a concurrent duplicate notification reads the database) and dropped when its order expires.
 /// It also knows the confirmations running on this node, so that a second report of the same payment while the first is
 /// being confirmed (a renewal's answer and its notification arrive together) takes the first's outcome instead of waiting
-/// on its row locks and finding the payment confirmed.
+/// on its row locks and finding the payment confirmed; and the renewal engine's charges awaiting their answer, so that a
+/// notification coming first waits for the engine's confirmation in the same way.
 /// </summary>
 public sealed class AwaitedPayments(TimeProvider clock)
 {
@@ -52,17 +53,25 @@ public sealed class AwaitedPayments(TimeProvider clock)
     /// Registers a confirmation of <paramref name="fact"/>'s payment on this node: true when none was running (the caller
     /// confirms, then calls <see cref="EndConfirming"/>), false with the one running.
     /// </summary>
-    public bool TryStartConfirming(PaidFact fact, out Confirmation confirmation)
+    public bool TryStartConfirming(PaidFact fact, out Confirmation confirmation) => TryStart(new Confirmation(fact.PaymentId, fact), out confirmation);
+
+    /// <summary>
+    /// Registers a charge of a payment that this node is making and will confirm itself when the provider answers Paid
+    /// (<see cref="Confirmation.Answered"/>), so that the provider's notification of it, arriving before the answer, waits for
+    /// that confirmation instead of running its own; false with the one running.
+    /// </summary>
+    public bool TryStartCharging(string paymentId, out Confirmation confirmation) => TryStart(new Confirmation(paymentId, null), out confirmation);
+
+    bool TryStart(Confirmation mine, out Confirmation confirmation)
     {
-        var mine = new Confirmation(fact);
-        confirmation = confirming.GetOrAdd(fact.PaymentId, mine);
+        confirmation = confirming.GetOrAdd(mine.PaymentId, mine);
         return ReferenceEquals(confirmation, mine);
     }
 
-    /// <summary>Publishes the outcome (null: it failed) to those waiting and forgets the confirmation.</summary>
+    /// <summary>Publishes the outcome (null: it failed, or the charge was not answered Paid) to those waiting and forgets the confirmation.</summary>
     public void EndConfirming(Confirmation confirmation, ConfirmOutcome? outcome)
     {
-        confirming.TryRemove(new KeyValuePair<string, Confirmation>(confirmation.Fact.PaymentId, confirmation));
+        confirming.TryRemove(new KeyValuePair<string, Confirmation>(confirmation.PaymentId, confirmation));
         confirmation.End(outcome);
     }
 
@@ -82,13 +91,20 @@ public sealed class AwaitedPayments(TimeProvider clock)
     }
 }
 
-/// <summary>A confirmation running on this node: the fact it applies and, once done, its outcome.</summary>
-public sealed class Confirmation(PaidFact fact)
+/// <summary>A confirmation running on this node (or a charge whose answer it awaits): the fact it applies and, once done, its outcome.</summary>
+public sealed class Confirmation(string paymentId, PaidFact? fact)
 {
     static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
     readonly TaskCompletionSource<ConfirmOutcome?> done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    PaidFact? fact = fact;
 
-    public PaidFact Fact { get; } = fact;
+    public string PaymentId { get; } = paymentId;
+
+    /// <summary>The fact it applies; null while a charge's answer is awaited.</summary>
+    public PaidFact? Fact => Volatile.Read(ref fact);
+
+    /// <summary>The charge was answered Paid with <paramref name="answer"/>: this confirmation applies it.</summary>
+    public void Answered(PaidFact answer) => Volatile.Write(ref fact, answer);
 
     internal void End(ConfirmOutcome? outcome) => done.TrySetResult(outcome);
 
@@ -99,14 +115,19 @@ public sealed class Confirmation(PaidFact fact)
     /// </summary>
     public async Task<ConfirmOutcome?> CoversAsync(PaidFact other, CancellationToken ct)
     {
-        if (other.Provider != Fact.Provider || other.Amount is null || other.Amount != Fact.Amount
-            || (other.ProviderTradeNo is not null && other.ProviderTradeNo != Fact.ProviderTradeNo)
-            || (other.Settlement is not null && Fact.Settlement is null)) return null;
+        // A charge's answer is compared once it has come: the outcome is only published after it.
+        if (Fact is { } known && !Covers(known, other)) return null;
         ConfirmOutcome? outcome;
         // Bounded: a caller waiting here while holding row locks the running one needs would otherwise wait where PostgreSQL's
         // deadlock detection cannot see it; after the bound it goes to the database like any other report.
         try { outcome = await done.Task.WaitAsync(MaxWait, ct); }
         catch (TimeoutException) { return null; }
-        return outcome is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed ? ConfirmOutcome.AlreadyConfirmed : null;
+        return outcome is ConfirmOutcome.Confirmed or ConfirmOutcome.AlreadyConfirmed && Fact is { } applied && Covers(applied, other)
+            ? ConfirmOutcome.AlreadyConfirmed : null;
     }
+
+    static bool Covers(PaidFact applied, PaidFact other) =>
+        other.Provider == applied.Provider && other.Amount is not null && other.Amount == applied.Amount
+        && (other.ProviderTradeNo is null || other.ProviderTradeNo == applied.ProviderTradeNo)
+        && (other.Settlement is null || applied.Settlement is not null);
 }

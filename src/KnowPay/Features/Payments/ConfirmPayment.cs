@@ -182,11 +182,17 @@ public static class ConfirmPayment
 
     /// <summary>
     /// Registers the confirmation of a payment its caller holds (for <see cref="ApplyHeldAsync"/>, which ends it), so that a
-    /// report of it arriving meanwhile takes its outcome; null when one is already running on this node (apply the fact
-    /// through <see cref="ApplyAsync"/>, which waits for it).
+    /// report of it arriving meanwhile takes its outcome — or takes over <paramref name="charging"/>, registered before the
+    /// charge (<see cref="AwaitedPayments.TryStartCharging"/>); null when another is already running on this node (apply the
+    /// fact through <see cref="ApplyAsync"/>, which waits for it).
     /// </summary>
-    public static HeldPayment? Hold(PaidFact fact, Payment payment, Order order, IPaymentProvider provider, AwaitedPayments awaited) =>
-        awaited.TryStartConfirming(fact, out var running) ? new(fact, payment, order, provider, running) : null;
+    public static HeldPayment? Hold(PaidFact fact, Payment payment, Order order, IPaymentProvider provider, AwaitedPayments awaited,
+        Confirmation? charging = null)
+    {
+        if (charging is not null) charging.Answered(fact);
+        else if (!awaited.TryStartConfirming(fact, out charging)) return null;
+        return new(fact, payment, order, provider, charging);
+    }
 
     /// <summary>
     /// The group's transaction: sets Confirmed for each payment it confirmed, AlreadyConfirmed for none (a guard not won is

@@ -110,11 +110,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
     public async Task ConcurrentReportsOfOnePayment_ConfirmOnce_AndAnotherTradeIsRefused(Db db)
     {
         var server = await servers.Get(db);
-        var m = await server.NewMerchantAsync();
-        var (_, productId) = await m.CourseAsync();
-        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
-        var payment = await m.PaymentAsync(orderId);
-        var (paymentId, tradeNo) = ((string)payment["id"]!, (string)payment["provider_trade_no"]!);
+        var (m, _, paymentId, tradeNo) = await StartedPaymentAsync(server);
 
         var reports = Enumerable.Range(0, 8).Select(i => i % 4 == 3 ? "sbx_forged" : tradeNo).ToArray();
         var responses = await Task.WhenAll(reports.Select(async trade =>
@@ -145,11 +141,7 @@ public sealed class ConfirmationEdgeTests(Servers servers)
     public async Task NotificationDuringACharge_WaitsForTheChargesConfirmation_OrAppliesItselfWithoutOne(Db db, bool answeredPaid)
     {
         var server = await servers.Get(db);
-        var m = await server.NewMerchantAsync();
-        var (_, productId) = await m.CourseAsync();
-        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
-        var payment = await m.PaymentAsync(orderId);
-        var (paymentId, tradeNo) = ((string)payment["id"]!, (string)payment["provider_trade_no"]!);
+        var (m, orderId, paymentId, tradeNo) = await StartedPaymentAsync(server);
         var awaited = server.Services.GetRequiredService<AwaitedPayments>();
         Assert.True(awaited.TryStartCharging(paymentId, out var charging));
 
@@ -178,6 +170,16 @@ public sealed class ConfirmationEdgeTests(Servers servers)
         Assert.Equal(answeredPaid ? "answer" : "notification", confirmedBy);
         Assert.Equal(1, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId)));
         Assert.Equal(1, await server.QueryAsync(d => d.Events.CountAsync(e => e.MerchantId == m.MerchantId && e.Type == "order.paid")));
+    }
+
+    /// <summary>A new merchant's order of a 99.00 CNY course with a SandboxPay payment started on it.</summary>
+    static async Task<(MerchantClient M, string OrderId, string PaymentId, string TradeNo)> StartedPaymentAsync(KnowPayServer server)
+    {
+        var m = await server.NewMerchantAsync();
+        var (_, productId) = await m.CourseAsync();
+        var orderId = (string)(await m.OrderAsync(productId))["id"]!;
+        var payment = await m.PaymentAsync(orderId);
+        return (m, orderId, (string)payment["id"]!, (string)payment["provider_trade_no"]!);
     }
 
     /// <summary>A SandboxPay notification of <paramref name="type"/> for 99.00 CNY on <paramref name="paymentId"/>, signed with the sandbox's secret.</summary>

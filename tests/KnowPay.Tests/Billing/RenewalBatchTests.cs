@@ -24,11 +24,7 @@ public sealed class RenewalBatchTests
     public async Task BatchTransactionFailing_EachRenewalIsWrittenInItsOwnStep_OnePaidInvoiceAndOneChargePerPeriod()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Postgres);
-        var m = await server.NewMerchantAsync();
-        var price = await PriceAsync(m, 3000, "day", 30);
-        var clock = await ClockAsync(m, T0);
-        var subs = new List<(string Id, string MandateId)>();
-        for (var i = 0; i < 3; i++) subs.Add(await SubscribeAsync(m, clock, price, T0));
+        var (m, clock, subs) = await SubscribedAsync(server, 3);
 
         // The first invoice insert after this fails as a period written meanwhile would: the whole batch's transaction.
         await using var db = new Npgsql.NpgsqlConnection(server.App.Configuration["ConnectionStrings:KnowPay"]);
@@ -45,12 +41,7 @@ public sealed class RenewalBatchTests
 
         // One failed insert (the batch), then one per subscription in its own step.
         Assert.Equal(4L, await SqlAsync(db, "SELECT last_value FROM invoice_inserts"));
-        foreach (var (id, mandateId) in subs)
-        {
-            var invoices = await server.QueryAsync(d => d.Invoices.Where(i => i.SubscriptionId == id).OrderBy(i => i.PeriodStart).ToListAsync());
-            Assert.Equal([(T0, InvoiceStatus.Paid), (PeriodEnd, InvoiceStatus.Paid)], invoices.Select(i => (i.PeriodStart, i.Status)));
-            Assert.Equal(2, (await SandboxAgreementAsync(server, mandateId))["deductions"]!.AsArray().Count);
-        }
+        await AssertBothPeriodsPaidOnceAsync(server, subs);
         var check = JsonNode.Parse(await m.Http.GetStringAsync("/v1/ledger/invariants/check"))!;
         Assert.True((bool?)check["passed"] == true, check.ToJsonString());
     }
@@ -59,11 +50,7 @@ public sealed class RenewalBatchTests
     public async Task PaidRenewals_ConfirmedAsOneGroup_AndOneByOneWhenTheGroupFails_EachPaidOnce()
     {
         await using var server = await KnowPayServer.StartAsync(Db.Postgres);
-        var m = await server.NewMerchantAsync();
-        var price = await PriceAsync(m, 3000, "day", 30);
-        var clock = await ClockAsync(m, T0);
-        var subs = new List<(string Id, string MandateId)>();
-        for (var i = 0; i < 6; i++) subs.Add(await SubscribeAsync(m, clock, price, T0));
+        var (m, clock, subs) = await SubscribedAsync(server, 6);
         // Without SandboxPay's notifications only the engine's answers confirm: every renewal reaches the group.
         (await server.Anonymous.PostAsJsonAsync("/sandbox/faults", new { drop_notifications = true })).EnsureSuccessStatusCode();
 
@@ -85,12 +72,7 @@ public sealed class RenewalBatchTests
 
         await AdvanceAsync(m, clock, PeriodEnd);
 
-        foreach (var (id, mandateId) in subs)
-        {
-            var invoices = await server.QueryAsync(d => d.Invoices.Where(i => i.SubscriptionId == id).OrderBy(i => i.PeriodStart).ToListAsync());
-            Assert.Equal([(T0, InvoiceStatus.Paid), (PeriodEnd, InvoiceStatus.Paid)], invoices.Select(i => (i.PeriodStart, i.Status)));
-            Assert.Equal(2, (await SandboxAgreementAsync(server, mandateId))["deductions"]!.AsArray().Count);
-        }
+        await AssertBothPeriodsPaidOnceAsync(server, subs);
         // The group was tried (and failed) once; its payments were then confirmed one by one, each once.
         Assert.Equal(1L, await SqlAsync(db, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM journal_groups"));
         Assert.Equal(12, await server.QueryAsync(d => d.Journals.CountAsync(j => j.MerchantId == m.MerchantId && j.SourceType == "payment_confirmed")));
@@ -131,6 +113,28 @@ public sealed class RenewalBatchTests
         Assert.Equal(0, await BalanceAsync(server, m, ""));
         var check = JsonNode.Parse(await m.Http.GetStringAsync("/v1/ledger/invariants/check"))!;
         Assert.True((bool?)check["passed"] == true, check.ToJsonString());
+    }
+
+    /// <summary>A new merchant with <paramref name="count"/> subscriptions of 30.00 CNY every 30 days, started at T0 on one test clock.</summary>
+    static async Task<(MerchantClient M, string Clock, List<(string Id, string MandateId)> Subs)> SubscribedAsync(KnowPayServer server, int count)
+    {
+        var m = await server.NewMerchantAsync();
+        var price = await PriceAsync(m, 3000, "day", 30);
+        var clock = await ClockAsync(m, T0);
+        var subs = new List<(string Id, string MandateId)>();
+        for (var i = 0; i < count; i++) subs.Add(await SubscribeAsync(m, clock, price, T0));
+        return (m, clock, subs);
+    }
+
+    /// <summary>Each subscription's first and second periods paid, each deducted once at SandboxPay.</summary>
+    static async Task AssertBothPeriodsPaidOnceAsync(KnowPayServer server, List<(string Id, string MandateId)> subs)
+    {
+        foreach (var (id, mandateId) in subs)
+        {
+            var invoices = await server.QueryAsync(d => d.Invoices.Where(i => i.SubscriptionId == id).OrderBy(i => i.PeriodStart).ToListAsync());
+            Assert.Equal([(T0, InvoiceStatus.Paid), (PeriodEnd, InvoiceStatus.Paid)], invoices.Select(i => (i.PeriodStart, i.Status)));
+            Assert.Equal(2, (await SandboxAgreementAsync(server, mandateId))["deductions"]!.AsArray().Count);
+        }
     }
 
     static Task<Invoice> RenewalAsync(KnowPayServer server, string subscriptionId) =>

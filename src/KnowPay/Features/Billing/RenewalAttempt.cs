@@ -147,59 +147,58 @@ public static class RenewalAttempt
         mandate ??= await db.Mandates.AsNoTracking().SingleAsync(m => m.Id == sub.MandateId, ct);
         var charge = new RecurringCharge(payment, invoiceOrder, mandate, invoiceOrder.Description ?? $"Invoice {invoice.Id}", s.PublicUrl.Combine($"/v1/notify/{provider.Name}"));
         // Grouped (s.Paid): a notification of this charge that comes before its answer waits for the group's confirmation.
-        Confirmation? charging = s.Paid is not null && s.Awaited.TryStartCharging(payment.Id, out var registered) ? registered : null;
+        var charging = s.Paid is not null && s.Awaited.TryStartCharging(payment.Id, out var registered) ? registered : null;
+        ProviderTradeState state;
+        var answeredPaid = false;
         try
         {
-            ProviderTradeState state;
-            try
-            {
-                await provider.NotifyUpcomingChargeAsync(charge, ct);
-                state = await provider.ChargeAsync(charge, ct);
-            }
-            catch (ProviderException e) when (e.Code == WeChatPayProvider.PreDebitWindowClosed)
-            {
-                // Not a decline: WeChat Pay takes pre-debit notices only 06:00–22:00 Beijing time; the same payment is tried when it opens.
-                var opens = WeChatPayProvider.PreDebitWindowOpensAt(new DateTimeOffset(DateTime.SpecifyKind(now, DateTimeKind.Utc))).UtcDateTime;
-                s.Log.LogInformation("Charge {PaymentId} of invoice {InvoiceId} waits for WeChat Pay's pre-debit window", payment.Id, invoice.Id);
-                var retryAt = opens > now ? opens : recheck;
-                await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(u => u.SetProperty(i => i.NextAttemptAt, retryAt), ct);
-                await Renewals.SetNextActionAsync(db, sub.Id, retryAt, ct);
-                return false;
-            }
-            catch (ProviderException e)
-            {
-                // Maybe applied or not: the same payment is charged again later, which the provider answers idempotently.
-                s.Log.LogWarning(e, "Charge {PaymentId} of invoice {InvoiceId} got no answer from {Provider}; asked again later", payment.Id, invoice.Id, provider.Name);
-                await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
-                return false;
-            }
-            switch (state.Status)
-            {
-                case TradeStatus.Paid:
-                    var fact = PaidFact.From(provider.Name, payment.Id, state, "answer");
-                    if (s.Paid is { } paid && ConfirmPayment.Hold(fact, payment, invoiceOrder, paymentProvider, s.Awaited, charging) is { } held)
-                    {
-                        charging = null;   // the group's confirmation ends it
-                        await paid.AddAsync(s, held, sub.Id, recheck, now, ct);
-                        return true;
-                    }
-                    // The attempt and its order as held here serve the confirmation's first read; its transaction re-reads the rest under lock.
-                    var outcome = await ConfirmPayment.ApplyAsync(db, fact, paymentProvider, new FrozenClock(now), s.Log, ct, s.Awaited, (payment, invoiceOrder));
-                    if (outcome == ConfirmOutcome.Mismatch) await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
-                    return true;
-                case TradeStatus.Failed or TradeStatus.Closed:
-                    var code = state.FailureCode ?? RecurringFailures.Declined;
-                    await FailPayment.ApplyAsync(db, payment, code, now, ct);
-                    await Dunning.FailAsync(s, sub.Id, invoice.Id, code, now, countAttempt: false, ct);
-                    return true;
-                default:
-                    await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
-                    return false;
-            }
+            await provider.NotifyUpcomingChargeAsync(charge, ct);
+            state = await provider.ChargeAsync(charge, ct);
+            answeredPaid = state.Status == TradeStatus.Paid;
+        }
+        catch (ProviderException e) when (e.Code == WeChatPayProvider.PreDebitWindowClosed)
+        {
+            // Not a decline: WeChat Pay takes pre-debit notices only 06:00–22:00 Beijing time; the same payment is tried when it opens.
+            var opens = WeChatPayProvider.PreDebitWindowOpensAt(new DateTimeOffset(DateTime.SpecifyKind(now, DateTimeKind.Utc))).UtcDateTime;
+            s.Log.LogInformation("Charge {PaymentId} of invoice {InvoiceId} waits for WeChat Pay's pre-debit window", payment.Id, invoice.Id);
+            var retryAt = opens > now ? opens : recheck;
+            await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(u => u.SetProperty(i => i.NextAttemptAt, retryAt), ct);
+            await Renewals.SetNextActionAsync(db, sub.Id, retryAt, ct);
+            return false;
+        }
+        catch (ProviderException e)
+        {
+            // Maybe applied or not: the same payment is charged again later, which the provider answers idempotently.
+            s.Log.LogWarning(e, "Charge {PaymentId} of invoice {InvoiceId} got no answer from {Provider}; asked again later", payment.Id, invoice.Id, provider.Name);
+            await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+            return false;
         }
         finally
         {
-            if (charging is not null) s.Awaited.EndConfirming(charging, null);
+            // Only an answer Paid is confirmed by the group, which then ends the registration; any other end releases the report now.
+            if (!answeredPaid && charging is not null) s.Awaited.EndConfirming(charging, null);
+        }
+        switch (state.Status)
+        {
+            case TradeStatus.Paid:
+                var fact = PaidFact.From(provider.Name, payment.Id, state, "answer");
+                if (s.Paid is { } paid && ConfirmPayment.Hold(fact, payment, invoiceOrder, paymentProvider, s.Awaited, charging) is { } held)
+                {
+                    await paid.AddAsync(s, held, sub.Id, recheck, now, ct);
+                    return true;
+                }
+                // The attempt and its order as held here serve the confirmation's first read; its transaction re-reads the rest under lock.
+                var outcome = await ConfirmPayment.ApplyAsync(db, fact, paymentProvider, new FrozenClock(now), s.Log, ct, s.Awaited, (payment, invoiceOrder));
+                if (outcome == ConfirmOutcome.Mismatch) await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+                return true;
+            case TradeStatus.Failed or TradeStatus.Closed:
+                var code = state.FailureCode ?? RecurringFailures.Declined;
+                await FailPayment.ApplyAsync(db, payment, code, now, ct);
+                await Dunning.FailAsync(s, sub.Id, invoice.Id, code, now, countAttempt: false, ct);
+                return true;
+            default:
+                await Renewals.SetNextActionAsync(db, sub.Id, recheck, ct);
+                return false;
         }
     }
 }
@@ -212,14 +211,17 @@ public static class RenewalAttempt
 public sealed class PaidAttempts
 {
     const int GroupSize = 25;
-    readonly List<(HeldPayment Held, string SubscriptionId, DateTime Recheck)> pending = [];
+    readonly List<Paid> pending = [];
+
+    /// <summary>A held attempt, with its subscription and when to ask again if the answer does not match the payment.</summary>
+    sealed record Paid(HeldPayment Held, string SubscriptionId, DateTime Recheck);
 
     public async Task AddAsync(BillingServices s, HeldPayment held, string subscriptionId, DateTime recheck, DateTime now, CancellationToken ct)
     {
-        List<(HeldPayment, string, DateTime)>? full = null;
+        List<Paid>? full = null;
         lock (pending)
         {
-            pending.Add((held, subscriptionId, recheck));
+            pending.Add(new(held, subscriptionId, recheck));
             if (pending.Count >= GroupSize) full = TakeAll();
         }
         if (full is not null) await ConfirmAsync(s, full, now, ct);
@@ -227,19 +229,19 @@ public sealed class PaidAttempts
 
     public async Task ConfirmRestAsync(BillingServices s, DateTime now, CancellationToken ct)
     {
-        List<(HeldPayment, string, DateTime)> rest;
+        List<Paid> rest;
         lock (pending) rest = TakeAll();
         if (rest.Count > 0) await ConfirmAsync(s, rest, now, ct);
     }
 
-    List<(HeldPayment, string, DateTime)> TakeAll()
+    List<Paid> TakeAll()
     {
-        List<(HeldPayment, string, DateTime)> all = [.. pending];
+        List<Paid> all = [.. pending];
         pending.Clear();
         return all;
     }
 
-    static async Task ConfirmAsync(BillingServices s, List<(HeldPayment Held, string SubscriptionId, DateTime Recheck)> group, DateTime now, CancellationToken ct)
+    static async Task ConfirmAsync(BillingServices s, List<Paid> group, DateTime now, CancellationToken ct)
     {
         try
         {

@@ -453,14 +453,18 @@ public static class ConfirmPayment
     /// Format items: {0} payment id, {1} succeeded_at, {2} provider_paid_at, {3} provider trade no, {4} confirmed_by, {5} duplicate,
     /// {6}–{11} settlement amount, currency, rate and payer amount, currency, rate.
     /// </summary>
-    internal const string ConfirmationGuard = $$"""
+    internal const string ConfirmationGuard = ConfirmationUpdate + "\n  WHERE id = {0} AND " + NotConfirmed;
+
+    /// <summary><see cref="ConfirmationGuard"/>'s UPDATE and SET, for a statement that names its payments its own way (<see cref="GroupConfirmationGuard"/>).</summary>
+    const string ConfirmationUpdate = $$"""
         UPDATE payments SET status = '{{Confirmed}}', succeeded_at = {1}, provider_paid_at = {2},
           provider_trade_no = COALESCE(provider_trade_no, {3}), confirmed_by = {4}, duplicate = {5},
           settlement_amount = COALESCE(settlement_amount, {6}), settlement_currency = COALESCE(settlement_currency, {7}),
           settlement_rate = COALESCE(settlement_rate, {8}), payer_amount = COALESCE(payer_amount, {9}),
           payer_currency = COALESCE(payer_currency, {10}), payer_rate = COALESCE(payer_rate, {11})
-          WHERE id = {0} AND status <> '{{Confirmed}}'
         """;
+
+    const string NotConfirmed = $"status <> '{Confirmed}'";
 
     /// <summary>
     /// <see cref="ConfirmationGuard"/> on PostgreSQL's general path, row-locking first what the confirmation then reads: the
@@ -480,19 +484,18 @@ public static class ConfirmPayment
     /// and never the other way round; then the same exactly-once UPDATE for each payment ($3 with its fact's values $4–$12,
     /// $2 succeeded_at), returning the ids it moved.
     /// </summary>
-    const string GroupConfirmationGuard = $$"""
+    static readonly string GroupConfirmationGuard = """
         WITH o AS (SELECT invoice_id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE),
           s AS (SELECT 1 FROM subscriptions WHERE id IN (SELECT subscription_id FROM invoices WHERE id IN (SELECT invoice_id FROM o)) ORDER BY id FOR NO KEY UPDATE),
           i AS (SELECT 1 FROM invoices WHERE id IN (SELECT invoice_id FROM o) AND (SELECT count(*) FROM s) >= 0 ORDER BY id FOR NO KEY UPDATE)
-        UPDATE payments AS p SET status = '{{Confirmed}}', succeeded_at = $2, provider_paid_at = v.paid_at,
-          provider_trade_no = COALESCE(p.provider_trade_no, v.trade_no), confirmed_by = v.via, duplicate = false,
-          settlement_amount = COALESCE(p.settlement_amount, v.settlement_amount), settlement_currency = COALESCE(p.settlement_currency, v.settlement_currency),
-          settlement_rate = COALESCE(p.settlement_rate, v.settlement_rate), payer_amount = COALESCE(p.payer_amount, v.payer_amount),
-          payer_currency = COALESCE(p.payer_currency, v.payer_currency), payer_rate = COALESCE(p.payer_rate, v.payer_rate)
+
+        """ + string.Format(System.Globalization.CultureInfo.InvariantCulture, ConfirmationUpdate, "", "$2", "v.paid_at", "v.trade_no", "v.via", "false",
+            "v.s_amount", "v.s_currency", "v.s_rate", "v.p_amount", "v.p_currency", "v.p_rate") + $"""
+
         FROM unnest($3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::numeric[], $10::bigint[], $11::text[], $12::numeric[])
-          AS v(id, paid_at, trade_no, via, settlement_amount, settlement_currency, settlement_rate, payer_amount, payer_currency, payer_rate)
-        WHERE p.id = v.id AND p.status <> '{{Confirmed}}' AND (SELECT count(*) FROM i) >= 0
-        RETURNING p.id
+          AS v(payment, paid_at, trade_no, via, s_amount, s_currency, s_rate, p_amount, p_currency, p_rate)
+        WHERE id = v.payment AND {NotConfirmed} AND (SELECT count(*) FROM i) >= 0
+        RETURNING id
         """;
 
     /// <summary>The target of <see cref="PaymentTransitions.Confirm"/>, allowed from every other status (a late success is honoured).</summary>

@@ -113,6 +113,20 @@ sealed class BenchDb(string provider, string connection)
     }
 
 
+    /// <summary>The load's customers (<c>learner-{vu}-{n}</c>, <see cref="Load.CustomersPerLearner"/> per learner) created up
+    /// front, so that no measured round pays for creating them: otherwise the earliest rounds create the most, whichever mode
+    /// they run in.</summary>
+    public Task SeedLoadCustomersAsync(string merchantId, int concurrency)
+    {
+        var now = IsPostgres ? "now()" : "strftime('%Y-%m-%d %H:%M:%S', 'now')";
+        var perLearner = Load.CustomersPerLearner;
+        return ExecAsync($"""
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {concurrency * perLearner - 1})
+            INSERT INTO customers (id, merchant_id, external_id, email, name, we_chat_open_id, created_at)
+            SELECT 'cus_load_' || i, '{merchantId}', 'learner-' || (i / {perLearner}) || '-' || (i % {perLearner}), NULL, NULL, NULL, {now} FROM n
+            """);
+    }
+
     public Task<long> RiskDecisionCountAsync(string merchantId) =>
         ScalarAsync($"SELECT COUNT(*) FROM risk_decisions WHERE merchant_id = '{merchantId}'");
 

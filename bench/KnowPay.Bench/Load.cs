@@ -35,6 +35,9 @@ sealed class Load(string baseUrl, string secret)
 
     public HttpClient Http => http;
 
+    /// <summary>Each virtual learner <c>vu</c> buys as one of this many customers, <c>learner-{vu}-{n}</c>.</summary>
+    public const int CustomersPerLearner = 2000;
+
     /// <summary>Runs so far in this bench process: each run draws its own learners, so that warm-up steps and rounds do not
     /// send the same customers again and again (which the risk check's per-customer daily limit rightly holds for review).</summary>
     static int runs;
@@ -70,7 +73,7 @@ sealed class Load(string baseUrl, string secret)
                 try
                 {
                     var product = s.Products[rng.Next(s.Products.Count)];
-                    var customer = rng.Next(2000);
+                    var customer = rng.Next(CustomersPerLearner);
                     var context = s.RiskContext ? new JsonObject { ["ip"] = $"198.18.{vu % 256}.{customer % 256}", ["device_id"] = $"dev-{vu}-{customer}" } : null;
                     var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{customer}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}", context);
                     using (var pay = await http.PostAsync($"/sandbox/sandboxpay/v1/trades/{paymentId}/pay", null))

@@ -74,6 +74,7 @@ static class RiskOnOff
         var db = new BenchDb(provider, connection);
         Console.WriteLine($"[risk {provider}] seeding {history} paid orders of history and as many risk decisions of the last 24 h, then VACUUM ANALYZE…");
         await db.SeedHistoryAsync(merchantId, history);
+        await db.SeedLoadCustomersAsync(merchantId, concurrency);
         await db.SeedRecentRiskDecisionsAsync(merchantId, history);
         var recent = (int)await db.RiskDecisionCountAsync(merchantId);   // reported as seeded: what the table holds, not what was asked for
         var result = new Result(provider, concurrency, duration, recent, [], []);

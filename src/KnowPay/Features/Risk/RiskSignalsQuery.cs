@@ -44,24 +44,28 @@ public static partial class RiskSignalsQuery
     /// </summary>
     static string Pass(string who, string column, string since, string join, string more) => $"""
         (SELECT
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS n10,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS n1h,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24 THEN 1 ELSE 0 END), 0) AS n24,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10 THEN x.amount ELSE 0 END), 0) AS a10,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h THEN x.amount ELSE 0 END), 0) AS a1h,
-          COALESCE(SUM(CASE WHEN x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24 THEN x.amount ELSE 0 END), 0) AS a24,
+          COUNT(*) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10) AS n10,
+          COUNT(*) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h) AS n1h,
+          COUNT(*) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24) AS n24,
+          COALESCE(SUM(x.amount) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t10), 0) AS a10,
+          COALESCE(SUM(x.amount) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t1h), 0) AS a1h,
+          COALESCE(SUM(x.amount) FILTER (WHERE x.stage = 'Order' AND x.action <> 'Block' AND x.created_at >= @t24), 0) AS a24,
           {more}
         FROM risk_decisions x{join}
         WHERE x.merchant_id = @merchant AND x.{column} = @{who} AND x.created_at >= {since}) g_{who}
         """;
 
     const string Failed = """
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS f10,
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS f1h,
-          COALESCE(SUM(CASE WHEN p.status = 'Failed' AND x.created_at >= @t24 THEN 1 ELSE 0 END), 0) AS f24
+          COUNT(pf.id) FILTER (WHERE x.created_at >= @t10) AS f10,
+          COUNT(pf.id) FILTER (WHERE x.created_at >= @t1h) AS f1h,
+          COUNT(pf.id) FILTER (WHERE x.created_at >= @t24) AS f24
         """;
 
-    const string WithPayments = " LEFT JOIN payments p ON p.id = x.payment_id";
+    /// <summary>The decision's payment if it failed (<c>pf</c>): ix_payments_failed, not the primary key.</summary>
+    const string WithFailedPayment = " LEFT JOIN payments pf ON pf.id = x.payment_id AND pf.status = 'Failed'";
+
+    /// <summary>The decision's payment if it has a card (<c>pc</c>): ix_payments_carded, not the primary key.</summary>
+    const string WithCardedPayment = " LEFT JOIN payments pc ON pc.id = x.payment_id AND pc.card_fingerprint IS NOT NULL";
 
     static string[] Names(string signal, string who) => [.. RiskSignals.Windows.Select(w => $"{signal}_per_{who}_{w}")];
 
@@ -84,12 +88,12 @@ public static partial class RiskSignalsQuery
     {
         var (orders, amounts, failed) = (Names("orders", "customer"), Names("amount", "customer"), Names("failed_attempts", "customer"));
         var cards = RiskSignals.Windows.Select(w => $"card_count_for_customer_{w}").ToArray();
-        return new("customer", Pass("customer", "customer_id", "@t90", WithPayments, Failed + """
+        return new("customer", Pass("customer", "customer_id", "@t90", WithFailedPayment + WithCardedPayment, Failed + """
               ,
-              COALESCE(SUM(CASE WHEN x.stage = 'Refund' THEN 1 ELSE 0 END), 0) AS rc,
-              COUNT(DISTINCT CASE WHEN x.created_at >= @t10 THEN p.card_fingerprint END) AS cc10,
-              COUNT(DISTINCT CASE WHEN x.created_at >= @t1h THEN p.card_fingerprint END) AS cc1h,
-              COUNT(DISTINCT CASE WHEN x.created_at >= @t24 THEN p.card_fingerprint END) AS cc24
+              COUNT(*) FILTER (WHERE x.stage = 'Refund') AS rc,
+              COUNT(DISTINCT pc.card_fingerprint) FILTER (WHERE x.created_at >= @t10) AS cc10,
+              COUNT(DISTINCT pc.card_fingerprint) FILTER (WHERE x.created_at >= @t1h) AS cc1h,
+              COUNT(DISTINCT pc.card_fingerprint) FILTER (WHERE x.created_at >= @t24) AS cc24
             """), 13, (r, at, s) =>
         {
             ReadVelocity(r, at, s, orders, amounts);
@@ -108,7 +112,7 @@ public static partial class RiskSignalsQuery
     static Group IpGroup()
     {
         var (orders, amounts, failed) = (Names("orders", "ip"), Names("amount", "ip"), Names("failed_attempts", "ip"));
-        return new("ip", Pass("ip", "ip", "@t24", WithPayments, Failed), 9, (r, at, s) =>
+        return new("ip", Pass("ip", "ip", "@t24", WithFailedPayment, Failed), 9, (r, at, s) =>
         {
             ReadVelocity(r, at, s, orders, amounts);
             for (var w = 0; w < 3; w++) s[failed[w]] = Long(r, at + 6 + w);
@@ -158,14 +162,14 @@ public static partial class RiskSignalsQuery
     /// </summary>
     static readonly Group Cards = new("cards", """
         (SELECT c.fp,
-          COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN 1 ELSE 0 END), 0) AS pc10,
-          COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN 1 ELSE 0 END), 0) AS pc1h,
-          COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS pc24,
-          COALESCE(SUM(CASE WHEN q.created_at >= @t10 THEN q.amount ELSE 0 END), 0) AS pa10,
-          COALESCE(SUM(CASE WHEN q.created_at >= @t1h THEN q.amount ELSE 0 END), 0) AS pa1h,
-          COALESCE(SUM(CASE WHEN q.id IS NOT NULL THEN q.amount ELSE 0 END), 0) AS pa24
-        FROM (SELECT (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id
-             WHERE x2.merchant_id = @merchant AND x2.customer_id = @customer AND x2.created_at >= @t24 AND p2.card_fingerprint IS NOT NULL
+          COUNT(q.id) FILTER (WHERE q.created_at >= @t10) AS pc10,
+          COUNT(q.id) FILTER (WHERE q.created_at >= @t1h) AS pc1h,
+          COUNT(q.id) AS pc24,
+          COALESCE(SUM(q.amount) FILTER (WHERE q.created_at >= @t10), 0) AS pa10,
+          COALESCE(SUM(q.amount) FILTER (WHERE q.created_at >= @t1h), 0) AS pa1h,
+          COALESCE(SUM(q.amount), 0) AS pa24
+        FROM (SELECT (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id AND p2.card_fingerprint IS NOT NULL
+             WHERE x2.merchant_id = @merchant AND x2.customer_id = @customer AND x2.created_at >= @t24
              ORDER BY x2.created_at DESC LIMIT 1) AS fp) c
         LEFT JOIN payments q ON q.merchant_id = @merchant AND q.card_fingerprint = c.fp AND q.created_at >= @t24
         GROUP BY c.fp) g_cd

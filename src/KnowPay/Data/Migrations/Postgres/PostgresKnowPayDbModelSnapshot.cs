@@ -1429,8 +1429,18 @@ namespace KnowPay.Data.Migrations.Postgres
                         .HasDatabaseName("ix_payments_card_fingerprint")
                         .HasFilter("card_fingerprint IS NOT NULL");
 
+                    b.HasIndex(new[] { "Id" }, "ix_payments_carded")
+                        .HasDatabaseName("ix_payments_carded")
+                        .HasFilter("card_fingerprint IS NOT NULL");
+
+                    NpgsqlIndexBuilderExtensions.IncludeProperties(b.HasIndex(new[] { "Id" }, "ix_payments_carded"), new[] { "CardFingerprint" });
+
                     b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
                         .HasDatabaseName("ix_payments_created_at");
+
+                    b.HasIndex(new[] { "Id" }, "ix_payments_failed")
+                        .HasDatabaseName("ix_payments_failed")
+                        .HasFilter("status = 'Failed'");
 
                     b.ToTable("payments", (string)null);
                 });

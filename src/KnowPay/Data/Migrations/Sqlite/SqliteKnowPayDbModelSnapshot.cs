@@ -1418,8 +1418,17 @@ namespace KnowPay.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_payments_card_fingerprint")
                         .HasFilter("card_fingerprint IS NOT NULL");
 
+                    b.HasIndex(new[] { "Id" }, "ix_payments_carded")
+                        .HasDatabaseName("ix_payments_carded")
+                        .HasFilter("card_fingerprint IS NOT NULL")
+                        .HasAnnotation("Npgsql:IndexInclude", new[] { "CardFingerprint" });
+
                     b.HasIndex(new[] { "CreatedAt" }, "ix_payments_created_at")
                         .HasDatabaseName("ix_payments_created_at");
+
+                    b.HasIndex(new[] { "Id" }, "ix_payments_failed")
+                        .HasDatabaseName("ix_payments_failed")
+                        .HasFilter("status = 'Failed'");
 
                     b.ToTable("payments", (string)null);
                 });

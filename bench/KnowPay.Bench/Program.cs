@@ -60,13 +60,14 @@ if (opts.Scenario is "all" or "sqlite")
     finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
 }
 
-// --scenario risk [--rounds N] [--risk-concurrency C] [--risk-db postgres|sqlite|both]: paid orders with Risk:Enabled on ÷ off, interleaved (RiskOnOff.cs); also in "all".
+// --scenario risk [--rounds N] [--risk-concurrency C] [--risk-db postgres|sqlite|both] [--risk-first on|off]: paid orders with Risk:Enabled on ÷ off, interleaved (RiskOnOff.cs); also in "all".
 if (opts.Scenario is "all" or "risk")
 {
     report.Risk = await RiskOnOff.RunAsync(root, opts.Smoke, Array.IndexOf(args, "--rounds") is var ri and >= 0 && ri + 1 < args.Length
             ? int.Parse(args[ri + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 1 : 3,
         Array.IndexOf(args, "--risk-concurrency") is var rc and >= 0 && rc + 1 < args.Length ? int.Parse(args[rc + 1], CultureInfo.InvariantCulture) : opts.Smoke ? 4 : 32,
-        opts.Duration, opts.History, Array.IndexOf(args, "--risk-db") is var rd and >= 0 && rd + 1 < args.Length ? args[rd + 1] : "both", pgStats);
+        opts.Duration, opts.History, Array.IndexOf(args, "--risk-db") is var rd and >= 0 && rd + 1 < args.Length ? args[rd + 1] : "both", pgStats,
+        offFirst: Array.IndexOf(args, "--risk-first") is var rf and >= 0 && rf + 1 < args.Length && args[rf + 1] == "off");
     if (report.Risk.Any(r => !r.Passed)) failed = true;
 }
 

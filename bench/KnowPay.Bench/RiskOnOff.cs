@@ -47,8 +47,9 @@ static class RiskOnOff
     }
 
     /// <param name="databases">"postgres", "sqlite" or "both".</param>
+    /// <param name="offFirst">BAAB (off, on, on, off, …) instead of ABBA: which mode the first measured round runs in.</param>
     public static async Task<List<Result>> RunAsync(string root, bool smoke, int rounds, int concurrency, int duration, int history, string databases,
-        bool pgStats = false)
+        bool pgStats = false, bool offFirst = false)
     {
         var results = new List<Result>();
         if (databases is "both" or "postgres")
@@ -56,19 +57,19 @@ static class RiskOnOff
             await using var pg = await Postgres.StartAsync(statementStats: pgStats);
             await pg.CreateDatabaseAsync("knowpay_risk");
             Console.WriteLine($"[risk postgres] PostgreSQL 15 on port {pg.Port}, database knowpay_risk");
-            results.Add(await RunDatabaseAsync(root, "postgres", pg.Database("knowpay_risk"), pg.PostmasterPid, smoke, rounds, concurrency, duration, history, pgStats));
+            results.Add(await RunDatabaseAsync(root, "postgres", pg.Database("knowpay_risk"), pg.PostmasterPid, smoke, rounds, concurrency, duration, history, pgStats, offFirst));
         }
         if (databases is "both" or "sqlite")
         {
             var file = Path.Combine(Path.GetTempPath(), $"knowpay-bench-risk-{Guid.NewGuid():N}.db");
-            try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history, false)); }
+            try { results.Add(await RunDatabaseAsync(root, "sqlite", $"Data Source={file}", null, smoke, rounds, concurrency, duration, history, false, offFirst)); }
             finally { foreach (var f in new[] { file, file + "-wal", file + "-shm" }) File.Delete(f); }
         }
         return results;
     }
 
     static async Task<Result> RunDatabaseAsync(string root, string provider, string connection, int? postmasterPid, bool smoke, int rounds,
-        int concurrency, int duration, int history, bool pgStats)
+        int concurrency, int duration, int history, bool pgStats, bool offFirst)
     {
         var (merchantId, secret) = await KnowPayProcess.CreateMerchantAsync(root, provider, connection);
         var db = new BenchDb(provider, connection);
@@ -89,8 +90,8 @@ static class RiskOnOff
         }
         for (var i = 0; i < rounds * 2; i++)
         {
-            // ABBA: on, off, off, on, on, off, …
-            var riskOn = (i % 4) is 0 or 3;
+            // ABBA: on, off, off, on, on, off, … (BAAB with offFirst)
+            var riskOn = ((i % 4) is 0 or 3) != offFirst;
             // Each round adds thousands of customers and orders; a new process plans its statements once, from the statistics of
             // its start, so they are refreshed first (as autovacuum would have by then), and the tables vacuumed, so that a round
             // pays for the autovacuum its own rows trigger and not for a wave left by the rounds before it.

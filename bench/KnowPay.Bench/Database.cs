@@ -113,7 +113,7 @@ sealed class BenchDb(string provider, string connection)
     }
 
 
-    /// <summary>The load's customers (<c>learner-{vu}-{n}</c>, <see cref="Load.CustomersPerLearner"/> per learner) created up
+    /// <summary>The load's customers (<see cref="Load.CustomersPerLearner"/> per learner, named as it names them) created up
     /// front, so that no measured round pays for creating them: otherwise the earliest rounds create the most, whichever mode
     /// they run in.</summary>
     public Task SeedLoadCustomersAsync(string merchantId, int concurrency)
@@ -123,7 +123,7 @@ sealed class BenchDb(string provider, string connection)
         return ExecAsync($"""
             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {concurrency * perLearner - 1})
             INSERT INTO customers (id, merchant_id, external_id, email, name, we_chat_open_id, created_at)
-            SELECT 'cus_load_' || i, '{merchantId}', 'learner-' || (i / {perLearner}) || '-' || (i % {perLearner}), NULL, NULL, NULL, {now} FROM n
+            SELECT 'cus_load_' || i, '{merchantId}', '{Load.CustomerPrefix}' || (i / {perLearner}) || '-' || (i % {perLearner}), NULL, NULL, NULL, {now} FROM n
             """);
     }
 

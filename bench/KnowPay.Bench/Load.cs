@@ -35,8 +35,10 @@ sealed class Load(string baseUrl, string secret)
 
     public HttpClient Http => http;
 
-    /// <summary>Each virtual learner <c>vu</c> buys as one of this many customers, <c>learner-{vu}-{n}</c>.</summary>
+    /// <summary>Each virtual learner <c>vu</c> buys as one of this many customers, <see cref="CustomerPrefix"/><c>{vu}-{n}</c>.</summary>
     public const int CustomersPerLearner = 2000;
+
+    public const string CustomerPrefix = "learner-";
 
     /// <summary>Runs so far in this bench process: each run draws its own learners, so that warm-up steps and rounds do not
     /// send the same customers again and again (which the risk check's per-customer daily limit rightly holds for review).</summary>
@@ -75,7 +77,7 @@ sealed class Load(string baseUrl, string secret)
                     var product = s.Products[rng.Next(s.Products.Count)];
                     var customer = rng.Next(CustomersPerLearner);
                     var context = s.RiskContext ? new JsonObject { ["ip"] = $"198.18.{vu % 256}.{customer % 256}", ["device_id"] = $"dev-{vu}-{customer}" } : null;
-                    var (orderId, paymentId) = await StartAsync(product, $"learner-{vu}-{customer}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}", context);
+                    var (orderId, paymentId) = await StartAsync(product, $"{CustomerPrefix}{vu}-{customer}", s.Combined, $"bench-{vu}-{n++}-{Guid.NewGuid():N}", context);
                     using (var pay = await http.PostAsync($"/sandbox/sandboxpay/v1/trades/{paymentId}/pay", null))
                         if (!pay.IsSuccessStatusCode) throw new InvalidOperationException($"buyer pay → {(int)pay.StatusCode}");
                     var delay = 2;

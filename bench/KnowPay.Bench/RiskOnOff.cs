@@ -81,7 +81,7 @@ static class RiskOnOff
         var result = new Result(provider, concurrency, duration, recent, [], []);
         List<string>? products = null;
         // A first start, not measured: it runs the day's once-a-day jobs (yesterday's reconciliation) and warms the database's
-        // caches, costs that would otherwise fall on the first measured round (risk on) alone.
+        // caches, costs that would otherwise fall on the first measured round alone (risk on, or off with offFirst).
         await using (var first = await KnowPayProcess.StartAsync(root, provider, connection, settings: "--Risk:Enabled=true"))
         {
             var load = new Load(first.BaseUrl, secret);

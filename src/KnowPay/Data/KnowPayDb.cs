@@ -298,19 +298,25 @@ public abstract class KnowPayDb(DbContextOptions options) : DbContext(options)
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CreatedAt });
         // Card risk signals count a card's payments over a window; only payments with a card are in it.
         model.Entity<Payment>().HasIndex(p => new { p.MerchantId, p.CardFingerprint, p.CreatedAt })
-            .HasFilter("card_fingerprint IS NOT NULL").HasDatabaseName("ix_payments_card_fingerprint");
+            .HasFilter(CardedPayments).HasDatabaseName("ix_payments_card_fingerprint");
         model.Entity<Payment>().Property(p => p.CardFingerprint).HasMaxLength(64);
         // The risk signals look up each earlier decision's payment for two facts only, failed or not and its card: two
         // partial indexes on the id hold just the payments that have them, so the probe for a paid one ends in a small
         // index (one page where the primary key's look-up reads four).
-        model.Entity<Payment>().HasIndex(p => p.Id, "ix_payments_failed").HasFilter("status = 'Failed'")
+        model.Entity<Payment>().HasIndex(p => p.Id, "ix_payments_failed").HasFilter(FailedPayments)
             .HasDatabaseName("ix_payments_failed");
-        model.Entity<Payment>().HasIndex(p => p.Id, "ix_payments_carded").HasFilter("card_fingerprint IS NOT NULL")
+        model.Entity<Payment>().HasIndex(p => p.Id, "ix_payments_carded").HasFilter(CardedPayments)
             .HasDatabaseName("ix_payments_carded")
             .IncludeProperties(p => p.CardFingerprint);
         // Only flagged duplicates are looked up (DuplicatePaymentRefunds): partial, normal payments add no entry to it.
         model.Entity<Payment>().HasIndex(p => p.Status).HasFilter("duplicate").HasDatabaseName("ix_payments_duplicates");
     }
+
+    /// <summary>The payments in ix_payments_failed: a query states it (on its own alias) to be served by that index.</summary>
+    public const string FailedPayments = $"status = '{nameof(PaymentStatus.Failed)}'";
+
+    /// <summary>The payments in ix_payments_carded and ix_payments_card_fingerprint, stated the same way.</summary>
+    public const string CardedPayments = "card_fingerprint IS NOT NULL";
 
     sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
         v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),

@@ -251,7 +251,8 @@ public static class ConfirmPayment
         }
     }
 
-    /// <summary><see cref="GroupConfirmationGuard"/> for the held payments; the ids of those whose guard won.</summary>
+    /// <summary><see cref="GroupConfirmationGuard"/> for the held payments, in the caller's open transaction; the ids of those
+    /// whose guard won.</summary>
     static async Task<HashSet<string>> GuardGroupAsync(KnowPayDb db, HeldPayment[] held, DateTime now, CancellationToken ct)
     {
         var connection = (Npgsql.NpgsqlConnection)db.Database.GetDbConnection();
@@ -271,16 +272,8 @@ public static class ConfirmPayment
         p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.PayerCurrency).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
         p.Add(new Npgsql.NpgsqlParameter { Value = held.Select(h => h.Fact.Settlement?.PayerRate).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Numeric });
         var won = new HashSet<string>(StringComparer.Ordinal);
-        await db.Database.OpenConnectionAsync(ct);
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct)) won.Add(reader.GetString(0));
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) won.Add(reader.GetString(0));
         return won;
     }
 

@@ -62,10 +62,10 @@ public static partial class RiskSignalsQuery
         """;
 
     /// <summary>The decision's payment if it failed (<c>pf</c>): ix_payments_failed, not the primary key.</summary>
-    const string WithFailedPayment = " LEFT JOIN payments pf ON pf.id = x.payment_id AND pf.status = 'Failed'";
+    const string WithFailedPayment = " LEFT JOIN payments pf ON pf.id = x.payment_id AND pf." + KnowPayDb.FailedPayments;
 
     /// <summary>The decision's payment if it has a card (<c>pc</c>): ix_payments_carded, not the primary key.</summary>
-    const string WithCardedPayment = " LEFT JOIN payments pc ON pc.id = x.payment_id AND pc.card_fingerprint IS NOT NULL";
+    const string WithCardedPayment = " LEFT JOIN payments pc ON pc.id = x.payment_id AND pc." + KnowPayDb.CardedPayments;
 
     static string[] Names(string signal, string who) => [.. RiskSignals.Windows.Select(w => $"{signal}_per_{who}_{w}")];
 
@@ -160,7 +160,7 @@ public static partial class RiskSignalsQuery
     /// through their decisions), whoever made it. Decisions come before the learner presents a card, so "the card" is the one
     /// the customer used last.
     /// </summary>
-    static readonly Group Cards = new("cards", """
+    static readonly Group Cards = new("cards", $"""
         (SELECT c.fp,
           COUNT(q.id) FILTER (WHERE q.created_at >= @t10) AS pc10,
           COUNT(q.id) FILTER (WHERE q.created_at >= @t1h) AS pc1h,
@@ -168,7 +168,7 @@ public static partial class RiskSignalsQuery
           COALESCE(SUM(q.amount) FILTER (WHERE q.created_at >= @t10), 0) AS pa10,
           COALESCE(SUM(q.amount) FILTER (WHERE q.created_at >= @t1h), 0) AS pa1h,
           COALESCE(SUM(q.amount), 0) AS pa24
-        FROM (SELECT (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id AND p2.card_fingerprint IS NOT NULL
+        FROM (SELECT (SELECT p2.card_fingerprint FROM risk_decisions x2 JOIN payments p2 ON p2.id = x2.payment_id AND p2.{KnowPayDb.CardedPayments}
              WHERE x2.merchant_id = @merchant AND x2.customer_id = @customer AND x2.created_at >= @t24
              ORDER BY x2.created_at DESC LIMIT 1) AS fp) c
         LEFT JOIN payments q ON q.merchant_id = @merchant AND q.card_fingerprint = c.fp AND q.created_at >= @t24
